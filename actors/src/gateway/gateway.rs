@@ -1,0 +1,148 @@
+//! `Gateway`: the gateway role's root actor.
+//!
+//! - **Owns** the map of live [`StreamSession`]s (one per stream id) and the stream cap
+//!   (`max_streams`; one more stream is answered `GatewayBusy`).
+//! - **Routes** pushed segments and HLS reads to the stream's session, starting a session on a
+//!   stream's first segment.
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none; it owns no fallible resource. It lives as long as the role.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use lp_pipelines::Profile;
+use serde::Serialize;
+
+use super::orchestrator_pool::OrchestratorPool;
+use super::stream_session::{
+    GetHls, HlsItem, IncomingSegment, PushSegment, SegmentDone, StreamEnded, StreamSession, StreamSettings,
+};
+use super::transport::OrchestratorTransport;
+use crate::metrics;
+use crate::wire::{ErrorCode, TranscodeFailure};
+
+const MAILBOX: usize = 1024;
+
+pub struct Gateway {
+    streams: HashMap<String, Addr<StreamSession>>,
+    profiles: Arc<Vec<Profile>>,
+    settings: StreamSettings,
+    max_streams: usize,
+    pool: Addr<OrchestratorPool>,
+    transport: Rc<dyn OrchestratorTransport>,
+}
+
+impl Gateway {
+    pub fn new(
+        profiles: Vec<Profile>,
+        settings: StreamSettings,
+        max_streams: usize,
+        pool: Addr<OrchestratorPool>,
+        transport: Rc<dyn OrchestratorTransport>,
+    ) -> Self {
+        Gateway { streams: HashMap::new(), profiles: Arc::new(profiles), settings, max_streams, pool, transport }
+    }
+}
+
+impl Actor for Gateway {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+/// A segment pushed to `stream`.
+#[derive(Message)]
+#[rtype(result = "Result<SegmentDone, TranscodeFailure>")]
+pub struct Push {
+    pub stream: String,
+    pub segment: IncomingSegment,
+}
+
+/// An HLS read of `stream`.
+#[derive(Message)]
+#[rtype(result = "Option<HlsItem>")]
+pub struct ReadHls {
+    pub stream: String,
+    pub what: GetHls,
+}
+
+/// A snapshot for `/status`.
+#[derive(Message)]
+#[rtype(result = "GatewayStatus")]
+pub struct GetGatewayStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayStatus {
+    pub streams: Vec<String>,
+    pub profiles: Vec<String>,
+}
+
+impl Handler<Push> for Gateway {
+    type Result = ResponseFuture<Result<SegmentDone, TranscodeFailure>>;
+
+    fn handle(&mut self, msg: Push, ctx: &mut Self::Context) -> Self::Result {
+        let session = match self.streams.get(&msg.stream).filter(|a| a.connected()) {
+            Some(addr) => addr.clone(),
+            None => {
+                if self.streams.len() >= self.max_streams {
+                    metrics::segment_failed(ErrorCode::GatewayBusy);
+                    let failure = TranscodeFailure {
+                        code: ErrorCode::GatewayBusy,
+                        message: format!("the gateway already serves its max_streams ({})", self.max_streams),
+                    };
+                    return Box::pin(async { Err(failure) });
+                }
+                let addr = StreamSession::new(
+                    msg.stream.clone(),
+                    self.profiles.clone(),
+                    self.settings.clone(),
+                    self.pool.clone(),
+                    self.transport.clone(),
+                    ctx.address().recipient(),
+                )
+                .start();
+                self.streams.insert(msg.stream.clone(), addr.clone());
+                addr
+            }
+        };
+        Box::pin(async move {
+            session.send(PushSegment(msg.segment)).await.unwrap_or_else(|_| {
+                Err(TranscodeFailure { code: ErrorCode::GatewayBusy, message: "the stream is ending; push again".into() })
+            })
+        })
+    }
+}
+
+impl Handler<ReadHls> for Gateway {
+    type Result = ResponseFuture<Option<HlsItem>>;
+
+    fn handle(&mut self, msg: ReadHls, _: &mut Self::Context) -> Self::Result {
+        let session = self.streams.get(&msg.stream).cloned();
+        Box::pin(async move { session?.send(msg.what).await.ok().flatten() })
+    }
+}
+
+impl Handler<StreamEnded> for Gateway {
+    type Result = ();
+
+    fn handle(&mut self, msg: StreamEnded, _: &mut Self::Context) {
+        // Only forget the session that ended, not a newer one under the same id.
+        if self.streams.get(&msg.id) == Some(&msg.addr) {
+            self.streams.remove(&msg.id);
+        }
+    }
+}
+
+impl Handler<GetGatewayStatus> for Gateway {
+    type Result = MessageResult<GetGatewayStatus>;
+
+    fn handle(&mut self, _: GetGatewayStatus, _: &mut Self::Context) -> Self::Result {
+        let mut streams: Vec<String> = self.streams.keys().cloned().collect();
+        streams.sort();
+        MessageResult(GatewayStatus { streams, profiles: self.profiles.iter().map(|p| p.name.clone()).collect() })
+    }
+}

@@ -1,0 +1,167 @@
+//! A stream's HLS output: the last segments of each rendition (the source included) and the
+//! playlists that list them. Pure data, owned by the stream's `StreamSession`.
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+use bytes::Bytes;
+
+/// The rendition name of the source segments.
+pub const SOURCE: &str = "source";
+
+#[derive(Debug, Clone)]
+struct Segment {
+    seq: i64,
+    duration_ms: u64,
+    data: Bytes,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    name: String,
+    width: u32,
+    height: u32,
+    segments: VecDeque<Segment>,
+}
+
+impl Track {
+    /// Average bits per second over the segments held.
+    fn bandwidth(&self) -> u64 {
+        let bytes: u64 = self.segments.iter().map(|s| s.data.len() as u64).sum();
+        let ms: u64 = self.segments.iter().map(|s| s.duration_ms).sum();
+        if ms == 0 { 0 } else { bytes * 8 * 1000 / ms }
+    }
+}
+
+/// The live window of one stream.
+#[derive(Debug, Clone)]
+pub struct HlsStore {
+    /// Segments listed in each media playlist.
+    window: usize,
+    /// Segments kept per rendition: the window plus a few for players that lag behind.
+    keep: usize,
+    tracks: Vec<Track>,
+}
+
+impl HlsStore {
+    pub fn new(window: usize) -> Self {
+        HlsStore { window: window.max(1), keep: window.max(1) + 3, tracks: Vec::new() }
+    }
+
+    /// Add one rendition's segment (rendition [`SOURCE`] for the source).
+    pub fn add(&mut self, rendition: &str, width: u32, height: u32, seq: i64, duration_ms: u64, data: Bytes) {
+        let idx = match self.tracks.iter().position(|t| t.name == rendition) {
+            Some(i) => i,
+            None => {
+                self.tracks.push(Track { name: rendition.to_string(), width, height, segments: VecDeque::new() });
+                self.tracks.len() - 1
+            }
+        };
+        let track = &mut self.tracks[idx];
+        track.width = width;
+        track.height = height;
+        track.segments.retain(|s| s.seq != seq);
+        let at = track.segments.partition_point(|s| s.seq < seq);
+        track.segments.insert(at, Segment { seq, duration_ms, data });
+        while track.segments.len() > self.keep {
+            track.segments.pop_front();
+        }
+    }
+
+    /// The master playlist: one variant per rendition, the source first.
+    pub fn master_playlist(&self, stream: &str) -> Option<String> {
+        if self.tracks.is_empty() {
+            return None;
+        }
+        let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+        let mut tracks: Vec<&Track> = self.tracks.iter().collect();
+        tracks.sort_by_key(|t| (t.name != SOURCE, std::cmp::Reverse(t.width * t.height)));
+        for t in tracks {
+            let _ = writeln!(
+                out,
+                "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},NAME=\"{}\"\n{}/{}.m3u8",
+                t.bandwidth().max(1),
+                t.width,
+                t.height,
+                t.name,
+                stream,
+                t.name
+            );
+        }
+        Some(out)
+    }
+
+    /// The media playlist of a rendition: its last `window` segments.
+    pub fn media_playlist(&self, rendition: &str) -> Option<String> {
+        let track = self.tracks.iter().find(|t| t.name == rendition)?;
+        let skip = track.segments.len().saturating_sub(self.window);
+        let listed: Vec<&Segment> = track.segments.iter().skip(skip).collect();
+        Some(media_playlist(rendition, listed.iter().map(|s| (s.seq, s.duration_ms)), false))
+    }
+
+    /// A segment of a rendition, while it is held.
+    pub fn segment(&self, rendition: &str, seq: i64) -> Option<Bytes> {
+        let track = self.tracks.iter().find(|t| t.name == rendition)?;
+        track.segments.iter().find(|s| s.seq == seq).map(|s| s.data.clone())
+    }
+
+    /// Rendition names, the source included.
+    pub fn renditions(&self) -> Vec<String> {
+        self.tracks.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
+/// A media playlist listing `(seq, duration_ms)` segments as `<rendition>/<seq>.ts`, relative to
+/// the playlist's own URL. `ended` adds `#EXT-X-ENDLIST` (a finished recording).
+pub fn media_playlist(rendition: &str, segments: impl Iterator<Item = (i64, u64)> + Clone, ended: bool) -> String {
+    let target = segments.clone().map(|(_, d)| d.div_ceil(1000)).max().unwrap_or(2).max(1);
+    let first = segments.clone().next().map(|(seq, _)| seq).unwrap_or(0).max(0);
+    let mut out = format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+    if ended {
+        out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+    }
+    for (seq, duration_ms) in segments {
+        let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{seq}.ts\n", duration_ms as f64 / 1000.0);
+    }
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playlists_list_the_live_window_in_order() {
+        let mut hls = HlsStore::new(3);
+        for seq in [2, 0, 1, 3, 4] {
+            hls.add(SOURCE, 1280, 720, seq, 2000, Bytes::from(vec![0u8; 500_000]));
+            hls.add("P360p30fps16x9", 640, 360, seq, 2000, Bytes::from(vec![0u8; 100_000]));
+        }
+        let media = hls.media_playlist("P360p30fps16x9").unwrap();
+        assert!(media.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{media}");
+        let listed: Vec<&str> = media.lines().filter(|l| l.ends_with(".ts")).collect();
+        assert_eq!(listed, ["P360p30fps16x9/2.ts", "P360p30fps16x9/3.ts", "P360p30fps16x9/4.ts"]);
+        assert!(media.contains("#EXT-X-TARGETDURATION:2\n"));
+
+        let master = hls.master_playlist("s1").unwrap();
+        let source_at = master.find("s1/source.m3u8").unwrap();
+        let p360_at = master.find("s1/P360p30fps16x9.m3u8").unwrap();
+        assert!(source_at < p360_at);
+        assert!(master.contains("RESOLUTION=640x360"));
+        assert!(master.contains("BANDWIDTH=2000000,"), "{master}");
+
+        // Held: the window plus three.
+        assert!(hls.segment(SOURCE, 0).is_some());
+        assert!(hls.media_playlist("nope").is_none());
+    }
+
+    #[test]
+    fn finished_playlists_end() {
+        let text = media_playlist("a", [(0, 2000), (1, 1500)].into_iter(), true);
+        assert!(text.ends_with("#EXTINF:1.500,\na/1.ts\n#EXT-X-ENDLIST\n"), "{text}");
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+    }
+}

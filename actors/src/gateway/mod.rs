@@ -1,0 +1,13 @@
+//! The gateway role: streams, their segments, orchestrator selection and HLS output.
+
+#[allow(clippy::module_inception)]
+pub mod gateway;
+pub mod hls;
+pub mod orchestrator_pool;
+pub mod stream_session;
+pub mod transport;
+
+pub use gateway::{GatewayStatus, GetGatewayStatus, Gateway, Push, ReadHls};
+pub use orchestrator_pool::{ListOrchestrators, OrchestratorPool, OrchestratorSession};
+pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
+pub use transport::{OrchestratorTransport, TransportError};

@@ -1,0 +1,140 @@
+//! `OrchestratorPool`: the gateway's known orchestrators and their suspensions.
+//!
+//! - **Owns** the candidate list (offchain: the configured URIs) and a suspension deadline per
+//!   orchestrator that failed.
+//! - **Selects** for a stream: candidates in rotating order, the ones the stream asked to avoid
+//!   and the suspended ones last, asking each for its terms until one accepts (go-livepeer's
+//!   offchain selection is FIFO; rotating spreads streams over equal orchestrators).
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none; it owns no fallible resource.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tracing::{debug, warn};
+
+use super::transport::{OrchestratorTransport, TransportError};
+use crate::wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
+
+const MAILBOX: usize = 1024;
+/// How long an orchestrator that failed is tried only after every other one.
+pub const SUSPENSION: Duration = Duration::from_secs(30);
+
+/// An orchestrator that accepted a stream: where to send segments, and the terms.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSession {
+    /// The URI it was discovered at (the pool's key).
+    pub uri: String,
+    pub info: OrchestratorInfo,
+}
+
+pub struct OrchestratorPool {
+    uris: Vec<String>,
+    suspended: HashMap<String, Instant>,
+    transport: Rc<dyn OrchestratorTransport>,
+    next: usize,
+}
+
+impl OrchestratorPool {
+    pub fn new(uris: Vec<String>, transport: Rc<dyn OrchestratorTransport>) -> Self {
+        OrchestratorPool { uris, suspended: HashMap::new(), transport, next: 0 }
+    }
+
+    fn is_suspended(&self, uri: &str) -> bool {
+        self.suspended.get(uri).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Candidates in the order to try them.
+    fn candidates(&mut self, avoid: &[String]) -> Vec<String> {
+        let n = self.uris.len();
+        let start = self.next;
+        self.next = self.next.wrapping_add(1);
+        let mut list: Vec<String> = (0..n).map(|i| self.uris[(start + i) % n.max(1)].clone()).collect();
+        // Stable sort: preferred first, then avoided, then suspended.
+        list.sort_by_key(|uri| (self.is_suspended(uri), avoid.contains(uri)));
+        list
+    }
+}
+
+impl Actor for OrchestratorPool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+/// Find an orchestrator that takes a (new) session.
+#[derive(Message)]
+#[rtype(result = "Result<OrchestratorSession, TranscodeFailure>")]
+pub struct SelectOrchestrator {
+    /// Orchestrators this stream would rather not use (they just failed it).
+    pub avoid: Vec<String>,
+}
+
+/// An orchestrator failed a segment: try it last for a while.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Suspend(pub String);
+
+/// The configured orchestrators, for `/status`.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct ListOrchestrators;
+
+impl Handler<SelectOrchestrator> for OrchestratorPool {
+    type Result = ResponseFuture<Result<OrchestratorSession, TranscodeFailure>>;
+
+    fn handle(&mut self, msg: SelectOrchestrator, _: &mut Self::Context) -> Self::Result {
+        let candidates = self.candidates(&msg.avoid);
+        let transport = self.transport.clone();
+        Box::pin(async move {
+            if candidates.is_empty() {
+                return Err(TranscodeFailure {
+                    code: ErrorCode::NoOrchestrators,
+                    message: "no orchestrators are configured".into(),
+                });
+            }
+            let mut reasons = Vec::new();
+            for uri in candidates {
+                let req = OrchestratorRequest {
+                    capabilities: Some(Capabilities::transcoding()),
+                    ..Default::default()
+                };
+                match transport.get_orchestrator(&uri, req).await {
+                    Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
+                        debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");
+                        return Ok(OrchestratorSession { uri, info });
+                    }
+                    Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
+                    Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),
+                    Err(TransportError::Unreachable(e)) => reasons.push(format!("{uri}: {e}")),
+                }
+            }
+            warn!(target: "lp::gateway", reasons = %reasons.join("; "), "no orchestrator took the session");
+            Err(TranscodeFailure {
+                code: ErrorCode::NoOrchestrators,
+                message: format!("no orchestrator could take the stream ({})", reasons.join("; ")),
+            })
+        })
+    }
+}
+
+impl Handler<Suspend> for OrchestratorPool {
+    type Result = ();
+
+    fn handle(&mut self, Suspend(uri): Suspend, _: &mut Self::Context) {
+        debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator suspended");
+        self.suspended.insert(uri, Instant::now() + SUSPENSION);
+    }
+}
+
+impl Handler<ListOrchestrators> for OrchestratorPool {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, _: ListOrchestrators, _: &mut Self::Context) -> Vec<String> {
+        self.uris.clone()
+    }
+}

@@ -1,0 +1,329 @@
+//! `StreamSession`: one live stream on the gateway, from its first segment until it goes idle.
+//!
+//! - **Owns** everything about the stream: its profiles, its current orchestrator session
+//!   (sticky; re-selected when it fails or its auth token nears expiry), its segments in flight
+//!   and its HLS window.
+//! - **Bounds** segments in flight at `segment_queue`; one more is answered `GatewayBusy` at once.
+//! - **Retries** a failed segment up to `max_attempts` times, preferring another orchestrator
+//!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not retried.
+//! - **Stops** after `idle_timeout` without segments and tells the gateway.
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none; the next segment of the stream starts a new session.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use lp_pipelines::{InputFormat, Profile};
+use serde_bytes::ByteBuf;
+use tracing::{debug, info, warn};
+
+use super::hls::{HlsStore, SOURCE};
+use super::orchestrator_pool::{OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
+use super::transport::{OrchestratorTransport, TransportError};
+use crate::metrics;
+use crate::wire::{Capabilities, ErrorCode, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData};
+
+const MAILBOX: usize = 64;
+/// Refresh a session whose auth token has less than this left (go-livepeer: the last 10% of 30 min).
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(3 * 60);
+
+/// Stream-level settings from the gateway's config.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub max_attempts: u32,
+    pub segment_queue: usize,
+    pub idle_timeout: Duration,
+    pub hls_window: usize,
+}
+
+/// One segment pushed to the gateway.
+#[derive(Debug, Clone)]
+pub struct IncomingSegment {
+    pub seq: i64,
+    pub format: InputFormat,
+    pub data: Bytes,
+    pub duration_ms: u64,
+    /// Source resolution, for the master playlist.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A transcoded segment.
+#[derive(Debug, Clone)]
+pub struct SegmentDone {
+    pub seq: i64,
+    pub renditions: Vec<TranscodedSegmentData>,
+    /// The orchestrator that transcoded it.
+    pub orchestrator: String,
+    pub attempts: u32,
+    pub latency: Duration,
+}
+
+/// Transcode a segment of this stream.
+#[derive(Message)]
+#[rtype(result = "Result<SegmentDone, TranscodeFailure>")]
+pub struct PushSegment(pub IncomingSegment);
+
+/// Read from the stream's HLS window.
+#[derive(Message)]
+#[rtype(result = "Option<HlsItem>")]
+pub enum GetHls {
+    Master,
+    Media(String),
+    Segment(String, i64),
+}
+
+#[derive(Debug, Clone)]
+pub enum HlsItem {
+    Playlist(String),
+    Segment(Bytes),
+}
+
+/// The stream ended (idle); sent to the gateway.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StreamEnded {
+    pub id: String,
+    pub addr: Addr<StreamSession>,
+}
+
+pub struct StreamSession {
+    id: String,
+    profiles: Arc<Vec<Profile>>,
+    settings: StreamSettings,
+    pool: Addr<OrchestratorPool>,
+    transport: Rc<dyn OrchestratorTransport>,
+    ended: Recipient<StreamEnded>,
+    current: Rc<RefCell<Option<OrchestratorSession>>>,
+    in_flight: usize,
+    last_activity: Instant,
+    hls: HlsStore,
+}
+
+impl StreamSession {
+    pub fn new(
+        id: String,
+        profiles: Arc<Vec<Profile>>,
+        settings: StreamSettings,
+        pool: Addr<OrchestratorPool>,
+        transport: Rc<dyn OrchestratorTransport>,
+        ended: Recipient<StreamEnded>,
+    ) -> Self {
+        let hls = HlsStore::new(settings.hls_window);
+        StreamSession {
+            id,
+            profiles,
+            settings,
+            pool,
+            transport,
+            ended,
+            current: Rc::new(RefCell::new(None)),
+            in_flight: 0,
+            last_activity: Instant::now(),
+            hls,
+        }
+    }
+}
+
+impl Actor for StreamSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        info!(target: "lp::gateway", stream = %self.id, "stream started");
+        metrics::stream_created();
+        let tick = (self.settings.idle_timeout / 4).max(Duration::from_millis(50));
+        ctx.run_interval(tick, |act, ctx| {
+            if act.in_flight == 0 && act.last_activity.elapsed() >= act.settings.idle_timeout {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        info!(target: "lp::gateway", stream = %self.id, "stream ended (idle)");
+        metrics::stream_ended();
+        self.ended.do_send(StreamEnded { id: self.id.clone(), addr: ctx.address() });
+    }
+}
+
+impl Handler<PushSegment> for StreamSession {
+    type Result = ResponseActFuture<Self, Result<SegmentDone, TranscodeFailure>>;
+
+    fn handle(&mut self, PushSegment(seg): PushSegment, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        if self.in_flight >= self.settings.segment_queue {
+            metrics::segment_failed(ErrorCode::GatewayBusy);
+            let failure = TranscodeFailure {
+                code: ErrorCode::GatewayBusy,
+                message: format!("stream {} already has {} segments in flight", self.id, self.in_flight),
+            };
+            return Box::pin(async { Err(failure) }.into_actor(self));
+        }
+        self.in_flight += 1;
+        let work = process_segment(
+            self.id.clone(),
+            seg.clone(),
+            self.profiles.clone(),
+            self.settings.max_attempts,
+            self.pool.clone(),
+            self.transport.clone(),
+            self.current.clone(),
+        );
+        Box::pin(work.into_actor(self).map(move |result, act, _| {
+            act.in_flight -= 1;
+            act.last_activity = Instant::now();
+            match &result {
+                Ok(done) => {
+                    metrics::segment_transcoded(done.latency.as_secs_f64());
+                    act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, seg.data.clone());
+                    for r in &done.renditions {
+                        let data = Bytes::copy_from_slice(&r.data);
+                        act.hls.add(&r.name, r.width, r.height, seg.seq, seg.duration_ms, data);
+                    }
+                }
+                Err(failure) => metrics::segment_failed(failure.code),
+            }
+            result
+        }))
+    }
+}
+
+impl Handler<GetHls> for StreamSession {
+    type Result = Option<HlsItem>;
+
+    fn handle(&mut self, msg: GetHls, _: &mut Self::Context) -> Self::Result {
+        match msg {
+            GetHls::Master => self.hls.master_playlist(&self.id).map(HlsItem::Playlist),
+            GetHls::Media(r) => self.hls.media_playlist(&r).map(HlsItem::Playlist),
+            GetHls::Segment(r, seq) => self.hls.segment(&r, seq).map(HlsItem::Segment),
+        }
+    }
+}
+
+fn token_fresh(session: &OrchestratorSession) -> bool {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    session
+        .info
+        .auth_token
+        .as_ref()
+        .is_some_and(|t| t.expiration - now > TOKEN_REFRESH_MARGIN.as_secs() as i64)
+}
+
+/// go-livepeer's per-segment timeout: max(8 s, 4 × duration).
+fn segment_timeout(duration_ms: u64) -> Duration {
+    Duration::from_millis((4 * duration_ms).max(8_000))
+}
+
+/// Send a segment to the stream's orchestrator, retrying elsewhere on failure.
+async fn process_segment(
+    stream: String,
+    seg: IncomingSegment,
+    profiles: Arc<Vec<Profile>>,
+    max_attempts: u32,
+    pool: Addr<OrchestratorPool>,
+    transport: Rc<dyn OrchestratorTransport>,
+    current: Rc<RefCell<Option<OrchestratorSession>>>,
+) -> Result<SegmentDone, TranscodeFailure> {
+    let started = Instant::now();
+    let hash = blake3::hash(&seg.data);
+    let mut avoid: Vec<String> = Vec::new();
+    let mut last_failure = None;
+    for attempt in 1..=max_attempts.max(1) {
+        if attempt > 1 {
+            metrics::transcode_retried(attempt);
+        }
+        let existing = current.borrow().clone().filter(token_fresh).filter(|s| !avoid.contains(&s.uri));
+        let session = match existing {
+            Some(s) => s,
+            None => {
+                let selected = pool
+                    .send(SelectOrchestrator { avoid: avoid.clone() })
+                    .await
+                    .unwrap_or_else(|_| Err(stopped("the orchestrator pool stopped")));
+                match selected {
+                    Ok(s) => {
+                        *current.borrow_mut() = Some(s.clone());
+                        s
+                    }
+                    Err(failure) => {
+                        last_failure = Some(failure);
+                        break;
+                    }
+                }
+            }
+        };
+        let seg_data = SegData {
+            manifest_id: ByteBuf::from(stream.as_bytes().to_vec()),
+            seq: seg.seq,
+            hash: ByteBuf::from(hash.as_bytes().to_vec()),
+            sig: ByteBuf::new(),
+            duration: seg.duration_ms.min(i32::MAX as u64) as i32,
+            capabilities: Some(Capabilities::transcoding()),
+            auth_token: session.info.auth_token.clone(),
+            profiles: profiles.to_vec(),
+            format: seg.format,
+            segment_parameters: None,
+            force_session_reinit: false,
+        };
+        let answer = transport
+            .submit_segment(&session.info.transcoder, seg_data, seg.data.clone(), segment_timeout(seg.duration_ms))
+            .await;
+        let failure = match answer {
+            Ok(result) => {
+                if let Some(info) = result.info {
+                    // Fresh terms; the auth token stays the session's.
+                    if let Some(cur) = current.borrow_mut().as_mut().filter(|c| c.uri == session.uri) {
+                        let token = cur.info.auth_token.clone();
+                        cur.info = info;
+                        cur.info.auth_token = token.or(cur.info.auth_token.take());
+                    }
+                }
+                match result.result {
+                    TranscodeOutcome::Data(data) => {
+                        debug!(target: "lp::gateway", stream = %stream, seq = seg.seq, attempt, "segment transcoded");
+                        return Ok(SegmentDone {
+                            seq: seg.seq,
+                            renditions: data.segments,
+                            orchestrator: session.uri,
+                            attempts: attempt,
+                            latency: started.elapsed(),
+                        });
+                    }
+                    TranscodeOutcome::Error(f) => f,
+                }
+            }
+            Err(TransportError::Refused(f)) => f,
+            Err(TransportError::Unreachable(e)) => {
+                TranscodeFailure { code: ErrorCode::Transport, message: format!("{}: {e}", session.uri) }
+            }
+        };
+        warn!(target: "lp::gateway", stream = %stream, seq = seg.seq, attempt, orchestrator = %session.uri, error = %failure, "segment attempt failed");
+        if !failure.code.is_retryable() {
+            return Err(failure);
+        }
+        // Leave this orchestrator session; prefer another orchestrator next time.
+        *current.borrow_mut() = None;
+        if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
+            pool.do_send(Suspend(session.uri.clone()));
+        }
+        avoid.push(session.uri);
+        last_failure = Some(failure);
+    }
+    let last = last_failure.unwrap_or_else(|| stopped("no attempt was made"));
+    if last.code == ErrorCode::NoOrchestrators {
+        return Err(last);
+    }
+    Err(TranscodeFailure {
+        code: ErrorCode::MaxAttempts,
+        message: format!("segment {} failed after {} attempts; last error: {last}", seg.seq, max_attempts),
+    })
+}
+
+fn stopped(why: &str) -> TranscodeFailure {
+    TranscodeFailure { code: ErrorCode::NoOrchestrators, message: why.into() }
+}

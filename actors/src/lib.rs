@@ -1,0 +1,22 @@
+//! # lp-actors: the supervised runtime of livepeer-rs
+//!
+//! Every session, segment flow and worker is an actix actor; FFmpeg work runs on dedicated
+//! threads owned by [`orchestrator::TranscodeWorker`]s, never on an actor's thread or the async
+//! executor. Every queue is bounded; a full one answers "busy" at once.
+//!
+//! ```text
+//! Gateway ─┬─ StreamSession(stream) … ── OrchestratorTransport (HTTP, in lp-node)
+//!          └─ OrchestratorPool (selection, suspension)
+//! Orchestrator ─┬─ AuthSession(gateway session) …
+//!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
+//!                                  └─ remote transcoders (WebSocket actors in lp-node)
+//! ```
+//!
+//! The actors know nothing of HTTP: the gateway reaches orchestrators through the
+//! [`gateway::OrchestratorTransport`] trait and remote transcoders register a `Recipient` with
+//! the pool. [`wire`] holds the messages both sides exchange.
+
+pub mod gateway;
+pub mod metrics;
+pub mod orchestrator;
+pub mod wire;

@@ -1,0 +1,90 @@
+//! Metric names and recording helpers. Names are go-livepeer's (`monitor/census.go`) where it has
+//! the same metric, so existing dashboards keep working. Labels have bounded values: error codes
+//! and profile sets, never a stream id.
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+use crate::wire::ErrorCode;
+
+pub const SEGMENT_SOURCE_APPEARED: &str = "livepeer_segment_source_appeared_total";
+pub const SEGMENT_TRANSCODED: &str = "livepeer_segment_transcoded_total";
+pub const SEGMENT_TRANSCODE_FAILED: &str = "livepeer_segment_transcode_failed_total";
+pub const TRANSCODE_TIME: &str = "livepeer_transcode_time_seconds";
+pub const TRANSCODE_OVERALL_LATENCY: &str = "livepeer_transcode_overall_latency_seconds";
+pub const TRANSCODE_RETRIED: &str = "livepeer_transcode_retried";
+pub const CURRENT_SESSIONS: &str = "livepeer_current_sessions_total";
+pub const MAX_SESSIONS: &str = "livepeer_max_sessions_total";
+pub const TRANSCODERS_NUMBER: &str = "livepeer_transcoders_number";
+pub const TRANSCODERS_CAPACITY: &str = "livepeer_transcoders_capacity";
+pub const TRANSCODERS_LOAD: &str = "livepeer_transcoders_load";
+pub const STREAM_CREATED: &str = "livepeer_stream_created_total";
+pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
+pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
+pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
+
+/// Register descriptions (the `# HELP` lines). Call once after installing a recorder.
+pub fn describe() {
+    describe_counter!(SEGMENT_SOURCE_APPEARED, "Source segments received by the gateway's ingest");
+    describe_counter!(SEGMENT_TRANSCODED, "Segments transcoded into every rendition");
+    describe_counter!(SEGMENT_TRANSCODE_FAILED, "Segments that failed, by error_code");
+    describe_histogram!(TRANSCODE_TIME, "Orchestrator-side transcode time of a segment, seconds");
+    describe_histogram!(
+        TRANSCODE_OVERALL_LATENCY,
+        "Gateway-side time from a segment's arrival to its renditions, seconds"
+    );
+    describe_counter!(TRANSCODE_RETRIED, "Segment attempts after the first, by try");
+    describe_gauge!(CURRENT_SESSIONS, "Gateway sessions the orchestrator currently serves");
+    describe_gauge!(MAX_SESSIONS, "Configured max_sessions of the orchestrator");
+    describe_gauge!(TRANSCODERS_NUMBER, "Transcoders registered with the orchestrator");
+    describe_gauge!(TRANSCODERS_CAPACITY, "Total capacity of the registered transcoders");
+    describe_gauge!(TRANSCODERS_LOAD, "Segments the registered transcoders are working on");
+    describe_counter!(STREAM_CREATED, "Streams the gateway started");
+    describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
+    describe_counter!(WORKER_RESTARTS, "Transcode workers restarted after a crash");
+    describe_counter!(MIL_PIXELS_PROCESSED, "Millions of pixels transcoded by the orchestrator");
+}
+
+pub fn segment_appeared() {
+    counter!(SEGMENT_SOURCE_APPEARED, "seg_type" => "live").increment(1);
+}
+
+pub fn segment_transcoded(latency_secs: f64) {
+    counter!(SEGMENT_TRANSCODED).increment(1);
+    histogram!(TRANSCODE_OVERALL_LATENCY).record(latency_secs);
+}
+
+pub fn segment_failed(code: ErrorCode) {
+    counter!(SEGMENT_TRANSCODE_FAILED, "error_code" => code.as_str()).increment(1);
+}
+
+pub fn transcode_retried(attempt: u32) {
+    counter!(TRANSCODE_RETRIED, "try" => attempt.to_string()).increment(1);
+}
+
+pub fn transcode_time(secs: f64, pixels: u64) {
+    histogram!(TRANSCODE_TIME).record(secs);
+    counter!(MIL_PIXELS_PROCESSED).increment(pixels / 1_000_000);
+}
+
+pub fn sessions(current: usize, max: u32) {
+    gauge!(CURRENT_SESSIONS).set(current as f64);
+    gauge!(MAX_SESSIONS).set(max as f64);
+}
+
+pub fn transcoders(number: usize, capacity: u32, load: u32) {
+    gauge!(TRANSCODERS_NUMBER).set(number as f64);
+    gauge!(TRANSCODERS_CAPACITY).set(capacity as f64);
+    gauge!(TRANSCODERS_LOAD).set(load as f64);
+}
+
+pub fn stream_created() {
+    counter!(STREAM_CREATED).increment(1);
+}
+
+pub fn stream_ended() {
+    counter!(STREAM_ENDED).increment(1);
+}
+
+pub fn worker_restarted() {
+    counter!(WORKER_RESTARTS).increment(1);
+}

@@ -1,0 +1,105 @@
+//! Auth tokens: HMAC-SHA256 over session id and expiry with a per-process secret, as
+//! go-livepeer's `core/orchestrator.go AuthToken`. A token proves the gateway got its session
+//! from this orchestrator and that it has not expired.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde_bytes::ByteBuf;
+use sha2::Sha256;
+
+use crate::wire::AuthToken;
+
+/// go-livepeer's `authTokenValidPeriod`.
+pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);
+
+/// Issues and checks auth tokens.
+pub struct AuthTokens {
+    secret: [u8; 32],
+}
+
+impl AuthTokens {
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        AuthTokens { secret }
+    }
+
+    fn mac(&self, session_id: &str, expiration: i64) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key size");
+        mac.update(session_id.as_bytes());
+        mac.update(&expiration.to_be_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A token for a fresh random session id.
+    pub fn issue(&self) -> AuthToken {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        let session_id = hex::encode(id);
+        let expiration = (now() + AUTH_TOKEN_VALIDITY).as_secs() as i64;
+        AuthToken {
+            token: ByteBuf::from(self.mac(&session_id, expiration)),
+            session_id,
+            expiration,
+        }
+    }
+
+    /// Check a token; the error says why it is refused.
+    pub fn verify(&self, token: &AuthToken) -> Result<(), &'static str> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key size");
+        mac.update(token.session_id.as_bytes());
+        mac.update(&token.expiration.to_be_bytes());
+        mac.verify_slice(&token.token).map_err(|_| "invalid auth token")?;
+        if token.expiration < now().as_secs() as i64 {
+            return Err("expired auth token");
+        }
+        Ok(())
+    }
+}
+
+impl Default for AuthTokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_forgeries_do_not() {
+        let tokens = AuthTokens::new();
+        let t = tokens.issue();
+        assert_eq!(tokens.verify(&t), Ok(()));
+
+        let mut other_session = t.clone();
+        other_session.session_id = "0".repeat(32);
+        assert_eq!(tokens.verify(&other_session), Err("invalid auth token"));
+
+        let mut extended = t.clone();
+        extended.expiration += 3600;
+        assert_eq!(tokens.verify(&extended), Err("invalid auth token"));
+
+        // A token from another orchestrator (another secret) is refused.
+        assert!(AuthTokens::new().verify(&t).is_err());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let tokens = AuthTokens::new();
+        let expiration = now().as_secs() as i64 - 1;
+        let t = AuthToken {
+            token: ByteBuf::from(tokens.mac("abc", expiration)),
+            session_id: "abc".into(),
+            expiration,
+        };
+        assert_eq!(tokens.verify(&t), Err("expired auth token"));
+    }
+}

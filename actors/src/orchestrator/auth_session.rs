@@ -1,0 +1,97 @@
+//! `AuthSession`: one gateway session on the orchestrator (one auth token's session id).
+//!
+//! - **Owns** the session's in-flight count and its idle clock.
+//! - **Bounds** its segments in flight at `max_in_flight` (go-livepeer's `maxSegmentChannels`,
+//!   4); one more is answered `OrchestratorBusy` at once.
+//! - **Stops** after `idle_timeout` without segments (go-livepeer's `transcodeLoopTimeout`, 70 s,
+//!   longer than the gateway's 60 s) and tells the orchestrator, which frees its session slot.
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none; a new segment with a valid token starts a new session.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tracing::debug;
+
+use super::job::TranscodeJob;
+use super::transcoder_pool::{Transcode, TranscoderPool};
+use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+
+const MAILBOX: usize = 64;
+
+pub struct AuthSession {
+    id: String,
+    pool: Addr<TranscoderPool>,
+    ended: Recipient<SessionEnded>,
+    max_in_flight: usize,
+    idle_timeout: Duration,
+    in_flight: usize,
+    last_activity: Instant,
+}
+
+impl AuthSession {
+    pub fn new(
+        id: String,
+        pool: Addr<TranscoderPool>,
+        ended: Recipient<SessionEnded>,
+        max_in_flight: usize,
+        idle_timeout: Duration,
+    ) -> Self {
+        AuthSession { id, pool, ended, max_in_flight, idle_timeout, in_flight: 0, last_activity: Instant::now() }
+    }
+}
+
+impl Actor for AuthSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        let tick = (self.idle_timeout / 4).max(Duration::from_millis(50));
+        ctx.run_interval(tick, |act, ctx| {
+            if act.in_flight == 0 && act.last_activity.elapsed() >= act.idle_timeout {
+                debug!(target: "lp::orchestrator", session = %act.id, "session idle; ending it");
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.ended.do_send(SessionEnded { id: self.id.clone() });
+    }
+}
+
+/// Transcode one of this session's segments.
+#[derive(Message)]
+#[rtype(result = "Result<TranscodeData, TranscodeFailure>")]
+pub struct SessionSegment(pub TranscodeJob);
+
+/// The session ended (idle); sent to the orchestrator.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionEnded {
+    pub id: String,
+}
+
+impl Handler<SessionSegment> for AuthSession {
+    type Result = ResponseActFuture<Self, Result<TranscodeData, TranscodeFailure>>;
+
+    fn handle(&mut self, SessionSegment(job): SessionSegment, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        if self.in_flight >= self.max_in_flight {
+            let failure = TranscodeFailure {
+                code: ErrorCode::OrchestratorBusy,
+                message: format!("session already has {} segments in flight", self.in_flight),
+            };
+            return Box::pin(async { Err(failure) }.into_actor(self));
+        }
+        self.in_flight += 1;
+        let sent = self.pool.send(Transcode(job));
+        Box::pin(sent.into_actor(self).map(|answer, act, _| {
+            act.in_flight -= 1;
+            act.last_activity = Instant::now();
+            answer.unwrap_or_else(|_| {
+                Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "the transcoder pool stopped".into() })
+            })
+        }))
+    }
+}

@@ -1,0 +1,65 @@
+//! A transcode job as the orchestrator's pool hands it to a transcoder, local or remote.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use lp_pipelines::{InputFormat, Profile, TranscodeError, TranscodeOptions};
+use serde_bytes::ByteBuf;
+
+use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData};
+
+/// One segment to transcode. Cloning is cheap (the bytes are shared), so a job can be re-queued.
+#[derive(Debug, Clone)]
+pub struct TranscodeJob {
+    pub seq: i64,
+    pub format: InputFormat,
+    pub profiles: Arc<Vec<Profile>>,
+    pub data: Bytes,
+}
+
+/// Why a transcoder did not produce renditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// The transcoder tried and failed (bad input, encoder error, crash).
+    Failed(TranscodeFailure),
+    /// The transcoder went away before answering; the job can go to another one.
+    Disconnected,
+}
+
+/// Run a job on one transcoder.
+#[derive(Message)]
+#[rtype(result = "Result<TranscodeData, JobError>")]
+pub struct RunJob(pub TranscodeJob);
+
+/// The compute a worker runs; the real one is [`ffmpeg_transcode`]. Tests substitute functions
+/// that fail in ways real FFmpeg cannot be made to (a panic).
+pub type TranscodeFn = Arc<dyn Fn(&TranscodeJob) -> Result<TranscodeData, TranscodeFailure> + Send + Sync>;
+
+/// The real transcode: FFmpeg through lp-pipelines.
+pub fn ffmpeg_transcode(opts: TranscodeOptions) -> TranscodeFn {
+    Arc::new(move |job: &TranscodeJob| {
+        let out = lp_pipelines::transcode(&job.data, job.format, &job.profiles, &opts).map_err(|e| {
+            let code = match e {
+                TranscodeError::InvalidInput(_) => ErrorCode::InvalidInput,
+                _ => ErrorCode::TranscoderFailed,
+            };
+            TranscodeFailure { code, message: e.to_string() }
+        })?;
+        Ok(TranscodeData {
+            segments: out
+                .renditions
+                .into_iter()
+                .map(|r| TranscodedSegmentData {
+                    url: String::new(),
+                    pixels: r.pixels as i64,
+                    data: ByteBuf::from(r.data),
+                    name: r.name,
+                    width: r.width,
+                    height: r.height,
+                })
+                .collect(),
+            sig: ByteBuf::new(),
+        })
+    })
+}

@@ -1,0 +1,20 @@
+//! The orchestrator role: sessions per gateway, the transcoder pool and its workers.
+
+pub mod auth;
+pub mod auth_session;
+pub mod job;
+#[allow(clippy::module_inception)]
+pub mod orchestrator;
+pub mod transcode_worker;
+pub mod transcoder_pool;
+
+pub use auth_session::{AuthSession, SessionEnded};
+pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
+pub use orchestrator::{
+    GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus, Rejected,
+    SubmitSegment,
+};
+pub use transcode_worker::TranscodeWorker;
+pub use transcoder_pool::{
+    GetTranscoders, RegisterTranscoder, Transcode, TranscoderPool, TranscoderStatus, UnregisterTranscoder,
+};

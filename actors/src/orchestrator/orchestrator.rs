@@ -1,0 +1,224 @@
+//! `Orchestrator`: the orchestrator role's root actor.
+//!
+//! - **Owns** the auth-token secret, the map of live [`AuthSession`]s and the session cap
+//!   (`max_sessions`); hands out [`OrchestratorInfo`] and admits segments.
+//! - **Checks** before any work: a valid, unexpired auth token and a segment hash (blake3) that
+//!   matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
+//!   errors (busy, capped, transcoder failures) travel inside the [`TranscodeResult`].
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none; it owns no fallible resource. It lives as long as the role.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use serde::Serialize;
+use tracing::{debug, info};
+
+use super::auth::AuthTokens;
+use super::auth_session::{AuthSession, SessionEnded, SessionSegment};
+use super::job::TranscodeJob;
+use super::transcoder_pool::TranscoderPool;
+use crate::metrics;
+use crate::wire::{
+    Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
+    TranscodeOutcome, TranscodeResult,
+};
+
+const MAILBOX: usize = 1024;
+/// go-livepeer's `maxSegmentChannels`: segments one session may have in flight.
+pub const SESSION_MAX_IN_FLIGHT: usize = 4;
+
+/// What the orchestrator role needs to know.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSettings {
+    /// The URI gateways send segments to.
+    pub service_uri: String,
+    pub max_sessions: u32,
+    pub session_idle_timeout: Duration,
+    pub price_per_unit: i64,
+    pub pixels_per_unit: i64,
+}
+
+pub struct Orchestrator {
+    settings: OrchestratorSettings,
+    tokens: AuthTokens,
+    sessions: HashMap<String, Addr<AuthSession>>,
+    pool: Addr<TranscoderPool>,
+}
+
+impl Orchestrator {
+    pub fn new(settings: OrchestratorSettings, pool: Addr<TranscoderPool>) -> Self {
+        Orchestrator { settings, tokens: AuthTokens::new(), sessions: HashMap::new(), pool }
+    }
+
+    fn capped(&self) -> bool {
+        self.sessions.len() >= self.settings.max_sessions as usize
+    }
+
+    fn capped_failure(&self) -> TranscodeFailure {
+        TranscodeFailure {
+            code: ErrorCode::OrchestratorCapped,
+            message: format!("orchestrator is at its max_sessions ({})", self.settings.max_sessions),
+        }
+    }
+
+    fn info(&self, auth_token: Option<crate::wire::AuthToken>) -> OrchestratorInfo {
+        OrchestratorInfo {
+            transcoder: self.settings.service_uri.clone(),
+            price_info: Some(PriceInfo {
+                price_per_unit: self.settings.price_per_unit,
+                pixels_per_unit: self.settings.pixels_per_unit,
+                ..Default::default()
+            }),
+            capabilities: Some(Capabilities::transcoding()),
+            auth_token,
+            ..Default::default()
+        }
+    }
+
+    fn publish(&self) {
+        metrics::sessions(self.sessions.len(), self.settings.max_sessions);
+    }
+}
+
+impl Actor for Orchestrator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.publish();
+    }
+}
+
+// Messages
+
+/// A gateway asks for terms (go-livepeer `GetOrchestrator`).
+#[derive(Message)]
+#[rtype(result = "Result<OrchestratorInfo, TranscodeFailure>")]
+pub struct GetOrchestratorInfo(pub OrchestratorRequest);
+
+/// A gateway submits a segment.
+#[derive(Message)]
+#[rtype(result = "Result<TranscodeResult, Rejected>")]
+pub struct SubmitSegment {
+    pub seg: SegData,
+    pub data: Bytes,
+}
+
+/// A segment refused before any work: the credentials or the hash do not check out.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub TranscodeFailure);
+
+/// A snapshot for `/status`.
+#[derive(Message)]
+#[rtype(result = "OrchestratorStatus")]
+pub struct GetOrchestratorStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrchestratorStatus {
+    pub service_uri: String,
+    pub current_sessions: usize,
+    pub max_sessions: u32,
+}
+
+impl Handler<GetOrchestratorInfo> for Orchestrator {
+    type Result = Result<OrchestratorInfo, TranscodeFailure>;
+
+    fn handle(&mut self, GetOrchestratorInfo(req): GetOrchestratorInfo, _: &mut Self::Context) -> Self::Result {
+        if let Some(caps) = &req.capabilities {
+            if !caps.compatible_with(&Capabilities::transcoding()) {
+                return Err(TranscodeFailure {
+                    code: ErrorCode::InvalidInput,
+                    message: "the requested capabilities are not offered".into(),
+                });
+            }
+        }
+        if self.capped() && !req.ignore_capacity_check {
+            return Err(self.capped_failure());
+        }
+        Ok(self.info(Some(self.tokens.issue())))
+    }
+}
+
+impl Handler<SubmitSegment> for Orchestrator {
+    type Result = ResponseFuture<Result<TranscodeResult, Rejected>>;
+
+    fn handle(&mut self, msg: SubmitSegment, ctx: &mut Self::Context) -> Self::Result {
+        let seg = msg.seg;
+        let reject = |code, message: String| -> Self::Result {
+            Box::pin(async move { Err(Rejected(TranscodeFailure { code, message })) })
+        };
+        let Some(token) = seg.auth_token.clone() else {
+            return reject(ErrorCode::AuthFailed, "missing auth token".into());
+        };
+        if let Err(why) = self.tokens.verify(&token) {
+            return reject(ErrorCode::AuthFailed, why.into());
+        }
+        if blake3::hash(&msg.data).as_bytes().as_slice() != seg.hash.as_slice() {
+            return reject(ErrorCode::HashMismatch, "segment bytes do not match the signed hash".into());
+        }
+        let info = Some(self.info(Some(token.clone())));
+        let seq = seg.seq;
+        let answer = |result| TranscodeResult { seq, result, info: info.clone() };
+
+        let session = match self.sessions.get(&token.session_id) {
+            Some(addr) if addr.connected() => addr.clone(),
+            _ => {
+                if self.capped() {
+                    let failure = self.capped_failure();
+                    return Box::pin(async move { Ok(answer(TranscodeOutcome::Error(failure))) });
+                }
+                let addr = AuthSession::new(
+                    token.session_id.clone(),
+                    self.pool.clone(),
+                    ctx.address().recipient(),
+                    SESSION_MAX_IN_FLIGHT,
+                    self.settings.session_idle_timeout,
+                )
+                .start();
+                info!(target: "lp::orchestrator", session = %token.session_id, "session started");
+                self.sessions.insert(token.session_id.clone(), addr.clone());
+                self.publish();
+                addr
+            }
+        };
+        let job = TranscodeJob { seq, format: seg.format, profiles: Arc::new(seg.profiles), data: msg.data };
+        Box::pin(async move {
+            let outcome = match session.send(SessionSegment(job)).await {
+                Ok(Ok(data)) => TranscodeOutcome::Data(data),
+                Ok(Err(failure)) => TranscodeOutcome::Error(failure),
+                Err(_) => TranscodeOutcome::Error(TranscodeFailure {
+                    code: ErrorCode::OrchestratorBusy,
+                    message: "session is shutting down".into(),
+                }),
+            };
+            Ok(answer(outcome))
+        })
+    }
+}
+
+impl Handler<SessionEnded> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, _: &mut Self::Context) {
+        self.sessions.remove(&msg.id);
+        debug!(target: "lp::orchestrator", session = %msg.id, "session ended");
+        self.publish();
+    }
+}
+
+impl Handler<GetOrchestratorStatus> for Orchestrator {
+    type Result = MessageResult<GetOrchestratorStatus>;
+
+    fn handle(&mut self, _: GetOrchestratorStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(OrchestratorStatus {
+            service_uri: self.settings.service_uri.clone(),
+            current_sessions: self.sessions.len(),
+            max_sessions: self.settings.max_sessions,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! `TranscodeWorker`: one local transcoding slot.
+//!
+//! - **Owns** a dedicated OS thread (its device context: FFmpeg codec state lives and dies there).
+//!   Transcoding never runs on the actor's thread or the async executor.
+//! - **Mailbox**: bounded at [`MAILBOX`]; the pool gives it one job at a time.
+//! - **Restart policy**: a job that panics fails only that job (answered `TranscoderFailed`); the
+//!   thread is discarded with whatever state the panic left and a fresh one is started for the
+//!   next job. The actor itself never stops while its node runs.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread;
+
+use actix::prelude::*;
+use futures::channel::oneshot;
+use tracing::{error, info};
+
+use super::job::{JobError, RunJob, TranscodeFn, TranscodeJob};
+use crate::metrics;
+use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+
+/// The pool never sends more than a few jobs to one worker.
+const MAILBOX: usize = 8;
+
+/// What the thread answers: the job's result, or the panic message when the job panicked.
+type Reply = oneshot::Sender<Result<Result<TranscodeData, TranscodeFailure>, String>>;
+
+pub struct TranscodeWorker {
+    name: String,
+    func: TranscodeFn,
+    thread: Option<crossbeam_channel::Sender<(TranscodeJob, Reply)>>,
+    restarts: u64,
+}
+
+impl TranscodeWorker {
+    pub fn new(name: impl Into<String>, func: TranscodeFn) -> Self {
+        TranscodeWorker { name: name.into(), func, thread: None, restarts: 0 }
+    }
+
+    /// The job channel of the worker thread, starting a thread if there is none.
+    fn thread(&mut self) -> crossbeam_channel::Sender<(TranscodeJob, Reply)> {
+        if let Some(tx) = &self.thread {
+            return tx.clone();
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<(TranscodeJob, Reply)>(MAILBOX);
+        let func = self.func.clone();
+        let name = self.name.clone();
+        let spawned = thread::Builder::new().name(format!("transcode-{name}")).spawn(move || {
+            for (job, reply) in rx {
+                match catch_unwind(AssertUnwindSafe(|| func(&job))) {
+                    Ok(result) => {
+                        let _ = reply.send(Ok(result));
+                    }
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        error!(target: "lp::transcode", worker = %name, seq = job.seq, panic = %what, "transcode worker panicked; restarting it");
+                        let _ = reply.send(Err(what));
+                        // Leave the thread: the state the panic left behind is not reused.
+                        return;
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            error!(target: "lp::transcode", worker = %self.name, "cannot start a transcode thread: {e}");
+        }
+        self.thread = Some(tx.clone());
+        tx
+    }
+}
+
+impl Actor for TranscodeWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.thread();
+    }
+}
+
+impl Handler<RunJob> for TranscodeWorker {
+    type Result = ResponseActFuture<Self, Result<TranscodeData, JobError>>;
+
+    fn handle(&mut self, RunJob(job): RunJob, _ctx: &mut Self::Context) -> Self::Result {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sent = self.thread().try_send((job, reply_tx));
+        Box::pin(
+            async move {
+                if sent.is_err() {
+                    return None;
+                }
+                reply_rx.await.ok()
+            }
+            .into_actor(self)
+            .map(|answer, act, _| {
+                let crash = match answer {
+                    Some(Ok(result)) => return result.map_err(JobError::Failed),
+                    Some(Err(panic)) => format!("transcoder crashed: {panic}"),
+                    None => "transcoder thread stopped".to_string(),
+                };
+                act.restart();
+                Err(JobError::Failed(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: crash }))
+            }),
+        )
+    }
+}
+
+impl TranscodeWorker {
+    fn restart(&mut self) {
+        self.thread = None;
+        self.restarts += 1;
+        metrics::worker_restarted();
+        info!(target: "lp::transcode", worker = %self.name, restarts = self.restarts, "transcode worker restarted");
+        self.thread();
+    }
+}

@@ -1,0 +1,240 @@
+//! `TranscoderPool`: the orchestrator's transcoders, local and remote, and the jobs waiting for them.
+//!
+//! - **Owns** the registry of transcoders (capacity and current load of each) and a bounded queue
+//!   of jobs waiting for a free slot.
+//! - **Picks** the transcoder with the lowest load/capacity that has a free slot.
+//! - **Re-queues** a job whose transcoder disconnected before answering (at the front, up to
+//!   [`MAX_REQUEUES`] times); a job that a transcoder *failed* is answered with the failure and the
+//!   gateway decides whether to retry.
+//! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
+//!   answers `OrchestratorBusy` at once.
+//! - **Restart policy**: none needed; it holds no resource that can fail. It lives as long as the
+//!   orchestrator role.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use actix::prelude::*;
+use futures::channel::oneshot;
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use super::job::{JobError, RunJob, TranscodeJob};
+use crate::metrics;
+use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+
+const MAILBOX: usize = 256;
+/// How often one job may be moved to another transcoder after disconnects.
+pub const MAX_REQUEUES: u32 = 3;
+
+type Reply = oneshot::Sender<Result<TranscodeData, TranscodeFailure>>;
+
+struct Transcoder {
+    name: String,
+    capacity: u32,
+    load: u32,
+    recipient: Recipient<RunJob>,
+}
+
+struct Pending {
+    job: TranscodeJob,
+    reply: Reply,
+    requeues: u32,
+}
+
+pub struct TranscoderPool {
+    transcoders: HashMap<u64, Transcoder>,
+    next_id: u64,
+    queue: VecDeque<Pending>,
+    max_queue: usize,
+}
+
+impl TranscoderPool {
+    pub fn new(max_queue: usize) -> Self {
+        TranscoderPool { transcoders: HashMap::new(), next_id: 1, queue: VecDeque::new(), max_queue }
+    }
+
+    fn publish(&self) {
+        let capacity = self.transcoders.values().map(|t| t.capacity).sum();
+        let load = self.transcoders.values().map(|t| t.load).sum();
+        metrics::transcoders(self.transcoders.len(), capacity, load);
+    }
+
+    /// The free transcoder with the lowest load/capacity.
+    fn pick(&self) -> Option<u64> {
+        self.transcoders
+            .iter()
+            .filter(|(_, t)| t.load < t.capacity)
+            .min_by(|(_, a), (_, b)| {
+                let la = a.load as f64 / a.capacity as f64;
+                let lb = b.load as f64 / b.capacity as f64;
+                la.total_cmp(&lb)
+            })
+            .map(|(id, _)| *id)
+    }
+
+    /// Hand queued jobs to free transcoders.
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        while !self.queue.is_empty() {
+            let Some(id) = self.pick() else { break };
+            let pending = self.queue.pop_front().expect("queue is not empty");
+            let transcoder = self.transcoders.get_mut(&id).expect("picked transcoder exists");
+            transcoder.load += 1;
+            debug!(target: "lp::pool", transcoder = %transcoder.name, seq = pending.job.seq, "dispatching segment");
+            let started = Instant::now();
+            let fut = transcoder.recipient.send(RunJob(pending.job.clone()));
+            ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
+                if let Some(t) = act.transcoders.get_mut(&id) {
+                    t.load = t.load.saturating_sub(1);
+                }
+                let answer = answer.unwrap_or(Err(JobError::Disconnected));
+                match answer {
+                    Ok(data) => {
+                        let pixels = data.segments.iter().map(|s| s.pixels.max(0) as u64).sum();
+                        metrics::transcode_time(started.elapsed().as_secs_f64(), pixels);
+                        let _ = pending.reply.send(Ok(data));
+                    }
+                    Err(JobError::Failed(failure)) => {
+                        let _ = pending.reply.send(Err(failure));
+                    }
+                    Err(JobError::Disconnected) if pending.requeues < MAX_REQUEUES => {
+                        warn!(target: "lp::pool", seq = pending.job.seq, "transcoder went away mid-segment; re-queueing it");
+                        act.queue.push_front(Pending { requeues: pending.requeues + 1, ..pending });
+                    }
+                    Err(JobError::Disconnected) => {
+                        let _ = pending.reply.send(Err(TranscodeFailure {
+                            code: ErrorCode::TranscoderFailed,
+                            message: format!("transcoders disconnected {} times during this segment", MAX_REQUEUES + 1),
+                        }));
+                    }
+                }
+                act.dispatch(ctx);
+                act.publish();
+            }));
+        }
+        self.fail_queue_if_no_transcoders();
+        self.publish();
+    }
+
+    fn fail_queue_if_no_transcoders(&mut self) {
+        if self.transcoders.is_empty() {
+            for pending in self.queue.drain(..) {
+                let _ = pending.reply.send(Err(no_transcoders()));
+            }
+        }
+    }
+}
+
+fn no_transcoders() -> TranscodeFailure {
+    TranscodeFailure { code: ErrorCode::NoTranscoders, message: "no transcoder is connected to this orchestrator".into() }
+}
+
+impl Actor for TranscoderPool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.publish();
+    }
+}
+
+// Messages
+
+/// Add a transcoder with `capacity` concurrent segments. Answers its id.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct RegisterTranscoder {
+    pub name: String,
+    pub capacity: u32,
+    pub recipient: Recipient<RunJob>,
+}
+
+/// Remove a transcoder (it disconnected). Its in-flight jobs come back as `Disconnected` answers
+/// and are re-queued.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnregisterTranscoder(pub u64);
+
+/// Transcode a segment on some transcoder.
+#[derive(Message)]
+#[rtype(result = "Result<TranscodeData, TranscodeFailure>")]
+pub struct Transcode(pub TranscodeJob);
+
+/// A snapshot for `/status`.
+#[derive(Message)]
+#[rtype(result = "Vec<TranscoderStatus>")]
+pub struct GetTranscoders;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscoderStatus {
+    pub name: String,
+    pub capacity: u32,
+    pub load: u32,
+}
+
+impl Handler<RegisterTranscoder> for TranscoderPool {
+    type Result = u64;
+
+    fn handle(&mut self, msg: RegisterTranscoder, ctx: &mut Self::Context) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        info!(target: "lp::pool", transcoder = %msg.name, capacity = msg.capacity, "transcoder registered");
+        self.transcoders.insert(
+            id,
+            Transcoder { name: msg.name, capacity: msg.capacity.max(1), load: 0, recipient: msg.recipient },
+        );
+        self.dispatch(ctx);
+        id
+    }
+}
+
+impl Handler<UnregisterTranscoder> for TranscoderPool {
+    type Result = ();
+
+    fn handle(&mut self, UnregisterTranscoder(id): UnregisterTranscoder, ctx: &mut Self::Context) {
+        if let Some(t) = self.transcoders.remove(&id) {
+            info!(target: "lp::pool", transcoder = %t.name, in_flight = t.load, "transcoder unregistered");
+        }
+        self.dispatch(ctx);
+    }
+}
+
+impl Handler<Transcode> for TranscoderPool {
+    type Result = ResponseFuture<Result<TranscodeData, TranscodeFailure>>;
+
+    fn handle(&mut self, Transcode(job): Transcode, ctx: &mut Self::Context) -> Self::Result {
+        if self.transcoders.is_empty() {
+            return Box::pin(async { Err(no_transcoders()) });
+        }
+        if self.queue.len() >= self.max_queue {
+            return Box::pin(async {
+                Err(TranscodeFailure {
+                    code: ErrorCode::OrchestratorBusy,
+                    message: "every transcoder is busy and the queue is full".into(),
+                })
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.push_back(Pending { job, reply, requeues: 0 });
+        self.dispatch(ctx);
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "the transcoder pool stopped".into() })
+            })
+        })
+    }
+}
+
+impl Handler<GetTranscoders> for TranscoderPool {
+    type Result = MessageResult<GetTranscoders>;
+
+    fn handle(&mut self, _: GetTranscoders, _: &mut Self::Context) -> Self::Result {
+        let mut list: Vec<_> = self
+            .transcoders
+            .values()
+            .map(|t| TranscoderStatus { name: t.name.clone(), capacity: t.capacity, load: t.load })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        MessageResult(list)
+    }
+}

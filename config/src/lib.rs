@@ -1,0 +1,474 @@
+//! Typed TOML configuration of every livepeer-rs role.
+//!
+//! One file may configure several roles: a role runs when its section (`[gateway]`,
+//! `[orchestrator]`, `[transcoder]`) is present. [`Config::load`] reads a file, applies the
+//! `LIVEPEER_*` environment overrides and validates everything, reporting **every** problem at once
+//! (unknown keys, wrong types, invalid values, missing required keys), each naming its key.
+//! [`Config::to_toml`] writes the effective configuration back (`--dump-config`).
+//!
+//! # Example
+//!
+//! Every key with its default, except where noted. Any key may be left out; an empty file is a
+//! valid config that runs no role. The `deploy/` directory has one example per role.
+//!
+//! ```toml
+//! # Which network this node is on: "offchain" | "devnet" | "arbitrum-one-mainnet" | "custom".
+//! # Only "offchain" is supported by this build; the others need an [eth] section (not yet).
+//! network = "offchain"
+//! # Directory for the node's state: database, keys, the orchestrator's TLS certificate.
+//! data_dir = ".livepeer"
+//!
+//! [log]
+//! # "pretty" (human-readable) or "json" (one JSON object per line).
+//! format = "pretty"
+//! # A tracing EnvFilter directive: "info", "debug", "lp_actors=debug,info", ...
+//! level = "info"
+//!
+//! [gateway]
+//! # Where the gateway accepts segments (PUT/POST /live/{stream}/{seq}.ts) and serves HLS.
+//! http_addr = "127.0.0.1:9935"
+//! # Orchestrators to use (offchain discovery), each an http:// or https:// URL. Default: none.
+//! orchestrators = ["https://127.0.0.1:8935"]
+//! # Renditions to produce, by preset name.
+//! profiles = ["P240p30fps16x9", "P360p30fps16x9"]
+//! # A JSON file of custom profiles; when set it replaces `profiles`. Default: unset.
+//! # profiles_file = "profiles.json"
+//! # Largest accepted segment, in bytes.
+//! max_segment_bytes = 300000000
+//! # How many orchestrators a segment is tried on before it fails (1..=10).
+//! max_attempts = 3
+//! # A stream with no new segment for this long is closed.
+//! stream_idle_timeout_secs = 60
+//! # Most streams served at once.
+//! max_streams = 100
+//! # Segments of one stream in flight at once.
+//! segment_queue = 4
+//! # Segments listed in each HLS media playlist.
+//! hls_window = 6
+//! # Highest price accepted, in wei per `pixels_per_unit` pixels; "0" = no cap.
+//! max_price_per_unit = "0"
+//! pixels_per_unit = "1"
+//!
+//! [orchestrator]
+//! # Where the orchestrator listens for gateways and transcoders.
+//! service_addr = "127.0.0.1:8935"
+//! # The URI advertised to gateways. Default: derived from the bound address.
+//! # service_uri = "https://203.0.113.7:8935"
+//! # Serve HTTPS with a self-signed certificate made at first start. false (plain HTTP) is only
+//! # allowed when service_addr is a loopback address.
+//! tls = true
+//! # Most transcoding sessions at once.
+//! max_sessions = 10
+//! # The shared secret remote transcoders authenticate with; required when transcode = false.
+//! # Default: unset (no remote transcoders).
+//! secret_file = "secret.txt"
+//! # Price in wei per `pixels_per_unit` pixels.
+//! price_per_unit = "0"
+//! pixels_per_unit = "1"
+//! # Expected value of one payment ticket, in wei.
+//! ticket_ev = "8000000000"
+//! # Transcode in this process, besides any remote transcoders.
+//! transcode = true
+//! # Segments the local transcoder works on at once (when transcode = true).
+//! capacity = 1
+//! # libx264 preset of the local transcoder.
+//! x264_preset = "veryfast"
+//! # A session with no segment for this long is closed.
+//! session_idle_timeout_secs = 70
+//!
+//! [transcoder]
+//! # The orchestrator to work for (required).
+//! orchestrator = "https://127.0.0.1:8935"
+//! # The file holding the orchestrator's shared secret (required).
+//! secret_file = "secret.txt"
+//! # Segments transcoded at once.
+//! capacity = 1
+//! # libx264 preset: ultrafast superfast veryfast faster fast medium slow slower veryslow placebo.
+//! x264_preset = "veryfast"
+//!
+//! [admin]
+//! # The admin listener: /metrics, /healthz, /status.
+//! addr = "127.0.0.1:7935"
+//! ```
+//!
+//! # Environment overrides
+//!
+//! `LIVEPEER_<KEY>` sets a top-level key and `LIVEPEER_<SECTION>__<KEY>` (double underscore) a key
+//! of a section, e.g. `LIVEPEER_NETWORK=offchain`, `LIVEPEER_GATEWAY__HTTP_ADDR=0.0.0.0:9935`,
+//! `LIVEPEER_ORCHESTRATOR__MAX_SESSIONS=20`, `LIVEPEER_GATEWAY__ORCHESTRATORS=["https://o:8935"]`.
+//! Overrides apply after the file. See [`Config::from_toml_str`] for the exact rules.
+
+mod error;
+mod read;
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// The whole configuration of one `livepeer` process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which network the node is on (`network`). Default `"offchain"`, the only one this build
+    /// supports.
+    pub network: Network,
+    /// Directory for the node's state: database, keys, the orchestrator's self-signed certificate
+    /// (`data_dir`). Relative paths are relative to the working directory. Default `".livepeer"`.
+    pub data_dir: PathBuf,
+    /// Logging (`[log]`). Defaults apply when the section is absent.
+    pub log: LogConfig,
+    /// The gateway role (`[gateway]`): present when the section is, even if empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayConfig>,
+    /// The orchestrator role (`[orchestrator]`): present when the section is, even if empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orchestrator: Option<OrchestratorConfig>,
+    /// The transcoder role (`[transcoder]`): present when the section is; then `orchestrator` and
+    /// `secret_file` are required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcoder: Option<TranscoderConfig>,
+    /// The admin listener (`[admin]`), served by every role. Defaults apply when absent.
+    pub admin: AdminConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            network: Network::default(),
+            data_dir: PathBuf::from(".livepeer"),
+            log: LogConfig::default(),
+            gateway: None,
+            orchestrator: None,
+            transcoder: None,
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// The network a node is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// `"offchain"`: no chain, no payments settle; orchestrators are listed in the gateway's config.
+    #[default]
+    Offchain,
+    /// `"devnet"`: the local chain started by `livepeer devnet`.
+    Devnet,
+    /// `"arbitrum-one-mainnet"`: the Livepeer protocol on Arbitrum One.
+    ArbitrumOneMainnet,
+    /// `"custom"`: any other chain, with its contract addresses given explicitly.
+    Custom,
+}
+
+impl Network {
+    /// The name used in the config file, e.g. `"arbitrum-one-mainnet"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Offchain => "offchain",
+            Network::Devnet => "devnet",
+            Network::ArbitrumOneMainnet => "arbitrum-one-mainnet",
+            Network::Custom => "custom",
+        }
+    }
+}
+
+/// Logging (`[log]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Output format (`format`): `"pretty"` for people, `"json"` for log collectors.
+    /// Default `"pretty"`.
+    pub format: LogFormat,
+    /// What to log (`level`): a tracing `EnvFilter` directive such as `"info"`, `"debug"` or
+    /// `"lp_actors=debug,info"`. Must not be empty. Default `"info"`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `"pretty"`: human-readable lines.
+    #[default]
+    Pretty,
+    /// `"json"`: one JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// The gateway role (`[gateway]`): takes segments from broadcasters, has them transcoded by
+/// orchestrators and serves the renditions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where the gateway listens for segments (`PUT|POST /live/{stream}/{seq}.ts`) and serves HLS
+    /// (`http_addr`), as `IP:PORT`. Default `"127.0.0.1:9935"`.
+    pub http_addr: SocketAddr,
+    /// The orchestrators to use (`orchestrators`), each an `http://` or `https://` URL such as
+    /// `"https://127.0.0.1:8935"`. Default `[]`.
+    pub orchestrators: Vec<String>,
+    /// The renditions to produce, by preset name (`profiles`), e.g. `"P720p30fps16x9"`; the node
+    /// checks the names. Ignored when `profiles_file` is set.
+    /// Default `["P240p30fps16x9", "P360p30fps16x9"]`.
+    pub profiles: Vec<String>,
+    /// A JSON file of custom profiles (`profiles_file`); when set it replaces `profiles`. Read by
+    /// the node, not when the config is loaded. Default: unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profiles_file: Option<PathBuf>,
+    /// The largest segment accepted, in bytes (`max_segment_bytes`); larger uploads are refused
+    /// with 413. Must be > 0. Default `300000000` (go-livepeer's `MaxSegSize`).
+    pub max_segment_bytes: u64,
+    /// How many orchestrators one segment is tried on before it fails (`max_attempts`), 1 to 10.
+    /// Default `3`.
+    pub max_attempts: u32,
+    /// Seconds without a new segment after which a stream is closed
+    /// (`stream_idle_timeout_secs`). Must be > 0. Default `60`.
+    pub stream_idle_timeout_secs: u64,
+    /// The most streams served at once (`max_streams`). Must be > 0. Default `100`.
+    pub max_streams: u32,
+    /// Segments of one stream in flight at once (`segment_queue`). Must be > 0. Default `4`.
+    pub segment_queue: usize,
+    /// Segments listed in each HLS media playlist (`hls_window`). Must be > 0. Default `6`.
+    pub hls_window: usize,
+    /// The highest price accepted, in wei per `pixels_per_unit` pixels, as a decimal integer
+    /// string (`max_price_per_unit`); `"0"` means no cap. Default `"0"`.
+    pub max_price_per_unit: String,
+    /// The pixel count `max_price_per_unit` is quoted for, a decimal integer string > 0
+    /// (`pixels_per_unit`). Default `"1"`.
+    pub pixels_per_unit: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: loopback(9935),
+            orchestrators: Vec::new(),
+            profiles: vec!["P240p30fps16x9".to_string(), "P360p30fps16x9".to_string()],
+            profiles_file: None,
+            max_segment_bytes: 300_000_000,
+            max_attempts: 3,
+            stream_idle_timeout_secs: 60,
+            max_streams: 100,
+            segment_queue: 4,
+            hls_window: 6,
+            max_price_per_unit: "0".to_string(),
+            pixels_per_unit: "1".to_string(),
+        }
+    }
+}
+
+/// The orchestrator role (`[orchestrator]`): sells transcoding to gateways, doing the work itself
+/// or handing it to remote transcoders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestratorConfig {
+    /// Where the orchestrator listens for gateways and transcoders (`service_addr`), as
+    /// `IP:PORT`. Default `"127.0.0.1:8935"`.
+    pub service_addr: SocketAddr,
+    /// The URI advertised to gateways (`service_uri`), an `http://` or `https://` URL.
+    /// Default: unset, derived by the node from the bound address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_uri: Option<String>,
+    /// Serve HTTPS with a self-signed certificate made at first start (`tls`). `false` (plain
+    /// HTTP) is allowed only when `service_addr` is a loopback address. Default `true`.
+    pub tls: bool,
+    /// The most transcoding sessions at once (`max_sessions`). Must be > 0. Default `10`.
+    pub max_sessions: u32,
+    /// The file holding the shared secret remote transcoders authenticate with (`secret_file`).
+    /// Required when `transcode = false`. Read by the node, not when the config is loaded.
+    /// Default: unset (no remote transcoders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// The price, in wei per `pixels_per_unit` pixels, as a decimal integer string
+    /// (`price_per_unit`). Default `"0"`.
+    pub price_per_unit: String,
+    /// The pixel count `price_per_unit` is quoted for, a decimal integer string > 0
+    /// (`pixels_per_unit`). Default `"1"`.
+    pub pixels_per_unit: String,
+    /// The expected value of one payment ticket in wei, a decimal integer string > 0
+    /// (`ticket_ev`). Default `"8000000000"`.
+    pub ticket_ev: String,
+    /// Transcode in this process, besides any remote transcoders (`transcode`). With `false` all
+    /// work goes to remote transcoders, and `secret_file` is required. Default `true`.
+    pub transcode: bool,
+    /// Segments the local transcoder works on at once when `transcode = true` (`capacity`).
+    /// Must be > 0. Default `1`.
+    pub capacity: u32,
+    /// The libx264 preset of the local transcoder (`x264_preset`): one of `ultrafast`,
+    /// `superfast`, `veryfast`, `faster`, `fast`, `medium`, `slow`, `slower`, `veryslow`,
+    /// `placebo`. Default `"veryfast"`.
+    pub x264_preset: String,
+    /// Seconds without a segment after which a transcoding session is closed
+    /// (`session_idle_timeout_secs`). Must be > 0. Default `70` (go-livepeer's
+    /// `transcodeLoopTimeout`).
+    pub session_idle_timeout_secs: u64,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        Self {
+            service_addr: loopback(8935),
+            service_uri: None,
+            tls: true,
+            max_sessions: 10,
+            secret_file: None,
+            price_per_unit: "0".to_string(),
+            pixels_per_unit: "1".to_string(),
+            ticket_ev: "8000000000".to_string(),
+            transcode: true,
+            capacity: 1,
+            x264_preset: default_x264_preset(),
+            session_idle_timeout_secs: 70,
+        }
+    }
+}
+
+/// The transcoder role (`[transcoder]`): a remote worker that dials an orchestrator and transcodes
+/// the segments it is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscoderConfig {
+    /// The orchestrator to work for (`orchestrator`), an `http://` or `https://` URL such as
+    /// `"https://127.0.0.1:8935"`. Required.
+    pub orchestrator: String,
+    /// The file holding the orchestrator's shared secret (`secret_file`). Required. Read by the
+    /// node, not when the config is loaded.
+    pub secret_file: PathBuf,
+    /// Segments transcoded at once (`capacity`). Must be > 0. Default `1`.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    /// The libx264 preset (`x264_preset`), as for the orchestrator. Default `"veryfast"`.
+    #[serde(default = "default_x264_preset")]
+    pub x264_preset: String,
+}
+
+/// The admin listener (`[admin]`), served by every role: `/metrics`, `/healthz`, `/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where the admin listener listens (`addr`), as `IP:PORT`. Default `"127.0.0.1:7935"`.
+    pub addr: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            addr: loopback(7935),
+        }
+    }
+}
+
+/// The libx264 presets accepted by `x264_preset`, fastest first.
+pub const X264_PRESETS: &[&str] = &[
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+fn default_capacity() -> u32 {
+    1
+}
+
+fn default_x264_preset() -> String {
+    "veryfast".to_string()
+}
+
+/// The prefix of every environment override.
+const ENV_PREFIX: &str = "LIVEPEER_";
+
+impl Config {
+    /// Parse TOML text, apply environment overrides, validate. Collects EVERY error (unknown keys,
+    /// wrong types, invalid values, missing required keys) instead of stopping at the first.
+    ///
+    /// Only a TOML syntax error stops early: it is then the single error, keyed `config`.
+    ///
+    /// `env` holds `(name, value)` pairs, usually [`Config::env_overrides`]. Names that do not
+    /// start with `LIVEPEER_` are ignored. The rules:
+    ///
+    /// - `LIVEPEER_<KEY>` sets the top-level key `<key>`; `LIVEPEER_<SECTION>__<KEY>` (double
+    ///   underscore) sets `<key>` in `[<section>]`. The name after `LIVEPEER_` is lowercased, so
+    ///   `LIVEPEER_GATEWAY__HTTP_ADDR` sets `gateway.http_addr`.
+    /// - The value is taken as a TOML value when it parses as one of the key's type (an integer,
+    ///   a boolean, an array such as `["a","b"]`, or a quoted string); otherwise it is the string
+    ///   itself, unquoted. A value of the wrong type then fails validation like a wrong value in
+    ///   the file, and the error names the variable.
+    /// - Setting a key of an absent section creates the section, so an override can enable a
+    ///   role (`LIVEPEER_GATEWAY__HTTP_ADDR=...` alone runs a gateway with defaults otherwise).
+    /// - A variable naming no known key is an error keyed by the variable's name, as is one
+    ///   naming a section itself (`LIVEPEER_GATEWAY`) or with more than one `__`.
+    /// - Overrides apply after the file: the variable wins over the file for its key, the file's
+    ///   other values stand. With the same variable listed twice, the later wins.
+    pub fn from_toml_str(text: &str, env: &[(String, String)]) -> Result<Config, ConfigErrors> {
+        read::parse("config", text, env)
+    }
+
+    /// Read the file (an unreadable file is one error), then as [`Config::from_toml_str`].
+    /// Errors about the file itself (unreadable, TOML syntax) are keyed by its path.
+    pub fn load(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigErrors> {
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => read::parse(&origin, &text, env),
+            Err(e) => Err(ConfigErrors(vec![ConfigError::new(
+                origin,
+                format!("cannot read the config file: {e}"),
+            )])),
+        }
+    }
+
+    /// The effective config as TOML (for `--dump-config`), every key written out, unset optional
+    /// keys left out. For any config returned by [`Config::from_toml_str`],
+    /// `Config::from_toml_str(&cfg.to_toml(), &[]) == Ok(cfg)`.
+    pub fn to_toml(&self) -> String {
+        // Only a number beyond i64 (not representable in TOML, so never produced by loading)
+        // can make serialization fail.
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# the configuration cannot be written as TOML: {e}\n"))
+    }
+
+    /// Environment overrides from the process environment: the variables starting with
+    /// `LIVEPEER_`, sorted by name. Non-UTF-8 names are skipped; non-UTF-8 values are converted
+    /// lossily.
+    pub fn env_overrides() -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| {
+                let name = name.into_string().ok()?;
+                name.starts_with(ENV_PREFIX)
+                    .then(|| (name, value.to_string_lossy().into_owned()))
+            })
+            .collect();
+        vars.sort();
+        vars
+    }
+}

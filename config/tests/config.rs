@@ -1,0 +1,836 @@
+//! Loading, defaults, environment overrides and validation of `lp_config::Config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use lp_config::{
+    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, Network,
+    OrchestratorConfig, TranscoderConfig,
+};
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_toml_str(text, &[])
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_toml_str(text, &env)
+}
+
+/// The errors of an invalid config.
+fn errors(result: Result<Config, ConfigErrors>) -> Vec<ConfigError> {
+    match result {
+        Ok(config) => panic!("expected errors, got {config:#?}"),
+        Err(ConfigErrors(errors)) => {
+            assert!(!errors.is_empty());
+            errors
+        }
+    }
+}
+
+/// The single error of an invalid config, checked to be about `key` and to contain `needle`.
+#[track_caller]
+fn single_error(result: Result<Config, ConfigErrors>, key: &str, needle: &str) -> ConfigError {
+    let errors = errors(result);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = errors.into_iter().next().unwrap();
+    assert_eq!(error.key, key, "{error}");
+    assert!(
+        error.message.contains(needle),
+        "{error:?} should contain {needle:?}"
+    );
+    error
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+// ---- defaults -------------------------------------------------------------------------------
+
+#[test]
+fn empty_file_gives_defaults_and_no_role() {
+    let config = parse("").unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.network, Network::Offchain);
+    assert_eq!(config.data_dir, PathBuf::from(".livepeer"));
+    assert_eq!(config.log.format, LogFormat::Pretty);
+    assert_eq!(config.log.level, "info");
+    assert_eq!(config.gateway, None);
+    assert_eq!(config.orchestrator, None);
+    assert_eq!(config.transcoder, None);
+    assert_eq!(config.admin.addr, addr("127.0.0.1:7935"));
+}
+
+#[test]
+fn empty_sections_enable_roles_with_defaults() {
+    let config = parse("[gateway]\n[orchestrator]\n[log]\n[admin]\n").unwrap();
+    let gateway = config.gateway.unwrap();
+    assert_eq!(gateway, GatewayConfig::default());
+    assert_eq!(gateway.http_addr, addr("127.0.0.1:9935"));
+    assert!(gateway.orchestrators.is_empty());
+    assert_eq!(gateway.profiles, ["P240p30fps16x9", "P360p30fps16x9"]);
+    assert_eq!(gateway.profiles_file, None);
+    assert_eq!(gateway.max_segment_bytes, 300_000_000);
+    assert_eq!(gateway.max_attempts, 3);
+    assert_eq!(gateway.stream_idle_timeout_secs, 60);
+    assert_eq!(gateway.max_streams, 100);
+    assert_eq!(gateway.segment_queue, 4);
+    assert_eq!(gateway.hls_window, 6);
+    assert_eq!(gateway.max_price_per_unit, "0");
+    assert_eq!(gateway.pixels_per_unit, "1");
+
+    let orchestrator = config.orchestrator.unwrap();
+    assert_eq!(orchestrator, OrchestratorConfig::default());
+    assert_eq!(orchestrator.service_addr, addr("127.0.0.1:8935"));
+    assert_eq!(orchestrator.service_uri, None);
+    assert!(orchestrator.tls);
+    assert_eq!(orchestrator.max_sessions, 10);
+    assert_eq!(orchestrator.secret_file, None);
+    assert_eq!(orchestrator.price_per_unit, "0");
+    assert_eq!(orchestrator.pixels_per_unit, "1");
+    assert_eq!(orchestrator.ticket_ev, "8000000000");
+    assert!(orchestrator.transcode);
+    assert_eq!(orchestrator.capacity, 1);
+    assert_eq!(orchestrator.x264_preset, "veryfast");
+    assert_eq!(orchestrator.session_idle_timeout_secs, 70);
+
+    assert_eq!(config.log, LogConfig::default());
+    assert_eq!(config.admin, AdminConfig::default());
+}
+
+#[test]
+fn transcoder_defaults() {
+    let config =
+        parse("[transcoder]\norchestrator = \"https://10.0.0.1:8935\"\nsecret_file = \"s.txt\"\n")
+            .unwrap();
+    assert_eq!(
+        config.transcoder,
+        Some(TranscoderConfig {
+            orchestrator: "https://10.0.0.1:8935".to_string(),
+            secret_file: PathBuf::from("s.txt"),
+            capacity: 1,
+            x264_preset: "veryfast".to_string(),
+        })
+    );
+}
+
+// ---- round trip -----------------------------------------------------------------------------
+
+const FULL: &str = r#"
+network = "offchain"
+data_dir = "/var/lib/livepeer"
+
+[log]
+format = "json"
+level = "lp_actors=debug,info"
+
+[gateway]
+http_addr = "0.0.0.0:19935"
+orchestrators = ["https://o1.example:8935", "http://127.0.0.1:8936"]
+profiles = ["P720p30fps16x9"]
+profiles_file = "profiles.json"
+max_segment_bytes = 1000000
+max_attempts = 10
+stream_idle_timeout_secs = 5
+max_streams = 7
+segment_queue = 2
+hls_window = 3
+max_price_per_unit = "123456789012345678901234567890"
+pixels_per_unit = "1000"
+
+[orchestrator]
+service_addr = "[::1]:18935"
+service_uri = "https://o1.example:8935"
+tls = false
+max_sessions = 20
+secret_file = "secret.txt"
+price_per_unit = "1200"
+pixels_per_unit = "3"
+ticket_ev = "1000"
+transcode = false
+capacity = 4
+x264_preset = "placebo"
+session_idle_timeout_secs = 5
+
+[transcoder]
+orchestrator = "https://o1.example:8935"
+secret_file = "/etc/livepeer/secret"
+capacity = 8
+x264_preset = "ultrafast"
+
+[admin]
+addr = "0.0.0.0:17935"
+"#;
+
+#[test]
+fn full_file_is_read_and_round_trips() {
+    let config = parse(FULL).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/var/lib/livepeer"));
+    assert_eq!(config.log.format, LogFormat::Json);
+    let gateway = config.gateway.as_ref().unwrap();
+    assert_eq!(gateway.http_addr, addr("0.0.0.0:19935"));
+    assert_eq!(gateway.orchestrators.len(), 2);
+    assert_eq!(gateway.profiles_file, Some(PathBuf::from("profiles.json")));
+    assert_eq!(gateway.max_attempts, 10);
+    assert_eq!(gateway.max_price_per_unit, "123456789012345678901234567890");
+    let orchestrator = config.orchestrator.as_ref().unwrap();
+    assert_eq!(orchestrator.service_addr, addr("[::1]:18935"));
+    assert!(!orchestrator.tls);
+    assert!(!orchestrator.transcode);
+    assert_eq!(orchestrator.x264_preset, "placebo");
+    assert_eq!(config.transcoder.as_ref().unwrap().capacity, 8);
+    assert_eq!(config.admin.addr, addr("0.0.0.0:17935"));
+
+    let dumped = config.to_toml();
+    assert_eq!(parse(&dumped), Ok(config.clone()), "{dumped}");
+    // Dumping is stable.
+    assert_eq!(parse(&dumped).unwrap().to_toml(), dumped);
+}
+
+#[test]
+fn defaults_round_trip() {
+    for config in [
+        Config::default(),
+        Config {
+            gateway: Some(GatewayConfig::default()),
+            orchestrator: Some(OrchestratorConfig::default()),
+            ..Config::default()
+        },
+    ] {
+        assert_eq!(parse(&config.to_toml()), Ok(config));
+    }
+}
+
+#[test]
+fn dump_writes_every_key_and_leaves_out_unset_ones() {
+    let config = parse("[orchestrator]\n").unwrap();
+    let dumped = config.to_toml();
+    assert!(dumped.contains("network = \"offchain\""), "{dumped}");
+    assert!(dumped.contains("[orchestrator]"), "{dumped}");
+    assert!(dumped.contains("ticket_ev = \"8000000000\""), "{dumped}");
+    assert!(!dumped.contains("secret_file"), "{dumped}");
+    assert!(!dumped.contains("[gateway]"), "{dumped}");
+}
+
+#[test]
+fn numeric_strings_also_accept_integers() {
+    let config = parse("[orchestrator]\nprice_per_unit = 1500\nticket_ev = 1000\n").unwrap();
+    let orchestrator = config.orchestrator.unwrap();
+    assert_eq!(orchestrator.price_per_unit, "1500");
+    assert_eq!(orchestrator.ticket_ev, "1000");
+}
+
+// ---- environment overrides ------------------------------------------------------------------
+
+#[test]
+fn env_overrides_a_top_level_key() {
+    let config = parse_env(
+        "data_dir = \"from-file\"\n",
+        &[
+            ("LIVEPEER_DATA_DIR", "/tmp/lp"),
+            ("LIVEPEER_NETWORK", "offchain"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/tmp/lp"));
+    assert_eq!(config.network, Network::Offchain);
+}
+
+#[test]
+fn env_overrides_section_keys_and_the_file_values_stand() {
+    let text = "[gateway]\nhttp_addr = \"127.0.0.1:1000\"\nmax_streams = 5\n\
+                [orchestrator]\nmax_sessions = 3\ncapacity = 2\n[log]\nlevel = \"debug\"\n";
+    let config = parse_env(
+        text,
+        &[
+            ("LIVEPEER_GATEWAY__HTTP_ADDR", "0.0.0.0:9935"),
+            ("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "20"),
+            ("LIVEPEER_ORCHESTRATOR__TRANSCODE", "true"),
+            ("LIVEPEER_LOG__FORMAT", "json"),
+            ("LIVEPEER_GATEWAY__MAX_PRICE_PER_UNIT", "1000"),
+        ],
+    )
+    .unwrap();
+    let gateway = config.gateway.unwrap();
+    assert_eq!(gateway.http_addr, addr("0.0.0.0:9935"));
+    assert_eq!(gateway.max_streams, 5);
+    // A string key keeps a number-looking value as the string.
+    assert_eq!(gateway.max_price_per_unit, "1000");
+    let orchestrator = config.orchestrator.unwrap();
+    assert_eq!(orchestrator.max_sessions, 20);
+    assert_eq!(orchestrator.capacity, 2);
+    assert!(orchestrator.transcode);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.log.level, "debug");
+}
+
+#[test]
+fn env_override_creates_an_absent_section() {
+    let config = parse_env("", &[("LIVEPEER_GATEWAY__HTTP_ADDR", "0.0.0.0:9935")]).unwrap();
+    let gateway = config.gateway.unwrap();
+    assert_eq!(gateway.http_addr, addr("0.0.0.0:9935"));
+    assert_eq!(gateway.max_streams, 100);
+    assert_eq!(config.orchestrator, None);
+
+    let config = parse_env(
+        "",
+        &[
+            (
+                "LIVEPEER_TRANSCODER__ORCHESTRATOR",
+                "https://o.example:8935",
+            ),
+            ("LIVEPEER_TRANSCODER__SECRET_FILE", "secret.txt"),
+            ("LIVEPEER_TRANSCODER__CAPACITY", "4"),
+        ],
+    )
+    .unwrap();
+    let transcoder = config.transcoder.unwrap();
+    assert_eq!(transcoder.orchestrator, "https://o.example:8935");
+    assert_eq!(transcoder.capacity, 4);
+}
+
+#[test]
+fn env_override_takes_arrays() {
+    let config = parse_env(
+        "[gateway]\norchestrators = [\"https://a:8935\"]\n",
+        &[(
+            "LIVEPEER_GATEWAY__ORCHESTRATORS",
+            r#"["https://b:8935", "http://127.0.0.1:8936"]"#,
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        config.gateway.unwrap().orchestrators,
+        ["https://b:8935", "http://127.0.0.1:8936"]
+    );
+}
+
+#[test]
+fn env_override_of_an_unknown_key_is_an_error_naming_the_variable() {
+    let error = single_error(
+        parse_env("", &[("LIVEPEER_GATEWAY__HTP_ADDR", "0.0.0.0:1")]),
+        "LIVEPEER_GATEWAY__HTP_ADDR",
+        "unknown key `gateway.htp_addr`",
+    );
+    assert!(error.message.contains("http_addr"), "{error}");
+
+    single_error(
+        parse_env("", &[("LIVEPEER_NETWRK", "offchain")]),
+        "LIVEPEER_NETWRK",
+        "unknown key `netwrk`",
+    );
+    single_error(
+        parse_env("", &[("LIVEPEER_ETH__URL", "http://127.0.0.1:8545")]),
+        "LIVEPEER_ETH__URL",
+        "unknown section `eth`",
+    );
+    single_error(
+        parse_env("", &[("LIVEPEER_GATEWAY", "x")]),
+        "LIVEPEER_GATEWAY",
+        "is a section",
+    );
+    single_error(
+        parse_env("", &[("LIVEPEER_GATEWAY__HTTP__ADDR", "x")]),
+        "LIVEPEER_GATEWAY__HTTP__ADDR",
+        "too many",
+    );
+}
+
+#[test]
+fn env_override_of_the_wrong_type_names_key_and_variable() {
+    let error = single_error(
+        parse_env("", &[("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "many")]),
+        "orchestrator.max_sessions",
+        "expected an integer",
+    );
+    assert!(
+        error
+            .message
+            .contains("(set by LIVEPEER_ORCHESTRATOR__MAX_SESSIONS)"),
+        "{error}"
+    );
+    single_error(
+        parse_env("", &[("LIVEPEER_GATEWAY__HTTP_ADDR", "nope")]),
+        "gateway.http_addr",
+        "invalid socket address \"nope\" (set by LIVEPEER_GATEWAY__HTTP_ADDR)",
+    );
+}
+
+#[test]
+fn variables_without_the_prefix_are_ignored() {
+    let config = parse_env("", &[("PATH", "/bin"), ("HOME", "/root")]).unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn env_overrides_only_lists_livepeer_variables() {
+    let vars = Config::env_overrides();
+    assert!(vars.iter().all(|(name, _)| name.starts_with("LIVEPEER_")));
+    assert!(vars.is_sorted());
+}
+
+// ---- collecting every error -----------------------------------------------------------------
+
+#[test]
+fn three_mistakes_make_exactly_three_errors() {
+    let text = r#"
+[gateway]
+htp_addr = "127.0.0.1:9935"
+max_attempts = "three"
+
+[orchestrator]
+service_addr = "nope"
+"#;
+    let errors = errors(parse(text));
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "gateway.max_attempts",
+            "gateway.htp_addr",
+            "orchestrator.service_addr"
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[0].message.contains("expected an integer"));
+    assert!(
+        errors[1]
+            .message
+            .contains("unknown key; known keys: http_addr")
+    );
+    assert_eq!(errors[2].message, "invalid socket address \"nope\"");
+}
+
+#[test]
+fn errors_display_one_per_line() {
+    let text = "network = 3\n[gateway]\nhttp_addr = \"nope\"\n";
+    let errors = parse(text).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "network: expected a string, found integer 3\n\
+         gateway.http_addr: invalid socket address \"nope\""
+    );
+}
+
+#[test]
+fn many_mistakes_across_sections_and_env_are_all_reported() {
+    let text = r#"
+network = "moon"
+[log]
+format = "xml"
+[gateway]
+orchestrators = ["ftp://a", 5]
+[transcoder]
+capacity = 0
+[admin]
+addr = 7935
+"#;
+    let errors = errors(parse_env(text, &[("LIVEPEER_BOGUS", "1")]));
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "LIVEPEER_BOGUS",
+            "network",
+            "log.format",
+            "gateway.orchestrators[0]",
+            "gateway.orchestrators[1]",
+            "transcoder.orchestrator",
+            "transcoder.secret_file",
+            "transcoder.capacity",
+            "admin.addr",
+        ],
+        "{errors:#?}"
+    );
+}
+
+// ---- files ----------------------------------------------------------------------------------
+
+#[test]
+fn load_reads_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("livepeer.toml");
+    std::fs::write(&path, "[gateway]\nmax_streams = 2\n").unwrap();
+    let config = Config::load(&path, &[]).unwrap();
+    assert_eq!(config.gateway.unwrap().max_streams, 2);
+}
+
+#[test]
+fn unreadable_file_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let errors = errors(Config::load(&path, &[]));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, path.display().to_string());
+    assert!(
+        errors[0]
+            .message
+            .starts_with("cannot read the config file: "),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn syntax_error_names_the_file_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[gateway]\nhttp_addr = \n").unwrap();
+    let errors = errors(Config::load(&path, &[]));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key, path.display().to_string());
+    assert!(
+        errors[0].message.starts_with("TOML syntax error at line 2"),
+        "{}",
+        errors[0]
+    );
+    assert!(!errors[0].to_string().contains('\n'), "{}", errors[0]);
+
+    single_error(parse("a = = 1"), "config", "TOML syntax error");
+}
+
+#[test]
+fn secret_files_need_not_exist() {
+    let text = "[orchestrator]\ntranscode = false\nsecret_file = \"/nonexistent/secret\"\n";
+    assert!(parse(text).is_ok());
+}
+
+// ---- validation rules -----------------------------------------------------------------------
+
+#[test]
+fn unknown_keys_are_named_with_their_path() {
+    single_error(
+        parse("[gateway]\nhtp_addr = \"127.0.0.1:1\"\n"),
+        "gateway.htp_addr",
+        "unknown key; known keys: http_addr, orchestrators",
+    );
+    single_error(parse("colour = \"blue\"\n"), "colour", "unknown key");
+    single_error(
+        parse("[admin]\nport = 1\n"),
+        "admin.port",
+        "known keys: addr",
+    );
+    single_error(
+        parse("[log]\nlevel = \"info\"\n[log.extra]\na = 1\n"),
+        "log.extra",
+        "unknown key",
+    );
+}
+
+#[test]
+fn eth_section_is_unknown_for_now() {
+    single_error(
+        parse("[eth]\nurl = \"http://127.0.0.1:8545\"\n"),
+        "eth",
+        "unknown key",
+    );
+}
+
+#[test]
+fn type_errors_name_the_expected_type() {
+    single_error(
+        parse("[gateway]\nmax_streams = \"10\"\n"),
+        "gateway.max_streams",
+        "expected an integer, found string \"10\"",
+    );
+    single_error(
+        parse("[orchestrator]\ntls = \"yes\"\n"),
+        "orchestrator.tls",
+        "expected a boolean",
+    );
+    single_error(
+        parse("[gateway]\nprofiles = \"P240p30fps16x9\"\n"),
+        "gateway.profiles",
+        "expected an array of strings",
+    );
+    single_error(
+        parse("[gateway]\nprofiles = [1]\n"),
+        "gateway.profiles[0]",
+        "expected a string, found integer 1",
+    );
+    single_error(
+        parse("gateway = 1\n"),
+        "gateway",
+        "expected a table, found integer 1",
+    );
+    single_error(
+        parse("[gateway]\nhls_window = 1.5\n"),
+        "gateway.hls_window",
+        "found float 1.5",
+    );
+}
+
+#[test]
+fn socket_addresses_must_parse() {
+    for (section, key) in [
+        ("gateway", "http_addr"),
+        ("orchestrator", "service_addr"),
+        ("admin", "addr"),
+    ] {
+        let error = single_error(
+            parse(&format!("[{section}]\n{key} = \"nope\"\n")),
+            &format!("{section}.{key}"),
+            "",
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("{section}.{key}: invalid socket address \"nope\"")
+        );
+    }
+    // A host name is not a socket address.
+    single_error(
+        parse("[admin]\naddr = \"localhost:7935\"\n"),
+        "admin.addr",
+        "invalid socket address",
+    );
+}
+
+#[test]
+fn urls_must_be_http_or_https() {
+    single_error(
+        parse("[gateway]\norchestrators = [\"https://a:1\", \"127.0.0.1:8935\"]\n"),
+        "gateway.orchestrators[1]",
+        "expected an http:// or https:// URL, found \"127.0.0.1:8935\"",
+    );
+    single_error(
+        parse("[orchestrator]\nservice_uri = \"ws://a:1\"\n"),
+        "orchestrator.service_uri",
+        "http:// or https://",
+    );
+    single_error(
+        parse("[transcoder]\norchestrator = \"https://\"\nsecret_file = \"s\"\n"),
+        "transcoder.orchestrator",
+        "http:// or https://",
+    );
+    assert!(parse("[gateway]\norchestrators = [\"http://a:1\", \"https://b\"]\n").is_ok());
+}
+
+#[test]
+fn numeric_strings_are_decimal_integers() {
+    for (section, key) in [
+        ("gateway", "max_price_per_unit"),
+        ("gateway", "pixels_per_unit"),
+        ("orchestrator", "price_per_unit"),
+        ("orchestrator", "pixels_per_unit"),
+        ("orchestrator", "ticket_ev"),
+    ] {
+        for bad in ["\"1.5\"", "\"-1\"", "\"\"", "\"1e9\"", "\" 1\""] {
+            single_error(
+                parse(&format!("[{section}]\n{key} = {bad}\n")),
+                &format!("{section}.{key}"),
+                "expected a decimal integer string",
+            );
+        }
+        single_error(
+            parse(&format!("[{section}]\n{key} = -5\n")),
+            &format!("{section}.{key}"),
+            "expected a decimal integer string",
+        );
+        single_error(
+            parse(&format!("[{section}]\n{key} = true\n")),
+            &format!("{section}.{key}"),
+            "found boolean true",
+        );
+    }
+    assert!(parse("[gateway]\nmax_price_per_unit = \"0\"\n").is_ok());
+    assert!(parse("[orchestrator]\nprice_per_unit = \"000\"\n").is_ok());
+}
+
+#[test]
+fn pixels_per_unit_and_ticket_ev_must_be_positive() {
+    for (section, key) in [
+        ("gateway", "pixels_per_unit"),
+        ("orchestrator", "pixels_per_unit"),
+        ("orchestrator", "ticket_ev"),
+    ] {
+        single_error(
+            parse(&format!("[{section}]\n{key} = \"00\"\n")),
+            &format!("{section}.{key}"),
+            "must be greater than 0",
+        );
+    }
+}
+
+#[test]
+fn integer_ranges() {
+    let cases = [
+        (
+            "gateway",
+            "max_segment_bytes",
+            "0",
+            "must be at least 1, found 0",
+        ),
+        (
+            "gateway",
+            "max_attempts",
+            "0",
+            "must be between 1 and 10, found 0",
+        ),
+        (
+            "gateway",
+            "max_attempts",
+            "11",
+            "must be between 1 and 10, found 11",
+        ),
+        ("gateway", "stream_idle_timeout_secs", "0", "at least 1"),
+        ("gateway", "max_streams", "0", "at least 1"),
+        (
+            "gateway",
+            "max_streams",
+            "4294967296",
+            "too large, found 4294967296",
+        ),
+        ("gateway", "segment_queue", "0", "at least 1"),
+        ("gateway", "hls_window", "-1", "at least 1, found -1"),
+        ("orchestrator", "max_sessions", "0", "at least 1"),
+        ("orchestrator", "capacity", "0", "at least 1"),
+        (
+            "orchestrator",
+            "session_idle_timeout_secs",
+            "0",
+            "at least 1",
+        ),
+        ("transcoder", "capacity", "0", "at least 1"),
+    ];
+    for (section, key, value, needle) in cases {
+        let mut text = format!("[{section}]\n{key} = {value}\n");
+        if section == "transcoder" {
+            text.push_str("orchestrator = \"https://o:1\"\nsecret_file = \"s\"\n");
+        }
+        single_error(parse(&text), &format!("{section}.{key}"), needle);
+    }
+    let config = parse("[gateway]\nmax_attempts = 1\n").unwrap();
+    assert_eq!(config.gateway.unwrap().max_attempts, 1);
+}
+
+#[test]
+fn plain_http_only_on_loopback() {
+    single_error(
+        parse("[orchestrator]\nservice_addr = \"0.0.0.0:8935\"\ntls = false\n"),
+        "orchestrator.tls",
+        "loopback",
+    );
+    single_error(
+        parse("[orchestrator]\nservice_addr = \"192.168.1.2:8935\"\ntls = false\n"),
+        "orchestrator.tls",
+        "not 192.168.1.2:8935",
+    );
+    assert!(parse("[orchestrator]\ntls = false\n").is_ok());
+    assert!(parse("[orchestrator]\nservice_addr = \"[::1]:8935\"\ntls = false\n").is_ok());
+    assert!(parse("[orchestrator]\nservice_addr = \"0.0.0.0:8935\"\ntls = true\n").is_ok());
+    // An invalid address is one error, not two.
+    single_error(
+        parse("[orchestrator]\nservice_addr = \"nope\"\ntls = false\n"),
+        "orchestrator.service_addr",
+        "invalid socket address",
+    );
+}
+
+#[test]
+fn remote_transcoding_needs_a_secret() {
+    single_error(
+        parse("[orchestrator]\ntranscode = false\n"),
+        "orchestrator.secret_file",
+        "remote transcoders need a shared secret",
+    );
+    // A secret_file of the wrong type is one error, not two.
+    single_error(
+        parse("[orchestrator]\ntranscode = false\nsecret_file = 1\n"),
+        "orchestrator.secret_file",
+        "expected a string",
+    );
+    let config = parse("[orchestrator]\ntranscode = false\nsecret_file = \"s.txt\"\n").unwrap();
+    assert_eq!(
+        config.orchestrator.unwrap().secret_file,
+        Some(PathBuf::from("s.txt"))
+    );
+}
+
+#[test]
+fn only_offchain_is_supported() {
+    let error = single_error(parse("network = \"devnet\"\n"), "network", "");
+    assert_eq!(
+        error.message,
+        "network \"devnet\" needs an [eth] section; on-chain modes are not supported by this build yet"
+    );
+    single_error(
+        parse("network = \"arbitrum-one-mainnet\"\n"),
+        "network",
+        "needs an [eth] section",
+    );
+    single_error(
+        parse("network = \"custom\"\n"),
+        "network",
+        "needs an [eth] section",
+    );
+    single_error(
+        parse("network = \"mainnet\"\n"),
+        "network",
+        "expected one of offchain, devnet, arbitrum-one-mainnet, custom",
+    );
+}
+
+#[test]
+fn transcoder_requires_orchestrator_and_secret_file() {
+    let errors = errors(parse("[transcoder]\ncapacity = 2\n"));
+    assert_eq!(
+        errors,
+        [
+            ConfigError {
+                key: "transcoder.orchestrator".to_string(),
+                message: "missing required key".to_string()
+            },
+            ConfigError {
+                key: "transcoder.secret_file".to_string(),
+                message: "missing required key".to_string()
+            },
+        ]
+    );
+}
+
+#[test]
+fn x264_presets_are_checked() {
+    single_error(
+        parse("[orchestrator]\nx264_preset = \"fastest\"\n"),
+        "orchestrator.x264_preset",
+        "unknown x264 preset \"fastest\"; expected one of ultrafast, superfast",
+    );
+    single_error(
+        parse(
+            "[transcoder]\norchestrator = \"https://o:1\"\nsecret_file = \"s\"\nx264_preset = \"\"\n",
+        ),
+        "transcoder.x264_preset",
+        "unknown x264 preset",
+    );
+    for preset in lp_config::X264_PRESETS {
+        assert!(parse(&format!("[orchestrator]\nx264_preset = \"{preset}\"\n")).is_ok());
+    }
+}
+
+#[test]
+fn log_settings_are_checked() {
+    single_error(
+        parse("[log]\nformat = \"xml\"\n"),
+        "log.format",
+        "expected one of pretty, json",
+    );
+    single_error(
+        parse("[log]\nlevel = \"\"\n"),
+        "log.level",
+        "must not be empty",
+    );
+}
+
+#[test]
+fn paths_must_not_be_empty() {
+    single_error(parse("data_dir = \"\"\n"), "data_dir", "must not be empty");
+    single_error(
+        parse("[gateway]\nprofiles_file = \"\"\n"),
+        "gateway.profiles_file",
+        "must not be empty",
+    );
+}

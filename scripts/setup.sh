@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on Debian bookworm, idempotently:
+# FFmpeg 5.1 development libraries, pkg-config, libclang (for bindgen), the ffmpeg
+# CLI (tests make their media with it), and FFmpeg .pc files without their
+# Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential pkg-config libclang-dev clang
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+      libavfilter-dev libavdevice-dev ffmpeg curl ca-certificates)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+PC_OUT=build/pkgconfig-ffmpeg-shared
+if [ ! -f "$PC_OUT/libswscale.pc" ]; then
+  mkdir -p "$PC_OUT"
+  src=$(pkg-config --variable=pcfiledir libavcodec)
+  for f in libavcodec libavdevice libavfilter libavformat libavutil libswresample libswscale; do
+    sed -e '/^Libs.private:/d' -e '/^Requires.private:/d' "$src/$f.pc" > "$PC_OUT/$f.pc"
+  done
+fi
+echo "setup: ok"
