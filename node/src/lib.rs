@@ -1,1 +1,15 @@
-//! placeholder
+//! # lp-node: the `livepeer` binary's roles, HTTP surfaces and CLI
+//!
+//! Assembles the gateway, orchestrator and transcoder roles from `lp-actors`, serves their HTTP
+//! surfaces with actix-web, speaks the MessagePack wire protocol to other nodes over HTTP(S) and
+//! WebSocket, and runs the demo.
+
+pub mod cli;
+pub mod client;
+pub mod demo;
+pub mod http;
+pub mod node;
+pub mod remote_transcoder;
+pub mod telemetry;
+pub mod tls;
+pub mod transcoder;

@@ -163,7 +163,7 @@ impl Handler<SubmitSegment> for Orchestrator {
         }
         let info = Some(self.info(Some(token.clone())));
         let seq = seg.seq;
-        let answer = |result| TranscodeResult { seq, result, info: info.clone() };
+        let answer = move |result| TranscodeResult { seq, result, info: info.clone() };
 
         let session = match self.sessions.get(&token.session_id) {
             Some(addr) if addr.connected() => addr.clone(),

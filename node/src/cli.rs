@@ -1,0 +1,121 @@
+//! The command line: `livepeer <role> -c FILE`, `livepeer run`, `livepeer demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lp_config::Config;
+
+use crate::node::{self, Roles};
+use crate::{demo, telemetry};
+
+/// Exit status for an invalid configuration (BSD `EX_USAGE`).
+pub const EX_USAGE: u8 = 64;
+
+/// livepeer-rs: a Livepeer node — gateway, orchestrator and transcoder in one binary.
+///
+/// Each role reads a TOML file (see deploy/ for documented examples). Environment variables
+/// override keys: LIVEPEER_<KEY> for top-level keys, LIVEPEER_<SECTION>__<KEY> for a section's
+/// keys (e.g. LIVEPEER_GATEWAY__HTTP_ADDR=0.0.0.0:9935). An invalid configuration lists every
+/// problem and exits with status 64 before any port is bound.
+#[derive(Debug, Parser)]
+#[command(name = "livepeer", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: take live segments over HTTP, have orchestrators transcode them, serve HLS.
+    Gateway(RoleArgs),
+    /// Run the orchestrator: sell transcoding to gateways, on local or remote transcoders.
+    Orchestrator(RoleArgs),
+    /// Run a transcoder that connects to an orchestrator and works for it.
+    Transcoder(RoleArgs),
+    /// Run every role that has a section in the config, in one process.
+    Run(RoleArgs),
+    /// The main job: a whole local network in one process, a generated 20-second stream pushed
+    /// through it, HLS written to --out, and a summary.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The TOML config file. Without it, defaults plus LIVEPEER_* environment overrides.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective config (file + defaults + environment) as TOML and exit.
+    #[arg(long)]
+    pub dump_config: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Gateway(a) => run_role(a, Some("gateway")),
+        Command::Orchestrator(a) => run_role(a, Some("orchestrator")),
+        Command::Transcoder(a) => run_role(a, Some("transcoder")),
+        Command::Run(a) => run_role(a, None),
+        Command::Demo(a) => demo::main(a),
+    }
+}
+
+fn usage_error(problems: &[String]) -> ExitCode {
+    eprintln!("error: invalid configuration ({} problem{}):", problems.len(), if problems.len() == 1 { "" } else { "s" });
+    for p in problems {
+        eprintln!("  - {p}");
+    }
+    ExitCode::from(EX_USAGE)
+}
+
+fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
+    let env = Config::env_overrides();
+    let loaded = match &args.config {
+        Some(path) => Config::load(path, &env),
+        None => Config::from_toml_str("", &env),
+    };
+    let cfg = match loaded {
+        Ok(cfg) => cfg,
+        Err(errors) => return usage_error(&errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
+    };
+    let all = Roles::from_config(&cfg);
+    let roles = match role {
+        None => all,
+        Some("gateway") => Roles { gateway: true, ..Default::default() },
+        Some("orchestrator") => Roles { orchestrator: true, ..Default::default() },
+        _ => Roles { transcoder: true, ..Default::default() },
+    };
+    let mut problems = Vec::new();
+    for name in roles.names() {
+        if !all.names().contains(&name) {
+            problems.push(format!("[{name}]: section missing; `livepeer {name}` needs it (see deploy/{name}.toml)"));
+        }
+    }
+    if roles.names().is_empty() {
+        problems.push("no role section ([gateway], [orchestrator] or [transcoder]) in the config".into());
+    }
+    if !problems.is_empty() {
+        return usage_error(&problems);
+    }
+    if args.dump_config {
+        print!("{}", cfg.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let prepared = match node::prepare(&cfg, roles) {
+        Ok(p) => p,
+        Err(problems) => return usage_error(&problems),
+    };
+    telemetry::init_logging(&cfg.log);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let running = node::start(&cfg, roles, prepared).await?;
+        running.wait().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The gateway's HTTP(S) client to orchestrators: [`OrchestratorTransport`] over awc with
+//! MessagePack bodies.
+//!
+//! - `POST {uri}/getOrchestrator`, body `OrchestratorRequest` → `OrchestratorInfo`.
+//! - `POST {transcoder}/segment`, header `Livepeer-Segment: base64(SegData)`, header
+//!   `Livepeer-Payment: base64(Payment)`, body = the segment → `TranscodeResult`.
+//!
+//! A refusal (4xx/5xx) carries a MessagePack `TranscodeFailure`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::{Client, Connector};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use lp_actors::gateway::{OrchestratorTransport, TransportError};
+use lp_actors::wire::{
+    self, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeResult,
+};
+
+use crate::tls;
+
+pub const SEGMENT_HEADER: &str = "Livepeer-Segment";
+pub const PAYMENT_HEADER: &str = "Livepeer-Payment";
+pub const MSGPACK: &str = "application/vnd.msgpack";
+/// Largest answer read from an orchestrator (every rendition of one segment).
+const MAX_ANSWER: usize = 512 * 1024 * 1024;
+/// go-livepeer's `GRPCConnectTimeout`/`GRPCTimeout` for `GetOrchestrator`.
+const INFO_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// An awc client that accepts orchestrators' self-signed certificates.
+pub fn http_client(timeout: Duration) -> Client {
+    Client::builder()
+        .connector(Connector::new().rustls_0_23(Arc::new(tls::client_config())).timeout(Duration::from_secs(3)))
+        .timeout(timeout)
+        .finish()
+}
+
+pub struct HttpTransport {
+    client: Client,
+}
+
+impl HttpTransport {
+    pub fn new() -> Self {
+        HttpTransport { client: http_client(INFO_TIMEOUT) }
+    }
+}
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn endpoint(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+async fn read_answer<T: serde::de::DeserializeOwned>(
+    mut resp: awc::ClientResponse<impl futures::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin>,
+) -> Result<T, TransportError> {
+    let status = resp.status();
+    let body = resp
+        .body()
+        .limit(MAX_ANSWER)
+        .await
+        .map_err(|e| TransportError::Unreachable(format!("reading the answer: {e}")))?;
+    if status.is_success() {
+        return wire::decode(&body).map_err(|e| TransportError::Unreachable(format!("unreadable answer: {e}")));
+    }
+    let failure = wire::decode::<TranscodeFailure>(&body).unwrap_or_else(|_| TranscodeFailure {
+        code: ErrorCode::Transport,
+        message: format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])),
+    });
+    Err(TransportError::Refused(failure))
+}
+
+impl OrchestratorTransport for HttpTransport {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        let request = self.client.post(endpoint(uri, "/getOrchestrator")).content_type(MSGPACK);
+        let body = wire::encode(&req);
+        Box::pin(async move {
+            let resp = request.send_body(body).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            read_answer(resp).await
+        })
+    }
+
+    fn submit_segment(
+        &self,
+        transcoder_uri: &str,
+        seg: SegData,
+        data: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        let request = self
+            .client
+            .post(endpoint(transcoder_uri, "/segment"))
+            .timeout(timeout)
+            .insert_header((SEGMENT_HEADER, B64.encode(wire::encode(&seg))))
+            .insert_header((PAYMENT_HEADER, B64.encode(wire::encode(&Payment::default()))))
+            .content_type("video/mp2t");
+        Box::pin(async move {
+            let resp = request.send_body(data).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            read_answer(resp).await
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! The admin listener: `/metrics` (Prometheus text), `/healthz`, `/status` (JSON).
+
+use actix::Addr;
+use actix_web::{HttpResponse, web};
+use lp_actors::gateway::{GetGatewayStatus, Gateway, ListOrchestrators, OrchestratorPool};
+use lp_actors::orchestrator::{GetOrchestratorStatus, GetTranscoders, Orchestrator, TranscoderPool};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub metrics: PrometheusHandle,
+    pub roles: Vec<&'static str>,
+    pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
+    pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics))
+        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }))
+        .route("/status", web::get().to(status));
+}
+
+async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
+    state.metrics.run_upkeep();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}
+
+async fn status(state: web::Data<AdminState>) -> HttpResponse {
+    let mut out = json!({ "version": env!("CARGO_PKG_VERSION"), "roles": state.roles });
+    if let Some((gateway, pool)) = &state.gateway {
+        let streams = gateway.send(GetGatewayStatus).await.ok();
+        let orchestrators = pool.send(ListOrchestrators).await.ok();
+        out["gateway"] = json!({ "status": streams, "orchestrators": orchestrators });
+    }
+    if let Some((orchestrator, pool)) = &state.orchestrator {
+        let status = orchestrator.send(GetOrchestratorStatus).await.ok();
+        let transcoders = pool.send(GetTranscoders).await.ok();
+        out["orchestrator"] = json!({ "status": status, "transcoders": transcoders });
+    }
+    HttpResponse::Ok().json(out)
+}

@@ -1,0 +1,5 @@
+//! HTTP surfaces (actix-web): thin handlers that translate requests into actor messages.
+
+pub mod admin;
+pub mod gateway;
+pub mod orchestrator;

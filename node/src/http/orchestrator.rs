@@ -1,0 +1,104 @@
+//! The orchestrator's service port: the wire protocol for gateways and the WebSocket for remote
+//! transcoders.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /getOrchestrator` | MessagePack `OrchestratorRequest` → `OrchestratorInfo` (503 + `TranscodeFailure` when capped) |
+//! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header is malformed |
+//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_actors::wire`) |
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use lp_actors::orchestrator::{GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
+use lp_actors::wire::{self, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
+use tracing::warn;
+
+use crate::client::{MSGPACK, SEGMENT_HEADER};
+use crate::remote_transcoder::RemoteTranscoder;
+
+/// go-livepeer's `MaxSegSize`.
+pub const MAX_SEGMENT: usize = 300_000_000;
+/// A frame carries one segment or all its renditions.
+const MAX_FRAME: usize = 512 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct OrchestratorState {
+    pub orchestrator: Addr<Orchestrator>,
+    pub pool: Addr<TranscoderPool>,
+    pub secret: Option<Arc<String>>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_SEGMENT))
+        .route("/getOrchestrator", web::post().to(get_orchestrator))
+        .route("/segment", web::post().to(segment))
+        .route("/transcoder", web::get().to(transcoder));
+}
+
+fn failure(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpResponse {
+    let f = TranscodeFailure { code, message: message.into() };
+    HttpResponse::build(status).content_type(MSGPACK).body(wire::encode(&f))
+}
+
+fn stopped() -> HttpResponse {
+    failure(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::OrchestratorBusy, "orchestrator is shutting down")
+}
+
+async fn get_orchestrator(state: web::Data<OrchestratorState>, body: web::Bytes) -> HttpResponse {
+    let req: OrchestratorRequest = match wire::decode(&body) {
+        Ok(r) => r,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
+    };
+    match state.orchestrator.send(GetOrchestratorInfo(req)).await {
+        Ok(Ok(info)) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&info)),
+        Ok(Err(f)) => {
+            let status = match f.code {
+                ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            failure(status, f.code, f.message)
+        }
+        Err(_) => stopped(),
+    }
+}
+
+async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let seg: SegData = match req
+        .headers()
+        .get(SEGMENT_HEADER)
+        .ok_or_else(|| format!("missing {SEGMENT_HEADER} header"))
+        .and_then(|h| B64.decode(h.as_bytes()).map_err(|e| format!("{SEGMENT_HEADER} is not base64: {e}")))
+        .and_then(|raw| wire::decode(&raw).map_err(|e| format!("{SEGMENT_HEADER}: {e}")))
+    {
+        Ok(seg) => seg,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, why),
+    };
+    match state.orchestrator.send(SubmitSegment { seg, data: body }).await {
+        Ok(Ok(result)) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&result)),
+        Ok(Err(rejected)) => {
+            warn!(target: "lp::orchestrator", error = %rejected, "segment refused");
+            failure(StatusCode::FORBIDDEN, rejected.0.code, rejected.0.message)
+        }
+        Err(_) => stopped(),
+    }
+}
+
+async fn transcoder(
+    state: web::Data<OrchestratorState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+    let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
+    RemoteTranscoder::create(move |ctx| {
+        ctx.add_stream(stream);
+        RemoteTranscoder::new(peer, session, state.pool.clone(), state.secret.clone())
+    });
+    Ok(response)
+}

@@ -1,0 +1,262 @@
+//! The node: assembles the roles a config asks for, binds their listeners, and runs until a
+//! signal or a fatal role error, then drains within a bounded grace period.
+
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context as _, Result};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, StreamSettings};
+use lp_actors::orchestrator::{
+    Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
+};
+use lp_config::Config;
+use lp_pipelines::{Profile, TranscodeOptions};
+use serde::Serialize;
+use tracing::{error, info};
+
+use crate::client::HttpTransport;
+use crate::http::{admin, gateway, orchestrator};
+use crate::{tls, transcoder};
+
+/// How long in-flight requests may take to finish at shutdown.
+const SHUTDOWN_GRACE: u64 = 10;
+
+/// Which roles this process runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub gateway: bool,
+    pub orchestrator: bool,
+    pub transcoder: bool,
+}
+
+impl Roles {
+    /// Every role that has a section in the config.
+    pub fn from_config(cfg: &Config) -> Roles {
+        Roles {
+            gateway: cfg.gateway.is_some(),
+            orchestrator: cfg.orchestrator.is_some(),
+            transcoder: cfg.transcoder.is_some(),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.gateway {
+            v.push("gateway");
+        }
+        if self.orchestrator {
+            v.push("orchestrator");
+        }
+        if self.transcoder {
+            v.push("transcoder");
+        }
+        v
+    }
+}
+
+/// What the roles need beyond the config text, read and checked before any port is bound.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub profiles: Vec<Profile>,
+    pub orchestrator_secret: Option<String>,
+    pub transcoder_secret: Option<String>,
+}
+
+/// Check what the config points at (profiles, secret files). Every problem is reported.
+pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut prepared = Prepared::default();
+    if let (true, Some(g)) = (roles.gateway, &cfg.gateway) {
+        let profiles = match &g.profiles_file {
+            Some(path) => lp_pipelines::profiles_from_json_file(path).map_err(|e| format!("gateway.profiles_file: {e}")),
+            None => lp_pipelines::profiles_from_names(&g.profiles).map_err(|e| format!("gateway.profiles: {e}")),
+        };
+        match profiles {
+            Ok(p) => prepared.profiles = p,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
+        if let Some(path) = &o.secret_file {
+            match transcoder::read_secret(path) {
+                Ok(s) => prepared.orchestrator_secret = Some(s),
+                Err(e) => errors.push(format!("orchestrator.secret_file: {e:#}")),
+            }
+        }
+    }
+    if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
+        match transcoder::read_secret(&t.secret_file) {
+            Ok(s) => prepared.transcoder_secret = Some(s),
+            Err(e) => errors.push(format!("transcoder.secret_file: {e:#}")),
+        }
+    }
+    if errors.is_empty() { Ok(prepared) } else { Err(errors) }
+}
+
+/// The addresses the node listens on, also written to `<data_dir>/listen.json` once all are
+/// bound (for supervisors and tests that start nodes on port 0).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenAddrs {
+    pub gateway: Option<SocketAddr>,
+    pub orchestrator: Option<SocketAddr>,
+    /// The URI the orchestrator advertises to gateways.
+    pub orchestrator_uri: Option<String>,
+    pub admin: SocketAddr,
+}
+
+/// A started node.
+pub struct RunningNode {
+    pub addrs: ListenAddrs,
+    servers: Vec<ServerHandle>,
+    fatal: mpsc::UnboundedReceiver<anyhow::Error>,
+}
+
+fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+/// Start every role of `roles`. Must run inside an actix `System`.
+pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<RunningNode> {
+    let metrics = crate::telemetry::metrics_handle();
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    let (fatal_tx, fatal) = mpsc::unbounded();
+    let mut servers = Vec::new();
+    let mut addrs = ListenAddrs { gateway: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
+    let mut admin_state = admin::AdminState { metrics, roles: roles.names(), gateway: None, orchestrator: None };
+
+    if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
+        let pool = TranscoderPool::new(o.max_sessions as usize * 4).start();
+        if o.transcode {
+            let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
+            for i in 0..o.capacity {
+                let name = format!("local-{i}");
+                let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
+                pool.send(RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() }).await?;
+            }
+        }
+        let listener = bind(o.service_addr, "orchestrator.service_addr")?;
+        let local = listener.local_addr()?;
+        let scheme = if o.tls { "https" } else { "http" };
+        let uri = o.service_uri.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
+        let settings = OrchestratorSettings {
+            service_uri: uri.clone(),
+            max_sessions: o.max_sessions,
+            session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
+            price_per_unit: o.price_per_unit.parse().unwrap_or(0),
+            pixels_per_unit: o.pixels_per_unit.parse().unwrap_or(1),
+        };
+        let orch = Orchestrator::new(settings, pool.clone()).start();
+        let state = orchestrator::OrchestratorState {
+            orchestrator: orch.clone(),
+            pool: pool.clone(),
+            secret: prepared.orchestrator_secret.clone().map(Arc::new),
+        };
+        let server = HttpServer::new(move || {
+            App::new().app_data(web::Data::new(state.clone())).configure(orchestrator::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE);
+        let server = if o.tls {
+            let host = o.service_addr.ip().to_string();
+            server.listen_rustls_0_23(listener, tls::server_config(&cfg.data_dir, &[host])?)?
+        } else {
+            server.listen(listener)?
+        }
+        .run();
+        servers.push(server.handle());
+        actix_web::rt::spawn(server);
+        info!(target: "lp::node", addr = %local, uri = %uri, "orchestrator listening");
+        addrs.orchestrator = Some(local);
+        addrs.orchestrator_uri = Some(uri);
+        admin_state.orchestrator = Some((orch, pool));
+    }
+
+    if let (true, Some(g)) = (roles.gateway, &cfg.gateway) {
+        let mut uris = g.orchestrators.clone();
+        if uris.is_empty() {
+            // All-in-one: a gateway without a list uses the orchestrator of its own process.
+            uris.extend(addrs.orchestrator_uri.clone());
+        }
+        let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
+        let pool = OrchestratorPool::new(uris, transport.clone()).start();
+        let settings = StreamSettings {
+            max_attempts: g.max_attempts,
+            segment_queue: g.segment_queue,
+            idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
+            hls_window: g.hls_window,
+        };
+        let gw = Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport)
+            .start();
+        let state = gateway::GatewayState { gateway: gw.clone(), max_segment_bytes: g.max_segment_bytes };
+        let listener = bind(g.http_addr, "gateway.http_addr")?;
+        let local = listener.local_addr()?;
+        let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(gateway::configure))
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE)
+            .listen(listener)?
+            .run();
+        servers.push(server.handle());
+        actix_web::rt::spawn(server);
+        info!(target: "lp::node", addr = %local, "gateway listening");
+        addrs.gateway = Some(local);
+        admin_state.gateway = Some((gw, pool));
+    }
+
+    if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
+        let t = t.clone();
+        let secret = prepared.transcoder_secret.clone().unwrap_or_default();
+        let fatal_tx = fatal_tx.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = transcoder::run(t, secret).await {
+                let _ = fatal_tx.unbounded_send(e);
+            }
+        });
+    }
+
+    let listener = bind(cfg.admin.addr, "admin.addr")?;
+    let local = listener.local_addr()?;
+    let server = HttpServer::new(move || App::new().app_data(web::Data::new(admin_state.clone())).configure(admin::configure))
+        .disable_signals()
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run();
+    servers.push(server.handle());
+    actix_web::rt::spawn(server);
+    info!(target: "lp::node", addr = %local, "admin listening (/metrics /healthz /status)");
+    addrs.admin = local;
+
+    let listen_file = cfg.data_dir.join("listen.json");
+    std::fs::write(&listen_file, serde_json::to_vec_pretty(&addrs)?)
+        .with_context(|| format!("writing {}", listen_file.display()))?;
+    drop(fatal_tx);
+    Ok(RunningNode { addrs, servers, fatal })
+}
+
+impl RunningNode {
+    /// Run until SIGINT/SIGTERM or a fatal role error, then stop within the grace period.
+    pub async fn wait(mut self) -> Result<()> {
+        let mut term = actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())?;
+        let outcome = tokio::select! {
+            _ = actix_web::rt::signal::ctrl_c() => { info!(target: "lp::node", "interrupted; shutting down"); Ok(()) }
+            _ = term.recv() => { info!(target: "lp::node", "terminated; shutting down"); Ok(()) }
+            Some(e) = self.fatal.next() => { error!(target: "lp::node", "{e:#}"); Err(e) }
+        };
+        self.stop().await;
+        outcome
+    }
+
+    /// Stop the listeners, letting in-flight requests finish within the grace period.
+    pub async fn stop(&self) {
+        for s in &self.servers {
+            s.stop(true).await;
+        }
+    }
+}
