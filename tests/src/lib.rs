@@ -1,1 +1,1 @@
-//! End-to-end tests live in tests/.
+//! End-to-end tests of livepeer-rs: see `tests/`. They start real `livepeer` processes.

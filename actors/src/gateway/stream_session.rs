@@ -98,7 +98,7 @@ pub struct StreamSession {
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
     ended: Recipient<StreamEnded>,
-    current: Rc<RefCell<Option<OrchestratorSession>>>,
+    current: CurrentSession,
     in_flight: usize,
     last_activity: Instant,
     hls: HlsStore,
@@ -121,7 +121,7 @@ impl StreamSession {
             pool,
             transport,
             ended,
-            current: Rc::new(RefCell::new(None)),
+            current: CurrentSession::default(),
             in_flight: 0,
             last_activity: Instant::now(),
             hls,
@@ -205,6 +205,48 @@ impl Handler<GetHls> for StreamSession {
     }
 }
 
+/// The stream's orchestrator session, shared by its segments in flight. Selection is serialized
+/// so that concurrent segments of a new stream open one orchestrator session, not one each.
+#[derive(Clone, Default)]
+struct CurrentSession {
+    session: Rc<RefCell<Option<OrchestratorSession>>>,
+    selecting: Rc<futures::lock::Mutex<()>>,
+}
+
+impl CurrentSession {
+    /// The current session if usable, else a newly selected one.
+    async fn get(&self, pool: &Addr<OrchestratorPool>, avoid: &[String]) -> Result<OrchestratorSession, TranscodeFailure> {
+        let _selecting = self.selecting.lock().await;
+        let usable = self.session.borrow().clone().filter(token_fresh).filter(|s| !avoid.contains(&s.uri));
+        if let Some(s) = usable {
+            return Ok(s);
+        }
+        let selected = pool
+            .send(SelectOrchestrator { avoid: avoid.to_vec() })
+            .await
+            .unwrap_or_else(|_| Err(stopped("the orchestrator pool stopped")))?;
+        *self.session.borrow_mut() = Some(selected.clone());
+        Ok(selected)
+    }
+
+    /// Forget `uri`'s session (it failed), unless another segment already replaced it.
+    fn drop_if(&self, uri: &str) {
+        let mut cur = self.session.borrow_mut();
+        if cur.as_ref().is_some_and(|c| c.uri == uri) {
+            *cur = None;
+        }
+    }
+
+    /// Take fresh terms from an answer; the auth token stays the session's.
+    fn refresh(&self, uri: &str, info: crate::wire::OrchestratorInfo) {
+        if let Some(cur) = self.session.borrow_mut().as_mut().filter(|c| c.uri == uri) {
+            let token = cur.info.auth_token.take();
+            cur.info = info;
+            cur.info.auth_token = token;
+        }
+    }
+}
+
 fn token_fresh(session: &OrchestratorSession) -> bool {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     session
@@ -227,7 +269,7 @@ async fn process_segment(
     max_attempts: u32,
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
-    current: Rc<RefCell<Option<OrchestratorSession>>>,
+    current: CurrentSession,
 ) -> Result<SegmentDone, TranscodeFailure> {
     let started = Instant::now();
     let hash = blake3::hash(&seg.data);
@@ -237,24 +279,11 @@ async fn process_segment(
         if attempt > 1 {
             metrics::transcode_retried(attempt);
         }
-        let existing = current.borrow().clone().filter(token_fresh).filter(|s| !avoid.contains(&s.uri));
-        let session = match existing {
-            Some(s) => s,
-            None => {
-                let selected = pool
-                    .send(SelectOrchestrator { avoid: avoid.clone() })
-                    .await
-                    .unwrap_or_else(|_| Err(stopped("the orchestrator pool stopped")));
-                match selected {
-                    Ok(s) => {
-                        *current.borrow_mut() = Some(s.clone());
-                        s
-                    }
-                    Err(failure) => {
-                        last_failure = Some(failure);
-                        break;
-                    }
-                }
+        let session = match current.get(&pool, &avoid).await {
+            Ok(s) => s,
+            Err(failure) => {
+                last_failure = Some(failure);
+                break;
             }
         };
         let seg_data = SegData {
@@ -276,12 +305,7 @@ async fn process_segment(
         let failure = match answer {
             Ok(result) => {
                 if let Some(info) = result.info {
-                    // Fresh terms; the auth token stays the session's.
-                    if let Some(cur) = current.borrow_mut().as_mut().filter(|c| c.uri == session.uri) {
-                        let token = cur.info.auth_token.clone();
-                        cur.info = info;
-                        cur.info.auth_token = token.or(cur.info.auth_token.take());
-                    }
+                    current.refresh(&session.uri, info);
                 }
                 match result.result {
                     TranscodeOutcome::Data(data) => {
@@ -307,7 +331,7 @@ async fn process_segment(
             return Err(failure);
         }
         // Leave this orchestrator session; prefer another orchestrator next time.
-        *current.borrow_mut() = None;
+        current.drop_if(&session.uri);
         if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
             pool.do_send(Suspend(session.uri.clone()));
         }

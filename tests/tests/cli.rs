@@ -1,0 +1,112 @@
+//! The command line as operators meet it: config errors, --dump-config, --help, the demo.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn a_config_with_three_errors_reports_all_three_and_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+data_dir = "/tmp/never-created-by-livepeer-test"
+[gateway]
+http_addr = "not an address"
+max_attempts = "three"
+[orchestrator]
+service_addr = "127.0.0.1:0"
+max_sesions = 4
+"#,
+    )
+    .unwrap();
+    let out = Command::new(livepeer_bin()).args(["run", "-c"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("3 problems"), "{stderr}");
+    for key in ["gateway.http_addr", "gateway.max_attempts", "orchestrator.max_sesions"] {
+        assert!(stderr.contains(key), "{key} missing from: {stderr}");
+    }
+    assert!(!std::path::Path::new("/tmp/never-created-by-livepeer-test").exists(), "nothing may start");
+}
+
+#[test]
+fn missing_files_the_config_points_at_are_usage_errors_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, "[transcoder]\norchestrator = \"https://127.0.0.1:8935\"\nsecret_file = \"/nonexistent/secret\"\n")
+        .unwrap();
+    let out = Command::new(livepeer_bin()).args(["transcoder", "-c"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("transcoder.secret_file"));
+
+    let out = Command::new(livepeer_bin()).args(["gateway", "-c"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[gateway]: section missing"));
+}
+
+#[test]
+fn dump_config_prints_defaults_and_environment_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, "[gateway]\n").unwrap();
+    let out = Command::new(livepeer_bin())
+        .args(["gateway", "--dump-config", "-c"])
+        .arg(&path)
+        .env("LIVEPEER_GATEWAY__MAX_ATTEMPTS", "5")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cfg: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(cfg["gateway"]["max_attempts"].as_integer(), Some(5));
+    assert_eq!(cfg["gateway"]["http_addr"].as_str(), Some("127.0.0.1:9935"));
+    assert_eq!(cfg["network"].as_str(), Some("offchain"));
+}
+
+#[test]
+fn help_explains_the_roles() {
+    let out = Command::new(livepeer_bin()).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["gateway", "orchestrator", "transcoder", "run", "demo", "LIVEPEER_"] {
+        assert!(text.contains(word), "{word} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn the_demo_writes_playable_hls_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(livepeer_bin())
+        .args(["demo", "--seconds", "6", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("[ 3/3] segment 2"), "progress lines: {stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["segments_pushed"], 3);
+    assert_eq!(summary["segments_transcoded"], 3);
+    let renditions = summary["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 2);
+    assert!(renditions.iter().any(|r| r["name"] == "P144p30fps16x9" && r["width"] == 256 && r["height"] == 144));
+    assert!(summary["latency_ms_p50"].as_u64().unwrap() > 0);
+    assert!(summary["latency_ms_p95"].as_u64().unwrap() >= summary["latency_ms_p50"].as_u64().unwrap());
+    assert!(summary["realtime_ratio"].as_f64().unwrap() > 0.0);
+
+    // The HLS output plays: ffprobe reads the master playlist through to the segments.
+    let media = dir.path().join("hls/demo/P360p30fps16x9.m3u8");
+    let p = ffprobe(&media);
+    assert_eq!((p.width, p.height), (640, 360));
+    assert_eq!(p.frames, 180);
+    let master = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(dir.path().join("hls/demo.m3u8"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&master.stdout);
+    assert!(master.status.success() && listing.contains("640,360") && listing.contains("1280,720"), "{listing}");
+}

@@ -1,0 +1,241 @@
+//! Helpers for the end-to-end tests: real `livepeer` processes on loopback ports (port 0, the
+//! bound addresses read from `<data_dir>/listen.json`), media made with the ffmpeg CLI, and
+//! ffprobe to check what comes back.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `livepeer` binary built next to this test executable (`make test` builds it first).
+pub fn livepeer_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("LIVEPEER_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> -> target/debug/livepeer
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("livepeer");
+    assert!(bin.exists(), "{} is missing: run `cargo build --bin livepeer` first (make test does)", bin.display());
+    bin
+}
+
+/// A running `livepeer` process, killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub listen: Value,
+}
+
+impl Node {
+    /// Start `livepeer <args…> -c <config>`; `config` is TOML without `data_dir`, which is set to
+    /// a fresh temporary directory. Waits until the node has bound its listeners.
+    pub fn start(role: &str, config: &str) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
+        std::fs::write(&path, text).unwrap();
+        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let child = Command::new(livepeer_bin())
+            .args([role, "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn livepeer");
+        let mut node = Node { child, dir, listen: Value::Null };
+        if role != "transcoder" {
+            node.wait_listening();
+        }
+        node
+    }
+
+    fn wait_listening(&mut self) {
+        let file = self.dir.path().join("data").join("listen.json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                if let Ok(v) = serde_json::from_str(&text) {
+                    self.listen = v;
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("livepeer exited early ({status}):\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("livepeer did not start listening:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    pub fn gateway(&self) -> String {
+        format!("http://{}", self.listen["gateway"].as_str().expect("gateway address"))
+    }
+
+    pub fn orchestrator_uri(&self) -> String {
+        self.listen["orchestrator_uri"].as_str().expect("orchestrator uri").to_string()
+    }
+
+    pub fn admin(&self) -> String {
+        format!("http://{}", self.listen["admin"].as_str().expect("admin address"))
+    }
+
+    pub fn status(&self) -> Value {
+        http().get(format!("{}/status", self.admin())).send().unwrap().json().unwrap()
+    }
+
+    pub fn metrics(&self) -> String {
+        http().get(format!("{}/metrics", self.admin())).send().unwrap().text().unwrap()
+    }
+
+    /// Wait until the orchestrator has `n` transcoders registered.
+    pub fn wait_transcoders(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let count = self.status()["orchestrator"]["transcoders"].as_array().map(|a| a.len()).unwrap_or(0);
+            if count == n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("orchestrator never had {n} transcoders:\n{}", self.log());
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+/// A metric's value in Prometheus text (the first sample whose name and labels start with
+/// `series`), or 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+/// `seconds` of 30 fps test video at `w`x`h` with AAC audio, cut into 2-second MPEG-TS segments.
+pub fn make_segments(dir: &Path, seconds: u32, w: u32, h: u32) -> Vec<Vec<u8>> {
+    let out = dir.join(format!("seg_{w}x{h}_{seconds}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={w}x{h}:rate=30"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60"])
+        .args(["-sc_threshold", "0", "-c:a", "aac", "-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"])
+        .arg(out.join("%03d.ts"))
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// What ffprobe sees in a video: width, height and decoded frame count of the first video
+/// stream, and whether there is an audio stream.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub width: u64,
+    pub height: u64,
+    pub frames: u64,
+    pub has_audio: bool,
+}
+
+pub fn ffprobe_bytes(bytes: &[u8]) -> Probe {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    ffprobe(f.path())
+}
+
+pub fn ffprobe(path: &Path) -> Probe {
+    let out: Output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,width,height,nb_read_frames"])
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream");
+    Probe {
+        width: video["width"].as_u64().unwrap(),
+        height: video["height"].as_u64().unwrap(),
+        frames: video["nb_read_frames"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+        has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
+    }
+}
+
+/// The parts of a `multipart/mixed` answer: (Rendition-Name, Content-Disposition filename, bytes).
+pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, String, Vec<u8>)> {
+    let boundary = content_type.split("boundary=").nth(1).expect("boundary").trim_matches('"').to_string();
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let Some(at) = find(rest, delim.as_bytes()) else { break };
+        rest = &rest[at + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let head_end = find(rest, b"\r\n\r\n").expect("part headers");
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        rest = &rest[head_end + 4..];
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+        };
+        let len: usize = header("Content-Length").expect("Content-Length").parse().unwrap();
+        assert!(header("Content-Type").unwrap().starts_with("video/mp2t"), "{head}");
+        let filename = header("Content-Disposition").unwrap_or_default();
+        parts.push((header("Rendition-Name").expect("Rendition-Name"), filename, rest[..len].to_vec()));
+        rest = &rest[len..];
+    }
+    parts
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// PUT one segment with `Accept: multipart/mixed`; answers (status, content type, body).
+pub fn push(gateway: &str, stream: &str, name: &str, body: Vec<u8>) -> (u16, String, Vec<u8>) {
+    let resp = http()
+        .put(format!("{gateway}/live/{stream}/{name}"))
+        .header("Accept", "multipart/mixed")
+        .body(body)
+        .send()
+        .expect("push");
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (status, ct, resp.bytes().unwrap().to_vec())
+}
