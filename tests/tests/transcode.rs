@@ -168,3 +168,61 @@ fn an_orchestrator_at_max_sessions_answers_capped() {
     let m = node.metrics();
     assert_eq!(metric(&m, "livepeer_segment_transcode_failed_total{error_code=\"NoOrchestrators\"}"), 1.0);
 }
+
+#[test]
+fn a_full_stream_queue_answers_busy_at_once() {
+    let node = Node::start(
+        "run",
+        &ALL_IN_ONE.replace("max_segment_bytes = 4000000", "segment_queue = 1").replace("ultrafast", "medium"),
+    );
+    let segments = make_segments(node.dir.path(), 2, 1920, 1080);
+    let gw = node.gateway();
+    let first = {
+        let (gw, seg) = (gw.clone(), segments[0].clone());
+        std::thread::spawn(move || push(&gw, "q", "0.ts", seg))
+    };
+    // The first segment takes seconds at 1080p with the medium preset; the second arrives while
+    // it is in flight.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let (status, _, body) = push(&gw, "q", "1.ts", segments[0].clone());
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("GatewayBusy"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "busy is answered at once");
+    assert_eq!(first.join().unwrap().0, 200);
+}
+
+#[test]
+fn idle_streams_and_sessions_end_and_a_new_push_starts_them_again() {
+    let node = Node::start(
+        "run",
+        &ALL_IN_ONE
+            .replace("max_segment_bytes = 4000000", "stream_idle_timeout_secs = 1")
+            .replace("capacity = 2", "capacity = 1\nsession_idle_timeout_secs = 1"),
+    );
+    let segments = make_segments(node.dir.path(), 2, 320, 180);
+    let gw = node.gateway();
+    assert_eq!(push(&gw, "idle", "0.ts", segments[0].clone()).0, 200);
+    assert_eq!(node.status()["gateway"]["status"]["streams"], serde_json::json!(["idle"]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let status = node.status();
+    assert_eq!(status["gateway"]["status"]["streams"], serde_json::json!([]), "{status}");
+    assert_eq!(status["orchestrator"]["status"]["current_sessions"], 0, "{status}");
+    assert_eq!(metric(&node.metrics(), "livepeer_stream_ended_total"), 1.0);
+    assert_eq!(push(&gw, "idle", "1.ts", segments[0].clone()).0, 200);
+    assert_eq!(metric(&node.metrics(), "livepeer_stream_created_total"), 2.0);
+}
+
+#[test]
+fn json_logs_on_request() {
+    let node = Node::start("run", &format!("[log]\nformat = \"json\"\n{ALL_IN_ONE}"));
+    let log = node.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+    }
+    assert!(log.contains("gateway listening"));
+}
