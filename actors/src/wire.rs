@@ -43,10 +43,7 @@ impl Capabilities {
     /// The transcoding capabilities this build offers.
     pub fn transcoding() -> Self {
         use capability::*;
-        let mut caps = Capabilities {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            ..Default::default()
-        };
+        let mut caps = Capabilities { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
         for c in [
             H264,
             MPEGTS,
@@ -78,9 +75,7 @@ impl Capabilities {
     /// makes mandatory is in the request.
     pub fn compatible_with(&self, offered: &Capabilities) -> bool {
         let covers = |want: &[u64], have: &[u64]| {
-            want.iter()
-                .enumerate()
-                .all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
+            want.iter().enumerate().all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
         };
         covers(&self.bitstring, &offered.bitstring) && covers(&offered.mandatories, &self.bitstring)
     }
@@ -311,16 +306,9 @@ pub struct TranscodeResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TranscoderMessage {
     /// First frame: authenticate and announce capacity (go-livepeer `RegisterRequest`).
-    Register {
-        secret: String,
-        capacity: u32,
-        capabilities: Capabilities,
-    },
+    Register { secret: String, capacity: u32, capabilities: Capabilities },
     /// The outcome of a job.
-    Result {
-        task_id: u64,
-        outcome: TranscodeOutcome,
-    },
+    Result { task_id: u64, outcome: TranscodeOutcome },
 }
 
 /// Frames an orchestrator sends to a remote transcoder.
@@ -331,13 +319,7 @@ pub enum OrchestratorMessage {
     /// Registration refused (wrong secret, zero capacity); the connection closes.
     Refused { reason: String },
     /// A segment to transcode (go-livepeer `NotifySegment`).
-    Job {
-        task_id: u64,
-        seq: i64,
-        format: InputFormat,
-        profiles: Vec<Profile>,
-        data: ByteBuf,
-    },
+    Job { task_id: u64, seq: i64, format: InputFormat, profiles: Vec<Profile>, data: ByteBuf },
 }
 
 /// Errors decoding a wire message.
@@ -385,10 +367,7 @@ mod tests {
                 code: ErrorCode::OrchestratorBusy,
                 message: "queue full".into(),
             }),
-            info: Some(OrchestratorInfo {
-                transcoder: "https://127.0.0.1:8935".into(),
-                ..Default::default()
-            }),
+            info: Some(OrchestratorInfo { transcoder: "https://127.0.0.1:8935".into(), ..Default::default() }),
         };
         let bytes = encode(&msg);
         assert_eq!(decode::<TranscodeResult>(&bytes).unwrap(), msg);

@@ -151,7 +151,9 @@ impl OrchestratorTransport for Loopback {
         _: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         let o = self.0.clone();
-        Box::pin(async move { o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0)) })
+        Box::pin(
+            async move { o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0)) },
+        )
     }
 }
 
@@ -172,15 +174,12 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let orch = Orchestrator::new(settings, tpool).start();
     let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
-    let stream = StreamSettings {
-        max_attempts: 3,
-        segment_queue: 4,
-        idle_timeout: Duration::from_secs(60),
-        hls_window: 6,
-    };
+    let stream =
+        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
     let gateway =
         Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start();
-    let segment = IncomingSegment { seq: 0, format: InputFormat::MpegTs, data, duration_ms: 1000, width: 320, height: 180 };
+    let segment =
+        IncomingSegment { seq: 0, format: InputFormat::MpegTs, data, duration_ms: 1000, width: 320, height: 180 };
     let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
     assert_eq!(done.attempts, 2, "the first attempt crashed, the second worked");
     assert_eq!(done.renditions.len(), 1);

@@ -189,10 +189,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".to_string(),
-        }
+        Self { format: LogFormat::Pretty, level: "info".to_string() }
     }
 }
 
@@ -373,25 +370,13 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self {
-            addr: loopback(7935),
-        }
+        Self { addr: loopback(7935) }
     }
 }
 
 /// The libx264 presets accepted by `x264_preset`, fastest first.
-pub const X264_PRESETS: &[&str] = &[
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
+pub const X264_PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
@@ -440,10 +425,7 @@ impl Config {
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => read::parse(&origin, &text, env),
-            Err(e) => Err(ConfigErrors(vec![ConfigError::new(
-                origin,
-                format!("cannot read the config file: {e}"),
-            )])),
+            Err(e) => Err(ConfigErrors(vec![ConfigError::new(origin, format!("cannot read the config file: {e}"))])),
         }
     }
 
@@ -453,8 +435,7 @@ impl Config {
     pub fn to_toml(&self) -> String {
         // Only a number beyond i64 (not representable in TOML, so never produced by loading)
         // can make serialization fail.
-        toml::to_string(self)
-            .unwrap_or_else(|e| format!("# the configuration cannot be written as TOML: {e}\n"))
+        toml::to_string(self).unwrap_or_else(|e| format!("# the configuration cannot be written as TOML: {e}\n"))
     }
 
     /// Environment overrides from the process environment: the variables starting with
@@ -464,8 +445,7 @@ impl Config {
         let mut vars: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(name, value)| {
                 let name = name.into_string().ok()?;
-                name.starts_with(ENV_PREFIX)
-                    .then(|| (name, value.to_string_lossy().into_owned()))
+                name.starts_with(ENV_PREFIX).then(|| (name, value.to_string_lossy().into_owned()))
             })
             .collect();
         vars.sort();

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use crate::{
-    AdminConfig, Config, ConfigError, ConfigErrors, ENV_PREFIX, GatewayConfig, LogConfig,
-    LogFormat, Network, OrchestratorConfig, TranscoderConfig, X264_PRESETS,
+    AdminConfig, Config, ConfigError, ConfigErrors, ENV_PREFIX, GatewayConfig, LogConfig, LogFormat, Network,
+    OrchestratorConfig, TranscoderConfig, X264_PRESETS,
 };
 
 /// The TOML type a key holds; used to read environment overrides and to list known keys.
@@ -70,12 +70,8 @@ const ORCHESTRATOR_KEYS: &[(&str, Kind)] = &[
     ("session_idle_timeout_secs", Kind::Int),
 ];
 
-const TRANSCODER_KEYS: &[(&str, Kind)] = &[
-    ("orchestrator", Kind::Str),
-    ("secret_file", Kind::Str),
-    ("capacity", Kind::Int),
-    ("x264_preset", Kind::Str),
-];
+const TRANSCODER_KEYS: &[(&str, Kind)] =
+    &[("orchestrator", Kind::Str), ("secret_file", Kind::Str), ("capacity", Kind::Int), ("x264_preset", Kind::Str)];
 
 const ADMIN_KEYS: &[(&str, Kind)] = &[("addr", Kind::Str)];
 
@@ -88,11 +84,7 @@ fn key_names(keys: &[(&'static str, Kind)]) -> String {
 }
 
 /// Parse, override, validate. `origin` keys errors about the text itself.
-pub(crate) fn parse(
-    origin: &str,
-    text: &str,
-    env: &[(String, String)],
-) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse(origin: &str, text: &str, env: &[(String, String)]) -> Result<Config, ConfigErrors> {
     let mut table: Table = match text.parse() {
         Ok(table) => table,
         Err(e) => return Err(ConfigErrors(vec![syntax_error(origin, text, &e)])),
@@ -104,9 +96,8 @@ pub(crate) fn parse(
         Ok(config)
     } else {
         for error in &mut errors {
-            if let Some((_, var)) = overridden
-                .iter()
-                .find(|(key, _)| error.key == *key || error.key.starts_with(&format!("{key}[")))
+            if let Some((_, var)) =
+                overridden.iter().find(|(key, _)| error.key == *key || error.key.starts_with(&format!("{key}[")))
             {
                 error.message.push_str(&format!(" (set by {var})"));
             }
@@ -123,21 +114,11 @@ fn syntax_error(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
         let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
         format!(" at line {line}, column {column}")
     });
-    ConfigError::new(
-        origin,
-        format!(
-            "TOML syntax error{}: {message}",
-            position.unwrap_or_default()
-        ),
-    )
+    ConfigError::new(origin, format!("TOML syntax error{}: {message}", position.unwrap_or_default()))
 }
 
 /// Writes the `LIVEPEER_*` overrides into `table`. Returns `(key path, variable)` for each key set.
-fn apply_env(
-    table: &mut Table,
-    env: &[(String, String)],
-    errors: &mut Vec<ConfigError>,
-) -> Vec<(String, String)> {
+fn apply_env(table: &mut Table, env: &[(String, String)], errors: &mut Vec<ConfigError>) -> Vec<(String, String)> {
     let mut overridden = Vec::new();
     for (var, raw) in env {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
@@ -149,10 +130,7 @@ fn apply_env(
             [key] => match lookup(TOP_KEYS, key) {
                 Some(Kind::Section(_)) => errors.push(ConfigError::new(
                     var,
-                    format!(
-                        "`{key}` is a section; set one of its keys with {var}__<KEY>, e.g. {}",
-                        example_var(key)
-                    ),
+                    format!("`{key}` is a section; set one of its keys with {var}__<KEY>, e.g. {}", example_var(key)),
                 )),
                 Some(kind) => {
                     table.insert(key.to_string(), env_value(raw, kind));
@@ -160,58 +138,39 @@ fn apply_env(
                 }
                 None => errors.push(ConfigError::new(
                     var,
-                    format!(
-                        "unknown key `{key}`; known top-level keys: {}",
-                        key_names(TOP_KEYS)
-                    ),
+                    format!("unknown key `{key}`; known top-level keys: {}", key_names(TOP_KEYS)),
                 )),
             },
             [section, key] => {
                 let Some(Kind::Section(keys)) = lookup(TOP_KEYS, section) else {
                     errors.push(ConfigError::new(
                         var,
-                        format!(
-                            "unknown section `{section}`; known sections: {}",
-                            section_names()
-                        ),
+                        format!("unknown section `{section}`; known sections: {}", section_names()),
                     ));
                     continue;
                 };
                 let Some(kind) = lookup(keys, key) else {
                     errors.push(ConfigError::new(
                         var,
-                        format!(
-                            "unknown key `{section}.{key}`; known keys of [{section}]: {}",
-                            key_names(keys)
-                        ),
+                        format!("unknown key `{section}.{key}`; known keys of [{section}]: {}", key_names(keys)),
                     ));
                     continue;
                 };
-                let entry = table
-                    .entry(section.to_string())
-                    .or_insert_with(|| Value::Table(Table::new()));
+                let entry = table.entry(section.to_string()).or_insert_with(|| Value::Table(Table::new()));
                 // A `section = <not a table>` in the file is reported when the section is read.
                 if let Value::Table(section_table) = entry {
                     section_table.insert(key.to_string(), env_value(raw, kind));
                     overridden.push((format!("{section}.{key}"), var.clone()));
                 }
             }
-            _ => errors.push(ConfigError::new(
-                var,
-                "too many `__`: use LIVEPEER_<KEY> or LIVEPEER_<SECTION>__<KEY>",
-            )),
+            _ => errors.push(ConfigError::new(var, "too many `__`: use LIVEPEER_<KEY> or LIVEPEER_<SECTION>__<KEY>")),
         }
     }
     overridden
 }
 
 fn section_names() -> String {
-    TOP_KEYS
-        .iter()
-        .filter(|(_, kind)| matches!(kind, Kind::Section(_)))
-        .map(|(k, _)| *k)
-        .collect::<Vec<_>>()
-        .join(", ")
+    TOP_KEYS.iter().filter(|(_, kind)| matches!(kind, Kind::Section(_))).map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
 }
 
 fn example_var(section: &str) -> String {
@@ -219,11 +178,7 @@ fn example_var(section: &str) -> String {
         Some(Kind::Section(keys)) => keys.first().map_or("", |(k, _)| *k),
         _ => "",
     };
-    format!(
-        "{ENV_PREFIX}{}__{}",
-        section.to_ascii_uppercase(),
-        first_key.to_ascii_uppercase()
-    )
+    format!("{ENV_PREFIX}{}__{}", section.to_ascii_uppercase(), first_key.to_ascii_uppercase())
 }
 
 /// An override's value: the TOML value it parses as when that has the key's type, else the text.
@@ -252,9 +207,7 @@ fn describe(value: &Value) -> String {
 }
 
 fn is_http_url(s: &str) -> bool {
-    let rest = s
-        .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"));
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
     rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
 }
 
@@ -291,11 +244,7 @@ impl<'e> Reader<'e> {
     }
 
     fn take(&mut self, key: &str) -> Option<Value> {
-        debug_assert!(
-            lookup(self.known, key).is_some(),
-            "{key} is missing from the key list of [{}]",
-            self.prefix
-        );
+        debug_assert!(lookup(self.known, key).is_some(), "{key} is missing from the key list of [{}]", self.prefix);
         self.table.remove(key)
     }
 
@@ -310,12 +259,9 @@ impl<'e> Reader<'e> {
             unreachable!("{name} is not a section");
         };
         match self.take(name)? {
-            Value::Table(table) => Some(Reader {
-                prefix: format!("{}{name}.", self.prefix),
-                table,
-                known,
-                errors: &mut *self.errors,
-            }),
+            Value::Table(table) => {
+                Some(Reader { prefix: format!("{}{name}.", self.prefix), table, known, errors: &mut *self.errors })
+            }
             other => {
                 self.type_error(name, "a table", &other);
                 None
@@ -401,10 +347,7 @@ impl<'e> Reader<'e> {
     fn url(&mut self, key: &str) -> Option<String> {
         let s = self.string(key)?;
         if !is_http_url(&s) {
-            self.error(
-                key,
-                format!("expected an http:// or https:// URL, found {s:?}"),
-            );
+            self.error(key, format!("expected an http:// or https:// URL, found {s:?}"));
             return None;
         }
         Some(s)
@@ -422,10 +365,7 @@ impl<'e> Reader<'e> {
             }
         };
         if !is_decimal(&s) {
-            self.error(
-                key,
-                format!("expected a decimal integer string such as \"1000\", found {s:?}"),
-            );
+            self.error(key, format!("expected a decimal integer string such as \"1000\", found {s:?}"));
             return None;
         }
         if positive && s.bytes().all(|b| b == b'0') {
@@ -439,10 +379,7 @@ impl<'e> Reader<'e> {
     fn one_of(&mut self, key: &str, what: &str, allowed: &[&str]) -> Option<String> {
         let s = self.string(key)?;
         if !allowed.contains(&s.as_str()) {
-            let message = format!(
-                "unknown {what} {s:?}; expected one of {}",
-                allowed.join(", ")
-            );
+            let message = format!("unknown {what} {s:?}; expected one of {}", allowed.join(", "));
             self.error(key, message);
             return None;
         }
@@ -482,12 +419,7 @@ impl<'e> Reader<'e> {
 
 fn read_config(table: Table, errors: &mut Vec<ConfigError>) -> Config {
     let defaults = Config::default();
-    let mut top = Reader {
-        prefix: String::new(),
-        table,
-        known: TOP_KEYS,
-        errors,
-    };
+    let mut top = Reader { prefix: String::new(), table, known: TOP_KEYS, errors };
     let network = read_network(&mut top).unwrap_or(defaults.network);
     let data_dir = top.path_buf("data_dir").unwrap_or(defaults.data_dir);
     let log = top.section("log").map(read_log).unwrap_or_default();
@@ -496,33 +428,18 @@ fn read_config(table: Table, errors: &mut Vec<ConfigError>) -> Config {
     let transcoder = top.section("transcoder").map(read_transcoder);
     let admin = top.section("admin").map(read_admin).unwrap_or_default();
     top.finish();
-    Config {
-        network,
-        data_dir,
-        log,
-        gateway,
-        orchestrator,
-        transcoder,
-        admin,
-    }
+    Config { network, data_dir, log, gateway, orchestrator, transcoder, admin }
 }
 
 fn read_network(r: &mut Reader<'_>) -> Option<Network> {
-    let all = [
-        Network::Offchain,
-        Network::Devnet,
-        Network::ArbitrumOneMainnet,
-        Network::Custom,
-    ];
+    let all = [Network::Offchain, Network::Devnet, Network::ArbitrumOneMainnet, Network::Custom];
     let names: Vec<&str> = all.iter().map(|n| n.as_str()).collect();
     let name = r.one_of("network", "network", &names)?;
     let network = all.into_iter().find(|n| n.as_str() == name)?;
     if network != Network::Offchain {
         r.error(
             "network",
-            format!(
-                "network {name:?} needs an [eth] section; on-chain modes are not supported by this build yet"
-            ),
+            format!("network {name:?} needs an [eth] section; on-chain modes are not supported by this build yet"),
         );
         return None;
     }
@@ -531,18 +448,12 @@ fn read_network(r: &mut Reader<'_>) -> Option<Network> {
 
 fn read_log(mut r: Reader<'_>) -> LogConfig {
     let d = LogConfig::default();
-    let format = match r
-        .one_of("format", "log format", &["pretty", "json"])
-        .as_deref()
-    {
+    let format = match r.one_of("format", "log format", &["pretty", "json"]).as_deref() {
         Some("json") => LogFormat::Json,
         Some(_) => LogFormat::Pretty,
         None => d.format,
     };
-    let log = LogConfig {
-        format,
-        level: r.non_empty_string("level").unwrap_or(d.level),
-    };
+    let log = LogConfig { format, level: r.non_empty_string("level").unwrap_or(d.level) };
     r.finish();
     log
 }
@@ -552,27 +463,17 @@ fn read_gateway(mut r: Reader<'_>) -> GatewayConfig {
     let url_check: ItemCheck = (is_http_url, "an http:// or https:// URL");
     let gateway = GatewayConfig {
         http_addr: r.socket_addr("http_addr").unwrap_or(d.http_addr),
-        orchestrators: r
-            .string_list("orchestrators", Some(url_check))
-            .unwrap_or(d.orchestrators),
+        orchestrators: r.string_list("orchestrators", Some(url_check)).unwrap_or(d.orchestrators),
         profiles: r.string_list("profiles", None).unwrap_or(d.profiles),
         profiles_file: r.path_buf("profiles_file"),
-        max_segment_bytes: r
-            .int("max_segment_bytes", 1, None)
-            .unwrap_or(d.max_segment_bytes),
+        max_segment_bytes: r.int("max_segment_bytes", 1, None).unwrap_or(d.max_segment_bytes),
         max_attempts: r.int("max_attempts", 1, Some(10)).unwrap_or(d.max_attempts),
-        stream_idle_timeout_secs: r
-            .int("stream_idle_timeout_secs", 1, None)
-            .unwrap_or(d.stream_idle_timeout_secs),
+        stream_idle_timeout_secs: r.int("stream_idle_timeout_secs", 1, None).unwrap_or(d.stream_idle_timeout_secs),
         max_streams: r.int("max_streams", 1, None).unwrap_or(d.max_streams),
         segment_queue: r.int("segment_queue", 1, None).unwrap_or(d.segment_queue),
         hls_window: r.int("hls_window", 1, None).unwrap_or(d.hls_window),
-        max_price_per_unit: r
-            .decimal("max_price_per_unit", false)
-            .unwrap_or(d.max_price_per_unit),
-        pixels_per_unit: r
-            .decimal("pixels_per_unit", true)
-            .unwrap_or(d.pixels_per_unit),
+        max_price_per_unit: r.decimal("max_price_per_unit", false).unwrap_or(d.max_price_per_unit),
+        pixels_per_unit: r.decimal("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
     };
     r.finish();
     gateway
@@ -586,21 +487,13 @@ fn read_orchestrator(mut r: Reader<'_>) -> OrchestratorConfig {
         tls: r.bool("tls").unwrap_or(d.tls),
         max_sessions: r.int("max_sessions", 1, None).unwrap_or(d.max_sessions),
         secret_file: r.path_buf("secret_file"),
-        price_per_unit: r
-            .decimal("price_per_unit", false)
-            .unwrap_or(d.price_per_unit),
-        pixels_per_unit: r
-            .decimal("pixels_per_unit", true)
-            .unwrap_or(d.pixels_per_unit),
+        price_per_unit: r.decimal("price_per_unit", false).unwrap_or(d.price_per_unit),
+        pixels_per_unit: r.decimal("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
         ticket_ev: r.decimal("ticket_ev", true).unwrap_or(d.ticket_ev),
         transcode: r.bool("transcode").unwrap_or(d.transcode),
         capacity: r.int("capacity", 1, None).unwrap_or(d.capacity),
-        x264_preset: r
-            .one_of("x264_preset", "x264 preset", X264_PRESETS)
-            .unwrap_or(d.x264_preset),
-        session_idle_timeout_secs: r
-            .int("session_idle_timeout_secs", 1, None)
-            .unwrap_or(d.session_idle_timeout_secs),
+        x264_preset: r.one_of("x264_preset", "x264 preset", X264_PRESETS).unwrap_or(d.x264_preset),
+        session_idle_timeout_secs: r.int("session_idle_timeout_secs", 1, None).unwrap_or(d.session_idle_timeout_secs),
     };
     if !orchestrator.tls && !orchestrator.service_addr.ip().is_loopback() {
         r.error(
@@ -611,12 +504,8 @@ fn read_orchestrator(mut r: Reader<'_>) -> OrchestratorConfig {
             ),
         );
     }
-    if !orchestrator.transcode && orchestrator.secret_file.is_none() && !r.has_error("secret_file")
-    {
-        r.error(
-            "secret_file",
-            "required when transcode = false: remote transcoders need a shared secret",
-        );
+    if !orchestrator.transcode && orchestrator.secret_file.is_none() && !r.has_error("secret_file") {
+        r.error("secret_file", "required when transcode = false: remote transcoders need a shared secret");
     }
     r.finish();
     orchestrator
@@ -625,10 +514,7 @@ fn read_orchestrator(mut r: Reader<'_>) -> OrchestratorConfig {
 fn read_transcoder(mut r: Reader<'_>) -> TranscoderConfig {
     let orchestrator = r.url("orchestrator");
     let secret_file = r.path_buf("secret_file");
-    for (key, missing) in [
-        ("orchestrator", orchestrator.is_none()),
-        ("secret_file", secret_file.is_none()),
-    ] {
+    for (key, missing) in [("orchestrator", orchestrator.is_none()), ("secret_file", secret_file.is_none())] {
         if missing && !r.has_error(key) {
             r.error(key, "missing required key");
         }
@@ -638,18 +524,14 @@ fn read_transcoder(mut r: Reader<'_>) -> TranscoderConfig {
         orchestrator: orchestrator.unwrap_or_default(),
         secret_file: secret_file.unwrap_or_default(),
         capacity: r.int("capacity", 1, None).unwrap_or(1),
-        x264_preset: r
-            .one_of("x264_preset", "x264 preset", X264_PRESETS)
-            .unwrap_or_else(crate::default_x264_preset),
+        x264_preset: r.one_of("x264_preset", "x264 preset", X264_PRESETS).unwrap_or_else(crate::default_x264_preset),
     };
     r.finish();
     transcoder
 }
 
 fn read_admin(mut r: Reader<'_>) -> AdminConfig {
-    let admin = AdminConfig {
-        addr: r.socket_addr("addr").unwrap_or(AdminConfig::default().addr),
-    };
+    let admin = AdminConfig { addr: r.socket_addr("addr").unwrap_or(AdminConfig::default().addr) };
     r.finish();
     admin
 }
@@ -668,14 +550,8 @@ mod tests {
             env_value(r#"["a", "b"]"#, Kind::StrList),
             Value::Array(vec![Value::String("a".into()), Value::String("b".into())])
         );
-        assert_eq!(
-            env_value("0.0.0.0:9935", Kind::Str),
-            Value::String("0.0.0.0:9935".into())
-        );
-        assert_eq!(
-            env_value("\"quoted\"", Kind::Str),
-            Value::String("quoted".into())
-        );
+        assert_eq!(env_value("0.0.0.0:9935", Kind::Str), Value::String("0.0.0.0:9935".into()));
+        assert_eq!(env_value("\"quoted\"", Kind::Str), Value::String("quoted".into()));
     }
 
     #[test]
@@ -683,10 +559,7 @@ mod tests {
         // A table holding every listed key with a valid value: reading it must leave nothing
         // unknown, so the key lists and the readers agree.
         let text = crate::Config {
-            gateway: Some(GatewayConfig {
-                profiles_file: Some("p.json".into()),
-                ..Default::default()
-            }),
+            gateway: Some(GatewayConfig { profiles_file: Some("p.json".into()), ..Default::default() }),
             orchestrator: Some(OrchestratorConfig {
                 service_uri: Some("https://example.com:8935".into()),
                 secret_file: Some("s".into()),

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use lp_config::{
-    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, Network,
-    OrchestratorConfig, TranscoderConfig,
+    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, Network, OrchestratorConfig,
+    TranscoderConfig,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
@@ -13,10 +13,7 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
 }
 
 fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Config::from_toml_str(text, &env)
 }
 
@@ -38,10 +35,7 @@ fn single_error(result: Result<Config, ConfigErrors>, key: &str, needle: &str) -
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let error = errors.into_iter().next().unwrap();
     assert_eq!(error.key, key, "{error}");
-    assert!(
-        error.message.contains(needle),
-        "{error:?} should contain {needle:?}"
-    );
+    assert!(error.message.contains(needle), "{error:?} should contain {needle:?}");
     error
 }
 
@@ -104,9 +98,7 @@ fn empty_sections_enable_roles_with_defaults() {
 
 #[test]
 fn transcoder_defaults() {
-    let config =
-        parse("[transcoder]\norchestrator = \"https://10.0.0.1:8935\"\nsecret_file = \"s.txt\"\n")
-            .unwrap();
+    let config = parse("[transcoder]\norchestrator = \"https://10.0.0.1:8935\"\nsecret_file = \"s.txt\"\n").unwrap();
     assert_eq!(
         config.transcoder,
         Some(TranscoderConfig {
@@ -228,14 +220,9 @@ fn numeric_strings_also_accept_integers() {
 
 #[test]
 fn env_overrides_a_top_level_key() {
-    let config = parse_env(
-        "data_dir = \"from-file\"\n",
-        &[
-            ("LIVEPEER_DATA_DIR", "/tmp/lp"),
-            ("LIVEPEER_NETWORK", "offchain"),
-        ],
-    )
-    .unwrap();
+    let config =
+        parse_env("data_dir = \"from-file\"\n", &[("LIVEPEER_DATA_DIR", "/tmp/lp"), ("LIVEPEER_NETWORK", "offchain")])
+            .unwrap();
     assert_eq!(config.data_dir, PathBuf::from("/tmp/lp"));
     assert_eq!(config.network, Network::Offchain);
 }
@@ -279,10 +266,7 @@ fn env_override_creates_an_absent_section() {
     let config = parse_env(
         "",
         &[
-            (
-                "LIVEPEER_TRANSCODER__ORCHESTRATOR",
-                "https://o.example:8935",
-            ),
+            ("LIVEPEER_TRANSCODER__ORCHESTRATOR", "https://o.example:8935"),
             ("LIVEPEER_TRANSCODER__SECRET_FILE", "secret.txt"),
             ("LIVEPEER_TRANSCODER__CAPACITY", "4"),
         ],
@@ -297,16 +281,10 @@ fn env_override_creates_an_absent_section() {
 fn env_override_takes_arrays() {
     let config = parse_env(
         "[gateway]\norchestrators = [\"https://a:8935\"]\n",
-        &[(
-            "LIVEPEER_GATEWAY__ORCHESTRATORS",
-            r#"["https://b:8935", "http://127.0.0.1:8936"]"#,
-        )],
+        &[("LIVEPEER_GATEWAY__ORCHESTRATORS", r#"["https://b:8935", "http://127.0.0.1:8936"]"#)],
     )
     .unwrap();
-    assert_eq!(
-        config.gateway.unwrap().orchestrators,
-        ["https://b:8935", "http://127.0.0.1:8936"]
-    );
+    assert_eq!(config.gateway.unwrap().orchestrators, ["https://b:8935", "http://127.0.0.1:8936"]);
 }
 
 #[test]
@@ -318,26 +296,14 @@ fn env_override_of_an_unknown_key_is_an_error_naming_the_variable() {
     );
     assert!(error.message.contains("http_addr"), "{error}");
 
-    single_error(
-        parse_env("", &[("LIVEPEER_NETWRK", "offchain")]),
-        "LIVEPEER_NETWRK",
-        "unknown key `netwrk`",
-    );
+    single_error(parse_env("", &[("LIVEPEER_NETWRK", "offchain")]), "LIVEPEER_NETWRK", "unknown key `netwrk`");
     single_error(
         parse_env("", &[("LIVEPEER_ETH__URL", "http://127.0.0.1:8545")]),
         "LIVEPEER_ETH__URL",
         "unknown section `eth`",
     );
-    single_error(
-        parse_env("", &[("LIVEPEER_GATEWAY", "x")]),
-        "LIVEPEER_GATEWAY",
-        "is a section",
-    );
-    single_error(
-        parse_env("", &[("LIVEPEER_GATEWAY__HTTP__ADDR", "x")]),
-        "LIVEPEER_GATEWAY__HTTP__ADDR",
-        "too many",
-    );
+    single_error(parse_env("", &[("LIVEPEER_GATEWAY", "x")]), "LIVEPEER_GATEWAY", "is a section");
+    single_error(parse_env("", &[("LIVEPEER_GATEWAY__HTTP__ADDR", "x")]), "LIVEPEER_GATEWAY__HTTP__ADDR", "too many");
 }
 
 #[test]
@@ -347,12 +313,7 @@ fn env_override_of_the_wrong_type_names_key_and_variable() {
         "orchestrator.max_sessions",
         "expected an integer",
     );
-    assert!(
-        error
-            .message
-            .contains("(set by LIVEPEER_ORCHESTRATOR__MAX_SESSIONS)"),
-        "{error}"
-    );
+    assert!(error.message.contains("(set by LIVEPEER_ORCHESTRATOR__MAX_SESSIONS)"), "{error}");
     single_error(
         parse_env("", &[("LIVEPEER_GATEWAY__HTTP_ADDR", "nope")]),
         "gateway.http_addr",
@@ -387,21 +348,9 @@ service_addr = "nope"
 "#;
     let errors = errors(parse(text));
     let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        [
-            "gateway.max_attempts",
-            "gateway.htp_addr",
-            "orchestrator.service_addr"
-        ],
-        "{errors:#?}"
-    );
+    assert_eq!(keys, ["gateway.max_attempts", "gateway.htp_addr", "orchestrator.service_addr"], "{errors:#?}");
     assert!(errors[0].message.contains("expected an integer"));
-    assert!(
-        errors[1]
-            .message
-            .contains("unknown key; known keys: http_addr")
-    );
+    assert!(errors[1].message.contains("unknown key; known keys: http_addr"));
     assert_eq!(errors[2].message, "invalid socket address \"nope\"");
 }
 
@@ -466,13 +415,7 @@ fn unreadable_file_is_one_clear_error() {
     let errors = errors(Config::load(&path, &[]));
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].key, path.display().to_string());
-    assert!(
-        errors[0]
-            .message
-            .starts_with("cannot read the config file: "),
-        "{}",
-        errors[0]
-    );
+    assert!(errors[0].message.starts_with("cannot read the config file: "), "{}", errors[0]);
 }
 
 #[test]
@@ -483,11 +426,7 @@ fn syntax_error_names_the_file_and_position() {
     let errors = errors(Config::load(&path, &[]));
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].key, path.display().to_string());
-    assert!(
-        errors[0].message.starts_with("TOML syntax error at line 2"),
-        "{}",
-        errors[0]
-    );
+    assert!(errors[0].message.starts_with("TOML syntax error at line 2"), "{}", errors[0]);
     assert!(!errors[0].to_string().contains('\n'), "{}", errors[0]);
 
     single_error(parse("a = = 1"), "config", "TOML syntax error");
@@ -509,25 +448,13 @@ fn unknown_keys_are_named_with_their_path() {
         "unknown key; known keys: http_addr, orchestrators",
     );
     single_error(parse("colour = \"blue\"\n"), "colour", "unknown key");
-    single_error(
-        parse("[admin]\nport = 1\n"),
-        "admin.port",
-        "known keys: addr",
-    );
-    single_error(
-        parse("[log]\nlevel = \"info\"\n[log.extra]\na = 1\n"),
-        "log.extra",
-        "unknown key",
-    );
+    single_error(parse("[admin]\nport = 1\n"), "admin.port", "known keys: addr");
+    single_error(parse("[log]\nlevel = \"info\"\n[log.extra]\na = 1\n"), "log.extra", "unknown key");
 }
 
 #[test]
 fn eth_section_is_unknown_for_now() {
-    single_error(
-        parse("[eth]\nurl = \"http://127.0.0.1:8545\"\n"),
-        "eth",
-        "unknown key",
-    );
+    single_error(parse("[eth]\nurl = \"http://127.0.0.1:8545\"\n"), "eth", "unknown key");
 }
 
 #[test]
@@ -537,56 +464,25 @@ fn type_errors_name_the_expected_type() {
         "gateway.max_streams",
         "expected an integer, found string \"10\"",
     );
-    single_error(
-        parse("[orchestrator]\ntls = \"yes\"\n"),
-        "orchestrator.tls",
-        "expected a boolean",
-    );
+    single_error(parse("[orchestrator]\ntls = \"yes\"\n"), "orchestrator.tls", "expected a boolean");
     single_error(
         parse("[gateway]\nprofiles = \"P240p30fps16x9\"\n"),
         "gateway.profiles",
         "expected an array of strings",
     );
-    single_error(
-        parse("[gateway]\nprofiles = [1]\n"),
-        "gateway.profiles[0]",
-        "expected a string, found integer 1",
-    );
-    single_error(
-        parse("gateway = 1\n"),
-        "gateway",
-        "expected a table, found integer 1",
-    );
-    single_error(
-        parse("[gateway]\nhls_window = 1.5\n"),
-        "gateway.hls_window",
-        "found float 1.5",
-    );
+    single_error(parse("[gateway]\nprofiles = [1]\n"), "gateway.profiles[0]", "expected a string, found integer 1");
+    single_error(parse("gateway = 1\n"), "gateway", "expected a table, found integer 1");
+    single_error(parse("[gateway]\nhls_window = 1.5\n"), "gateway.hls_window", "found float 1.5");
 }
 
 #[test]
 fn socket_addresses_must_parse() {
-    for (section, key) in [
-        ("gateway", "http_addr"),
-        ("orchestrator", "service_addr"),
-        ("admin", "addr"),
-    ] {
-        let error = single_error(
-            parse(&format!("[{section}]\n{key} = \"nope\"\n")),
-            &format!("{section}.{key}"),
-            "",
-        );
-        assert_eq!(
-            error.to_string(),
-            format!("{section}.{key}: invalid socket address \"nope\"")
-        );
+    for (section, key) in [("gateway", "http_addr"), ("orchestrator", "service_addr"), ("admin", "addr")] {
+        let error = single_error(parse(&format!("[{section}]\n{key} = \"nope\"\n")), &format!("{section}.{key}"), "");
+        assert_eq!(error.to_string(), format!("{section}.{key}: invalid socket address \"nope\""));
     }
     // A host name is not a socket address.
-    single_error(
-        parse("[admin]\naddr = \"localhost:7935\"\n"),
-        "admin.addr",
-        "invalid socket address",
-    );
+    single_error(parse("[admin]\naddr = \"localhost:7935\"\n"), "admin.addr", "invalid socket address");
 }
 
 #[test]
@@ -630,11 +526,7 @@ fn numeric_strings_are_decimal_integers() {
             &format!("{section}.{key}"),
             "expected a decimal integer string",
         );
-        single_error(
-            parse(&format!("[{section}]\n{key} = true\n")),
-            &format!("{section}.{key}"),
-            "found boolean true",
-        );
+        single_error(parse(&format!("[{section}]\n{key} = true\n")), &format!("{section}.{key}"), "found boolean true");
     }
     assert!(parse("[gateway]\nmax_price_per_unit = \"0\"\n").is_ok());
     assert!(parse("[orchestrator]\nprice_per_unit = \"000\"\n").is_ok());
@@ -642,11 +534,9 @@ fn numeric_strings_are_decimal_integers() {
 
 #[test]
 fn pixels_per_unit_and_ticket_ev_must_be_positive() {
-    for (section, key) in [
-        ("gateway", "pixels_per_unit"),
-        ("orchestrator", "pixels_per_unit"),
-        ("orchestrator", "ticket_ev"),
-    ] {
+    for (section, key) in
+        [("gateway", "pixels_per_unit"), ("orchestrator", "pixels_per_unit"), ("orchestrator", "ticket_ev")]
+    {
         single_error(
             parse(&format!("[{section}]\n{key} = \"00\"\n")),
             &format!("{section}.{key}"),
@@ -658,42 +548,17 @@ fn pixels_per_unit_and_ticket_ev_must_be_positive() {
 #[test]
 fn integer_ranges() {
     let cases = [
-        (
-            "gateway",
-            "max_segment_bytes",
-            "0",
-            "must be at least 1, found 0",
-        ),
-        (
-            "gateway",
-            "max_attempts",
-            "0",
-            "must be between 1 and 10, found 0",
-        ),
-        (
-            "gateway",
-            "max_attempts",
-            "11",
-            "must be between 1 and 10, found 11",
-        ),
+        ("gateway", "max_segment_bytes", "0", "must be at least 1, found 0"),
+        ("gateway", "max_attempts", "0", "must be between 1 and 10, found 0"),
+        ("gateway", "max_attempts", "11", "must be between 1 and 10, found 11"),
         ("gateway", "stream_idle_timeout_secs", "0", "at least 1"),
         ("gateway", "max_streams", "0", "at least 1"),
-        (
-            "gateway",
-            "max_streams",
-            "4294967296",
-            "too large, found 4294967296",
-        ),
+        ("gateway", "max_streams", "4294967296", "too large, found 4294967296"),
         ("gateway", "segment_queue", "0", "at least 1"),
         ("gateway", "hls_window", "-1", "at least 1, found -1"),
         ("orchestrator", "max_sessions", "0", "at least 1"),
         ("orchestrator", "capacity", "0", "at least 1"),
-        (
-            "orchestrator",
-            "session_idle_timeout_secs",
-            "0",
-            "at least 1",
-        ),
+        ("orchestrator", "session_idle_timeout_secs", "0", "at least 1"),
         ("transcoder", "capacity", "0", "at least 1"),
     ];
     for (section, key, value, needle) in cases {
@@ -744,10 +609,7 @@ fn remote_transcoding_needs_a_secret() {
         "expected a string",
     );
     let config = parse("[orchestrator]\ntranscode = false\nsecret_file = \"s.txt\"\n").unwrap();
-    assert_eq!(
-        config.orchestrator.unwrap().secret_file,
-        Some(PathBuf::from("s.txt"))
-    );
+    assert_eq!(config.orchestrator.unwrap().secret_file, Some(PathBuf::from("s.txt")));
 }
 
 #[test]
@@ -757,16 +619,8 @@ fn only_offchain_is_supported() {
         error.message,
         "network \"devnet\" needs an [eth] section; on-chain modes are not supported by this build yet"
     );
-    single_error(
-        parse("network = \"arbitrum-one-mainnet\"\n"),
-        "network",
-        "needs an [eth] section",
-    );
-    single_error(
-        parse("network = \"custom\"\n"),
-        "network",
-        "needs an [eth] section",
-    );
+    single_error(parse("network = \"arbitrum-one-mainnet\"\n"), "network", "needs an [eth] section");
+    single_error(parse("network = \"custom\"\n"), "network", "needs an [eth] section");
     single_error(
         parse("network = \"mainnet\"\n"),
         "network",
@@ -780,14 +634,8 @@ fn transcoder_requires_orchestrator_and_secret_file() {
     assert_eq!(
         errors,
         [
-            ConfigError {
-                key: "transcoder.orchestrator".to_string(),
-                message: "missing required key".to_string()
-            },
-            ConfigError {
-                key: "transcoder.secret_file".to_string(),
-                message: "missing required key".to_string()
-            },
+            ConfigError { key: "transcoder.orchestrator".to_string(), message: "missing required key".to_string() },
+            ConfigError { key: "transcoder.secret_file".to_string(), message: "missing required key".to_string() },
         ]
     );
 }
@@ -800,9 +648,7 @@ fn x264_presets_are_checked() {
         "unknown x264 preset \"fastest\"; expected one of ultrafast, superfast",
     );
     single_error(
-        parse(
-            "[transcoder]\norchestrator = \"https://o:1\"\nsecret_file = \"s\"\nx264_preset = \"\"\n",
-        ),
+        parse("[transcoder]\norchestrator = \"https://o:1\"\nsecret_file = \"s\"\nx264_preset = \"\"\n"),
         "transcoder.x264_preset",
         "unknown x264 preset",
     );
@@ -813,24 +659,12 @@ fn x264_presets_are_checked() {
 
 #[test]
 fn log_settings_are_checked() {
-    single_error(
-        parse("[log]\nformat = \"xml\"\n"),
-        "log.format",
-        "expected one of pretty, json",
-    );
-    single_error(
-        parse("[log]\nlevel = \"\"\n"),
-        "log.level",
-        "must not be empty",
-    );
+    single_error(parse("[log]\nformat = \"xml\"\n"), "log.format", "expected one of pretty, json");
+    single_error(parse("[log]\nlevel = \"\"\n"), "log.level", "must not be empty");
 }
 
 #[test]
 fn paths_must_not_be_empty() {
     single_error(parse("data_dir = \"\"\n"), "data_dir", "must not be empty");
-    single_error(
-        parse("[gateway]\nprofiles_file = \"\"\n"),
-        "gateway.profiles_file",
-        "must not be empty",
-    );
+    single_error(parse("[gateway]\nprofiles_file = \"\"\n"), "gateway.profiles_file", "must not be empty");
 }

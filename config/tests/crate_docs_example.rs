@@ -8,10 +8,7 @@ fn docs_example() -> String {
     let mut lines = source
         .lines()
         .take_while(|line| line.starts_with("//!"))
-        .map(|line| {
-            line.strip_prefix("//! ")
-                .unwrap_or(line.trim_start_matches("//!"))
-        })
+        .map(|line| line.strip_prefix("//! ").unwrap_or(line.trim_start_matches("//!")))
         .skip_while(|line| *line != "```toml")
         .skip(1);
     let mut example = String::new();
@@ -28,8 +25,8 @@ fn docs_example() -> String {
 #[test]
 fn crate_docs_example_is_valid_and_complete() {
     let example = docs_example();
-    let config = Config::from_toml_str(&example, &[])
-        .unwrap_or_else(|e| panic!("the crate docs example is invalid:\n{e}"));
+    let config =
+        Config::from_toml_str(&example, &[]).unwrap_or_else(|e| panic!("the crate docs example is invalid:\n{e}"));
     let gateway = config.gateway.as_ref().unwrap();
     assert_eq!(gateway.orchestrators, ["https://127.0.0.1:8935"]);
     assert!(config.orchestrator.is_some());
@@ -39,8 +36,7 @@ fn crate_docs_example_is_valid_and_complete() {
     for line in config.to_toml().lines() {
         if let Some((key, _)) = line.split_once(" = ") {
             assert!(
-                example.contains(&format!("\n{key} = "))
-                    || example.contains(&format!("# {key} = ")),
+                example.contains(&format!("\n{key} = ")) || example.contains(&format!("# {key} = ")),
                 "the crate docs example lacks `{key}`"
             );
         }

@@ -28,44 +28,22 @@ fn every_deploy_example_is_valid() {
             continue;
         }
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let config = Config::load(&path, &[])
-            .unwrap_or_else(|e| panic!("{} is invalid:\n{e}", path.display()));
+        let config = Config::load(&path, &[]).unwrap_or_else(|e| panic!("{} is invalid:\n{e}", path.display()));
         assert_eq!(config.network, Network::Offchain, "{name}");
-        let roles = (
-            config.gateway.is_some(),
-            config.orchestrator.is_some(),
-            config.transcoder.is_some(),
-        );
-        assert_eq!(
-            roles,
-            expected_roles(&name),
-            "{name}: (gateway, orchestrator, transcoder)"
-        );
+        let roles = (config.gateway.is_some(), config.orchestrator.is_some(), config.transcoder.is_some());
+        assert_eq!(roles, expected_roles(&name), "{name}: (gateway, orchestrator, transcoder)");
         // What --dump-config prints loads back to the same config.
         assert_eq!(Config::from_toml_str(&config.to_toml(), &[]), Ok(config));
         names.push(name);
     }
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "all-in-one",
-            "gateway",
-            "orchestrator",
-            "orchestrator-remote",
-            "transcoder"
-        ]
-    );
+    assert_eq!(names, ["all-in-one", "gateway", "orchestrator", "orchestrator-remote", "transcoder"]);
 }
 
 #[test]
 fn orchestrator_examples_differ_in_where_they_transcode() {
-    let load = |name: &str| {
-        Config::load(&deploy_dir().join(format!("{name}.toml")), &[])
-            .unwrap()
-            .orchestrator
-            .unwrap()
-    };
+    let load =
+        |name: &str| Config::load(&deploy_dir().join(format!("{name}.toml")), &[]).unwrap().orchestrator.unwrap();
     let local = load("orchestrator");
     assert!(local.transcode);
     let remote = load("orchestrator-remote");

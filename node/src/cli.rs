@@ -62,7 +62,11 @@ pub fn main() -> ExitCode {
 }
 
 fn usage_error(problems: &[String]) -> ExitCode {
-    eprintln!("error: invalid configuration ({} problem{}):", problems.len(), if problems.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "error: invalid configuration ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
     for p in problems {
         eprintln!("  - {p}");
     }

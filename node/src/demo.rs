@@ -134,7 +134,10 @@ async fn run(args: DemoArgs) -> Result<()> {
     let running = node::start(&cfg, roles, prepared).await?;
     let gateway = format!("http://{}", running.addrs.gateway.context("gateway address")?);
     let orchestrator = running.addrs.orchestrator_uri.clone().unwrap_or_default();
-    println!("network up: orchestrator {orchestrator} (local transcoder), gateway {gateway}, admin http://{}", running.addrs.admin);
+    println!(
+        "network up: orchestrator {orchestrator} (local transcoder), gateway {gateway}, admin http://{}",
+        running.addrs.admin
+    );
 
     let client = crate::client::http_client(Duration::from_secs(120));
     let mut latencies = Vec::new();
@@ -159,7 +162,12 @@ async fn run(args: DemoArgs) -> Result<()> {
         let body = resp.body().limit(512 << 20).await?;
         let elapsed = started.elapsed();
         if !status.is_success() {
-            println!("[{:>2}/{}] segment {seq}: HTTP {status}: {}", seq + 1, segments.len(), String::from_utf8_lossy(&body).trim());
+            println!(
+                "[{:>2}/{}] segment {seq}: HTTP {status}: {}",
+                seq + 1,
+                segments.len(),
+                String::from_utf8_lossy(&body).trim()
+            );
             continue;
         }
         let parts = parse_multipart(&content_type, &body)?;
@@ -179,7 +187,10 @@ async fn run(args: DemoArgs) -> Result<()> {
         let mut names: Vec<String> = vec![SOURCE.to_string()];
         names.extend(parts.iter().map(|(name, _)| name.clone()));
         for name in names {
-            let mut resp = client.get(format!("{gateway}/stream/{STREAM}/{name}/{seq}.ts")).send().await
+            let mut resp = client
+                .get(format!("{gateway}/stream/{STREAM}/{name}/{seq}.ts"))
+                .send()
+                .await
                 .map_err(|e| anyhow::anyhow!("fetching {name}/{seq}.ts: {e}"))?;
             if !resp.status().is_success() {
                 bail!("the gateway did not serve {name}/{seq}.ts: HTTP {}", resp.status());
@@ -201,7 +212,10 @@ async fn run(args: DemoArgs) -> Result<()> {
 
     // Playlists of the whole recording: the gateway's master playlist, and a finished media
     // playlist per rendition.
-    let mut resp = client.get(format!("{gateway}/stream/{STREAM}.m3u8")).send().await
+    let mut resp = client
+        .get(format!("{gateway}/stream/{STREAM}.m3u8"))
+        .send()
+        .await
         .map_err(|e| anyhow::anyhow!("fetching the master playlist: {e}"))?;
     let master = resp.body().await?;
     let master_path = hls_dir.join(format!("{STREAM}.m3u8"));

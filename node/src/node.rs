@@ -10,8 +10,8 @@ use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context as _, Result};
-use futures::channel::mpsc;
 use futures::StreamExt;
+use futures::channel::mpsc;
 use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{
     Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
@@ -75,7 +75,9 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<String>> {
     let mut prepared = Prepared::default();
     if let (true, Some(g)) = (roles.gateway, &cfg.gateway) {
         let profiles = match &g.profiles_file {
-            Some(path) => lp_pipelines::profiles_from_json_file(path).map_err(|e| format!("gateway.profiles_file: {e}")),
+            Some(path) => {
+                lp_pipelines::profiles_from_json_file(path).map_err(|e| format!("gateway.profiles_file: {e}"))
+            }
             None => lp_pipelines::profiles_from_names(&g.profiles).map_err(|e| format!("gateway.profiles: {e}")),
         };
         match profiles {
@@ -83,12 +85,10 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<String>> {
             Err(e) => errors.push(e),
         }
     }
-    if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
-        if let Some(path) = &o.secret_file {
-            match transcoder::read_secret(path) {
-                Ok(s) => prepared.orchestrator_secret = Some(s),
-                Err(e) => errors.push(format!("orchestrator.secret_file: {e:#}")),
-            }
+    if let (true, Some(path)) = (roles.orchestrator, cfg.orchestrator.as_ref().and_then(|o| o.secret_file.as_ref())) {
+        match transcoder::read_secret(path) {
+            Ok(s) => prepared.orchestrator_secret = Some(s),
+            Err(e) => errors.push(format!("orchestrator.secret_file: {e:#}")),
         }
     }
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
@@ -192,16 +192,17 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
             hls_window: g.hls_window,
         };
-        let gw = Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport)
-            .start();
+        let gw =
+            Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport).start();
         let state = gateway::GatewayState { gateway: gw.clone(), max_segment_bytes: g.max_segment_bytes };
         let listener = bind(g.http_addr, "gateway.http_addr")?;
         let local = listener.local_addr()?;
-        let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(gateway::configure))
-            .disable_signals()
-            .shutdown_timeout(SHUTDOWN_GRACE)
-            .listen(listener)?
-            .run();
+        let server =
+            HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(gateway::configure))
+                .disable_signals()
+                .shutdown_timeout(SHUTDOWN_GRACE)
+                .listen(listener)?
+                .run();
         servers.push(server.handle());
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, "gateway listening");
@@ -222,12 +223,13 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
 
     let listener = bind(cfg.admin.addr, "admin.addr")?;
     let local = listener.local_addr()?;
-    let server = HttpServer::new(move || App::new().app_data(web::Data::new(admin_state.clone())).configure(admin::configure))
-        .disable_signals()
-        .workers(1)
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
+    let server =
+        HttpServer::new(move || App::new().app_data(web::Data::new(admin_state.clone())).configure(admin::configure))
+            .disable_signals()
+            .workers(1)
+            .shutdown_timeout(1)
+            .listen(listener)?
+            .run();
     servers.push(server.handle());
     actix_web::rt::spawn(server);
     info!(target: "lp::node", addr = %local, "admin listening (/metrics /healthz /status)");

@@ -46,7 +46,9 @@ pub async fn run(cfg: TranscoderConfig, secret: String) -> Result<()> {
     let mut backoff = Duration::from_secs(1);
     loop {
         match serve(&url, &secret, cfg.capacity, &pool).await {
-            LinkEnd::Refused(reason) => bail!("the orchestrator at {} refused this transcoder: {reason}", cfg.orchestrator),
+            LinkEnd::Refused(reason) => {
+                bail!("the orchestrator at {} refused this transcoder: {reason}", cfg.orchestrator)
+            }
             LinkEnd::Lost(why) => {
                 warn!(target: "lp::transcoder", orchestrator = %cfg.orchestrator, "connection lost: {why}; retrying in {backoff:?}");
             }
@@ -75,11 +77,8 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
         Err(e) => return LinkEnd::Lost(format!("cannot connect: {e}")),
     };
     let (mut sink, mut stream) = framed.split();
-    let register = TranscoderMessage::Register {
-        secret: secret.to_string(),
-        capacity,
-        capabilities: Capabilities::transcoding(),
-    };
+    let register =
+        TranscoderMessage::Register { secret: secret.to_string(), capacity, capabilities: Capabilities::transcoding() };
     if let Err(e) = sink.send(ws::Message::Binary(wire::encode(&register).into())).await {
         return LinkEnd::Lost(format!("cannot register: {e}"));
     }

@@ -37,8 +37,11 @@ max_sesions = 4
 fn missing_files_the_config_points_at_are_usage_errors_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.toml");
-    std::fs::write(&path, "[transcoder]\norchestrator = \"https://127.0.0.1:8935\"\nsecret_file = \"/nonexistent/secret\"\n")
-        .unwrap();
+    std::fs::write(
+        &path,
+        "[transcoder]\norchestrator = \"https://127.0.0.1:8935\"\nsecret_file = \"/nonexistent/secret\"\n",
+    )
+    .unwrap();
     let out = Command::new(livepeer_bin()).args(["transcoder", "-c"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("transcoder.secret_file"));

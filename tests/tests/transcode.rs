@@ -107,7 +107,8 @@ fn bad_input_gets_a_clear_4xx_and_the_next_segment_still_works() {
     assert_eq!(multipart_parts(&ct, &body).len(), 2);
 
     // Without Accept: multipart/mixed the answer is a JSON summary.
-    let summary: serde_json::Value = client.put(format!("{gw}/live/bad/9.ts")).body(segments[1].clone()).send().unwrap().json().unwrap();
+    let summary: serde_json::Value =
+        client.put(format!("{gw}/live/bad/9.ts")).body(segments[1].clone()).send().unwrap().json().unwrap();
     assert_eq!(summary["seq"], 9);
     assert_eq!(summary["renditions"].as_array().unwrap().len(), 2);
 
@@ -143,7 +144,12 @@ fn the_ffmpeg_cli_pushes_a_live_stream_over_chunked_puts() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let listed: Vec<&str> = media.lines().filter(|l| l.ends_with(".ts")).collect();
-    assert_eq!(listed, ["P240p30fps16x9/0.ts", "P240p30fps16x9/1.ts", "P240p30fps16x9/2.ts"], "{media}\n{}", node.log());
+    assert_eq!(
+        listed,
+        ["P240p30fps16x9/0.ts", "P240p30fps16x9/1.ts", "P240p30fps16x9/2.ts"],
+        "{media}\n{}",
+        node.log()
+    );
     assert_eq!(metric(&node.metrics(), "livepeer_current_sessions_total"), 1.0, "one orchestrator session per stream");
     for l in listed {
         let seg = client.get(format!("{gw}/stream/cli/{l}")).send().unwrap().bytes().unwrap();

@@ -111,7 +111,10 @@ impl Handler<Push> for Gateway {
         };
         Box::pin(async move {
             session.send(PushSegment(msg.segment)).await.unwrap_or_else(|_| {
-                Err(TranscodeFailure { code: ErrorCode::GatewayBusy, message: "the stream is ending; push again".into() })
+                Err(TranscodeFailure {
+                    code: ErrorCode::GatewayBusy,
+                    message: "the stream is ending; push again".into(),
+                })
             })
         })
     }

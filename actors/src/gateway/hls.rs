@@ -29,7 +29,7 @@ impl Track {
     fn bandwidth(&self) -> u64 {
         let bytes: u64 = self.segments.iter().map(|s| s.data.len() as u64).sum();
         let ms: u64 = self.segments.iter().map(|s| s.duration_ms).sum();
-        if ms == 0 { 0 } else { bytes * 8 * 1000 / ms }
+        (bytes * 8 * 1000).checked_div(ms).unwrap_or(0)
     }
 }
 

@@ -7,7 +7,7 @@ pub mod orchestrator_pool;
 pub mod stream_session;
 pub mod transport;
 
-pub use gateway::{GatewayStatus, GetGatewayStatus, Gateway, Push, ReadHls};
+pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
 pub use orchestrator_pool::{ListOrchestrators, OrchestratorPool, OrchestratorSession};
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 pub use transport::{OrchestratorTransport, TransportError};

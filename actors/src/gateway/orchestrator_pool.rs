@@ -99,10 +99,7 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
             }
             let mut reasons = Vec::new();
             for uri in candidates {
-                let req = OrchestratorRequest {
-                    capabilities: Some(Capabilities::transcoding()),
-                    ..Default::default()
-                };
+                let req = OrchestratorRequest { capabilities: Some(Capabilities::transcoding()), ..Default::default() };
                 match transport.get_orchestrator(&uri, req).await {
                     Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
                         debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");

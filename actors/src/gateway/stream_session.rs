@@ -215,7 +215,11 @@ struct CurrentSession {
 
 impl CurrentSession {
     /// The current session if usable, else a newly selected one.
-    async fn get(&self, pool: &Addr<OrchestratorPool>, avoid: &[String]) -> Result<OrchestratorSession, TranscodeFailure> {
+    async fn get(
+        &self,
+        pool: &Addr<OrchestratorPool>,
+        avoid: &[String],
+    ) -> Result<OrchestratorSession, TranscodeFailure> {
         let _selecting = self.selecting.lock().await;
         let usable = self.session.borrow().clone().filter(token_fresh).filter(|s| !avoid.contains(&s.uri));
         if let Some(s) = usable {
@@ -249,11 +253,7 @@ impl CurrentSession {
 
 fn token_fresh(session: &OrchestratorSession) -> bool {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    session
-        .info
-        .auth_token
-        .as_ref()
-        .is_some_and(|t| t.expiration - now > TOKEN_REFRESH_MARGIN.as_secs() as i64)
+    session.info.auth_token.as_ref().is_some_and(|t| t.expiration - now > TOKEN_REFRESH_MARGIN.as_secs() as i64)
 }
 
 /// go-livepeer's per-segment timeout: max(8 s, 4 × duration).

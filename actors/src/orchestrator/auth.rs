@@ -39,11 +39,7 @@ impl AuthTokens {
         rand::rng().fill_bytes(&mut id);
         let session_id = hex::encode(id);
         let expiration = (now() + AUTH_TOKEN_VALIDITY).as_secs() as i64;
-        AuthToken {
-            token: ByteBuf::from(self.mac(&session_id, expiration)),
-            session_id,
-            expiration,
-        }
+        AuthToken { token: ByteBuf::from(self.mac(&session_id, expiration)), session_id, expiration }
     }
 
     /// Check a token; the error says why it is refused.
@@ -95,11 +91,7 @@ mod tests {
     fn expired_tokens_are_refused() {
         let tokens = AuthTokens::new();
         let expiration = now().as_secs() as i64 - 1;
-        let t = AuthToken {
-            token: ByteBuf::from(tokens.mac("abc", expiration)),
-            session_id: "abc".into(),
-            expiration,
-        };
+        let t = AuthToken { token: ByteBuf::from(tokens.mac("abc", expiration)), session_id: "abc".into(), expiration };
         assert_eq!(tokens.verify(&t), Err("expired auth token"));
     }
 }

@@ -90,7 +90,10 @@ impl Handler<SessionSegment> for AuthSession {
             act.in_flight -= 1;
             act.last_activity = Instant::now();
             answer.unwrap_or_else(|_| {
-                Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "the transcoder pool stopped".into() })
+                Err(TranscodeFailure {
+                    code: ErrorCode::TranscoderFailed,
+                    message: "the transcoder pool stopped".into(),
+                })
             })
         }))
     }

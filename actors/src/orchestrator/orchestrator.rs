@@ -129,13 +129,11 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
     type Result = Result<OrchestratorInfo, TranscodeFailure>;
 
     fn handle(&mut self, GetOrchestratorInfo(req): GetOrchestratorInfo, _: &mut Self::Context) -> Self::Result {
-        if let Some(caps) = &req.capabilities {
-            if !caps.compatible_with(&Capabilities::transcoding()) {
-                return Err(TranscodeFailure {
-                    code: ErrorCode::InvalidInput,
-                    message: "the requested capabilities are not offered".into(),
-                });
-            }
+        if req.capabilities.as_ref().is_some_and(|caps| !caps.compatible_with(&Capabilities::transcoding())) {
+            return Err(TranscodeFailure {
+                code: ErrorCode::InvalidInput,
+                message: "the requested capabilities are not offered".into(),
+            });
         }
         if self.capped() && !req.ignore_capacity_check {
             return Err(self.capped_failure());

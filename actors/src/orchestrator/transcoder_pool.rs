@@ -126,7 +126,10 @@ impl TranscoderPool {
 }
 
 fn no_transcoders() -> TranscodeFailure {
-    TranscodeFailure { code: ErrorCode::NoTranscoders, message: "no transcoder is connected to this orchestrator".into() }
+    TranscodeFailure {
+        code: ErrorCode::NoTranscoders,
+        message: "no transcoder is connected to this orchestrator".into(),
+    }
 }
 
 impl Actor for TranscoderPool {
@@ -219,7 +222,10 @@ impl Handler<Transcode> for TranscoderPool {
         self.dispatch(ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
-                Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "the transcoder pool stopped".into() })
+                Err(TranscodeFailure {
+                    code: ErrorCode::TranscoderFailed,
+                    message: "the transcoder pool stopped".into(),
+                })
             })
         })
     }

@@ -2,7 +2,7 @@
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};
-use lp_actors::gateway::{GetGatewayStatus, Gateway, ListOrchestrators, OrchestratorPool};
+use lp_actors::gateway::{Gateway, GetGatewayStatus, ListOrchestrators, OrchestratorPool};
 use lp_actors::orchestrator::{GetOrchestratorStatus, GetTranscoders, Orchestrator, TranscoderPool};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;

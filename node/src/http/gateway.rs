@@ -30,10 +30,9 @@ pub struct GatewayState {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/live/{stream}/{file}")
-            .route(web::put().to(push))
-            .route(web::post().to(push))
-            .default_service(web::to(|| async { plain(StatusCode::METHOD_NOT_ALLOWED, "push segments with PUT or POST") })),
+        web::resource("/live/{stream}/{file}").route(web::put().to(push)).route(web::post().to(push)).default_service(
+            web::to(|| async { plain(StatusCode::METHOD_NOT_ALLOWED, "push segments with PUT or POST") }),
+        ),
     )
     .route("/stream/{stream}.m3u8", web::get().to(master))
     .route("/stream/{stream}/{rendition}.m3u8", web::get().to(media))
@@ -85,7 +84,12 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
         None => None,
         Some(v) => match v.parse::<u64>() {
             Ok(ms) if ms > 0 && ms <= 300_000 => Some(ms),
-            _ => return plain(StatusCode::BAD_REQUEST, format!("Content-Duration {v:?} is not milliseconds in 1..=300000")),
+            _ => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("Content-Duration {v:?} is not milliseconds in 1..=300000"),
+                );
+            }
         },
     };
     if let Some(v) = header_value(&req, "Content-Resolution") {
@@ -97,7 +101,8 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
 
     // The body, bounded by max_segment_bytes (Content-Length may be absent: ffmpeg sends chunks).
     let limit = state.max_segment_bytes;
-    let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, format!("segment is larger than max_segment_bytes ({limit} bytes)"));
+    let too_large =
+        || plain(StatusCode::PAYLOAD_TOO_LARGE, format!("segment is larger than max_segment_bytes ({limit} bytes)"));
     if header_value(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
         return too_large();
     }

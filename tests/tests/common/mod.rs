@@ -57,11 +57,9 @@ impl Node {
         let file = self.dir.path().join("data").join("listen.json");
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                if let Ok(v) = serde_json::from_str(&text) {
-                    self.listen = v;
-                    return;
-                }
+            if let Some(v) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+                self.listen = v;
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("livepeer exited early ({status}):\n{}", self.log());
@@ -201,8 +199,7 @@ pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, String, 
     let delim = format!("--{boundary}");
     let mut parts = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(at) = find(rest, delim.as_bytes()) else { break };
+    while let Some(at) = find(rest, delim.as_bytes()) {
         rest = &rest[at + delim.len()..];
         if rest.starts_with(b"--") {
             break;
@@ -211,8 +208,11 @@ pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, String, 
         let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
         rest = &rest[head_end + 4..];
         let header = |name: &str| {
-            head.lines()
-                .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+            head.lines().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            })
         };
         let len: usize = header("Content-Length").expect("Content-Length").parse().unwrap();
         assert!(header("Content-Type").unwrap().starts_with("video/mp2t"), "{head}");

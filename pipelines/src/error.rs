@@ -1,0 +1,38 @@
+//! Error types of the crate.
+
+/// Why a [`probe`](crate::probe) or [`transcode`](crate::transcode()) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranscodeError {
+    /// The input is not a decodable segment (empty, garbage, truncated, no video stream, no
+    /// frame decodes). Retrying elsewhere will not help (HTTP 422).
+    #[error("invalid input segment: {0}")]
+    InvalidInput(String),
+    /// Anything else: an encoder that fails to open, an internal FFmpeg error, a worker thread
+    /// that died. Retryable.
+    #[error("transcoding failed: {0}")]
+    Ffmpeg(String),
+}
+
+impl TranscodeError {
+    /// True when the same segment may succeed on another attempt (or another node).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TranscodeError::Ffmpeg(_))
+    }
+}
+
+/// Why a list of profiles could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// A preset name that is not one of [`preset_names`](crate::preset_names).
+    #[error("unknown profile {name:?}: known presets are {known}", name = .0, known = crate::profile::preset_names().join(", "))]
+    UnknownPreset(String),
+    /// The JSON profile list does not parse.
+    #[error("invalid profile JSON: {0}")]
+    Json(String),
+    /// A profile (or the list) parses but is not usable.
+    #[error("invalid profile: {0}")]
+    Invalid(String),
+    /// The JSON profile file could not be read.
+    #[error("cannot read profile file: {0}")]
+    Io(String),
+}

@@ -1,0 +1,240 @@
+//! The few FFmpeg operations that rsmpeg 0.14 does not wrap safely: opening an in-memory input
+//! with a forced demuxer, muxing into memory, referencing packets, error strings, and routing
+//! FFmpeg's log into `tracing`.
+//!
+//! This module is the only one that needs raw FFI, hence the `unsafe_code` allowance; every
+//! block carries a `SAFETY:` comment and the functions it exports are safe.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, c_char, c_int};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use rsmpeg::avcodec::AVPacket;
+use rsmpeg::avformat::{
+    AVFormatContextInput, AVFormatContextOutput, AVIOContextContainer, AVIOContextCustom, AVInputFormat,
+};
+use rsmpeg::avutil::AVMem;
+use rsmpeg::ffi;
+
+/// Size of the AVIOContext buffers (FFmpeg's own default).
+const IO_BUFFER: usize = 32 * 1024;
+
+/// A readable description of an FFmpeg error code.
+pub(crate) fn err_str(code: c_int) -> String {
+    let mut buf = [0 as c_char; 128];
+    // SAFETY: `buf` is writable for its full length, which is what we pass; av_strerror always
+    // NUL-terminates within that length.
+    let ret = unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) };
+    if ret < 0 {
+        return format!("FFmpeg error {code}");
+    }
+    // SAFETY: NUL-terminated by av_strerror (see above); `buf` outlives the borrow.
+    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    s.to_string_lossy().into_owned()
+}
+
+/// Makes FFmpeg log through `tracing` (target `ffmpeg`) instead of printing to stderr. Errors and
+/// warnings go to DEBUG (the caller gets the failure as a `Result` anyway), info to TRACE.
+/// Installed once per process.
+pub(crate) fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `log_callback` has exactly the signature av_log_set_callback expects on
+        // x86_64, is thread-safe (only stack state) and never unwinds.
+        unsafe {
+            ffi::av_log_set_callback(Some(log_callback));
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: plain setter of a global integer.
+        unsafe {
+            ffi::av_log_set_level(ffi::AV_LOG_ERROR as c_int);
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn log_callback(
+    avcl: *mut std::ffi::c_void,
+    level: c_int,
+    fmt: *const c_char,
+    vl: *mut ffi::__va_list_tag,
+) {
+    let is_warn = level <= ffi::AV_LOG_WARNING as c_int;
+    if level > ffi::AV_LOG_INFO as c_int
+        || (is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::DEBUG))
+        || (!is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::TRACE))
+    {
+        return;
+    }
+    let mut line = [0 as c_char; 1024];
+    let mut print_prefix: c_int = 1;
+    // SAFETY: the arguments come straight from FFmpeg's av_log; `line` is writable for the length
+    // passed and av_log_format_line2 NUL-terminates it.
+    let n = unsafe {
+        ffi::av_log_format_line2(avcl, level, fmt, vl, line.as_mut_ptr(), line.len() as c_int, &mut print_prefix)
+    };
+    if n < 0 {
+        return;
+    }
+    // SAFETY: NUL-terminated (see above).
+    let msg = unsafe { CStr::from_ptr(line.as_ptr()) }.to_string_lossy();
+    let msg = msg.trim_end();
+    if msg.is_empty() {
+        return;
+    }
+    if is_warn {
+        tracing::debug!(target: "ffmpeg", level, "{msg}");
+    } else {
+        tracing::trace!(target: "ffmpeg", level, "{msg}");
+    }
+}
+
+/// Opens `data` with the named demuxer (`mpegts`, `mp4`) through a custom AVIOContext that reads
+/// (and seeks) over an in-memory copy, then runs `avformat_find_stream_info`.
+pub(crate) fn open_input(data: &[u8], demuxer: &CStr) -> Result<AVFormatContextInput, OpenError> {
+    let fmt = AVInputFormat::find(demuxer)
+        .ok_or_else(|| OpenError::Internal(format!("demuxer {demuxer:?} missing from this FFmpeg build")))?;
+    let size = data.len() as u64;
+    let pos = Arc::new(AtomicU64::new(0));
+    let read_pos = Arc::clone(&pos);
+    let read = Box::new(move |data: &mut Vec<u8>, buf: &mut [u8]| -> i32 {
+        let at = read_pos.load(Ordering::Relaxed).min(size) as usize;
+        let n = buf.len().min(data.len() - at);
+        if n == 0 {
+            return ffi::AVERROR_EOF;
+        }
+        buf[..n].copy_from_slice(&data[at..at + n]);
+        read_pos.store((at + n) as u64, Ordering::Relaxed);
+        n as i32
+    });
+    let seek = Box::new(move |_: &mut Vec<u8>, offset: i64, whence: i32| -> i64 {
+        let whence = whence & !(ffi::AVSEEK_FORCE as i32);
+        if whence == ffi::AVSEEK_SIZE as i32 {
+            return size as i64;
+        }
+        let base = match whence {
+            0 => 0,                                  // SEEK_SET
+            1 => pos.load(Ordering::Relaxed) as i64, // SEEK_CUR
+            2 => size as i64,                        // SEEK_END
+            _ => return -1,
+        };
+        match base.checked_add(offset) {
+            Some(p) if p >= 0 && p as u64 <= size => {
+                pos.store(p as u64, Ordering::Relaxed);
+                p
+            }
+            _ => -1,
+        }
+    });
+    let mut io =
+        AVIOContextCustom::alloc_context(AVMem::new(IO_BUFFER), false, data.to_vec(), Some(read), None, Some(seek));
+
+    // SAFETY: avformat_alloc_context returns an owned context or NULL (checked).
+    let ctx = NonNull::new(unsafe { ffi::avformat_alloc_context() })
+        .ok_or_else(|| OpenError::Internal("out of memory".into()))?;
+    let mut raw = ctx.as_ptr();
+    // SAFETY: `raw` is a valid, exclusively owned context. `io` outlives it: it is moved into the
+    // wrapper below, whose Drop closes the context before dropping `io` (custom IO is never
+    // closed by FFmpeg). On failure avformat_open_input frees the user-supplied context itself and
+    // leaves `raw` NULL, so we must not touch it again.
+    let ret = unsafe {
+        (*raw).pb = io.as_mut_ptr();
+        ffi::avformat_open_input(&mut raw, ptr::null(), fmt.as_ptr(), ptr::null_mut())
+    };
+    if ret < 0 {
+        return Err(OpenError::Input(format!("cannot open as {}: {}", demuxer.to_string_lossy(), err_str(ret))));
+    }
+    let raw = NonNull::new(raw).ok_or_else(|| OpenError::Internal("avformat_open_input returned no context".into()))?;
+    // SAFETY: `raw` is an opened input context that nothing else owns; the wrapper closes it with
+    // avformat_close_input on drop.
+    let mut input = unsafe { AVFormatContextInput::from_raw(raw) };
+    input.io_context = Some(AVIOContextContainer::Custom(io));
+    // SAFETY: valid opened context; NULL options are allowed.
+    let ret = unsafe { ffi::avformat_find_stream_info(input.as_mut_ptr(), ptr::null_mut()) };
+    if ret < 0 {
+        return Err(OpenError::Input(format!("cannot read stream info: {}", err_str(ret))));
+    }
+    Ok(input)
+}
+
+/// Failure of [`open_input`]: bad bytes, or something wrong on our side.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    Input(String),
+    Internal(String),
+}
+
+/// An MPEG-TS muxer writing into memory.
+pub(crate) struct MemoryOutput {
+    pub(crate) ctx: AVFormatContextOutput,
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl MemoryOutput {
+    /// An MPEG-TS output context whose bytes accumulate in memory.
+    pub(crate) fn mpegts(capacity: usize) -> Result<Self, String> {
+        let buf = Arc::new(Mutex::new(Vec::with_capacity(capacity)));
+        let sink = Arc::clone(&buf);
+        let write = Box::new(move |_: &mut Vec<u8>, data: &[u8]| -> i32 {
+            match sink.lock() {
+                Ok(mut v) => {
+                    v.extend_from_slice(data);
+                    data.len() as i32
+                }
+                Err(_) => ffi::AVERROR_EXTERNAL,
+            }
+        });
+        let io = AVIOContextCustom::alloc_context(AVMem::new(IO_BUFFER), true, Vec::new(), None, Some(write), None);
+        let ctx = AVFormatContextOutput::create(c"out.ts", Some(AVIOContextContainer::Custom(io)))
+            .map_err(|e| format!("cannot create the MPEG-TS muxer: {e}"))?;
+        Ok(Self { ctx, buf })
+    }
+
+    /// Drops the muxer (call after `write_trailer`) and returns the bytes written.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        let MemoryOutput { ctx, buf } = self;
+        drop(ctx);
+        match Arc::try_unwrap(buf) {
+            Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Err(arc) => match arc.lock() {
+                Ok(v) => v.clone(),
+                Err(e) => e.into_inner().clone(),
+            },
+        }
+    }
+}
+
+/// A new reference to the same packet data (no copy), like `av_packet_ref`.
+pub(crate) fn packet_ref(pkt: &AVPacket) -> Option<AVPacket> {
+    let mut out = AVPacket::new();
+    // SAFETY: both packets are valid; av_packet_ref only reads `pkt` and fills the blank `out`.
+    let ret = unsafe { ffi::av_packet_ref(out.as_mut_ptr(), pkt.as_ptr()) };
+    (ret >= 0).then_some(out)
+}
+
+/// FFmpeg's short name of a codec id ("h264", "aac", ...).
+pub(crate) fn codec_name(id: ffi::AVCodecID) -> String {
+    // SAFETY: avcodec_get_name accepts any id and returns a static NUL-terminated string (never
+    // NULL: "unknown_codec" for unknown ids).
+    let p = unsafe { ffi::avcodec_get_name(id) };
+    if p.is_null() {
+        return format!("codec #{id}");
+    }
+    // SAFETY: non-null static C string (see above).
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// A copy of a demuxed stream's parameters for stream copy into another container (the
+/// container-specific `codec_tag` cleared, as the FFmpeg CLI does).
+pub(crate) fn params_for_copy(par: &rsmpeg::avcodec::AVCodecParameters) -> rsmpeg::avcodec::AVCodecParameters {
+    let mut out = rsmpeg::avcodec::AVCodecParameters::new();
+    out.copy(par);
+    // SAFETY: `out` is our own freshly copied parameter set; codec_tag is a plain integer field.
+    unsafe {
+        rsmpeg::UnsafeDerefMut::deref_mut(&mut out).codec_tag = 0;
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! End-to-end transcodes of small segments made with the ffmpeg CLI, checked with ffprobe.
+
+mod common;
+
+use common::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, write};
+use lp_pipelines::{H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode};
+
+fn fast() -> TranscodeOptions {
+    TranscodeOptions { x264_preset: "ultrafast".into(), ..TranscodeOptions::default() }
+}
+
+fn custom(name: &str, w: u32, h: u32, fps: u32, gop_ms: u32, profile: H264Profile) -> Profile {
+    Profile { name: name.into(), width: w, height: h, bitrate: 300_000, fps, fps_den: 1, gop_ms, profile }
+}
+
+#[test]
+fn ts_720p30_to_360p_and_240p() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.ts", 1280, 720, 30, 2, true);
+    let data = std::fs::read(&input).unwrap();
+    let src = ffprobe(&input);
+
+    let info = probe(&data, InputFormat::MpegTs).unwrap();
+    assert_eq!((info.width, info.height), (1280, 720));
+    assert!((info.fps - 30.0).abs() < 0.01, "{info:?}");
+    assert!(info.duration_ms.abs_diff(2000) <= 40, "{info:?}");
+    assert_eq!(info.video_codec, "h264");
+    assert!(info.has_audio);
+
+    let profiles = [preset("P360p30fps16x9").unwrap(), preset("P240p30fps16x9").unwrap()];
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
+    assert_eq!(out.decoded_frames, 60);
+    assert_eq!((out.source.width, out.source.height), (1280, 720));
+    assert!(out.source.duration_ms.abs_diff(2000) <= 40, "{:?}", out.source);
+    assert!(out.source.has_audio);
+    assert_eq!(out.renditions.len(), 2);
+    for (r, (w, h)) in out.renditions.iter().zip([(640, 360), (426, 240)]) {
+        assert_eq!((r.width, r.height), (w, h), "{}", r.name);
+        assert_eq!(r.frames, 60, "{}", r.name);
+        assert_eq!(r.pixels, u64::from(w) * u64::from(h) * 60);
+        assert!(!r.data.is_empty() && r.data.len() % 188 == 0, "{}", r.name);
+        let path = write(dir.path(), &format!("{}.ts", r.name), &r.data);
+        let got = ffprobe(&path);
+        let v = got.video();
+        assert_eq!(v.codec_name, "h264");
+        assert_eq!((v.width, v.height), (w, h));
+        assert_eq!(v.frames, 60, "{}: {got:?}", r.name);
+        assert!(got.has_audio(), "{}: {got:?}", r.name);
+        // Source timestamps are kept (MPEG-TS starts at ~1.4 s, not 0).
+        assert!(
+            (got.start_time - src.start_time).abs() < 0.05,
+            "{}: start {} vs source {}",
+            r.name,
+            got.start_time,
+            src.start_time
+        );
+        assert!(got.start_time > 1.0, "{got:?}");
+        // The output is itself a valid input.
+        let again = probe(&r.data, InputFormat::MpegTs).unwrap();
+        assert_eq!((again.width, again.height), (w, h));
+    }
+    // Renditions' video lines up with the source's.
+    assert_eq!(out.renditions[0].name, "P360p30fps16x9");
+}
+
+#[test]
+fn fps_60_to_30_halves_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in60.ts", 320, 180, 60, 2, false);
+    let data = std::fs::read(&input).unwrap();
+    let profiles = [
+        custom("half", 320, 180, 30, 0, H264Profile::EncoderDefault),
+        custom("same", 256, 144, 60, 0, H264Profile::EncoderDefault),
+        custom("pass", 160, 90, 0, 0, H264Profile::EncoderDefault),
+    ];
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
+    assert_eq!(out.decoded_frames, 120);
+    assert!(!out.source.has_audio);
+    let frames: Vec<u64> = out.renditions.iter().map(|r| r.frames).collect();
+    assert!(frames[0].abs_diff(60) <= 1, "{frames:?}");
+    assert_eq!(frames[1], 120);
+    assert_eq!(frames[2], 120);
+    for r in &out.renditions {
+        let got = ffprobe(&write(dir.path(), &format!("{}.ts", r.name), &r.data));
+        assert_eq!(got.video().frames, r.frames, "{}: {got:?}", r.name);
+        assert!(!got.has_audio());
+        assert!((got.duration - 2.0).abs() < 0.1, "{}: {got:?}", r.name);
+    }
+}
+
+#[test]
+fn fps_30_to_60_doubles_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in30.ts", 320, 180, 30, 1, true);
+    let data = std::fs::read(&input).unwrap();
+    let profiles = [custom("up", 320, 180, 60, 0, H264Profile::High)];
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
+    assert_eq!(out.decoded_frames, 30);
+    assert_eq!(out.renditions[0].frames, 60);
+    let got = ffprobe(&write(dir.path(), "up.ts", &out.renditions[0].data));
+    assert_eq!(got.video().frames, 60);
+    assert!(got.has_audio());
+}
+
+#[test]
+fn mp4_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.mp4", 640, 360, 30, 2, true);
+    let data = std::fs::read(&input).unwrap();
+    let info = probe(&data, InputFormat::Mp4).unwrap();
+    assert_eq!((info.width, info.height), (640, 360));
+    assert!(info.duration_ms.abs_diff(2000) <= 40, "{info:?}");
+    assert!(info.has_audio);
+    let profiles = [preset("P240p30fps16x9").unwrap()];
+    let out = transcode(&data, InputFormat::Mp4, &profiles, &fast()).unwrap();
+    let r = &out.renditions[0];
+    assert_eq!((r.width, r.height, r.frames), (426, 240, 60));
+    let got = ffprobe(&write(dir.path(), "out.ts", &r.data));
+    assert_eq!(got.video().frames, 60);
+    assert!(got.has_audio(), "{got:?}");
+    // MP4 bytes are not MPEG-TS.
+    assert!(matches!(probe(&data, InputFormat::MpegTs), Err(TranscodeError::InvalidInput(_))));
+}
+
+#[test]
+fn gop_and_constrained_high() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.ts", 320, 180, 30, 2, false);
+    let data = std::fs::read(&input).unwrap();
+    let profiles = [
+        custom("ch", 320, 180, 0, 500, H264Profile::ConstrainedHigh),
+        custom("base", 256, 144, 0, 1000, H264Profile::Baseline),
+        custom("main", 256, 144, 0, 0, H264Profile::Main),
+    ];
+    let opts = TranscodeOptions { x264_preset: "veryfast".into(), threads: 1 };
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &opts).unwrap();
+    let paths: Vec<_> = out.renditions.iter().map(|r| write(dir.path(), &format!("{}.ts", r.name), &r.data)).collect();
+    let ch = ffprobe(&paths[0]);
+    assert_eq!(ch.video().profile, "High", "{ch:?}");
+    assert_eq!(ch.video().has_b_frames, 0, "{ch:?}");
+    assert_eq!(ffprobe_keyframes(&paths[0]).video().frames, 4); // 60 frames / 15
+    let base = ffprobe(&paths[1]);
+    assert!(base.video().profile.contains("Baseline"), "{base:?}");
+    assert_eq!(ffprobe_keyframes(&paths[1]).video().frames, 2);
+    let main = ffprobe(&paths[2]);
+    assert_eq!(main.video().profile, "Main", "{main:?}");
+    // Encoder default GOP: only the first frame is a keyframe in a 2 s segment.
+    assert_eq!(ffprobe_keyframes(&paths[2]).video().frames, 1);
+}
+
+fn assert_invalid(data: &[u8], format: InputFormat, what: &str) -> String {
+    let p = probe(data, format);
+    let Err(TranscodeError::InvalidInput(msg)) = p else {
+        panic!("{what}: probe gave {p:?}");
+    };
+    assert!(!msg.is_empty());
+    let profiles = [preset("P144p30fps16x9").unwrap()];
+    let t = transcode(data, format, &profiles, &fast());
+    let Err(e @ TranscodeError::InvalidInput(_)) = t else {
+        panic!("{what}: transcode gave {:?}", t.map(|o| o.decoded_frames));
+    };
+    assert!(!e.is_retryable());
+    msg
+}
+
+#[test]
+fn bad_inputs_are_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.ts", 320, 180, 30, 1, true);
+    let good = std::fs::read(&input).unwrap();
+
+    let msg = assert_invalid(&[], InputFormat::MpegTs, "empty");
+    assert!(msg.contains("empty"), "{msg}");
+    assert_invalid(&[], InputFormat::Mp4, "empty mp4");
+
+    let garbage: Vec<u8> = (0..188 * 50).map(|i| (i * 7 + 13) as u8).collect();
+    let msg = assert_invalid(&garbage, InputFormat::MpegTs, "garbage");
+    assert!(msg.contains("0x47"), "{msg}");
+    assert_invalid(&garbage, InputFormat::Mp4, "garbage mp4");
+
+    // Sync bytes everywhere but nothing behind them.
+    let mut fake = vec![0xffu8; 188 * 20];
+    for c in fake.chunks_mut(188) {
+        c[0] = 0x47;
+    }
+    assert_invalid(&fake, InputFormat::MpegTs, "sync-only");
+
+    let truncated = &good[..good.len() / 2 + 100];
+    let msg = assert_invalid(truncated, InputFormat::MpegTs, "truncated");
+    assert!(msg.contains("188"), "{msg}");
+
+    // Only the first few packets: PAT/PMT but no decodable picture.
+    assert_invalid(&good[..188 * 3], InputFormat::MpegTs, "headers only");
+
+    let audio = dir.path().join("audio.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "1",
+        "-c:a",
+        "aac",
+        audio.to_str().unwrap(),
+    ]);
+    let msg = assert_invalid(&std::fs::read(&audio).unwrap(), InputFormat::MpegTs, "audio-only");
+    assert!(msg.contains("no video stream"), "{msg}");
+
+    let e = TranscodeError::Ffmpeg("x".into());
+    assert!(e.is_retryable());
+}
+
+#[test]
+fn damaged_middle_still_transcodes() {
+    // A segment whose middle packets are overwritten keeps its length and sync bytes: what
+    // decodes is transcoded, nothing panics.
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.ts", 320, 180, 30, 2, false);
+    let mut data = std::fs::read(&input).unwrap();
+    let n = data.len() / 188;
+    for pkt in n / 3..n / 3 + 20 {
+        for b in &mut data[pkt * 188 + 4..(pkt + 1) * 188] {
+            *b = 0x5a;
+        }
+    }
+    let profiles = [custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)];
+    match transcode(&data, InputFormat::MpegTs, &profiles, &fast()) {
+        Ok(out) => assert!(out.decoded_frames > 0 && out.renditions[0].frames > 0),
+        Err(e) => assert!(matches!(e, TranscodeError::InvalidInput(_)), "{e:?}"),
+    }
+}
+
+#[test]
+fn extension_parsing() {
+    assert_eq!(InputFormat::from_extension("ts"), Some(InputFormat::MpegTs));
+    assert_eq!(InputFormat::from_extension(".TS"), Some(InputFormat::MpegTs));
+    assert_eq!(InputFormat::from_extension("mp4"), Some(InputFormat::Mp4));
+    assert_eq!(InputFormat::from_extension("mkv"), None);
+}
