@@ -90,7 +90,7 @@ fn ffmpeg_cmd(input: &Path, dir: &Path, preset: &str) -> Command {
             g.push_str(&format!("[s{i}]"));
         }
         for (i, (_, w, h, _)) in LADDER.iter().enumerate() {
-            g.push_str(&format!(";[s{i}]scale={w}:{h}[o{i}]"));
+            g.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bilinear[o{i}]"));
         }
         g
     };
