@@ -2,13 +2,15 @@
 # Installs what the build and the tests need on Debian bookworm, idempotently:
 # FFmpeg 5.1 development libraries, pkg-config, libclang (for bindgen), the ffmpeg
 # CLI (tests make their media with it), and FFmpeg .pc files without their
-# Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise).
+# Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise); Node.js and,
+# from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libclang-dev clang
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg curl ca-certificates)
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -33,5 +35,9 @@ if [ ! -f "$PC_OUT/libswscale.pc" ]; then
   for f in libavcodec libavdevice libavfilter libavformat libavutil libswresample libswscale; do
     sed -e '/^Libs.private:/d' -e '/^Requires.private:/d' "$src/$f.pc" > "$PC_OUT/$f.pc"
   done
+fi
+if [ ! -x chain/contracts/node_modules/.bin/anvil ] || [ ! -x chain/contracts/node_modules/.bin/solcjs ]; then
+  echo "setup: installing anvil and solc from npm (chain/contracts)"
+  npm ci --prefix chain/contracts --no-audit --no-fund --loglevel=error
 fi
 echo "setup: ok"

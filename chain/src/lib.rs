@@ -1,0 +1,8 @@
+//! # lp-chain: the blockchain layer of livepeer-rs
+//!
+//! The Livepeer contracts through alloy: bindings from the real ABIs, address resolution through
+//! `Controller.getContract`, accounts (JSON keystore), transactions (gas policy, nonces,
+//! replacement of stuck transactions, revert reasons), and our own devnet contracts with the same
+//! ABIs. Knows nothing of actors or media.
+
+pub mod bindings;
