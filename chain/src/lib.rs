@@ -5,4 +5,13 @@
 //! replacement of stuck transactions, revert reasons), and our own devnet contracts with the same
 //! ABIs. Knows nothing of actors or media.
 
+pub mod anvil;
 pub mod bindings;
+pub mod client;
+pub mod contracts;
+pub mod db;
+pub mod devnet;
+pub mod error;
+pub mod keystore;
+pub mod networks;
+pub mod tx;

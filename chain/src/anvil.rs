@@ -1,0 +1,123 @@
+//! A local chain: anvil (from npm's `@foundry-rs/anvil`, installed by `make setup` under
+//! `chain/contracts/node_modules`) as a child process, for `livepeer devnet` and tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// anvil's well-known development keys (mnemonic "test test … junk"), funded with 10000 ETH each.
+pub const DEV_KEYS: [&str; 4] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+];
+
+/// Errors starting anvil.
+#[derive(Debug, thiserror::Error)]
+pub enum AnvilError {
+    #[error("anvil not found (looked for {0}); run `make setup`, or set ANVIL_BIN")]
+    NotFound(String),
+    #[error("cannot start anvil: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("anvil did not answer on {0} within 20 s")]
+    NoAnswer(String),
+}
+
+/// How to run anvil.
+#[derive(Debug, Clone, Default)]
+pub struct AnvilOptions {
+    /// Port to listen on; a free one when `None`.
+    pub port: Option<u16>,
+    /// Seconds between blocks; `None` mines a block per transaction (automine).
+    pub block_time: Option<u64>,
+    /// Chain id (anvil's default is 31337).
+    pub chain_id: Option<u64>,
+    /// Where anvil keeps its state across restarts (`--state`), if anywhere.
+    pub state_file: Option<PathBuf>,
+}
+
+/// A running anvil, killed when dropped.
+pub struct Anvil {
+    child: Child,
+    port: u16,
+}
+
+/// The anvil binary: `$ANVIL_BIN`, else the one `make setup` installs, else `anvil` on PATH.
+pub fn anvil_bin() -> Result<PathBuf, AnvilError> {
+    if let Ok(p) = std::env::var("ANVIL_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/node_modules/.bin/anvil");
+    if local.exists() {
+        return Ok(local);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("anvil"))
+        .find(|p| p.exists());
+    on_path.ok_or_else(|| AnvilError::NotFound(local.display().to_string()))
+}
+
+impl Anvil {
+    pub fn spawn(opts: AnvilOptions) -> Result<Anvil, AnvilError> {
+        let port = match opts.port {
+            Some(p) => p,
+            None => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+        };
+        let mut cmd = Command::new(anvil_bin()?);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"]);
+        if let Some(t) = opts.block_time {
+            cmd.args(["--block-time", &t.to_string()]);
+        }
+        if let Some(id) = opts.chain_id {
+            cmd.args(["--chain-id", &id.to_string()]);
+        }
+        if let Some(state) = &opts.state_file {
+            cmd.arg("--state").arg(state);
+        }
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let mut anvil = Anvil { child, port };
+        anvil.wait_ready()?;
+        Ok(anvil)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), AnvilError> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(AnvilError::NoAnswer(self.url()))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The JSON-RPC URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Detach: leave anvil running after this handle is dropped (`livepeer devnet`).
+    pub fn into_pid(self) -> u32 {
+        let pid = self.child.id();
+        std::mem::forget(self);
+        pid
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
