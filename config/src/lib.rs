@@ -13,7 +13,7 @@
 //!
 //! ```toml
 //! # Which network this node is on: "offchain" | "devnet" | "arbitrum-one-mainnet" | "custom".
-//! # Only "offchain" is supported by this build; the others need an [eth] section (not yet).
+//! # Every network but "offchain" needs an [eth] section (see below).
 //! network = "offchain"
 //! # Directory for the node's state: database, keys, the orchestrator's TLS certificate.
 //! data_dir = ".livepeer"
@@ -89,6 +89,35 @@
 //! [admin]
 //! # The admin listener: /metrics, /healthz, /status.
 //! addr = "127.0.0.1:7935"
+//!
+//! # On-chain networks only (network = "devnet" | "arbitrum-one-mainnet" | "custom"):
+//! # [eth]
+//! # JSON-RPC URL of the chain (required).
+//! # url = "http://127.0.0.1:8545"
+//! # The Controller; required except on arbitrum-one-mainnet, whose controller is known.
+//! # controller = "0xD8E8328501E9645d16Cf49539efC04f734606ee4"
+//! # Keystore directory (JSON keystore files). Default: "<data_dir>/keystore"; a key is created
+//! # there at first start when it holds none.
+//! # keystore = "keystore"
+//! # Which account of the keystore to use when it holds several. Default: the only one.
+//! # account = "0x..."
+//! # File holding the keystore password (required).
+//! # password_file = "password.txt"
+//! # Gas price bounds in wei: the polled price is raised to min_gas_price; a transaction is refused
+//! # when the price is above max_gas_price ("0" = no maximum).
+//! # min_gas_price = "0"
+//! # max_gas_price = "0"
+//! # A transaction not mined after this long is replaced with fees +11%, up to
+//! # max_tx_replacements times.
+//! # tx_timeout_secs = 300
+//! # max_tx_replacements = 1
+//! # Seconds between polls of the chain head, its logs and the gas price.
+//! # block_poll_interval_secs = 5
+//! # Initialize each new round after a random delay of up to initialize_round_max_delay_secs.
+//! # initialize_round = false
+//! # initialize_round_max_delay_secs = 30
+//! # Call reward once per round while this account is an active orchestrator.
+//! # reward = true
 //! ```
 //!
 //! # Environment overrides
@@ -112,8 +141,7 @@ pub use error::{ConfigError, ConfigErrors};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Which network the node is on (`network`). Default `"offchain"`, the only one this build
-    /// supports.
+    /// Which network the node is on (`network`). Default `"offchain"`; the others need `[eth]`.
     pub network: Network,
     /// Directory for the node's state: database, keys, the orchestrator's self-signed certificate
     /// (`data_dir`). Relative paths are relative to the working directory. Default `".livepeer"`.
@@ -132,6 +160,9 @@ pub struct Config {
     pub transcoder: Option<TranscoderConfig>,
     /// The admin listener (`[admin]`), served by every role. Defaults apply when absent.
     pub admin: AdminConfig,
+    /// The chain (`[eth]`): required on every network but offchain, refused offchain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth: Option<EthConfig>,
 }
 
 impl Default for Config {
@@ -144,6 +175,7 @@ impl Default for Config {
             orchestrator: None,
             transcoder: None,
             admin: AdminConfig::default(),
+            eth: None,
         }
     }
 }
@@ -371,6 +403,72 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self { addr: loopback(7935) }
+    }
+}
+
+/// The chain connection and on-chain behaviour (`[eth]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthConfig {
+    /// JSON-RPC URL of the chain (`url`), `http://` or `https://`. Required. Credentials in it are
+    /// never logged.
+    pub url: String,
+    /// The Controller's address (`controller`), `0x` + 40 hex digits. Required except on
+    /// `arbitrum-one-mainnet`, whose controller is known. Every other address is resolved
+    /// through it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// Keystore directory (`keystore`). Default: `<data_dir>/keystore`. A key is created there at
+    /// first start when it holds none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<PathBuf>,
+    /// The account to use when the keystore holds several (`account`). Default: the only one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// File holding the keystore password (`password_file`). Required.
+    pub password_file: PathBuf,
+    /// Lowest gas price used, in wei (`min_gas_price`). Default `"0"`.
+    pub min_gas_price: String,
+    /// Transactions are refused while the gas price is above this, in wei (`max_gas_price`);
+    /// `"0"` = no maximum. Default `"0"`.
+    pub max_gas_price: String,
+    /// A transaction not mined after this many seconds is replaced with fees +11%
+    /// (`tx_timeout_secs`). Default `300`.
+    pub tx_timeout_secs: u64,
+    /// How many times a stuck transaction is replaced before giving up (`max_tx_replacements`).
+    /// Default `1`.
+    pub max_tx_replacements: u32,
+    /// Seconds between polls of the chain head, its logs and the gas price
+    /// (`block_poll_interval_secs`). Default `5`.
+    pub block_poll_interval_secs: u64,
+    /// Initialize each new round (`initialize_round`). Default `false`.
+    pub initialize_round: bool,
+    /// Longest random delay before initializing a round, in seconds
+    /// (`initialize_round_max_delay_secs`). Default `30`.
+    pub initialize_round_max_delay_secs: u64,
+    /// Call `reward` once per round while this account is an active orchestrator (`reward`).
+    /// Default `true`.
+    pub reward: bool,
+}
+
+impl EthConfig {
+    /// An `[eth]` section with its defaults for the chain at `url`.
+    pub fn new(url: impl Into<String>, password_file: impl Into<PathBuf>) -> Self {
+        EthConfig {
+            url: url.into(),
+            controller: None,
+            keystore: None,
+            account: None,
+            password_file: password_file.into(),
+            min_gas_price: "0".into(),
+            max_gas_price: "0".into(),
+            tx_timeout_secs: 300,
+            max_tx_replacements: 1,
+            block_poll_interval_secs: 5,
+            initialize_round: false,
+            initialize_round_max_delay_secs: 30,
+            reward: true,
+        }
     }
 }
 

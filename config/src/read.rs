@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use crate::{
-    AdminConfig, Config, ConfigError, ConfigErrors, ENV_PREFIX, GatewayConfig, LogConfig, LogFormat, Network,
-    OrchestratorConfig, TranscoderConfig, X264_PRESETS,
+    AdminConfig, Config, ConfigError, ConfigErrors, ENV_PREFIX, EthConfig, GatewayConfig, LogConfig, LogFormat,
+    Network, OrchestratorConfig, TranscoderConfig, X264_PRESETS,
 };
 
 /// The TOML type a key holds; used to read environment overrides and to list known keys.
@@ -36,6 +36,7 @@ const TOP_KEYS: &[(&str, Kind)] = &[
     ("orchestrator", Kind::Section(ORCHESTRATOR_KEYS)),
     ("transcoder", Kind::Section(TRANSCODER_KEYS)),
     ("admin", Kind::Section(ADMIN_KEYS)),
+    ("eth", Kind::Section(ETH_KEYS)),
 ];
 
 const LOG_KEYS: &[(&str, Kind)] = &[("format", Kind::Str), ("level", Kind::Str)];
@@ -74,6 +75,22 @@ const TRANSCODER_KEYS: &[(&str, Kind)] =
     &[("orchestrator", Kind::Str), ("secret_file", Kind::Str), ("capacity", Kind::Int), ("x264_preset", Kind::Str)];
 
 const ADMIN_KEYS: &[(&str, Kind)] = &[("addr", Kind::Str)];
+
+const ETH_KEYS: &[(&str, Kind)] = &[
+    ("url", Kind::Str),
+    ("controller", Kind::Str),
+    ("keystore", Kind::Str),
+    ("account", Kind::Str),
+    ("password_file", Kind::Str),
+    ("min_gas_price", Kind::Str),
+    ("max_gas_price", Kind::Str),
+    ("tx_timeout_secs", Kind::Int),
+    ("max_tx_replacements", Kind::Int),
+    ("block_poll_interval_secs", Kind::Int),
+    ("initialize_round", Kind::Bool),
+    ("initialize_round_max_delay_secs", Kind::Int),
+    ("reward", Kind::Bool),
+];
 
 fn lookup(keys: &[(&'static str, Kind)], name: &str) -> Option<Kind> {
     keys.iter().find(|(k, _)| *k == name).map(|(_, kind)| *kind)
@@ -420,30 +437,93 @@ impl<'e> Reader<'e> {
 fn read_config(table: Table, errors: &mut Vec<ConfigError>) -> Config {
     let defaults = Config::default();
     let mut top = Reader { prefix: String::new(), table, known: TOP_KEYS, errors };
-    let network = read_network(&mut top).unwrap_or(defaults.network);
+    // A bad `network` is reported once; the [eth] checks below then stay quiet.
+    let network = read_network(&mut top).or((!top.has_error("network")).then_some(defaults.network));
     let data_dir = top.path_buf("data_dir").unwrap_or(defaults.data_dir);
     let log = top.section("log").map(read_log).unwrap_or_default();
     let gateway = top.section("gateway").map(read_gateway);
     let orchestrator = top.section("orchestrator").map(read_orchestrator);
     let transcoder = top.section("transcoder").map(read_transcoder);
     let admin = top.section("admin").map(read_admin).unwrap_or_default();
+    let eth = top.section("eth").map(read_eth);
+    if let Some(network) = network {
+        match (&eth, network) {
+            (None, Network::Offchain) | (Some(_), Network::Devnet | Network::ArbitrumOneMainnet | Network::Custom) => {}
+            (None, _) => top.error("eth", format!("network {:?} needs an [eth] section", network.as_str())),
+            (Some(_), Network::Offchain) => {
+                top.error("eth", "an [eth] section needs an on-chain network (devnet, arbitrum-one-mainnet, custom)")
+            }
+        }
+        let needs_controller = matches!(network, Network::Devnet | Network::Custom);
+        let controller_missing = eth.as_ref().is_some_and(|e| e.controller.is_none());
+        if needs_controller && controller_missing && !top.has_error("eth.controller") {
+            top.error("eth.controller", format!("required on network {:?}", network.as_str()));
+        }
+    }
     top.finish();
-    Config { network, data_dir, log, gateway, orchestrator, transcoder, admin }
+    Config {
+        network: network.unwrap_or(defaults.network),
+        data_dir,
+        log,
+        gateway,
+        orchestrator,
+        transcoder,
+        admin,
+        eth,
+    }
+}
+
+fn is_address(s: &str) -> bool {
+    s.len() == 42 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn read_eth(mut r: Reader<'_>) -> EthConfig {
+    let url = r.url("url");
+    let password_file = r.path_buf("password_file");
+    for (key, missing) in [("url", url.is_none()), ("password_file", password_file.is_none())] {
+        if missing && !r.has_error(key) {
+            r.error(key, "missing required key");
+        }
+    }
+    let d = EthConfig::new("", "");
+    let address = |r: &mut Reader<'_>, key: &str| {
+        let s = r.string(key)?;
+        if is_address(&s) {
+            Some(s)
+        } else {
+            r.error(key, format!("expected an address (0x and 40 hex digits), found {s:?}"));
+            None
+        }
+    };
+    let controller = address(&mut r, "controller");
+    let account = address(&mut r, "account");
+    let eth = EthConfig {
+        // Placeholders for missing keys: the errors above keep this config from being returned.
+        url: url.unwrap_or_default(),
+        controller,
+        keystore: r.path_buf("keystore"),
+        account,
+        password_file: password_file.unwrap_or_default(),
+        min_gas_price: r.decimal("min_gas_price", false).unwrap_or(d.min_gas_price),
+        max_gas_price: r.decimal("max_gas_price", false).unwrap_or(d.max_gas_price),
+        tx_timeout_secs: r.int("tx_timeout_secs", 1, None).unwrap_or(d.tx_timeout_secs),
+        max_tx_replacements: r.int("max_tx_replacements", 0, Some(10)).unwrap_or(d.max_tx_replacements),
+        block_poll_interval_secs: r.int("block_poll_interval_secs", 1, None).unwrap_or(d.block_poll_interval_secs),
+        initialize_round: r.bool("initialize_round").unwrap_or(d.initialize_round),
+        initialize_round_max_delay_secs: r
+            .int("initialize_round_max_delay_secs", 0, None)
+            .unwrap_or(d.initialize_round_max_delay_secs),
+        reward: r.bool("reward").unwrap_or(d.reward),
+    };
+    r.finish();
+    eth
 }
 
 fn read_network(r: &mut Reader<'_>) -> Option<Network> {
     let all = [Network::Offchain, Network::Devnet, Network::ArbitrumOneMainnet, Network::Custom];
     let names: Vec<&str> = all.iter().map(|n| n.as_str()).collect();
     let name = r.one_of("network", "network", &names)?;
-    let network = all.into_iter().find(|n| n.as_str() == name)?;
-    if network != Network::Offchain {
-        r.error(
-            "network",
-            format!("network {name:?} needs an [eth] section; on-chain modes are not supported by this build yet"),
-        );
-        return None;
-    }
-    Some(network)
+    all.into_iter().find(|n| n.as_str() == name)
 }
 
 fn read_log(mut r: Reader<'_>) -> LogConfig {
@@ -559,6 +639,13 @@ mod tests {
         // A table holding every listed key with a valid value: reading it must leave nothing
         // unknown, so the key lists and the readers agree.
         let text = crate::Config {
+            network: Network::Devnet,
+            eth: Some(EthConfig {
+                controller: Some(format!("0x{}", "ab".repeat(20))),
+                keystore: Some("keys".into()),
+                account: Some(format!("0x{}", "cd".repeat(20))),
+                ..EthConfig::new("http://127.0.0.1:8545", "password.txt")
+            }),
             gateway: Some(GatewayConfig { profiles_file: Some("p.json".into()), ..Default::default() }),
             orchestrator: Some(OrchestratorConfig {
                 service_uri: Some("https://example.com:8935".into()),

@@ -298,9 +298,9 @@ fn env_override_of_an_unknown_key_is_an_error_naming_the_variable() {
 
     single_error(parse_env("", &[("LIVEPEER_NETWRK", "offchain")]), "LIVEPEER_NETWRK", "unknown key `netwrk`");
     single_error(
-        parse_env("", &[("LIVEPEER_ETH__URL", "http://127.0.0.1:8545")]),
-        "LIVEPEER_ETH__URL",
-        "unknown section `eth`",
+        parse_env("", &[("LIVEPEER_ETHER__URL", "http://127.0.0.1:8545")]),
+        "LIVEPEER_ETHER__URL",
+        "unknown section `ether`",
     );
     single_error(parse_env("", &[("LIVEPEER_GATEWAY", "x")]), "LIVEPEER_GATEWAY", "is a section");
     single_error(parse_env("", &[("LIVEPEER_GATEWAY__HTTP__ADDR", "x")]), "LIVEPEER_GATEWAY__HTTP__ADDR", "too many");
@@ -453,8 +453,21 @@ fn unknown_keys_are_named_with_their_path() {
 }
 
 #[test]
-fn eth_section_is_unknown_for_now() {
-    single_error(parse("[eth]\nurl = \"http://127.0.0.1:8545\"\n"), "eth", "unknown key");
+fn eth_section_goes_with_an_on_chain_network() {
+    let eth = "[eth]\nurl = \"http://127.0.0.1:8545\"\npassword_file = \"pw\"\n";
+    single_error(parse(eth), "eth", "needs an on-chain network");
+    single_error(parse(&format!("network = \"devnet\"\n{eth}")), "eth.controller", "required on network \"devnet\"");
+    let config = parse(&format!("network = \"arbitrum-one-mainnet\"\n{eth}")).unwrap();
+    let parsed = config.eth.unwrap();
+    assert_eq!(parsed.controller, None);
+    assert_eq!((parsed.tx_timeout_secs, parsed.max_tx_replacements, parsed.reward), (300, 1, true));
+    let controller = format!("controller = \"0x{}\"\n", "aB".repeat(20));
+    let config = parse(&format!("network = \"devnet\"\n{eth}{controller}")).unwrap();
+    assert_eq!(config.eth.unwrap().controller.unwrap(), format!("0x{}", "aB".repeat(20)));
+    // Missing keys and a bad address are each one error.
+    let errors = parse("network = \"custom\"\n[eth]\ncontroller = \"0x12\"\n").unwrap_err();
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["eth.url", "eth.password_file", "eth.controller"], "{errors}");
 }
 
 #[test]
@@ -613,14 +626,11 @@ fn remote_transcoding_needs_a_secret() {
 }
 
 #[test]
-fn only_offchain_is_supported() {
-    let error = single_error(parse("network = \"devnet\"\n"), "network", "");
-    assert_eq!(
-        error.message,
-        "network \"devnet\" needs an [eth] section; on-chain modes are not supported by this build yet"
-    );
-    single_error(parse("network = \"arbitrum-one-mainnet\"\n"), "network", "needs an [eth] section");
-    single_error(parse("network = \"custom\"\n"), "network", "needs an [eth] section");
+fn on_chain_networks_need_an_eth_section() {
+    let error = single_error(parse("network = \"devnet\"\n"), "eth", "");
+    assert_eq!(error.message, "network \"devnet\" needs an [eth] section");
+    single_error(parse("network = \"arbitrum-one-mainnet\"\n"), "eth", "needs an [eth] section");
+    single_error(parse("network = \"custom\"\n"), "eth", "needs an [eth] section");
     single_error(
         parse("network = \"mainnet\"\n"),
         "network",
