@@ -16,6 +16,7 @@
 //! [`gateway::OrchestratorTransport`] trait and remote transcoders register a `Recipient` with
 //! the pool. [`wire`] holds the messages both sides exchange.
 
+pub mod chain;
 pub mod gateway;
 pub mod metrics;
 pub mod orchestrator;

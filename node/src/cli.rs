@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use lp_config::Config;
 
 use crate::node::{self, Roles};
-use crate::{demo, telemetry};
+use crate::{chain_cli, demo, devnet, telemetry};
 
 /// Exit status for an invalid configuration (BSD `EX_USAGE`).
 pub const EX_USAGE: u8 = 64;
@@ -38,6 +38,12 @@ pub enum Command {
     /// The main job: a whole local network in one process, a generated 20-second stream pushed
     /// through it, HLS written to --out, and a summary.
     Demo(demo::DemoArgs),
+    /// Start a local chain (anvil) with our Livepeer contracts, short rounds and funded dev
+    /// accounts, and write configs that use it.
+    Devnet(devnet::DevnetArgs),
+    /// The operator's on-chain actions: status, bond, unbond, rebond, withdraw-stake, register,
+    /// reward, fund, unlock, withdraw, withdraw-fees, initialize-round.
+    Chain(chain_cli::ChainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::Transcoder(a) => run_role(a, Some("transcoder")),
         Command::Run(a) => run_role(a, None),
         Command::Demo(a) => demo::main(a),
+        Command::Devnet(a) => devnet::main(a),
+        Command::Chain(a) => chain_cli::main(a),
     }
 }
 

@@ -4,9 +4,11 @@
 //! surfaces with actix-web, speaks the MessagePack wire protocol to other nodes over HTTP(S) and
 //! WebSocket, and runs the demo.
 
+pub mod chain_cli;
 pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod devnet;
 pub mod http;
 pub mod node;
 pub mod remote_transcoder;

@@ -1,0 +1,226 @@
+//! `BlockWatcher`: follows the chain head and the logs of the events the node needs.
+//!
+//! - **Owns** the RPC provider it polls, the node database's record of the last block seen and of
+//!   recent block headers, and its subscribers.
+//! - **Every poll** (`block_poll_interval_secs`): fetch the head; check the first new block's
+//!   parent hash against the stored last block; fetch the logs of the watched topics from the
+//!   watched contracts for the new range (in chunks of [`MAX_LOG_RANGE`] blocks); publish them,
+//!   then the new head; store the head and the recent headers.
+//! - **Backfill**: on start it continues from the stored last block, so events that happened
+//!   while the node was down are published before anything new.
+//! - **Reorgs** (go-livepeer dropped this, #2775): when the parent hash does not match, it walks
+//!   back through the stored headers to the common ancestor, publishes [`ChainEvent::Reorg`], and
+//!   replays the logs of the replaced range from the new canonical chain.
+//! - **Mailbox**: bounded at [`MAILBOX`]; polls never overlap (a poll still running skips the
+//!   next tick).
+//! - **Restart policy**: an RPC error fails only that poll (logged); the next tick retries from
+//!   the stored block, so nothing is skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{Filter, Log};
+use lp_chain::db::Db;
+use parking_lot::Mutex;
+use tracing::{debug, info, warn};
+
+const MAILBOX: usize = 64;
+/// Most blocks asked for in one `eth_getLogs` (go-livepeer: 1000).
+pub const MAX_LOG_RANGE: u64 = 1000;
+/// Recent headers kept for reorg detection (deeper reorgs replay this far back).
+pub const HEADER_RETENTION: u64 = 128;
+
+/// What the watcher publishes, in chain order.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub enum ChainEvent {
+    /// Logs of the watched events in a range of blocks, oldest first.
+    Logs(Arc<Vec<Log>>),
+    /// The blocks after `common_ancestor` were replaced; their logs are replayed next.
+    Reorg { common_ancestor: u64, replaced: u64 },
+    /// The chain head after everything before it was published.
+    NewHead { number: u64, hash: B256 },
+}
+
+/// Add a subscriber.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<ChainEvent>);
+
+/// Poll now and answer when done (the node's periodic polls do the same on a timer).
+#[derive(Message)]
+#[rtype(result = "Result<u64, String>")]
+pub struct PollNow;
+
+pub struct BlockWatcher {
+    provider: DynProvider,
+    db: Arc<Mutex<Db>>,
+    addresses: Vec<Address>,
+    topics: Vec<B256>,
+    interval: Duration,
+    subscribers: Vec<Recipient<ChainEvent>>,
+    polling: bool,
+}
+
+impl BlockWatcher {
+    pub fn new(
+        provider: DynProvider,
+        db: Arc<Mutex<Db>>,
+        addresses: Vec<Address>,
+        topics: Vec<B256>,
+        interval: Duration,
+    ) -> Self {
+        BlockWatcher { provider, db, addresses, topics, interval, subscribers: Vec::new(), polling: false }
+    }
+
+    fn publish(subscribers: &[Recipient<ChainEvent>], event: ChainEvent) {
+        for s in subscribers {
+            s.do_send(event.clone());
+        }
+    }
+
+    fn poll(&mut self, ctx: &mut Context<Self>) -> ResponseActFuture<Self, Result<u64, String>> {
+        if self.polling {
+            return Box::pin(fut::ready(Err("a poll is already running".to_string())));
+        }
+        self.polling = true;
+        let job = poll_once(
+            self.provider.clone(),
+            self.db.clone(),
+            self.addresses.clone(),
+            self.topics.clone(),
+            self.subscribers.clone(),
+        );
+        let _ = ctx;
+        Box::pin(job.into_actor(self).map(|result, act, _| {
+            act.polling = false;
+            if let Err(e) = &result {
+                warn!(target: "lp::chain", "block poll failed (retried next tick): {e}");
+            }
+            result
+        }))
+    }
+}
+
+impl Actor for BlockWatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run_interval(self.interval, |act, ctx| {
+            if !act.polling {
+                let poll = act.poll(ctx);
+                ctx.spawn(poll.map(|_, _, _| ()));
+            }
+        });
+    }
+}
+
+impl Handler<Subscribe> for BlockWatcher {
+    type Result = ();
+
+    fn handle(&mut self, Subscribe(r): Subscribe, _: &mut Self::Context) {
+        self.subscribers.push(r);
+    }
+}
+
+impl Handler<PollNow> for BlockWatcher {
+    type Result = ResponseActFuture<Self, Result<u64, String>>;
+
+    fn handle(&mut self, _: PollNow, ctx: &mut Self::Context) -> Self::Result {
+        self.poll(ctx)
+    }
+}
+
+async fn header(provider: &DynProvider, number: u64) -> Result<(B256, B256), String> {
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await
+        .map_err(|e| format!("block {number}: {e}"))?
+        .ok_or_else(|| format!("block {number} is not on the chain"))?;
+    Ok((block.header.hash, block.header.parent_hash))
+}
+
+/// One poll: publish what happened since the stored last block. Answers the new head.
+async fn poll_once(
+    provider: DynProvider,
+    db: Arc<Mutex<Db>>,
+    addresses: Vec<Address>,
+    topics: Vec<B256>,
+    subscribers: Vec<Recipient<ChainEvent>>,
+) -> Result<u64, String> {
+    let head = provider.get_block_number().await.map_err(|e| format!("head: {e}"))?;
+    let last = db.lock().last_block().map_err(|e| e.to_string())?;
+    let from = match last {
+        // First start: begin at the head; there is nothing older to catch up with.
+        None => head,
+        Some((number, hash)) => {
+            // The block after the last one seen must build on it; when the head has not moved,
+            // the last one itself must still be there.
+            let intact = if head > number {
+                header(&provider, number + 1).await?.1 == hash
+            } else {
+                header(&provider, number).await.map(|(h, _)| h == hash).unwrap_or(false)
+            };
+            if intact {
+                number + 1
+            } else {
+                let ancestor = common_ancestor(&provider, &db, number).await?;
+                info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
+                BlockWatcher::publish(&subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
+                ancestor + 1
+            }
+        }
+    };
+    if from > head && last.is_some() {
+        return Ok(head);
+    }
+    let mut start = from;
+    while start <= head {
+        let end = (start + MAX_LOG_RANGE - 1).min(head);
+        let filter = Filter::new().from_block(start).to_block(end).address(addresses.clone()).event_signature(topics.clone());
+        let logs = provider.get_logs(&filter).await.map_err(|e| format!("logs {start}..={end}: {e}"))?;
+        if !logs.is_empty() {
+            debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");
+            BlockWatcher::publish(&subscribers, ChainEvent::Logs(Arc::new(logs)));
+        }
+        start = end + 1;
+    }
+    // Remember the recent headers, for the next reorg check.
+    let keep_from = head.saturating_sub(HEADER_RETENTION);
+    let mut headers = Vec::new();
+    for n in from.max(keep_from)..=head {
+        let (hash, parent) = header(&provider, n).await?;
+        headers.push((n, hash, parent));
+    }
+    let head_hash = headers.last().map(|h| h.1).unwrap_or_default();
+    {
+        let db = db.lock();
+        for (n, hash, parent) in &headers {
+            db.put_block_header(*n, *hash, *parent).map_err(|e| e.to_string())?;
+        }
+        db.set_last_block(head, head_hash).map_err(|e| e.to_string())?;
+        db.prune_block_headers(keep_from).map_err(|e| e.to_string())?;
+    }
+    BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash: head_hash });
+    Ok(head)
+}
+
+/// The newest stored block still on the chain at or below `number`.
+async fn common_ancestor(provider: &DynProvider, db: &Arc<Mutex<Db>>, number: u64) -> Result<u64, String> {
+    let mut n = number;
+    let floor = number.saturating_sub(HEADER_RETENTION);
+    while n > floor {
+        n -= 1;
+        let stored = db.lock().block_header(n).map_err(|e| e.to_string())?;
+        let Some((stored_hash, _)) = stored else { break };
+        if header(provider, n).await.is_ok_and(|(h, _)| h == stored_hash) {
+            return Ok(n);
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,100 @@
+//! `RewardCaller`: calls `reward` once per round while this account is an active orchestrator.
+//!
+//! - **Owns** the last round it rewarded and the retry state of the current one.
+//! - **On** an initialized [`RoundChanged`] it checks the account (active, and its last reward
+//!   round behind the current one) and calls `rewardWithHint` with the pool position hints the
+//!   client computes. A failure is counted in `livepeer_reward_call_errors` and retried up to
+//!   [`MAX_TRIES`] times, [`RETRY_AFTER`] apart; a new round starts over.
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: none needed; errors never stop it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use lp_chain::client::ChainClient;
+use metrics::counter;
+use tracing::{info, warn};
+
+use super::round_watcher::RoundChanged;
+
+const MAILBOX: usize = 16;
+pub const MAX_TRIES: u32 = 3;
+pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+pub const REWARD_CALL_ERRORS: &str = "livepeer_reward_call_errors";
+
+pub struct RewardCaller {
+    client: Arc<ChainClient>,
+    rewarded: Option<u64>,
+    busy: bool,
+}
+
+impl RewardCaller {
+    pub fn new(client: Arc<ChainClient>) -> Self {
+        RewardCaller { client, rewarded: None, busy: false }
+    }
+}
+
+impl Actor for RewardCaller {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+/// Try `reward` for `round` (`try_no` counts from 1).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attempt {
+    round: u64,
+    try_no: u32,
+}
+
+impl Handler<RoundChanged> for RewardCaller {
+    type Result = ();
+
+    fn handle(&mut self, RoundChanged(info): RoundChanged, ctx: &mut Self::Context) {
+        if info.initialized && self.rewarded.is_none_or(|r| r < info.round) {
+            ctx.notify(Attempt { round: info.round, try_no: 1 });
+        }
+    }
+}
+
+impl Handler<Attempt> for RewardCaller {
+    type Result = ();
+
+    fn handle(&mut self, Attempt { round, try_no }: Attempt, ctx: &mut Self::Context) {
+        if self.busy || self.rewarded.is_some_and(|r| r >= round) {
+            return;
+        }
+        self.busy = true;
+        let client = self.client.clone();
+        let work = async move {
+            let Some(me) = client.address() else { return Ok(false) };
+            let status = client.status(me).await?;
+            if !status.active || status.last_reward_round >= round {
+                return Ok(false);
+            }
+            client.reward().await.map(|_| true)
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(called) => {
+                    act.rewarded = Some(round);
+                    if called {
+                        info!(target: "lp::chain", round, "reward called");
+                    }
+                }
+                Err(e) => {
+                    counter!(REWARD_CALL_ERRORS).increment(1);
+                    warn!(target: "lp::chain", round, try_no, "reward failed: {e}");
+                    if try_no < MAX_TRIES {
+                        ctx.notify_later(Attempt { round, try_no: try_no + 1 }, RETRY_AFTER);
+                    }
+                }
+            }
+        }));
+    }
+}
