@@ -177,10 +177,7 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
     let client = connect(cfg, eth).await?;
     let me = client.address().context("no account")?;
     Ok(match command {
-        ChainCommand::Status { address } => {
-            let s = client.status(address.unwrap_or(me)).await?;
-            serde_json::to_value(&s)?
-        }
+        ChainCommand::Status { address } => status_view(&client.status(address.unwrap_or(me)).await?),
         ChainCommand::Bond { amount, to } => {
             let r = client.bond(units(&amount, "amount")?, to.unwrap_or(me)).await?;
             json!({ "bonded": amount, "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) })
@@ -189,13 +186,20 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
             let u = client.unbond(units(&amount, "amount")?).await?;
             json!({ "unbonded": amount, "lock": u.lock, "receipt": tx(&u.receipt) })
         }
-        ChainCommand::Rebond { lock_id } => json!({ "rebonded_lock": lock_id, "receipt": tx(&client.rebond(lock_id).await?) }),
+        ChainCommand::Rebond { lock_id } => {
+            json!({ "rebonded_lock": lock_id, "receipt": tx(&client.rebond(lock_id).await?) })
+        }
         ChainCommand::WithdrawStake { lock_id } => {
             json!({ "withdrawn_lock": lock_id, "receipt": tx(&client.withdraw_stake(lock_id).await?) })
         }
         ChainCommand::Register { reward_cut, fee_share, service_uri, bond } => {
             let receipts = client
-                .register(units(&bond, "bond")?, percent(reward_cut, "reward cut")?, percent(fee_share, "fee share")?, &service_uri)
+                .register(
+                    units(&bond, "bond")?,
+                    percent(reward_cut, "reward cut")?,
+                    percent(fee_share, "fee share")?,
+                    &service_uri,
+                )
                 .await?;
             json!({
                 "registered": me.to_string(), "service_uri": service_uri, "reward_cut_percent": reward_cut,
@@ -220,6 +224,33 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
             json!({ "withdrawn_eth": fmt18(amount), "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) })
         }
         ChainCommand::InitializeRound => json!({ "receipt": tx(&client.initialize_round().await?) }),
+    })
+}
+
+/// The status with amounts as decimal LPT/ETH (18 decimals), not raw wei.
+fn status_view(s: &lp_chain::client::NodeStatus) -> Value {
+    let lpt = |v: U256| format!("{} LPT", fmt18(v));
+    let eth = |v: U256| format!("{} ETH", fmt18(v));
+    json!({
+        "address": s.address.to_string(),
+        "chain_id": s.chain_id,
+        "block": s.block_number,
+        "round": {
+            "number": s.round.round, "initialized": s.round.initialized, "locked": s.round.locked,
+            "start_block": s.round.start_block, "length_blocks": s.round.length,
+        },
+        "orchestrator": {
+            "registered": s.registered, "active": s.active, "service_uri": s.service_uri,
+            "total_stake": lpt(s.total_stake), "reward_cut_percent": s.reward_cut as f64 / 10_000.0,
+            "fee_share_percent": s.fee_share as f64 / 10_000.0, "last_reward_round": s.last_reward_round,
+            "activation_round": s.activation_round, "deactivation_round": s.deactivation_round,
+        },
+        "delegator": {
+            "status": s.delegator_status, "bonded": lpt(s.bonded_amount), "delegate": s.delegate.to_string(),
+            "pending_stake": lpt(s.pending_stake), "pending_fees": eth(s.pending_fees),
+        },
+        "balances": { "eth": eth(s.eth_balance), "lpt": lpt(s.lpt_balance) },
+        "tickets": { "deposit": eth(s.deposit), "reserve": eth(s.reserve), "withdraw_round": s.withdraw_round },
     })
 }
 

@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use alloy::primitives::{Address, U256};
+use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
+use lp_chain::client::ChainClient;
 use lp_chain::devnet::{DevnetDeployment, DevnetParams};
+use lp_chain::tx::TxPolicy;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Args)]
@@ -84,14 +87,27 @@ async fn run(args: DevnetArgs) -> Result<()> {
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(&dir)?;
     println!("starting anvil on 127.0.0.1:{} (a block every {} s)…", args.port, args.block_time);
-    let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), block_time: Some(args.block_time), ..Default::default() })?;
+    // Deploy with a block per transaction, then mine on a timer so that rounds advance.
+    let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), ..Default::default() })?;
     let rpc_url = anvil.url();
     let params = DevnetParams { round_length: args.round_length, ..Default::default() };
-    let accounts: Vec<Address> = DEV_KEYS.iter().map(|k| k.parse::<PrivateKeySigner>().map(|s| s.address())).collect::<Result<_, _>>()?;
+    let accounts: Vec<Address> =
+        DEV_KEYS.iter().map(|k| k.parse::<PrivateKeySigner>().map(|s| s.address())).collect::<Result<_, _>>()?;
     let lpt = U256::from(LPT_PER_ACCOUNT) * U256::from(10u64).pow(U256::from(18u64));
     let fund: Vec<(Address, U256)> = accounts.iter().map(|a| (*a, lpt)).collect();
     println!("deploying the contracts (rounds of {} blocks)…", args.round_length);
     let deployment = lp_chain::devnet::deploy(&rpc_url, DEV_KEYS[0], &params, &fund).await?;
+    // Start the devnet at the beginning of a fresh, initialized round: the most time for the
+    // first commands before the round needs initializing again.
+    let provider = lp_chain::client::http_provider(&rpc_url)?;
+    let deployer: PrivateKeySigner = DEV_KEYS[0].parse()?;
+    let client = ChainClient::connect(&rpc_url, deployment.controller, Some(deployer), TxPolicy::default()).await?;
+    let round = client.current_round().await?;
+    let head = client.block_number().await?;
+    let next_round_start = round.start_block + round.length;
+    provider.anvil_mine(Some(next_round_start.saturating_sub(head)), None).await.context("mining to the next round")?;
+    client.initialize_round().await?;
+    provider.anvil_set_interval_mining(args.block_time).await.context("switching anvil to interval mining")?;
     let anvil_pid = anvil.into_pid();
 
     let password_file = dir.join("password.txt");
@@ -123,14 +139,20 @@ async fn run(args: DevnetArgs) -> Result<()> {
     }
     let state = DevnetState { rpc_url: rpc_url.clone(), anvil_pid, deployment };
     fs::write(state_path(&dir), serde_json::to_vec_pretty(&state)?)?;
-    println!("devnet up at {rpc_url} (chain id {}), controller {}", state.deployment.chain_id, state.deployment.controller);
+    println!(
+        "devnet up at {rpc_url} (chain id {}), controller {}",
+        state.deployment.chain_id, state.deployment.controller
+    );
     println!("dev accounts funded with {LPT_PER_ACCOUNT} LPT each:");
     for (i, a) in accounts.iter().enumerate() {
-        println!("  {a}{}", match i {
-            1 => "  (orchestrator keystore)",
-            2 => "  (gateway keystore)",
-            _ => "",
-        });
+        println!(
+            "  {a}{}",
+            match i {
+                1 => "  (orchestrator keystore)",
+                2 => "  (gateway keystore)",
+                _ => "",
+            }
+        );
     }
     print_configs(&dir);
     Ok(())

@@ -171,7 +171,10 @@ async fn poll_once(
             } else {
                 let ancestor = common_ancestor(&provider, &db, number).await?;
                 info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
-                BlockWatcher::publish(&subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
+                BlockWatcher::publish(
+                    &subscribers,
+                    ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor },
+                );
                 ancestor + 1
             }
         }
@@ -182,7 +185,8 @@ async fn poll_once(
     let mut start = from;
     while start <= head {
         let end = (start + MAX_LOG_RANGE - 1).min(head);
-        let filter = Filter::new().from_block(start).to_block(end).address(addresses.clone()).event_signature(topics.clone());
+        let filter =
+            Filter::new().from_block(start).to_block(end).address(addresses.clone()).event_signature(topics.clone());
         let logs = provider.get_logs(&filter).await.map_err(|e| format!("logs {start}..={end}: {e}"))?;
         if !logs.is_empty() {
             debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");

@@ -56,10 +56,8 @@ impl RoundWatcher {
             act.reading = false;
             match result {
                 Ok(info) => {
-                    let changed = act
-                        .current
-                        .as_ref()
-                        .is_none_or(|c| c.round != info.round || c.initialized != info.initialized);
+                    let changed =
+                        act.current.as_ref().is_none_or(|c| c.round != info.round || c.initialized != info.initialized);
                     if changed {
                         info!(target: "lp::chain", round = info.round, initialized = info.initialized, "round");
                         for s in &act.subscribers {
