@@ -45,20 +45,30 @@ pub struct Anvil {
 }
 
 /// The anvil binary: `$ANVIL_BIN`, else the one `make setup` installs, else `anvil` on PATH.
+///
+/// npm's `.bin/anvil` is a Node wrapper that starts the native binary as its child; killing the
+/// wrapper would leave anvil running, so the native binary of the platform package is used.
 pub fn anvil_bin() -> Result<PathBuf, AnvilError> {
     if let Ok(p) = std::env::var("ANVIL_BIN") {
         return Ok(PathBuf::from(p));
     }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/node_modules/.bin/anvil");
-    if local.exists() {
-        return Ok(local);
+    let packages = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/node_modules/@foundry-rs");
+    let native = std::fs::read_dir(&packages)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("anvil-"))
+        .map(|e| e.path().join("bin/anvil"))
+        .find(|p| p.exists());
+    if let Some(native) = native {
+        return Ok(native);
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("anvil"))
         .find(|p| p.exists());
-    on_path.ok_or_else(|| AnvilError::NotFound(local.display().to_string()))
+    on_path.ok_or_else(|| AnvilError::NotFound(packages.join("anvil-<platform>/bin/anvil").display().to_string()))
 }
 
 impl Anvil {

@@ -1,0 +1,172 @@
+//! The chain actors against a real local chain (anvil) with our contracts: the block watcher
+//! replays a reorganized range, and the round initializer and reward caller do their jobs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::providers::ext::AnvilApi;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use lp_actors::chain::{
+    BlockWatcher, ChainEvent, PollNow, RewardCaller, RoundChanged, RoundInitializer, RoundWatcher, Subscribe,
+    SubscribeRounds,
+};
+use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
+use lp_chain::bindings::ServiceRegistry;
+use lp_chain::client::{ChainClient, http_provider};
+use lp_chain::db::Db;
+use lp_chain::devnet::{DevnetParams, deploy};
+use lp_chain::tx::TxPolicy;
+use parking_lot::Mutex;
+
+/// Collects what it is sent, for the test to look at.
+#[derive(Default)]
+struct Collector {
+    chain: Arc<Mutex<Vec<ChainEvent>>>,
+    rounds: Arc<Mutex<Vec<RoundChanged>>>,
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<ChainEvent> for Collector {
+    type Result = ();
+    fn handle(&mut self, e: ChainEvent, _: &mut Self::Context) {
+        self.chain.lock().push(e);
+    }
+}
+
+impl Handler<RoundChanged> for Collector {
+    type Result = ();
+    fn handle(&mut self, e: RoundChanged, _: &mut Self::Context) {
+        self.rounds.lock().push(e);
+    }
+}
+
+fn lpt(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+async fn client(url: &str, controller: Address, key: &str) -> ChainClient {
+    let signer: PrivateKeySigner = key.parse().unwrap();
+    ChainClient::connect(url, controller, Some(signer), TxPolicy::default()).await.unwrap()
+}
+
+/// The service URIs in the ServiceURIUpdate logs of `events`, in order.
+fn uris(events: &[ChainEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::Logs(logs) => Some(logs.iter().filter_map(|l| {
+                ServiceRegistry::ServiceURIUpdate::decode_log_data(l.data()).ok().map(|d| d.serviceURI)
+            })),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[actix::test]
+async fn the_block_watcher_replays_a_reorganized_range() {
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let url = anvil.url();
+    let params = DevnetParams { round_length: 50, ..Default::default() };
+    let d = deploy(&url, DEV_KEYS[0], &params, &[]).await.unwrap();
+    let provider = http_provider(&url).unwrap();
+    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+
+    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
+    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
+    let watcher =
+        BlockWatcher::new(provider.clone(), db.clone(), vec![d.service_registry], topics, Duration::from_secs(3600))
+            .start();
+    let collector = Collector::default();
+    let seen = collector.chain.clone();
+    watcher.send(Subscribe(collector.start().recipient())).await.unwrap();
+    let start = watcher.send(PollNow).await.unwrap().unwrap();
+
+    let snapshot = provider.anvil_snapshot().await.unwrap();
+    operator.set_service_uri("https://replaced.example:8935").await.unwrap();
+    provider.anvil_mine(Some(2), None).await.unwrap();
+    watcher.send(PollNow).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(uris(&seen.lock()), ["https://replaced.example:8935"]);
+
+    // Another history from the snapshot on, longer than the one the watcher saw. (A new client:
+    // the old one's nonce counter remembers the reverted transaction.)
+    assert!(provider.anvil_revert(snapshot).await.unwrap());
+    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+    operator.set_service_uri("https://canonical.example:8935").await.unwrap();
+    provider.anvil_mine(Some(4), None).await.unwrap();
+    let head = watcher.send(PollNow).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let events = seen.lock().clone();
+    let reorg = events.iter().position(|e| matches!(e, ChainEvent::Reorg { .. })).expect("a reorg was published");
+    match &events[reorg] {
+        ChainEvent::Reorg { common_ancestor, replaced } => {
+            assert_eq!(*common_ancestor, start, "the fork point is the block before the replaced ones");
+            assert_eq!(*replaced, 3);
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(uris(&events[reorg..]), ["https://canonical.example:8935"], "the replaced range is replayed");
+    assert!(matches!(events.last(), Some(ChainEvent::NewHead { number, .. }) if *number == head));
+    assert_eq!(db.lock().last_block().unwrap().unwrap().0, head);
+    assert_eq!(provider.get_block_number().await.unwrap(), head);
+}
+
+#[actix::test]
+async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let url = anvil.url();
+    let params = DevnetParams { round_length: 20, ..Default::default() };
+    let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
+    let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
+    let provider = http_provider(&url).unwrap();
+    let operator = Arc::new(client(&url, d.controller, DEV_KEYS[1]).await);
+    let round = operator.current_round().await.unwrap();
+    if !round.initialized {
+        operator.initialize_round().await.unwrap();
+    }
+    operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
+    let stake_before = operator.status(o).await.unwrap().total_stake;
+
+    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
+    let watcher =
+        BlockWatcher::new(provider.clone(), db, vec![d.rounds_manager], vec![], Duration::from_millis(200)).start();
+    let rounds = RoundWatcher::new(operator.clone()).start();
+    watcher.send(Subscribe(rounds.clone().recipient())).await.unwrap();
+    let initializer = RoundInitializer::new(operator.clone(), Duration::ZERO).start();
+    let rewarder = RewardCaller::new(operator.clone()).start();
+    let collector = Collector::default();
+    let seen = collector.rounds.clone();
+    for r in [initializer.recipient(), rewarder.recipient(), collector.start().recipient()] {
+        rounds.send(SubscribeRounds(r)).await.unwrap();
+    }
+
+    // Move into the next round: the initializer initializes it, then the reward caller (the
+    // orchestrator is active from this round on) calls reward once.
+    let now = operator.current_round().await.unwrap();
+    let head = operator.block_number().await.unwrap();
+    provider.anvil_mine(Some(now.start_block + now.length - head), None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let s = operator.status(o).await.unwrap();
+        if s.last_reward_round == now.round + 1 || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.round.initialized, "the round initializer initialized round {}", now.round + 1);
+    assert_eq!(status.round.round, now.round + 1);
+    assert!(status.active);
+    assert_eq!(status.last_reward_round, now.round + 1, "the reward caller called reward");
+    assert!(status.total_stake > stake_before, "reward raised the stake");
+    let observed = seen.lock().iter().any(|RoundChanged(r)| r.round == now.round + 1 && r.initialized);
+    assert!(observed, "the round watcher published the initialized round");
+}
