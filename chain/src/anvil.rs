@@ -71,11 +71,24 @@ pub fn anvil_bin() -> Result<PathBuf, AnvilError> {
     on_path.ok_or_else(|| AnvilError::NotFound(packages.join("anvil-<platform>/bin/anvil").display().to_string()))
 }
 
+/// A free loopback port below Linux's ephemeral range (32768+), so that no port-0 listener or
+/// outgoing connection of a concurrent process takes it between this check and anvil's bind.
+pub fn free_port() -> Result<u16, AnvilError> {
+    use rand::Rng;
+    for _ in 0..100 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 impl Anvil {
     pub fn spawn(opts: AnvilOptions) -> Result<Anvil, AnvilError> {
         let port = match opts.port {
             Some(p) => p,
-            None => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+            None => free_port()?,
         };
         let mut cmd = Command::new(anvil_bin()?);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"]);

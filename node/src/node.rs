@@ -9,15 +9,23 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
+use alloy::primitives::B256;
+use alloy::sol_types::SolEvent;
 use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use futures::channel::mpsc;
+use lp_actors::chain::{
+    BlockWatcher, OrchestratorRegistry, RewardCaller, RoundInitializer, RoundWatcher, Subscribe, SubscribeRounds,
+};
 use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{
     Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
 };
-use lp_config::Config;
+use lp_chain::client::ChainClient;
+use lp_chain::db::Db;
+use lp_config::{Config, EthConfig};
 use lp_pipelines::{Profile, TranscodeOptions};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tracing::{error, info};
 
@@ -126,10 +134,16 @@ fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
 pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<RunningNode> {
     let metrics = crate::telemetry::metrics_handle();
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    // On-chain: connect (and check the chain id against the database) before binding any port.
+    let chain = match &cfg.eth {
+        Some(eth) => Some((Arc::new(crate::chain_cli::connect(cfg, eth).await?), eth)),
+        None => None,
+    };
     let (fatal_tx, fatal) = mpsc::unbounded();
     let mut servers = Vec::new();
     let mut addrs = ListenAddrs { gateway: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
-    let mut admin_state = admin::AdminState { metrics, roles: roles.names(), gateway: None, orchestrator: None };
+    let mut admin_state =
+        admin::AdminState { metrics, roles: roles.names(), gateway: None, orchestrator: None, chain: None };
 
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
         let pool = TranscoderPool::new(o.max_sessions as usize * 4).start();
@@ -221,6 +235,12 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         });
     }
 
+    if let Some((client, eth)) = chain {
+        let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
+        let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|(_, pool)| pool.clone());
+        admin_state.chain = Some(start_chain(cfg, roles, client, eth, gateway_pool)?);
+    }
+
     let listener = bind(cfg.admin.addr, "admin.addr")?;
     let local = listener.local_addr()?;
     let server =
@@ -240,6 +260,59 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         .with_context(|| format!("writing {}", listen_file.display()))?;
     drop(fatal_tx);
     Ok(RunningNode { addrs, servers, fatal })
+}
+
+/// The chain actors: the block and round watchers always; the round initializer when
+/// `initialize_round` is on; the reward caller for an orchestrator with `reward` on; the
+/// orchestrator registry for a gateway that has no configured orchestrators.
+fn start_chain(
+    cfg: &Config,
+    roles: Roles,
+    client: Arc<ChainClient>,
+    eth: &EthConfig,
+    gateway_pool: Option<Addr<OrchestratorPool>>,
+) -> Result<admin::ChainState> {
+    let db = Arc::new(Mutex::new(Db::open_in(&cfg.data_dir)?));
+    let c = client.contracts();
+    let watched = vec![c.bonding_manager, c.rounds_manager, c.ticket_broker, c.service_registry];
+    let interval = Duration::from_secs(eth.block_poll_interval_secs);
+    let watcher = BlockWatcher::new(client.provider().clone(), db.clone(), watched, watched_topics(), interval).start();
+    let rounds = RoundWatcher::new(client.clone()).start();
+    watcher.do_send(Subscribe(rounds.clone().recipient()));
+    if eth.initialize_round {
+        let max_delay = Duration::from_secs(eth.initialize_round_max_delay_secs);
+        rounds.do_send(SubscribeRounds(RoundInitializer::new(client.clone(), max_delay).start().recipient()));
+    }
+    if roles.orchestrator && eth.reward {
+        rounds.do_send(SubscribeRounds(RewardCaller::new(client.clone()).start().recipient()));
+    }
+    let registry = gateway_pool.map(|pool| {
+        let registry = OrchestratorRegistry::new(client.clone(), db, pool.recipient()).start();
+        rounds.do_send(SubscribeRounds(registry.clone().recipient()));
+        registry
+    });
+    info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
+    Ok(admin::ChainState { address: client.address(), rounds, registry })
+}
+
+/// The events the node follows (go-livepeer's `eth/watchers/topics.go`).
+fn watched_topics() -> Vec<B256> {
+    use lp_chain::bindings::{BondingManager as B, RoundsManager as R, ServiceRegistry as S, TicketBroker as T};
+    vec![
+        R::NewRound::SIGNATURE_HASH,
+        B::Unbond::SIGNATURE_HASH,
+        B::Rebond::SIGNATURE_HASH,
+        B::WithdrawStake::SIGNATURE_HASH,
+        B::TranscoderActivated::SIGNATURE_HASH,
+        B::TranscoderDeactivated::SIGNATURE_HASH,
+        T::DepositFunded::SIGNATURE_HASH,
+        T::ReserveFunded::SIGNATURE_HASH,
+        T::Withdrawal::SIGNATURE_HASH,
+        T::WinningTicketTransfer::SIGNATURE_HASH,
+        T::Unlock::SIGNATURE_HASH,
+        T::UnlockCancelled::SIGNATURE_HASH,
+        S::ServiceURIUpdate::SIGNATURE_HASH,
+    ]
 }
 
 impl RunningNode {

@@ -34,18 +34,20 @@ fn lpt(v: &Value) -> f64 {
     v.as_str().unwrap().trim_end_matches(" LPT").parse().unwrap()
 }
 
+fn start_devnet(dir: &Path, round_length: u64) -> Output {
+    let port = lp_chain::anvil::free_port().unwrap().to_string();
+    Command::new(livepeer_bin())
+        .args(["devnet", "--round-length", &round_length.to_string(), "--port", &port, "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn devnet_then_register_initialize_round_status_and_reward() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let devnet_dir = dir.path().join("devnet");
-    let start = || {
-        Command::new(livepeer_bin())
-            .args(["devnet", "--round-length", "20", "--port", &port, "--dir"])
-            .arg(&devnet_dir)
-            .output()
-            .unwrap()
-    };
+    let start = || start_devnet(&devnet_dir, 20);
     let out = start();
     let _guard = Devnet(devnet_dir.clone());
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -107,4 +109,69 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     assert!(!twice.status.success());
     let text = String::from_utf8_lossy(&twice.stdout);
     assert!(text.contains("caller has already called reward for the current round"), "{text}");
+}
+
+/// A devnet config without its `data_dir` line (the test harness sets one), plus `extra`.
+fn node_config(devnet_config: &Path, extra: &str) -> String {
+    let text = std::fs::read_to_string(devnet_config).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("data_dir")).collect();
+    format!("{}\n{extra}", kept.join("\n"))
+}
+
+#[test]
+fn a_gateway_finds_a_registered_orchestrator_on_chain_and_transcodes_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet_dir = dir.path().join("devnet");
+    let out = start_devnet(&devnet_dir, 10);
+    let _guard = Devnet(devnet_dir.clone());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The orchestrator node runs on-chain: it initializes rounds and calls reward on its own.
+    let orch = common::Node::start(
+        "orchestrator",
+        &node_config(
+            &devnet_dir.join("orchestrator.toml"),
+            "[orchestrator]\nservice_addr = \"127.0.0.1:0\"\nx264_preset = \"ultrafast\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
+        ),
+    );
+    let cfg = devnet_dir.join("orchestrator.toml");
+    let uri = orch.orchestrator_uri();
+    chain_ok(&cfg, &["register", "--reward-cut", "10", "--fee-share", "50", "--service-uri", &uri, "--bond", "500"]);
+
+    // The gateway has no orchestrator list: it reads the active set from the chain each round.
+    let gateway = common::Node::start(
+        "gateway",
+        &node_config(
+            &devnet_dir.join("gateway.toml"),
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n",
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = gateway.status();
+        let listed = status["gateway"]["orchestrators"].as_array().is_some_and(|a| a.iter().any(|u| u == &uri));
+        if listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the gateway never listed {uri}: {status}\n{}", gateway.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pool = &gateway.status()["chain"]["orchestrator_pool"];
+    assert!(pool.as_array().unwrap().iter().any(|m| m["service_uri"] == uri.as_str() && m["active"] == true), "{pool}");
+
+    let segments = common::make_segments(dir.path(), 2, 320, 180);
+    let (status, ct, body) = common::push(&gateway.gateway(), "onchain", "0.ts", segments[0].clone());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(common::multipart_parts(&ct, &body).len(), 1);
+
+    // The orchestrator node called reward for the round it became active in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = chain_ok(&cfg, &["status"]);
+        if s["orchestrator"]["last_reward_round"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reward was called: {s}\n{}", orch.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

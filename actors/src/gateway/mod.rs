@@ -8,6 +8,6 @@ pub mod stream_session;
 pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
-pub use orchestrator_pool::{ListOrchestrators, OrchestratorPool, OrchestratorSession};
+pub use orchestrator_pool::{ListOrchestrators, OrchestratorPool, OrchestratorSession, SetOrchestrators};
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 pub use transport::{OrchestratorTransport, TransportError};

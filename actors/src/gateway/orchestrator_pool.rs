@@ -1,6 +1,7 @@
 //! `OrchestratorPool`: the gateway's known orchestrators and their suspensions.
 //!
-//! - **Owns** the candidate list (offchain: the configured URIs) and a suspension deadline per
+//! - **Owns** the candidate list (offchain: the configured URIs; on-chain: the active pool,
+//!   replaced each round by [`SetOrchestrators`]) and a suspension deadline per
 //!   orchestrator that failed.
 //! - **Selects** for a stream: candidates in rotating order, the ones the stream asked to avoid
 //!   and the suspended ones last, asking each for its terms until one accepts (go-livepeer's
@@ -79,6 +80,11 @@ pub struct SelectOrchestrator {
 #[rtype(result = "()")]
 pub struct Suspend(pub String);
 
+/// Replace the candidates (on-chain: the active orchestrators of the current round).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetOrchestrators(pub Vec<String>);
+
 /// The configured orchestrators, for `/status`.
 #[derive(Message)]
 #[rtype(result = "Vec<String>")]
@@ -125,6 +131,14 @@ impl Handler<Suspend> for OrchestratorPool {
     fn handle(&mut self, Suspend(uri): Suspend, _: &mut Self::Context) {
         debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator suspended");
         self.suspended.insert(uri, Instant::now() + SUSPENSION);
+    }
+}
+
+impl Handler<SetOrchestrators> for OrchestratorPool {
+    type Result = ();
+
+    fn handle(&mut self, SetOrchestrators(uris): SetOrchestrators, _: &mut Self::Context) {
+        self.uris = uris;
     }
 }
 

@@ -2,10 +2,19 @@
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};
+use lp_actors::chain::{GetPool, GetRound, OrchestratorRegistry, RoundWatcher};
 use lp_actors::gateway::{Gateway, GetGatewayStatus, ListOrchestrators, OrchestratorPool};
 use lp_actors::orchestrator::{GetOrchestratorStatus, GetTranscoders, Orchestrator, TranscoderPool};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+
+/// The chain side, when on-chain.
+#[derive(Clone)]
+pub struct ChainState {
+    pub address: Option<alloy::primitives::Address>,
+    pub rounds: Addr<RoundWatcher>,
+    pub registry: Option<Addr<OrchestratorRegistry>>,
+}
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -13,6 +22,7 @@ pub struct AdminState {
     pub roles: Vec<&'static str>,
     pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
     pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
+    pub chain: Option<ChainState>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +47,14 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
         let status = orchestrator.send(GetOrchestratorStatus).await.ok();
         let transcoders = pool.send(GetTranscoders).await.ok();
         out["orchestrator"] = json!({ "status": status, "transcoders": transcoders });
+    }
+    if let Some(chain) = &state.chain {
+        let round = chain.rounds.send(GetRound).await.ok().flatten();
+        let pool = match &chain.registry {
+            Some(r) => r.send(GetPool).await.ok(),
+            None => None,
+        };
+        out["chain"] = json!({ "address": chain.address, "round": round, "orchestrator_pool": pool });
     }
     HttpResponse::Ok().json(out)
 }

@@ -1,0 +1,97 @@
+//! `OrchestratorRegistry`: the on-chain orchestrators, for gateways.
+//!
+//! - **Owns** the last list of pool members read from the BondingManager (address, stake,
+//!   service URI, active) and the database's orchestrator cache.
+//! - **On each** [`RoundChanged`] it re-reads the pool, stores every member in the database, and
+//!   hands the service URIs of the active ones to the gateway's orchestrator pool
+//!   ([`SetOrchestrators`]).
+//! - **Mailbox**: bounded at [`MAILBOX`]; reads never overlap.
+//! - **Restart policy**: a failed read keeps the last list (logged) and retries next round.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use lp_chain::client::{ChainClient, PoolMember};
+use lp_chain::db::{Db, OrchestratorRow};
+use parking_lot::Mutex;
+use tracing::{info, warn};
+
+use super::round_watcher::RoundChanged;
+use crate::gateway::orchestrator_pool::SetOrchestrators;
+
+const MAILBOX: usize = 16;
+
+/// The pool members last read, for `/status`.
+#[derive(Message)]
+#[rtype(result = "Vec<PoolMember>")]
+pub struct GetPool;
+
+pub struct OrchestratorRegistry {
+    client: Arc<ChainClient>,
+    db: Arc<Mutex<Db>>,
+    target: Recipient<SetOrchestrators>,
+    members: Vec<PoolMember>,
+    reading: bool,
+}
+
+impl OrchestratorRegistry {
+    pub fn new(client: Arc<ChainClient>, db: Arc<Mutex<Db>>, target: Recipient<SetOrchestrators>) -> Self {
+        OrchestratorRegistry { client, db, target, members: Vec::new(), reading: false }
+    }
+}
+
+impl Actor for OrchestratorRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Handler<RoundChanged> for OrchestratorRegistry {
+    type Result = ();
+
+    fn handle(&mut self, RoundChanged(round): RoundChanged, ctx: &mut Self::Context) {
+        if self.reading {
+            return;
+        }
+        self.reading = true;
+        let client = self.client.clone();
+        let read = async move { client.pool().await };
+        ctx.spawn(read.into_actor(self).map(move |result, act, _| {
+            act.reading = false;
+            let members = match result {
+                Ok(m) => m,
+                Err(e) => return warn!(target: "lp::chain", "reading the orchestrator pool failed: {e}"),
+            };
+            {
+                let db = act.db.lock();
+                for m in &members {
+                    let row = OrchestratorRow {
+                        address: m.address,
+                        service_uri: m.service_uri.clone(),
+                        activation_round: if m.active { round.round } else { 0 },
+                        deactivation_round: 0,
+                        stake: m.stake,
+                    };
+                    if let Err(e) = db.upsert_orchestrator(&row) {
+                        warn!(target: "lp::chain", "storing orchestrator {}: {e}", m.address);
+                    }
+                }
+            }
+            let uris: Vec<String> =
+                members.iter().filter(|m| m.active && !m.service_uri.is_empty()).map(|m| m.service_uri.clone()).collect();
+            info!(target: "lp::chain", round = round.round, active = uris.len(), pool = members.len(), "orchestrator pool");
+            act.target.do_send(SetOrchestrators(uris));
+            act.members = members;
+        }));
+    }
+}
+
+impl Handler<GetPool> for OrchestratorRegistry {
+    type Result = MessageResult<GetPool>;
+
+    fn handle(&mut self, _: GetPool, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.members.clone())
+    }
+}
