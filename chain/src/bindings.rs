@@ -5,10 +5,38 @@
 
 use alloy::sol;
 
-sol!(#[sol(rpc)] Controller, "abi/Controller.json");
-sol!(#[sol(rpc)] BondingManager, "abi/BondingManager.json");
-sol!(#[sol(rpc)] RoundsManager, "abi/RoundsManager.json");
-sol!(#[sol(rpc)] TicketBroker, "abi/TicketBroker.json");
-sol!(#[sol(rpc)] ServiceRegistry, "abi/ServiceRegistry.json");
-sol!(#[sol(rpc)] Minter, "abi/Minter.json");
-sol!(#[sol(rpc)] LivepeerToken, "abi/LivepeerToken.json");
+sol!(
+    #[sol(rpc)]
+    Controller,
+    "abi/Controller.json"
+);
+sol!(
+    #[sol(rpc)]
+    BondingManager,
+    "abi/BondingManager.json"
+);
+sol!(
+    #[sol(rpc)]
+    RoundsManager,
+    "abi/RoundsManager.json"
+);
+sol!(
+    #[sol(rpc)]
+    TicketBroker,
+    "abi/TicketBroker.json"
+);
+sol!(
+    #[sol(rpc)]
+    ServiceRegistry,
+    "abi/ServiceRegistry.json"
+);
+sol!(
+    #[sol(rpc)]
+    Minter,
+    "abi/Minter.json"
+);
+sol!(
+    #[sol(rpc)]
+    LivepeerToken,
+    "abi/LivepeerToken.json"
+);

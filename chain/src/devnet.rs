@@ -125,15 +125,19 @@ pub async fn deploy(
     params: &DevnetParams,
     fund: &[(Address, U256)],
 ) -> Result<DevnetDeployment, DevnetError> {
-    let signer: PrivateKeySigner = deployer_key
-        .trim()
-        .parse()
-        .map_err(|e| DevnetError::InvalidKey(format!("{e}")))?;
+    let signer: PrivateKeySigner = deployer_key.trim().parse().map_err(|e| DevnetError::InvalidKey(format!("{e}")))?;
     let deployer = signer.address();
-    let url = rpc_url
-        .parse()
-        .map_err(|e| DevnetError::InvalidUrl { url: rpc_url.to_string(), reason: format!("{e}") })?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let url =
+        rpc_url.parse().map_err(|e| DevnetError::InvalidUrl { url: rpc_url.to_string(), reason: format!("{e}") })?;
+    // The nonce is asked of the chain for each transaction, so a failed send never leaves a gap.
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased();
     let chain_id = provider.get_chain_id().await.map_err(|source| rpc("eth_chainId", source))?;
     tracing::info!(target: TARGET, rpc_url, %deployer, chain_id, "deploying the devnet contracts");
 
@@ -174,11 +178,9 @@ pub async fn deploy(
 
     // The Minter mints rewards (and could burn slashed stake); the deployer mints the initial supply.
     let token = LivepeerToken::new(livepeer_token, &provider);
-    for (role, account, who) in [
-        ("MINTER_ROLE", minter, "Minter"),
-        ("BURNER_ROLE", minter, "Minter"),
-        ("MINTER_ROLE", deployer, "deployer"),
-    ] {
+    for (role, account, who) in
+        [("MINTER_ROLE", minter, "Minter"), ("BURNER_ROLE", minter, "Minter"), ("MINTER_ROLE", deployer, "deployer")]
+    {
         let call = token.grantRole(keccak256(role), account);
         send(&provider, &format!("LivepeerToken.grantRole({role}, {who})"), call.into_transaction_request()).await?;
     }

@@ -16,7 +16,9 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Revert, SolEvent};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::MTicketBrokerCore::Ticket;
-use lp_chain::bindings::{BondingManager, Controller, LivepeerToken, Minter, RoundsManager, ServiceRegistry, TicketBroker};
+use lp_chain::bindings::{
+    BondingManager, Controller, LivepeerToken, Minter, RoundsManager, ServiceRegistry, TicketBroker,
+};
 use lp_chain::devnet::{self, DevnetDeployment, DevnetParams};
 
 /// 1 LPT or 1 ETH in wei.
@@ -36,10 +38,7 @@ fn tenth_eth(n: u128) -> U256 {
 /// Sends a contract call, waits for it and asserts it succeeded; evaluates to the receipt.
 macro_rules! send {
     ($call:expr) => {{
-        let pending = $call
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{} failed: {}", stringify!($call), reason(&e)));
+        let pending = $call.send().await.unwrap_or_else(|e| panic!("{} failed: {}", stringify!($call), reason(&e)));
         let receipt = pending.get_receipt().await.expect("receipt");
         assert!(receipt.status(), "{} reverted on chain", stringify!($call));
         receipt
@@ -49,10 +48,7 @@ macro_rules! send {
 /// Calls a view (eth_call at the latest block).
 macro_rules! view {
     ($call:expr) => {
-        $call
-            .call()
-            .await
-            .unwrap_or_else(|e| panic!("{} failed: {}", stringify!($call), reason(&e)))
+        $call.call().await.unwrap_or_else(|e| panic!("{} failed: {}", stringify!($call), reason(&e)))
     };
 }
 
@@ -126,7 +122,13 @@ impl Devnet {
 
     fn account(&self, i: usize) -> Account {
         let key = signer(i);
+        // Nonces are asked of the chain for every transaction: the cached nonce manager would skip
+        // one whenever a send fails at the gas estimate (which is how the revert tests fail).
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(key.clone()))
             .connect_http(self.url.parse().unwrap())
             .erased();
@@ -261,10 +263,12 @@ fn abis_cover_the_real_contracts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Entries of the real ABIs that our contracts do not have (see chain/contracts/README.md).
     let known_missing = [
-        "error InvalidShortString()  -> ",      // OpenZeppelin ShortStrings internals
-        "error StringTooLong(string)  -> ",     // idem
+        "error InvalidShortString()  -> ",  // OpenZeppelin ShortStrings internals
+        "error StringTooLong(string)  -> ", // idem
     ];
-    for name in ["BondingManager", "Controller", "LivepeerToken", "Minter", "RoundsManager", "ServiceRegistry", "TicketBroker"] {
+    for name in
+        ["BondingManager", "Controller", "LivepeerToken", "Minter", "RoundsManager", "ServiceRegistry", "TicketBroker"]
+    {
         let read = |p: PathBuf| -> serde_json::Value {
             serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
                 .unwrap()
@@ -277,6 +281,52 @@ fn abis_cover_the_real_contracts() {
         assert!(missing.is_empty(), "{name}: not implemented: {missing:#?}");
         assert!(extra.is_empty(), "{name}: not in the real ABI: {extra:#?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployer
+
+#[tokio::test]
+async fn deployment_is_wired_through_the_controller_and_detectable() {
+    let net = Devnet::start(DevnetParams::default()).await;
+    let a = net.account(0);
+    let controller = Controller::new(net.d.controller, a.provider.clone());
+    assert!(!view!(controller.paused()));
+    assert_eq!(view!(controller.owner()), a.addr);
+    for (name, address) in [
+        ("BondingManager", net.d.bonding_manager),
+        ("RoundsManager", net.d.rounds_manager),
+        ("TicketBroker", net.d.ticket_broker),
+        ("JobsManager", net.d.ticket_broker),
+        ("ServiceRegistry", net.d.service_registry),
+        ("Minter", net.d.minter),
+        ("LivepeerToken", net.d.livepeer_token),
+    ] {
+        assert_eq!(view!(controller.getContract(devnet::contract_id(name))), address, "{name}");
+    }
+    assert_eq!(net.d.chain_id, 31337);
+    assert_eq!(view!(a.bm.getTranscoderPoolMaxSize()), U256::from(net.params.num_active_transcoders));
+    assert_eq!(view!(a.rm.roundLockAmount()), U256::from(net.params.round_lock_amount));
+    assert_eq!(view!(a.lpt.balanceOf(net.account(3).addr)), wei(FUNDED_LPT));
+    assert_eq!(view!(a.lpt.totalSupply()), wei(FUNDED_LPT * DEV_KEYS.len() as u128));
+
+    assert!(devnet::is_deployed(&net.url, &net.d).await);
+    let moved = DevnetDeployment { bonding_manager: Address::repeat_byte(1), ..net.d.clone() };
+    assert!(!devnet::is_deployed(&net.url, &moved).await);
+    let other = Anvil::spawn(AnvilOptions::default()).unwrap();
+    assert!(!devnet::is_deployed(&other.url(), &net.d).await);
+
+    // Failures say which step failed, with the contract's revert reason.
+    let bad = DevnetParams { num_active_transcoders: 0, ..DevnetParams::default() };
+    let err = devnet::deploy(&other.url(), DEV_KEYS[0], &bad, &[]).await.unwrap_err();
+    assert!(
+        matches!(&err, devnet::DevnetError::Reverted { step, reason }
+            if step == "BondingManager.setNumActiveTranscoders"
+                && reason == "new max size must be greater than old max size"),
+        "{err}"
+    );
+    let err = devnet::deploy(&other.url(), "0x1234", &DevnetParams::default(), &[]).await.unwrap_err();
+    assert!(matches!(err, devnet::DevnetError::InvalidKey(_)), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,10 +473,7 @@ async fn reward_mints_the_stake_share_once_per_round() {
     let minter = net.minter();
     let mintable = view!(minter.currentMintableTokens());
     assert_eq!(view!(minter.inflation()), U256::from(net.params.inflation));
-    assert_eq!(
-        mintable,
-        view!(o1.lpt.totalSupply()) * U256::from(net.params.inflation) / U256::from(1_000_000_000u64)
-    );
+    assert_eq!(mintable, view!(o1.lpt.totalSupply()) * U256::from(net.params.inflation) / U256::from(1_000_000_000u64));
     let total = view!(o1.bm.getTotalBonded());
     assert_eq!(total, wei(4_000 * ONE));
 
@@ -465,7 +512,8 @@ async fn reward_mints_the_stake_share_once_per_round() {
 
 #[tokio::test]
 async fn pool_keeps_the_largest_stakes_up_to_its_size() {
-    let net = Devnet::start(DevnetParams { round_length: 50, num_active_transcoders: 2, ..DevnetParams::default() }).await;
+    let net =
+        Devnet::start(DevnetParams { round_length: 50, num_active_transcoders: 2, ..DevnetParams::default() }).await;
     let (small, mid, big, tiny) = (net.account(1), net.account(2), net.account(3), net.account(0));
     let round = net.next_round().await;
     net.register(&small, wei(100 * ONE)).await;
@@ -756,15 +804,19 @@ async fn invalid_tickets_revert_in_the_real_check_order() {
     let t = winning_ticket(&net, s.addr, other.addr, tenth_eth(1), 3).await;
     assert_revert!(o.tb.redeemWinningTicket(t.clone(), sign(&s.key, &t), rand), "transcoder must be registered");
 
-    // A batch skips the tickets that fail.
+    // A batch skips the tickets that fail. Its gas must be set: an estimate is only enough for
+    // the outer call, since the inner calls' failures do not revert it (as with the real one).
     let good = fresh(4).await;
     let used = fresh(1).await;
     send!(o.tb.redeemWinningTicket(used.clone(), sign(&s.key, &used), rand));
-    send!(o.tb.batchRedeemWinningTickets(
-        vec![used.clone(), good.clone()],
-        vec![sign(&s.key, &used), sign(&s.key, &good)],
-        vec![rand, rand]
-    ));
+    send!(
+        o.tb.batchRedeemWinningTickets(
+            vec![used.clone(), good.clone()],
+            vec![sign(&s.key, &used), sign(&s.key, &good)],
+            vec![rand, rand]
+        )
+        .gas(1_000_000)
+    );
     assert!(view!(o.tb.usedTickets(ticket_hash(&good))));
     assert_eq!(view!(o.bm.pendingFees(o.addr, U256::ZERO)), tenth_eth(2));
 

@@ -184,7 +184,8 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
         }
         ChainCommand::Unbond { amount } => {
             let u = client.unbond(units(&amount, "amount")?).await?;
-            json!({ "unbonded": amount, "lock": u.lock, "receipt": tx(&u.receipt) })
+            let lock = u.lock.map(|l| json!({ "id": l.id, "amount": format!("{} LPT", fmt18(l.amount)), "withdraw_round": l.withdraw_round }));
+            json!({ "unbonded": amount, "lock": lock, "receipt": tx(&u.receipt) })
         }
         ChainCommand::Rebond { lock_id } => {
             json!({ "rebonded_lock": lock_id, "receipt": tx(&client.rebond(lock_id).await?) })
