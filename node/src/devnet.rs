@@ -77,12 +77,12 @@ async fn run(args: DevnetArgs) -> Result<()> {
         println!("devnet at {} stopped", state.rpc_url);
         return Ok(());
     }
-    if let Some(state) = read_state(&dir) {
-        if lp_chain::devnet::is_deployed(&state.rpc_url, &state.deployment).await {
-            println!("devnet already running at {} (controller {})", state.rpc_url, state.deployment.controller);
-            print_configs(&dir);
-            return Ok(());
-        }
+    if let Some(state) = read_state(&dir)
+        && lp_chain::devnet::is_deployed(&state.rpc_url, &state.deployment).await
+    {
+        println!("devnet already running at {} (controller {})", state.rpc_url, state.deployment.controller);
+        print_configs(&dir);
+        return Ok(());
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(&dir)?;
