@@ -42,6 +42,7 @@ pub fn describe() {
     describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
     describe_counter!(WORKER_RESTARTS, "Transcode workers restarted after a crash");
     describe_counter!(MIL_PIXELS_PROCESSED, "Millions of pixels transcoded by the orchestrator");
+    describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
 }
 
 pub fn segment_appeared() {

@@ -121,6 +121,42 @@ async fn the_block_watcher_replays_a_reorganized_range() {
 }
 
 #[actix::test]
+async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let url = anvil.url();
+    let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
+    let provider = http_provider(&url).unwrap();
+    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
+    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
+    let new_watcher = || {
+        BlockWatcher::new(
+            provider.clone(),
+            db.clone(),
+            vec![d.service_registry],
+            topics.clone(),
+            Duration::from_secs(3600),
+        )
+        .start()
+    };
+    let first = new_watcher();
+    first.send(PollNow).await.unwrap().unwrap();
+    drop(first);
+
+    // While no watcher runs.
+    operator.set_service_uri("https://while-down.example:8935").await.unwrap();
+    provider.anvil_mine(Some(3), None).await.unwrap();
+
+    let second = new_watcher();
+    let collector = Collector::default();
+    let seen = collector.chain.clone();
+    second.send(Subscribe(collector.start().recipient())).await.unwrap();
+    second.send(PollNow).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(uris(&seen.lock()), ["https://while-down.example:8935"]);
+}
+
+#[actix::test]
 async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
     let url = anvil.url();
