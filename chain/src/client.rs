@@ -51,6 +51,8 @@ pub struct RoundInfo {
     pub last_initialized_round: u64,
     /// `blockHashForRound(lastInitializedRound)`: what tickets of that round commit to.
     pub block_hash_of_last_initialized: B256,
+    /// `BondingManager.getTranscoderPoolSize()`: members of the pool (next round's active set).
+    pub pool_size: u64,
 }
 
 /// One member of the transcoder pool (next round's active set).
@@ -307,6 +309,7 @@ impl ChainClient {
             async { rm.lastInitializedRound().call().await.map_err(ChainError::from) },
         )?;
         let block_hash_of_last_initialized = rm.blockHashForRound(last_initialized).call().await?;
+        let pool_size = self.bonding_manager().getTranscoderPoolSize().call().await?;
         Ok(RoundInfo {
             round: round_u64(round),
             initialized,
@@ -315,6 +318,7 @@ impl ChainClient {
             length: round_u64(length),
             last_initialized_round: round_u64(last_initialized),
             block_hash_of_last_initialized,
+            pool_size: round_u64(pool_size),
         })
     }
 

@@ -238,7 +238,7 @@ fn status_view(s: &lp_chain::client::NodeStatus) -> Value {
         "block": s.block_number,
         "round": {
             "number": s.round.round, "initialized": s.round.initialized, "locked": s.round.locked,
-            "start_block": s.round.start_block, "length_blocks": s.round.length,
+            "start_block": s.round.start_block, "length_blocks": s.round.length, "pool_size": s.round.pool_size,
         },
         "orchestrator": {
             "registered": s.registered, "active": s.active, "service_uri": s.service_uri,
