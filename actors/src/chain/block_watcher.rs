@@ -83,7 +83,7 @@ impl BlockWatcher {
         }
     }
 
-    fn poll(&mut self, ctx: &mut Context<Self>) -> ResponseActFuture<Self, Result<u64, String>> {
+    fn poll(&mut self) -> ResponseActFuture<Self, Result<u64, String>> {
         if self.polling {
             return Box::pin(fut::ready(Err("a poll is already running".to_string())));
         }
@@ -95,7 +95,6 @@ impl BlockWatcher {
             self.topics.clone(),
             self.subscribers.clone(),
         );
-        let _ = ctx;
         Box::pin(job.into_actor(self).map(|result, act, _| {
             act.polling = false;
             if let Err(e) = &result {
@@ -113,7 +112,7 @@ impl Actor for BlockWatcher {
         ctx.set_mailbox_capacity(MAILBOX);
         ctx.run_interval(self.interval, |act, ctx| {
             if !act.polling {
-                let poll = act.poll(ctx);
+                let poll = act.poll();
                 ctx.spawn(poll.map(|_, _, _| ()));
             }
         });
@@ -131,8 +130,8 @@ impl Handler<Subscribe> for BlockWatcher {
 impl Handler<PollNow> for BlockWatcher {
     type Result = ResponseActFuture<Self, Result<u64, String>>;
 
-    fn handle(&mut self, _: PollNow, ctx: &mut Self::Context) -> Self::Result {
-        self.poll(ctx)
+    fn handle(&mut self, _: PollNow, _: &mut Self::Context) -> Self::Result {
+        self.poll()
     }
 }
 
