@@ -135,16 +135,29 @@ impl Handler<PollNow> for BlockWatcher {
     }
 }
 
-async fn header(provider: &DynProvider, number: u64) -> Result<(B256, B256), String> {
+/// `(hash, parent hash)` of block `number`, or `None` when the chain has no such block.
+async fn header(provider: &DynProvider, number: u64) -> Result<Option<(B256, B256)>, String> {
     let block = provider
         .get_block_by_number(BlockNumberOrTag::Number(number))
         .await
-        .map_err(|e| format!("block {number}: {e}"))?
-        .ok_or_else(|| format!("block {number} is not on the chain"))?;
-    Ok((block.header.hash, block.header.parent_hash))
+        .map_err(|e| format!("block {number}: {e}"))?;
+    Ok(block.map(|b| (b.header.hash, b.header.parent_hash)))
+}
+
+async fn existing_header(provider: &DynProvider, number: u64) -> Result<(B256, B256), String> {
+    header(provider, number).await?.ok_or_else(|| format!("block {number} is not on the chain"))
+}
+
+fn store(db: &Arc<Mutex<Db>>, number: u64, hash: B256, parent: B256) -> Result<(), String> {
+    let db = db.lock();
+    db.put_block_header(number, hash, parent).map_err(|e| e.to_string())?;
+    db.set_last_block(number, hash).map_err(|e| e.to_string())
 }
 
 /// One poll: publish what happened since the stored last block. Answers the new head.
+///
+/// Progress is stored after each published range, so a poll that fails half-way resumes where
+/// it stopped instead of publishing the same logs again.
 async fn poll_once(
     provider: DynProvider,
     db: Arc<Mutex<Db>>,
@@ -157,71 +170,80 @@ async fn poll_once(
     let from = match last {
         // First start: begin at the head; there is nothing older to catch up with.
         None => head,
-        Some((number, hash)) => {
-            // The block after the last one seen must build on it; when the head has not moved,
-            // the last one itself must still be there.
-            let intact = if head > number {
-                header(&provider, number + 1).await?.1 == hash
-            } else {
-                header(&provider, number).await.map(|(h, _)| h == hash).unwrap_or(false)
-            };
-            if intact {
+        Some((number, hash)) if head > number => {
+            // The block after the last one seen must build on it.
+            if existing_header(&provider, number + 1).await?.1 == hash {
                 number + 1
             } else {
-                let ancestor = common_ancestor(&provider, &db, number).await?;
-                info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
-                BlockWatcher::publish(
-                    &subscribers,
-                    ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor },
-                );
-                ancestor + 1
+                reorganized(&provider, &db, &subscribers, number).await?
+            }
+        }
+        Some((number, hash)) => {
+            // No new block. Either the last one is still there, or a node behind the one we
+            // asked before answers (nothing to do until it catches up), or the chain got shorter.
+            match header(&provider, number).await? {
+                Some((h, _)) if h == hash => return Ok(head),
+                None if stored_hash(&db, head)? == Some(existing_header(&provider, head).await?.0) => return Ok(head),
+                _ => reorganized(&provider, &db, &subscribers, number).await?,
             }
         }
     };
-    if from > head && last.is_some() {
-        return Ok(head);
-    }
     let mut start = from;
     while start <= head {
         let end = (start + MAX_LOG_RANGE - 1).min(head);
         let filter =
             Filter::new().from_block(start).to_block(end).address(addresses.clone()).event_signature(topics.clone());
         let logs = provider.get_logs(&filter).await.map_err(|e| format!("logs {start}..={end}: {e}"))?;
+        // Remember the recent headers (for the next reorg check) and the progress.
+        let keep_from = head.saturating_sub(HEADER_RETENTION);
+        for n in start.max(keep_from)..end {
+            let (hash, parent) = existing_header(&provider, n).await?;
+            db.lock().put_block_header(n, hash, parent).map_err(|e| e.to_string())?;
+        }
+        let (end_hash, end_parent) = existing_header(&provider, end).await?;
         if !logs.is_empty() {
             debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");
             BlockWatcher::publish(&subscribers, ChainEvent::Logs(Arc::new(logs)));
         }
+        store(&db, end, end_hash, end_parent)?;
         start = end + 1;
     }
-    // Remember the recent headers, for the next reorg check.
-    let keep_from = head.saturating_sub(HEADER_RETENTION);
-    let mut headers = Vec::new();
-    for n in from.max(keep_from)..=head {
-        let (hash, parent) = header(&provider, n).await?;
-        headers.push((n, hash, parent));
-    }
-    let head_hash = headers.last().map(|h| h.1).unwrap_or_default();
-    {
-        let db = db.lock();
-        for (n, hash, parent) in &headers {
-            db.put_block_header(*n, *hash, *parent).map_err(|e| e.to_string())?;
-        }
-        db.set_last_block(head, head_hash).map_err(|e| e.to_string())?;
-        db.prune_block_headers(keep_from).map_err(|e| e.to_string())?;
-    }
+    db.lock().prune_block_headers(head.saturating_sub(HEADER_RETENTION)).map_err(|e| e.to_string())?;
+    let head_hash = stored_hash(&db, head)?.unwrap_or_default();
     BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash: head_hash });
     Ok(head)
 }
 
-/// The newest stored block still on the chain at or below `number`.
+fn stored_hash(db: &Arc<Mutex<Db>>, number: u64) -> Result<Option<B256>, String> {
+    Ok(db.lock().block_header(number).map_err(|e| e.to_string())?.map(|(h, _)| h))
+}
+
+/// The chain no longer holds the stored block `number`: publish the reorg, rewind the stored
+/// last block to the common ancestor, and answer the first block to replay.
+async fn reorganized(
+    provider: &DynProvider,
+    db: &Arc<Mutex<Db>>,
+    subscribers: &[Recipient<ChainEvent>],
+    number: u64,
+) -> Result<u64, String> {
+    let ancestor = common_ancestor(provider, db, number).await?;
+    info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
+    BlockWatcher::publish(subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
+    let (hash, parent) = existing_header(provider, ancestor).await?;
+    store(db, ancestor, hash, parent)?;
+    Ok(ancestor + 1)
+}
+
+/// The newest stored block still on the chain below `number`. Without a stored header to compare
+/// (deeper than [`HEADER_RETENTION`]), the oldest block checked is taken, so the replay reaches
+/// at least that far back.
 async fn common_ancestor(provider: &DynProvider, db: &Arc<Mutex<Db>>, number: u64) -> Result<u64, String> {
     let mut n = number;
     let floor = number.saturating_sub(HEADER_RETENTION);
     while n > floor {
         n -= 1;
-        let stored = db.lock().block_header(n).map_err(|e| e.to_string())?;
-        let Some((stored_hash, _)) = stored else { break };
-        if header(provider, n).await.is_ok_and(|(h, _)| h == stored_hash) {
+        let Some(stored) = stored_hash(db, n)? else { break };
+        if header(provider, n).await?.is_some_and(|(h, _)| h == stored) {
             return Ok(n);
         }
     }

@@ -6,9 +6,12 @@
 //!   hands the service URIs of the active ones to the gateway's orchestrator pool
 //!   ([`SetOrchestrators`]).
 //! - **Mailbox**: bounded at [`MAILBOX`]; reads never overlap.
-//! - **Restart policy**: a failed read keeps the last list (logged) and retries next round.
+//! - **Restart policy**: a failed read keeps the last list (logged) and is retried after
+//!   [`RETRY_AFTER`]; the pool is also re-read every [`REFRESH_EVERY`] within a round, so a
+//!   gateway never waits a whole round for a list.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use lp_chain::client::{ChainClient, PoolMember};
@@ -20,6 +23,8 @@ use super::round_watcher::RoundChanged;
 use crate::gateway::orchestrator_pool::SetOrchestrators;
 
 const MAILBOX: usize = 16;
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
 /// The pool members last read, for `/status`.
 #[derive(Message)]
@@ -32,11 +37,13 @@ pub struct OrchestratorRegistry {
     target: Recipient<SetOrchestrators>,
     members: Vec<PoolMember>,
     reading: bool,
+    /// The last round seen, for the periodic re-reads.
+    round: Option<lp_chain::client::RoundInfo>,
 }
 
 impl OrchestratorRegistry {
     pub fn new(client: Arc<ChainClient>, db: Arc<Mutex<Db>>, target: Recipient<SetOrchestrators>) -> Self {
-        OrchestratorRegistry { client, db, target, members: Vec::new(), reading: false }
+        OrchestratorRegistry { client, db, target, members: Vec::new(), reading: false, round: None }
     }
 }
 
@@ -45,6 +52,11 @@ impl Actor for OrchestratorRegistry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run_interval(REFRESH_EVERY, |act, ctx| {
+            if let Some(round) = act.round.clone() {
+                ctx.notify(RoundChanged(round));
+            }
+        });
     }
 }
 
@@ -52,17 +64,22 @@ impl Handler<RoundChanged> for OrchestratorRegistry {
     type Result = ();
 
     fn handle(&mut self, RoundChanged(round): RoundChanged, ctx: &mut Self::Context) {
+        self.round = Some(round.clone());
         if self.reading {
             return;
         }
         self.reading = true;
         let client = self.client.clone();
         let read = async move { client.pool().await };
-        ctx.spawn(read.into_actor(self).map(move |result, act, _| {
+        ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
             act.reading = false;
             let members = match result {
                 Ok(m) => m,
-                Err(e) => return warn!(target: "lp::chain", "reading the orchestrator pool failed: {e}"),
+                Err(e) => {
+                    warn!(target: "lp::chain", "reading the orchestrator pool failed (retrying in {RETRY_AFTER:?}): {e}");
+                    ctx.notify_later(RoundChanged(round), RETRY_AFTER);
+                    return;
+                }
             };
             {
                 let db = act.db.lock();

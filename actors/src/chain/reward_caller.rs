@@ -3,8 +3,9 @@
 //! - **Owns** the last round it rewarded and the retry state of the current one.
 //! - **On** an initialized [`RoundChanged`] it checks the account (active, and its last reward
 //!   round behind the current one) and calls `rewardWithHint` with the pool position hints the
-//!   client computes. A failure is counted in `livepeer_reward_call_errors` and retried up to
-//!   [`MAX_TRIES`] times, [`RETRY_AFTER`] apart; a new round starts over.
+//!   client computes. A failure is counted in `livepeer_reward_call_errors` and retried with a
+//!   backoff from [`RETRY_AFTER`] doubling up to [`MAX_RETRY_AFTER`], for as long as the round
+//!   lasts; a new round replaces the pending one.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none needed; errors never stop it.
 
@@ -19,19 +20,21 @@ use tracing::{info, warn};
 use super::round_watcher::RoundChanged;
 
 const MAILBOX: usize = 16;
-pub const MAX_TRIES: u32 = 3;
-pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 pub const REWARD_CALL_ERRORS: &str = "livepeer_reward_call_errors";
 
 pub struct RewardCaller {
     client: Arc<ChainClient>,
     rewarded: Option<u64>,
+    /// The newest round to reward, when one is wanted.
+    wanted: Option<u64>,
     busy: bool,
 }
 
 impl RewardCaller {
     pub fn new(client: Arc<ChainClient>) -> Self {
-        RewardCaller { client, rewarded: None, busy: false }
+        RewardCaller { client, rewarded: None, wanted: None, busy: false }
     }
 }
 
@@ -56,6 +59,7 @@ impl Handler<RoundChanged> for RewardCaller {
 
     fn handle(&mut self, RoundChanged(info): RoundChanged, ctx: &mut Self::Context) {
         if info.initialized && self.rewarded.is_none_or(|r| r < info.round) {
+            self.wanted = Some(info.round);
             ctx.notify(Attempt { round: info.round, try_no: 1 });
         }
     }
@@ -65,7 +69,9 @@ impl Handler<Attempt> for RewardCaller {
     type Result = ();
 
     fn handle(&mut self, Attempt { round, try_no }: Attempt, ctx: &mut Self::Context) {
-        if self.busy || self.rewarded.is_some_and(|r| r >= round) {
+        // Superseded by a newer round, or already done; a busy caller picks `wanted` up when
+        // its attempt ends.
+        if self.busy || self.wanted != Some(round) || self.rewarded.is_some_and(|r| r >= round) {
             return;
         }
         self.busy = true;
@@ -89,11 +95,15 @@ impl Handler<Attempt> for RewardCaller {
                 }
                 Err(e) => {
                     counter!(REWARD_CALL_ERRORS).increment(1);
-                    warn!(target: "lp::chain", round, try_no, "reward failed: {e}");
-                    if try_no < MAX_TRIES {
-                        ctx.notify_later(Attempt { round, try_no: try_no + 1 }, RETRY_AFTER);
-                    }
+                    let wait = (RETRY_AFTER * 2u32.saturating_pow(try_no - 1)).min(MAX_RETRY_AFTER);
+                    warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
+                    ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
+                    return;
                 }
+            }
+            // A newer round arrived while this attempt ran.
+            if let Some(next) = act.wanted.filter(|w| act.rewarded.is_none_or(|r| r < *w)) {
+                ctx.notify(Attempt { round: next, try_no: 1 });
             }
         }));
     }

@@ -5,8 +5,8 @@
 //!   `[0, max_delay)` (so that many nodes do not all send the same transaction), reads the round
 //!   again, and calls `initializeRound()` only if it is still uninitialized.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: a failed call is logged; the next round change (or the next head while
-//!   the round is uninitialized) tries again.
+//! - **Restart policy**: a failed call is logged and the same round is checked again after
+//!   [`RETRY_AFTER`], until it is initialized (by us or anyone) or a new round begins.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::round_watcher::RoundChanged;
 
 const MAILBOX: usize = 16;
+pub const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub struct RoundInitializer {
     client: Arc<ChainClient>,
@@ -55,6 +56,7 @@ impl Handler<RoundChanged> for RoundInitializer {
         };
         let client = self.client.clone();
         let round = info.round;
+        let retry = info.clone();
         let work = async move {
             tokio::time::sleep(delay).await;
             match client.current_round().await {
@@ -63,12 +65,15 @@ impl Handler<RoundChanged> for RoundInitializer {
                 Err(e) => Err(e),
             }
         };
-        ctx.spawn(work.into_actor(self).map(move |result, act, _| {
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.pending = None;
             match result {
                 Ok(true) => info!(target: "lp::chain", round, "initialized the round"),
                 Ok(false) => {}
-                Err(e) => warn!(target: "lp::chain", round, "initializeRound failed: {e}"),
+                Err(e) => {
+                    warn!(target: "lp::chain", round, "initializeRound failed (checking again in {RETRY_AFTER:?}): {e}");
+                    ctx.notify_later(RoundChanged(retry), RETRY_AFTER);
+                }
             }
         }));
     }
