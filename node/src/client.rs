@@ -33,7 +33,11 @@ const INFO_TIMEOUT: Duration = Duration::from_secs(8);
 /// An awc client that accepts orchestrators' self-signed certificates.
 pub fn http_client(timeout: Duration) -> Client {
     Client::builder()
-        .connector(Connector::new().rustls_0_23(Arc::new(tls::client_config())).timeout(Duration::from_secs(3)))
+        // No cap on connections: each segment in flight holds one for its whole transcode, and
+        // the gateway's own bounds (max_streams × segment_queue) limit them.
+        .connector(
+            Connector::new().rustls_0_23(Arc::new(tls::client_config())).timeout(Duration::from_secs(3)).limit(0),
+        )
         .timeout(timeout)
         .finish()
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use lp_actors::gateway::hls::{SOURCE, media_playlist};
+use lp_actors::gateway::hls::{SOURCE, vod_playlist};
 use lp_config::{AdminConfig, Config, GatewayConfig, LogConfig, OrchestratorConfig};
 use lp_pipelines::InputFormat;
 use serde::Serialize;
@@ -221,7 +221,7 @@ async fn run(args: DemoArgs) -> Result<()> {
     let master_path = hls_dir.join(format!("{STREAM}.m3u8"));
     fs::write(&master_path, &master)?;
     for (name, segs) in &listed {
-        fs::write(hls_dir.join(STREAM).join(format!("{name}.m3u8")), media_playlist(name, segs.iter().copied(), true))?;
+        fs::write(hls_dir.join(STREAM).join(format!("{name}.m3u8")), vod_playlist(name, segs))?;
     }
 
     latencies.sort_unstable();

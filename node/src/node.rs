@@ -328,10 +328,9 @@ impl RunningNode {
         outcome
     }
 
-    /// Stop the listeners, letting in-flight requests finish within the grace period.
+    /// Stop the listeners, newest first (the gateway before the orchestrator it may use), all
+    /// draining at once within the grace period.
     pub async fn stop(&self) {
-        for s in &self.servers {
-            s.stop(true).await;
-        }
+        futures::future::join_all(self.servers.iter().rev().map(|s| s.stop(true))).await;
     }
 }

@@ -5,7 +5,10 @@
 //! - **Protocol**: the first frame must be `Register` with the shared secret and a capacity; a
 //!   wrong secret or zero capacity is answered `Refused`, logged, and the connection closed.
 //!   After `Registered` it is in the [`TranscoderPool`] and receives `Job` frames.
-//! - **Liveness**: pings every [`PING_EVERY`]; no frame for [`DEAD_AFTER`] closes it.
+//! - **Liveness**: pings every [`PING_EVERY`]; no frame for [`DEAD_AFTER`] closes it, and so
+//!   does no `Register` within [`REGISTER_WITHIN`].
+//! - **A job that times out** ([`JOB_TIMEOUT`]) fails and closes the connection: a transcoder
+//!   that stopped answering must not be given more work (its other jobs are re-queued).
 //! - **On disconnect** it leaves the pool and its unanswered jobs resolve `Disconnected`, which
 //!   the pool re-queues on another transcoder.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the pool sends at most `capacity` jobs at a time.
@@ -27,6 +30,8 @@ use tracing::{info, warn};
 const MAILBOX: usize = 64;
 pub const PING_EVERY: Duration = Duration::from_secs(5);
 pub const DEAD_AFTER: Duration = Duration::from_secs(20);
+/// A connection that has not registered by then is closed.
+pub const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 /// A job not answered in this time fails (go-livepeer removes such a transcoder too).
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -141,6 +146,11 @@ impl Actor for RemoteTranscoder {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run_later(REGISTER_WITHIN, |act, ctx| {
+            if act.id.is_none() {
+                act.refuse("no registration", ctx);
+            }
+        });
         ctx.run_interval(PING_EVERY, |act, ctx| {
             if act.last_heard.elapsed() > DEAD_AFTER {
                 warn!(target: "lp::transcoders", peer = %act.peer, "transcoder silent; dropping it");
@@ -195,11 +205,11 @@ impl StreamHandler<Result<actix_ws::AggregatedMessage, actix_ws::ProtocolError>>
 }
 
 impl Handler<RunJob> for RemoteTranscoder {
-    type Result = ResponseFuture<Result<TranscodeData, JobError>>;
+    type Result = ResponseActFuture<Self, Result<TranscodeData, JobError>>;
 
     fn handle(&mut self, RunJob(job): RunJob, _: &mut Self::Context) -> Self::Result {
         if self.id.is_none() {
-            return Box::pin(async { Err(JobError::Disconnected) });
+            return Box::pin(fut::ready(Err(JobError::Disconnected)));
         }
         let task_id = self.next_task;
         self.next_task += 1;
@@ -212,15 +222,19 @@ impl Handler<RunJob> for RemoteTranscoder {
             profiles: job.profiles.to_vec(),
             data: ByteBuf::from(job.data.to_vec()),
         });
-        Box::pin(async move {
-            match actix_web::rt::time::timeout(JOB_TIMEOUT, answer).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(JobError::Disconnected),
-                Err(_) => Err(JobError::Failed(TranscodeFailure {
+        let wait = actix_web::rt::time::timeout(JOB_TIMEOUT, answer);
+        Box::pin(wait.into_actor(self).map(move |answer, act, ctx| match answer {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(JobError::Disconnected),
+            Err(_) => {
+                warn!(target: "lp::transcoders", peer = %act.peer, task_id, "job timed out; dropping the transcoder");
+                act.pending.remove(&task_id);
+                ctx.stop();
+                Err(JobError::Failed(TranscodeFailure {
                     code: ErrorCode::TranscoderFailed,
                     message: format!("remote transcoder did not answer in {JOB_TIMEOUT:?}"),
-                })),
+                }))
             }
-        })
+        }))
     }
 }

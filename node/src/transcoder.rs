@@ -24,11 +24,13 @@ use tracing::{info, warn};
 use crate::client::http_client;
 
 const MAX_FRAME: usize = 512 * 1024 * 1024;
+/// The orchestrator pings every 5 s; this much silence is a dead connection.
+const SILENT_AFTER: Duration = Duration::from_secs(20);
 
 /// Why a connection ended.
 enum LinkEnd {
     /// Try again later.
-    Lost(String),
+    Lost { why: String, was_registered: bool },
     /// The orchestrator refused us; retrying cannot help.
     Refused(String),
 }
@@ -49,7 +51,10 @@ pub async fn run(cfg: TranscoderConfig, secret: String) -> Result<()> {
             LinkEnd::Refused(reason) => {
                 bail!("the orchestrator at {} refused this transcoder: {reason}", cfg.orchestrator)
             }
-            LinkEnd::Lost(why) => {
+            LinkEnd::Lost { why, was_registered } => {
+                if was_registered {
+                    backoff = Duration::from_secs(1);
+                }
                 warn!(target: "lp::transcoder", orchestrator = %cfg.orchestrator, "connection lost: {why}; retrying in {backoff:?}");
             }
         }
@@ -74,13 +79,13 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
     let connected = http_client(Duration::from_secs(10)).ws(url).max_frame_size(MAX_FRAME).connect().await;
     let (_, framed) = match connected {
         Ok(c) => c,
-        Err(e) => return LinkEnd::Lost(format!("cannot connect: {e}")),
+        Err(e) => return LinkEnd::Lost { why: format!("cannot connect: {e}"), was_registered: false },
     };
     let (mut sink, mut stream) = framed.split();
     let register =
         TranscoderMessage::Register { secret: secret.to_string(), capacity, capabilities: Capabilities::transcoding() };
     if let Err(e) = sink.send(ws::Message::Binary(wire::encode(&register).into())).await {
-        return LinkEnd::Lost(format!("cannot register: {e}"));
+        return LinkEnd::Lost { why: format!("cannot register: {e}"), was_registered: false };
     }
     // Answers from concurrent jobs go through one writer.
     let (tx, mut rx) = futures::channel::mpsc::unbounded::<ws::Message>();
@@ -92,11 +97,14 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
         }
     });
     let mut registered = false;
+    let lost = |why: String, registered| LinkEnd::Lost { why, was_registered: registered };
     let end = loop {
-        let Some(frame) = stream.next().await else { break LinkEnd::Lost("connection closed".into()) };
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => break LinkEnd::Lost(e.to_string()),
+        // The orchestrator pings every few seconds: silence means a dead (half-open) connection.
+        let frame = match actix_web::rt::time::timeout(SILENT_AFTER, stream.next()).await {
+            Err(_) => break lost(format!("nothing heard for {SILENT_AFTER:?}"), registered),
+            Ok(None) => break lost("connection closed".into(), registered),
+            Ok(Some(Err(e))) => break lost(e.to_string(), registered),
+            Ok(Some(Ok(f))) => f,
         };
         let bytes = match frame {
             ws::Frame::Binary(b) => b,
@@ -104,7 +112,7 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
                 let _ = tx.unbounded_send(ws::Message::Pong(p));
                 continue;
             }
-            ws::Frame::Close(reason) => break LinkEnd::Lost(format!("closed by the orchestrator: {reason:?}")),
+            ws::Frame::Close(reason) => break lost(format!("closed by the orchestrator: {reason:?}"), registered),
             _ => continue,
         };
         match wire::decode::<OrchestratorMessage>(&bytes) {

@@ -22,6 +22,12 @@ struct Track {
     width: u32,
     height: u32,
     segments: VecDeque<Segment>,
+    /// The seq of the first segment ever added: the media sequence number of the first entry.
+    base: i64,
+    /// Entries dropped from the front so far; each one moves the media sequence on by one.
+    dropped: i64,
+    /// `#EXT-X-TARGETDURATION`, which must never change: the longest segment so far, seconds.
+    target: u64,
 }
 
 impl Track {
@@ -48,23 +54,36 @@ impl HlsStore {
         HlsStore { window: window.max(1), keep: window.max(1) + 3, tracks: Vec::new() }
     }
 
-    /// Add one rendition's segment (rendition [`SOURCE`] for the source).
+    /// Add one rendition's segment (rendition [`SOURCE`] for the source). Live playlists are
+    /// append-only: a segment that finishes after a later one of the same rendition (a retry)
+    /// is not listed, since inserting it would renumber what players already saw.
     pub fn add(&mut self, rendition: &str, width: u32, height: u32, seq: i64, duration_ms: u64, data: Bytes) {
         let idx = match self.tracks.iter().position(|t| t.name == rendition) {
             Some(i) => i,
             None => {
-                self.tracks.push(Track { name: rendition.to_string(), width, height, segments: VecDeque::new() });
+                self.tracks.push(Track {
+                    name: rendition.to_string(),
+                    width,
+                    height,
+                    segments: VecDeque::new(),
+                    base: seq.max(0),
+                    dropped: 0,
+                    target: 0,
+                });
                 self.tracks.len() - 1
             }
         };
         let track = &mut self.tracks[idx];
+        if track.segments.back().is_some_and(|last| last.seq >= seq) {
+            return;
+        }
         track.width = width;
         track.height = height;
-        track.segments.retain(|s| s.seq != seq);
-        let at = track.segments.partition_point(|s| s.seq < seq);
-        track.segments.insert(at, Segment { seq, duration_ms, data });
+        track.target = track.target.max(duration_ms.div_ceil(1000)).max(1);
+        track.segments.push_back(Segment { seq, duration_ms, data });
         while track.segments.len() > self.keep {
             track.segments.pop_front();
+            track.dropped += 1;
         }
     }
 
@@ -95,8 +114,15 @@ impl HlsStore {
     pub fn media_playlist(&self, rendition: &str) -> Option<String> {
         let track = self.tracks.iter().find(|t| t.name == rendition)?;
         let skip = track.segments.len().saturating_sub(self.window);
-        let listed: Vec<&Segment> = track.segments.iter().skip(skip).collect();
-        Some(media_playlist(rendition, listed.iter().map(|s| (s.seq, s.duration_ms)), false))
+        let media_sequence = track.base + track.dropped + skip as i64;
+        let mut out = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{media_sequence}\n",
+            track.target
+        );
+        for s in track.segments.iter().skip(skip) {
+            let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{}.ts\n", s.duration_ms as f64 / 1000.0, s.seq);
+        }
+        Some(out)
     }
 
     /// A segment of a rendition, while it is held.
@@ -111,21 +137,17 @@ impl HlsStore {
     }
 }
 
-/// A media playlist listing `(seq, duration_ms)` segments as `<rendition>/<seq>.ts`, relative to
-/// the playlist's own URL. `ended` adds `#EXT-X-ENDLIST` (a finished recording).
-pub fn media_playlist(rendition: &str, segments: impl Iterator<Item = (i64, u64)> + Clone, ended: bool) -> String {
-    let target = segments.clone().map(|(_, d)| d.div_ceil(1000)).max().unwrap_or(2).max(1);
-    let first = segments.clone().next().map(|(seq, _)| seq).unwrap_or(0).max(0);
-    let mut out = format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
-    if ended {
-        out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
-    }
+/// A finished recording's (VOD) media playlist listing `(seq, duration_ms)` segments as
+/// `<rendition>/<seq>.ts`, relative to the playlist's own URL.
+pub fn vod_playlist(rendition: &str, segments: &[(i64, u64)]) -> String {
+    let target = segments.iter().map(|(_, d)| d.div_ceil(1000)).max().unwrap_or(2).max(1);
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
     for (seq, duration_ms) in segments {
-        let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{seq}.ts\n", duration_ms as f64 / 1000.0);
+        let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{seq}.ts\n", *duration_ms as f64 / 1000.0);
     }
-    if ended {
-        out.push_str("#EXT-X-ENDLIST\n");
-    }
+    out.push_str("#EXT-X-ENDLIST\n");
     out
 }
 
@@ -153,14 +175,32 @@ mod tests {
         assert!(master.contains("RESOLUTION=640x360"));
         assert!(master.contains("BANDWIDTH=2000000,"), "{master}");
 
-        // Held: the window plus three.
-        assert!(hls.segment(SOURCE, 0).is_some());
+        // Late segments (0 and 1 finished after 2) are not listed: the playlist only grows.
+        assert!(hls.segment(SOURCE, 2).is_some());
+        assert!(hls.segment(SOURCE, 0).is_none());
         assert!(hls.media_playlist("nope").is_none());
     }
 
     #[test]
+    fn the_media_sequence_counts_entries_across_gaps() {
+        let mut hls = HlsStore::new(2);
+        for seq in [0, 1, 3, 4, 5, 6, 7, 8] {
+            hls.add("r", 640, 360, seq, 2000, Bytes::from_static(b"x"));
+        }
+        // Held: the last 5 entries (4..=8); listed: 7 and 8, after six earlier entries
+        // (0, 1, 3, 4, 5, 6), so the media sequence is 6 although the seq is 7.
+        let media = hls.media_playlist("r").unwrap();
+        assert!(media.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{media}");
+        assert!(media.ends_with("r/7.ts\n#EXTINF:2.000,\nr/8.ts\n"), "{media}");
+        hls.add("r", 640, 360, 9, 3500, Bytes::from_static(b"x"));
+        hls.add("r", 640, 360, 10, 1000, Bytes::from_static(b"x"));
+        // The target duration only grows.
+        assert!(hls.media_playlist("r").unwrap().contains("#EXT-X-TARGETDURATION:4\n"));
+    }
+
+    #[test]
     fn finished_playlists_end() {
-        let text = media_playlist("a", [(0, 2000), (1, 1500)].into_iter(), true);
+        let text = vod_playlist("a", &[(0, 2000), (1, 1500)]);
         assert!(text.ends_with("#EXTINF:1.500,\na/1.ts\n#EXT-X-ENDLIST\n"), "{text}");
         assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
     }

@@ -93,9 +93,10 @@ pub struct ListOrchestrators;
 impl Handler<SelectOrchestrator> for OrchestratorPool {
     type Result = ResponseFuture<Result<OrchestratorSession, TranscodeFailure>>;
 
-    fn handle(&mut self, msg: SelectOrchestrator, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SelectOrchestrator, ctx: &mut Self::Context) -> Self::Result {
         let candidates = self.candidates(&msg.avoid);
         let transport = self.transport.clone();
+        let me = ctx.address();
         Box::pin(async move {
             if candidates.is_empty() {
                 return Err(TranscodeFailure {
@@ -113,7 +114,11 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
                     }
                     Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
                     Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),
-                    Err(TransportError::Unreachable(e)) => reasons.push(format!("{uri}: {e}")),
+                    Err(TransportError::Unreachable(e)) => {
+                        // Unreachable orchestrators go last for a while, for every stream.
+                        me.do_send(Suspend(uri.clone()));
+                        reasons.push(format!("{uri}: {e}"));
+                    }
                 }
             }
             warn!(target: "lp::gateway", reasons = %reasons.join("; "), "no orchestrator took the session");

@@ -55,8 +55,8 @@ impl Actor for AuthSession {
         });
     }
 
-    fn stopped(&mut self, _: &mut Self::Context) {
-        self.ended.do_send(SessionEnded { id: self.id.clone() });
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.ended.do_send(SessionEnded { id: self.id.clone(), addr: ctx.address() });
     }
 }
 
@@ -70,6 +70,7 @@ pub struct SessionSegment(pub TranscodeJob);
 #[rtype(result = "()")]
 pub struct SessionEnded {
     pub id: String,
+    pub addr: Addr<AuthSession>,
 }
 
 impl Handler<SessionSegment> for AuthSession {

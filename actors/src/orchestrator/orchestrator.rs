@@ -30,6 +30,8 @@ use crate::wire::{
 const MAILBOX: usize = 1024;
 /// go-livepeer's `maxSegmentChannels`: segments one session may have in flight.
 pub const SESSION_MAX_IN_FLIGHT: usize = 4;
+/// Most renditions one segment may ask for (each is an encoder).
+pub const MAX_PROFILES: usize = 16;
 
 /// What the orchestrator role needs to know.
 #[derive(Debug, Clone)]
@@ -156,6 +158,13 @@ impl Handler<SubmitSegment> for Orchestrator {
         if let Err(why) = self.tokens.verify(&token) {
             return reject(ErrorCode::AuthFailed, why.into());
         }
+        if seg.profiles.is_empty() || seg.profiles.len() > MAX_PROFILES {
+            let n = seg.profiles.len();
+            return reject(
+                ErrorCode::InvalidInput,
+                format!("a segment asks for 1 to {MAX_PROFILES} renditions, not {n}"),
+            );
+        }
         if blake3::hash(&msg.data).as_bytes().as_slice() != seg.hash.as_slice() {
             return reject(ErrorCode::HashMismatch, "segment bytes do not match the signed hash".into());
         }
@@ -203,7 +212,10 @@ impl Handler<SessionEnded> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: SessionEnded, _: &mut Self::Context) {
-        self.sessions.remove(&msg.id);
+        // Only forget the session that ended, not a newer one under the same id.
+        if self.sessions.get(&msg.id) == Some(&msg.addr) {
+            self.sessions.remove(&msg.id);
+        }
         debug!(target: "lp::orchestrator", session = %msg.id, "session ended");
         self.publish();
     }
