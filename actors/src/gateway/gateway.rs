@@ -81,42 +81,62 @@ pub struct GatewayStatus {
     pub profiles: Vec<String>,
 }
 
+impl Gateway {
+    /// The stream's session, starting one for a new stream (or one that just ended).
+    fn session(&mut self, stream: &str, ctx: &mut Context<Self>) -> Result<Addr<StreamSession>, TranscodeFailure> {
+        if let Some(addr) = self.streams.get(stream).filter(|a| a.connected()) {
+            return Ok(addr.clone());
+        }
+        self.streams.remove(stream);
+        if self.streams.len() >= self.max_streams {
+            metrics::segment_failed(ErrorCode::GatewayBusy);
+            return Err(TranscodeFailure {
+                code: ErrorCode::GatewayBusy,
+                message: format!("the gateway already serves its max_streams ({})", self.max_streams),
+            });
+        }
+        let addr = StreamSession::new(
+            stream.to_string(),
+            self.profiles.clone(),
+            self.settings.clone(),
+            self.pool.clone(),
+            self.transport.clone(),
+            ctx.address().recipient(),
+        )
+        .start();
+        self.streams.insert(stream.to_string(), addr.clone());
+        Ok(addr)
+    }
+}
+
 impl Handler<Push> for Gateway {
-    type Result = ResponseFuture<Result<SegmentDone, TranscodeFailure>>;
+    type Result = ResponseActFuture<Self, Result<SegmentDone, TranscodeFailure>>;
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) -> Self::Result {
-        let session = match self.streams.get(&msg.stream).filter(|a| a.connected()) {
-            Some(addr) => addr.clone(),
-            None => {
-                if self.streams.len() >= self.max_streams {
-                    metrics::segment_failed(ErrorCode::GatewayBusy);
-                    let failure = TranscodeFailure {
-                        code: ErrorCode::GatewayBusy,
-                        message: format!("the gateway already serves its max_streams ({})", self.max_streams),
-                    };
-                    return Box::pin(async { Err(failure) });
-                }
-                let addr = StreamSession::new(
-                    msg.stream.clone(),
-                    self.profiles.clone(),
-                    self.settings.clone(),
-                    self.pool.clone(),
-                    self.transport.clone(),
-                    ctx.address().recipient(),
-                )
-                .start();
-                self.streams.insert(msg.stream.clone(), addr.clone());
-                addr
-            }
+        let session = match self.session(&msg.stream, ctx) {
+            Ok(s) => s,
+            Err(failure) => return Box::pin(fut::ready(Err(failure))),
         };
-        Box::pin(async move {
-            session.send(PushSegment(msg.segment)).await.unwrap_or_else(|_| {
-                Err(TranscodeFailure {
-                    code: ErrorCode::GatewayBusy,
-                    message: "the stream is ending; push again".into(),
-                })
-            })
-        })
+        let Push { stream, segment } = msg;
+        let retry = segment.clone();
+        let first = session.send(PushSegment(segment));
+        Box::pin(first.into_actor(self).then(move |answer, act, ctx| {
+            // The session may have stopped (idle) between lookup and delivery: start a new one.
+            let resend = answer.map_err(|_| act.session(&stream, ctx).map(|s| s.send(PushSegment(retry))));
+            async move {
+                match resend {
+                    Ok(result) => result,
+                    Err(Ok(send)) => send.await.unwrap_or_else(|_| {
+                        Err(TranscodeFailure {
+                            code: ErrorCode::GatewayBusy,
+                            message: "the stream is ending; push again".into(),
+                        })
+                    }),
+                    Err(Err(failure)) => Err(failure),
+                }
+            }
+            .into_actor(act)
+        }))
     }
 }
 

@@ -3,12 +3,14 @@
 //! - **Owns** a dedicated OS thread (its device context: FFmpeg codec state lives and dies there).
 //!   Transcoding never runs on the actor's thread or the async executor.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the pool gives it one job at a time.
-//! - **Restart policy**: a job that panics fails only that job (answered `TranscoderFailed`); the
-//!   thread is discarded with whatever state the panic left and a fresh one is started for the
-//!   next job. The actor itself never stops while its node runs.
+//! - **Restart policy**: a job that panics, or runs past [`JOB_TIMEOUT`], fails only that job
+//!   (answered `TranscoderFailed`); the thread is discarded with whatever state it was left in
+//!   and a fresh one is started for the next job. The actor itself never stops while its node
+//!   runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
@@ -20,6 +22,9 @@ use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 /// The pool never sends more than a few jobs to one worker.
 const MAILBOX: usize = 8;
+/// A job not done in this time is failed and its thread abandoned (a wedged codec must not
+/// hold a session's slot forever); the next job gets a fresh thread.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the thread answers: the job's result, or the panic message when the job panicked.
 type Reply = oneshot::Sender<Result<Result<TranscodeData, TranscodeFailure>, String>>;
@@ -92,7 +97,10 @@ impl Handler<RunJob> for TranscodeWorker {
                 if sent.is_err() {
                     return None;
                 }
-                reply_rx.await.ok()
+                match tokio::time::timeout(JOB_TIMEOUT, reply_rx).await {
+                    Ok(answer) => answer.ok(),
+                    Err(_) => Some(Err(format!("no result in {JOB_TIMEOUT:?}"))),
+                }
             }
             .into_actor(self)
             .map(|answer, act, _| {
