@@ -109,6 +109,23 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     assert!(!twice.status.success());
     let text = String::from_utf8_lossy(&twice.stdout);
     assert!(text.contains("caller has already called reward for the current round"), "{text}");
+
+    // A data_dir that belongs to another chain (Arbitrum One's id stored in its database) is
+    // refused before anything is sent.
+    let other = dir.path().join("other-chain");
+    std::fs::create_dir_all(&other).unwrap();
+    lp_chain::db::Db::open_in(&other).unwrap().check_chain_id(42161).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let moved: Vec<String> = text
+        .lines()
+        .map(|l| if l.starts_with("data_dir") { format!("data_dir = {:?}", other.display().to_string()) } else { l.into() })
+        .collect();
+    let other_cfg = dir.path().join("other.toml");
+    std::fs::write(&other_cfg, moved.join("\n")).unwrap();
+    let refused = chain(&other_cfg, &["status"]);
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success());
+    assert!(text.contains("42161") && text.contains("31337"), "the error names both chain ids: {text}");
 }
 
 /// A devnet config without its `data_dir` line (the test harness sets one), plus `extra`.
