@@ -22,6 +22,26 @@ pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
 pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
 pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
 
+/// Every metric this crate records (the Grafana dashboard in `deploy/` is checked against it).
+pub const ALL: &[&str] = &[
+    SEGMENT_SOURCE_APPEARED,
+    SEGMENT_TRANSCODED,
+    SEGMENT_TRANSCODE_FAILED,
+    TRANSCODE_TIME,
+    TRANSCODE_OVERALL_LATENCY,
+    TRANSCODE_RETRIED,
+    CURRENT_SESSIONS,
+    MAX_SESSIONS,
+    TRANSCODERS_NUMBER,
+    TRANSCODERS_CAPACITY,
+    TRANSCODERS_LOAD,
+    STREAM_CREATED,
+    STREAM_ENDED,
+    WORKER_RESTARTS,
+    MIL_PIXELS_PROCESSED,
+    crate::chain::reward_caller::REWARD_CALL_ERRORS,
+];
+
 /// Register descriptions (the `# HELP` lines). Call once after installing a recorder.
 pub fn describe() {
     describe_counter!(SEGMENT_SOURCE_APPEARED, "Source segments received by the gateway's ingest");

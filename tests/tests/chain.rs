@@ -116,10 +116,16 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     std::fs::create_dir_all(&other).unwrap();
     lp_chain::db::Db::open_in(&other).unwrap().check_chain_id(42161).unwrap();
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let moved: Vec<String> = text
-        .lines()
-        .map(|l| if l.starts_with("data_dir") { format!("data_dir = {:?}", other.display().to_string()) } else { l.into() })
-        .collect();
+    let moved: Vec<String> =
+        text.lines()
+            .map(|l| {
+                if l.starts_with("data_dir") {
+                    format!("data_dir = {:?}", other.display().to_string())
+                } else {
+                    l.into()
+                }
+            })
+            .collect();
     let other_cfg = dir.path().join("other.toml");
     std::fs::write(&other_cfg, moved.join("\n")).unwrap();
     let refused = chain(&other_cfg, &["status"]);
