@@ -125,3 +125,55 @@ fn a_transcoder_with_the_wrong_secret_is_refused() {
     assert!(orch.log().contains("transcoder refused"), "{}", orch.log());
     assert_eq!(orch.status()["orchestrator"]["transcoders"], serde_json::json!([]));
 }
+
+#[test]
+fn an_orchestrator_killed_mid_stream_its_segments_go_to_another() {
+    let local = r#"
+[orchestrator]
+service_addr = "127.0.0.1:0"
+x264_preset = "ultrafast"
+[admin]
+addr = "127.0.0.1:0"
+"#;
+    let mut orchestrators = vec![Node::start("orchestrator", local), Node::start("orchestrator", local)];
+    let list = format!("{:?}, {:?}", orchestrators[0].orchestrator_uri(), orchestrators[1].orchestrator_uri());
+    let gateway = Node::start(
+        "gateway",
+        &format!(
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{list}]\nprofiles = [\"P240p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n"
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let segments = make_segments(dir.path(), 20, 640, 360);
+    let gw = gateway.gateway();
+    let pusher = {
+        let gw = gw.clone();
+        std::thread::spawn(move || {
+            segments
+                .into_iter()
+                .enumerate()
+                .map(|(seq, seg)| push(&gw, "failover", &format!("{seq}.ts"), seg))
+                .collect::<Vec<_>>()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&gateway.metrics(), "livepeer_segment_transcoded_total") < 3.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Kill the orchestrator the stream is on.
+    let busy = orchestrators
+        .iter()
+        .position(|o| metric(&o.metrics(), "livepeer_current_sessions_total") == 1.0)
+        .expect("one orchestrator serves the stream");
+    orchestrators[busy].kill();
+
+    let answers = pusher.join().unwrap();
+    for (seq, (status, ct, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "segment {seq}: {}\n{}", String::from_utf8_lossy(body), gateway.log());
+        assert_eq!(multipart_parts(ct, body).len(), 1);
+    }
+    // The stream's next attempt hit the dead orchestrator and was retried on the other one.
+    assert!(gateway.log().contains("segment attempt failed"), "{}", gateway.log());
+    let other = &orchestrators[1 - busy];
+    assert!(metric(&other.metrics(), "livepeer_transcode_time_seconds_count") >= 1.0, "the survivor took over");
+}
