@@ -135,7 +135,7 @@ x264_preset = "ultrafast"
 [admin]
 addr = "127.0.0.1:0"
 "#;
-    let mut orchestrators = vec![Node::start("orchestrator", local), Node::start("orchestrator", local)];
+    let mut orchestrators = [Node::start("orchestrator", local), Node::start("orchestrator", local)];
     let list = format!("{:?}, {:?}", orchestrators[0].orchestrator_uri(), orchestrators[1].orchestrator_uri());
     let gateway = Node::start(
         "gateway",
