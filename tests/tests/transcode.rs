@@ -177,25 +177,30 @@ fn an_orchestrator_at_max_sessions_answers_capped() {
 
 #[test]
 fn a_full_stream_queue_answers_busy_at_once() {
-    let node = Node::start(
-        "run",
-        &ALL_IN_ONE.replace("max_segment_bytes = 4000000", "segment_queue = 1").replace("ultrafast", "medium"),
-    );
+    // One segment in flight per stream, and a slow one: 1080p into 720p with x264 veryslow.
+    let config = ALL_IN_ONE
+        .replace("max_segment_bytes = 4000000", "segment_queue = 1")
+        .replace("ultrafast", "veryslow")
+        .replace("\"P360p30fps16x9\", \"P240p30fps16x9\"", "\"P720p30fps16x9\"");
+    let node = Node::start("run", &config);
     let segments = make_segments(node.dir.path(), 2, 1920, 1080);
     let gw = node.gateway();
     let first = {
         let (gw, seg) = (gw.clone(), segments[0].clone());
         std::thread::spawn(move || push(&gw, "q", "0.ts", seg))
     };
-    // The first segment takes seconds at 1080p with the medium preset; the second arrives while
-    // it is in flight.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let started = std::time::Instant::now();
+    // Wait until the first segment is being transcoded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(&node.metrics(), "livepeer_transcoders_load") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the first segment never started:\n{}", node.log());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let (status, _, body) = push(&gw, "q", "1.ts", segments[0].clone());
     let text = String::from_utf8_lossy(&body);
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("GatewayBusy"), "{text}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(1), "busy is answered at once");
+    // "At once": the refusal came back while the first segment was still being transcoded.
+    assert!(!first.is_finished(), "the busy answer waited for the segment in flight");
     assert_eq!(first.join().unwrap().0, 200);
 }
 
