@@ -3,9 +3,9 @@
 //! - **Owns** the candidate list (offchain: the configured URIs; on-chain: the active pool,
 //!   replaced each round by [`SetOrchestrators`]) and a suspension deadline per
 //!   orchestrator that failed.
-//! - **Selects** for a stream: candidates in rotating order, the ones the stream asked to avoid
-//!   and the suspended ones last, asking each for its terms until one accepts (go-livepeer's
-//!   offchain selection is FIFO; rotating spreads streams over equal orchestrators).
+//! - **Selects** for a stream: the preferred candidates first, then the ones the stream asked to
+//!   avoid, then the suspended ones; all of a tier are asked for their terms at once and the
+//!   first to accept is taken.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; it owns no fallible resource.
 
@@ -14,6 +14,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
 use super::transport::{OrchestratorTransport, TransportError};
@@ -47,15 +49,20 @@ impl OrchestratorPool {
         self.suspended.get(uri).is_some_and(|until| *until > Instant::now())
     }
 
-    /// Candidates in the order to try them.
-    fn candidates(&mut self, avoid: &[String]) -> Vec<String> {
+    /// Candidates in tiers to try one after another: the preferred ones, then those the stream
+    /// would rather avoid, then the suspended ones. Empty tiers are left out.
+    fn candidates(&mut self, avoid: &[String]) -> Vec<Vec<String>> {
         let n = self.uris.len();
         let start = self.next;
         self.next = self.next.wrapping_add(1);
-        let mut list: Vec<String> = (0..n).map(|i| self.uris[(start + i) % n.max(1)].clone()).collect();
-        // Stable sort: preferred first, then avoided, then suspended.
-        list.sort_by_key(|uri| (self.is_suspended(uri), avoid.contains(uri)));
-        list
+        let mut tiers = vec![Vec::new(), Vec::new(), Vec::new()];
+        for i in 0..n {
+            let uri = self.uris[(start + i) % n].clone();
+            let tier = if self.is_suspended(&uri) { 2 } else { usize::from(avoid.contains(&uri)) };
+            tiers[tier].push(uri);
+        }
+        tiers.retain(|t| !t.is_empty());
+        tiers
     }
 }
 
@@ -105,19 +112,32 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
                 });
             }
             let mut reasons = Vec::new();
-            for uri in candidates {
-                let req = OrchestratorRequest { capabilities: Some(Capabilities::transcoding()), ..Default::default() };
-                match transport.get_orchestrator(&uri, req).await {
-                    Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
-                        debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");
-                        return Ok(OrchestratorSession { uri, info });
-                    }
-                    Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
-                    Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),
-                    Err(TransportError::Unreachable(e)) => {
-                        // Unreachable orchestrators go last for a while, for every stream.
-                        me.do_send(Suspend(uri.clone()));
-                        reasons.push(format!("{uri}: {e}"));
+            // Within a tier every candidate is asked at once and the first to accept wins (the
+            // fastest, as go-livepeer prefers), so dead orchestrators cost one timeout, not one each.
+            for tier in candidates {
+                let mut asked: FuturesUnordered<_> = tier
+                    .into_iter()
+                    .map(|uri| {
+                        let req = OrchestratorRequest {
+                            capabilities: Some(Capabilities::transcoding()),
+                            ..Default::default()
+                        };
+                        transport.get_orchestrator(&uri, req).map(move |answer| (uri, answer))
+                    })
+                    .collect();
+                while let Some((uri, answer)) = asked.next().await {
+                    match answer {
+                        Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
+                            debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");
+                            return Ok(OrchestratorSession { uri, info });
+                        }
+                        Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
+                        Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),
+                        Err(TransportError::Unreachable(e)) => {
+                            // Unreachable orchestrators go last for a while, for every stream.
+                            me.do_send(Suspend(uri.clone()));
+                            reasons.push(format!("{uri}: {e}"));
+                        }
                     }
                 }
             }
