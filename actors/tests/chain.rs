@@ -77,13 +77,18 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     let params = DevnetParams { round_length: 50, ..Default::default() };
     let d = deploy(&url, DEV_KEYS[0], &params, &[]).await.unwrap();
     let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
 
     let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
     let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
-    let watcher =
-        BlockWatcher::new(provider.clone(), db.clone(), vec![d.service_registry], topics, Duration::from_secs(3600))
-            .start();
+    let watcher = BlockWatcher::new(
+        provider.clone(),
+        db.clone(),
+        vec![d.contracts.service_registry],
+        topics,
+        Duration::from_secs(3600),
+    )
+    .start();
     let collector = Collector::default();
     let seen = collector.chain.clone();
     watcher.send(Subscribe(collector.start().recipient())).await.unwrap();
@@ -99,7 +104,7 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     // Another history from the snapshot on, longer than the one the watcher saw. (A new client:
     // the old one's nonce counter remembers the reverted transaction.)
     assert!(provider.anvil_revert(snapshot).await.unwrap());
-    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
     operator.set_service_uri("https://canonical.example:8935").await.unwrap();
     provider.anvil_mine(Some(4), None).await.unwrap();
     let head = watcher.send(PollNow).await.unwrap().unwrap();
@@ -126,14 +131,14 @@ async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
     let url = anvil.url();
     let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
     let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.controller, DEV_KEYS[1]).await;
+    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
     let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
     let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
     let new_watcher = || {
         BlockWatcher::new(
             provider.clone(),
             db.clone(),
-            vec![d.service_registry],
+            vec![d.contracts.service_registry],
             topics.clone(),
             Duration::from_secs(3600),
         )
@@ -164,7 +169,7 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
     let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
     let provider = http_provider(&url).unwrap();
-    let operator = Arc::new(client(&url, d.controller, DEV_KEYS[1]).await);
+    let operator = Arc::new(client(&url, d.contracts.controller, DEV_KEYS[1]).await);
     let round = operator.current_round().await.unwrap();
     if !round.initialized {
         operator.initialize_round().await.unwrap();
@@ -174,7 +179,8 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
 
     let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
     let watcher =
-        BlockWatcher::new(provider.clone(), db, vec![d.rounds_manager], vec![], Duration::from_millis(200)).start();
+        BlockWatcher::new(provider.clone(), db, vec![d.contracts.rounds_manager], vec![], Duration::from_millis(200))
+            .start();
     let rounds = RoundWatcher::new(operator.clone()).start();
     watcher.send(Subscribe(rounds.clone().recipient())).await.unwrap();
     let initializer = RoundInitializer::new(operator.clone(), Duration::ZERO).start();

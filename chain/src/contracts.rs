@@ -2,19 +2,24 @@
 //! (`reference/contracts.md` §1): proxies for BondingManager, RoundsManager, TicketBroker and
 //! ServiceRegistry, and the Minter and LivepeerToken themselves.
 
-use alloy::primitives::{Address, keccak256};
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::providers::Provider;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bindings::Controller;
 use crate::error::ChainError;
+
+/// The Controller id of a contract name: `keccak256(bytes(name))`.
+pub fn contract_id(name: &str) -> B256 {
+    keccak256(name.as_bytes())
+}
 
 /// The Controller names this node resolves, in [`Contracts`] field order after the Controller.
 pub const CONTRACT_NAMES: [&str; 6] =
     ["BondingManager", "RoundsManager", "TicketBroker", "ServiceRegistry", "Minter", "LivepeerToken"];
 
 /// The addresses of one Livepeer deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contracts {
     /// The Controller everything was resolved from.
     pub controller: Address,
@@ -44,7 +49,7 @@ impl Contracts {
         let c = Controller::new(controller, &provider);
         let mut found = [Address::ZERO; CONTRACT_NAMES.len()];
         for (slot, name) in found.iter_mut().zip(CONTRACT_NAMES) {
-            let addr = c.getContract(keccak256(name.as_bytes())).call().await?;
+            let addr = c.getContract(contract_id(name)).call().await?;
             if addr.is_zero() || provider.get_code_at(addr).await?.is_empty() {
                 return Err(ChainError::NotDeployed(name.to_string()));
             }

@@ -23,6 +23,7 @@ use alloy::transports::{RpcError, TransportErrorKind};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::{BondingManager, Controller, LivepeerToken, RoundsManager, TicketBroker};
+use crate::contracts::{Contracts, contract_id};
 
 /// The log target of the devnet deployer.
 const TARGET: &str = "lp::chain::devnet";
@@ -83,13 +84,8 @@ impl Default for DevnetParams {
 /// Where a devnet's contracts are. Every address is also resolvable through the Controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevnetDeployment {
-    pub controller: Address,
-    pub bonding_manager: Address,
-    pub rounds_manager: Address,
-    pub ticket_broker: Address,
-    pub service_registry: Address,
-    pub minter: Address,
-    pub livepeer_token: Address,
+    #[serde(flatten)]
+    pub contracts: Contracts,
     pub chain_id: u64,
 }
 
@@ -235,16 +231,18 @@ pub async fn deploy(
     }
 
     let deployment = DevnetDeployment {
-        controller,
-        bonding_manager,
-        rounds_manager,
-        ticket_broker,
-        service_registry,
-        minter,
-        livepeer_token,
+        contracts: Contracts {
+            controller,
+            bonding_manager,
+            rounds_manager,
+            ticket_broker,
+            service_registry,
+            minter,
+            livepeer_token,
+        },
         chain_id,
     };
-    tracing::info!(target: TARGET, controller = %deployment.controller, "devnet contracts deployed");
+    tracing::info!(target: TARGET, controller = %deployment.contracts.controller, "devnet contracts deployed");
     Ok(deployment)
 }
 
@@ -259,20 +257,15 @@ pub async fn is_deployed(rpc_url: &str, deployment: &DevnetDeployment) -> bool {
         Ok(id) if id == deployment.chain_id => {}
         _ => return false,
     }
-    match provider.get_code_at(deployment.controller).await {
+    match provider.get_code_at(deployment.contracts.controller).await {
         Ok(code) if !code.is_empty() => {}
         _ => return false,
     }
-    let controller = Controller::new(deployment.controller, &provider);
+    let controller = Controller::new(deployment.contracts.controller, &provider);
     matches!(
         controller.getContract(contract_id("BondingManager")).call().await,
-        Ok(address) if address == deployment.bonding_manager
+        Ok(address) if address == deployment.contracts.bonding_manager
     )
-}
-
-/// The Controller id of a contract name: `keccak256(bytes(name))`.
-pub fn contract_id(name: &str) -> B256 {
-    keccak256(name.as_bytes())
 }
 
 /// Deploys one artifact with ABI-encoded constructor arguments appended to its bytecode.
@@ -392,13 +385,15 @@ mod tests {
         let p = DevnetParams::default();
         assert_eq!((p.round_length, p.inflation), (10, 1_000_000));
         let d = DevnetDeployment {
-            controller: Address::repeat_byte(1),
-            bonding_manager: Address::repeat_byte(2),
-            rounds_manager: Address::repeat_byte(3),
-            ticket_broker: Address::repeat_byte(4),
-            service_registry: Address::repeat_byte(5),
-            minter: Address::repeat_byte(6),
-            livepeer_token: Address::repeat_byte(7),
+            contracts: Contracts {
+                controller: Address::repeat_byte(1),
+                bonding_manager: Address::repeat_byte(2),
+                rounds_manager: Address::repeat_byte(3),
+                ticket_broker: Address::repeat_byte(4),
+                service_registry: Address::repeat_byte(5),
+                minter: Address::repeat_byte(6),
+                livepeer_token: Address::repeat_byte(7),
+            },
             chain_id: 31337,
         };
         let json = serde_json::to_string(&d).unwrap();

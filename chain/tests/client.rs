@@ -49,7 +49,9 @@ async fn devnet() -> Net {
 }
 
 async fn client(net: &Net, i: usize) -> ChainClient {
-    ChainClient::connect(&net.anvil.url(), net.deployment.controller, Some(signer(i)), policy()).await.unwrap()
+    ChainClient::connect(&net.anvil.url(), net.deployment.contracts.controller, Some(signer(i)), policy())
+        .await
+        .unwrap()
 }
 
 /// Mine to the next round and initialize it.
@@ -83,13 +85,13 @@ async fn resolves_every_contract_through_the_controller() {
     let c = client(&net, 1).await;
     let d = &net.deployment;
     let k = c.contracts();
-    assert_eq!(k.controller, d.controller);
-    assert_eq!(k.bonding_manager, d.bonding_manager);
-    assert_eq!(k.rounds_manager, d.rounds_manager);
-    assert_eq!(k.ticket_broker, d.ticket_broker);
-    assert_eq!(k.service_registry, d.service_registry);
-    assert_eq!(k.minter, d.minter);
-    assert_eq!(k.livepeer_token, d.livepeer_token);
+    assert_eq!(k.controller, d.contracts.controller);
+    assert_eq!(k.bonding_manager, d.contracts.bonding_manager);
+    assert_eq!(k.rounds_manager, d.contracts.rounds_manager);
+    assert_eq!(k.ticket_broker, d.contracts.ticket_broker);
+    assert_eq!(k.service_registry, d.contracts.service_registry);
+    assert_eq!(k.minter, d.contracts.minter);
+    assert_eq!(k.livepeer_token, d.contracts.livepeer_token);
     assert_eq!(c.chain_id(), 31337);
     assert_eq!(c.address(), Some(signer(1).address()));
 
@@ -102,24 +104,24 @@ async fn resolves_every_contract_through_the_controller() {
     let err = ChainClient::connect(&net.anvil.url(), Address::repeat_byte(9), None, policy()).await.unwrap_err();
     assert!(matches!(&err, ChainError::NotDeployed(n) if n == "Controller"), "{err:?}");
     // A non-Controller contract: getContract reverts or answers nothing usable.
-    assert!(ChainClient::connect(&net.anvil.url(), d.livepeer_token, None, policy()).await.is_err());
+    assert!(ChainClient::connect(&net.anvil.url(), d.contracts.livepeer_token, None, policy()).await.is_err());
 
     // Read-only client: reads work, writes say there is no account.
-    let ro = ChainClient::connect(&net.anvil.url(), d.controller, None, policy()).await.unwrap();
+    let ro = ChainClient::connect(&net.anvil.url(), d.contracts.controller, None, policy()).await.unwrap();
     assert_eq!(ro.address(), None);
     let st = ro.status(signer(2).address()).await.unwrap();
     assert_eq!(st.lpt_balance, lpt("1000"));
     assert!(matches!(ro.reward().await, Err(ChainError::NoAccount)));
 
     // Credentials in the URL never show up in errors or Debug output.
-    let err = ChainClient::connect("http://user:hunter2@127.0.0.1:1/v2/APIKEY", d.controller, None, policy())
+    let err = ChainClient::connect("http://user:hunter2@127.0.0.1:1/v2/APIKEY", d.contracts.controller, None, policy())
         .await
         .unwrap_err();
     let msg = format!("{err} {err:?}");
     assert!(!msg.contains("hunter2") && !msg.contains("APIKEY"), "{msg}");
     assert!(!format!("{c:?}").contains("hunter2"));
     assert!(matches!(
-        ChainClient::connect("not a url", d.controller, None, policy()).await,
+        ChainClient::connect("not a url", d.contracts.controller, None, policy()).await,
         Err(ChainError::InvalidInput(_))
     ));
 }
@@ -168,8 +170,8 @@ async fn register_activate_pool_and_reward() {
 
     // Reward: the stake grows by what the Minter and BondingManager views predict.
     let round = o1.current_round().await.unwrap().round;
-    let bm = BondingManager::new(net.deployment.bonding_manager, o1.provider());
-    let minter = Minter::new(net.deployment.minter, o1.provider());
+    let bm = BondingManager::new(net.deployment.contracts.bonding_manager, o1.provider());
+    let minter = Minter::new(net.deployment.contracts.minter, o1.provider());
     let mintable = minter.currentMintableTokens().call().await.unwrap();
     let pool_stake = bm.getTranscoderEarningsPoolForRound(a1, U256::from(round)).call().await.unwrap().totalStake;
     let total = bm.getTotalBonded().call().await.unwrap();

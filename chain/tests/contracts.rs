@@ -135,17 +135,17 @@ impl Devnet {
         Account {
             addr: key.address(),
             key,
-            bm: BondingManager::new(self.d.bonding_manager, provider.clone()),
-            tb: TicketBroker::new(self.d.ticket_broker, provider.clone()),
-            rm: RoundsManager::new(self.d.rounds_manager, provider.clone()),
-            lpt: LivepeerToken::new(self.d.livepeer_token, provider.clone()),
-            sr: ServiceRegistry::new(self.d.service_registry, provider.clone()),
+            bm: BondingManager::new(self.d.contracts.bonding_manager, provider.clone()),
+            tb: TicketBroker::new(self.d.contracts.ticket_broker, provider.clone()),
+            rm: RoundsManager::new(self.d.contracts.rounds_manager, provider.clone()),
+            lpt: LivepeerToken::new(self.d.contracts.livepeer_token, provider.clone()),
+            sr: ServiceRegistry::new(self.d.contracts.service_registry, provider.clone()),
             provider,
         }
     }
 
     fn minter(&self) -> Mt {
-        Minter::new(self.d.minter, self.account(0).provider)
+        Minter::new(self.d.contracts.minter, self.account(0).provider)
     }
 
     async fn current_round(&self) -> u64 {
@@ -180,7 +180,7 @@ impl Devnet {
     /// approve + bond(self) + transcoder(rewardCut 5%, feeShare 30%) + setServiceURI.
     /// Returns the bond's receipt.
     async fn register(&self, who: &Account, stake: U256) -> TransactionReceipt {
-        send!(who.lpt.approve(self.d.bonding_manager, stake));
+        send!(who.lpt.approve(self.d.contracts.bonding_manager, stake));
         let bond = send!(who.bm.bond(stake, who.addr));
         send!(who.bm.transcoder(U256::from(50_000), U256::from(300_000)));
         send!(who.sr.setServiceURI(service_uri(who.addr)));
@@ -290,19 +290,19 @@ fn abis_cover_the_real_contracts() {
 async fn deployment_is_wired_through_the_controller_and_detectable() {
     let net = Devnet::start(DevnetParams::default()).await;
     let a = net.account(0);
-    let controller = Controller::new(net.d.controller, a.provider.clone());
+    let controller = Controller::new(net.d.contracts.controller, a.provider.clone());
     assert!(!view!(controller.paused()));
     assert_eq!(view!(controller.owner()), a.addr);
     for (name, address) in [
-        ("BondingManager", net.d.bonding_manager),
-        ("RoundsManager", net.d.rounds_manager),
-        ("TicketBroker", net.d.ticket_broker),
-        ("JobsManager", net.d.ticket_broker),
-        ("ServiceRegistry", net.d.service_registry),
-        ("Minter", net.d.minter),
-        ("LivepeerToken", net.d.livepeer_token),
+        ("BondingManager", net.d.contracts.bonding_manager),
+        ("RoundsManager", net.d.contracts.rounds_manager),
+        ("TicketBroker", net.d.contracts.ticket_broker),
+        ("JobsManager", net.d.contracts.ticket_broker),
+        ("ServiceRegistry", net.d.contracts.service_registry),
+        ("Minter", net.d.contracts.minter),
+        ("LivepeerToken", net.d.contracts.livepeer_token),
     ] {
-        assert_eq!(view!(controller.getContract(devnet::contract_id(name))), address, "{name}");
+        assert_eq!(view!(controller.getContract(lp_chain::contracts::contract_id(name))), address, "{name}");
     }
     assert_eq!(net.d.chain_id, 31337);
     assert_eq!(view!(a.bm.getTranscoderPoolMaxSize()), U256::from(net.params.num_active_transcoders));
@@ -311,7 +311,8 @@ async fn deployment_is_wired_through_the_controller_and_detectable() {
     assert_eq!(view!(a.lpt.totalSupply()), wei(FUNDED_LPT * DEV_KEYS.len() as u128));
 
     assert!(devnet::is_deployed(&net.url, &net.d).await);
-    let moved = DevnetDeployment { bonding_manager: Address::repeat_byte(1), ..net.d.clone() };
+    let mut moved = net.d.clone();
+    moved.contracts.bonding_manager = Address::repeat_byte(1);
     assert!(!devnet::is_deployed(&net.url, &moved).await);
     let other = Anvil::spawn(AnvilOptions::default()).unwrap();
     assert!(!devnet::is_deployed(&other.url(), &net.d).await);
@@ -364,7 +365,7 @@ async fn rounds_advance_every_round_length_blocks_and_initialize_once() {
     assert_revert!(a.bm.bond(wei(ONE), a.addr), "current round is not initialized");
 
     // A paused system refuses, and `initializeRound` checks the pause first.
-    let controller = Controller::new(net.d.controller, a.provider.clone());
+    let controller = Controller::new(net.d.contracts.controller, a.provider.clone());
     send!(controller.pause());
     assert_revert!(a.rm.initializeRound(), "system is paused");
     send!(a.sr.setServiceURI("https://paused.example".to_string())); // no modifiers
@@ -409,7 +410,7 @@ async fn registration_joins_the_pool_and_activates_next_round() {
     assert_revert!(o.bm.bond(stake, o.addr), "ERC20: insufficient allowance");
     assert_revert!(o.bm.transcoder(U256::ZERO, U256::ZERO), "transcoder must be registered");
 
-    send!(o.lpt.approve(net.d.bonding_manager, stake));
+    send!(o.lpt.approve(net.d.contracts.bonding_manager, stake));
     let bond = send!(o.bm.bond(stake, o.addr));
     let activated = events::<BondingManager::TranscoderActivated>(&bond);
     assert_eq!(activated.len(), 1);
@@ -417,7 +418,7 @@ async fn registration_joins_the_pool_and_activates_next_round() {
     let bonded = events::<BondingManager::Bond>(&bond);
     assert_eq!(bonded.len(), 1);
     assert_eq!((bonded[0].newDelegate, bonded[0].delegator, bonded[0].bondedAmount), (o.addr, o.addr, stake));
-    assert_eq!(view!(o.lpt.balanceOf(net.d.minter)), stake);
+    assert_eq!(view!(o.lpt.balanceOf(net.d.contracts.minter)), stake);
 
     assert_revert!(o.bm.transcoder(U256::from(1_000_001), U256::ZERO), "invalid rewardCut percentage");
     assert_revert!(o.bm.transcoder(U256::ZERO, U256::from(1_000_001)), "invalid feeShare percentage");
@@ -497,7 +498,7 @@ async fn reward_mints_the_stake_share_once_per_round() {
         send!(o.bm.transcoder(U256::from(100_000), U256::from(500_000)));
     }
     assert_eq!(view!(minter.currentMintedTokens()), minted);
-    assert_eq!(view!(o1.lpt.balanceOf(net.d.minter)), wei(4_000 * ONE) + minted);
+    assert_eq!(view!(o1.lpt.balanceOf(net.d.contracts.minter)), wei(4_000 * ONE) + minted);
     assert_eq!(view!(o1.bm.nextRoundTotalActiveStake()), total + minted);
     assert_revert!(nobody.bm.reward(), "caller must be an active transcoder");
 
@@ -687,8 +688,8 @@ async fn funding_requires_msg_value_to_match() {
     assert_eq!((info.sender.deposit, info.sender.withdrawRound), (tenth_eth(12), U256::ZERO));
     assert_eq!((info.reserve.fundsRemaining, info.reserve.claimedInCurrentRound), (tenth_eth(6), U256::ZERO));
     // The Minter holds the ETH, as on the real network.
-    assert_eq!(s.provider.get_balance(net.d.minter).await.unwrap(), tenth_eth(18));
-    assert_eq!(s.provider.get_balance(net.d.ticket_broker).await.unwrap(), U256::ZERO);
+    assert_eq!(s.provider.get_balance(net.d.contracts.minter).await.unwrap(), tenth_eth(18));
+    assert_eq!(s.provider.get_balance(net.d.contracts.ticket_broker).await.unwrap(), U256::ZERO);
 }
 
 #[tokio::test]
@@ -727,7 +728,7 @@ async fn winning_ticket_pays_fees_that_the_transcoder_withdraws() {
     assert_eq!((withdrawn[0].delegator, withdrawn[0].recipient, withdrawn[0].amount), (o.addr, payee, face_value));
     assert_eq!(o.provider.get_balance(payee).await.unwrap(), face_value);
     assert_eq!(view!(o.bm.pendingFees(o.addr, U256::ZERO)), U256::ZERO);
-    assert_eq!(o.provider.get_balance(net.d.minter).await.unwrap(), wei(2 * ONE) - face_value);
+    assert_eq!(o.provider.get_balance(net.d.contracts.minter).await.unwrap(), wei(2 * ONE) - face_value);
 }
 
 #[tokio::test]

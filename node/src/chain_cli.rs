@@ -127,8 +127,9 @@ pub fn main(args: ChainArgs) -> ExitCode {
     }
 }
 
-/// Connect as the node would: keystore, controller, chain id checked against the database.
-pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<ChainClient> {
+/// Connect as the node would: keystore, controller, chain id checked against the database
+/// (which is answered too, for the node's chain actors).
+pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)> {
     let keystore = eth.keystore.clone().unwrap_or_else(|| cfg.data_dir.join("keystore"));
     let account = eth.account.as_deref().map(str::parse::<Address>).transpose().context("eth.account")?;
     let signer = lp_chain::keystore::load_or_create(&keystore, &eth.password_file, account)?;
@@ -137,9 +138,9 @@ pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<ChainClient> {
     let policy = tx_policy(eth)?;
     let client = ChainClient::connect(&eth.url, controller, Some(signer), policy).await?;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let db = Db::open(&cfg.data_dir.join("lpdb.sqlite3"))?;
+    let db = Db::open_in(&cfg.data_dir)?;
     db.check_chain_id(client.chain_id())?;
-    Ok(client)
+    Ok((client, db))
 }
 
 pub fn tx_policy(eth: &EthConfig) -> Result<TxPolicy> {
@@ -174,7 +175,7 @@ fn tx(receipt: &alloy::rpc::types::TransactionReceipt) -> Value {
 }
 
 async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Value> {
-    let client = connect(cfg, eth).await?;
+    let (client, _) = connect(cfg, eth).await?;
     let me = client.address().context("no account")?;
     Ok(match command {
         ChainCommand::Status { address } => status_view(&client.status(address.unwrap_or(me)).await?),

@@ -80,7 +80,7 @@ async fn run(args: DevnetArgs) -> Result<()> {
     if let Some(state) = read_state(&dir)
         && lp_chain::devnet::is_deployed(&state.rpc_url, &state.deployment).await
     {
-        println!("devnet already running at {} (controller {})", state.rpc_url, state.deployment.controller);
+        println!("devnet already running at {} (controller {})", state.rpc_url, state.deployment.contracts.controller);
         print_configs(&dir);
         return Ok(());
     }
@@ -101,7 +101,8 @@ async fn run(args: DevnetArgs) -> Result<()> {
     // first commands before the round needs initializing again.
     let provider = lp_chain::client::http_provider(&rpc_url)?;
     let deployer: PrivateKeySigner = DEV_KEYS[0].parse()?;
-    let client = ChainClient::connect(&rpc_url, deployment.controller, Some(deployer), TxPolicy::default()).await?;
+    let client =
+        ChainClient::connect(&rpc_url, deployment.contracts.controller, Some(deployer), TxPolicy::default()).await?;
     let round = client.current_round().await?;
     let head = client.block_number().await?;
     let next_round_start = round.start_block + round.length;
@@ -131,7 +132,7 @@ async fn run(args: DevnetArgs) -> Result<()> {
              initialize_round = true\n\
              initialize_round_max_delay_secs = 2\n",
             data_dir = dir.join(format!("data-{role}")).display().to_string(),
-            controller = deployment.controller,
+            controller = deployment.contracts.controller,
             keystore = keystore.display().to_string(),
             password = password_file.display().to_string(),
         );
@@ -141,7 +142,7 @@ async fn run(args: DevnetArgs) -> Result<()> {
     fs::write(state_path(&dir), serde_json::to_vec_pretty(&state)?)?;
     println!(
         "devnet up at {rpc_url} (chain id {}), controller {}",
-        state.deployment.chain_id, state.deployment.controller
+        state.deployment.chain_id, state.deployment.contracts.controller
     );
     println!("dev accounts funded with {LPT_PER_ACCOUNT} LPT each:");
     for (i, a) in accounts.iter().enumerate() {

@@ -136,7 +136,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     // On-chain: connect (and check the chain id against the database) before binding any port.
     let chain = match &cfg.eth {
-        Some(eth) => Some((Arc::new(crate::chain_cli::connect(cfg, eth).await?), eth)),
+        Some(eth) => Some((crate::chain_cli::connect(cfg, eth).await?, eth)),
         None => None,
     };
     let (fatal_tx, fatal) = mpsc::unbounded();
@@ -235,10 +235,10 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         });
     }
 
-    if let Some((client, eth)) = chain {
+    if let Some(((client, db), eth)) = chain {
         let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
         let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|(_, pool)| pool.clone());
-        admin_state.chain = Some(start_chain(cfg, roles, client, eth, gateway_pool)?);
+        admin_state.chain = Some(start_chain(roles, Arc::new(client), db, eth, gateway_pool));
     }
 
     let listener = bind(cfg.admin.addr, "admin.addr")?;
@@ -266,13 +266,13 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
 /// `initialize_round` is on; the reward caller for an orchestrator with `reward` on; the
 /// orchestrator registry for a gateway that has no configured orchestrators.
 fn start_chain(
-    cfg: &Config,
     roles: Roles,
     client: Arc<ChainClient>,
+    db: Db,
     eth: &EthConfig,
     gateway_pool: Option<Addr<OrchestratorPool>>,
-) -> Result<admin::ChainState> {
-    let db = Arc::new(Mutex::new(Db::open_in(&cfg.data_dir)?));
+) -> admin::ChainState {
+    let db = Arc::new(Mutex::new(db));
     let c = client.contracts();
     let watched = vec![c.bonding_manager, c.rounds_manager, c.ticket_broker, c.service_registry];
     let interval = Duration::from_secs(eth.block_poll_interval_secs);
@@ -292,7 +292,7 @@ fn start_chain(
         registry
     });
     info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
-    Ok(admin::ChainState { address: client.address(), rounds, registry })
+    admin::ChainState { address: client.address(), rounds, registry }
 }
 
 /// The events the node follows (go-livepeer's `eth/watchers/topics.go`).
