@@ -7,6 +7,10 @@ pub enum TranscodeError {
     /// frame decodes). Retrying elsewhere will not help (HTTP 422).
     #[error("invalid input segment: {0}")]
     InvalidInput(String),
+    /// A rendition profile that the encoder cannot take (see
+    /// [`validate_profiles`](crate::profile::validate_profiles)). Not retryable.
+    #[error("{0}")]
+    InvalidProfile(String),
     /// Anything else: an encoder that fails to open, an internal FFmpeg error, a worker thread
     /// that died. Retryable.
     #[error("transcoding failed: {0}")]

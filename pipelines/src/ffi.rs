@@ -1,6 +1,6 @@
-//! The few FFmpeg operations that rsmpeg 0.14 does not wrap safely: opening an in-memory input
-//! with a forced demuxer, muxing into memory, referencing packets, error strings, and routing
-//! FFmpeg's log into `tracing`.
+//! The few FFmpeg operations that rsmpeg 0.14 does not wrap safely: opening a codec with
+//! options, opening an in-memory input with a forced demuxer, muxing into memory, referencing
+//! packets, error strings, and routing FFmpeg's log into `tracing`.
 //!
 //! This module is the only one that needs raw FFI, hence the `unsafe_code` allowance; every
 //! block carries a `SAFETY:` comment and the functions it exports are safe.
@@ -11,11 +11,11 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
-use rsmpeg::avcodec::AVPacket;
+use rsmpeg::avcodec::{AVCodecContext, AVPacket};
 use rsmpeg::avformat::{
     AVFormatContextInput, AVFormatContextOutput, AVIOContextContainer, AVIOContextCustom, AVInputFormat,
 };
-use rsmpeg::avutil::AVMem;
+use rsmpeg::avutil::{AVDictionary, AVMem};
 use rsmpeg::ffi;
 
 /// Size of the AVIOContext buffers (FFmpeg's own default).
@@ -90,6 +90,28 @@ unsafe extern "C" fn log_callback(
     } else {
         tracing::trace!(target: "ffmpeg", level, "{msg}");
     }
+}
+
+/// Opens a codec context with `opts`, like `avcodec_open2`. Answers the FFmpeg error code when
+/// the codec refuses the settings.
+///
+/// rsmpeg 0.14's `AVCodecContext::open` frees its options twice when `avcodec_open2` fails:
+/// FFmpeg frees the dictionary it was handed and puts the options it did not use in its place
+/// (on success and failure alike), and rsmpeg drops its own handle on the freed one when
+/// returning the error. That turned every encoder that refuses its settings (libx264 with a
+/// bitrate under 1 kbit/s, an option out of range) into a heap corruption that killed the
+/// process; this wrapper hands ownership over and frees only what FFmpeg gives back.
+pub(crate) fn open_codec(ctx: &mut AVCodecContext, opts: AVDictionary) -> Result<(), c_int> {
+    let mut dict = opts.into_raw().as_ptr();
+    // SAFETY: `ctx` is a valid codec context with a codec set (AVCodecContext::new), and `dict`
+    // a dictionary we own exclusively (into_raw gave up rsmpeg's handle). avcodec_open2 frees
+    // `dict` and stores in it the options it left unused, or NULL.
+    let ret = unsafe { ffi::avcodec_open2(ctx.as_mut_ptr(), ptr::null(), &mut dict) };
+    if !dict.is_null() {
+        // SAFETY: what avcodec_open2 left in `dict` is ours; av_dict_free accepts it and NULLs it.
+        unsafe { ffi::av_dict_free(&mut dict) };
+    }
+    if ret < 0 { Err(ret) } else { Ok(()) }
 }
 
 /// Opens `data` with the named demuxer (`mpegts`, `mp4`) through a custom AVIOContext that reads
@@ -237,4 +259,43 @@ pub(crate) fn params_for_copy(par: &rsmpeg::avcodec::AVCodecParameters) -> rsmpe
         rsmpeg::UnsafeDerefMut::deref_mut(&mut out).codec_tag = 0;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsmpeg::avcodec::AVCodec;
+
+    fn x264_context() -> AVCodecContext {
+        let codec = AVCodec::find_encoder_by_name(c"libx264").expect("libx264");
+        let mut enc = AVCodecContext::new(&codec);
+        enc.set_width(64);
+        enc.set_height(64);
+        enc.set_pix_fmt(ffi::AVPixelFormat_AV_PIX_FMT_YUV420P);
+        enc.set_time_base(rsmpeg::avutil::AVRational { num: 1, den: 30 });
+        enc
+    }
+
+    /// Before `open_codec`, both of these corrupted the heap (`free(): invalid pointer`, or a
+    /// segfault) instead of returning an error.
+    #[test]
+    fn a_refused_encoder_setting_is_an_error_not_a_crash() {
+        init_logging();
+        // libx264 takes kbit/s: 999 bit/s is 0 kbit/s, "bitrate not specified".
+        let mut enc = x264_context();
+        enc.set_bit_rate(999);
+        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"999", 0).set(c"bufsize", c"999", 0);
+        let err = open_codec(&mut enc, opts).expect_err("libx264 refuses 0 kbit/s");
+        assert!(err < 0);
+        // An option out of its range (minrate is an int): refused by av_opt_set_dict.
+        let mut enc = x264_context();
+        enc.set_bit_rate(3_000_000);
+        let opts = AVDictionary::new(c"minrate", c"2147483648", 0).set(c"preset", c"veryfast", 0);
+        assert!(open_codec(&mut enc, opts).is_err());
+        // And good settings still open.
+        let mut enc = x264_context();
+        enc.set_bit_rate(500_000);
+        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"500000", 0);
+        open_codec(&mut enc, opts).expect("valid settings open");
+    }
 }

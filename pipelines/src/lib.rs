@@ -46,6 +46,7 @@ pub mod transcode;
 
 pub use error::{ProfileError, TranscodeError};
 pub use profile::{
-    H264Profile, Profile, preset, preset_names, profiles_from_json, profiles_from_json_file, profiles_from_names,
+    H264Profile, MAX_PROFILES, Profile, preset, preset_names, profiles_from_json, profiles_from_json_file,
+    profiles_from_names, validate_profiles,
 };
 pub use transcode::{InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, transcode};

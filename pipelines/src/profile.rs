@@ -85,9 +85,24 @@ pub struct Profile {
 }
 
 /// Largest accepted bounding box side, a guard against absurd allocations.
-const MAX_SIDE: u32 = 8192;
-/// Largest accepted output frame rate.
-const MAX_FPS: f64 = 240.0;
+pub const MAX_SIDE: u32 = 8192;
+/// Accepted output frame rates (when not passthrough), frames per second.
+pub const FPS_RANGE: std::ops::RangeInclusive<f64> = 1.0..=240.0;
+/// Largest frame-rate numerator or denominator (they become C `int`s).
+const MAX_FPS_TERM: u32 = 1_000_000;
+/// Lowest accepted bitrate: libx264 takes whole kbit/s, and under 1000 bit/s it is asked for 0.
+pub const MIN_BITRATE: u32 = 1_000;
+/// Highest accepted bitrate (1 Gbit/s; above H.264's highest level, and FFmpeg's rate options are
+/// C `int`s that end at 2^31 - 1).
+pub const MAX_BITRATE: u32 = 1_000_000_000;
+/// Longest accepted GOP.
+pub const MAX_GOP_MS: u32 = 3_600_000;
+/// Longest accepted rendition name.
+pub const MAX_NAME_LEN: usize = 64;
+/// The HLS name of the source rendition, which no profile may take.
+pub const SOURCE_NAME: &str = "source";
+/// Most renditions one segment may ask for (each is an encoder and a thread).
+pub const MAX_PROFILES: usize = 16;
 
 impl Profile {
     /// Output size for a source of `src_w` x `src_h`: fits inside `width` x `height` keeping the
@@ -113,31 +128,68 @@ impl Profile {
         (self.fps > 0).then(|| (self.fps, self.fps_den.max(1)))
     }
 
-    /// Checks that the profile is usable; the message names the problem, not the profile.
-    pub(crate) fn check_usable(&self) -> Result<(), String> {
-        if self.name.trim().is_empty() {
-            return Err("name must not be empty".into());
+    /// Checks every field against what the encoder can take; the message names the field and
+    /// the accepted range, not the profile. Every boundary runs it (config, wire, transcode),
+    /// so a profile that passes never reaches FFmpeg with a value it refuses.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(format!("name must be 1 to {MAX_NAME_LEN} characters, got {}", name.len()));
         }
-        if self.width < 2 || self.height < 2 {
-            return Err(format!("width and height must be at least 2, got {}x{}", self.width, self.height));
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) || name.starts_with('.')
+        {
+            return Err(format!("name {name:?} may hold only A-Z a-z 0-9 _ - . (and not start with .)"));
         }
-        if self.width > MAX_SIDE || self.height > MAX_SIDE {
-            return Err(format!("width and height must be at most {MAX_SIDE}, got {}x{}", self.width, self.height));
+        if name.eq_ignore_ascii_case(SOURCE_NAME) {
+            return Err(format!("name {SOURCE_NAME:?} is the source rendition's"));
         }
-        if self.bitrate == 0 {
-            return Err("bitrate must be > 0".into());
+        if !(2..=MAX_SIDE).contains(&self.width) || !(2..=MAX_SIDE).contains(&self.height) {
+            return Err(format!("width and height must be 2 to {MAX_SIDE}, got {}x{}", self.width, self.height));
+        }
+        if !(MIN_BITRATE..=MAX_BITRATE).contains(&self.bitrate) {
+            return Err(format!(
+                "bitrate must be {MIN_BITRATE} to {MAX_BITRATE} bits per second, got {}",
+                self.bitrate
+            ));
         }
         if self.fps > 0 {
-            if self.fps_den == 0 {
-                return Err("fps_den must be > 0".into());
+            if self.fps > MAX_FPS_TERM || !(1..=MAX_FPS_TERM).contains(&self.fps_den) {
+                return Err(format!(
+                    "fps and fps_den must be 1 to {MAX_FPS_TERM}, got {}/{}",
+                    self.fps, self.fps_den
+                ));
             }
             let rate = f64::from(self.fps) / f64::from(self.fps_den);
-            if rate > MAX_FPS {
-                return Err(format!("frame rate {rate} is above {MAX_FPS}"));
+            if !FPS_RANGE.contains(&rate) {
+                return Err(format!(
+                    "frame rate must be {} to {} fps (or 0 for the source's), got {rate}",
+                    FPS_RANGE.start(),
+                    FPS_RANGE.end()
+                ));
             }
+        }
+        if self.gop_ms > MAX_GOP_MS {
+            return Err(format!("gop must be at most {MAX_GOP_MS} ms, got {}", self.gop_ms));
         }
         Ok(())
     }
+}
+
+/// Checks a whole rendition list: 1 to [`MAX_PROFILES`] profiles, each valid, names unique.
+pub fn validate_profiles(profiles: &[Profile]) -> Result<(), ProfileError> {
+    if profiles.is_empty() || profiles.len() > MAX_PROFILES {
+        return Err(ProfileError::Invalid(format!(
+            "a segment asks for 1 to {MAX_PROFILES} renditions, not {}",
+            profiles.len()
+        )));
+    }
+    for (i, p) in profiles.iter().enumerate() {
+        p.validate().map_err(|m| ProfileError::Invalid(format!("profile {:?}: {m}", p.name)))?;
+        if profiles[..i].iter().any(|q| q.name == p.name) {
+            return Err(ProfileError::Invalid(format!("profile {:?} is listed twice", p.name)));
+        }
+    }
+    Ok(())
 }
 
 /// `num / den` rounded to the nearest even integer.
@@ -328,7 +380,7 @@ fn parse_entry(obj: &Map<String, Value>) -> Result<Profile, String> {
         gop_ms,
         profile,
     };
-    p.check_usable()?;
+    p.validate()?;
     Ok(p)
 }
 

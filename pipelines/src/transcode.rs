@@ -19,7 +19,7 @@ use rsmpeg::swscale::SwsContext;
 use crate::error::TranscodeError;
 use crate::ffi as ff;
 use crate::fps::FpsConverter;
-use crate::profile::Profile;
+use crate::profile::{Profile, validate_profiles};
 
 /// Container of an input segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -186,9 +186,7 @@ pub fn transcode(
         .ok()
         .filter(|p| !p.is_empty())
         .ok_or_else(|| TranscodeError::Ffmpeg(format!("bad x264 preset {:?}", opts.x264_preset)))?;
-    for p in profiles {
-        p.check_usable().map_err(|m| TranscodeError::Ffmpeg(format!("profile {:?}: {m}", p.name)))?;
-    }
+    validate_profiles(profiles).map_err(|e| TranscodeError::InvalidProfile(e.to_string()))?;
     let mut src = Source::open(data, format)?;
     let plan = ThreadPlan::new(opts.threads, profiles, src.fps);
     let mut dec = src.open_decoder(plan.decoder)?;
@@ -455,8 +453,8 @@ impl Source {
             .map_err(|e| TranscodeError::Ffmpeg(e.to_string()))?;
         let threads = CString::new(threads).map_err(|e| TranscodeError::Ffmpeg(e.to_string()))?;
         let opts = AVDictionary::new(c"threads", &threads, 0).set(c"pkt_timebase", &tb, 0);
-        dec.open(Some(opts))
-            .map_err(|e| invalid(format!("cannot open the {} decoder: {}", self.codec_name, rsmpeg_err(&e))))?;
+        ff::open_codec(&mut dec, opts)
+            .map_err(|e| invalid(format!("cannot open the {} decoder: {}", self.codec_name, ff::err_str(e))))?;
         Ok(dec)
     }
 
@@ -908,7 +906,8 @@ impl Worker {
                 opts = opts.set(key, &num(v), 0);
             }
         }
-        enc.open(Some(opts)).map_err(|e| ffmpeg_err("cannot open libx264", name, &e))?;
+        ff::open_codec(&mut enc, opts)
+            .map_err(|e| TranscodeError::Ffmpeg(format!("{name}: cannot open libx264: {}", ff::err_str(e))))?;
 
         let mut out =
             ff::MemoryOutput::mpegts((u64::from(p.bitrate) / 8 * 3).clamp(64 * 1024, 64 * 1024 * 1024) as usize)

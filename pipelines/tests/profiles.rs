@@ -112,14 +112,14 @@ fn bad_json_and_entries_name_the_entry() {
     let cases = [
         (r#"[{"name":"a","width":640,"height":360,"bitrate":0}]"#, "bitrate"),
         (r#"[{"name":"a","width":640,"height":360}]"#, "bitrate"),
-        (r#"[{"name":"a","width":0,"height":360,"bitrate":1}]"#, "width"),
-        (r#"[{"name":"a","width":-2,"height":360,"bitrate":1}]"#, "width"),
+        (r#"[{"name":"a","width":0,"height":360,"bitrate":1000}]"#, "width"),
+        (r#"[{"name":"a","width":-2,"height":360,"bitrate":1000}]"#, "width"),
         (r#"[{"name":"a","width":640,"height":360,"bitrate":"lots"}]"#, "bitrate"),
-        (r#"[{"name":"a","width":640,"height":360,"bitrate":1,"profile":"h265main"}]"#, "profile"),
-        (r#"[{"name":"a","width":640,"height":360,"bitrate":1,"gop":"intra"}]"#, "intra"),
-        (r#"[{"name":"a","width":640,"height":360,"bitrate":1,"gop":"x"}]"#, "gop"),
-        (r#"[{"name":"a","width":640,"height":360,"bitrate":1,"encoder":"hevc"}]"#, "encoder"),
-        (r#"[{"width":640,"height":360,"bitrate":1}]"#, "name"),
+        (r#"[{"name":"a","width":640,"height":360,"bitrate":1000,"profile":"h265main"}]"#, "profile"),
+        (r#"[{"name":"a","width":640,"height":360,"bitrate":1000,"gop":"intra"}]"#, "intra"),
+        (r#"[{"name":"a","width":640,"height":360,"bitrate":1000,"gop":"x"}]"#, "gop"),
+        (r#"[{"name":"a","width":640,"height":360,"bitrate":1000,"encoder":"hevc"}]"#, "encoder"),
+        (r#"[{"width":640,"height":360,"bitrate":1000}]"#, "name"),
     ];
     for (json, word) in cases {
         let err = profiles_from_json(json).unwrap_err();
@@ -130,14 +130,14 @@ fn bad_json_and_entries_name_the_entry() {
     }
 
     // The second entry is named in the error.
-    let json = r#"[{"name":"ok","width":640,"height":360,"bitrate":1},
+    let json = r#"[{"name":"ok","width":640,"height":360,"bitrate":1000},
                    {"name":"bad","width":640,"height":360,"bitrate":-5}]"#;
     let msg = profiles_from_json(json).unwrap_err().to_string();
     assert!(msg.contains("profile #2 (\"bad\")"), "{msg}");
 
     // Duplicate names.
-    let json = r#"[{"name":"x","width":640,"height":360,"bitrate":1},
-                   {"name":"x","width":320,"height":180,"bitrate":1}]"#;
+    let json = r#"[{"name":"x","width":640,"height":360,"bitrate":1000},
+                   {"name":"x","width":320,"height":180,"bitrate":1000}]"#;
     let msg = profiles_from_json(json).unwrap_err().to_string();
     assert!(msg.contains("twice"), "{msg}");
 
@@ -191,4 +191,61 @@ fn output_size_keeps_aspect_ratio() {
         let out = w as f64 / h as f64;
         assert!((src - out).abs() / src < 0.05, "{sw}x{sh} -> {w}x{h}");
     }
+}
+
+/// Every field is checked against what libx264 and the HLS output can take. Bitrates under
+/// 1000 bit/s or from 2^31 up used to reach FFmpeg and crash the process (issue: remote crash).
+#[test]
+fn validate_refuses_what_the_encoder_cannot_take() {
+    let good = preset("P360p30fps16x9").unwrap();
+    good.validate().unwrap();
+    let with = |f: &dyn Fn(&mut Profile)| {
+        let mut p = good.clone();
+        f(&mut p);
+        p
+    };
+    let cases: Vec<(Profile, &str)> = vec![
+        (with(&|p| p.bitrate = 999), "bitrate"),
+        (with(&|p| p.bitrate = 1), "bitrate"),
+        (with(&|p| p.bitrate = 0), "bitrate"),
+        (with(&|p| p.bitrate = 1 << 31), "bitrate"),
+        (with(&|p| p.bitrate = u32::MAX), "bitrate"),
+        (with(&|p| p.width = 1), "width"),
+        (with(&|p| p.height = 8194), "height"),
+        (with(&|p| (p.fps, p.fps_den) = (u32::MAX, u32::MAX)), "fps"),
+        (with(&|p| (p.fps, p.fps_den) = (30, 0)), "fps"),
+        (with(&|p| (p.fps, p.fps_den) = (1, 1000)), "frame rate"),
+        (with(&|p| p.fps = 241), "frame rate"),
+        (with(&|p| p.gop_ms = u32::MAX), "gop"),
+        (with(&|p| p.name = String::new()), "name"),
+        (with(&|p| p.name = "a/../b".into()), "name"),
+        (with(&|p| p.name = "x\r\nSet-Cookie: a".into()), "name"),
+        (with(&|p| p.name = "source".into()), "source"),
+        (with(&|p| p.name = "n".repeat(65)), "name"),
+    ];
+    for (p, word) in cases {
+        let msg = p.validate().expect_err(&format!("{p:?} must be refused"));
+        assert!(msg.contains(word), "{p:?}: {msg}");
+        let err = lp_pipelines::validate_profiles(std::slice::from_ref(&p)).unwrap_err();
+        assert!(err.to_string().contains(word), "{err}");
+    }
+    // Bounds themselves are accepted.
+    with(&|p| p.bitrate = 1000).validate().unwrap();
+    with(&|p| p.bitrate = 1_000_000_000).validate().unwrap();
+    with(&|p| (p.fps, p.fps_den) = (30000, 1001)).validate().unwrap();
+
+    // Lists: empty, too long, duplicate names.
+    assert!(lp_pipelines::validate_profiles(&[]).is_err());
+    let many: Vec<Profile> = (0..17).map(|i| with(&|p| p.name = format!("r{i}"))).collect();
+    assert!(lp_pipelines::validate_profiles(&many).unwrap_err().to_string().contains("16"));
+    assert!(lp_pipelines::validate_profiles(&[good.clone(), good.clone()]).unwrap_err().to_string().contains("twice"));
+    // Every preset passes.
+    for name in preset_names() {
+        preset(name).unwrap().validate().unwrap();
+    }
+    // The JSON path refuses the same bitrates.
+    let err = profiles_from_json(r#"[{"name":"a","width":640,"height":360,"bitrate":999}]"#).unwrap_err();
+    assert!(err.to_string().contains("bitrate"), "{err}");
+    let err = profiles_from_json(r#"[{"name":"a","width":640,"height":360,"bitrate":"2147483648"}]"#).unwrap_err();
+    assert!(err.to_string().contains("bitrate"), "{err}");
 }

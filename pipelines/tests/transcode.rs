@@ -211,6 +211,25 @@ fn bad_inputs_are_invalid() {
     assert!(e.is_retryable());
 }
 
+/// A profile that libx264 refuses used to crash the whole process (rsmpeg freed the encoder's
+/// options twice); now it is refused before FFmpeg, and nothing else is affected.
+#[test]
+fn a_profile_the_encoder_refuses_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(make_segment(dir.path(), "in.ts", 320, 180, 30, 1, true)).unwrap();
+    for bitrate in [1, 999, 1 << 31, u32::MAX] {
+        let mut p = custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault);
+        p.bitrate = bitrate;
+        let e = transcode(&data, InputFormat::MpegTs, &[p], &fast()).unwrap_err();
+        assert!(matches!(e, TranscodeError::InvalidProfile(_)), "{bitrate}: {e:?}");
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("bitrate"), "{e}");
+    }
+    // The same worker thread transcodes the next, valid, segment.
+    let ok = transcode(&data, InputFormat::MpegTs, &[custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)], &fast());
+    assert_eq!(ok.unwrap().renditions.len(), 1);
+}
+
 #[test]
 fn damaged_middle_still_transcodes() {
     // A segment whose middle packets are overwritten keeps its length and sync bytes: what

@@ -41,7 +41,7 @@ pub fn ffmpeg_transcode(opts: TranscodeOptions) -> TranscodeFn {
     Arc::new(move |job: &TranscodeJob| {
         let out = lp_pipelines::transcode(&job.data, job.format, &job.profiles, &opts).map_err(|e| {
             let code = match e {
-                TranscodeError::InvalidInput(_) => ErrorCode::InvalidInput,
+                TranscodeError::InvalidInput(_) | TranscodeError::InvalidProfile(_) => ErrorCode::InvalidInput,
                 _ => ErrorCode::TranscoderFailed,
             };
             TranscodeFailure { code, message: e.to_string() }

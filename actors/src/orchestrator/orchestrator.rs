@@ -2,8 +2,8 @@
 //!
 //! - **Owns** the auth-token secret, the map of live [`AuthSession`]s and the session cap
 //!   (`max_sessions`); hands out [`OrchestratorInfo`] and admits segments.
-//! - **Checks** before any work: a valid, unexpired auth token and a segment hash (blake3) that
-//!   matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
+//! - **Checks** before any work: a valid, unexpired auth token, profiles the encoder can take
+//!   (every field in range, 1 to 16 of them) and a segment hash (blake3) that matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
 //!   errors (busy, capped, transcoder failures) travel inside the [`TranscodeResult`].
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; it owns no fallible resource. It lives as long as the role.
@@ -30,8 +30,6 @@ use crate::wire::{
 const MAILBOX: usize = 1024;
 /// go-livepeer's `maxSegmentChannels`: segments one session may have in flight.
 pub const SESSION_MAX_IN_FLIGHT: usize = 4;
-/// Most renditions one segment may ask for (each is an encoder).
-pub const MAX_PROFILES: usize = 16;
 
 /// What the orchestrator role needs to know.
 #[derive(Debug, Clone)]
@@ -158,12 +156,8 @@ impl Handler<SubmitSegment> for Orchestrator {
         if let Err(why) = self.tokens.verify(&token) {
             return reject(ErrorCode::AuthFailed, why.into());
         }
-        if seg.profiles.is_empty() || seg.profiles.len() > MAX_PROFILES {
-            let n = seg.profiles.len();
-            return reject(
-                ErrorCode::InvalidInput,
-                format!("a segment asks for 1 to {MAX_PROFILES} renditions, not {n}"),
-            );
+        if let Err(e) = lp_pipelines::validate_profiles(&seg.profiles) {
+            return reject(ErrorCode::InvalidInput, e.to_string());
         }
         if blake3::hash(&msg.data).as_bytes().as_slice() != seg.hash.as_slice() {
             return reject(ErrorCode::HashMismatch, "segment bytes do not match the signed hash".into());
