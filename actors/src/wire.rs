@@ -256,6 +256,9 @@ pub enum ErrorCode {
     NoTranscoders,
     /// A transcoder failed (error, crash or disconnect) on this segment.
     TranscoderFailed,
+    /// Transcoders kept going away while running this segment (the poison-job rule): it is
+    /// taken for one that crashes them and is not retried anywhere.
+    TranscoderCrashed,
     /// The auth token is missing, forged or expired.
     AuthFailed,
     /// The segment bytes do not match the signed hash.
@@ -278,6 +281,7 @@ impl ErrorCode {
             ErrorCode::OrchestratorCapped => "OrchestratorCapped",
             ErrorCode::NoTranscoders => "NoTranscoders",
             ErrorCode::TranscoderFailed => "TranscoderFailed",
+            ErrorCode::TranscoderCrashed => "TranscoderCrashed",
             ErrorCode::AuthFailed => "AuthFailed",
             ErrorCode::HashMismatch => "HashMismatch",
             ErrorCode::Transport => "Transport",
@@ -289,7 +293,7 @@ impl ErrorCode {
 
     /// Whether another attempt (elsewhere) may succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, ErrorCode::InvalidInput)
+        !matches!(self, ErrorCode::InvalidInput | ErrorCode::TranscoderCrashed)
     }
 }
 

@@ -16,7 +16,7 @@ use lp_actors::gateway::{
     Gateway, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, StreamSettings, TransportError,
 };
 use lp_actors::orchestrator::{
-    GetOrchestratorInfo, JobError, Orchestrator, OrchestratorSettings, RegisterTranscoder, RunJob, SubmitSegment,
+    GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, OrchestratorSettings, RegisterTranscoder, RunJob, SubmitSegment,
     Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
 };
 use lp_actors::wire::{ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult};
@@ -128,6 +128,32 @@ async fn a_job_whose_transcoder_disconnects_is_requeued_on_another() {
     pool.send(RegisterTranscoder { name: "good".into(), capacity: 1, recipient: good.recipient() }).await.unwrap();
     let data = answer.await.unwrap().expect("re-queued on the good transcoder");
     assert_eq!(data.segments.len(), 1);
+}
+
+/// The poison-job rule: a segment that makes every transcoder it reaches go away (as a remote
+/// transcoder killed by a crash in FFmpeg would) is moved once, then failed with a reason that
+/// no one retries; the transcoders after the second never see it.
+#[actix::test]
+async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
+    let data = segment();
+    let pool = TranscoderPool::new(8).start();
+    let mut victims = Vec::new();
+    for i in 0..3 {
+        let t = Vanishing { pool: pool.clone(), id: None }.start();
+        let id = pool
+            .send(RegisterTranscoder { name: format!("t{i}"), capacity: 1, recipient: t.clone().recipient() })
+            .await
+            .unwrap();
+        t.send(SetId(id)).await.unwrap();
+        victims.push(t);
+    }
+    let failure = pool.send(Transcode(job(data))).await.unwrap().expect_err("a poison job fails");
+    assert_eq!(failure.code, ErrorCode::TranscoderCrashed);
+    assert!(!failure.code.is_retryable());
+    assert!(failure.message.contains("2 transcoders went away"), "{}", failure.message);
+    let left = pool.send(GetTranscoders).await.unwrap();
+    assert_eq!(left.len(), 1, "only two transcoders were given the poison job: {left:?}");
+    assert_eq!(victims.iter().filter(|v| v.connected()).count(), 1);
 }
 
 /// The wire protocol without HTTP: the same messages, handed straight to the orchestrator.

@@ -527,6 +527,19 @@ impl Config {
         }
     }
 
+    /// As [`Config::load`] (or [`Config::from_toml_str`] of an empty text without a path), but
+    /// every error together with the config as read: keys with errors keep their defaults, so
+    /// the caller can run its own checks (profile files, secrets) and report everything at once.
+    /// The config is `None` when the file cannot be read or is not TOML.
+    pub fn load_all(path: Option<&Path>, env: &[(String, String)]) -> (Option<Config>, Vec<ConfigError>) {
+        let Some(path) = path else { return read::parse_all("config", "", env) };
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => read::parse_all(&origin, &text, env),
+            Err(e) => (None, vec![ConfigError::new(origin, format!("cannot read the config file: {e}"))]),
+        }
+    }
+
     /// The effective config as TOML (for `--dump-config`), every key written out, unset optional
     /// keys left out. For any config returned by [`Config::from_toml_str`],
     /// `Config::from_toml_str(&cfg.to_toml(), &[]) == Ok(cfg)`.

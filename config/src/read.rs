@@ -102,25 +102,31 @@ fn key_names(keys: &[(&'static str, Kind)]) -> String {
 
 /// Parse, override, validate. `origin` keys errors about the text itself.
 pub(crate) fn parse(origin: &str, text: &str, env: &[(String, String)]) -> Result<Config, ConfigErrors> {
+    match parse_all(origin, text, env) {
+        (Some(config), errors) if errors.is_empty() => Ok(config),
+        (_, errors) => Err(ConfigErrors(errors)),
+    }
+}
+
+/// As [`parse`], but also answers the config as read when some keys are invalid (those keep
+/// their defaults), so that checks beyond the text can report their errors at the same time.
+/// The config is `None` only when the text is not TOML.
+pub(crate) fn parse_all(origin: &str, text: &str, env: &[(String, String)]) -> (Option<Config>, Vec<ConfigError>) {
     let mut table: Table = match text.parse() {
         Ok(table) => table,
-        Err(e) => return Err(ConfigErrors(vec![syntax_error(origin, text, &e)])),
+        Err(e) => return (None, vec![syntax_error(origin, text, &e)]),
     };
     let mut errors = Vec::new();
     let overridden = apply_env(&mut table, env, &mut errors);
     let config = read_config(table, &mut errors);
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        for error in &mut errors {
-            if let Some((_, var)) =
-                overridden.iter().find(|(key, _)| error.key == *key || error.key.starts_with(&format!("{key}[")))
-            {
-                error.message.push_str(&format!(" (set by {var})"));
-            }
+    for error in &mut errors {
+        if let Some((_, var)) =
+            overridden.iter().find(|(key, _)| error.key == *key || error.key.starts_with(&format!("{key}[")))
+        {
+            error.message.push_str(&format!(" (set by {var})"));
         }
-        Err(ConfigErrors(errors))
     }
+    (Some(config), errors)
 }
 
 fn syntax_error(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {

@@ -83,14 +83,9 @@ fn usage_error(problems: &[String]) -> ExitCode {
 
 fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
     let env = Config::env_overrides();
-    let loaded = match &args.config {
-        Some(path) => Config::load(path, &env),
-        None => Config::from_toml_str("", &env),
-    };
-    let cfg = match loaded {
-        Ok(cfg) => cfg,
-        Err(errors) => return usage_error(&errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
-    };
+    let (cfg, errors) = Config::load_all(args.config.as_deref(), &env);
+    let mut problems: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let Some(cfg) = cfg else { return usage_error(&problems) };
     let all = Roles::from_config(&cfg);
     let roles = match role {
         None => all,
@@ -98,7 +93,11 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
         Some("orchestrator") => Roles { orchestrator: true, ..Default::default() },
         _ => Roles { transcoder: true, ..Default::default() },
     };
-    let mut problems = Vec::new();
+    if !problems.is_empty() {
+        // Report what the files the config points at (profiles, secrets) get wrong as well.
+        problems.extend(node::prepare(&cfg, roles).err().unwrap_or_default());
+        return usage_error(&problems);
+    }
     for name in roles.names() {
         if !all.names().contains(&name) {
             problems.push(format!("[{name}]: section missing; `livepeer {name}` needs it (see deploy/{name}.toml)"));

@@ -4,8 +4,11 @@
 //!   of jobs waiting for a free slot.
 //! - **Picks** the transcoder with the lowest load/capacity that has a free slot.
 //! - **Re-queues** a job whose transcoder disconnected before answering (at the front, up to
-//!   [`MAX_REQUEUES`] times); a job that a transcoder *failed* is answered with the failure and the
-//!   gateway decides whether to retry.
+//!   [`MAX_REQUEUES`] times: a transcoder killed or cut off mid-segment costs the segment
+//!   nothing). The poison-job rule: a job on which more transcoders went away than that is taken
+//!   for one that crashes them, and failed with `TranscoderCrashed` (which no one retries)
+//!   instead of being handed to the next. A job that a transcoder *failed* is answered with the
+//!   failure and the gateway decides whether to retry.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
 //!   answers `OrchestratorBusy` at once.
 //! - **Restart policy**: none needed; it holds no resource that can fail. It lives as long as the
@@ -24,8 +27,9 @@ use crate::metrics;
 use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 256;
-/// How often one job may be moved to another transcoder after disconnects.
-pub const MAX_REQUEUES: u32 = 3;
+/// How often one job may be moved to another transcoder after disconnects (the poison-job rule:
+/// a job that two transcoders died on does not get a third).
+pub const MAX_REQUEUES: u32 = 1;
 
 type Reply = oneshot::Sender<Result<TranscodeData, TranscodeFailure>>;
 
@@ -102,9 +106,14 @@ impl TranscoderPool {
                         act.queue.push_front(Pending { requeues: pending.requeues + 1, ..pending });
                     }
                     Err(JobError::Disconnected) => {
+                        let deaths = pending.requeues + 1;
+                        warn!(target: "lp::pool", seq = pending.job.seq, deaths, "transcoders keep going away on this segment; failing it as a poison job");
                         let _ = pending.reply.send(Err(TranscodeFailure {
-                            code: ErrorCode::TranscoderFailed,
-                            message: format!("transcoders disconnected {} times during this segment", MAX_REQUEUES + 1),
+                            code: ErrorCode::TranscoderCrashed,
+                            message: format!(
+                                "{deaths} transcoders went away while running this segment; \
+                                 it is not handed to another (poison-job rule)"
+                            ),
                         }));
                     }
                 }

@@ -82,7 +82,11 @@ async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: we
         Ok(Ok(result)) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&result)),
         Ok(Err(rejected)) => {
             warn!(target: "lp::orchestrator", error = %rejected, "segment refused");
-            failure(StatusCode::FORBIDDEN, rejected.0.code, rejected.0.message)
+            let status = match rejected.0.code {
+                ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+                _ => StatusCode::FORBIDDEN,
+            };
+            failure(status, rejected.0.code, rejected.0.message)
         }
         Err(_) => stopped(),
     }
