@@ -306,6 +306,13 @@ pub struct TranscodeResult {
     pub info: Option<OrchestratorInfo>,
 }
 
+/// `POST /endSession` (our extension; go-livepeer lets sessions idle out): the gateway's stream
+/// ended, so the orchestrator frees the session's slot once its segments in flight are done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndSession {
+    pub auth_token: AuthToken,
+}
+
 /// Frames a remote transcoder sends to its orchestrator over the WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TranscoderMessage {

@@ -16,10 +16,13 @@ use lp_actors::gateway::{
     Gateway, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, StreamSettings, TransportError,
 };
 use lp_actors::orchestrator::{
-    GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, OrchestratorSettings, RegisterTranscoder, RunJob, SubmitSegment,
-    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
+    EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, OrchestratorSettings, RegisterTranscoder,
+    RunJob, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder,
+    ffmpeg_transcode,
 };
-use lp_actors::wire::{ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult};
+use lp_actors::wire::{
+    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult,
+};
 use lp_pipelines::{InputFormat, TranscodeOptions};
 
 fn segment() -> Bytes {
@@ -180,6 +183,11 @@ impl OrchestratorTransport for Loopback {
         Box::pin(
             async move { o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0)) },
         )
+    }
+
+    fn end_session(&self, _: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        let o = self.0.clone();
+        Box::pin(async move { o.send(EndSession(token)).await.unwrap().map_err(|r| TransportError::Refused(r.0)) })
     }
 }
 

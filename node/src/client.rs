@@ -4,6 +4,7 @@
 //! - `POST {uri}/getOrchestrator`, body `OrchestratorRequest` → `OrchestratorInfo`.
 //! - `POST {transcoder}/segment`, header `Livepeer-Segment: base64(SegData)`, header
 //!   `Livepeer-Payment: base64(Payment)`, body = the segment → `TranscodeResult`.
+//! - `POST {transcoder}/endSession`, body `EndSession` → nil: the stream ended.
 //!
 //! A refusal (4xx/5xx) carries a MessagePack `TranscodeFailure`.
 
@@ -17,7 +18,8 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{OrchestratorTransport, TransportError};
 use lp_actors::wire::{
-    self, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeResult,
+    self, AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure,
+    TranscodeResult,
 };
 
 use crate::tls;
@@ -111,6 +113,19 @@ impl OrchestratorTransport for HttpTransport {
             .content_type("video/mp2t");
         Box::pin(async move {
             let resp = request.send_body(data).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            read_answer(resp).await
+        })
+    }
+
+    fn end_session(
+        &self,
+        transcoder_uri: &str,
+        token: AuthToken,
+    ) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        let request = self.client.post(endpoint(transcoder_uri, "/endSession")).content_type(MSGPACK);
+        let body = wire::encode(&EndSession { auth_token: token });
+        Box::pin(async move {
+            let resp = request.send_body(body).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
             read_answer(resp).await
         })
     }

@@ -154,10 +154,7 @@ impl Profile {
         }
         if self.fps > 0 {
             if self.fps > MAX_FPS_TERM || !(1..=MAX_FPS_TERM).contains(&self.fps_den) {
-                return Err(format!(
-                    "fps and fps_den must be 1 to {MAX_FPS_TERM}, got {}/{}",
-                    self.fps, self.fps_den
-                ));
+                return Err(format!("fps and fps_den must be 1 to {MAX_FPS_TERM}, got {}/{}", self.fps, self.fps_den));
             }
             let rate = f64::from(self.fps) / f64::from(self.fps_den);
             if !FPS_RANGE.contains(&rate) {

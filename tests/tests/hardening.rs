@@ -118,3 +118,81 @@ fn a_profiles_file_with_an_unusable_bitrate_is_a_config_error() {
     assert!(stderr.contains("profile #1 (\"low\")"), "{stderr}");
     assert!(stderr.contains("max_attempts"), "every error at once: {stderr}");
 }
+
+fn remote_orchestrator(secret: &std::path::Path, extra: &str) -> Node {
+    Node::start(
+        "orchestrator",
+        &format!(
+            "[orchestrator]\nservice_addr = \"127.0.0.1:0\"\ntranscode = false\nsecret_file = {secret:?}\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n"
+        ),
+    )
+}
+
+fn remote_transcoder(orch: &Node, secret: &std::path::Path) -> Node {
+    Node::start(
+        "transcoder",
+        &format!(
+            "[transcoder]\norchestrator = {:?}\nsecret_file = {secret:?}\ncapacity = 1\nx264_preset = \"ultrafast\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            orch.orchestrator_uri()
+        ),
+    )
+}
+
+fn gateway(orch: &Node, extra: &str) -> Node {
+    Node::start(
+        "gateway",
+        &format!(
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{:?}]\nprofiles = [\"P144p30fps16x9\"]\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            orch.orchestrator_uri()
+        ),
+    )
+}
+
+fn sessions(orch: &Node) -> u64 {
+    orch.status()["orchestrator"]["status"]["current_sessions"].as_u64().expect("current_sessions")
+}
+
+fn wait_for(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Every retry of a failed segment used to open a new orchestrator session while the old one kept
+/// its slot for 70 s: a short transcoder outage filled `max_sessions` and locked every stream out
+/// after the transcoders were back. A stream now keeps one session per orchestrator across
+/// retries, and a stream that ends frees its session on the orchestrator at once.
+#[test]
+fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_sessions() {
+    let keys = tempfile::tempdir().unwrap();
+    let secret = keys.path().join("secret");
+    std::fs::write(&secret, "outage-secret").unwrap();
+    let orch = remote_orchestrator(&secret, "max_sessions = 2");
+    let gw = gateway(&orch, "stream_idle_timeout_secs = 1\nmax_attempts = 3");
+    let segment = make_segments(gw.dir.path(), 1, 320, 180).remove(0);
+
+    // The outage: no transcoder, so every attempt of every segment fails (3 attempts each).
+    for seq in 0..4 {
+        let (status, _, body) = push(&gw.gateway(), "a", &format!("{seq}.ts"), segment.clone());
+        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(sessions(&orch), 1, "twelve failed attempts of one stream hold one session");
+
+    // The transcoder is back: this stream and a new one both get through (2 = max_sessions).
+    let _transcoder = remote_transcoder(&orch, &secret);
+    orch.wait_transcoders(1);
+    let (status, _, body) = push(&gw.gateway(), "a", "4.ts", segment.clone());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = push(&gw.gateway(), "b", "0.ts", segment.clone());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(sessions(&orch), 2);
+
+    // Both streams go idle on the gateway (1 s) and end their sessions; the orchestrator's own
+    // idle timeout (70 s) is not what frees them.
+    wait_for("the ended streams' sessions to be freed", std::time::Duration::from_secs(30), || sessions(&orch) == 0);
+}

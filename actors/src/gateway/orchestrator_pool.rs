@@ -80,6 +80,9 @@ impl Actor for OrchestratorPool {
 pub struct SelectOrchestrator {
     /// Orchestrators this stream would rather not use (they just failed it).
     pub avoid: Vec<String>,
+    /// Orchestrators this stream already holds a session with: asked with
+    /// `ignore_capacity_check`, since taking them again opens no new session.
+    pub held: Vec<String>,
 }
 
 /// An orchestrator failed a segment: try it last for a while.
@@ -120,6 +123,7 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
                     .map(|uri| {
                         let req = OrchestratorRequest {
                             capabilities: Some(Capabilities::transcoding()),
+                            ignore_capacity_check: msg.held.contains(&uri),
                             ..Default::default()
                         };
                         transport.get_orchestrator(&uri, req).map(move |answer| (uri, answer))

@@ -1,8 +1,11 @@
 //! `StreamSession`: one live stream on the gateway, from its first segment until it goes idle.
 //!
 //! - **Owns** everything about the stream: its profiles, its current orchestrator session
-//!   (sticky; re-selected when it fails or its auth token nears expiry), its segments in flight
-//!   and its HLS window.
+//!   (sticky; re-selected when it fails or its auth token nears expiry), the sessions it holds
+//!   with each orchestrator it used (one per orchestrator, reused across retries, so failures
+//!   never open more sessions than there are orchestrators; each is ended on the orchestrator
+//!   when the stream stops, which frees its slot at once), its segments in flight and its HLS
+//!   window.
 //! - **Bounds** segments in flight at `segment_queue`; one more is answered `GatewayBusy` at once.
 //! - **Retries** a failed segment up to `max_attempts` times, preferring another orchestrator
 //!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not retried.
@@ -11,6 +14,7 @@
 //! - **Restart policy**: none; the next segment of the stream starts a new session.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -147,6 +151,9 @@ impl Actor for StreamSession {
     fn stopped(&mut self, ctx: &mut Self::Context) {
         info!(target: "lp::gateway", stream = %self.id, "stream ended (idle)");
         metrics::stream_ended();
+        for session in self.current.held.borrow_mut().drain().map(|(_, s)| s) {
+            end_session(&*self.transport, &self.id, session);
+        }
         self.ended.do_send(StreamEnded { id: self.id.clone(), addr: ctx.address() });
     }
 }
@@ -205,19 +212,26 @@ impl Handler<GetHls> for StreamSession {
     }
 }
 
-/// The stream's orchestrator session, shared by its segments in flight. Selection is serialized
+/// The stream's orchestrator sessions, shared by its segments in flight. Selection is serialized
 /// so that concurrent segments of a new stream open one orchestrator session, not one each.
 #[derive(Clone, Default)]
 struct CurrentSession {
+    /// The session segments go to.
     session: Rc<RefCell<Option<OrchestratorSession>>>,
+    /// Every session the stream holds, by orchestrator URI: taken again when selection comes
+    /// back to that orchestrator, ended when the stream stops.
+    held: Rc<RefCell<HashMap<String, OrchestratorSession>>>,
     selecting: Rc<futures::lock::Mutex<()>>,
 }
 
 impl CurrentSession {
-    /// The current session if usable, else a newly selected one.
+    /// The current session if usable, else a newly selected one (keeping the auth token of the
+    /// session already held with that orchestrator, if any).
     async fn get(
         &self,
+        stream: &str,
         pool: &Addr<OrchestratorPool>,
+        transport: &dyn OrchestratorTransport,
         avoid: &[String],
     ) -> Result<OrchestratorSession, TranscodeFailure> {
         let _selecting = self.selecting.lock().await;
@@ -225,15 +239,25 @@ impl CurrentSession {
         if let Some(s) = usable {
             return Ok(s);
         }
-        let selected = pool
-            .send(SelectOrchestrator { avoid: avoid.to_vec() })
+        let held: Vec<String> = self.held.borrow().values().filter(|s| token_fresh(s)).map(|s| s.uri.clone()).collect();
+        let mut selected = pool
+            .send(SelectOrchestrator { avoid: avoid.to_vec(), held })
             .await
             .unwrap_or_else(|_| Err(stopped("the orchestrator pool stopped")))?;
+        let previous = self.held.borrow_mut().remove(&selected.uri);
+        match previous {
+            Some(old) if token_fresh(&old) => selected.info.auth_token = old.info.auth_token,
+            // Its token is about to expire: the orchestrator can free that session now.
+            Some(old) => end_session(transport, stream, old),
+            None => {}
+        }
+        self.held.borrow_mut().insert(selected.uri.clone(), selected.clone());
         *self.session.borrow_mut() = Some(selected.clone());
         Ok(selected)
     }
 
-    /// Forget `uri`'s session (it failed), unless another segment already replaced it.
+    /// Stop sending to `uri`'s session (it failed), unless another segment already replaced it.
+    /// The session stays held, for when the stream comes back to that orchestrator.
     fn drop_if(&self, uri: &str) {
         let mut cur = self.session.borrow_mut();
         if cur.as_ref().is_some_and(|c| c.uri == uri) {
@@ -243,12 +267,31 @@ impl CurrentSession {
 
     /// Take fresh terms from an answer; the auth token stays the session's.
     fn refresh(&self, uri: &str, info: crate::wire::OrchestratorInfo) {
+        let update = |s: &mut OrchestratorSession| {
+            let token = s.info.auth_token.take();
+            s.info = info.clone();
+            s.info.auth_token = token;
+        };
         if let Some(cur) = self.session.borrow_mut().as_mut().filter(|c| c.uri == uri) {
-            let token = cur.info.auth_token.take();
-            cur.info = info;
-            cur.info.auth_token = token;
+            update(cur);
+        }
+        if let Some(held) = self.held.borrow_mut().get_mut(uri) {
+            update(held);
         }
     }
+}
+
+/// Ask the orchestrator to free `session` (in the background; it idles out anyway if the
+/// request is lost).
+fn end_session(transport: &dyn OrchestratorTransport, stream: &str, session: OrchestratorSession) {
+    let Some(token) = session.info.auth_token else { return };
+    let ending = transport.end_session(&session.info.transcoder, token);
+    let (stream, uri) = (stream.to_string(), session.uri);
+    actix::spawn(async move {
+        if let Err(e) = ending.await {
+            debug!(target: "lp::gateway", %stream, orchestrator = %uri, error = %e, "could not end the orchestrator session");
+        }
+    });
 }
 
 fn token_fresh(session: &OrchestratorSession) -> bool {
@@ -279,7 +322,7 @@ async fn process_segment(
         if attempt > 1 {
             metrics::transcode_retried(attempt);
         }
-        let session = match current.get(&pool, &avoid).await {
+        let session = match current.get(&stream, &pool, &*transport, &avoid).await {
             Ok(s) => s,
             Err(failure) => {
                 last_failure = Some(failure);
@@ -332,6 +375,10 @@ async fn process_segment(
         }
         // Leave this orchestrator session; prefer another orchestrator next time.
         current.drop_if(&session.uri);
+        if failure.code == ErrorCode::AuthFailed {
+            // The token itself is refused (the orchestrator restarted): never offer it again.
+            current.held.borrow_mut().remove(&session.uri);
+        }
         if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
             pool.do_send(Suspend(session.uri.clone()));
         }

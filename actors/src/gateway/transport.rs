@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::wire::{OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure, TranscodeResult};
+use crate::wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure, TranscodeResult};
 
 /// A failure to get an answer from an orchestrator.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,4 +36,11 @@ pub trait OrchestratorTransport {
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>>;
+
+    /// Tell `transcoder_uri` that the session of `token` is over (the stream ended).
+    fn end_session(
+        &self,
+        transcoder_uri: &str,
+        token: AuthToken,
+    ) -> LocalBoxFuture<'static, Result<(), TransportError>>;
 }

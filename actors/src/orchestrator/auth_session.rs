@@ -4,7 +4,8 @@
 //! - **Bounds** its segments in flight at `max_in_flight` (go-livepeer's `maxSegmentChannels`,
 //!   4); one more is answered `OrchestratorBusy` at once.
 //! - **Stops** after `idle_timeout` without segments (go-livepeer's `transcodeLoopTimeout`, 70 s,
-//!   longer than the gateway's 60 s) and tells the orchestrator, which frees its session slot.
+//!   longer than the gateway's 60 s), or as soon as its segments in flight are done once the
+//!   gateway ended it ([`EndWhenIdle`]), and tells the orchestrator, which frees its slot.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; a new segment with a valid token starts a new session.
 
@@ -27,6 +28,8 @@ pub struct AuthSession {
     idle_timeout: Duration,
     in_flight: usize,
     last_activity: Instant,
+    /// The gateway ended the session: stop when nothing is in flight.
+    ending: bool,
 }
 
 impl AuthSession {
@@ -37,7 +40,16 @@ impl AuthSession {
         max_in_flight: usize,
         idle_timeout: Duration,
     ) -> Self {
-        AuthSession { id, pool, ended, max_in_flight, idle_timeout, in_flight: 0, last_activity: Instant::now() }
+        AuthSession {
+            id,
+            pool,
+            ended,
+            max_in_flight,
+            idle_timeout,
+            in_flight: 0,
+            last_activity: Instant::now(),
+            ending: false,
+        }
     }
 }
 
@@ -65,6 +77,22 @@ impl Actor for AuthSession {
 #[rtype(result = "Result<TranscodeData, TranscodeFailure>")]
 pub struct SessionSegment(pub TranscodeJob);
 
+/// The gateway is done with this session: stop once nothing is in flight.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndWhenIdle;
+
+impl Handler<EndWhenIdle> for AuthSession {
+    type Result = ();
+
+    fn handle(&mut self, _: EndWhenIdle, ctx: &mut Self::Context) {
+        self.ending = true;
+        if self.in_flight == 0 {
+            ctx.stop();
+        }
+    }
+}
+
 /// The session ended (idle); sent to the orchestrator.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -87,9 +115,12 @@ impl Handler<SessionSegment> for AuthSession {
         }
         self.in_flight += 1;
         let sent = self.pool.send(Transcode(job));
-        Box::pin(sent.into_actor(self).map(|answer, act, _| {
+        Box::pin(sent.into_actor(self).map(|answer, act, ctx| {
             act.in_flight -= 1;
             act.last_activity = Instant::now();
+            if act.ending && act.in_flight == 0 {
+                ctx.stop();
+            }
             answer.unwrap_or_else(|_| {
                 Err(TranscodeFailure {
                     code: ErrorCode::TranscoderFailed,

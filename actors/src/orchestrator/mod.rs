@@ -11,8 +11,8 @@ pub mod transcoder_pool;
 pub use auth_session::{AuthSession, SessionEnded};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use orchestrator::{
-    GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus, Rejected,
-    SubmitSegment,
+    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
+    Rejected, SubmitSegment,
 };
 pub use transcode_worker::TranscodeWorker;
 pub use transcoder_pool::{

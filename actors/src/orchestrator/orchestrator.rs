@@ -1,7 +1,8 @@
 //! `Orchestrator`: the orchestrator role's root actor.
 //!
 //! - **Owns** the auth-token secret, the map of live [`AuthSession`]s and the session cap
-//!   (`max_sessions`); hands out [`OrchestratorInfo`] and admits segments.
+//!   (`max_sessions`); hands out [`OrchestratorInfo`], admits segments, and ends a session
+//!   when its gateway says the stream is over ([`EndSession`]).
 //! - **Checks** before any work: a valid, unexpired auth token, profiles the encoder can take
 //!   (every field in range, 1 to 16 of them) and a segment hash (blake3) that matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
 //!   errors (busy, capped, transcoder failures) travel inside the [`TranscodeResult`].
@@ -18,7 +19,7 @@ use serde::Serialize;
 use tracing::{debug, info};
 
 use super::auth::AuthTokens;
-use super::auth_session::{AuthSession, SessionEnded, SessionSegment};
+use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 use super::job::TranscodeJob;
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
@@ -113,6 +114,12 @@ pub struct SubmitSegment {
 #[error("{0}")]
 pub struct Rejected(pub TranscodeFailure);
 
+/// The gateway is done with a session (its stream ended): free its slot once its segments in
+/// flight are done. Refused like a segment when the token does not check out.
+#[derive(Message)]
+#[rtype(result = "Result<(), Rejected>")]
+pub struct EndSession(pub crate::wire::AuthToken);
+
 /// A snapshot for `/status`.
 #[derive(Message)]
 #[rtype(result = "OrchestratorStatus")]
@@ -199,6 +206,21 @@ impl Handler<SubmitSegment> for Orchestrator {
             };
             Ok(answer(outcome))
         })
+    }
+}
+
+impl Handler<EndSession> for Orchestrator {
+    type Result = Result<(), Rejected>;
+
+    fn handle(&mut self, EndSession(token): EndSession, _: &mut Self::Context) -> Self::Result {
+        self.tokens
+            .verify(&token)
+            .map_err(|why| Rejected(TranscodeFailure { code: ErrorCode::AuthFailed, message: why.into() }))?;
+        if let Some(session) = self.sessions.get(&token.session_id) {
+            debug!(target: "lp::orchestrator", session = %token.session_id, "gateway ended the session");
+            session.do_send(EndWhenIdle);
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,8 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /getOrchestrator` | MessagePack `OrchestratorRequest` → `OrchestratorInfo` (503 + `TranscodeFailure` when capped) |
-//! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header is malformed |
+//! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header or a profile is malformed |
+//! | `POST /endSession` | MessagePack `EndSession` → nil: the gateway's stream ended, the session's slot is freed once its segments are done |
 //! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_actors::wire`) |
 
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use lp_actors::orchestrator::{GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
-use lp_actors::wire::{self, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
+use lp_actors::orchestrator::{self, GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
+use lp_actors::wire::{self, EndSession, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
 use tracing::warn;
 
 use crate::client::{MSGPACK, SEGMENT_HEADER};
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_SEGMENT))
         .route("/getOrchestrator", web::post().to(get_orchestrator))
         .route("/segment", web::post().to(segment))
+        .route("/endSession", web::post().to(end_session))
         .route("/transcoder", web::get().to(transcoder));
 }
 
@@ -88,6 +90,18 @@ async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: we
             };
             failure(status, rejected.0.code, rejected.0.message)
         }
+        Err(_) => stopped(),
+    }
+}
+
+async fn end_session(state: web::Data<OrchestratorState>, body: web::Bytes) -> HttpResponse {
+    let end: EndSession = match wire::decode(&body) {
+        Ok(e) => e,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
+    };
+    match state.orchestrator.send(orchestrator::EndSession(end.auth_token)).await {
+        Ok(Ok(())) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&())),
+        Ok(Err(rejected)) => failure(StatusCode::FORBIDDEN, rejected.0.code, rejected.0.message),
         Err(_) => stopped(),
     }
 }
