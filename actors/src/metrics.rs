@@ -21,6 +21,7 @@ pub const STREAM_CREATED: &str = "livepeer_stream_created_total";
 pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
 pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
 pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
+pub const TRANSCODE_ABANDONED: &str = "livepeer_transcode_abandoned_total";
 
 /// Every metric this crate records (the Grafana dashboard in `deploy/` is checked against it).
 pub const ALL: &[&str] = &[
@@ -39,6 +40,7 @@ pub const ALL: &[&str] = &[
     STREAM_ENDED,
     WORKER_RESTARTS,
     MIL_PIXELS_PROCESSED,
+    TRANSCODE_ABANDONED,
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
 ];
 
@@ -62,7 +64,15 @@ pub fn describe() {
     describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
     describe_counter!(WORKER_RESTARTS, "Transcode workers restarted after a crash");
     describe_counter!(MIL_PIXELS_PROCESSED, "Millions of pixels transcoded by the orchestrator");
+    describe_counter!(
+        TRANSCODE_ABANDONED,
+        "Segments the orchestrator dropped because their gateway stopped waiting, by stage (queued, running)"
+    );
     describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
+}
+
+pub fn transcode_abandoned(stage: &'static str) {
+    counter!(TRANSCODE_ABANDONED, "stage" => stage).increment(1);
 }
 
 pub fn segment_appeared() {

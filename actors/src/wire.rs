@@ -186,6 +186,18 @@ pub struct SegData {
     pub format: InputFormat,
     pub segment_parameters: Option<SegParameters>,
     pub force_session_reinit: bool,
+    /// How long the gateway waits for this attempt, in milliseconds (our extension); the
+    /// orchestrator drops the work once it has passed. 0 or absent: [`segment_timeout`].
+    #[serde(default)]
+    pub timeout_ms: u64,
+}
+
+/// The longest a gateway may ask an orchestrator to keep working on one segment.
+pub const MAX_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// go-livepeer's per-segment timeout: max(8 s, 4 × the segment's duration).
+pub fn segment_timeout(duration_ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(duration_ms.saturating_mul(4).max(8_000))
 }
 
 impl SegData {
@@ -330,7 +342,16 @@ pub enum OrchestratorMessage {
     /// Registration refused (wrong secret, zero capacity); the connection closes.
     Refused { reason: String },
     /// A segment to transcode (go-livepeer `NotifySegment`).
-    Job { task_id: u64, seq: i64, format: InputFormat, profiles: Vec<Profile>, data: ByteBuf },
+    Job {
+        task_id: u64,
+        seq: i64,
+        format: InputFormat,
+        profiles: Vec<Profile>,
+        data: ByteBuf,
+        /// Milliseconds left before the gateway stops waiting; the transcoder drops the job then.
+        #[serde(default)]
+        timeout_ms: u64,
+    },
 }
 
 /// Errors decoding a wire message.

@@ -11,6 +11,10 @@ pub enum TranscodeError {
     /// [`validate_profiles`](crate::profile::validate_profiles)). Not retryable.
     #[error("{0}")]
     InvalidProfile(String),
+    /// The caller's deadline passed before the transcode was done; it stopped after decoding
+    /// `frames` frames. Retryable.
+    #[error("gave up after {frames} frames: the deadline passed")]
+    DeadlinePassed { frames: u64 },
     /// Anything else: an encoder that fails to open, an internal FFmpeg error, a worker thread
     /// that died. Retryable.
     #[error("transcoding failed: {0}")]
@@ -20,7 +24,7 @@ pub enum TranscodeError {
 impl TranscodeError {
     /// True when the same segment may succeed on another attempt (or another node).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TranscodeError::Ffmpeg(_))
+        matches!(self, TranscodeError::Ffmpeg(_) | TranscodeError::DeadlinePassed { .. })
     }
 }
 

@@ -49,4 +49,6 @@ pub use profile::{
     H264Profile, MAX_PROFILES, Profile, preset, preset_names, profiles_from_json, profiles_from_json_file,
     profiles_from_names, validate_profiles,
 };
-pub use transcode::{InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, transcode};
+pub use transcode::{
+    InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, transcode, transcode_until,
+};

@@ -7,6 +7,7 @@
 
 use std::ffi::{CStr, CString};
 use std::thread;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use rsmpeg::avcodec::{AVCodec, AVCodecContext, AVCodecParameters, AVPacket};
@@ -182,6 +183,19 @@ pub fn transcode(
     profiles: &[Profile],
     opts: &TranscodeOptions,
 ) -> Result<TranscodeOutput, TranscodeError> {
+    transcode_until(data, format, profiles, opts, None)
+}
+
+/// As [`transcode()`], but gives up with [`TranscodeError::DeadlinePassed`] once `deadline` has
+/// passed (checked before each demuxed packet): work nobody waits for any more stops using the
+/// CPU. The encoders are dropped without being flushed.
+pub fn transcode_until(
+    data: &[u8],
+    format: InputFormat,
+    profiles: &[Profile],
+    opts: &TranscodeOptions,
+    deadline: Option<Instant>,
+) -> Result<TranscodeOutput, TranscodeError> {
     let preset = CString::new(opts.x264_preset.trim())
         .ok()
         .filter(|p| !p.is_empty())
@@ -221,8 +235,16 @@ pub fn transcode(
 
         let mut stats = DecodeStats::default();
         let mut track = FrameTrack::new(src.nominal_frame_ticks());
+        let mut late = false;
         if spawn_error.is_none() {
             loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    late = true;
+                    for tx in senders.iter().flatten() {
+                        let _ = tx.send(Msg::Abort);
+                    }
+                    break;
+                }
                 let pkt = match src.ictx.read_packet() {
                     Ok(Some(p)) => p,
                     Ok(None) => break,
@@ -243,10 +265,12 @@ pub fn transcode(
                     break;
                 }
             }
-            decode_packet(&mut dec, None, &mut stats, &mut |f| track.dispatch(f, &mut senders));
-            let end_pts = track.end_pts();
-            for tx in senders.iter().flatten() {
-                let _ = tx.send(Msg::End { end_pts });
+            if !late {
+                decode_packet(&mut dec, None, &mut stats, &mut |f| track.dispatch(f, &mut senders));
+                let end_pts = track.end_pts();
+                for tx in senders.iter().flatten() {
+                    let _ = tx.send(Msg::End { end_pts });
+                }
             }
         }
         drop(senders);
@@ -264,6 +288,9 @@ pub fn transcode(
                         .get_or_insert(TranscodeError::Ffmpeg(format!("the encoder thread of {:?} panicked", p.name)));
                 }
             }
+        }
+        if late {
+            return Err(TranscodeError::DeadlinePassed { frames: track.count });
         }
         if track.count == 0 {
             return Err(src.no_frames_error(&stats));
@@ -422,6 +449,16 @@ impl Source {
                     tracing::debug!(
                         codec = ff::codec_name(par.codec_id),
                         "audio codec cannot be carried in MPEG-TS; renditions will have no audio"
+                    );
+                    return None;
+                }
+                if par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0 {
+                    // Too little of the track to read its parameters (a segment cut after one
+                    // frame): the MPEG-TS muxer refuses such a stream, so leave it out rather
+                    // than fail the video.
+                    tracing::debug!(
+                        codec = ff::codec_name(par.codec_id),
+                        "audio track without sample rate or channels; renditions will have no audio"
                     );
                     return None;
                 }
@@ -693,7 +730,11 @@ impl ThreadPlan {
 enum Msg {
     Video(AVFrame),
     Audio(AVPacket),
-    End { end_pts: i64 },
+    End {
+        end_pts: i64,
+    },
+    /// The deadline passed: stop at once, output nothing.
+    Abort,
 }
 
 struct Job {
@@ -713,6 +754,7 @@ fn run_rendition(job: Job, rx: Receiver<Msg>) -> Result<Rendition, TranscodeErro
             Msg::Video(f) => w.video(f)?,
             Msg::Audio(p) => w.audio(p),
             Msg::End { end_pts } => w.end(end_pts)?,
+            Msg::Abort => return Err(TranscodeError::DeadlinePassed { frames: w.frames }),
         }
     }
     w.finish()

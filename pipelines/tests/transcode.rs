@@ -3,7 +3,9 @@
 mod common;
 
 use common::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, write};
-use lp_pipelines::{H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode};
+use lp_pipelines::{
+    H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
+};
 
 fn fast() -> TranscodeOptions {
     TranscodeOptions { x264_preset: "ultrafast".into(), ..TranscodeOptions::default() }
@@ -228,6 +230,65 @@ fn a_profile_the_encoder_refuses_is_an_error_not_a_crash() {
     // The same worker thread transcodes the next, valid, segment.
     let ok = transcode(&data, InputFormat::MpegTs, &[custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)], &fast());
     assert_eq!(ok.unwrap().renditions.len(), 1);
+}
+
+/// A segment cut so short that its AAC track has no parameters yet (one video frame, or a TS
+/// truncated after ten packets) used to fail every attempt in the MPEG-TS muxer ("Invalid
+/// argument", then 503 at the gateway); the audio is now left out and the video transcoded.
+#[test]
+fn an_audio_track_without_parameters_is_dropped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        one.to_str().unwrap(),
+    ]);
+    let full = std::fs::read(make_segment(dir.path(), "full.ts", 320, 180, 30, 2, true)).unwrap();
+    let truncated = full[..10 * 188].to_vec();
+    let profiles = [custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)];
+    for (what, data) in [("one frame", std::fs::read(&one).unwrap()), ("ten TS packets", truncated)] {
+        assert!(probe(&data, InputFormat::MpegTs).unwrap().has_audio, "{what}");
+        let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(out.renditions[0].frames, 1, "{what}");
+        let path = write(dir.path(), "out.ts", &out.renditions[0].data);
+        let got = ffprobe(&path);
+        let v = got.video();
+        assert_eq!((v.width, v.height, v.frames), (160, 90, 1), "{what}");
+        assert!(got.streams.iter().all(|s| s.codec_type != "audio"), "{what}: the unusable audio track is left out");
+    }
+}
+
+/// Work nobody waits for stops: with its deadline passed, a transcode gives up before encoding
+/// anything, and the same call with time left produces every rendition.
+#[test]
+fn a_transcode_past_its_deadline_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(make_segment(dir.path(), "in.ts", 320, 180, 30, 1, true)).unwrap();
+    let profiles = [custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)];
+    let past = Some(std::time::Instant::now());
+    let e = transcode_until(&data, InputFormat::MpegTs, &profiles, &fast(), past).unwrap_err();
+    assert_eq!(e, TranscodeError::DeadlinePassed { frames: 0 });
+    assert!(e.is_retryable());
+    let later = Some(std::time::Instant::now() + std::time::Duration::from_secs(300));
+    let out = transcode_until(&data, InputFormat::MpegTs, &profiles, &fast(), later).unwrap();
+    assert_eq!(out.renditions[0].frames, 30);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //!   orchestrator that failed.
 //! - **Selects** for a stream: the preferred candidates first, then the ones the stream asked to
 //!   avoid, then the suspended ones; all of a tier are asked for their terms at once and the
-//!   first to accept is taken.
+//!   first to accept is taken. The answer says whether another healthy orchestrator exists.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; it owns no fallible resource.
 
@@ -31,6 +31,9 @@ pub struct OrchestratorSession {
     /// The URI it was discovered at (the pool's key).
     pub uri: String,
     pub info: OrchestratorInfo,
+    /// Whether another, unsuspended, orchestrator could take the stream's segments when this
+    /// one is slow (when none can, a slow segment is waited for rather than sent again).
+    pub alternatives: bool,
 }
 
 pub struct OrchestratorPool {
@@ -105,6 +108,7 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
 
     fn handle(&mut self, msg: SelectOrchestrator, ctx: &mut Self::Context) -> Self::Result {
         let candidates = self.candidates(&msg.avoid);
+        let healthy: Vec<String> = self.uris.iter().filter(|u| !self.is_suspended(u)).cloned().collect();
         let transport = self.transport.clone();
         let me = ctx.address();
         Box::pin(async move {
@@ -133,7 +137,8 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
                     match answer {
                         Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
                             debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");
-                            return Ok(OrchestratorSession { uri, info });
+                            let alternatives = healthy.iter().any(|u| *u != uri);
+                            return Ok(OrchestratorSession { uri, info, alternatives });
                         }
                         Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
                         Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),

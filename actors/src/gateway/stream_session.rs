@@ -29,7 +29,10 @@ use super::hls::{HlsStore, SOURCE};
 use super::orchestrator_pool::{OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
-use crate::wire::{Capabilities, ErrorCode, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData};
+use crate::wire::{
+    Capabilities, ErrorCode, MAX_PATIENCE, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
+    segment_timeout,
+};
 
 const MAILBOX: usize = 64;
 /// Refresh a session whose auth token has less than this left (go-livepeer: the last 10% of 30 min).
@@ -299,9 +302,13 @@ fn token_fresh(session: &OrchestratorSession) -> bool {
     session.info.auth_token.as_ref().is_some_and(|t| t.expiration - now > TOKEN_REFRESH_MARGIN.as_secs() as i64)
 }
 
-/// go-livepeer's per-segment timeout: max(8 s, 4 × duration).
-fn segment_timeout(duration_ms: u64) -> Duration {
-    Duration::from_millis((4 * duration_ms).max(8_000))
+/// How long one attempt is waited for: go-livepeer's per-segment timeout when another
+/// orchestrator could take over, three times that (at most [`MAX_PATIENCE`]) when the stream's
+/// orchestrator is the only one, since sending the segment again would only queue a second copy
+/// behind the first on the same busy machine. The orchestrator drops the work after it.
+fn attempt_timeout(duration_ms: u64, alternatives: bool) -> Duration {
+    let timeout = segment_timeout(duration_ms);
+    if alternatives { timeout } else { (timeout * 3).min(MAX_PATIENCE) }
 }
 
 /// Send a segment to the stream's orchestrator, retrying elsewhere on failure.
@@ -329,6 +336,7 @@ async fn process_segment(
                 break;
             }
         };
+        let timeout = attempt_timeout(seg.duration_ms, session.alternatives);
         let seg_data = SegData {
             manifest_id: ByteBuf::from(stream.as_bytes().to_vec()),
             seq: seg.seq,
@@ -341,10 +349,9 @@ async fn process_segment(
             format: seg.format,
             segment_parameters: None,
             force_session_reinit: false,
+            timeout_ms: timeout.as_millis() as u64,
         };
-        let answer = transport
-            .submit_segment(&session.info.transcoder, seg_data, seg.data.clone(), segment_timeout(seg.duration_ms))
-            .await;
+        let answer = transport.submit_segment(&session.info.transcoder, seg_data, seg.data.clone(), timeout).await;
         let failure = match answer {
             Ok(result) => {
                 if let Some(info) = result.info {
@@ -397,4 +404,17 @@ async fn process_segment(
 
 fn stopped(why: &str) -> TranscodeFailure {
     TranscodeFailure { code: ErrorCode::NoOrchestrators, message: why.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sole_orchestrator_is_waited_for_longer_than_one_with_alternatives() {
+        assert_eq!(attempt_timeout(2_000, true), Duration::from_secs(8));
+        assert_eq!(attempt_timeout(2_000, false), Duration::from_secs(24));
+        assert_eq!(attempt_timeout(10_000, true), Duration::from_secs(40));
+        assert_eq!(attempt_timeout(10_000, false), MAX_PATIENCE);
+    }
 }

@@ -1,6 +1,7 @@
 //! A transcode job as the orchestrator's pool hands it to a transcoder, local or remote.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -16,6 +17,21 @@ pub struct TranscodeJob {
     pub format: InputFormat,
     pub profiles: Arc<Vec<Profile>>,
     pub data: Bytes,
+    /// When the gateway stops waiting for it: a job still queued then is dropped, and a
+    /// transcode still running stops.
+    pub deadline: Instant,
+}
+
+impl TranscodeJob {
+    /// Whether nobody waits for this job any more.
+    pub fn abandoned(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// The time left before the deadline.
+    pub fn time_left(&self) -> std::time::Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 /// Why a transcoder did not produce renditions.
@@ -39,13 +55,14 @@ pub type TranscodeFn = Arc<dyn Fn(&TranscodeJob) -> Result<TranscodeData, Transc
 /// The real transcode: FFmpeg through lp-pipelines.
 pub fn ffmpeg_transcode(opts: TranscodeOptions) -> TranscodeFn {
     Arc::new(move |job: &TranscodeJob| {
-        let out = lp_pipelines::transcode(&job.data, job.format, &job.profiles, &opts).map_err(|e| {
-            let code = match e {
-                TranscodeError::InvalidInput(_) | TranscodeError::InvalidProfile(_) => ErrorCode::InvalidInput,
-                _ => ErrorCode::TranscoderFailed,
-            };
-            TranscodeFailure { code, message: e.to_string() }
-        })?;
+        let out = lp_pipelines::transcode_until(&job.data, job.format, &job.profiles, &opts, Some(job.deadline))
+            .map_err(|e| {
+                let code = match e {
+                    TranscodeError::InvalidInput(_) | TranscodeError::InvalidProfile(_) => ErrorCode::InvalidInput,
+                    _ => ErrorCode::TranscoderFailed,
+                };
+                TranscodeFailure { code, message: e.to_string() }
+            })?;
         Ok(TranscodeData {
             segments: out
                 .renditions

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -24,8 +24,8 @@ use super::job::TranscodeJob;
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
 use crate::wire::{
-    Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
-    TranscodeOutcome, TranscodeResult,
+    Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
+    TranscodeOutcome, TranscodeResult, segment_timeout,
 };
 
 const MAILBOX: usize = 1024;
@@ -194,7 +194,17 @@ impl Handler<SubmitSegment> for Orchestrator {
                 addr
             }
         };
-        let job = TranscodeJob { seq, format: seg.format, profiles: Arc::new(seg.profiles), data: msg.data };
+        let patience = match seg.timeout_ms {
+            0 => segment_timeout(u64::try_from(seg.duration).unwrap_or(0)),
+            ms => Duration::from_millis(ms),
+        };
+        let job = TranscodeJob {
+            seq,
+            format: seg.format,
+            profiles: Arc::new(seg.profiles),
+            data: msg.data,
+            deadline: Instant::now() + patience.min(MAX_PATIENCE),
+        };
         Box::pin(async move {
             let outcome = match session.send(SessionSegment(job)).await {
                 Ok(Ok(data)) => TranscodeOutcome::Data(data),

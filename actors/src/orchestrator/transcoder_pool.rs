@@ -3,6 +3,8 @@
 //! - **Owns** the registry of transcoders (capacity and current load of each) and a bounded queue
 //!   of jobs waiting for a free slot.
 //! - **Picks** the transcoder with the lowest load/capacity that has a free slot.
+//! - **Drops** a queued job once its deadline (how long its gateway waits) has passed; the
+//!   transcoder working on one stops by itself at that deadline.
 //! - **Re-queues** a job whose transcoder disconnected before answering (at the front, up to
 //!   [`MAX_REQUEUES`] times: a transcoder killed or cut off mid-segment costs the segment
 //!   nothing). The poison-job rule: a job on which more transcoders went away than that is taken
@@ -77,8 +79,18 @@ impl TranscoderPool {
             .map(|(id, _)| *id)
     }
 
-    /// Hand queued jobs to free transcoders.
+    /// Hand queued jobs to free transcoders; jobs whose gateway stopped waiting are dropped.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        let (late, waiting): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(|p| p.job.abandoned());
+        self.queue = waiting;
+        for pending in late {
+            info!(target: "lp::pool", seq = pending.job.seq, "segment dropped from the queue: its gateway stopped waiting");
+            metrics::transcode_abandoned("queued");
+            let _ = pending.reply.send(Err(TranscodeFailure {
+                code: ErrorCode::TranscoderFailed,
+                message: "dropped before a transcoder was free: the gateway stopped waiting".into(),
+            }));
+        }
         while !self.queue.is_empty() {
             let Some(id) = self.pick() else { break };
             let pending = self.queue.pop_front().expect("queue is not empty");
@@ -99,6 +111,10 @@ impl TranscoderPool {
                         let _ = pending.reply.send(Ok(data));
                     }
                     Err(JobError::Failed(failure)) => {
+                        if pending.job.abandoned() {
+                            info!(target: "lp::pool", seq = pending.job.seq, "segment stopped: its gateway stopped waiting");
+                            metrics::transcode_abandoned("running");
+                        }
                         let _ = pending.reply.send(Err(failure));
                     }
                     Err(JobError::Disconnected) if pending.requeues < MAX_REQUEUES => {
