@@ -35,6 +35,8 @@
 //! # profiles_file = "profiles.json"
 //! # Largest accepted segment, in bytes.
 //! max_segment_bytes = 300000000
+//! # A segment upload that sends no byte for this long is refused with 408.
+//! body_timeout_secs = 20
 //! # How many orchestrators a segment is tried on before it fails (1..=10).
 //! max_attempts = 3
 //! # A stream with no new segment for this long is closed.
@@ -268,6 +270,10 @@ pub struct GatewayConfig {
     /// The largest segment accepted, in bytes (`max_segment_bytes`); larger uploads are refused
     /// with 413. Must be > 0. Default `300000000` (go-livepeer's `MaxSegSize`).
     pub max_segment_bytes: u64,
+    /// Seconds a segment upload may go without sending a byte before it is refused with 408
+    /// (`body_timeout_secs`); a live pusher sends a segment as it is made, so this is a silence,
+    /// not a total. Must be > 0. Default `20`.
+    pub body_timeout_secs: u64,
     /// How many orchestrators one segment is tried on before it fails (`max_attempts`), 1 to 10.
     /// Default `3`.
     pub max_attempts: u32,
@@ -296,6 +302,7 @@ impl Default for GatewayConfig {
             profiles: vec!["P240p30fps16x9".to_string(), "P360p30fps16x9".to_string()],
             profiles_file: None,
             max_segment_bytes: 300_000_000,
+            body_timeout_secs: 20,
             max_attempts: 3,
             stream_idle_timeout_secs: 60,
             max_streams: 100,

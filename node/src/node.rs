@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
@@ -27,10 +27,11 @@ use lp_config::{Config, EthConfig};
 use lp_pipelines::{Profile, TranscodeOptions};
 use parking_lot::Mutex;
 use serde::Serialize;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
+use crate::remote_transcoder::Links;
 use crate::{tls, transcoder};
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -123,6 +124,10 @@ pub struct ListenAddrs {
 pub struct RunningNode {
     pub addrs: ListenAddrs,
     servers: Vec<ServerHandle>,
+    /// The orchestrator's server and its remote transcoder links: stopped after the servers
+    /// above, since the gateway of this process may still be sending it segments.
+    orchestrator: Option<(ServerHandle, Links)>,
+    admin: ServerHandle,
     fatal: mpsc::UnboundedReceiver<anyhow::Error>,
 }
 
@@ -141,9 +146,16 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     };
     let (fatal_tx, fatal) = mpsc::unbounded();
     let mut servers = Vec::new();
+    let mut orchestrator_server = None;
     let mut addrs = ListenAddrs { gateway: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
-    let mut admin_state =
-        admin::AdminState { metrics, roles: roles.names(), gateway: None, orchestrator: None, chain: None };
+    let mut admin_state = admin::AdminState {
+        metrics,
+        roles: roles.names(),
+        gateway: None,
+        orchestrator: None,
+        chain: None,
+        transcoder: None,
+    };
 
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
         let pool = TranscoderPool::new(o.max_sessions as usize * 4).start();
@@ -167,10 +179,12 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             pixels_per_unit: o.pixels_per_unit.parse().unwrap_or(1),
         };
         let orch = Orchestrator::new(settings, pool.clone()).start();
+        let links = Links::default();
         let state = orchestrator::OrchestratorState {
             orchestrator: orch.clone(),
             pool: pool.clone(),
             secret: prepared.orchestrator_secret.clone().map(Arc::new),
+            links: links.clone(),
         };
         let server = HttpServer::new(move || {
             App::new().app_data(web::Data::new(state.clone())).configure(orchestrator::configure)
@@ -184,7 +198,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             server.listen(listener)?
         }
         .run();
-        servers.push(server.handle());
+        orchestrator_server = Some((server.handle(), links));
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, uri = %uri, "orchestrator listening");
         addrs.orchestrator = Some(local);
@@ -198,6 +212,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             // All-in-one: a gateway without a list uses the orchestrator of its own process.
             uris.extend(addrs.orchestrator_uri.clone());
         }
+        if uris.is_empty() && cfg.eth.is_none() {
+            warn!(target: "lp::node", "the gateway has no orchestrators: every segment will be refused (503 NoOrchestrators); list them in gateway.orchestrators");
+        }
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
         let pool = OrchestratorPool::new(uris, transport.clone()).start();
         let settings = StreamSettings {
@@ -208,7 +225,11 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         };
         let gw =
             Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport).start();
-        let state = gateway::GatewayState { gateway: gw.clone(), max_segment_bytes: g.max_segment_bytes };
+        let state = gateway::GatewayState {
+            gateway: gw.clone(),
+            max_segment_bytes: g.max_segment_bytes,
+            body_timeout: Duration::from_secs(g.body_timeout_secs),
+        };
         let listener = bind(g.http_addr, "gateway.http_addr")?;
         let local = listener.local_addr()?;
         let server =
@@ -228,8 +249,10 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let t = t.clone();
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
         let fatal_tx = fatal_tx.clone();
+        let health = transcoder::Health::new(&t.orchestrator);
+        admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
-            if let Err(e) = transcoder::run(t, secret).await {
+            if let Err(e) = transcoder::run(t, secret, health).await {
                 let _ = fatal_tx.unbounded_send(e);
             }
         });
@@ -250,7 +273,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             .shutdown_timeout(1)
             .listen(listener)?
             .run();
-    servers.push(server.handle());
+    let admin_server = server.handle();
     actix_web::rt::spawn(server);
     info!(target: "lp::node", addr = %local, "admin listening (/metrics /healthz /status)");
     addrs.admin = local;
@@ -259,7 +282,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     std::fs::write(&listen_file, serde_json::to_vec_pretty(&addrs)?)
         .with_context(|| format!("writing {}", listen_file.display()))?;
     drop(fatal_tx);
-    Ok(RunningNode { addrs, servers, fatal })
+    Ok(RunningNode { addrs, servers, orchestrator: orchestrator_server, admin: admin_server, fatal })
 }
 
 /// The chain actors: the block and round watchers always; the round initializer when
@@ -276,7 +299,9 @@ fn start_chain(
     let c = client.contracts();
     let watched = vec![c.bonding_manager, c.rounds_manager, c.ticket_broker, c.service_registry];
     let interval = Duration::from_secs(eth.block_poll_interval_secs);
-    let watcher = BlockWatcher::new(client.provider().clone(), db.clone(), watched, watched_topics(), interval).start();
+    let watcher = BlockWatcher::new(client.provider().clone(), db.clone(), watched, watched_topics(), interval)
+        .endpoint(client.endpoint())
+        .start();
     let rounds = RoundWatcher::new(client.clone()).start();
     watcher.do_send(Subscribe(rounds.clone().recipient()));
     if eth.initialize_round {
@@ -328,9 +353,22 @@ impl RunningNode {
         outcome
     }
 
-    /// Stop the listeners, newest first (the gateway before the orchestrator it may use), all
-    /// draining at once within the grace period.
+    /// Stop within the grace period: the gateway drains first (it may be sending segments to
+    /// the orchestrator of this process); then the orchestrator stops accepting, finishes the
+    /// segments in flight, closes its transcoder links with WebSocket close frames and stops as
+    /// soon as its connections are done. The admin listener stops meanwhile.
     pub async fn stop(&self) {
-        futures::future::join_all(self.servers.iter().rev().map(|s| s.stop(true))).await;
+        let deadline = Instant::now() + Duration::from_secs(SHUTDOWN_GRACE);
+        let roles = async {
+            futures::future::join_all(self.servers.iter().map(|s| s.stop(true))).await;
+            if let Some((server, links)) = &self.orchestrator {
+                server.pause().await;
+                let drained = links.drain(deadline).await;
+                info!(target: "lp::node", in_flight = drained.in_flight, transcoder_links = drained.links, complete = drained.complete, "orchestrator drained");
+                // Past the deadline, what is left is cut off.
+                server.stop(drained.complete).await;
+            }
+        };
+        futures::future::join(roles, self.admin.stop(true)).await;
     }
 }

@@ -5,12 +5,15 @@
 //! shared secret and its capacity, then runs each `Job` frame on its local workers and answers
 //! with a `Result` frame. A lost connection is redialled with exponential backoff (1 s doubling
 //! to 30 s), forever, as go-livepeer does; a refusal (wrong secret, zero capacity) ends the role
-//! with an error, since retrying cannot fix it.
+//! with an error, since retrying cannot fix it. [`Health`] tells `/healthz` whether the link is
+//! registered, and why not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::{Context as _, Result, bail};
+use awc::error::WsClientError;
 use awc::ws;
 use futures::{SinkExt, StreamExt};
 use lp_actors::orchestrator::{
@@ -19,9 +22,10 @@ use lp_actors::orchestrator::{
 use lp_actors::wire::{self, Capabilities, OrchestratorMessage, TranscodeOutcome, TranscoderMessage};
 use lp_config::TranscoderConfig;
 use lp_pipelines::TranscodeOptions;
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::client::http_client;
+use crate::client::{describe_send_error, http_client};
 
 const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// The orchestrator pings every 5 s; this much silence is a dead connection.
@@ -35,8 +39,57 @@ enum LinkEnd {
     Refused(String),
 }
 
+/// Whether this transcoder is registered with its orchestrator: `/healthz` answers 503 with the
+/// reason while it is not.
+#[derive(Clone)]
+pub struct Health(Arc<Mutex<HealthState>>);
+
+struct HealthState {
+    orchestrator: String,
+    registered: bool,
+    why: String,
+}
+
+impl Health {
+    pub fn new(orchestrator: &str) -> Health {
+        Health(Arc::new(Mutex::new(HealthState {
+            orchestrator: orchestrator.to_string(),
+            registered: false,
+            why: "connecting".into(),
+        })))
+    }
+
+    fn registered(&self) {
+        let mut s = self.0.lock();
+        s.registered = true;
+        s.why.clear();
+    }
+
+    fn lost(&self, why: &str) {
+        let mut s = self.0.lock();
+        s.registered = false;
+        s.why = why.to_string();
+    }
+
+    /// `Err(reason)` while not registered with the orchestrator.
+    pub fn check(&self) -> Result<(), String> {
+        let s = self.0.lock();
+        if s.registered {
+            Ok(())
+        } else {
+            Err(format!("not registered with the orchestrator at {}: {}", s.orchestrator, s.why))
+        }
+    }
+
+    /// For `/status`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = self.0.lock();
+        serde_json::json!({ "orchestrator": s.orchestrator, "registered": s.registered, "reason": s.why })
+    }
+}
+
 /// Start local workers and serve the orchestrator until refused.
-pub async fn run(cfg: TranscoderConfig, secret: String) -> Result<()> {
+pub async fn run(cfg: TranscoderConfig, secret: String, health: Health) -> Result<()> {
     let pool = TranscoderPool::new(cfg.capacity as usize * 4).start();
     let opts = TranscodeOptions { x264_preset: cfg.x264_preset.clone(), ..Default::default() };
     for i in 0..cfg.capacity {
@@ -47,14 +100,16 @@ pub async fn run(cfg: TranscoderConfig, secret: String) -> Result<()> {
     let url = ws_url(&cfg.orchestrator)?;
     let mut backoff = Duration::from_secs(1);
     loop {
-        match serve(&url, &secret, cfg.capacity, &pool).await {
+        match serve(&cfg.orchestrator, &url, &secret, cfg.capacity, &pool, &health).await {
             LinkEnd::Refused(reason) => {
+                health.lost(&format!("refused: {reason}"));
                 bail!("the orchestrator at {} refused this transcoder: {reason}", cfg.orchestrator)
             }
             LinkEnd::Lost { why, was_registered } => {
                 if was_registered {
                     backoff = Duration::from_secs(1);
                 }
+                health.lost(&why);
                 warn!(target: "lp::transcoder", orchestrator = %cfg.orchestrator, "connection lost: {why}; retrying in {backoff:?}");
             }
         }
@@ -75,11 +130,24 @@ fn ws_url(orchestrator: &str) -> Result<String> {
     Ok(url)
 }
 
-async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPool>) -> LinkEnd {
+async fn serve(
+    orchestrator: &str,
+    url: &str,
+    secret: &str,
+    capacity: u32,
+    pool: &Addr<TranscoderPool>,
+    health: &Health,
+) -> LinkEnd {
     let connected = http_client(Duration::from_secs(10)).ws(url).max_frame_size(MAX_FRAME).connect().await;
     let (_, framed) = match connected {
         Ok(c) => c,
-        Err(e) => return LinkEnd::Lost { why: format!("cannot connect: {e}"), was_registered: false },
+        Err(e) => {
+            let why = match &e {
+                WsClientError::SendRequest(e) => describe_send_error(orchestrator.trim_end_matches('/'), e),
+                e => e.to_string(),
+            };
+            return LinkEnd::Lost { why: format!("cannot connect: {why}"), was_registered: false };
+        }
     };
     let (mut sink, mut stream) = framed.split();
     let register =
@@ -89,14 +157,16 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
     }
     // Answers from concurrent jobs go through one writer.
     let (tx, mut rx) = futures::channel::mpsc::unbounded::<ws::Message>();
-    let writer = actix_web::rt::spawn(async move {
+    let mut writer = actix_web::rt::spawn(async move {
         while let Some(msg) = rx.next().await {
-            if sink.send(msg).await.is_err() {
+            let close = matches!(msg, ws::Message::Close(_));
+            if sink.send(msg).await.is_err() || close {
                 break;
             }
         }
     });
     let mut registered = false;
+    let mut closing = false;
     let lost = |why: String, registered| LinkEnd::Lost { why, was_registered: registered };
     let end = loop {
         // The orchestrator pings every few seconds: silence means a dead (half-open) connection.
@@ -112,17 +182,27 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
                 let _ = tx.unbounded_send(ws::Message::Pong(p));
                 continue;
             }
-            ws::Frame::Close(reason) => break lost(format!("closed by the orchestrator: {reason:?}"), registered),
+            ws::Frame::Close(reason) => {
+                // Answer the close frame, as RFC 6455 asks, before dropping the connection.
+                closing = tx.unbounded_send(ws::Message::Close(None)).is_ok();
+                break lost(closed_by_orchestrator(reason.as_ref()), registered);
+            }
             _ => continue,
         };
         match wire::decode::<OrchestratorMessage>(&bytes) {
             Ok(OrchestratorMessage::Registered) => {
                 registered = true;
+                health.registered();
                 info!(target: "lp::transcoder", url, capacity, "registered with the orchestrator");
             }
             Ok(OrchestratorMessage::Refused { reason }) => break LinkEnd::Refused(reason),
-            Ok(OrchestratorMessage::Job { task_id, seq, format, profiles, data }) if registered => {
-                let job = TranscodeJob { seq, format, profiles: profiles.into(), data: data.into_vec().into() };
+            Ok(OrchestratorMessage::Job { task_id, seq, format, profiles, data, timeout_ms }) if registered => {
+                let patience = match timeout_ms {
+                    0 => lp_actors::wire::MAX_PATIENCE,
+                    ms => std::time::Duration::from_millis(ms).min(lp_actors::wire::MAX_PATIENCE),
+                };
+                let deadline = std::time::Instant::now() + patience;
+                let job = TranscodeJob { seq, format, profiles: profiles.into(), data: data.into_vec().into(), deadline };
                 let pool = pool.clone();
                 let tx = tx.clone();
                 actix_web::rt::spawn(async move {
@@ -139,8 +219,22 @@ async fn serve(url: &str, secret: &str, capacity: u32, pool: &Addr<TranscoderPoo
             Err(e) => warn!(target: "lp::transcoder", "unreadable frame from the orchestrator: {e}"),
         }
     };
-    writer.abort();
+    // The writer stops after sending the answer to a close frame; give it a moment, no more.
+    if !closing || actix_web::rt::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        writer.abort();
+    }
     end
+}
+
+/// Why the orchestrator closed the link, from its close frame.
+fn closed_by_orchestrator(reason: Option<&ws::CloseReason>) -> String {
+    match reason {
+        Some(ws::CloseReason { code, description: Some(d) }) => {
+            format!("the orchestrator closed the link ({code:?}: {d})")
+        }
+        Some(ws::CloseReason { code, description: None }) => format!("the orchestrator closed the link ({code:?})"),
+        None => "the orchestrator closed the link".into(),
+    }
 }
 
 /// Read a shared secret file: its content without surrounding whitespace, not empty.

@@ -50,5 +50,6 @@ pub use profile::{
     profiles_from_names, validate_profiles,
 };
 pub use transcode::{
-    InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, transcode, transcode_until,
+    InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, remux_to_mpegts, transcode,
+    transcode_until,
 };

@@ -318,6 +318,61 @@ pub fn transcode_until(
     })
 }
 
+/// The segment as MPEG-TS without re-encoding (what HLS serves as the source rendition): an
+/// MPEG-TS input comes back as it is; MP4 is remuxed (its H.264 turned into Annex B by the
+/// muxer's automatic bitstream filter), keeping the video and the first audio track MPEG-TS
+/// can carry.
+pub fn remux_to_mpegts(data: &[u8], format: InputFormat) -> Result<Vec<u8>, TranscodeError> {
+    if format == InputFormat::MpegTs {
+        check_bytes(data, format)?;
+        return Ok(data.to_vec());
+    }
+    let mut src = Source::open(data, format)?;
+    let mut out = ff::MemoryOutput::mpegts(data.len() + data.len() / 8)
+        .map_err(|m| TranscodeError::Ffmpeg(format!("source remux: {m}")))?;
+    let video_par = {
+        let streams = src.ictx.streams();
+        let st = streams.get(src.video).ok_or_else(|| TranscodeError::Ffmpeg("video stream vanished".into()))?;
+        ff::params_for_copy(&st.codecpar())
+    };
+    {
+        let mut st = out.ctx.new_stream();
+        st.set_codecpar(video_par);
+        st.set_time_base(src.video_tb);
+    }
+    if let Some(a) = &src.audio_copy {
+        let mut st = out.ctx.new_stream();
+        st.set_codecpar(a.params.clone());
+        st.set_time_base(a.time_base);
+    }
+    out.ctx.write_header(&mut None).map_err(|e| ffmpeg_err("cannot start the MPEG-TS muxer", "source", &e))?;
+    let out_tbs: Vec<AVRational> = out.ctx.streams().into_iter().map(|s| s.time_base).collect();
+    let audio = src.audio_copy.as_ref().map(|a| (a.index, a.time_base));
+    let mut written = 0usize;
+    while let Ok(Some(mut pkt)) = src.ictx.read_packet() {
+        let idx = pkt.stream_index as usize;
+        let (out_index, in_tb) = if idx == src.video {
+            (0, src.video_tb)
+        } else if let Some((_, tb)) = audio.filter(|(a, _)| *a == idx) {
+            (1, tb)
+        } else {
+            continue;
+        };
+        pkt.rescale_ts(in_tb, out_tbs[out_index]);
+        pkt.set_stream_index(out_index as i32);
+        pkt.set_pos(-1);
+        match out.ctx.interleaved_write_frame(&mut pkt) {
+            Ok(()) => written += usize::from(out_index == 0),
+            Err(e) => tracing::debug!(error = %rsmpeg_err(&e), "source remux: dropped a packet"),
+        }
+    }
+    if written == 0 {
+        return Err(invalid("no video packet could be remuxed"));
+    }
+    out.ctx.write_trailer().map_err(|e| ffmpeg_err("cannot finish the MPEG-TS output", "source", &e))?;
+    Ok(out.into_bytes())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input side
 // ---------------------------------------------------------------------------------------------

@@ -275,6 +275,26 @@ fn an_audio_track_without_parameters_is_dropped_not_fatal() {
     }
 }
 
+/// HLS serves the source as MPEG-TS: an MP4 segment is remuxed (no re-encode: the same frames,
+/// H.264 and the audio), a TS segment comes back as it is, and garbage is invalid input.
+#[test]
+fn mp4_sources_are_remuxed_to_mpegts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = std::fs::read(make_segment(dir.path(), "in.ts", 320, 180, 30, 2, true)).unwrap();
+    let mp4 = dir.path().join("in.mp4");
+    ffmpeg(&["-i", dir.path().join("in.ts").to_str().unwrap(), "-c", "copy", mp4.to_str().unwrap()]);
+    let out = lp_pipelines::remux_to_mpegts(&std::fs::read(&mp4).unwrap(), InputFormat::Mp4).unwrap();
+    assert_eq!(out[0], 0x47, "MPEG-TS sync byte");
+    assert_eq!(out.len() % 188, 0);
+    let got = ffprobe(&write(dir.path(), "remuxed.ts", &out));
+    let v = got.video();
+    assert_eq!((v.codec_name.as_str(), v.width, v.height, v.frames), ("h264", 320, 180, 60));
+    assert!(got.streams.iter().any(|s| s.codec_type == "audio" && s.codec_name == "aac"), "{got:?}");
+    assert_eq!(lp_pipelines::remux_to_mpegts(&ts, InputFormat::MpegTs).unwrap(), ts);
+    let e = lp_pipelines::remux_to_mpegts(b"not a video at all", InputFormat::Mp4).unwrap_err();
+    assert!(matches!(e, TranscodeError::InvalidInput(_)), "{e:?}");
+}
+
 /// Work nobody waits for stops: with its deadline passed, a transcode gives up before encoding
 /// anything, and the same call with time left produces every rendition.
 #[test]

@@ -33,6 +33,7 @@ fn submit(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) -> (u16,
         format: InputFormat::MpegTs,
         segment_parameters: None,
         force_session_reinit: false,
+        timeout_ms: 0,
     };
     let header = base64::engine::general_purpose::STANDARD.encode(wire::encode(&seg));
     let resp = http()
@@ -195,4 +196,132 @@ fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_se
     // Both streams go idle on the gateway (1 s) and end their sessions; the orchestrator's own
     // idle timeout (70 s) is not what frees them.
     wait_for("the ended streams' sessions to be freed", std::time::Duration::from_secs(30), || sessions(&orch) == 0);
+}
+
+const ALL_IN_ONE: &str = r#"
+[gateway]
+http_addr = "127.0.0.1:0"
+profiles = ["P144p30fps16x9"]
+body_timeout_secs = 1
+[orchestrator]
+service_addr = "127.0.0.1:0"
+x264_preset = "ultrafast"
+[admin]
+addr = "127.0.0.1:0"
+"#;
+
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Segments so short that their AAC track has no parameters (one frame; a TS truncated at a
+/// packet boundary) came back 503 after three attempts; they are transcoded now (video only).
+/// Garbage is still 422, refused by the gateway itself: the orchestrator never sees it.
+#[test]
+fn short_segments_with_audio_are_transcoded_and_garbage_never_reaches_an_orchestrator() {
+    let node = Node::start("run", ALL_IN_ONE);
+    let gw = node.gateway();
+    let one = node.dir.path().join("one.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        one.to_str().unwrap(),
+    ]);
+    let full = make_segments(node.dir.path(), 2, 320, 180).remove(0);
+    for (seq, data) in [std::fs::read(&one).unwrap(), full[..10 * 188].to_vec()].into_iter().enumerate() {
+        let (status, ct, body) = push(&gw, "short", &format!("{seq}.ts"), data);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let parts = multipart_parts(&ct, &body);
+        assert_eq!(ffprobe_bytes(&parts[0].2).frames, 1);
+    }
+    let transcoded = metric(&node.metrics(), "livepeer_mil_pixels_processed");
+    for garbage in [vec![0x47; 188 * 20], b"GIF89a not a video".to_vec(), full[..188 * 3].to_vec()] {
+        let (status, _, body) = push(&gw, "short", "9.ts", garbage);
+        assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    }
+    let text = node.metrics();
+    assert_eq!(metric(&text, "livepeer_mil_pixels_processed"), transcoded, "no garbage reached the transcoder");
+    assert_eq!(metric(&text, "livepeer_segment_transcode_failed_total{error_code=\"InvalidInput\"}"), 3.0);
+}
+
+/// An MP4 segment's source rendition was served as MP4 bytes labelled video/mp2t; it is remuxed
+/// to MPEG-TS (the same H.264 frames, no re-encode).
+#[test]
+fn the_source_rendition_of_an_mp4_segment_is_mpegts() {
+    let node = Node::start("run", ALL_IN_ONE);
+    let gw = node.gateway();
+    let ts = node.dir.path().join("in.ts");
+    std::fs::write(&ts, make_segments(node.dir.path(), 2, 320, 180).remove(0)).unwrap();
+    let mp4 = node.dir.path().join("in.mp4");
+    ffmpeg(&["-i", ts.to_str().unwrap(), "-c", "copy", mp4.to_str().unwrap()]);
+    let (status, _, body) = push(&gw, "mp4", "0.mp4", std::fs::read(&mp4).unwrap());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let resp = http().get(format!("{gw}/stream/mp4/source/0.ts")).send().unwrap();
+    assert_eq!(resp.headers()["content-type"], "video/mp2t");
+    let bytes = resp.bytes().unwrap();
+    assert_eq!(bytes[0], 0x47, "MPEG-TS, not MP4");
+    assert_eq!(bytes.len() % 188, 0);
+    let got = ffprobe_bytes(&bytes);
+    assert_eq!((got.width, got.height, got.frames), (320, 180, 60));
+    assert!(got.has_audio);
+}
+
+/// `Content-Duration: 300000` on a 2 s segment wrote `#EXTINF:300` and a target duration that
+/// never shrank; the probed duration is used.
+#[test]
+fn a_content_duration_that_disagrees_with_the_segment_is_not_trusted() {
+    let node = Node::start("run", ALL_IN_ONE);
+    let gw = node.gateway();
+    let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
+    let resp = http().put(format!("{gw}/live/dur/0.ts")).header("Content-Duration", "300000").body(seg).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let playlist = http().get(format!("{gw}/stream/dur/P144p30fps16x9.m3u8")).send().unwrap().text().unwrap();
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
+    let extinf: f64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXTINF:"))
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+        .expect("an EXTINF line");
+    assert!((extinf - 2.0).abs() < 0.1, "{playlist}");
+    assert!(node.log().contains("Content-Duration disagrees"), "{}", node.log());
+}
+
+/// A `Content-Length` of 5 MB with 10 bytes sent used to hold the request forever; the upload
+/// is refused with 408 once it sends nothing for `body_timeout_secs`, and the gateway serves on.
+#[test]
+fn a_stalled_upload_is_refused_with_408() {
+    use std::io::{Read, Write};
+    let node = Node::start("run", ALL_IN_ONE);
+    let addr = node.listen["gateway"].as_str().unwrap().to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    sock.write_all(b"PUT /live/slow/0.ts HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n0123456789").unwrap();
+    let mut answer = [0u8; 512];
+    let n = sock.read(&mut answer).expect("an answer, not a hang");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("after 10 bytes"), "{answer}");
+    let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
+    assert_eq!(push(&node.gateway(), "fast", "0.ts", seg).0, 200);
 }

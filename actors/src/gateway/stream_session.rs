@@ -53,6 +53,8 @@ pub struct IncomingSegment {
     pub seq: i64,
     pub format: InputFormat,
     pub data: Bytes,
+    /// The segment as MPEG-TS, for the HLS source rendition (`data` itself when it is TS).
+    pub source_ts: Bytes,
     pub duration_ms: u64,
     /// Source resolution, for the master playlist.
     pub width: u32,
@@ -190,7 +192,7 @@ impl Handler<PushSegment> for StreamSession {
             match &result {
                 Ok(done) => {
                     metrics::segment_transcoded(done.latency.as_secs_f64());
-                    act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, seg.data.clone());
+                    act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, seg.source_ts.clone());
                     for r in &done.renditions {
                         let data = Bytes::copy_from_slice(&r.data);
                         act.hls.add(&r.name, r.width, r.height, seg.seq, seg.duration_ms, data);

@@ -26,6 +26,13 @@ use tracing::{info, warn};
 pub struct GatewayState {
     pub gateway: Addr<Gateway>,
     pub max_segment_bytes: u64,
+    /// The longest an upload may go without sending a byte.
+    pub body_timeout: std::time::Duration,
+}
+
+/// How far a `Content-Duration` header may be from the probed duration before it is ignored.
+fn duration_disagrees(header_ms: u64, probed_ms: u64) -> bool {
+    header_ms.abs_diff(probed_ms) > (probed_ms / 2).max(500)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -35,8 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ),
     )
     .route("/stream/{stream}.m3u8", web::get().to(master))
+    .route("/stream/{stream}.m3u8", web::head().to(master))
     .route("/stream/{stream}/{rendition}.m3u8", web::get().to(media))
-    .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment));
+    .route("/stream/{stream}/{rendition}.m3u8", web::head().to(media))
+    .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment))
+    .route("/stream/{stream}/{rendition}/{seq}.ts", web::head().to(segment));
 }
 
 fn plain(status: StatusCode, reason: impl std::fmt::Display) -> HttpResponse {
@@ -107,7 +117,18 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
         return too_large();
     }
     let mut data = web::BytesMut::new();
-    while let Some(chunk) = body.next().await {
+    loop {
+        let chunk = match actix_web::rt::time::timeout(state.body_timeout, body.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                warn!(target: "lp::ingest", %stream, seq, received = data.len(), "upload stalled; refused");
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("no body bytes for {:?} after {} bytes", state.body_timeout, data.len()),
+                );
+            }
+        };
         match chunk {
             Ok(c) => {
                 if (data.len() + c.len()) as u64 > limit {
@@ -124,10 +145,19 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let data = data.freeze();
     metrics::segment_appeared();
 
+    // Classify the input before any orchestrator is asked; HLS serves the source as MPEG-TS.
     let probe_bytes = data.clone();
-    let probed = web::block(move || lp_pipelines::probe(&probe_bytes, format)).await;
-    let source = match probed {
-        Ok(Ok(info)) => info,
+    let probed = web::block(move || {
+        let info = lp_pipelines::probe(&probe_bytes, format)?;
+        let source_ts = match format {
+            InputFormat::MpegTs => probe_bytes,
+            InputFormat::Mp4 => web::Bytes::from(lp_pipelines::remux_to_mpegts(&probe_bytes, format)?),
+        };
+        Ok::<_, TranscodeError>((info, source_ts))
+    })
+    .await;
+    let (source, source_ts) = match probed {
+        Ok(Ok(probed)) => probed,
         Ok(Err(e)) => {
             metrics::segment_failed(ErrorCode::InvalidInput);
             let status = match e {
@@ -139,11 +169,23 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
         }
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("probing the segment: {e}")),
     };
-    let duration_ms = duration_header.unwrap_or(if source.duration_ms > 0 { source.duration_ms } else { 2000 });
-    let segment = IncomingSegment { seq, format, data, duration_ms, width: source.width, height: source.height };
+    // The probed duration wins: a header is a hint, used only when the probe cannot tell, and
+    // ignored when it disagrees (a 300 s header on a 2 s segment would skew the playlist).
+    let duration_ms = match (source.duration_ms, duration_header) {
+        (0, header) => header.unwrap_or(2000),
+        (probed, Some(header)) if duration_disagrees(header, probed) => {
+            warn!(target: "lp::ingest", %stream, seq, header_ms = header, probed_ms = probed, "Content-Duration disagrees with the segment; using the probed duration");
+            probed
+        }
+        (probed, _) => probed,
+    };
+    let segment =
+        IncomingSegment { seq, format, data, source_ts, duration_ms, width: source.width, height: source.height };
     let done = match state.gateway.send(Push { stream: stream.clone(), segment }).await {
         Ok(Ok(done)) => done,
         Ok(Err(TranscodeFailure { code, message })) => {
+            // Live pushers (ffmpeg's HLS muxer) ignore the answer: the log is where this shows.
+            warn!(target: "lp::ingest", %stream, seq, error_code = code.as_str(), error = %message, "segment failed");
             return plain(status_for(code), format!("{}: {message}", code.as_str()));
         }
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down"),
