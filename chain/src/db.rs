@@ -1,6 +1,10 @@
 //! The node's embedded database, `<data_dir>/lpdb.sqlite3` (SQLite in WAL mode), with
-//! go-livepeer's tables as a guide (`common/db.go`): `kv` (schema version, chain id, last block),
-//! `orchestrators` (the gateway's cache and the orchestrator's own activity) and `blockheaders`.
+//! go-livepeer's tables as a guide (`common/db.go`): `kv` (schema version, chain id, genesis block
+//! hash, last block), `orchestrators` (the gateway's cache and the orchestrator's own activity) and
+//! `blockheaders`.
+//!
+//! The chain id tells networks apart; the genesis hash tells apart two chains with the same id (a
+//! local devnet stopped and started again): [`Db::start_over`] drops what belonged to the old one.
 //!
 //! Synchronous: callers on an async executor run it through `spawn_blocking` (or a sync actor).
 //! Other crates may add their own tables through [`Db::connection`].
@@ -55,6 +59,17 @@ pub struct OrchestratorRow {
     pub deactivation_round: u64,
     /// Its total stake (LPT wei).
     pub stake: U256,
+}
+
+/// What [`Db::start_over`] dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The last block processed on the old chain, if any.
+    pub last_block: Option<u64>,
+    /// Block headers deleted.
+    pub block_headers: usize,
+    /// Orchestrators deleted from the cache.
+    pub orchestrators: usize,
 }
 
 /// The node's database.
@@ -153,6 +168,36 @@ impl Db {
             Some(stored) if stored == actual => Ok(()),
             Some(stored) => Err(ChainError::ChainIdMismatch { stored, actual }),
         }
+    }
+
+    /// The hash of the genesis block of the chain this database follows, once recorded. Databases
+    /// written before it was recorded have none until the block watcher records it.
+    pub fn genesis_hash(&self) -> Result<Option<B256>, ChainError> {
+        let Some(v) = self.kv_get("genesisHash")? else { return Ok(None) };
+        v.parse().map(Some).map_err(|_| ChainError::Db(format!("unreadable genesisHash {v:?} in table kv")))
+    }
+
+    /// Record the hash of the chain's genesis block.
+    pub fn set_genesis_hash(&self, hash: B256) -> Result<(), ChainError> {
+        self.kv_set("genesisHash", &hash.to_string())
+    }
+
+    /// The chain was replaced by another with the same id (genesis `genesis`): forget the last
+    /// block, the block headers and the orchestrator cache, which all belonged to the old one, and
+    /// record the new genesis hash, in one transaction. Answers what was dropped.
+    pub fn start_over(&self, genesis: B256) -> Result<Dropped, ChainError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let last_block = self.last_block().ok().flatten().map(|(n, _)| n);
+        tx.execute("DELETE FROM kv WHERE key = 'lastBlock'", [])?;
+        let block_headers = tx.execute("DELETE FROM blockheaders", [])?;
+        let orchestrators = tx.execute("DELETE FROM orchestrators", [])?;
+        tx.execute(
+            "INSERT INTO kv (key, value, updatedAt) VALUES ('genesisHash', ?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updatedAt = excluded.updatedAt",
+            params![genesis.to_string(), now()],
+        )?;
+        tx.commit()?;
+        Ok(Dropped { last_block, block_headers, orchestrators })
     }
 
     /// The last block the node processed.
@@ -255,6 +300,19 @@ impl Db {
         row.map(|(n, h, p)| Ok((from_i64(n)?, parse_b256(&h)?, parse_b256(&p)?))).transpose()
     }
 
+    /// The lowest stored block header: `(number, hash, parent)`.
+    pub fn oldest_block_header(&self) -> Result<Option<(u64, B256, B256)>, ChainError> {
+        let row: Option<(i64, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT number, hash, parent FROM blockheaders ORDER BY number ASC, rowid DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(n, h, p)| Ok((from_i64(n)?, parse_b256(&h)?, parse_b256(&p)?))).transpose()
+    }
+
     /// Delete the headers of blocks below `keep_from`; returns how many were deleted.
     pub fn prune_block_headers(&self, keep_from: u64) -> Result<usize, ChainError> {
         Ok(self.conn.execute("DELETE FROM blockheaders WHERE number < ?1", [to_i64(keep_from)?])?)
@@ -296,4 +354,45 @@ fn from_i64(v: i64) -> Result<u64, ChainError> {
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_over_drops_the_old_chain_and_records_the_new_genesis() {
+        let db = Db::open_in_memory().unwrap();
+        let (old, new) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        assert_eq!(db.genesis_hash().unwrap(), None);
+        db.set_genesis_hash(old).unwrap();
+        db.check_chain_id(31337).unwrap();
+        for n in 5..=9u64 {
+            db.put_block_header(n, B256::with_last_byte(n as u8), B256::with_last_byte(n as u8 - 1)).unwrap();
+        }
+        assert_eq!(db.oldest_block_header().unwrap().map(|(n, _, _)| n), Some(5));
+        db.set_last_block(9, B256::with_last_byte(9)).unwrap();
+        let row = OrchestratorRow {
+            address: Address::repeat_byte(3),
+            service_uri: "https://o.example:8935".into(),
+            activation_round: 1,
+            deactivation_round: 0,
+            stake: U256::from(1),
+        };
+        db.upsert_orchestrator(&row).unwrap();
+
+        let dropped = db.start_over(new).unwrap();
+        assert_eq!(dropped, Dropped { last_block: Some(9), block_headers: 5, orchestrators: 1 });
+        assert_eq!(db.genesis_hash().unwrap(), Some(new));
+        assert_eq!(db.last_block().unwrap(), None);
+        assert_eq!(db.latest_block_header().unwrap(), None);
+        assert_eq!(db.oldest_block_header().unwrap(), None);
+        assert!(db.orchestrators().unwrap().is_empty());
+        // The chain id and the schema version stay.
+        assert_eq!(db.chain_id().unwrap(), Some(31337));
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        // A corrupt value is a typed error.
+        db.kv_set("genesisHash", "nope").unwrap();
+        assert!(matches!(db.genesis_hash(), Err(ChainError::Db(_))));
+    }
 }

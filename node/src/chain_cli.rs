@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::primitives::utils::{format_units, parse_units};
 use alloy::primitives::{Address, U256};
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use lp_chain::client::ChainClient;
+use lp_chain::client::{ChainClient, Token, format_amount};
 use lp_chain::db::Db;
 use lp_chain::tx::TxPolicy;
 use lp_config::{Config, EthConfig};
@@ -31,27 +30,43 @@ pub struct ChainArgs {
     pub command: ChainCommand,
 }
 
+/// Amounts are decimal numbers in whole LPT or ETH (`100`, `0.5`), optionally with a unit after
+/// them (`100 LPT`, `20 gwei`, `1000 wei`); negative amounts and fractions of a wei are refused.
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
     /// Round, stake, whether this account is an active orchestrator, pending fees, deposit and
     /// reserve.
     Status {
-        /// Another account to look at.
-        #[arg(long)]
+        /// Another account to look at (default: this node's).
+        #[arg(long, value_name = "ADDRESS")]
         address: Option<Address>,
     },
-    /// Bond LPT (AMOUNT in LPT, e.g. 100 or 0.5) to an orchestrator (default: yourself).
+    /// Bond LPT to an orchestrator (default: yourself). An AMOUNT of 0 with --to moves your bonded
+    /// stake to that orchestrator.
     Bond {
-        amount: String,
-        #[arg(long)]
+        /// LPT to bond, e.g. 100 or 0.5 (or with a unit: `100 LPT`, `5 wei`).
+        #[arg(value_parser = lpt_amount, allow_negative_numbers = true)]
+        amount: U256,
+        /// The orchestrator to bond to (default: yourself).
+        #[arg(long, value_name = "ADDRESS")]
         to: Option<Address>,
     },
-    /// Unbond AMOUNT LPT; it can be withdrawn after the unbonding period.
-    Unbond { amount: String },
-    /// Rebond an unbonding lock.
-    Rebond { lock_id: u64 },
+    /// Unbond LPT; it can be withdrawn with withdraw-stake after the unbonding period.
+    Unbond {
+        /// LPT to unbond, above 0 and at most what is bonded, e.g. 100 or 0.5.
+        #[arg(value_parser = lpt_amount, allow_negative_numbers = true)]
+        amount: U256,
+    },
+    /// Rebond an unbonding lock (to the current delegate).
+    Rebond {
+        /// The id of the unbonding lock, as `unbond` printed it.
+        lock_id: u64,
+    },
     /// Withdraw the LPT of an unbonding lock whose unbonding period has passed.
-    WithdrawStake { lock_id: u64 },
+    WithdrawStake {
+        /// The id of the unbonding lock, as `unbond` printed it.
+        lock_id: u64,
+    },
     /// Become an orchestrator: bond to yourself (optional), set reward cut and fee share, and
     /// publish the service URI gateways dial.
     Register {
@@ -64,18 +79,20 @@ pub enum ChainCommand {
         /// The URI gateways send segments to, e.g. https://203.0.113.7:8935.
         #[arg(long)]
         service_uri: String,
-        /// LPT to bond to yourself first.
-        #[arg(long, default_value = "0")]
-        bond: String,
+        /// LPT to bond to yourself first (0: none).
+        #[arg(long, default_value = "0", value_parser = lpt_amount, allow_negative_numbers = true)]
+        bond: U256,
     },
     /// Call reward for the current round (the node does this on its own each round).
     Reward,
-    /// Fund the ticket deposit and reserve (in ETH) that pay orchestrators.
+    /// Fund the ticket deposit and reserve that pay orchestrators (at least one above 0).
     Fund {
-        #[arg(long, default_value = "0")]
-        deposit: String,
-        #[arg(long, default_value = "0")]
-        reserve: String,
+        /// ETH to add to the deposit, which pays winning tickets, e.g. 1 or 0.5 (or `500 gwei`).
+        #[arg(long, default_value = "0", value_parser = eth_amount, allow_negative_numbers = true)]
+        deposit: U256,
+        /// ETH to add to the reserve, which pays orchestrators when the deposit runs out.
+        #[arg(long, default_value = "0", value_parser = eth_amount, allow_negative_numbers = true)]
+        reserve: U256,
     },
     /// Start unlocking the deposit and reserve (withdrawable after the unlock period).
     Unlock,
@@ -83,14 +100,30 @@ pub enum ChainCommand {
     Withdraw,
     /// Withdraw earned fees (ETH) to an address (default: yourself).
     WithdrawFees {
-        /// Amount in ETH; default: all pending fees.
-        #[arg(long)]
-        amount: Option<String>,
-        #[arg(long)]
+        /// ETH to withdraw, above 0 and at most the pending fees (default: all pending fees).
+        #[arg(long, value_parser = eth_amount, allow_negative_numbers = true)]
+        amount: Option<U256>,
+        /// The address the fees are sent to (default: yourself).
+        #[arg(long, value_name = "ADDRESS")]
         to: Option<Address>,
     },
     /// Initialize the current round if nobody has.
     InitializeRound,
+}
+
+fn lpt_amount(s: &str) -> Result<U256, String> {
+    lp_chain::client::parse_amount(s, Token::Lpt).map_err(invalid_input)
+}
+
+fn eth_amount(s: &str) -> Result<U256, String> {
+    lp_chain::client::parse_amount(s, Token::Eth).map_err(invalid_input)
+}
+
+fn invalid_input(e: lp_chain::error::ChainError) -> String {
+    match e {
+        lp_chain::error::ChainError::InvalidInput(m) => m,
+        other => other.to_string(),
+    }
 }
 
 pub fn main(args: ChainArgs) -> ExitCode {
@@ -154,11 +187,6 @@ pub fn tx_policy(eth: &EthConfig) -> Result<TxPolicy> {
     })
 }
 
-fn units(amount: &str, what: &str) -> Result<U256> {
-    let parsed = parse_units(amount.trim(), 18).map_err(|e| anyhow!("{what} {amount:?} is not an amount: {e}"))?;
-    Ok(parsed.get_absolute())
-}
-
 fn percent(p: f64, what: &str) -> Result<u32> {
     if !(0.0..=100.0).contains(&p) {
         bail!("{what} must be between 0 and 100, found {p}");
@@ -166,8 +194,38 @@ fn percent(p: f64, what: &str) -> Result<u32> {
     Ok((p * 10_000.0).round() as u32)
 }
 
-fn fmt18(v: U256) -> String {
-    format_units(v, 18).unwrap_or_else(|_| v.to_string())
+/// Every amount of the output, the same way: `key` formatted (`"1.5 LPT"`) and `key_wei`, the
+/// exact amount in wei as a decimal string. The readable output shows the first only.
+fn with_amounts(mut v: Value, fields: &[(&str, U256, Token)]) -> Value {
+    if let Value::Object(map) = &mut v {
+        for (key, amount, token) in fields {
+            map.insert(key.to_string(), Value::String(format_amount(*amount, *token)));
+            map.insert(format!("{key}_wei"), Value::String(amount.to_string()));
+        }
+    }
+    v
+}
+
+/// A round number; `u64::MAX` (the contracts' "no such round yet") is `"never"`.
+fn round_or_never(round: u64) -> Value {
+    if round == u64::MAX { json!("never") } else { json!(round) }
+}
+
+/// Refuse, before connecting, arguments that can only be a mistake.
+fn check_args(command: &ChainCommand) -> Result<()> {
+    match command {
+        ChainCommand::Bond { amount, to: None } if amount.is_zero() => {
+            bail!("AMOUNT must be above 0 (bond 0 with --to moves your bonded stake to another orchestrator)")
+        }
+        ChainCommand::Unbond { amount } if amount.is_zero() => bail!("AMOUNT must be above 0"),
+        ChainCommand::Fund { deposit, reserve } if deposit.is_zero() && reserve.is_zero() => {
+            bail!("nothing to fund: give --deposit and/or --reserve above 0 (in ETH)")
+        }
+        ChainCommand::WithdrawFees { amount: Some(a), .. } if a.is_zero() => {
+            bail!("--amount must be above 0 (leave it out to withdraw all pending fees)")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn tx(receipt: &alloy::rpc::types::TransactionReceipt) -> Value {
@@ -175,18 +233,35 @@ fn tx(receipt: &alloy::rpc::types::TransactionReceipt) -> Value {
 }
 
 async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Value> {
+    check_args(&command)?;
     let (client, _) = connect(cfg, eth).await?;
     let me = client.address().context("no account")?;
+    let lpt = Token::Lpt;
+    let eth = Token::Eth;
     Ok(match command {
         ChainCommand::Status { address } => status_view(&client.status(address.unwrap_or(me)).await?),
         ChainCommand::Bond { amount, to } => {
-            let r = client.bond(units(&amount, "amount")?, to.unwrap_or(me)).await?;
-            json!({ "bonded": amount, "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) })
+            let r = client.bond(amount, to.unwrap_or(me)).await?;
+            let v = json!({ "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) });
+            with_amounts(v, &[("bonded", amount, lpt)])
         }
         ChainCommand::Unbond { amount } => {
-            let u = client.unbond(units(&amount, "amount")?).await?;
-            let lock = u.lock.map(|l| json!({ "id": l.id, "amount": format!("{} LPT", fmt18(l.amount)), "withdraw_round": l.withdraw_round }));
-            json!({ "unbonded": amount, "lock": lock, "receipt": tx(&u.receipt) })
+            let bonded = client.status(me).await?.pending_stake;
+            if bonded.is_zero() {
+                bail!("nothing to unbond: {me} has no LPT bonded; nothing was sent");
+            }
+            if amount > bonded {
+                bail!(
+                    "cannot unbond {}: {me} has {} bonded; nothing was sent",
+                    format_amount(amount, lpt),
+                    format_amount(bonded, lpt)
+                );
+            }
+            let u = client.unbond(amount).await?;
+            let lock = u.lock.map(|l| {
+                with_amounts(json!({ "id": l.id, "withdraw_round": l.withdraw_round }), &[("amount", l.amount, lpt)])
+            });
+            with_amounts(json!({ "lock": lock, "receipt": tx(&u.receipt) }), &[("unbonded", amount, lpt)])
         }
         ChainCommand::Rebond { lock_id } => {
             json!({ "rebonded_lock": lock_id, "receipt": tx(&client.rebond(lock_id).await?) })
@@ -196,43 +271,65 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
         }
         ChainCommand::Register { reward_cut, fee_share, service_uri, bond } => {
             let receipts = client
-                .register(
-                    units(&bond, "bond")?,
-                    percent(reward_cut, "reward cut")?,
-                    percent(fee_share, "fee share")?,
-                    &service_uri,
-                )
+                .register(bond, percent(reward_cut, "reward cut")?, percent(fee_share, "fee share")?, &service_uri)
                 .await?;
-            json!({
+            let v = json!({
                 "registered": me.to_string(), "service_uri": service_uri, "reward_cut_percent": reward_cut,
-                "fee_share_percent": fee_share, "bonded": bond,
+                "fee_share_percent": fee_share,
                 "receipts": receipts.iter().map(tx).collect::<Vec<_>>(),
                 "note": "active from the next round",
-            })
+            });
+            with_amounts(v, &[("bonded", bond, lpt)])
         }
         ChainCommand::Reward => json!({ "rewarded": me.to_string(), "receipt": tx(&client.reward().await?) }),
         ChainCommand::Fund { deposit, reserve } => {
-            let r = client.fund(units(&deposit, "deposit")?, units(&reserve, "reserve")?).await?;
-            json!({ "deposit_added_eth": deposit, "reserve_added_eth": reserve, "receipt": tx(&r) })
+            let r = client.fund(deposit, reserve).await?;
+            with_amounts(
+                json!({ "receipt": tx(&r) }),
+                &[("deposit_added", deposit, eth), ("reserve_added", reserve, eth)],
+            )
         }
-        ChainCommand::Unlock => json!({ "receipt": tx(&client.unlock().await?) }),
-        ChainCommand::Withdraw => json!({ "receipt": tx(&client.withdraw().await?) }),
+        ChainCommand::Unlock => {
+            let s = client.status(me).await?;
+            if s.deposit.is_zero() && s.reserve.is_zero() {
+                bail!("nothing to unlock: the deposit and reserve of {me} are 0 ETH; nothing was sent");
+            }
+            json!({ "receipt": tx(&client.unlock().await?) })
+        }
+        ChainCommand::Withdraw => {
+            let s = client.status(me).await?;
+            if s.deposit.is_zero() && s.reserve.is_zero() {
+                bail!("nothing to withdraw: the deposit and reserve of {me} are 0 ETH; nothing was sent");
+            }
+            let r = client.withdraw().await?;
+            with_amounts(json!({ "receipt": tx(&r) }), &[("deposit", s.deposit, eth), ("reserve", s.reserve, eth)])
+        }
         ChainCommand::WithdrawFees { amount, to } => {
-            let amount = match amount {
-                Some(a) => units(&a, "amount")?,
-                None => client.status(me).await?.pending_fees,
-            };
+            let pending = client.status(me).await?.pending_fees;
+            if pending.is_zero() {
+                bail!("no fees to withdraw: {me} has 0 ETH of pending fees; nothing was sent");
+            }
+            let amount = amount.unwrap_or(pending);
+            if amount > pending {
+                bail!(
+                    "--amount {} is more than the {} of pending fees of {me}; nothing was sent",
+                    format_amount(amount, eth),
+                    format_amount(pending, eth)
+                );
+            }
             let r = client.withdraw_fees(to.unwrap_or(me), amount).await?;
-            json!({ "withdrawn_eth": fmt18(amount), "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) })
+            with_amounts(
+                json!({ "to": to.unwrap_or(me).to_string(), "receipt": tx(&r) }),
+                &[("withdrawn", amount, eth)],
+            )
         }
         ChainCommand::InitializeRound => json!({ "receipt": tx(&client.initialize_round().await?) }),
     })
 }
 
-/// The status with amounts as decimal LPT/ETH (18 decimals), not raw wei.
+/// The status, every amount as decimal LPT/ETH and as wei (see [`with_amounts`]).
 fn status_view(s: &lp_chain::client::NodeStatus) -> Value {
-    let lpt = |v: U256| format!("{} LPT", fmt18(v));
-    let eth = |v: U256| format!("{} ETH", fmt18(v));
+    let (lpt, eth) = (Token::Lpt, Token::Eth);
     json!({
         "address": s.address.to_string(),
         "chain_id": s.chain_id,
@@ -241,18 +338,21 @@ fn status_view(s: &lp_chain::client::NodeStatus) -> Value {
             "number": s.round.round, "initialized": s.round.initialized, "locked": s.round.locked,
             "start_block": s.round.start_block, "length_blocks": s.round.length, "pool_size": s.round.pool_size,
         },
-        "orchestrator": {
+        "orchestrator": with_amounts(json!({
             "registered": s.registered, "active": s.active, "service_uri": s.service_uri,
-            "total_stake": lpt(s.total_stake), "reward_cut_percent": s.reward_cut as f64 / 10_000.0,
+            "reward_cut_percent": s.reward_cut as f64 / 10_000.0,
             "fee_share_percent": s.fee_share as f64 / 10_000.0, "last_reward_round": s.last_reward_round,
-            "activation_round": s.activation_round, "deactivation_round": s.deactivation_round,
-        },
-        "delegator": {
-            "status": s.delegator_status, "bonded": lpt(s.bonded_amount), "delegate": s.delegate.to_string(),
-            "pending_stake": lpt(s.pending_stake), "pending_fees": eth(s.pending_fees),
-        },
-        "balances": { "eth": eth(s.eth_balance), "lpt": lpt(s.lpt_balance) },
-        "tickets": { "deposit": eth(s.deposit), "reserve": eth(s.reserve), "withdraw_round": s.withdraw_round },
+            "activation_round": s.activation_round, "deactivation_round": round_or_never(s.deactivation_round),
+        }), &[("total_stake", s.total_stake, lpt)]),
+        "delegator": with_amounts(
+            json!({ "status": s.delegator_status, "delegate": s.delegate.to_string() }),
+            &[("bonded", s.bonded_amount, lpt), ("pending_stake", s.pending_stake, lpt), ("pending_fees", s.pending_fees, eth)],
+        ),
+        "balances": with_amounts(json!({}), &[("eth", s.eth_balance, eth), ("lpt", s.lpt_balance, lpt)]),
+        "tickets": with_amounts(
+            json!({ "withdraw_round": s.withdraw_round }),
+            &[("deposit", s.deposit, eth), ("reserve", s.reserve, eth)],
+        ),
     })
 }
 
@@ -262,6 +362,10 @@ fn print_readable(value: &Value, indent: usize) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
+                // `x_wei` repeats `x` exactly, for scripts; people read `x`.
+                if k.strip_suffix("_wei").is_some_and(|base| map.contains_key(base)) {
+                    continue;
+                }
                 match v {
                     Value::Object(_) | Value::Array(_) => {
                         println!("{pad}{}:", k.replace('_', " "));
@@ -290,5 +394,94 @@ fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        chain: ChainArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ChainCommand, String> {
+        let argv = ["chain", "-c", "node.toml"].into_iter().chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.chain.command).map_err(|e| e.to_string())
+    }
+
+    fn eth(n: u64, decimals: u32) -> U256 {
+        U256::from(n) * U256::from(10u64).pow(U256::from(decimals))
+    }
+
+    #[test]
+    fn amounts_parse_strictly_and_errors_name_the_argument() {
+        match parse(&["bond", "1.5", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]).unwrap() {
+            ChainCommand::Bond { amount, to: Some(_) } => assert_eq!(amount, eth(15, 17)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["fund", "--deposit", "20 gwei"]).unwrap() {
+            ChainCommand::Fund { deposit, reserve } => assert_eq!((deposit, reserve), (eth(20, 9), U256::ZERO)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["withdraw-fees"]).unwrap() {
+            ChainCommand::WithdrawFees { amount: None, to: None } => {}
+            other => panic!("{other:?}"),
+        }
+        for (args, words) in [
+            (&["bond", "-5"][..], &["<AMOUNT>", "negative"][..]),
+            (&["unbond", "-0.1"], &["<AMOUNT>", "negative"]),
+            (&["fund", "--deposit", "-5"], &["--deposit", "negative"]),
+            (&["fund", "--reserve", "0.0000000000000000001"], &["--reserve", "19 decimals", "wei"]),
+            (&["withdraw-fees", "--amount", "1 LPT"], &["--amount", "not a unit of ETH"]),
+            (&["register", "--reward-cut", "1", "--fee-share", "1", "--service-uri", "u", "--bond", "x"], &["--bond"]),
+            (&["bond", &"9".repeat(80)], &["<AMOUNT>", "too large"]),
+        ] {
+            let e = parse(args).unwrap_err();
+            for w in words {
+                assert!(e.contains(w), "{args:?}: {w:?} missing from {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_means_nothing() {
+        let refused = |args: &[&str], what: &str| {
+            let e = check_args(&parse(args).unwrap()).unwrap_err().to_string();
+            assert!(e.contains(what), "{args:?}: {e}");
+        };
+        refused(&["bond", "0"], "AMOUNT must be above 0");
+        refused(&["unbond", "0.0"], "AMOUNT must be above 0");
+        refused(&["fund"], "nothing to fund");
+        refused(&["fund", "--deposit", "0", "--reserve", "0 wei"], "nothing to fund");
+        refused(&["withdraw-fees", "--amount", "0"], "--amount must be above 0");
+        // Zero with a meaning: moving the stake; registering without bonding; one of two.
+        for ok in [
+            &["bond", "0", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"][..],
+            &["register", "--reward-cut", "1", "--fee-share", "1", "--service-uri", "u"],
+            &["fund", "--reserve", "1"],
+            &["withdraw-fees"],
+        ] {
+            check_args(&parse(ok).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_amount_is_formatted_and_in_wei() {
+        let v =
+            with_amounts(json!({ "id": 3 }), &[("amount", eth(15, 17), Token::Lpt), ("fee", U256::ZERO, Token::Eth)]);
+        assert_eq!(
+            v,
+            json!({
+                "id": 3, "amount": "1.5 LPT", "amount_wei": "1500000000000000000", "fee": "0 ETH", "fee_wei": "0",
+            })
+        );
+        assert_eq!(with_amounts(json!({}), &[("max", U256::MAX, Token::Eth)])["max_wei"], U256::MAX.to_string());
+        assert_eq!(round_or_never(u64::MAX), json!("never"));
+        assert_eq!(round_or_never(18), json!(18));
     }
 }

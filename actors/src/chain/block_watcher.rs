@@ -8,9 +8,18 @@
 //!   then the new head; store the head and the recent headers.
 //! - **Backfill**: on start it continues from the stored last block, so events that happened
 //!   while the node was down are published before anything new.
+//! - **Replaced chain**: on its first poll, and whenever a stored block is no longer on the
+//!   chain, it compares the chain's genesis hash with the one stored in the database (a local
+//!   devnet stopped and started again keeps its chain id but not its blocks). Another genesis
+//!   means nothing stored belongs to this chain: the database [starts over](Db::start_over) (last
+//!   block, headers, orchestrator cache) and the watcher continues from the current head, as on a
+//!   first start, with one WARN line. A database without a stored genesis hash (written before
+//!   it was recorded) is taken to follow this chain when its last block, or its oldest stored
+//!   header, is on it.
 //! - **Reorgs** (go-livepeer dropped this, #2775): when the parent hash does not match, it walks
 //!   back through the stored headers to the common ancestor, publishes [`ChainEvent::Reorg`], and
-//!   replays the logs of the replaced range from the new canonical chain.
+//!   replays the logs of the replaced range from the new canonical chain. A chain that became
+//!   shorter than the stored last block is a reorg too: the common ancestor is at most the head.
 //! - **Mailbox**: bounded at [`MAILBOX`]; polls never overlap (a poll still running skips the
 //!   next tick).
 //! - **Restart policy**: an RPC error fails only that poll (logged); the next tick retries from
@@ -64,6 +73,10 @@ pub struct BlockWatcher {
     interval: Duration,
     subscribers: Vec<Recipient<ChainEvent>>,
     polling: bool,
+    /// Names the RPC endpoint in logs (no credentials).
+    endpoint: Arc<str>,
+    /// Whether a poll has checked the chain's genesis against the database.
+    genesis_checked: bool,
 }
 
 impl BlockWatcher {
@@ -74,7 +87,23 @@ impl BlockWatcher {
         topics: Vec<B256>,
         interval: Duration,
     ) -> Self {
-        BlockWatcher { provider, db, addresses, topics, interval, subscribers: Vec::new(), polling: false }
+        BlockWatcher {
+            provider,
+            db,
+            addresses,
+            topics,
+            interval,
+            subscribers: Vec::new(),
+            polling: false,
+            endpoint: Arc::from("the RPC endpoint"),
+            genesis_checked: false,
+        }
+    }
+
+    /// Name the RPC endpoint in logs (e.g. the redacted `eth.url`); it must not hold credentials.
+    pub fn endpoint(mut self, label: impl Into<String>) -> Self {
+        self.endpoint = Arc::from(label.into());
+        self
     }
 
     fn publish(subscribers: &[Recipient<ChainEvent>], event: ChainEvent) {
@@ -89,16 +118,17 @@ impl BlockWatcher {
         }
         self.polling = true;
         let job = poll_once(
-            self.provider.clone(),
-            self.db.clone(),
+            Chain { provider: self.provider.clone(), db: self.db.clone(), endpoint: self.endpoint.clone() },
             self.addresses.clone(),
             self.topics.clone(),
             self.subscribers.clone(),
+            !self.genesis_checked,
         );
         Box::pin(job.into_actor(self).map(|result, act, _| {
             act.polling = false;
-            if let Err(e) = &result {
-                warn!(target: "lp::chain", "block poll failed (retried next tick): {e}");
+            match &result {
+                Ok(_) => act.genesis_checked = true,
+                Err(e) => warn!(target: "lp::chain", "block poll failed (retried next tick): {e}"),
             }
             result
         }))
@@ -154,17 +184,28 @@ fn store(db: &Arc<Mutex<Db>>, number: u64, hash: B256, parent: B256) -> Result<(
     db.set_last_block(number, hash).map_err(|e| e.to_string())
 }
 
+/// What a poll works on: the endpoint and the database.
+struct Chain {
+    provider: DynProvider,
+    db: Arc<Mutex<Db>>,
+    endpoint: Arc<str>,
+}
+
 /// One poll: publish what happened since the stored last block. Answers the new head.
 ///
 /// Progress is stored after each published range, so a poll that fails half-way resumes where
 /// it stopped instead of publishing the same logs again.
 async fn poll_once(
-    provider: DynProvider,
-    db: Arc<Mutex<Db>>,
+    chain: Chain,
     addresses: Vec<Address>,
     topics: Vec<B256>,
     subscribers: Vec<Recipient<ChainEvent>>,
+    check_genesis: bool,
 ) -> Result<u64, String> {
+    if check_genesis {
+        start_over_if_replaced(&chain).await?;
+    }
+    let Chain { provider, db, .. } = &chain;
     let head = provider.get_block_number().await.map_err(|e| format!("head: {e}"))?;
     let last = db.lock().last_block().map_err(|e| e.to_string())?;
     let from = match last {
@@ -172,19 +213,19 @@ async fn poll_once(
         None => head,
         Some((number, hash)) if head > number => {
             // The block after the last one seen must build on it.
-            if existing_header(&provider, number + 1).await?.1 == hash {
+            if existing_header(provider, number + 1).await?.1 == hash {
                 number + 1
             } else {
-                reorganized(&provider, &db, &subscribers, number).await?
+                reorganized(&chain, &subscribers, number, head).await?
             }
         }
         Some((number, hash)) => {
             // No new block. Either the last one is still there, or a node behind the one we
             // asked before answers (nothing to do until it catches up), or the chain got shorter.
-            match header(&provider, number).await? {
+            match header(provider, number).await? {
                 Some((h, _)) if h == hash => return Ok(head),
-                None if stored_hash(&db, head)? == Some(existing_header(&provider, head).await?.0) => return Ok(head),
-                _ => reorganized(&provider, &db, &subscribers, number).await?,
+                None if stored_hash(db, head)? == Some(existing_header(provider, head).await?.0) => return Ok(head),
+                _ => reorganized(&chain, &subscribers, number, head).await?,
             }
         }
     };
@@ -197,19 +238,19 @@ async fn poll_once(
         // Remember the recent headers (for the next reorg check) and the progress.
         let keep_from = head.saturating_sub(HEADER_RETENTION);
         for n in start.max(keep_from)..end {
-            let (hash, parent) = existing_header(&provider, n).await?;
+            let (hash, parent) = existing_header(provider, n).await?;
             db.lock().put_block_header(n, hash, parent).map_err(|e| e.to_string())?;
         }
-        let (end_hash, end_parent) = existing_header(&provider, end).await?;
+        let (end_hash, end_parent) = existing_header(provider, end).await?;
         if !logs.is_empty() {
             debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");
             BlockWatcher::publish(&subscribers, ChainEvent::Logs(Arc::new(logs)));
         }
-        store(&db, end, end_hash, end_parent)?;
+        store(db, end, end_hash, end_parent)?;
         start = end + 1;
     }
     db.lock().prune_block_headers(head.saturating_sub(HEADER_RETENTION)).map_err(|e| e.to_string())?;
-    let head_hash = stored_hash(&db, head)?.unwrap_or_default();
+    let head_hash = stored_hash(db, head)?.unwrap_or_default();
     BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash: head_hash });
     Ok(head)
 }
@@ -218,34 +259,87 @@ fn stored_hash(db: &Arc<Mutex<Db>>, number: u64) -> Result<Option<B256>, String>
     Ok(db.lock().block_header(number).map_err(|e| e.to_string())?.map(|(h, _)| h))
 }
 
+/// Whether the chain holds block `number` with hash `hash`.
+async fn on_chain(provider: &DynProvider, number: u64, hash: B256) -> Result<bool, String> {
+    Ok(header(provider, number).await?.is_some_and(|(h, _)| h == hash))
+}
+
+/// Compare the chain's genesis hash with the database's. Another genesis (a devnet started
+/// again: same chain id, other blocks) drops what the database kept of the old chain, so the
+/// next poll starts from the current head. Answers whether it did.
+async fn start_over_if_replaced(chain: &Chain) -> Result<bool, String> {
+    let genesis = existing_header(&chain.provider, 0).await?.0;
+    let stored = chain.db.lock().genesis_hash().map_err(|e| e.to_string())?;
+    let old = match stored {
+        Some(g) if g == genesis => return Ok(false),
+        Some(g) => g.to_string(),
+        None if follows(chain).await? => {
+            chain.db.lock().set_genesis_hash(genesis).map_err(|e| e.to_string())?;
+            return Ok(false);
+        }
+        None => "unrecorded".to_string(),
+    };
+    let dropped = chain.db.lock().start_over(genesis).map_err(|e| e.to_string())?;
+    let last = dropped.last_block.map_or_else(|| "none".to_string(), |n| n.to_string());
+    warn!(
+        target: "lp::chain",
+        "the chain at {} was replaced (genesis hash {old} → {genesis}); starting over from the current head \
+         (dropped the stored progress at block {last}, {} block headers and {} cached orchestrators)",
+        chain.endpoint, dropped.block_headers, dropped.orchestrators,
+    );
+    Ok(true)
+}
+
+/// For a database without a recorded genesis hash: whether what it stored is on this chain (its
+/// last block, or after a reorg its oldest stored header). Nothing stored follows any chain.
+async fn follows(chain: &Chain) -> Result<bool, String> {
+    let (last, oldest) = {
+        let db = chain.db.lock();
+        (db.last_block().map_err(|e| e.to_string())?, db.oldest_block_header().map_err(|e| e.to_string())?)
+    };
+    let Some((number, hash)) = last else { return Ok(true) };
+    if on_chain(&chain.provider, number, hash).await? {
+        return Ok(true);
+    }
+    match oldest {
+        Some((n, h, _)) => on_chain(&chain.provider, n, h).await,
+        None => Ok(false),
+    }
+}
+
 /// The chain no longer holds the stored block `number`: publish the reorg, rewind the stored
-/// last block to the common ancestor, and answer the first block to replay.
+/// last block to the common ancestor, and answer the first block to replay. When the chain was
+/// replaced rather than reorganized, the database starts over and the head is answered.
 async fn reorganized(
-    provider: &DynProvider,
-    db: &Arc<Mutex<Db>>,
+    chain: &Chain,
     subscribers: &[Recipient<ChainEvent>],
     number: u64,
+    head: u64,
 ) -> Result<u64, String> {
-    let ancestor = common_ancestor(provider, db, number).await?;
+    if start_over_if_replaced(chain).await? {
+        return Ok(head);
+    }
+    let ancestor = common_ancestor(chain, number, head).await?;
     info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
     BlockWatcher::publish(subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
-    let (hash, parent) = existing_header(provider, ancestor).await?;
-    store(db, ancestor, hash, parent)?;
+    let (hash, parent) = existing_header(&chain.provider, ancestor).await?;
+    store(&chain.db, ancestor, hash, parent)?;
     Ok(ancestor + 1)
 }
 
-/// The newest stored block still on the chain below `number`. Without a stored header to compare
-/// (deeper than [`HEADER_RETENTION`]), the oldest block checked is taken, so the replay reaches
-/// at least that far back.
-async fn common_ancestor(provider: &DynProvider, db: &Arc<Mutex<Db>>, number: u64) -> Result<u64, String> {
-    let mut n = number;
-    let floor = number.saturating_sub(HEADER_RETENTION);
-    while n > floor {
-        n -= 1;
-        let Some(stored) = stored_hash(db, n)? else { break };
-        if header(provider, n).await?.is_some_and(|(h, _)| h == stored) {
+/// The newest stored block still on the chain below `number`, and at most the chain's `head`
+/// (a chain shorter than the stored last block has none of the blocks above its head). Without a
+/// stored header to compare (deeper than [`HEADER_RETENTION`]), the oldest block checked is
+/// taken, so the replay reaches at least that far back.
+async fn common_ancestor(chain: &Chain, number: u64, head: u64) -> Result<u64, String> {
+    let top = number.saturating_sub(1).min(head);
+    let floor = top.saturating_sub(HEADER_RETENTION);
+    let mut n = top;
+    loop {
+        let Some(stored) = stored_hash(&chain.db, n)? else { return Ok(n) };
+        if n == floor || on_chain(&chain.provider, n, stored).await? {
             return Ok(n);
         }
+        n -= 1;
     }
-    Ok(n)
 }
