@@ -113,10 +113,13 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let limit = state.max_segment_bytes;
     let too_large =
         || plain(StatusCode::PAYLOAD_TOO_LARGE, format!("segment is larger than max_segment_bytes ({limit} bytes)"));
-    if header_value(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+    let declared = header_value(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
         return too_large();
     }
-    let mut data = web::BytesMut::new();
+    // One buffer of the declared size (no doubling copies); a chunked body grows as it comes,
+    // starting small so that a stalled upload holds little.
+    let mut data = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(16 << 20) as usize);
     loop {
         let chunk = match actix_web::rt::time::timeout(state.body_timeout, body.next()).await {
             Ok(Some(chunk)) => chunk,
