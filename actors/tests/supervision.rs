@@ -240,16 +240,15 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
         StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
     let gateway =
         Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start();
-    let segment =
-        IncomingSegment {
-            seq: 0,
-            format: InputFormat::MpegTs,
-            source_ts: data.clone(),
-            data,
-            duration_ms: 1000,
-            width: 320,
-            height: 180,
-        };
+    let segment = IncomingSegment {
+        seq: 0,
+        format: InputFormat::MpegTs,
+        source_ts: data.clone(),
+        data,
+        duration_ms: 1000,
+        width: 320,
+        height: 180,
+    };
     let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
     assert_eq!(done.attempts, 2, "the first attempt crashed, the second worked");
     assert_eq!(done.renditions.len(), 1);
