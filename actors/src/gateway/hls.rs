@@ -31,8 +31,17 @@ struct Track {
 }
 
 impl Track {
-    /// Average bits per second over the segments held.
-    fn bandwidth(&self) -> u64 {
+    /// RFC 8216 `BANDWIDTH`: the peak bit rate, the highest of any segment held.
+    fn peak_bandwidth(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| (s.data.len() as u64 * 8 * 1000).checked_div(s.duration_ms).unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// RFC 8216 `AVERAGE-BANDWIDTH`: bits per second over the segments held.
+    fn average_bandwidth(&self) -> u64 {
         let bytes: u64 = self.segments.iter().map(|s| s.data.len() as u64).sum();
         let ms: u64 = self.segments.iter().map(|s| s.duration_ms).sum();
         (bytes * 8 * 1000).checked_div(ms).unwrap_or(0)
@@ -98,8 +107,9 @@ impl HlsStore {
         for t in tracks {
             let _ = writeln!(
                 out,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{},NAME=\"{}\"\n{}/{}.m3u8",
-                t.bandwidth().max(1),
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},NAME=\"{}\"\n{}/{}.m3u8",
+                t.peak_bandwidth().max(1),
+                t.average_bandwidth().max(1),
                 t.width,
                 t.height,
                 t.name,
@@ -155,6 +165,17 @@ pub fn vod_playlist(rendition: &str, segments: &[(i64, u64)]) -> String {
 mod tests {
     use super::*;
 
+    /// `BANDWIDTH` is the peak segment bit rate (RFC 8216 §4.3.4.2; players pick variants by
+    /// it), not the average, which goes in `AVERAGE-BANDWIDTH`.
+    #[test]
+    fn bandwidth_is_the_peak_and_the_average_is_separate() {
+        let mut hls = HlsStore::new(6);
+        hls.add("r", 640, 360, 0, 2000, Bytes::from(vec![0u8; 100_000])); // 400 kbit/s
+        hls.add("r", 640, 360, 1, 2000, Bytes::from(vec![0u8; 300_000])); // 1200 kbit/s
+        let master = hls.master_playlist("s").unwrap();
+        assert!(master.contains("BANDWIDTH=1200000,AVERAGE-BANDWIDTH=800000,"), "{master}");
+    }
+
     #[test]
     fn playlists_list_the_live_window_in_order() {
         let mut hls = HlsStore::new(3);
@@ -173,7 +194,7 @@ mod tests {
         let p360_at = master.find("s1/P360p30fps16x9.m3u8").unwrap();
         assert!(source_at < p360_at);
         assert!(master.contains("RESOLUTION=640x360"));
-        assert!(master.contains("BANDWIDTH=2000000,"), "{master}");
+        assert!(master.contains("BANDWIDTH=2000000,AVERAGE-BANDWIDTH=2000000,"), "{master}");
 
         // Late segments (0 and 1 finished after 2) are not listed: the playlist only grows.
         assert!(hls.segment(SOURCE, 2).is_some());
