@@ -44,8 +44,30 @@ pub const ALL: &[&str] = &[
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
 ];
 
-/// Register descriptions (the `# HELP` lines). Call once after installing a recorder.
+/// Register descriptions (the `# HELP` lines) and declare every series at zero, so that a
+/// scrape shows them (and `rate()` works) before their first event (histograms excepted: the
+/// exporter renders them from their first observation). Call once after
+/// installing a recorder.
 pub fn describe() {
+    describe_only();
+    for code in ErrorCode::ALL {
+        counter!(SEGMENT_TRANSCODE_FAILED, "error_code" => code.as_str()).increment(0);
+    }
+    for stage in ["queued", "running"] {
+        counter!(TRANSCODE_ABANDONED, "stage" => stage).increment(0);
+    }
+    counter!(SEGMENT_SOURCE_APPEARED, "seg_type" => "live").increment(0);
+    for name in [SEGMENT_TRANSCODED, STREAM_CREATED, STREAM_ENDED, WORKER_RESTARTS, MIL_PIXELS_PROCESSED] {
+        counter!(name).increment(0);
+    }
+    counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS).increment(0);
+    for name in [CURRENT_SESSIONS, MAX_SESSIONS, TRANSCODERS_NUMBER, TRANSCODERS_CAPACITY, TRANSCODERS_LOAD] {
+        gauge!(name).increment(0.0);
+    }
+    // Histograms: the Prometheus exporter shows them from their first observation.
+}
+
+fn describe_only() {
     describe_counter!(SEGMENT_SOURCE_APPEARED, "Source segments received by the gateway's ingest");
     describe_counter!(SEGMENT_TRANSCODED, "Segments transcoded into every rendition");
     describe_counter!(SEGMENT_TRANSCODE_FAILED, "Segments that failed, by error_code");

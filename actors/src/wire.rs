@@ -286,6 +286,22 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for declaring the metric series of each at start.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::OrchestratorBusy,
+        ErrorCode::OrchestratorCapped,
+        ErrorCode::NoTranscoders,
+        ErrorCode::TranscoderFailed,
+        ErrorCode::TranscoderCrashed,
+        ErrorCode::AuthFailed,
+        ErrorCode::HashMismatch,
+        ErrorCode::Transport,
+        ErrorCode::NoOrchestrators,
+        ErrorCode::MaxAttempts,
+        ErrorCode::GatewayBusy,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidInput => "InvalidInput",

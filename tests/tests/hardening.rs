@@ -325,3 +325,25 @@ fn a_stalled_upload_is_refused_with_408() {
     let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
     assert_eq!(push(&node.gateway(), "fast", "0.ts", seg).0, 200);
 }
+
+/// Metric series were absent until their first event, so dashboards and `rate()` saw nothing
+/// on a healthy node; every counter and gauge is declared at start at 0, each error code too.
+#[test]
+fn a_fresh_node_exports_every_series_at_zero() {
+    let node = Node::start("run", ALL_IN_ONE);
+    let text = node.metrics();
+    for series in [
+        "livepeer_segment_source_appeared_total{seg_type=\"live\"} 0",
+        "livepeer_segment_transcoded_total 0",
+        "livepeer_stream_created_total 0",
+        "livepeer_transcode_worker_restarts_total 0",
+        "livepeer_transcode_abandoned_total{stage=\"queued\"} 0",
+        "livepeer_current_sessions_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == series), "{series} missing:\n{text}");
+    }
+    for code in ErrorCode::ALL {
+        let series = format!("livepeer_segment_transcode_failed_total{{error_code=\"{}\"}} 0", code.as_str());
+        assert!(text.lines().any(|l| l == series), "{series} missing:\n{text}");
+    }
+}
