@@ -5,45 +5,9 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
-use lp_actors::wire::{self, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure};
-use lp_pipelines::{InputFormat, Profile};
-use serde_bytes::ByteBuf;
-
-/// Terms (with an auth token) from an orchestrator, as any client on the network can get them.
-fn token(uri: &str) -> OrchestratorInfo {
-    let body = wire::encode(&OrchestratorRequest::default());
-    let resp = http().post(format!("{uri}/getOrchestrator")).body(body).send().unwrap();
-    assert_eq!(resp.status(), 200);
-    wire::decode(&resp.bytes().unwrap()).unwrap()
-}
-
-/// POST /segment with the given profiles, as a hostile gateway would; the status and the answer.
-fn submit(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) -> (u16, Vec<u8>) {
-    let seg = SegData {
-        manifest_id: ByteBuf::from(b"attack".to_vec()),
-        seq: 1,
-        hash: ByteBuf::from(blake3::hash(data).as_bytes().to_vec()),
-        sig: ByteBuf::new(),
-        duration: 1000,
-        capabilities: None,
-        auth_token: info.auth_token.clone(),
-        profiles,
-        format: InputFormat::MpegTs,
-        segment_parameters: None,
-        force_session_reinit: false,
-        timeout_ms: 0,
-    };
-    let header = base64::engine::general_purpose::STANDARD.encode(wire::encode(&seg));
-    let resp = http()
-        .post(format!("{}/segment", info.transcoder))
-        .header("Livepeer-Segment", header)
-        .body(data.to_vec())
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
-}
+use lp_actors::wire::{self, ErrorCode, TranscodeFailure};
+use lp_pipelines::Profile;
 
 fn profile(bitrate: u32) -> Profile {
     Profile { bitrate, ..lp_pipelines::preset("P144p30fps16x9").unwrap() }
@@ -73,21 +37,21 @@ fn profiles_the_encoder_cannot_take_are_refused_on_the_wire_and_nothing_dies() {
     );
     orch.wait_transcoders(1);
     let data = make_segments(orch.dir.path(), 1, 320, 180).remove(0);
-    let info = token(&orch.orchestrator_uri());
+    let info = wire_token(&orch.orchestrator_uri());
 
     for bad in [vec![profile(1)], vec![profile(999)], vec![profile(1 << 31)], vec![profile(u32::MAX)]] {
-        let (status, body) = submit(&info, &data, bad);
+        let (status, body) = wire_submit(&info, &data, bad);
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
         let failure: TranscodeFailure = wire::decode(&body).unwrap();
         assert_eq!(failure.code, ErrorCode::InvalidInput);
         assert!(failure.message.contains("bitrate"), "{}", failure.message);
     }
     let renamed = Profile { name: "../../x".into(), ..profile(100_000) };
-    let (status, _) = submit(&info, &data, vec![renamed]);
+    let (status, _) = wire_submit(&info, &data, vec![renamed]);
     assert_eq!(status, 400);
 
     // Everyone is alive and the next good segment is transcoded by the same transcoder.
-    let (status, body) = submit(&info, &data, vec![profile(100_000)]);
+    let (status, body) = wire_submit(&info, &data, vec![profile(100_000)]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let result: lp_actors::wire::TranscodeResult = wire::decode(&body).unwrap();
     assert!(matches!(result.result, lp_actors::wire::TranscodeOutcome::Data(_)), "{result:?}");

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use lp_actors::wire::{self, OrchestratorInfo, OrchestratorRequest, SegData};
+use lp_pipelines::{InputFormat, Profile};
+use serde_bytes::ByteBuf;
 use serde_json::Value;
 
 /// The `livepeer` binary built next to this test executable (`make test` builds it first).
@@ -238,4 +242,47 @@ pub fn push(gateway: &str, stream: &str, name: &str, body: Vec<u8>) -> (u16, Str
     let status = resp.status().as_u16();
     let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     (status, ct, resp.bytes().unwrap().to_vec())
+}
+
+/// Terms (with an auth token) from an orchestrator, as any client on the network can get them.
+pub fn wire_token(uri: &str) -> OrchestratorInfo {
+    let body = wire::encode(&OrchestratorRequest::default());
+    let resp = http().post(format!("{uri}/getOrchestrator")).body(body).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    wire::decode(&resp.bytes().unwrap()).unwrap()
+}
+
+/// The `SegData` a gateway sends for `data`, with the token of `info`.
+pub fn wire_seg(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) -> SegData {
+    SegData {
+        manifest_id: ByteBuf::from(b"attack".to_vec()),
+        seq: 1,
+        hash: ByteBuf::from(blake3::hash(data).as_bytes().to_vec()),
+        sig: ByteBuf::new(),
+        duration: 1000,
+        capabilities: None,
+        auth_token: info.auth_token.clone(),
+        profiles,
+        format: InputFormat::MpegTs,
+        segment_parameters: None,
+        force_session_reinit: false,
+        timeout_ms: 0,
+    }
+}
+
+/// POST /segment with the given profiles, as a hostile gateway would; the status and the answer.
+pub fn wire_submit(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) -> (u16, Vec<u8>) {
+    wire_post(&info.transcoder, &wire::encode(&wire_seg(info, data, profiles)), data)
+}
+
+/// POST /segment with `seg` (MessagePack) as the `Livepeer-Segment` header.
+pub fn wire_post(transcoder: &str, seg: &[u8], data: &[u8]) -> (u16, Vec<u8>) {
+    let header = base64::engine::general_purpose::STANDARD.encode(seg);
+    let resp = http()
+        .post(format!("{transcoder}/segment"))
+        .header("Livepeer-Segment", header)
+        .body(data.to_vec())
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
 }
