@@ -54,18 +54,95 @@ fn orchestrator_examples_differ_in_where_they_transcode() {
 #[test]
 fn examples_show_the_defaults() {
     // Each example shows the default of every key it sets (apart from the role-specific ones
-    // checked above), so it doubles as a reference.
+    // checked above, and the data_dir and ports that let the examples run side by side), so it
+    // doubles as a reference.
+    let addr = |s: &str| s.parse().unwrap();
     let all = Config::load(&deploy_dir().join("all-in-one.toml"), &[]).unwrap();
-    let mut expected = Config {
+    let expected = Config {
+        data_dir: PathBuf::from(".livepeer-all-in-one"),
         gateway: Some(lp_config::GatewayConfig {
-            orchestrators: vec!["https://127.0.0.1:8935".to_string()],
+            http_addr: addr("127.0.0.1:9936"),
+            orchestrators: vec!["https://127.0.0.1:8937".to_string()],
             ..Default::default()
         }),
-        orchestrator: Some(Default::default()),
+        orchestrator: Some(lp_config::OrchestratorConfig {
+            service_addr: addr("127.0.0.1:8937"),
+            ..Default::default()
+        }),
+        admin: lp_config::AdminConfig { addr: addr("127.0.0.1:7939") },
         ..Default::default()
     };
     assert_eq!(all, expected);
     let gateway = Config::load(&deploy_dir().join("gateway.toml"), &[]).unwrap();
-    expected.orchestrator = None;
+    let expected = Config {
+        data_dir: PathBuf::from(".livepeer-gateway"),
+        gateway: Some(lp_config::GatewayConfig {
+            orchestrators: vec!["https://127.0.0.1:8935".to_string(), "https://127.0.0.1:8936".to_string()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     assert_eq!(gateway, expected);
+}
+
+/// Every example, by name.
+fn all_examples() -> Vec<(String, Config)> {
+    let mut all: Vec<(String, Config)> = std::fs::read_dir(deploy_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .map(|p| (p.file_stem().unwrap().to_str().unwrap().to_string(), Config::load(&p, &[]).unwrap()))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[test]
+fn the_examples_can_run_side_by_side_on_one_machine() {
+    // The README runs gateway, orchestrator, orchestrator-remote and transcoder (and all-in-one)
+    // on one machine: no two may listen on one port or share a data_dir.
+    let all = all_examples();
+    assert_eq!(all.len(), 5);
+    let mut ports = Vec::new();
+    let mut data_dirs = Vec::new();
+    for (name, cfg) in &all {
+        ports.push((cfg.admin.addr.port(), format!("{name}: admin.addr")));
+        if let Some(g) = &cfg.gateway {
+            ports.push((g.http_addr.port(), format!("{name}: gateway.http_addr")));
+        }
+        if let Some(o) = &cfg.orchestrator {
+            ports.push((o.service_addr.port(), format!("{name}: orchestrator.service_addr")));
+        }
+        data_dirs.push((cfg.data_dir.clone(), name.clone()));
+    }
+    for (i, (port, what)) in ports.iter().enumerate() {
+        for (other, other_what) in &ports[i + 1..] {
+            assert_ne!(port, other, "{what} and {other_what} use the same port");
+        }
+    }
+    for (i, (dir, name)) in data_dirs.iter().enumerate() {
+        for (other, other_name) in &data_dirs[i + 1..] {
+            assert_ne!(dir, other, "{name} and {other_name} share a data_dir");
+        }
+    }
+
+    // And they point at each other: the transcoder at orchestrator-remote, the gateway at both
+    // orchestrators, all-in-one's gateway at its own orchestrator.
+    let get = |name: &str| &all.iter().find(|(n, _)| n == name).unwrap().1;
+    let https = |cfg: &Config| format!("https://{}", cfg.orchestrator.as_ref().unwrap().service_addr);
+    assert_eq!(get("transcoder").transcoder.as_ref().unwrap().orchestrator, https(get("orchestrator-remote")));
+    let listed = &get("gateway").gateway.as_ref().unwrap().orchestrators;
+    assert!(listed.contains(&https(get("orchestrator"))) && listed.contains(&https(get("orchestrator-remote"))));
+    assert_eq!(get("all-in-one").gateway.as_ref().unwrap().orchestrators, [https(get("all-in-one"))]);
+}
+
+#[test]
+fn no_example_calls_offchain_the_only_network() {
+    for entry in std::fs::read_dir(deploy_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains("only network"), "{} still says offchain is the only network", path.display());
+        }
+    }
 }

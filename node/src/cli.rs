@@ -1,6 +1,8 @@
 //! The command line: `livepeer <role> -c FILE`, `livepeer run`, `livepeer demo`.
 
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -117,6 +119,14 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
         Ok(p) => p,
         Err(problems) => return usage_error(&problems),
     };
+    // Held until the process exits.
+    let _lock = match lock_data_dir(&cfg.data_dir) {
+        Ok(lock) => lock,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     telemetry::init_logging(&cfg.log);
     let result = actix_web::rt::System::new().block_on(async move {
         let running = node::start(&cfg, roles, prepared).await?;
@@ -129,4 +139,34 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Take `<data_dir>/LOCK` for as long as the returned file is open: two nodes on one data_dir
+/// would overwrite each other's database, keys and listen.json. The lock is the operating
+/// system's (flock), so a crashed node leaves nothing stale behind; the file holds the pid.
+fn lock_data_dir(dir: &Path) -> Result<File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data_dir {}: {e}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).ok().map(|pid| pid.trim().to_string());
+            let holder = holder.filter(|pid| !pid.is_empty()).map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+            return Err(format!(
+                "data_dir {} is in use: another livepeer node{holder} holds {}; give each node its own data_dir",
+                dir.display(),
+                path.display()
+            ));
+        }
+        Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
+    }
+    let _ = file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id()));
+    Ok(file)
 }

@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::error::ParseError;
+use awc::error::SendRequestError;
 use awc::{Client, Connector};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -42,6 +44,19 @@ pub fn http_client(timeout: Duration) -> Client {
         )
         .timeout(timeout)
         .finish()
+}
+
+/// `e`, from a request to the orchestrator at `base`, in words an operator can act on.
+///
+/// A plain-HTTP request to an orchestrator that serves HTTPS is answered with a TLS alert, which
+/// awc reports as "invalid HTTP version specified"; say what it means instead.
+pub fn describe_send_error(base: &str, e: &SendRequestError) -> String {
+    match (e, base.strip_prefix("http://")) {
+        (SendRequestError::Response(ParseError::Version), Some(rest)) => {
+            format!("the orchestrator speaks HTTPS; use https://{rest} ({e})")
+        }
+        _ => e.to_string(),
+    }
 }
 
 pub struct HttpTransport {
@@ -91,8 +106,12 @@ impl OrchestratorTransport for HttpTransport {
     ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
         let request = self.client.post(endpoint(uri, "/getOrchestrator")).content_type(MSGPACK);
         let body = wire::encode(&req);
+        let base = uri.trim_end_matches('/').to_string();
         Box::pin(async move {
-            let resp = request.send_body(body).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let resp = request
+                .send_body(body)
+                .await
+                .map_err(|e| TransportError::Unreachable(describe_send_error(&base, &e)))?;
             read_answer(resp).await
         })
     }
@@ -111,8 +130,12 @@ impl OrchestratorTransport for HttpTransport {
             .insert_header((SEGMENT_HEADER, B64.encode(wire::encode(&seg))))
             .insert_header((PAYMENT_HEADER, B64.encode(wire::encode(&Payment::default()))))
             .content_type("video/mp2t");
+        let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {
-            let resp = request.send_body(data).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let resp = request
+                .send_body(data)
+                .await
+                .map_err(|e| TransportError::Unreachable(describe_send_error(&base, &e)))?;
             read_answer(resp).await
         })
     }
@@ -124,8 +147,12 @@ impl OrchestratorTransport for HttpTransport {
     ) -> LocalBoxFuture<'static, Result<(), TransportError>> {
         let request = self.client.post(endpoint(transcoder_uri, "/endSession")).content_type(MSGPACK);
         let body = wire::encode(&EndSession { auth_token: token });
+        let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {
-            let resp = request.send_body(body).await.map_err(|e| TransportError::Unreachable(e.to_string()))?;
+            let resp = request
+                .send_body(body)
+                .await
+                .map_err(|e| TransportError::Unreachable(describe_send_error(&base, &e)))?;
             read_answer(resp).await
         })
     }

@@ -38,11 +38,11 @@ use actix_web::web::Bytes;
 use actix_ws::{CloseCode, CloseReason};
 use futures::Stream;
 use futures::channel::oneshot;
-use parking_lot::Mutex;
 use lp_actors::orchestrator::{JobError, RegisterTranscoder, RunJob, TranscoderPool, UnregisterTranscoder};
 use lp_actors::wire::{
     self, ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscodeOutcome, TranscoderMessage,
 };
+use parking_lot::Mutex;
 use serde_bytes::ByteBuf;
 use tracing::{info, warn};
 

@@ -202,7 +202,8 @@ async fn serve(
                     ms => std::time::Duration::from_millis(ms).min(lp_actors::wire::MAX_PATIENCE),
                 };
                 let deadline = std::time::Instant::now() + patience;
-                let job = TranscodeJob { seq, format, profiles: profiles.into(), data: data.into_vec().into(), deadline };
+                let job =
+                    TranscodeJob { seq, format, profiles: profiles.into(), data: data.into_vec().into(), deadline };
                 let pool = pool.clone();
                 let tx = tx.clone();
                 actix_web::rt::spawn(async move {

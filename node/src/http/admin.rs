@@ -1,4 +1,7 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz`, `/status` (JSON).
+//!
+//! `/healthz` answers 200 `ok`, or 503 with the reason while a transcoder is not registered with
+//! its orchestrator.
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};
@@ -23,17 +26,25 @@ pub struct AdminState {
     pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
     pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
     pub chain: Option<ChainState>,
+    pub transcoder: Option<crate::transcoder::Health>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics))
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }))
+        .route("/healthz", web::get().to(healthz))
         .route("/status", web::get().to(status));
 }
 
 async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     state.metrics.run_upkeep();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}
+
+async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
+    if let Some(Err(why)) = state.transcoder.as_ref().map(|t| t.check()) {
+        return HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("{why}\n"));
+    }
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
 async fn status(state: web::Data<AdminState>) -> HttpResponse {
@@ -47,6 +58,9 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
         let status = orchestrator.send(GetOrchestratorStatus).await.ok();
         let transcoders = pool.send(GetTranscoders).await.ok();
         out["orchestrator"] = json!({ "status": status, "transcoders": transcoders });
+    }
+    if let Some(transcoder) = &state.transcoder {
+        out["transcoder"] = transcoder.to_json();
     }
     if let Some(chain) = &state.chain {
         let round = chain.rounds.send(GetRound).await.ok().flatten();

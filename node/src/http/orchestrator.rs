@@ -6,13 +6,13 @@
 //! | `POST /getOrchestrator` | MessagePack `OrchestratorRequest` → `OrchestratorInfo` (503 + `TranscodeFailure` when capped) |
 //! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header or a profile is malformed |
 //! | `POST /endSession` | MessagePack `EndSession` → nil: the gateway's stream ended, the session's slot is freed once its segments are done |
-//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_actors::wire`) |
+//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_actors::wire`); at most 64 KiB may arrive before the `Register` is accepted |
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lp_actors::orchestrator::{self, GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
@@ -20,7 +20,7 @@ use lp_actors::wire::{self, EndSession, ErrorCode, OrchestratorRequest, SegData,
 use tracing::warn;
 
 use crate::client::{MSGPACK, SEGMENT_HEADER};
-use crate::remote_transcoder::RemoteTranscoder;
+use crate::remote_transcoder::{Gate, Gated, Links, RemoteTranscoder};
 
 /// go-livepeer's `MaxSegSize`.
 pub const MAX_SEGMENT: usize = 300_000_000;
@@ -32,6 +32,8 @@ pub struct OrchestratorState {
     pub orchestrator: Addr<Orchestrator>,
     pub pool: Addr<TranscoderPool>,
     pub secret: Option<Arc<String>>,
+    /// The remote transcoder links and the segments in flight, for shutdown.
+    pub links: Links,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,7 +53,21 @@ fn stopped() -> HttpResponse {
     failure(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::OrchestratorBusy, "orchestrator is shutting down")
 }
 
+/// While the orchestrator shuts down, connections close after their answer: a gateway's idle
+/// keep-alive connection must not hold up the exit.
+fn closing_when_draining(state: &OrchestratorState, mut resp: HttpResponse) -> HttpResponse {
+    if state.links.draining() {
+        resp.head_mut().set_connection_type(ConnectionType::Close);
+    }
+    resp
+}
+
 async fn get_orchestrator(state: web::Data<OrchestratorState>, body: web::Bytes) -> HttpResponse {
+    let resp = get_orchestrator_answer(&state, body).await;
+    closing_when_draining(&state, resp)
+}
+
+async fn get_orchestrator_answer(state: &OrchestratorState, body: web::Bytes) -> HttpResponse {
     let req: OrchestratorRequest = match wire::decode(&body) {
         Ok(r) => r,
         Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
@@ -70,6 +86,13 @@ async fn get_orchestrator(state: web::Data<OrchestratorState>, body: web::Bytes)
 }
 
 async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let in_flight = state.links.segment_started();
+    let resp = segment_answer(&state, &req, body).await;
+    drop(in_flight);
+    closing_when_draining(&state, resp)
+}
+
+async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web::Bytes) -> HttpResponse {
     let seg: SegData = match req
         .headers()
         .get(SEGMENT_HEADER)
@@ -111,12 +134,16 @@ async fn transcoder(
     req: HttpRequest,
     body: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
+    // Until the transcoder has registered, only a few bytes may come in (see `Gated`).
+    let gate = Gate::default();
+    let mut gated: dev::Payload = dev::Payload::Stream { payload: Box::pin(Gated::new(body, gate.clone())) };
+    let body = web::Payload::from_request(&req, &mut gated).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
     RemoteTranscoder::create(move |ctx| {
         ctx.add_stream(stream);
-        RemoteTranscoder::new(peer, session, state.pool.clone(), state.secret.clone())
+        RemoteTranscoder::new(peer, session, state.pool.clone(), state.secret.clone(), gate, state.links.clone())
     });
     Ok(response)
 }
