@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DEMO_OUT ?= demo-out
 
-.PHONY: setup build demo test lint bench clean
+.PHONY: setup build demo test lint bench bench-memory fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,23 @@ lint: setup
 # Our transcoding pipeline against the FFmpeg CLI on livepeer_bench's ladder, in one run.
 bench: setup
 	$(CARGO) bench -p lp-pipelines --bench ladder
+
+# The node's memory: fresh, per idle stream session and after 500 one-segment streams have ended
+# (tests/tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, MEMORY_BIN tune it). A few minutes.
+bench-memory: setup
+	$(CARGO) build --bin livepeer
+	$(CARGO) test -p lp-tests --test memory -- --ignored --nocapture
+
+# Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
+# probe, transcode, profiles; actors/tests/fuzz_wire.rs: the MessagePack wire messages;
+# node/tests/fuzz_ws.rs: the orchestrator's transcoder WebSocket) runs fresh random cases for
+# FUZZ_SECS seconds (the wire targets share theirs among the message types), two at a time: about
+# 7 x FUZZ_SECS in all. `make test` runs the same targets with a bounded number of cases. A
+# failure prints the shrunk input; the input of the FFmpeg case running when the process died
+# (a crash in FFmpeg) is left in target/fuzz-crashes/<target>.current.
+FUZZ_SECS ?= 1800
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECS)
 
 clean:
 	$(CARGO) clean

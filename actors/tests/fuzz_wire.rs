@@ -1,0 +1,555 @@
+//! Fuzzing of the MessagePack wire codec ([`wire::decode`] / [`wire::encode`]) for every message
+//! that crosses the network: what gateways, orchestrators and transcoders send each other.
+//!
+//! For each message type: arbitrary values round-trip (`decode(encode(v)) == v`); decoding
+//! arbitrary bytes, mutated encodings of arbitrary values and MessagePack built to be hostile
+//! (wrong types, unknown fields holding deep nesting, huge declared lengths) is an error or a
+//! value, never a panic, an abort or a stack overflow. The capability check the orchestrator runs
+//! on what a gateway sends ([`Capabilities::compatible_with`]) is fuzzed on decoded values too.
+//!
+//! `cargo test` runs a bounded number of cases per target (`PROPTEST_CASES` overrides);
+//! `make fuzz` runs each for `FUZZ_SECS` seconds.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use lp_actors::wire::{
+    self, AuthToken, Capabilities, EndSession, ErrorCode, OrchestratorInfo, OrchestratorMessage, OrchestratorRequest,
+    Payment, PriceInfo, SegData, SegParameters, TicketExpirationParams, TicketParams, TicketSenderParams,
+    TranscodeData, TranscodeFailure, TranscodeOutcome, TranscodeResult, TranscodedSegmentData, TranscoderMessage,
+};
+use lp_pipelines::{H264Profile, InputFormat, Profile};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::TestCaseResult;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_bytes::ByteBuf;
+
+mod fuzzing {
+    use std::fmt::Debug;
+    use std::time::{Duration, Instant};
+
+    use proptest::strategy::Strategy;
+    use proptest::test_runner::{Config, TestCaseResult, TestRunner};
+
+    /// Runs `test` on `cases` random values of `strategy` (`PROPTEST_CASES` overrides), or, with
+    /// `FUZZ_SECS` set, round after round of fresh random cases until that many seconds (divided
+    /// by `share`, the number of targets one test runs one after the other) have passed. A
+    /// failure panics with proptest's shrunk (minimal) input.
+    pub fn run<S>(name: &str, cases: u32, share: u64, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
+    where
+        S: Strategy,
+        S::Value: Debug,
+    {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
+        let secs =
+            std::env::var("FUZZ_SECS").ok().and_then(|v| v.parse::<u64>().ok()).map(|s| (s / share.max(1)).max(1));
+        let start = Instant::now();
+        let mut total = 0u64;
+        loop {
+            let config = Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
+            let mut runner = TestRunner::new(config);
+            if let Err(e) = runner.run(&strategy, &test) {
+                panic!("fuzz target {name} failed after about {total} cases: {e}");
+            }
+            total += u64::from(cases);
+            if secs.is_none_or(|s| start.elapsed() >= Duration::from_secs(s)) {
+                break;
+            }
+        }
+        eprintln!("fuzz {name}: {total} cases in {:.1} s", start.elapsed().as_secs_f64());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies for every wire type
+// ---------------------------------------------------------------------------------------------
+
+fn bytes() -> impl Strategy<Value = ByteBuf> {
+    proptest::collection::vec(any::<u8>(), 0..48).prop_map(ByteBuf::from)
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![".{0,24}", "[a-z0-9:/._-]{0,24}"]
+}
+
+fn capabilities() -> impl Strategy<Value = Capabilities> {
+    (
+        proptest::collection::vec(any::<u64>(), 0..4),
+        proptest::collection::vec(any::<u64>(), 0..4),
+        proptest::collection::btree_map(any::<u32>(), any::<u32>(), 0..4),
+        text(),
+    )
+        .prop_map(|(bitstring, mandatories, capacities, version)| Capabilities {
+            bitstring,
+            mandatories,
+            capacities,
+            version,
+        })
+}
+
+fn auth_token() -> impl Strategy<Value = AuthToken> {
+    (bytes(), text(), any::<i64>()).prop_map(|(token, session_id, expiration)| AuthToken {
+        token,
+        session_id,
+        expiration,
+    })
+}
+
+fn price_info() -> impl Strategy<Value = PriceInfo> {
+    (any::<i64>(), any::<i64>(), any::<u32>(), text()).prop_map(
+        |(price_per_unit, pixels_per_unit, capability, constraint)| PriceInfo {
+            price_per_unit,
+            pixels_per_unit,
+            capability,
+            constraint,
+        },
+    )
+}
+
+fn expiration_params() -> impl Strategy<Value = TicketExpirationParams> {
+    (any::<i64>(), bytes()).prop_map(|(creation_round, creation_round_block_hash)| TicketExpirationParams {
+        creation_round,
+        creation_round_block_hash,
+    })
+}
+
+fn ticket_params() -> impl Strategy<Value = TicketParams> {
+    (bytes(), bytes(), bytes(), bytes(), bytes(), bytes(), proptest::option::of(expiration_params())).prop_map(
+        |(recipient, face_value, win_prob, recipient_rand_hash, seed, expiration_block, expiration_params)| {
+            TicketParams {
+                recipient,
+                face_value,
+                win_prob,
+                recipient_rand_hash,
+                seed,
+                expiration_block,
+                expiration_params,
+            }
+        },
+    )
+}
+
+fn payment() -> impl Strategy<Value = Payment> {
+    (
+        proptest::option::of(ticket_params()),
+        bytes(),
+        proptest::option::of(expiration_params()),
+        proptest::collection::vec(
+            (any::<u32>(), bytes()).prop_map(|(sender_nonce, sig)| TicketSenderParams { sender_nonce, sig }),
+            0..4,
+        ),
+        proptest::option::of(price_info()),
+    )
+        .prop_map(|(ticket_params, sender, expiration_params, ticket_sender_params, expected_price)| Payment {
+            ticket_params,
+            sender,
+            expiration_params,
+            ticket_sender_params,
+            expected_price,
+        })
+}
+
+fn orchestrator_request() -> impl Strategy<Value = OrchestratorRequest> {
+    (bytes(), bytes(), proptest::option::of(capabilities()), any::<bool>()).prop_map(
+        |(address, sig, capabilities, ignore_capacity_check)| OrchestratorRequest {
+            address,
+            sig,
+            capabilities,
+            ignore_capacity_check,
+        },
+    )
+}
+
+fn orchestrator_info() -> impl Strategy<Value = OrchestratorInfo> {
+    (
+        text(),
+        proptest::option::of(ticket_params()),
+        proptest::option::of(price_info()),
+        bytes(),
+        proptest::option::of(capabilities()),
+        proptest::option::of(auth_token()),
+        proptest::collection::vec(price_info(), 0..3),
+        proptest::collection::vec(text(), 0..3),
+    )
+        .prop_map(
+            |(transcoder, ticket_params, price_info, address, capabilities, auth_token, capabilities_prices, nodes)| {
+                OrchestratorInfo {
+                    transcoder,
+                    ticket_params,
+                    price_info,
+                    address,
+                    capabilities,
+                    auth_token,
+                    capabilities_prices,
+                    nodes,
+                }
+            },
+        )
+}
+
+fn input_format() -> impl Strategy<Value = InputFormat> {
+    prop_oneof![Just(InputFormat::MpegTs), Just(InputFormat::Mp4)]
+}
+
+/// Any profile, valid or not: the codec carries whatever it is given; validation is elsewhere.
+fn profile() -> impl Strategy<Value = Profile> {
+    let h264 = prop_oneof![
+        Just(H264Profile::EncoderDefault),
+        Just(H264Profile::Baseline),
+        Just(H264Profile::Main),
+        Just(H264Profile::High),
+        Just(H264Profile::ConstrainedHigh),
+    ];
+    (text(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), h264).prop_map(
+        |(name, width, height, bitrate, fps, fps_den, gop_ms, profile)| Profile {
+            name,
+            width,
+            height,
+            bitrate,
+            fps,
+            fps_den,
+            gop_ms,
+            profile,
+        },
+    )
+}
+
+fn seg_data() -> impl Strategy<Value = SegData> {
+    (
+        (bytes(), any::<i64>(), bytes(), bytes(), any::<i32>()),
+        (proptest::option::of(capabilities()), proptest::option::of(auth_token())),
+        (proptest::collection::vec(profile(), 0..4), input_format()),
+        (proptest::option::of((any::<u64>(), any::<u64>())), any::<bool>(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (manifest_id, seq, hash, sig, duration),
+                (capabilities, auth_token),
+                (profiles, format),
+                (params, force_session_reinit, timeout_ms),
+            )| SegData {
+                manifest_id,
+                seq,
+                hash,
+                sig,
+                duration,
+                capabilities,
+                auth_token,
+                profiles,
+                format,
+                segment_parameters: params.map(|(from, to)| SegParameters { from, to }),
+                force_session_reinit,
+                timeout_ms,
+            },
+        )
+}
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    prop_oneof![
+        Just(ErrorCode::InvalidInput),
+        Just(ErrorCode::OrchestratorBusy),
+        Just(ErrorCode::OrchestratorCapped),
+        Just(ErrorCode::NoTranscoders),
+        Just(ErrorCode::TranscoderFailed),
+        Just(ErrorCode::TranscoderCrashed),
+        Just(ErrorCode::AuthFailed),
+        Just(ErrorCode::HashMismatch),
+        Just(ErrorCode::Transport),
+        Just(ErrorCode::NoOrchestrators),
+        Just(ErrorCode::MaxAttempts),
+        Just(ErrorCode::GatewayBusy),
+    ]
+}
+
+fn transcode_failure() -> impl Strategy<Value = TranscodeFailure> {
+    (error_code(), text()).prop_map(|(code, message)| TranscodeFailure { code, message })
+}
+
+fn transcode_data() -> impl Strategy<Value = TranscodeData> {
+    let segment = (text(), any::<i64>(), bytes(), text(), any::<u32>(), any::<u32>()).prop_map(
+        |(url, pixels, data, name, width, height)| TranscodedSegmentData { url, pixels, data, name, width, height },
+    );
+    (proptest::collection::vec(segment, 0..4), bytes()).prop_map(|(segments, sig)| TranscodeData { segments, sig })
+}
+
+fn outcome() -> impl Strategy<Value = TranscodeOutcome> {
+    prop_oneof![
+        transcode_failure().prop_map(TranscodeOutcome::Error),
+        transcode_data().prop_map(TranscodeOutcome::Data)
+    ]
+}
+
+fn transcode_result() -> impl Strategy<Value = TranscodeResult> {
+    (any::<i64>(), outcome(), proptest::option::of(orchestrator_info()))
+        .prop_map(|(seq, result, info)| TranscodeResult { seq, result, info })
+}
+
+fn end_session() -> impl Strategy<Value = EndSession> {
+    auth_token().prop_map(|auth_token| EndSession { auth_token })
+}
+
+fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
+    prop_oneof![
+        (text(), any::<u32>(), capabilities()).prop_map(|(secret, capacity, capabilities)| {
+            TranscoderMessage::Register { secret, capacity, capabilities }
+        }),
+        (any::<u64>(), outcome()).prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),
+    ]
+}
+
+fn orchestrator_message() -> impl Strategy<Value = OrchestratorMessage> {
+    prop_oneof![
+        Just(OrchestratorMessage::Registered),
+        text().prop_map(|reason| OrchestratorMessage::Refused { reason }),
+        (any::<u64>(), any::<i64>(), input_format(), proptest::collection::vec(profile(), 0..3), bytes(), any::<u64>())
+            .prop_map(|(task_id, seq, format, profiles, data, timeout_ms)| OrchestratorMessage::Job {
+                task_id,
+                seq,
+                format,
+                profiles,
+                data: data.clone(),
+                timeout_ms,
+            }),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile bytes
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    FlipBit(Index, u8),
+    SetByte(Index, u8),
+    Truncate(Index),
+    Delete(Index, u8),
+    Insert(Index, Vec<u8>),
+    /// A MessagePack marker that claims a huge length (str32, bin32, array32, map32, ext32).
+    HugeLength(Index, u8, u32),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let marker = prop_oneof![Just(0xdbu8), Just(0xc6), Just(0xdd), Just(0xdf), Just(0xc9), Just(0xda), Just(0xdc)];
+    let len = prop_oneof![Just(u32::MAX), Just(0x7fff_ffff), Just(0x1000_0000), any::<u32>()];
+    prop_oneof![
+        3 => (any::<Index>(), 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
+        3 => (any::<Index>(), any::<u8>()).prop_map(|(i, v)| Mutation::SetByte(i, v)),
+        1 => any::<Index>().prop_map(Mutation::Truncate),
+        1 => (any::<Index>(), 1u8..16).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        1 => (any::<Index>(), proptest::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        1 => (any::<Index>(), marker, len).prop_map(|(i, m, n)| Mutation::HugeLength(i, m, n)),
+    ]
+}
+
+fn apply(data: &mut Vec<u8>, m: &Mutation) {
+    let len = data.len();
+    match m {
+        Mutation::FlipBit(i, b) if len > 0 => data[i.index(len)] ^= 1 << b,
+        Mutation::SetByte(i, v) if len > 0 => data[i.index(len)] = *v,
+        Mutation::Truncate(i) => data.truncate(i.index(len + 1)),
+        Mutation::Delete(i, n) if len > 0 => {
+            let at = i.index(len);
+            data.drain(at..(at + usize::from(*n)).min(len));
+        }
+        Mutation::Insert(i, b) => {
+            let at = i.index(len + 1);
+            data.splice(at..at, b.iter().copied());
+        }
+        Mutation::HugeLength(i, marker, n) => {
+            let at = i.index(len + 1);
+            let mut b = vec![*marker];
+            match marker {
+                0xda | 0xdc => b.extend((*n as u16).to_be_bytes()),
+                _ => b.extend(n.to_be_bytes()),
+            }
+            data.splice(at..at, b);
+        }
+        _ => {}
+    }
+}
+
+/// Decoding must give an answer, never a panic; a value that decodes re-encodes and decodes to
+/// itself (so nothing the codec accepts is half-read).
+fn decodes_cleanly<T: Serialize + DeserializeOwned + PartialEq + Debug>(bytes: &[u8]) -> TestCaseResult {
+    if let Ok(v) = wire::decode::<T>(bytes) {
+        let again: T = wire::decode(&wire::encode(&v)).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
+        prop_assert_eq!(again, v);
+    }
+    Ok(())
+}
+
+/// MessagePack that nests `depth` arrays (or maps) inside `field` of an otherwise empty map.
+fn nested(field: &str, depth: usize, map: bool) -> Vec<u8> {
+    let mut out = vec![0x81, 0xa0 | field.len() as u8];
+    out.extend(field.as_bytes());
+    for _ in 0..depth {
+        if map {
+            out.extend([0x81, 0xa1, b'k']);
+        } else {
+            out.push(0x91);
+        }
+    }
+    out.push(0xc0);
+    out
+}
+
+/// Runs `f` on a thread with a `bytes` stack.
+fn on_stack(bytes: usize, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(bytes).spawn(f).unwrap().join().unwrap();
+}
+
+macro_rules! wire_targets {
+    ($($ty:ident => $strategy:expr, [$($field:literal),*];)*) => {
+        /// How many message types the per-type targets go through.
+        const TYPES: u64 = [$(stringify!($ty)),*].len() as u64;
+
+        /// `decode(encode(v)) == v` for arbitrary values of every message type.
+        #[test]
+        fn every_message_round_trips() {
+            $(
+                fuzzing::run(concat!("round_trip_", stringify!($ty)), 128, TYPES, $strategy, |v: $ty| {
+                    let bytes = wire::encode(&v);
+                    let back = wire::decode::<$ty>(&bytes).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
+                    prop_assert_eq!(back, v);
+                    Ok(())
+                });
+            )*
+        }
+
+        /// Mutated encodings of arbitrary values decode to an answer.
+        #[test]
+        fn mutated_messages_never_panic() {
+            $(
+                let strategy = ($strategy, proptest::collection::vec(mutation(), 1..6));
+                fuzzing::run(concat!("mutated_", stringify!($ty)), 128, TYPES, strategy, |(v, mutations): ($ty, Vec<Mutation>)| {
+                    let mut bytes = wire::encode(&v);
+                    for m in &mutations {
+                        apply(&mut bytes, m);
+                    }
+                    decodes_cleanly::<$ty>(&bytes)
+                });
+            )*
+        }
+
+        /// Arbitrary bytes, and arbitrary bytes after a map header, decode to an answer.
+        #[test]
+        fn arbitrary_bytes_never_panic() {
+            let strategy = (proptest::option::of(0u8..16), proptest::collection::vec(any::<u8>(), 0..256));
+            fuzzing::run("arbitrary_bytes", 256, 1, strategy, |(map, tail)| {
+                let mut bytes: Vec<u8> = map.map(|n| vec![0x80 | n]).unwrap_or_default();
+                bytes.extend(tail);
+                $( decodes_cleanly::<$ty>(&bytes)?; )*
+                Ok(())
+            });
+        }
+
+        /// Unknown fields (which the codec skips) and known fields holding nesting as deep as
+        /// the decoder's limit (1024) and beyond are skipped or refused, never a panic; huge
+        /// declared lengths allocate nothing. Run on a big stack: how much stack the nesting
+        /// takes is [`nesting_fits_a_worker_stack`]'s question.
+        #[test]
+        fn deep_nesting_and_huge_lengths_are_refused() {
+            on_stack(256 << 20, || {
+                for depth in [1, 100, 1000, 1023, 1024, 1025, 5000, 200_000] {
+                    for map in [false, true] {
+                        $(
+                            for field in ["unknown_field" $(, $field)*] {
+                                let _ = wire::decode::<$ty>(&nested(field, depth, map));
+                            }
+                        )*
+                    }
+                }
+                for marker in [&[0xdbu8, 0xff, 0xff, 0xff, 0xff][..], &[0xc6, 0xff, 0xff, 0xff, 0xff], &[0xdd, 0xff, 0xff, 0xff, 0xff], &[0xdf, 0xff, 0xff, 0xff, 0xff]] {
+                    $(
+                        for field in ["unknown_field" $(, $field)*] {
+                            let mut bytes = vec![0x81, 0xa0 | field.len() as u8];
+                            bytes.extend(field.as_bytes());
+                            bytes.extend(marker);
+                            assert!(wire::decode::<$ty>(&bytes).is_err());
+                            assert!(wire::decode::<$ty>(marker).is_err());
+                        }
+                    )*
+                }
+            });
+        }
+
+        /// Found by fuzzing: a message with an unknown field holding ~1000 nested arrays
+        /// (`81 a0` then `91` × 1000 then `c0`, 1 KiB) is skipped by recursion in rmp-serde,
+        /// whose depth limit is 1024 levels. An unoptimized build takes over 2 KiB of stack per
+        /// level, so decoding it on a 2 MiB thread (actix's workers, where the orchestrator
+        /// decodes `/getOrchestrator` and `/segment` bodies and transcoder frames) overflows the
+        /// stack and aborts the whole process; an optimized build takes ~100 bytes per level
+        /// and refuses it (`DepthLimitExceeded`). Fixed when `wire::decode` caps the depth at
+        /// what the messages need (they nest 4 levels).
+        #[test]
+        #[ignore = "crash found by fuzzing: 1 KiB of nested MessagePack overflows a 2 MiB stack in debug builds (rmp-serde's depth limit is 1024 levels)"]
+        fn nesting_fits_a_worker_stack() {
+            on_stack(2 << 20, || {
+                for depth in [1000, 1023, 1024, 1025, 5000] {
+                    for map in [false, true] {
+                        $( let _ = wire::decode::<$ty>(&nested("", depth, map)); )*
+                    }
+                }
+            });
+        }
+    };
+}
+
+wire_targets! {
+    OrchestratorRequest => orchestrator_request(), ["capabilities", "address"];
+    OrchestratorInfo => orchestrator_info(), ["ticket_params", "capabilities", "nodes"];
+    AuthToken => auth_token(), ["token"];
+    PriceInfo => price_info(), ["constraint"];
+    TicketParams => ticket_params(), ["expiration_params"];
+    Payment => payment(), ["ticket_sender_params", "ticket_params"];
+    Capabilities => capabilities(), ["capacities", "bitstring"];
+    SegData => seg_data(), ["profiles", "capabilities", "format"];
+    TranscodeData => transcode_data(), ["segments"];
+    TranscodeFailure => transcode_failure(), ["code"];
+    TranscodeOutcome => outcome(), ["Data", "Error"];
+    TranscodeResult => transcode_result(), ["result", "info"];
+    EndSession => end_session(), ["auth_token"];
+    TranscoderMessage => transcoder_message(), ["Register", "Result"];
+    OrchestratorMessage => orchestrator_message(), ["Job", "Refused"];
+}
+
+/// What the orchestrator does with a gateway's capabilities, on decoded hostile values: an
+/// answer, and the same answer for the same value.
+#[test]
+fn capability_checks_never_panic() {
+    let strategy = (capabilities(), proptest::collection::vec(mutation(), 0..4));
+    fuzzing::run("compatible_with", 256, 1, strategy, |(caps, mutations)| {
+        let mut bytes = wire::encode(&caps);
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        if let Ok(caps) = wire::decode::<Capabilities>(&bytes) {
+            let offered = Capabilities::transcoding();
+            let ok = caps.compatible_with(&offered);
+            prop_assert_eq!(ok, caps.compatible_with(&offered));
+            let _ = offered.compatible_with(&caps);
+        }
+        Ok(())
+    });
+}
+
+/// Every bit that fits in a few words: `set` then `compatible_with` agree with a plain model.
+#[test]
+fn capability_bits_follow_the_model() {
+    fuzzing::run("capability_bits", 256, 1, proptest::collection::vec(0u32..512, 0..16), |bits| {
+        let mut caps = Capabilities::default();
+        let mut model: BTreeMap<u32, ()> = BTreeMap::new();
+        for b in &bits {
+            caps.set(*b);
+            model.insert(*b, ());
+        }
+        for b in 0..512u32 {
+            let word = caps.bitstring.get((b / 64) as usize).copied().unwrap_or(0);
+            prop_assert_eq!(word & (1 << (b % 64)) != 0, model.contains_key(&b));
+        }
+        prop_assert!(caps.compatible_with(&caps.clone()));
+        Ok(())
+    });
+}
