@@ -381,9 +381,16 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(msg).expect("wire messages serialize")
 }
 
+/// How deep a wire message may nest. Ours nest a handful of levels; rmp-serde's default of 1024
+/// lets 1 KiB of nested arrays in an unknown field recurse deep enough to overflow a 2 MiB
+/// worker stack in an unoptimized build (found by fuzzing), which aborts the process.
+pub const MAX_DEPTH: usize = 32;
+
 /// Decode a wire message; garbage is an error, never a panic.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-    rmp_serde::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut de).map_err(|e| DecodeError(e.to_string()))
 }
 
 #[cfg(test)]

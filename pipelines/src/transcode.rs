@@ -1112,10 +1112,14 @@ fn send_frame(enc: &mut Encoder, frame: Option<&AVFrame>, name: &str, packets: &
             Ok(mut pkt) => {
                 pkt.rescale_ts(enc.enc.time_base, enc.video_out_tb);
                 pkt.set_stream_index(0);
-                enc.out
-                    .ctx
-                    .interleaved_write_frame(&mut pkt)
-                    .map_err(|e| ffmpeg_err("muxing video failed", name, &e))?;
+                enc.out.ctx.interleaved_write_frame(&mut pkt).map_err(|e| match e {
+                    // The interleaving queue also holds the audio copied from the input: bad
+                    // data there is the segment's fault, and no other attempt can fix it.
+                    RsmpegError::InterleavedWriteFrameError(ffi::AVERROR_INVALIDDATA) => {
+                        invalid(format!("{name}: the segment cannot be muxed: {}", rsmpeg_err(&e)))
+                    }
+                    e => ffmpeg_err("muxing video failed", name, &e),
+                })?;
                 *packets += 1;
             }
             Err(RsmpegError::EncoderDrainError | RsmpegError::EncoderFlushedError) => break,

@@ -683,7 +683,6 @@ fn every_profile_validate_accepts_transcodes() {
 /// and the orchestrator would try the same bad bytes again elsewhere. About 1 mutated segment in
 /// 2000 does this. Bad input should fail as `InvalidInput`.
 #[test]
-#[ignore = "bug found by fuzzing: a corrupt MP4 sample table fails in the muxer as a retryable Ffmpeg error, not InvalidInput"]
 fn a_corrupt_mp4_sample_table_is_invalid_input_not_retryable() {
     let (data, format) = seed(1);
     let mut data = data.to_vec();
