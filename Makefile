@@ -31,7 +31,7 @@ bench: setup
 	$(CARGO) bench -p lp-pipelines --bench ladder
 
 # The node's memory: fresh, per idle stream session and after 500 one-segment streams have ended
-# (tests/tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, MEMORY_BIN tune it). A few minutes.
+# (tests/tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, LP_TEST_BIN tune it). A few minutes.
 bench-memory: setup
 	$(CARGO) build --bin livepeer
 	$(CARGO) test -p lp-tests --test memory -- --ignored --nocapture

@@ -12,8 +12,8 @@
 //! no session), gives the allocator `MEMORY_SETTLE_SECS` (default 15; jemalloc's decay is 10 s)
 //! and reads the node's VmRSS from `/proc/<pid>/status` again. With
 //! `MEMORY_ROUNDS` > 1 it does it again with new stream names, which tells memory that is kept for
-//! reuse (flat across rounds) from a leak (growing). `MEMORY_BIN` picks the binary (default: the
-//! debug build next to the tests). The results are printed as one JSON line (`memory: {...}`).
+//! reuse (flat across rounds) from a leak (growing). `LP_TEST_BIN` picks the binary (default: the
+//! debug build next to the tests), as for every end-to-end test. The results are printed as one JSON line (`memory: {...}`).
 
 mod common;
 
@@ -38,40 +38,6 @@ fn proc_status(pid: u32, field: &str) -> u64 {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// `livepeer run` on `config`, as `Node::start` does it but with the binary from `MEMORY_BIN`
-/// (default: [`livepeer_bin`]) and without passing `LIVEPEER_BIN` on (the node would take it
-/// for a config override, key `bin`, and refuse to start).
-fn start_node(config: &str) -> Node {
-    let bin = std::env::var_os("MEMORY_BIN").map(std::path::PathBuf::from).unwrap_or_else(livepeer_bin);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string())).unwrap();
-    let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
-    let child = std::process::Command::new(bin)
-        .args(["run", "-c"])
-        .arg(&path)
-        .env_remove("LIVEPEER_BIN")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn livepeer");
-    let mut node = Node { child, dir, listen: serde_json::Value::Null };
-    let file = node.dir.path().join("data").join("listen.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.listen.is_null() {
-        if let Some(v) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()) {
-            node.listen = v;
-        }
-        if let Ok(Some(status)) = node.child.try_wait() {
-            panic!("livepeer exited early ({status}):\n{}", node.log());
-        }
-        assert!(Instant::now() < deadline, "livepeer did not start listening:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    node
 }
 
 /// (streams the gateway serves, sessions the orchestrator holds).
@@ -132,7 +98,7 @@ addr = "127.0.0.1:0"
         max = streams + 10,
         orch_idle = idle + 30,
     );
-    let node = start_node(&config);
+    let node = Node::start("run", &config);
     let pid = node.child.id();
     let gw = node.gateway();
     let segment = make_segments(node.dir.path(), 1, 320, 180).remove(0);

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// The `livepeer` binary built next to this test executable (`make test` builds it first).
 pub fn livepeer_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("LIVEPEER_BIN") {
+    if let Ok(p) = std::env::var("LP_TEST_BIN") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
