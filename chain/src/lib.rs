@@ -2,8 +2,9 @@
 //!
 //! The Livepeer contracts through alloy: bindings from the real ABIs, address resolution through
 //! `Controller.getContract`, accounts (JSON keystore), transactions (gas policy, nonces,
-//! replacement of stuck transactions, revert reasons), and our own devnet contracts with the same
-//! ABIs. Knows nothing of actors or media.
+//! replacement of stuck transactions, revert reasons), the ticket primitives bit-exact with
+//! `TicketBroker` ([`pm`]), and our own devnet contracts with the same ABIs. Knows nothing of
+//! actors or media.
 
 pub mod anvil;
 pub mod bindings;
@@ -14,4 +15,5 @@ pub mod devnet;
 pub mod error;
 pub mod keystore;
 pub mod networks;
+pub mod pm;
 pub mod tx;
