@@ -287,7 +287,8 @@ pub struct GatewayConfig {
     /// Segments listed in each HLS media playlist (`hls_window`). Must be > 0. Default `6`.
     pub hls_window: usize,
     /// The highest price accepted, in wei per `pixels_per_unit` pixels, as a decimal integer
-    /// string (`max_price_per_unit`); `"0"` means no cap. Default `"0"`.
+    /// string (`max_price_per_unit`), at most 9223372036854775807 (the wire's int64); `"0"`
+    /// means no cap. Default `"0"`.
     pub max_price_per_unit: String,
     /// The pixel count `max_price_per_unit` is quoted for, a decimal integer string > 0
     /// (`pixels_per_unit`). Default `"1"`.
@@ -337,7 +338,7 @@ pub struct OrchestratorConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
     /// The price, in wei per `pixels_per_unit` pixels, as a decimal integer string
-    /// (`price_per_unit`). Default `"0"`.
+    /// (`price_per_unit`), at most 9223372036854775807 (the wire's int64). Default `"0"`.
     pub price_per_unit: String,
     /// The pixel count `price_per_unit` is quoted for, a decimal integer string > 0
     /// (`pixels_per_unit`). Default `"1"`.

@@ -399,6 +399,17 @@ impl<'e> Reader<'e> {
         Some(s)
     }
 
+    /// A decimal integer string for a price on the wire, where go-livepeer's `PriceInfo` (and
+    /// ours) holds an int64: a larger value is an error, not a silent 0.
+    fn price(&mut self, key: &str, positive: bool) -> Option<String> {
+        let s = self.decimal(key, positive)?;
+        if s.parse::<i64>().is_err() {
+            self.error(key, format!("{s} is too large: prices on the wire are at most {} (an int64)", i64::MAX));
+            return None;
+        }
+        Some(s)
+    }
+
     /// One of `allowed`, named `what` in errors.
     fn one_of(&mut self, key: &str, what: &str, allowed: &[&str]) -> Option<String> {
         let s = self.string(key)?;
@@ -560,8 +571,8 @@ fn read_gateway(mut r: Reader<'_>) -> GatewayConfig {
         max_streams: r.int("max_streams", 1, None).unwrap_or(d.max_streams),
         segment_queue: r.int("segment_queue", 1, None).unwrap_or(d.segment_queue),
         hls_window: r.int("hls_window", 1, None).unwrap_or(d.hls_window),
-        max_price_per_unit: r.decimal("max_price_per_unit", false).unwrap_or(d.max_price_per_unit),
-        pixels_per_unit: r.decimal("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
+        max_price_per_unit: r.price("max_price_per_unit", false).unwrap_or(d.max_price_per_unit),
+        pixels_per_unit: r.price("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
     };
     r.finish();
     gateway
@@ -575,8 +586,8 @@ fn read_orchestrator(mut r: Reader<'_>) -> OrchestratorConfig {
         tls: r.bool("tls").unwrap_or(d.tls),
         max_sessions: r.int("max_sessions", 1, None).unwrap_or(d.max_sessions),
         secret_file: r.path_buf("secret_file"),
-        price_per_unit: r.decimal("price_per_unit", false).unwrap_or(d.price_per_unit),
-        pixels_per_unit: r.decimal("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
+        price_per_unit: r.price("price_per_unit", false).unwrap_or(d.price_per_unit),
+        pixels_per_unit: r.price("pixels_per_unit", true).unwrap_or(d.pixels_per_unit),
         ticket_ev: r.decimal("ticket_ev", true).unwrap_or(d.ticket_ev),
         transcode: r.bool("transcode").unwrap_or(d.transcode),
         capacity: r.int("capacity", 1, None).unwrap_or(d.capacity),

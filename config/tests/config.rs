@@ -678,3 +678,26 @@ fn paths_must_not_be_empty() {
     single_error(parse("data_dir = \"\"\n"), "data_dir", "must not be empty");
     single_error(parse("[gateway]\nprofiles_file = \"\"\n"), "gateway.profiles_file", "must not be empty");
 }
+
+/// A price beyond the wire's int64 used to load and then be answered as `price_per_unit: 0` by
+/// `/getOrchestrator`; it is a config error now, naming the key and the limit.
+#[test]
+fn prices_beyond_the_wires_int64_are_refused() {
+    single_error(
+        parse("[orchestrator]\nprice_per_unit = \"99999999999999999999\"\n"),
+        "orchestrator.price_per_unit",
+        "at most 9223372036854775807",
+    );
+    single_error(
+        parse("[gateway]\nmax_price_per_unit = \"9223372036854775808\"\n"),
+        "gateway.max_price_per_unit",
+        "int64",
+    );
+    single_error(
+        parse("[orchestrator]\npixels_per_unit = \"18446744073709551616\"\n"),
+        "orchestrator.pixels_per_unit",
+        "too large",
+    );
+    let ok = parse("[orchestrator]\nprice_per_unit = \"9223372036854775807\"\n").unwrap();
+    assert_eq!(ok.orchestrator.unwrap().price_per_unit, "9223372036854775807");
+}

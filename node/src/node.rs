@@ -175,8 +175,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
-            price_per_unit: o.price_per_unit.parse().unwrap_or(0),
-            pixels_per_unit: o.pixels_per_unit.parse().unwrap_or(1),
+            // lp-config has checked both fit the wire's int64.
+            price_per_unit: o.price_per_unit.parse().expect("price_per_unit is checked by lp-config"),
+            pixels_per_unit: o.pixels_per_unit.parse().expect("pixels_per_unit is checked by lp-config"),
         };
         let orch = Orchestrator::new(settings, pool.clone()).start();
         let links = Links::default();
