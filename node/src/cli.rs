@@ -136,7 +136,7 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            crate::chain_cli::failure_status(&e)
         }
     }
 }

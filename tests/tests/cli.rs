@@ -113,3 +113,30 @@ fn the_demo_writes_playable_hls_and_a_summary() {
     let listing = String::from_utf8_lossy(&master.stdout);
     assert!(master.status.success() && listing.contains("640,360") && listing.contains("1280,720"), "{listing}");
 }
+
+/// A keystore that the password file does not open is the operator's setup, like a config
+/// error: exit 64 with the reason, before any port is bound or the chain is asked anything.
+#[test]
+fn a_keystore_the_password_does_not_open_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "network = \"custom\"\ndata_dir = {:?}\n[eth]\nurl = \"http://127.0.0.1:1\"\ncontroller = \"0x0000000000000000000000000000000000000001\"\npassword_file = {password:?}\n[orchestrator]\nservice_addr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    // The first start makes the key with this password (then cannot reach the chain).
+    std::fs::write(&password, "the right one").unwrap();
+    let first = Command::new(livepeer_bin()).args(["orchestrator", "-c"]).arg(&config).output().unwrap();
+    assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
+    std::fs::write(&password, "a wrong one").unwrap();
+    let out = Command::new(livepeer_bin()).args(["orchestrator", "-c"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("keystore"), "{stderr}");
+    assert!(!dir.path().join("data/listen.json").exists(), "nothing was bound");
+}
