@@ -158,6 +158,19 @@ pub fn read_password(password_file: &Path) -> Result<String, ChainError> {
     Ok(password.to_string())
 }
 
+/// The key file's JSON with `"Crypto"` renamed `"crypto"`, when it is spelled that way.
+fn lowercase_crypto(path: &Path) -> Result<Option<String>, ChainError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| ChainError::Keystore(format!("cannot read key file {}: {e}", path.display())))?;
+    let Ok(serde_json::Value::Object(mut json)) = serde_json::from_str(&text) else { return Ok(None) };
+    if json.contains_key("crypto") {
+        return Ok(None);
+    }
+    let Some(crypto) = json.remove("Crypto") else { return Ok(None) };
+    json.insert("crypto".into(), crypto);
+    Ok(Some(serde_json::Value::Object(json).to_string()))
+}
+
 /// Parse a key file: it must be keystore JSON; its `address` field is optional.
 fn read_key_file_address(path: &Path) -> Result<Option<Address>, ChainError> {
     let text = fs::read_to_string(path)
@@ -174,7 +187,32 @@ fn read_key_file_address(path: &Path) -> Result<Option<Address>, ChainError> {
 }
 
 fn decrypt(key: &KeyFile, password: &str) -> Result<PrivateKeySigner, ChainError> {
-    let signer = PrivateKeySigner::decrypt_keystore(&key.path, password).map_err(|e| {
+    let decrypted = match lowercase_crypto(&key.path)? {
+        // A key file written by ethers.js says "Crypto" (geth accepts either); the decoder
+        // wants "crypto", so it reads a private copy that says so.
+        Some(copy) => {
+            let dir =
+                std::env::temp_dir().join(format!("lp-keystore-{}-{:016x}", std::process::id(), rand::random::<u64>()));
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| ChainError::Keystore(format!("{}: {e}", dir.display())))?;
+            let path = dir.join("key.json");
+            let written = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(copy.as_bytes()));
+            let result = written
+                .map_err(|e| ChainError::Keystore(format!("{}: {e}", path.display())))
+                .map(|()| PrivateKeySigner::decrypt_keystore(&path, password));
+            let _ = fs::remove_dir_all(&dir);
+            result?
+        }
+        None => PrivateKeySigner::decrypt_keystore(&key.path, password),
+    };
+    let signer = decrypted.map_err(|e| {
         let account = key.address.map(|a| format!(" (account {a})")).unwrap_or_default();
         if is_mac_mismatch(&e) {
             ChainError::Keystore(format!(

@@ -147,3 +147,26 @@ fn import_dev_key_and_choose_among_several() {
     }
     assert_eq!(key_files(&ks).len(), 2);
 }
+
+/// ethers.js writes `"Crypto"` (geth accepts either spelling); such a key file decrypts to the
+/// same account, and a wrong password is still refused.
+#[test]
+fn a_key_file_written_by_ethers_decrypts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ks = tmp.path().join("keystore");
+    let pw = password_file(tmp.path(), "ethers-style");
+    let signer = keystore::load_or_create(&ks, &pw, None).unwrap();
+    let file = key_files(&ks).remove(0);
+    let mut json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let crypto = json.remove("crypto").unwrap();
+    json.insert("Crypto".into(), crypto);
+    std::fs::write(&file, serde_json::Value::Object(json).to_string()).unwrap();
+
+    assert_eq!(keystore::load_or_create(&ks, &pw, None).unwrap().address(), signer.address());
+    let wrong = tmp.path().join("wrong.txt");
+    std::fs::write(&wrong, "nope").unwrap();
+    let err = keystore::load_or_create(&ks, &wrong, None).unwrap_err();
+    assert!(err.to_string().contains("wrong password"), "{err}");
+    assert_eq!(key_files(&ks).len(), 1, "no key was added");
+}
