@@ -8,6 +8,8 @@ pub mod stream_session;
 pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
-pub use orchestrator_pool::{ListOrchestrators, OrchestratorPool, OrchestratorSession, SetOrchestrators};
+pub use orchestrator_pool::{
+    ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator, SetOrchestrators, Suspend,
+};
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 pub use transport::{OrchestratorTransport, TransportError};

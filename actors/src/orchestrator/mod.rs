@@ -8,7 +8,7 @@ pub mod orchestrator;
 pub mod transcode_worker;
 pub mod transcoder_pool;
 
-pub use auth_session::{AuthSession, SessionEnded};
+pub use auth_session::{AuthSession, SessionEnded, SessionSegment};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,

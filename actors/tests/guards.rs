@@ -1,0 +1,285 @@
+//! The guards the actor headers promise, each crossed once: the auth session's in-flight cap,
+//! the transcoder pool's queue bound, the gateway's stream cap, no retry of undecodable input,
+//! and the suspension of an orchestrator that failed.
+//!
+//! A transcode that stays in flight until the test lets it go cannot be made with real FFmpeg
+//! without racing the clock, so the in-flight tests use a held transcode function (it waits on
+//! a channel, then runs the real FFmpeg transcode); the rest run real FFmpeg throughout.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use lp_actors::gateway::{
+    Gateway, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, StreamSettings,
+    Suspend, TransportError,
+};
+use lp_actors::orchestrator::{
+    AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, OrchestratorSettings, RegisterTranscoder,
+    SessionSegment, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
+    ffmpeg_transcode,
+};
+use lp_actors::wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
+use lp_pipelines::{InputFormat, TranscodeOptions};
+
+fn segment() -> Bytes {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.ts");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "1"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+fn job(data: Bytes) -> TranscodeJob {
+    TranscodeJob {
+        seq: 1,
+        format: InputFormat::MpegTs,
+        profiles: Arc::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()]),
+        data,
+        deadline: std::time::Instant::now() + Duration::from_secs(60),
+    }
+}
+
+fn real() -> TranscodeFn {
+    ffmpeg_transcode(TranscodeOptions { x264_preset: "ultrafast".into(), ..Default::default() })
+}
+
+/// A transcode function that holds every job until the test releases one (then transcodes it
+/// with real FFmpeg), and counts how many it was given.
+fn held() -> (TranscodeFn, crossbeam_channel::Sender<()>, Arc<AtomicUsize>) {
+    let (release, gate) = crossbeam_channel::unbounded::<()>();
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    let real = real();
+    let gate = Arc::new(Mutex::new(gate));
+    let f: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let _ = gate.lock().unwrap().recv();
+        real(job)
+    });
+    (f, release, started)
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn pool_with(func: TranscodeFn, capacity: u32, max_queue: usize) -> Addr<TranscoderPool> {
+    let pool = TranscoderPool::new(max_queue).start();
+    let worker = TranscodeWorker::new("w", func).start();
+    pool.send(RegisterTranscoder { name: "w".into(), capacity, recipient: worker.recipient() }).await.unwrap();
+    pool
+}
+
+/// `AuthSession`: one more segment than `max_in_flight` is answered `OrchestratorBusy` at once,
+/// and the held one still completes.
+#[actix::test]
+async fn an_auth_session_refuses_segments_beyond_its_in_flight_cap() {
+    let data = segment();
+    let (func, release, started) = held();
+    let pool = pool_with(func, 4, 8).await;
+    let orch = Orchestrator::new(settings("o", 4), pool.clone()).start();
+    let session = AuthSession::new("s".into(), pool, orch.recipient(), 1, Duration::from_secs(70)).start();
+    let first = session.send(SessionSegment(job(data.clone())));
+    let first = actix::spawn(first);
+    wait_until("the first segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    let second = session.send(SessionSegment(job(data))).await.unwrap().expect_err("over the cap");
+    assert_eq!(second.code, ErrorCode::OrchestratorBusy);
+    assert!(second.message.contains("1 segments in flight"), "{}", second.message);
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().unwrap().unwrap().segments.len(), 1);
+    assert_eq!(started.load(Ordering::SeqCst), 1, "the refused segment never reached a transcoder");
+}
+
+/// `TranscoderPool`: with its one transcoder busy and `max_queue` jobs waiting, one more is
+/// answered `OrchestratorBusy` at once; the queued ones are transcoded in turn.
+#[actix::test]
+async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
+    let data = segment();
+    let (func, release, started) = held();
+    let pool = pool_with(func, 1, 1).await;
+    let running = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
+    let queued = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    // Messages reach the pool in the order they are sent: the second is queued, the third is one
+    // too many.
+    let refused = pool.send(Transcode(job(data.clone()))).await.unwrap().expect_err("the queue is full");
+    assert_eq!(refused.code, ErrorCode::OrchestratorBusy);
+    assert!(refused.message.contains("queue is full"), "{}", refused.message);
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    assert!(running.await.unwrap().unwrap().is_ok());
+    assert!(queued.await.unwrap().unwrap().is_ok());
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+}
+
+/// An orchestrator that says `uri` is where its segments go.
+fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
+    OrchestratorSettings {
+        service_uri: uri.into(),
+        max_sessions,
+        session_idle_timeout: Duration::from_secs(70),
+        price_per_unit: 0,
+        pixels_per_unit: 1,
+    }
+}
+
+/// The wire protocol without HTTP, to orchestrators by URI, counting segments submitted.
+#[derive(Clone, Default)]
+struct Loopback {
+    orchestrators: Rc<RefCell<HashMap<String, Addr<Orchestrator>>>>,
+    submitted: Rc<RefCell<Vec<String>>>,
+}
+
+impl OrchestratorTransport for Loopback {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        let o = self.orchestrators.borrow().get(uri).cloned();
+        let uri = uri.to_string();
+        Box::pin(async move {
+            let o = o.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))?;
+            o.send(GetOrchestratorInfo(req)).await.unwrap().map_err(TransportError::Refused)
+        })
+    }
+
+    fn submit_segment(
+        &self,
+        uri: &str,
+        seg: SegData,
+        data: Bytes,
+        _: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        self.submitted.borrow_mut().push(uri.to_string());
+        let o = self.orchestrators.borrow().get(uri).cloned();
+        let uri = uri.to_string();
+        Box::pin(async move {
+            let o = o.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))?;
+            o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0))
+        })
+    }
+
+    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        let o = self.orchestrators.borrow().get(uri).cloned();
+        Box::pin(async move {
+            match o {
+                Some(o) => o.send(EndSession(token)).await.unwrap().map_err(|r| TransportError::Refused(r.0)),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+fn stream_settings() -> StreamSettings {
+    StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 }
+}
+
+fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
+    IncomingSegment {
+        seq,
+        format: InputFormat::MpegTs,
+        source_ts: data.clone(),
+        data,
+        duration_ms: 1000,
+        width: 320,
+        height: 180,
+    }
+}
+
+async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
+    let uris = uris.iter().map(|u| u.to_string()).collect();
+    let pool = OrchestratorPool::new(uris, t.clone()).start();
+    let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
+    Gateway::new(profiles, stream_settings(), max_streams, pool, t).start()
+}
+
+/// `Gateway`: a new stream beyond `max_streams` is answered `GatewayBusy`; the live one goes on.
+#[actix::test]
+async fn the_gateway_refuses_streams_beyond_max_streams() {
+    let data = segment();
+    let transport = Loopback::default();
+    let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
+    transport.orchestrators.borrow_mut().insert("o".into(), orch);
+    let gateway = gateway_with(&transport, &["o"], 1).await;
+    let a = gateway.send(Push { stream: "a".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    assert_eq!(a.expect("the first stream is served").renditions.len(), 1);
+    let b = gateway.send(Push { stream: "b".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    let refused = b.expect_err("a second stream is over max_streams");
+    assert_eq!(refused.code, ErrorCode::GatewayBusy);
+    assert!(refused.message.contains("max_streams (1)"), "{}", refused.message);
+    let a = gateway.send(Push { stream: "a".into(), segment: incoming(1, data) }).await.unwrap();
+    assert!(a.is_ok(), "the live stream goes on");
+    assert_eq!(transport.submitted.borrow().len(), 2, "the refused stream reached no orchestrator");
+}
+
+/// Undecodable input fails once, as `InvalidInput`: no other orchestrator is asked, though one
+/// is there.
+#[actix::test]
+async fn undecodable_input_is_not_retried() {
+    let transport = Loopback::default();
+    for uri in ["o1", "o2"] {
+        let orch = Orchestrator::new(settings(uri, 10), pool_with(real(), 1, 8).await).start();
+        transport.orchestrators.borrow_mut().insert(uri.into(), orch);
+    }
+    let gateway = gateway_with(&transport, &["o1", "o2"], 10).await;
+    // MPEG-TS packets of nothing: the gateway's HTTP probe would catch it; here it reaches an
+    // orchestrator, whose transcoder finds it undecodable.
+    let mut garbage = vec![0u8; 188 * 50];
+    for p in garbage.chunks_mut(188) {
+        p[0] = 0x47;
+    }
+    let failure = gateway
+        .send(Push { stream: "g".into(), segment: incoming(0, Bytes::from(garbage)) })
+        .await
+        .unwrap()
+        .expect_err("garbage fails");
+    assert_eq!(failure.code, ErrorCode::InvalidInput, "{failure}");
+    assert_eq!(transport.submitted.borrow().len(), 1, "tried once: {:?}", transport.submitted.borrow());
+}
+
+/// An orchestrator that failed is tried only after the others for a while, by every stream.
+#[actix::test]
+async fn a_suspended_orchestrator_is_tried_last() {
+    let transport = Loopback::default();
+    for uri in ["o1", "o2"] {
+        let orch = Orchestrator::new(settings(uri, 100), pool_with(real(), 1, 8).await).start();
+        transport.orchestrators.borrow_mut().insert(uri.into(), orch);
+    }
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
+    let pool = OrchestratorPool::new(vec!["o1".into(), "o2".into()], t).start();
+    let mut picked = Vec::new();
+    for _ in 0..4 {
+        picked.push(pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap().uri);
+    }
+    assert!(picked.contains(&"o1".to_string()) && picked.contains(&"o2".to_string()), "{picked:?}");
+    pool.send(Suspend("o1".into())).await.unwrap();
+    for _ in 0..6 {
+        let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
+        assert_eq!(s.uri, "o2", "a suspended orchestrator is not preferred");
+        assert!(!s.alternatives, "o1 is suspended, so o2 has no healthy alternative");
+    }
+    // With o2 gone too, the suspended one is still used rather than nothing.
+    transport.orchestrators.borrow_mut().remove("o2");
+    let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
+    assert_eq!(s.uri, "o1");
+}
