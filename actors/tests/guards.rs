@@ -131,6 +131,28 @@ async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
 }
 
 /// An orchestrator that says `uri` is where its segments go.
+/// A queued job whose gateway stops waiting is answered at its deadline, while the transcoder is
+/// still busy, and frees its place in the queue for a live one; it never reaches FFmpeg.
+#[actix::test]
+async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
+    let data = segment();
+    let (func, release, started) = held();
+    let pool = pool_with(func, 1, 1).await;
+    let running = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
+    let late = TranscodeJob { deadline: std::time::Instant::now() + Duration::from_millis(200), ..job(data.clone()) };
+    let dropped = pool.send(Transcode(late)).await.unwrap().expect_err("dropped at its deadline");
+    assert!(dropped.message.contains("the gateway stopped waiting"), "{}", dropped.message);
+    assert!(!running.is_finished(), "answered while the transcoder was still busy");
+    // Its place in the queue (max_queue = 1) is free again.
+    let live = actix::spawn(pool.send(Transcode(job(data))));
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    assert!(running.await.unwrap().unwrap().is_ok());
+    assert!(live.await.unwrap().unwrap().is_ok(), "the live job was queued, not refused");
+    assert_eq!(started.load(Ordering::SeqCst), 2, "the late job never reached FFmpeg");
+}
+
 fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
     OrchestratorSettings {
         service_uri: uri.into(),

@@ -134,33 +134,6 @@ async fn a_job_whose_transcoder_disconnects_is_requeued_on_another() {
     assert_eq!(data.segments.len(), 1);
 }
 
-/// A queued segment whose gateway stopped waiting is dropped instead of transcoded: the one
-/// transcoder, busy with the first segment, never runs the second.
-#[actix::test]
-async fn a_queued_job_past_its_deadline_is_dropped_not_transcoded() {
-    let data = segment();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let real = ffmpeg_transcode(TranscodeOptions { x264_preset: "ultrafast".into(), ..Default::default() });
-    let counter = calls.clone();
-    let counting: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        real(job)
-    });
-    let pool = TranscoderPool::new(8).start();
-    let worker = TranscodeWorker::new("w", counting).start();
-    pool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
-
-    let first = pool.send(Transcode(job(data.clone())));
-    // Queued behind the first, with a deadline that passes before the transcoder is free.
-    let late = TranscodeJob { deadline: std::time::Instant::now(), ..job(data) };
-    let second = pool.send(Transcode(late));
-    let (first, second) = futures::join!(first, second);
-    assert_eq!(first.unwrap().expect("the first segment is transcoded").segments.len(), 1);
-    let dropped = second.unwrap().expect_err("the late segment is dropped");
-    assert!(dropped.message.contains("the gateway stopped waiting"), "{}", dropped.message);
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "only the first segment reached FFmpeg");
-}
-
 /// The poison-job rule: a segment that makes every transcoder it reaches go away (as a remote
 /// transcoder killed by a crash in FFmpeg would) is moved once, then failed with a reason that
 /// no one retries; the transcoders after the second never see it.

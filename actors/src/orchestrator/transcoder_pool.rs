@@ -79,8 +79,8 @@ impl TranscoderPool {
             .map(|(id, _)| *id)
     }
 
-    /// Hand queued jobs to free transcoders; jobs whose gateway stopped waiting are dropped.
-    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+    /// Answer and forget the queued jobs whose gateway stopped waiting.
+    fn drop_abandoned(&mut self) {
         let (late, waiting): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(|p| p.job.abandoned());
         self.queue = waiting;
         for pending in late {
@@ -91,6 +91,11 @@ impl TranscoderPool {
                 message: "dropped before a transcoder was free: the gateway stopped waiting".into(),
             }));
         }
+    }
+
+    /// Hand queued jobs to free transcoders; jobs whose gateway stopped waiting are dropped.
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        self.drop_abandoned();
         while !self.queue.is_empty() {
             let Some(id) = self.pick() else { break };
             let pending = self.queue.pop_front().expect("queue is not empty");
@@ -234,6 +239,7 @@ impl Handler<Transcode> for TranscoderPool {
         if self.transcoders.is_empty() {
             return Box::pin(async { Err(no_transcoders()) });
         }
+        self.drop_abandoned();
         if self.queue.len() >= self.max_queue {
             return Box::pin(async {
                 Err(TranscodeFailure {
@@ -243,6 +249,8 @@ impl Handler<Transcode> for TranscoderPool {
             });
         }
         let (reply, answer) = oneshot::channel();
+        // Answered by its deadline even when no transcoder frees up before then.
+        ctx.run_later(job.time_left(), |act, ctx| act.dispatch(ctx));
         self.queue.push_back(Pending { job, reply, requeues: 0 });
         self.dispatch(ctx);
         Box::pin(async move {
