@@ -269,7 +269,8 @@ pub enum ErrorCode {
     /// A transcoder failed (error, crash or disconnect) on this segment.
     TranscoderFailed,
     /// Transcoders kept going away while running this segment (the poison-job rule): it is
-    /// taken for one that crashes them and is not retried anywhere.
+    /// taken for one that crashes them. The gateway may try another orchestrator, never the
+    /// same one again.
     TranscoderCrashed,
     /// The auth token is missing, forged or expired.
     AuthFailed,
@@ -321,7 +322,7 @@ impl ErrorCode {
 
     /// Whether another attempt (elsewhere) may succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, ErrorCode::InvalidInput | ErrorCode::TranscoderCrashed)
+        !matches!(self, ErrorCode::InvalidInput)
     }
 }
 

@@ -153,7 +153,6 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     }
     let failure = pool.send(Transcode(job(data))).await.unwrap().expect_err("a poison job fails");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed);
-    assert!(!failure.code.is_retryable());
     assert!(failure.message.contains("2 transcoders went away"), "{}", failure.message);
     let left = pool.send(GetTranscoders).await.unwrap();
     assert_eq!(left.len(), 1, "only two transcoders were given the poison job: {left:?}");
@@ -226,4 +225,46 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     assert_eq!(done.attempts, 2, "the first attempt crashed, the second worked");
     assert_eq!(done.renditions.len(), 1);
     assert_eq!(done.renditions[0].pixels, 256 * 144 * 30);
+}
+
+/// The gateway side of the poison-job rule: a segment whose transcoders went away is not sent
+/// again to the orchestrator that answered `TranscoderCrashed`, though attempts are left.
+#[actix::test]
+async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator() {
+    let data = segment();
+    let tpool = TranscoderPool::new(8).start();
+    for i in 0..3 {
+        let t = Vanishing { pool: tpool.clone(), id: None }.start();
+        let id = tpool
+            .send(RegisterTranscoder { name: format!("t{i}"), capacity: 1, recipient: t.clone().recipient() })
+            .await
+            .unwrap();
+        t.send(SetId(id)).await.unwrap();
+    }
+    let settings = OrchestratorSettings {
+        service_uri: "loopback".into(),
+        max_sessions: 4,
+        session_idle_timeout: Duration::from_secs(70),
+        price_per_unit: 0,
+        pixels_per_unit: 1,
+    };
+    let orch = Orchestrator::new(settings, tpool.clone()).start();
+    let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
+    let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
+    let stream =
+        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
+    let gateway =
+        Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start();
+    let segment = IncomingSegment {
+        seq: 0,
+        format: InputFormat::MpegTs,
+        source_ts: data.clone(),
+        data,
+        duration_ms: 1000,
+        width: 320,
+        height: 180,
+    };
+    let failure = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect_err("a poison segment");
+    assert_eq!(failure.code, ErrorCode::TranscoderCrashed, "{failure}");
+    assert_eq!(tpool.send(GetTranscoders).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");
 }

@@ -8,7 +8,9 @@
 //!   window.
 //! - **Bounds** segments in flight at `segment_queue`; one more is answered `GatewayBusy` at once.
 //! - **Retries** a failed segment up to `max_attempts` times, preferring another orchestrator
-//!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not retried.
+//!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not
+//!   retried, and a segment its transcoders crashed on (`TranscoderCrashed`) is retried only on
+//!   another orchestrator.
 //! - **Stops** after `idle_timeout` without segments and tells the gateway.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; the next segment of the stream starts a new session.
@@ -326,6 +328,7 @@ async fn process_segment(
     let started = Instant::now();
     let hash = blake3::hash(&seg.data);
     let mut avoid: Vec<String> = Vec::new();
+    let mut crashed_on: Vec<String> = Vec::new();
     let mut last_failure = None;
     for attempt in 1..=max_attempts.max(1) {
         if attempt > 1 {
@@ -338,6 +341,10 @@ async fn process_segment(
                 break;
             }
         };
+        if crashed_on.contains(&session.uri) {
+            // The poison-job rule: no second try where transcoders already died on it.
+            return Err(last_failure.unwrap_or_else(|| stopped("no attempt was made")));
+        }
         let timeout = attempt_timeout(seg.duration_ms, session.alternatives);
         let seg_data = SegData {
             manifest_id: ByteBuf::from(stream.as_bytes().to_vec()),
@@ -390,6 +397,9 @@ async fn process_segment(
         }
         if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
             pool.do_send(Suspend(session.uri.clone()));
+        }
+        if failure.code == ErrorCode::TranscoderCrashed {
+            crashed_on.push(session.uri.clone());
         }
         avoid.push(session.uri);
         last_failure = Some(failure);
