@@ -17,8 +17,8 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, StreamSettings,
-    Suspend, TransportError,
+    Gateway, HasAlternatives, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
+    StreamSettings, Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
     AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, OrchestratorSettings, RegisterTranscoder,
@@ -219,7 +219,7 @@ fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
     IncomingSegment {
         seq,
         format: InputFormat::MpegTs,
-        source_ts: data.clone(),
+        source_ts: Some(data.clone()),
         data,
         duration_ms: 1000,
         width: 320,
@@ -294,11 +294,12 @@ async fn a_suspended_orchestrator_is_tried_last() {
         picked.push(pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap().uri);
     }
     assert!(picked.contains(&"o1".to_string()) && picked.contains(&"o2".to_string()), "{picked:?}");
+    assert!(pool.send(HasAlternatives("o2".into())).await.unwrap());
     pool.send(Suspend("o1".into())).await.unwrap();
     for _ in 0..6 {
         let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
         assert_eq!(s.uri, "o2", "a suspended orchestrator is not preferred");
-        assert!(!s.alternatives, "o1 is suspended, so o2 has no healthy alternative");
+        assert!(!pool.send(HasAlternatives("o2".into())).await.unwrap(), "o1 is suspended: o2 has no alternative");
     }
     // With o2 gone too, the suspended one is still used rather than nothing.
     transport.orchestrators.borrow_mut().remove("o2");

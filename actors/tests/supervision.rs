@@ -215,7 +215,7 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let segment = IncomingSegment {
         seq: 0,
         format: InputFormat::MpegTs,
-        source_ts: data.clone(),
+        source_ts: Some(data.clone()),
         data,
         duration_ms: 1000,
         width: 320,
@@ -258,7 +258,7 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     let segment = IncomingSegment {
         seq: 0,
         format: InputFormat::MpegTs,
-        source_ts: data.clone(),
+        source_ts: Some(data.clone()),
         data,
         duration_ms: 1000,
         width: 320,

@@ -191,24 +191,20 @@ fn decrypt(key: &KeyFile, password: &str) -> Result<PrivateKeySigner, ChainError
         // A key file written by ethers.js says "Crypto" (geth accepts either); the decoder
         // wants "crypto", so it reads a private copy that says so.
         Some(copy) => {
-            let dir =
-                std::env::temp_dir().join(format!("lp-keystore-{}-{:016x}", std::process::id(), rand::random::<u64>()));
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| ChainError::Keystore(format!("{}: {e}", dir.display())))?;
-            let path = dir.join("key.json");
-            let written = fs::OpenOptions::new()
+            // A private directory (0700), removed when dropped.
+            let dir = tempfile::Builder::new()
+                .prefix("lp-keystore")
+                .tempdir()
+                .map_err(|e| ChainError::Keystore(format!("a temporary directory for the key file: {e}")))?;
+            let path = dir.path().join("key.json");
+            fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .and_then(|mut f| f.write_all(copy.as_bytes()));
-            let result = written
-                .map_err(|e| ChainError::Keystore(format!("{}: {e}", path.display())))
-                .map(|()| PrivateKeySigner::decrypt_keystore(&path, password));
-            let _ = fs::remove_dir_all(&dir);
-            result?
+                .and_then(|mut f| f.write_all(copy.as_bytes()))
+                .map_err(|e| ChainError::Keystore(format!("{}: {e}", path.display())))?;
+            PrivateKeySigner::decrypt_keystore(&path, password)
         }
         None => PrivateKeySigner::decrypt_keystore(&key.path, password),
     };

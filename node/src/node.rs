@@ -175,9 +175,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
-            // lp-config has checked both fit the wire's int64.
-            price_per_unit: o.price_per_unit.parse().expect("price_per_unit is checked by lp-config"),
-            pixels_per_unit: o.pixels_per_unit.parse().expect("pixels_per_unit is checked by lp-config"),
+            // lp-config checks that both fit the wire's int64; a config built in code may not.
+            price_per_unit: o.price_per_unit.parse().context("orchestrator.price_per_unit")?,
+            pixels_per_unit: o.pixels_per_unit.parse().context("orchestrator.pixels_per_unit")?,
         };
         let orch = Orchestrator::new(settings, pool.clone()).start();
         let links = Links::default();

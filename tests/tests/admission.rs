@@ -80,6 +80,12 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     assert!(failure.message.contains("not base64"), "{failure}");
     refused(wire_post(&uri, b"\xc1 not msgpack", &data), 400, ErrorCode::InvalidInput, "Livepeer-Segment");
 
+    // The small messages are read under a small limit (they come before any authentication).
+    for path in ["getOrchestrator", "endSession"] {
+        let resp = http().post(format!("{uri}/{path}")).body(vec![0x90u8; 100 * 1024]).send().unwrap();
+        assert_eq!(resp.status(), 413, "/{path} with a 100 KiB body");
+    }
+
     // Nothing above reached a transcoder; the valid segment does.
     assert_eq!(metric(&orch.metrics(), "livepeer_transcode_time_seconds_count"), 0.0);
     let (status, body) = wire_submit(&info, &data, p144());

@@ -137,29 +137,35 @@ fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_se
     let keys = tempfile::tempdir().unwrap();
     let secret = keys.path().join("secret");
     std::fs::write(&secret, "outage-secret").unwrap();
-    let orch = remote_orchestrator(&secret, "max_sessions = 2");
+    // One session slot: every retry must reuse the stream's session, the cap must not refuse it.
+    let orch = remote_orchestrator(&secret, "max_sessions = 1");
     let gw = gateway(&orch, "stream_idle_timeout_secs = 1\nmax_attempts = 3");
     let segment = make_segments(gw.dir.path(), 1, 320, 180).remove(0);
 
     // The outage: no transcoder, so every attempt of every segment fails (3 attempts each).
     for seq in 0..4 {
         let (status, _, body) = push(&gw.gateway(), "a", &format!("{seq}.ts"), segment.clone());
-        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+        let body = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("NoTranscoders") && !body.contains("OrchestratorCapped"), "{body}");
     }
     assert_eq!(sessions(&orch), 1, "twelve failed attempts of one stream hold one session");
 
-    // The transcoder is back: this stream and a new one both get through (2 = max_sessions).
+    // The transcoder is back: the stream gets through at once; another stream finds the one
+    // slot taken.
     let _transcoder = remote_transcoder(&orch, &secret);
     orch.wait_transcoders(1);
     let (status, _, body) = push(&gw.gateway(), "a", "4.ts", segment.clone());
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let (status, _, body) = push(&gw.gateway(), "b", "0.ts", segment.clone());
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(sessions(&orch), 2);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("OrchestratorCapped"), "{}", String::from_utf8_lossy(&body));
 
-    // Both streams go idle on the gateway (1 s) and end their sessions; the orchestrator's own
-    // idle timeout (70 s) is not what frees them.
+    // Stream a goes idle on the gateway (1 s) and ends its session; the orchestrator's own idle
+    // timeout (70 s) is not what frees it. Then stream b gets the slot.
     wait_for("the ended streams' sessions to be freed", std::time::Duration::from_secs(30), || sessions(&orch) == 0);
+    let (status, _, body) = push(&gw.gateway(), "b", "1.ts", segment);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
 const ALL_IN_ONE: &str = r#"

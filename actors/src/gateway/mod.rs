@@ -9,7 +9,8 @@ pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
 pub use orchestrator_pool::{
-    ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator, SetOrchestrators, Suspend,
+    HasAlternatives, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator, SetOrchestrators,
+    Suspend,
 };
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 pub use transport::{OrchestratorTransport, TransportError};

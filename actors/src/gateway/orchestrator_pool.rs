@@ -5,7 +5,8 @@
 //!   orchestrator that failed.
 //! - **Selects** for a stream: the preferred candidates first, then the ones the stream asked to
 //!   avoid, then the suspended ones; all of a tier are asked for their terms at once and the
-//!   first to accept is taken. The answer says whether another healthy orchestrator exists.
+//!   first to accept is taken. Tells a stream whether another unsuspended orchestrator
+//!   exists ([`HasAlternatives`]).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: none; it owns no fallible resource.
 
@@ -31,9 +32,6 @@ pub struct OrchestratorSession {
     /// The URI it was discovered at (the pool's key).
     pub uri: String,
     pub info: OrchestratorInfo,
-    /// Whether another, unsuspended, orchestrator could take the stream's segments when this
-    /// one is slow (when none can, a slow segment is waited for rather than sent again).
-    pub alternatives: bool,
 }
 
 pub struct OrchestratorPool {
@@ -88,6 +86,20 @@ pub struct SelectOrchestrator {
     pub held: Vec<String>,
 }
 
+/// Whether an unsuspended orchestrator other than this one could take a stream's segments (when
+/// none can, a slow segment is waited for rather than sent again).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct HasAlternatives(pub String);
+
+impl Handler<HasAlternatives> for OrchestratorPool {
+    type Result = bool;
+
+    fn handle(&mut self, HasAlternatives(uri): HasAlternatives, _: &mut Self::Context) -> bool {
+        self.uris.iter().any(|u| *u != uri && !self.is_suspended(u))
+    }
+}
+
 /// An orchestrator failed a segment: try it last for a while.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -108,7 +120,6 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
 
     fn handle(&mut self, msg: SelectOrchestrator, ctx: &mut Self::Context) -> Self::Result {
         let candidates = self.candidates(&msg.avoid);
-        let healthy: Vec<String> = self.uris.iter().filter(|u| !self.is_suspended(u)).cloned().collect();
         let transport = self.transport.clone();
         let me = ctx.address();
         Box::pin(async move {
@@ -137,8 +148,7 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
                     match answer {
                         Ok(info) if info.auth_token.is_some() && !info.transcoder.is_empty() => {
                             debug!(target: "lp::gateway", orchestrator = %uri, "orchestrator selected");
-                            let alternatives = healthy.iter().any(|u| *u != uri);
-                            return Ok(OrchestratorSession { uri, info, alternatives });
+                            return Ok(OrchestratorSession { uri, info });
                         }
                         Ok(_) => reasons.push(format!("{uri}: incomplete orchestrator info")),
                         Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {f}")),

@@ -28,7 +28,7 @@ use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
 use super::hls::{HlsStore, SOURCE};
-use super::orchestrator_pool::{OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
+use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
 use crate::wire::{
@@ -55,8 +55,9 @@ pub struct IncomingSegment {
     pub seq: i64,
     pub format: InputFormat,
     pub data: Bytes,
-    /// The segment as MPEG-TS, for the HLS source rendition (`data` itself when it is TS).
-    pub source_ts: Bytes,
+    /// The segment as MPEG-TS, for the HLS source rendition (`data` itself when it is TS);
+    /// `None` leaves the source out of HLS.
+    pub source_ts: Option<Bytes>,
     pub duration_ms: u64,
     /// Source resolution, for the master playlist.
     pub width: u32,
@@ -194,7 +195,9 @@ impl Handler<PushSegment> for StreamSession {
             match &result {
                 Ok(done) => {
                     metrics::segment_transcoded(done.latency.as_secs_f64());
-                    act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, seg.source_ts.clone());
+                    if let Some(ts) = &seg.source_ts {
+                        act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, ts.clone());
+                    }
                     for r in &done.renditions {
                         let data = Bytes::copy_from_slice(&r.data);
                         act.hls.add(&r.name, r.width, r.height, seg.seq, seg.duration_ms, data);
@@ -263,12 +266,19 @@ impl CurrentSession {
         Ok(selected)
     }
 
-    /// Stop sending to `uri`'s session (it failed), unless another segment already replaced it.
-    /// The session stays held, for when the stream comes back to that orchestrator.
-    fn drop_if(&self, uri: &str) {
+    /// Stop sending to `failed` (it failed), unless another segment already replaced it. The
+    /// session stays held, for when the stream comes back to that orchestrator; with `forget`
+    /// (its token was refused) it is let go as well. Sessions are told apart by their token, so
+    /// a late failure of an old session never drops the new one.
+    fn drop_if(&self, failed: &OrchestratorSession, forget: bool) {
+        let same = |s: &OrchestratorSession| s.uri == failed.uri && session_id(s) == session_id(failed);
         let mut cur = self.session.borrow_mut();
-        if cur.as_ref().is_some_and(|c| c.uri == uri) {
+        if cur.as_ref().is_some_and(same) {
             *cur = None;
+        }
+        let mut held = self.held.borrow_mut();
+        if forget && held.get(&failed.uri).is_some_and(same) {
+            held.remove(&failed.uri);
         }
     }
 
@@ -299,6 +309,10 @@ fn end_session(transport: &dyn OrchestratorTransport, stream: &str, session: Orc
             debug!(target: "lp::gateway", %stream, orchestrator = %uri, error = %e, "could not end the orchestrator session");
         }
     });
+}
+
+fn session_id(session: &OrchestratorSession) -> Option<&str> {
+    session.info.auth_token.as_ref().map(|t| t.session_id.as_str())
 }
 
 fn token_fresh(session: &OrchestratorSession) -> bool {
@@ -345,7 +359,8 @@ async fn process_segment(
             // The poison-job rule: no second try where transcoders already died on it.
             return Err(last_failure.unwrap_or_else(|| stopped("no attempt was made")));
         }
-        let timeout = attempt_timeout(seg.duration_ms, session.alternatives);
+        let alternatives = pool.send(HasAlternatives(session.uri.clone())).await.unwrap_or(false);
+        let timeout = attempt_timeout(seg.duration_ms, alternatives);
         let seg_data = SegData {
             manifest_id: ByteBuf::from(stream.as_bytes().to_vec()),
             seq: seg.seq,
@@ -389,12 +404,9 @@ async fn process_segment(
         if !failure.code.is_retryable() {
             return Err(failure);
         }
-        // Leave this orchestrator session; prefer another orchestrator next time.
-        current.drop_if(&session.uri);
-        if failure.code == ErrorCode::AuthFailed {
-            // The token itself is refused (the orchestrator restarted): never offer it again.
-            current.held.borrow_mut().remove(&session.uri);
-        }
+        // Leave this orchestrator session, and forget it when its token itself is refused (the
+        // orchestrator restarted); prefer another orchestrator next time.
+        current.drop_if(&session, failure.code == ErrorCode::AuthFailed);
         if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
             pool.do_send(Suspend(session.uri.clone()));
         }

@@ -30,6 +30,12 @@ pub struct GatewayState {
     pub body_timeout: std::time::Duration,
 }
 
+/// The longest `Content-Duration` believed when the probe cannot tell (no timestamps): longer
+/// than any HLS segment a live pusher makes, short enough not to skew the playlist.
+const MAX_UNPROBED_DURATION_MS: u64 = 20_000;
+/// The longest one upload may take in all, however steadily it trickles in.
+const MAX_UPLOAD: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How far a `Content-Duration` header may be from the probed duration before it is ignored.
 fn duration_disagrees(header_ms: u64, probed_ms: u64) -> bool {
     header_ms.abs_diff(probed_ms) > (probed_ms / 2).max(500)
@@ -117,19 +123,25 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     if declared.is_some_and(|n| n > limit) {
         return too_large();
     }
-    // One buffer of the declared size (no doubling copies); a chunked body grows as it comes,
-    // starting small so that a stalled upload holds little.
-    let mut data = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(16 << 20) as usize);
+    // A declared size is believed up to 1 MiB (no doubling copies for typical segments); beyond
+    // that the buffer grows as bytes actually arrive, so a client cannot reserve memory by
+    // declaring a size it never sends.
+    let mut data = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20) as usize);
+    let upload_ends = actix_web::rt::time::Instant::now() + MAX_UPLOAD;
     loop {
-        let chunk = match actix_web::rt::time::timeout(state.body_timeout, body.next()).await {
+        let silence =
+            state.body_timeout.min(upload_ends.saturating_duration_since(actix_web::rt::time::Instant::now()));
+        let chunk = match actix_web::rt::time::timeout(silence, body.next()).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(_) => {
                 warn!(target: "lp::ingest", %stream, seq, received = data.len(), "upload stalled; refused");
-                return plain(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("no body bytes for {:?} after {} bytes", state.body_timeout, data.len()),
-                );
+                let why = if actix_web::rt::time::Instant::now() >= upload_ends {
+                    format!("the upload took longer than {MAX_UPLOAD:?}")
+                } else {
+                    format!("no body bytes for {:?} after {} bytes", state.body_timeout, data.len())
+                };
+                return plain(StatusCode::REQUEST_TIMEOUT, why);
             }
         };
         match chunk {
@@ -153,29 +165,37 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let probed = web::block(move || {
         let info = lp_pipelines::probe(&probe_bytes, format)?;
         let source_ts = match format {
-            InputFormat::MpegTs => probe_bytes,
-            InputFormat::Mp4 => web::Bytes::from(lp_pipelines::remux_to_mpegts(&probe_bytes, format)?),
+            InputFormat::MpegTs => Some(probe_bytes),
+            InputFormat::Mp4 => match lp_pipelines::remux_to_mpegts(&probe_bytes, format) {
+                Ok(ts) => Some(web::Bytes::from(ts)),
+                Err(e @ TranscodeError::InvalidInput(_)) => return Err(e),
+                // Our side failed, not the segment: transcode it, without a source rendition.
+                Err(e) => {
+                    warn!(target: "lp::ingest", error = %e, "cannot remux the source to MPEG-TS; HLS leaves it out");
+                    None
+                }
+            },
         };
         Ok::<_, TranscodeError>((info, source_ts))
     })
     .await;
     let (source, source_ts) = match probed {
         Ok(Ok(probed)) => probed,
-        Ok(Err(e)) => {
+        Ok(Err(e @ TranscodeError::InvalidInput(_))) => {
             metrics::segment_failed(ErrorCode::InvalidInput);
-            let status = match e {
-                TranscodeError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
             warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
-            return plain(status, format!("not a decodable segment: {e}"));
+            return plain(StatusCode::UNPROCESSABLE_ENTITY, format!("not a decodable segment: {e}"));
+        }
+        Ok(Err(e)) => {
+            warn!(target: "lp::ingest", %stream, seq, error = %e, "probing the segment failed");
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("probing the segment: {e}"));
         }
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("probing the segment: {e}")),
     };
     // The probed duration wins: a header is a hint, used only when the probe cannot tell, and
     // ignored when it disagrees (a 300 s header on a 2 s segment would skew the playlist).
     let duration_ms = match (source.duration_ms, duration_header) {
-        (0, header) => header.unwrap_or(2000),
+        (0, header) => header.unwrap_or(2000).min(MAX_UNPROBED_DURATION_MS),
         (probed, Some(header)) if duration_disagrees(header, probed) => {
             warn!(target: "lp::ingest", %stream, seq, header_ms = header, probed_ms = probed, "Content-Duration disagrees with the segment; using the probed duration");
             probed

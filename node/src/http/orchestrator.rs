@@ -22,6 +22,8 @@ use tracing::warn;
 use crate::client::{MSGPACK, SEGMENT_HEADER};
 use crate::remote_transcoder::{Gate, Gated, Links, RemoteTranscoder};
 
+/// The largest `/getOrchestrator` or `/endSession` body.
+const MAX_MESSAGE: usize = 64 * 1024;
 /// go-livepeer's `MaxSegSize`.
 pub const MAX_SEGMENT: usize = 300_000_000;
 /// A frame carries one segment or all its renditions.
@@ -37,10 +39,14 @@ pub struct OrchestratorState {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(MAX_SEGMENT))
-        .route("/getOrchestrator", web::post().to(get_orchestrator))
-        .route("/segment", web::post().to(segment))
-        .route("/endSession", web::post().to(end_session))
+    // Only /segment carries a segment; the other bodies are small messages, read before anyone
+    // is authenticated, so they get a small limit.
+    let small = || web::PayloadConfig::new(MAX_MESSAGE);
+    cfg.service(web::resource("/getOrchestrator").app_data(small()).route(web::post().to(get_orchestrator)))
+        .service(
+            web::resource("/segment").app_data(web::PayloadConfig::new(MAX_SEGMENT)).route(web::post().to(segment)),
+        )
+        .service(web::resource("/endSession").app_data(small()).route(web::post().to(end_session)))
         .route("/transcoder", web::get().to(transcoder));
 }
 
