@@ -131,7 +131,7 @@ stream_idle_timeout_secs = 5
 max_streams = 7
 segment_queue = 2
 hls_window = 3
-max_price_per_unit = "123456789012345678901234567890"
+max_price_per_unit = "1234567890123456789"
 pixels_per_unit = "1000"
 
 [orchestrator]
@@ -168,7 +168,7 @@ fn full_file_is_read_and_round_trips() {
     assert_eq!(gateway.orchestrators.len(), 2);
     assert_eq!(gateway.profiles_file, Some(PathBuf::from("profiles.json")));
     assert_eq!(gateway.max_attempts, 10);
-    assert_eq!(gateway.max_price_per_unit, "123456789012345678901234567890");
+    assert_eq!(gateway.max_price_per_unit, "1234567890123456789");
     let orchestrator = config.orchestrator.as_ref().unwrap();
     assert_eq!(orchestrator.service_addr, addr("[::1]:18935"));
     assert!(!orchestrator.tls);
