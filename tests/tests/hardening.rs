@@ -20,8 +20,7 @@ fn profile(bitrate: u32) -> Profile {
 #[test]
 fn profiles_the_encoder_cannot_take_are_refused_on_the_wire_and_nothing_dies() {
     let keys = tempfile::tempdir().unwrap();
-    let secret = keys.path().join("secret");
-    std::fs::write(&secret, "s3cret-for-the-test").unwrap();
+    let secret = write_secret(keys.path(), "secret", "s3cret-for-the-test");
     let orch = Node::start(
         "orchestrator",
         &format!(
@@ -84,7 +83,7 @@ fn a_profiles_file_with_an_unusable_bitrate_is_a_config_error() {
     assert!(stderr.contains("max_attempts"), "every error at once: {stderr}");
 }
 
-fn remote_orchestrator(secret: &std::path::Path, extra: &str) -> Node {
+fn remote_orchestrator(secret: &str, extra: &str) -> Node {
     Node::start(
         "orchestrator",
         &format!(
@@ -93,7 +92,7 @@ fn remote_orchestrator(secret: &std::path::Path, extra: &str) -> Node {
     )
 }
 
-fn remote_transcoder(orch: &Node, secret: &std::path::Path) -> Node {
+fn remote_transcoder(orch: &Node, secret: &str) -> Node {
     Node::start(
         "transcoder",
         &format!(
@@ -117,17 +116,6 @@ fn sessions(orch: &Node) -> u64 {
     orch.status()["orchestrator"]["status"]["current_sessions"].as_u64().expect("current_sessions")
 }
 
-fn wait_for(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + deadline;
-    while std::time::Instant::now() < until {
-        if done() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Every retry of a failed segment used to open a new orchestrator session while the old one kept
 /// its slot for 70 s: a short transcoder outage filled `max_sessions` and locked every stream out
 /// after the transcoders were back. A stream now keeps one session per orchestrator across
@@ -135,8 +123,7 @@ fn wait_for(what: &str, deadline: std::time::Duration, mut done: impl FnMut() ->
 #[test]
 fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_sessions() {
     let keys = tempfile::tempdir().unwrap();
-    let secret = keys.path().join("secret");
-    std::fs::write(&secret, "outage-secret").unwrap();
+    let secret = write_secret(keys.path(), "secret", "outage-secret");
     // One session slot: every retry must reuse the stream's session, the cap must not refuse it.
     let orch = remote_orchestrator(&secret, "max_sessions = 1");
     let gw = gateway(&orch, "stream_idle_timeout_secs = 1\nmax_attempts = 3");
@@ -163,7 +150,7 @@ fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_se
 
     // Stream a goes idle on the gateway (1 s) and ends its session; the orchestrator's own idle
     // timeout (70 s) is not what frees it. Then stream b gets the slot.
-    wait_for("the ended streams' sessions to be freed", std::time::Duration::from_secs(30), || sessions(&orch) == 0);
+    eventually("the ended streams' sessions to be freed", || (sessions(&orch) == 0).then_some(()));
     let (status, _, body) = push(&gw.gateway(), "b", "1.ts", segment);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }

@@ -10,36 +10,12 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// Poll `what` until it answers `Some`, for at most 30 s.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_log(node: &Node, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !node.log().contains(needle) {
-        assert!(Instant::now() < deadline, "{needle:?} never logged:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A transcoder's addresses: `Node::start` does not wait for them, since a transcoder need not
 /// reach its orchestrator to start.
 fn wait_listening(node: &mut Node) {
     let file = node.dir.path().join("data").join("listen.json");
     node.listen = eventually("listen.json", || std::fs::read_to_string(&file).ok()?.parse().ok());
-}
-
-fn secret(dir: &std::path::Path) -> String {
-    let path = dir.join("secret");
-    std::fs::write(&path, "s3cret").unwrap();
-    path.display().to_string()
 }
 
 fn transcoder(orchestrator: &str, secret_file: &str) -> Node {
@@ -72,7 +48,7 @@ fn healthz(node: &Node) -> (u16, String) {
 #[test]
 fn plain_http_to_a_tls_orchestrator_says_to_use_https() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path());
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let orch = Node::start(
         "orchestrator",
         &format!(
@@ -220,7 +196,7 @@ fn logs_through_a_pipe_have_no_colour_codes() {
 #[test]
 fn a_transcoder_is_unhealthy_while_not_registered() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path());
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let config = format!(
         "[orchestrator]\nservice_addr = \"127.0.0.1:0\"\ntranscode = false\nsecret_file = {secret_file:?}\n\
          [admin]\naddr = \"127.0.0.1:0\"\n"

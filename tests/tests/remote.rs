@@ -40,16 +40,10 @@ addr = "127.0.0.1:0"
     )
 }
 
-fn secret(dir: &std::path::Path, name: &str, value: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, value).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn two_remote_transcoders_one_killed_mid_stream_every_segment_comes_back() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path(), "secret", "correct horse battery staple\n");
+    let secret_file = write_secret(keys.path(), "secret", "correct horse battery staple\n");
     let orch = orchestrator(&secret_file);
     let mut t1 = transcoder(&orch.orchestrator_uri(), &secret_file);
     let _t2 = transcoder(&orch.orchestrator_uri(), &secret_file);
@@ -108,8 +102,8 @@ addr = "127.0.0.1:0"
 #[test]
 fn a_transcoder_with_the_wrong_secret_is_refused() {
     let keys = tempfile::tempdir().unwrap();
-    let good = secret(keys.path(), "good", "the right secret");
-    let bad = secret(keys.path(), "bad", "a wrong secret");
+    let good = write_secret(keys.path(), "good", "the right secret");
+    let bad = write_secret(keys.path(), "bad", "a wrong secret");
     let orch = orchestrator(&good);
     let mut t = transcoder(&orch.orchestrator_uri(), &bad);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -258,14 +252,6 @@ impl RawWs {
     }
 }
 
-fn wait_log(node: &Node, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !node.log().contains(needle) {
-        assert!(Instant::now() < deadline, "{needle:?} never logged:\n{}", node.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn gateway_for(orchestrator_uri: &str) -> Node {
     Node::start(
         "gateway",
@@ -280,7 +266,7 @@ fn gateway_for(orchestrator_uri: &str) -> Node {
 fn a_huge_frame_before_registering_is_cut_off_and_the_orchestrator_keeps_serving() {
     use std::io::Write;
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path(), "secret", "s3cret");
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let orch = plain_orchestrator(&secret_file);
 
     // A client declares a 256 MiB first frame and sends all of it. The orchestrator reads at
@@ -323,7 +309,7 @@ fn a_huge_frame_before_registering_is_cut_off_and_the_orchestrator_keeps_serving
 #[test]
 fn a_connection_that_never_registers_is_refused_and_closed() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path(), "secret", "s3cret");
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let orch = plain_orchestrator(&secret_file);
     let mut raw = RawWs::connect(&orch.orchestrator_uri());
     // Pings may come first; then the refusal (a binary frame) and a close frame.
@@ -372,7 +358,7 @@ fn wait_exit(node: &mut Node) -> std::process::ExitStatus {
 #[test]
 fn sigterm_closes_the_transcoder_links_and_the_orchestrator_exits() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path(), "secret", "s3cret");
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let mut orch = orchestrator(&secret_file);
     let t = transcoder(&orch.orchestrator_uri(), &secret_file);
     orch.wait_transcoders(1);
@@ -391,7 +377,7 @@ fn sigterm_closes_the_transcoder_links_and_the_orchestrator_exits() {
 #[test]
 fn sigterm_finishes_the_segment_in_flight_before_closing_the_links() {
     let keys = tempfile::tempdir().unwrap();
-    let secret_file = secret(keys.path(), "secret", "s3cret");
+    let secret_file = write_secret(keys.path(), "secret", "s3cret");
     let mut orch = orchestrator(&secret_file);
     // A 4-second 1080p segment keeps the job in flight while the signal arrives (about a second
     // of work; the test checks that it was in flight, and that it finished).

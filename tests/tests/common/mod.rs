@@ -286,3 +286,29 @@ pub fn wire_post(transcoder: &str, seg: &[u8], data: &[u8]) -> (u16, Vec<u8>) {
         .unwrap();
     (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
 }
+
+/// Poll `what` until it answers `Some`, for at most 30 s.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait (at most 30 s) until `node` has logged `needle`.
+pub fn wait_log(node: &Node, needle: &str) {
+    eventually(&format!("{needle:?} in the log of {}", node.dir.path().display()), || {
+        node.log().contains(needle).then_some(())
+    });
+}
+
+/// Write a shared-secret file `name` holding `value` under `dir`; its path.
+pub fn write_secret(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    path.display().to_string()
+}
