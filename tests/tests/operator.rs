@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Poll `what` until it answers `Some`, for at most 30 s.
 
 /// A transcoder's addresses: `Node::start` does not wait for them, since a transcoder need not
 /// reach its orchestrator to start.
