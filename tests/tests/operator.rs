@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-
 /// A transcoder's addresses: `Node::start` does not wait for them, since a transcoder need not
 /// reach its orchestrator to start.
 fn wait_listening(node: &mut Node) {
