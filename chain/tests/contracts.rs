@@ -1,6 +1,6 @@
 //! Our devnet contracts (`chain/contracts`) on anvil, driven through the bindings generated from
 //! the REAL Livepeer ABIs (`lp_chain::bindings`): the rules, events and revert strings the node
-//! relies on (`../shared/reference/contracts.md`). Each test starts its own anvil and deployment.
+//! relies on (`docs/reference/contracts.md`). Each test starts its own anvil and deployment.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
