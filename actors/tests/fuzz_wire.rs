@@ -247,20 +247,7 @@ fn seg_data() -> impl Strategy<Value = SegData> {
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
-    prop_oneof![
-        Just(ErrorCode::InvalidInput),
-        Just(ErrorCode::OrchestratorBusy),
-        Just(ErrorCode::OrchestratorCapped),
-        Just(ErrorCode::NoTranscoders),
-        Just(ErrorCode::TranscoderFailed),
-        Just(ErrorCode::TranscoderCrashed),
-        Just(ErrorCode::AuthFailed),
-        Just(ErrorCode::HashMismatch),
-        Just(ErrorCode::Transport),
-        Just(ErrorCode::NoOrchestrators),
-        Just(ErrorCode::MaxAttempts),
-        Just(ErrorCode::GatewayBusy),
-    ]
+    proptest::sample::select(ErrorCode::ALL.to_vec())
 }
 
 fn transcode_failure() -> impl Strategy<Value = TranscodeFailure> {

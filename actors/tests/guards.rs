@@ -6,6 +6,8 @@
 //! without racing the clock, so the in-flight tests use a held transcode function (it waits on
 //! a channel, then runs the real FFmpeg transcode); the rest run real FFmpeg throughout.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -15,45 +17,17 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
+use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, HasAlternatives, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
-    StreamSettings, Suspend, TransportError,
+    Gateway, HasAlternatives, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, StreamSettings,
+    Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, OrchestratorSettings, RegisterTranscoder,
-    SessionSegment, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
-    ffmpeg_transcode,
+    AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, RegisterTranscoder, SessionSegment, SubmitSegment,
+    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
 };
 use lp_actors::wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
-use lp_pipelines::{InputFormat, TranscodeOptions};
-
-fn segment() -> Bytes {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.ts");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "1"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    Bytes::from(std::fs::read(path).unwrap())
-}
-
-fn job(data: Bytes) -> TranscodeJob {
-    TranscodeJob {
-        seq: 1,
-        format: InputFormat::MpegTs,
-        profiles: Arc::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()]),
-        data,
-        deadline: std::time::Instant::now() + Duration::from_secs(60),
-    }
-}
-
-fn real() -> TranscodeFn {
-    ffmpeg_transcode(TranscodeOptions { x264_preset: "ultrafast".into(), ..Default::default() })
-}
 
 /// A transcode function that holds every job until the test releases one (then transcodes it
 /// with real FFmpeg), and counts how many it was given.
@@ -153,16 +127,6 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     assert_eq!(started.load(Ordering::SeqCst), 2, "the late job never reached FFmpeg");
 }
 
-fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
-    OrchestratorSettings {
-        service_uri: uri.into(),
-        max_sessions,
-        session_idle_timeout: Duration::from_secs(70),
-        price_per_unit: 0,
-        pixels_per_unit: 1,
-    }
-}
-
 /// The wire protocol without HTTP, to orchestrators by URI, counting segments submitted.
 #[derive(Clone, Default)]
 struct Loopback {
@@ -213,18 +177,6 @@ impl OrchestratorTransport for Loopback {
 
 fn stream_settings() -> StreamSettings {
     StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 }
-}
-
-fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
-    IncomingSegment {
-        seq,
-        format: InputFormat::MpegTs,
-        source_ts: Some(data.clone()),
-        data,
-        duration_ms: 1000,
-        width: 320,
-        height: 180,
-    }
 }
 
 async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {

@@ -4,6 +4,8 @@
 //! A panic cannot be caused through real FFmpeg on purpose, so these tests inject it: the
 //! transcode function panics on its first call and runs the real FFmpeg transcode afterwards.
 
+mod common;
+
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,47 +13,22 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
+use common::*;
 use futures::future::LocalBoxFuture;
-use lp_actors::gateway::{
-    Gateway, IncomingSegment, OrchestratorPool, OrchestratorTransport, Push, StreamSettings, TransportError,
-};
+use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, Push, StreamSettings, TransportError};
 use lp_actors::orchestrator::{
-    EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, OrchestratorSettings, RegisterTranscoder,
-    RunJob, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder,
-    ffmpeg_transcode,
+    EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SubmitSegment,
+    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
 };
 use lp_actors::wire::{
     AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult,
 };
-use lp_pipelines::{InputFormat, TranscodeOptions};
-
-fn segment() -> Bytes {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.ts");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "1"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    Bytes::from(std::fs::read(path).unwrap())
-}
-
-fn job(data: Bytes) -> TranscodeJob {
-    TranscodeJob {
-        seq: 1,
-        format: InputFormat::MpegTs,
-        profiles: Arc::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()]),
-        data,
-        deadline: std::time::Instant::now() + Duration::from_secs(60),
-    }
-}
+use lp_pipelines::TranscodeOptions;
 
 /// Real FFmpeg, except that the first call panics (an injected crash).
 fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
-    let real = ffmpeg_transcode(TranscodeOptions { x264_preset: "ultrafast".into(), ..Default::default() });
+    let real = real();
     let counter = calls.clone();
     let f: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
         if counter.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -191,6 +168,16 @@ impl OrchestratorTransport for Loopback {
     }
 }
 
+/// A gateway whose one orchestrator ("loopback", up to 3 attempts a segment) uses `tpool`.
+fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
+    let orch = Orchestrator::new(settings("loopback", 4), tpool).start();
+    let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
+    let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
+    let stream =
+        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
+    Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start()
+}
+
 #[actix::test]
 async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let data = segment();
@@ -198,29 +185,8 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let tpool = TranscoderPool::new(8).start();
     let worker = TranscodeWorker::new("w", func).start();
     tpool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
-    let settings = OrchestratorSettings {
-        service_uri: "loopback".into(),
-        max_sessions: 4,
-        session_idle_timeout: Duration::from_secs(70),
-        price_per_unit: 0,
-        pixels_per_unit: 1,
-    };
-    let orch = Orchestrator::new(settings, tpool).start();
-    let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
-    let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
-    let stream =
-        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
-    let gateway =
-        Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start();
-    let segment = IncomingSegment {
-        seq: 0,
-        format: InputFormat::MpegTs,
-        source_ts: Some(data.clone()),
-        data,
-        duration_ms: 1000,
-        width: 320,
-        height: 180,
-    };
+    let gateway = gateway_on(tpool);
+    let segment = incoming(0, data);
     let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
     assert_eq!(done.attempts, 2, "the first attempt crashed, the second worked");
     assert_eq!(done.renditions.len(), 1);
@@ -241,29 +207,8 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
             .unwrap();
         t.send(SetId(id)).await.unwrap();
     }
-    let settings = OrchestratorSettings {
-        service_uri: "loopback".into(),
-        max_sessions: 4,
-        session_idle_timeout: Duration::from_secs(70),
-        price_per_unit: 0,
-        pixels_per_unit: 1,
-    };
-    let orch = Orchestrator::new(settings, tpool.clone()).start();
-    let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
-    let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
-    let stream =
-        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
-    let gateway =
-        Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start();
-    let segment = IncomingSegment {
-        seq: 0,
-        format: InputFormat::MpegTs,
-        source_ts: Some(data.clone()),
-        data,
-        duration_ms: 1000,
-        width: 320,
-        height: 180,
-    };
+    let gateway = gateway_on(tpool.clone());
+    let segment = incoming(0, data);
     let failure = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect_err("a poison segment");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed, "{failure}");
     assert_eq!(tpool.send(GetTranscoders).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");

@@ -1,22 +1,13 @@
 //! The node's JSON keystore: refused with a wrong or empty password, dev keys imported, key
 //! files written by ethers.js (the first start and what it logs: `keystore_logs.rs`).
 
-use std::path::Path;
+mod common;
 
 use alloy::primitives::{Address, address};
+use common::{key_files, password_file};
 use lp_chain::anvil::DEV_KEYS;
 use lp_chain::error::ChainError;
 use lp_chain::keystore;
-
-fn password_file(dir: &Path, content: &str) -> std::path::PathBuf {
-    let p = dir.join("password.txt");
-    std::fs::write(&p, content).unwrap();
-    p
-}
-
-fn key_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
-}
 
 #[test]
 fn wrong_password_is_a_clear_error() {

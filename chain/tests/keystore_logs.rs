@@ -4,11 +4,13 @@
 //! other tests creating keys (and logging) in parallel threads of the same process can race
 //! (tracing caches a callsite's interest across threads).
 
+mod common;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use common::{key_files, password_file};
 use lp_chain::keystore;
 
 /// A tracing writer that keeps everything logged, to check what was (and was not) logged.
@@ -23,16 +25,6 @@ impl Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn password_file(dir: &Path, content: &str) -> std::path::PathBuf {
-    let p = dir.join("password.txt");
-    std::fs::write(&p, content).unwrap();
-    p
-}
-
-fn key_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
 }
 
 #[test]

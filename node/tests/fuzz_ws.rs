@@ -220,21 +220,8 @@ fn chunked(data: Vec<u8>, cuts: &[Index]) -> Vec<Vec<u8>> {
 
 /// What a transcoder sends: registrations and results, small enough to be cheap.
 fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
-    let failure = (0usize..12, ".{0,16}").prop_map(|(c, message)| {
-        let code = [
-            ErrorCode::InvalidInput,
-            ErrorCode::OrchestratorBusy,
-            ErrorCode::OrchestratorCapped,
-            ErrorCode::NoTranscoders,
-            ErrorCode::TranscoderFailed,
-            ErrorCode::TranscoderCrashed,
-            ErrorCode::AuthFailed,
-            ErrorCode::HashMismatch,
-            ErrorCode::Transport,
-            ErrorCode::NoOrchestrators,
-            ErrorCode::MaxAttempts,
-            ErrorCode::GatewayBusy,
-        ][c];
+    let failure = (0..ErrorCode::ALL.len(), ".{0,16}").prop_map(|(c, message)| {
+        let code = ErrorCode::ALL[c];
         TranscodeOutcome::Error(TranscodeFailure { code, message })
     });
     let segment = (any::<i64>(), proptest::collection::vec(any::<u8>(), 0..300), "[a-z0-9]{0,8}", any::<u32>())

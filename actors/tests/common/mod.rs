@@ -1,0 +1,66 @@
+//! What the actor test suites share: a real segment made with the ffmpeg CLI, a job for it, the
+//! real FFmpeg transcode, and orchestrator settings.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lp_actors::gateway::IncomingSegment;
+use lp_actors::orchestrator::{OrchestratorSettings, TranscodeFn, TranscodeJob, ffmpeg_transcode};
+use lp_pipelines::{InputFormat, TranscodeOptions};
+
+/// One second of 320x180 30 fps H.264 in MPEG-TS.
+pub fn segment() -> Bytes {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.ts");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "1"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+/// `data` to P144p30fps16x9, due in a minute.
+pub fn job(data: Bytes) -> TranscodeJob {
+    TranscodeJob {
+        seq: 1,
+        format: InputFormat::MpegTs,
+        profiles: Arc::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()]),
+        data,
+        deadline: std::time::Instant::now() + Duration::from_secs(60),
+    }
+}
+
+/// The real FFmpeg transcode, fastest preset.
+pub fn real() -> TranscodeFn {
+    ffmpeg_transcode(TranscodeOptions { x264_preset: "ultrafast".into(), ..Default::default() })
+}
+
+/// `data` pushed to the gateway as segment `seq` of a 320x180 stream.
+pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
+    IncomingSegment {
+        seq,
+        format: InputFormat::MpegTs,
+        source_ts: Some(data.clone()),
+        data,
+        duration_ms: 1000,
+        width: 320,
+        height: 180,
+    }
+}
+
+/// An orchestrator that says `uri` is where its segments go.
+pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
+    OrchestratorSettings {
+        service_uri: uri.into(),
+        max_sessions,
+        session_idle_timeout: Duration::from_secs(70),
+        price_per_unit: 0,
+        pixels_per_unit: 1,
+    }
+}
