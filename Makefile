@@ -37,7 +37,7 @@ bench-memory: setup
 	$(CARGO) test -p lp-tests --test memory -- --ignored --nocapture
 
 # Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
-# probe, transcode, profiles; actors/tests/fuzz_wire.rs: the MessagePack wire messages;
+# probe, transcode, profiles; wire/tests/fuzz.rs: the MessagePack wire messages;
 # node/tests/fuzz_ws.rs: the orchestrator's transcoder WebSocket) runs fresh random cases for
 # FUZZ_SECS seconds (the wire targets share theirs among the message types), two at a time: about
 # 7 x FUZZ_SECS in all. `make test` runs the same targets with a bounded number of cases. A

@@ -9,7 +9,7 @@ export FUZZ_CRASH_DIR=${FUZZ_CRASH_DIR:-$PWD/target/fuzz-crashes}
 mkdir -p "$FUZZ_CRASH_DIR"
 start=$(date +%s)
 echo "fuzzing: FUZZ_SECS=$FUZZ_SECS per target, crash inputs in $FUZZ_CRASH_DIR"
-for t in "lp-pipelines fuzz" "lp-actors fuzz_wire" "lp-node fuzz_ws"; do
+for t in "lp-pipelines fuzz" "lp-wire fuzz" "lp-node fuzz_ws"; do
     set -- $t
     "$CARGO" test -p "$1" --test "$2" -- --nocapture --test-threads 2
 done

@@ -14,10 +14,9 @@
 //!
 //! The actors know nothing of HTTP: the gateway reaches orchestrators through the
 //! [`gateway::OrchestratorTransport`] trait and remote transcoders register a `Recipient` with
-//! the pool. [`wire`] holds the messages both sides exchange.
+//! the pool. The messages both sides exchange are lp-wire's.
 
 pub mod chain;
 pub mod gateway;
 pub mod metrics;
 pub mod orchestrator;
-pub mod wire;

@@ -4,7 +4,7 @@
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
-use crate::wire::ErrorCode;
+use lp_wire::ErrorCode;
 
 pub const SEGMENT_SOURCE_APPEARED: &str = "livepeer_segment_source_appeared_total";
 pub const SEGMENT_TRANSCODED: &str = "livepeer_segment_transcoded_total";

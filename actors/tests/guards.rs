@@ -27,7 +27,7 @@ use lp_actors::orchestrator::{
     AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, RegisterTranscoder, SessionSegment, SubmitSegment,
     Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
 };
-use lp_actors::wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
+use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
 
 /// A transcode function that holds every job until the test releases one (then transcodes it
 /// with real FFmpeg), and counts how many it was given.

@@ -20,10 +20,8 @@ use lp_actors::orchestrator::{
     EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SubmitSegment,
     Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
 };
-use lp_actors::wire::{
-    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult,
-};
 use lp_pipelines::TranscodeOptions;
+use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult};
 
 /// Real FFmpeg, except that the first call panics (an injected crash).
 fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>) {

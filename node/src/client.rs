@@ -19,20 +19,15 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{OrchestratorTransport, TransportError};
-use lp_actors::wire::{
-    self, AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure,
+use lp_wire::{
+    AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure,
     TranscodeResult,
 };
 
-use crate::tls;
+use lp_wire::headers::{MSGPACK, PAYMENT as PAYMENT_HEADER, SEGMENT as SEGMENT_HEADER};
+use lp_wire::limits::{INFO_TIMEOUT, MAX_FRAME_BYTES};
 
-pub const SEGMENT_HEADER: &str = "Livepeer-Segment";
-pub const PAYMENT_HEADER: &str = "Livepeer-Payment";
-pub const MSGPACK: &str = "application/vnd.msgpack";
-/// Largest answer read from an orchestrator (every rendition of one segment).
-const MAX_ANSWER: usize = 512 * 1024 * 1024;
-/// go-livepeer's `GRPCConnectTimeout`/`GRPCTimeout` for `GetOrchestrator`.
-const INFO_TIMEOUT: Duration = Duration::from_secs(8);
+use crate::tls;
 
 /// An awc client that accepts orchestrators' self-signed certificates.
 pub fn http_client(timeout: Duration) -> Client {
@@ -85,13 +80,13 @@ async fn read_answer<T: serde::de::DeserializeOwned>(
     let status = resp.status();
     let body = resp
         .body()
-        .limit(MAX_ANSWER)
+        .limit(MAX_FRAME_BYTES)
         .await
         .map_err(|e| TransportError::Unreachable(format!("reading the answer: {e}")))?;
     if status.is_success() {
-        return wire::decode(&body).map_err(|e| TransportError::Unreachable(format!("unreadable answer: {e}")));
+        return lp_wire::decode(&body).map_err(|e| TransportError::Unreachable(format!("unreadable answer: {e}")));
     }
-    let failure = wire::decode::<TranscodeFailure>(&body).unwrap_or_else(|_| TranscodeFailure {
+    let failure = lp_wire::decode::<TranscodeFailure>(&body).unwrap_or_else(|_| TranscodeFailure {
         code: ErrorCode::Transport,
         message: format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])),
     });
@@ -105,7 +100,7 @@ impl OrchestratorTransport for HttpTransport {
         req: OrchestratorRequest,
     ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
         let request = self.client.post(endpoint(uri, "/getOrchestrator")).content_type(MSGPACK);
-        let body = wire::encode(&req);
+        let body = lp_wire::encode(&req);
         let base = uri.trim_end_matches('/').to_string();
         Box::pin(async move {
             let resp = request
@@ -127,8 +122,8 @@ impl OrchestratorTransport for HttpTransport {
             .client
             .post(endpoint(transcoder_uri, "/segment"))
             .timeout(timeout)
-            .insert_header((SEGMENT_HEADER, B64.encode(wire::encode(&seg))))
-            .insert_header((PAYMENT_HEADER, B64.encode(wire::encode(&Payment::default()))))
+            .insert_header((SEGMENT_HEADER, B64.encode(lp_wire::encode(&seg))))
+            .insert_header((PAYMENT_HEADER, B64.encode(lp_wire::encode(&Payment::default()))))
             .content_type("video/mp2t");
         let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {
@@ -146,7 +141,7 @@ impl OrchestratorTransport for HttpTransport {
         token: AuthToken,
     ) -> LocalBoxFuture<'static, Result<(), TransportError>> {
         let request = self.client.post(endpoint(transcoder_uri, "/endSession")).content_type(MSGPACK);
-        let body = wire::encode(&EndSession { auth_token: token });
+        let body = lp_wire::encode(&EndSession { auth_token: token });
         let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {
             let resp = request

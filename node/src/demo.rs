@@ -153,7 +153,7 @@ async fn run(args: DemoArgs) -> Result<()> {
         let mut resp = client
             .put(format!("{gateway}/live/{STREAM}/{seq}.ts"))
             .insert_header(("Accept", "multipart/mixed"))
-            .insert_header(("Content-Duration", info.duration_ms.to_string()))
+            .insert_header((lp_wire::headers::CONTENT_DURATION, info.duration_ms.to_string()))
             .send_body(data)
             .await
             .map_err(|e| anyhow::anyhow!("pushing segment {seq}: {e}"))?;

@@ -5,14 +5,14 @@
 //! - **Protocol**: the first frame must be `Register` with the shared secret and a capacity; a
 //!   wrong secret or zero capacity is answered `Refused`, logged, and the connection closed.
 //!   After `Registered` it is in the [`TranscoderPool`] and receives `Job` frames.
-//! - **Liveness**: pings every [`PING_EVERY`]; no frame for [`DEAD_AFTER`] closes it, and so
-//!   does no `Register` within [`REGISTER_WITHIN`].
-//! - **Before registering** a connection may send at most [`UNREGISTERED_BYTES`] (a `Register`
+//! - **Liveness**: pings every [`WORKER_PING_EVERY`]; no frame for [`WORKER_SILENCE`] closes it, and so
+//!   does no `Register` within [`WORKER_REGISTER_WITHIN`].
+//! - **Before registering** a connection may send at most [`WORKER_UNREGISTERED_BYTES`] (a `Register`
 //!   frame is a few hundred bytes): the WebSocket codec buffers a whole frame before it checks
 //!   the frame's size, so without this budget anyone could make the orchestrator buffer a
 //!   512 MiB frame. The budget is counted on the bytes read from the socket ([`Gated`]), and
 //!   lifted once the secret checks out.
-//! - **A job that times out** ([`JOB_TIMEOUT`]) fails and closes the connection: a transcoder
+//! - **A job that times out** ([`WORKER_JOB_TIMEOUT`]) fails and closes the connection: a transcoder
 //!   that stopped answering must not be given more work (its other jobs are re-queued).
 //! - **On disconnect** it leaves the pool and its unanswered jobs resolve `Disconnected`, which
 //!   the pool re-queues on another transcoder.
@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web::error::PayloadError;
@@ -39,22 +39,15 @@ use actix_ws::{CloseCode, CloseReason};
 use futures::Stream;
 use futures::channel::oneshot;
 use lp_actors::orchestrator::{JobError, RegisterTranscoder, RunJob, TranscoderPool, UnregisterTranscoder};
-use lp_actors::wire::{
-    self, ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscodeOutcome, TranscoderMessage,
+use lp_wire::limits::{
+    WORKER_JOB_TIMEOUT, WORKER_PING_EVERY, WORKER_REGISTER_WITHIN, WORKER_SILENCE, WORKER_UNREGISTERED_BYTES,
 };
+use lp_wire::{ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscoderMessage, Work, WorkOutcome};
 use parking_lot::Mutex;
 use serde_bytes::ByteBuf;
 use tracing::{info, warn};
 
 const MAILBOX: usize = 64;
-pub const PING_EVERY: Duration = Duration::from_secs(5);
-pub const DEAD_AFTER: Duration = Duration::from_secs(20);
-/// A connection that has not registered by then is closed.
-pub const REGISTER_WITHIN: Duration = Duration::from_secs(10);
-/// A job not answered in this time fails (go-livepeer removes such a transcoder too).
-const JOB_TIMEOUT: Duration = Duration::from_secs(120);
-/// What a connection may send before its `Register` is accepted.
-pub const UNREGISTERED_BYTES: usize = 64 * 1024;
 
 type Reply = oneshot::Sender<Result<TranscodeData, JobError>>;
 
@@ -114,7 +107,7 @@ impl RemoteTranscoder {
 
     fn send(&self, msg: &OrchestratorMessage) {
         let mut session = self.session.clone();
-        let frame = wire::encode(msg);
+        let frame = lp_wire::encode(msg);
         actix::spawn(async move {
             let _ = session.binary(frame).await;
         });
@@ -122,7 +115,7 @@ impl RemoteTranscoder {
 
     fn refuse(&mut self, reason: &str, ctx: &mut Context<Self>) {
         warn!(target: "lp::transcoders", peer = %self.peer, reason, "transcoder refused");
-        let frame = wire::encode(&OrchestratorMessage::Refused { reason: reason.to_string() });
+        let frame = lp_wire::encode(&OrchestratorMessage::Refused { reason: reason.to_string() });
         let session = self.session.clone();
         actix::spawn(async move {
             let mut s = session.clone();
@@ -133,7 +126,7 @@ impl RemoteTranscoder {
     }
 
     fn on_frame(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
-        let msg = match wire::decode::<TranscoderMessage>(bytes) {
+        let msg = match lp_wire::decode::<TranscoderMessage>(bytes) {
             Ok(m) => m,
             Err(e) => return self.refuse(&format!("unreadable frame: {e}"), ctx),
         };
@@ -173,8 +166,12 @@ impl RemoteTranscoder {
             TranscoderMessage::Result { task_id, outcome } => {
                 if let Some(reply) = self.pending.remove(&task_id) {
                     let _ = reply.send(match outcome {
-                        TranscodeOutcome::Data(data) => Ok(data),
-                        TranscodeOutcome::Error(f) => Err(JobError::Failed(f)),
+                        WorkOutcome::Transcoded(data) => Ok(data),
+                        WorkOutcome::Error(f) => Err(JobError::Failed(f)),
+                        WorkOutcome::Inferred { .. } => Err(JobError::Failed(TranscodeFailure {
+                            code: ErrorCode::TranscoderFailed,
+                            message: "the transcoder answered a transcode job with an inference result".into(),
+                        })),
                     });
                 }
                 self.close_if_idle(ctx);
@@ -194,13 +191,13 @@ impl Actor for RemoteTranscoder {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
         self.link_id = Some(self.links.add(ctx.address()));
-        ctx.run_later(REGISTER_WITHIN, |act, ctx| {
+        ctx.run_later(WORKER_REGISTER_WITHIN, |act, ctx| {
             if act.id.is_none() {
                 act.refuse("no registration", ctx);
             }
         });
-        ctx.run_interval(PING_EVERY, |act, ctx| {
-            if act.last_heard.elapsed() > DEAD_AFTER {
+        ctx.run_interval(WORKER_PING_EVERY, |act, ctx| {
+            if act.last_heard.elapsed() > WORKER_SILENCE {
                 warn!(target: "lp::transcoders", peer = %act.peer, "transcoder silent; dropping it");
                 ctx.stop();
                 return;
@@ -245,7 +242,7 @@ impl StreamHandler<Result<actix_ws::AggregatedMessage, actix_ws::ProtocolError>>
             Ok(actix_ws::AggregatedMessage::Text(_)) => self.refuse("text frames are not part of the protocol", ctx),
             Ok(actix_ws::AggregatedMessage::Close(_)) => ctx.stop(),
             Err(_) if self.gate.overflowed() => {
-                warn!(target: "lp::transcoders", peer = %self.peer, limit = UNREGISTERED_BYTES, "connection sent more than it may before registering; dropping it");
+                warn!(target: "lp::transcoders", peer = %self.peer, limit = WORKER_UNREGISTERED_BYTES, "connection sent more than it may before registering; dropping it");
                 ctx.stop();
             }
             Err(e) => {
@@ -273,14 +270,16 @@ impl Handler<RunJob> for RemoteTranscoder {
         self.pending.insert(task_id, reply);
         self.send(&OrchestratorMessage::Job {
             task_id,
-            seq: job.seq,
-            format: job.format,
-            profiles: job.profiles.to_vec(),
-            data: ByteBuf::from(job.data.to_vec()),
+            work: Work::Transcode {
+                seq: job.seq,
+                format: job.format.into(),
+                profiles: job.profiles.iter().map(Into::into).collect(),
+                data: ByteBuf::from(job.data.to_vec()),
+            },
             // At least 1 ms: 0 would mean "the default" to the transcoder.
             timeout_ms: (job.time_left().as_millis() as u64).max(1),
         });
-        let wait = actix_web::rt::time::timeout(JOB_TIMEOUT, answer);
+        let wait = actix_web::rt::time::timeout(WORKER_JOB_TIMEOUT, answer);
         Box::pin(wait.into_actor(self).map(move |answer, act, ctx| match answer {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(JobError::Disconnected),
@@ -290,7 +289,7 @@ impl Handler<RunJob> for RemoteTranscoder {
                 ctx.stop();
                 Err(JobError::Failed(TranscodeFailure {
                     code: ErrorCode::TranscoderFailed,
-                    message: format!("remote transcoder did not answer in {JOB_TIMEOUT:?}"),
+                    message: format!("remote transcoder did not answer in {WORKER_JOB_TIMEOUT:?}"),
                 }))
             }
         }))
@@ -333,7 +332,7 @@ impl Gate {
     }
 }
 
-/// The bytes of a WebSocket connection, of which at most [`UNREGISTERED_BYTES`] pass before its
+/// The bytes of a WebSocket connection, of which at most [`WORKER_UNREGISTERED_BYTES`] pass before its
 /// [`Gate`] opens; then an error, and nothing more.
 pub struct Gated<S> {
     inner: S,
@@ -343,7 +342,7 @@ pub struct Gated<S> {
 
 impl<S> Gated<S> {
     pub fn new(inner: S, gate: Gate) -> Self {
-        Gated { inner, gate, left: UNREGISTERED_BYTES }
+        Gated { inner, gate, left: WORKER_UNREGISTERED_BYTES }
     }
 }
 

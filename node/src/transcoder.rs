@@ -19,17 +19,14 @@ use futures::{SinkExt, StreamExt};
 use lp_actors::orchestrator::{
     RegisterTranscoder, Transcode, TranscodeJob, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
 };
-use lp_actors::wire::{self, Capabilities, OrchestratorMessage, TranscodeOutcome, TranscoderMessage};
 use lp_config::TranscoderConfig;
-use lp_pipelines::TranscodeOptions;
+use lp_pipelines::{Profile, TranscodeOptions};
+use lp_wire::limits::{MAX_FRAME_BYTES, WORKER_BACKOFF, WORKER_SILENCE};
+use lp_wire::{Capabilities, ErrorCode, OrchestratorMessage, TranscodeFailure, TranscoderMessage, Work, WorkOutcome};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::client::{describe_send_error, http_client};
-
-const MAX_FRAME: usize = 512 * 1024 * 1024;
-/// The orchestrator pings every 5 s; this much silence is a dead connection.
-const SILENT_AFTER: Duration = Duration::from_secs(20);
 
 /// Why a connection ended.
 enum LinkEnd {
@@ -98,7 +95,8 @@ pub async fn run(cfg: TranscoderConfig, secret: String, health: Health) -> Resul
             .await?;
     }
     let url = ws_url(&cfg.orchestrator)?;
-    let mut backoff = Duration::from_secs(1);
+    let (first_backoff, max_backoff) = WORKER_BACKOFF;
+    let mut backoff = first_backoff;
     loop {
         match serve(&cfg.orchestrator, &url, &secret, cfg.capacity, &pool, &health).await {
             LinkEnd::Refused(reason) => {
@@ -107,14 +105,14 @@ pub async fn run(cfg: TranscoderConfig, secret: String, health: Health) -> Resul
             }
             LinkEnd::Lost { why, was_registered } => {
                 if was_registered {
-                    backoff = Duration::from_secs(1);
+                    backoff = first_backoff;
                 }
                 health.lost(&why);
                 warn!(target: "lp::transcoder", orchestrator = %cfg.orchestrator, "connection lost: {why}; retrying in {backoff:?}");
             }
         }
         actix_web::rt::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff = (backoff * 2).min(max_backoff);
     }
 }
 
@@ -138,7 +136,7 @@ async fn serve(
     pool: &Addr<TranscoderPool>,
     health: &Health,
 ) -> LinkEnd {
-    let connected = http_client(Duration::from_secs(10)).ws(url).max_frame_size(MAX_FRAME).connect().await;
+    let connected = http_client(Duration::from_secs(10)).ws(url).max_frame_size(MAX_FRAME_BYTES).connect().await;
     let (_, framed) = match connected {
         Ok(c) => c,
         Err(e) => {
@@ -152,7 +150,7 @@ async fn serve(
     let (mut sink, mut stream) = framed.split();
     let register =
         TranscoderMessage::Register { secret: secret.to_string(), capacity, capabilities: Capabilities::transcoding() };
-    if let Err(e) = sink.send(ws::Message::Binary(wire::encode(&register).into())).await {
+    if let Err(e) = sink.send(ws::Message::Binary(lp_wire::encode(&register).into())).await {
         return LinkEnd::Lost { why: format!("cannot register: {e}"), was_registered: false };
     }
     // Answers from concurrent jobs go through one writer.
@@ -170,8 +168,8 @@ async fn serve(
     let lost = |why: String, registered| LinkEnd::Lost { why, was_registered: registered };
     let end = loop {
         // The orchestrator pings every few seconds: silence means a dead (half-open) connection.
-        let frame = match actix_web::rt::time::timeout(SILENT_AFTER, stream.next()).await {
-            Err(_) => break lost(format!("nothing heard for {SILENT_AFTER:?}"), registered),
+        let frame = match actix_web::rt::time::timeout(WORKER_SILENCE, stream.next()).await {
+            Err(_) => break lost(format!("nothing heard for {WORKER_SILENCE:?}"), registered),
             Ok(None) => break lost("connection closed".into(), registered),
             Ok(Some(Err(e))) => break lost(e.to_string(), registered),
             Ok(Some(Ok(f))) => f,
@@ -189,31 +187,45 @@ async fn serve(
             }
             _ => continue,
         };
-        match wire::decode::<OrchestratorMessage>(&bytes) {
+        match lp_wire::decode::<OrchestratorMessage>(&bytes) {
             Ok(OrchestratorMessage::Registered) => {
                 registered = true;
                 health.registered();
                 info!(target: "lp::transcoder", url, capacity, "registered with the orchestrator");
             }
             Ok(OrchestratorMessage::Refused { reason }) => break LinkEnd::Refused(reason),
-            Ok(OrchestratorMessage::Job { task_id, seq, format, profiles, data, timeout_ms }) if registered => {
+            Ok(OrchestratorMessage::Job { task_id, work, timeout_ms }) if registered => {
                 let patience = match timeout_ms {
-                    0 => lp_actors::wire::MAX_PATIENCE,
-                    ms => std::time::Duration::from_millis(ms).min(lp_actors::wire::MAX_PATIENCE),
+                    0 => lp_wire::MAX_PATIENCE,
+                    ms => std::time::Duration::from_millis(ms).min(lp_wire::MAX_PATIENCE),
                 };
                 let deadline = std::time::Instant::now() + patience;
-                let job =
-                    TranscodeJob { seq, format, profiles: profiles.into(), data: data.into_vec().into(), deadline };
                 let pool = pool.clone();
                 let tx = tx.clone();
                 actix_web::rt::spawn(async move {
-                    let outcome = match pool.send(Transcode(job)).await {
-                        Ok(Ok(data)) => TranscodeOutcome::Data(data),
-                        Ok(Err(f)) => TranscodeOutcome::Error(f),
-                        Err(_) => return,
+                    let outcome = match work {
+                        Work::Transcode { seq, format, profiles, data } => {
+                            let profiles = profiles.iter().map(Profile::from).collect::<Vec<_>>().into();
+                            let job = TranscodeJob {
+                                seq,
+                                format: format.into(),
+                                profiles,
+                                data: data.into_vec().into(),
+                                deadline,
+                            };
+                            match pool.send(Transcode(job)).await {
+                                Ok(Ok(data)) => WorkOutcome::Transcoded(data),
+                                Ok(Err(f)) => WorkOutcome::Error(f),
+                                Err(_) => return,
+                            }
+                        }
+                        Work::Infer { pipeline, .. } => WorkOutcome::Error(TranscodeFailure {
+                            code: ErrorCode::InvalidInput,
+                            message: format!("this worker does not run inference ({pipeline})"),
+                        }),
                     };
                     let answer = TranscoderMessage::Result { task_id, outcome };
-                    let _ = tx.unbounded_send(ws::Message::Binary(wire::encode(&answer).into()));
+                    let _ = tx.unbounded_send(ws::Message::Binary(lp_wire::encode(&answer).into()));
                 });
             }
             Ok(OrchestratorMessage::Job { .. }) => warn!(target: "lp::transcoder", "job before registration; ignored"),

@@ -1,7 +1,7 @@
 //! Fuzzing of the path a remote transcoder's bytes take into the orchestrator: the WebSocket
 //! upgrade of `/transcoder` (`actix_ws::handle`), frame decoding with the orchestrator's limits
 //! (`max_frame_size`, `aggregate_continuations`, `max_continuation_size`, as in
-//! `http/orchestrator.rs`), then `wire::decode::<TranscoderMessage>` of every binary message (as
+//! `http/orchestrator.rs`), then `lp_wire::decode::<TranscoderMessage>` of every binary message (as
 //! `RemoteTranscoder::on_frame` does).
 //!
 //! The bytes arrive in chunks, each delivered after the stream has said "pending" once, so
@@ -23,16 +23,14 @@ use actix_web::FromRequest;
 use actix_web::test::TestRequest;
 use actix_web::web::{self, Bytes};
 use futures::{Stream, StreamExt};
-use lp_actors::wire::{
-    self, Capabilities, ErrorCode, TranscodeData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
-    TranscoderMessage,
+use lp_wire::{
+    Capabilities, ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData, TranscoderMessage, WorkOutcome,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_bytes::ByteBuf;
 
-/// The orchestrator's frame and message limit (`MAX_FRAME` in `http/orchestrator.rs`).
-const MAX_FRAME: usize = 512 * 1024 * 1024;
+use lp_wire::limits::MAX_FRAME_BYTES as MAX_FRAME;
 
 mod fuzzing {
     use std::fmt::Debug;
@@ -94,7 +92,7 @@ static DECODED: AtomicU64 = AtomicU64::new(0);
 
 fn report(name: &str) {
     eprintln!(
-        "fuzz {name}: so far {} binary messages reached wire::decode, {} decoded",
+        "fuzz {name}: so far {} binary messages reached lp_wire::decode, {} decoded",
         BINARIES.load(Ordering::Relaxed),
         DECODED.load(Ordering::Relaxed)
     );
@@ -122,7 +120,7 @@ fn orchestrator_reads(chunks: Vec<Vec<u8>>) -> (Vec<actix_ws::AggregatedMessage>
             match item {
                 Ok(msg) => {
                     if let actix_ws::AggregatedMessage::Binary(bytes) = &msg {
-                        let ok = wire::decode::<TranscoderMessage>(bytes).is_ok();
+                        let ok = lp_wire::decode::<TranscoderMessage>(bytes).is_ok();
                         BINARIES.fetch_add(1, Ordering::Relaxed);
                         DECODED.fetch_add(u64::from(ok), Ordering::Relaxed);
                     }
@@ -222,7 +220,7 @@ fn chunked(data: Vec<u8>, cuts: &[Index]) -> Vec<Vec<u8>> {
 fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
     let failure = (0..ErrorCode::ALL.len(), ".{0,16}").prop_map(|(c, message)| {
         let code = ErrorCode::ALL[c];
-        TranscodeOutcome::Error(TranscodeFailure { code, message })
+        WorkOutcome::Error(TranscodeFailure { code, message })
     });
     let segment = (any::<i64>(), proptest::collection::vec(any::<u8>(), 0..300), "[a-z0-9]{0,8}", any::<u32>())
         .prop_map(|(pixels, data, name, side)| TranscodedSegmentData {
@@ -234,7 +232,7 @@ fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
             height: side / 2,
         });
     let data = (proptest::collection::vec(segment, 0..3), proptest::collection::vec(any::<u8>(), 0..8))
-        .prop_map(|(segments, sig)| TranscodeOutcome::Data(TranscodeData { segments, sig: ByteBuf::from(sig) }));
+        .prop_map(|(segments, sig)| WorkOutcome::Transcoded(TranscodeData { segments, sig: ByteBuf::from(sig) }));
     prop_oneof![
         (".{0,24}", any::<u32>()).prop_map(|(secret, capacity)| TranscoderMessage::Register {
             secret,
@@ -248,10 +246,10 @@ fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        4 => transcoder_message().prop_map(|m| wire::encode(&m)),
+        4 => transcoder_message().prop_map(|m| lp_wire::encode(&m)),
         // An encoding with a byte changed.
         2 => (transcoder_message(), any::<Index>(), any::<u8>()).prop_map(|(m, i, b)| {
-            let mut v = wire::encode(&m);
+            let mut v = lp_wire::encode(&m);
             let at = i.index(v.len());
             v[at] = b;
             v
@@ -352,7 +350,7 @@ fn well_formed_frames_give_back_the_messages() {
     fuzzing::run("ws_well_formed", 128, strategy, |(messages, cuts)| {
         let mut frames = Vec::new();
         for (msg, splits, mask, ping) in &messages {
-            let bytes = wire::encode(msg);
+            let bytes = lp_wire::encode(msg);
             let mut at: Vec<usize> = splits.iter().map(|s| s.index(bytes.len() + 1)).collect();
             at.push(bytes.len());
             at.sort_unstable();
@@ -386,7 +384,7 @@ fn well_formed_frames_give_back_the_messages() {
         let binaries: Vec<TranscoderMessage> = got
             .iter()
             .filter_map(|m| match m {
-                actix_ws::AggregatedMessage::Binary(b) => Some(wire::decode::<TranscoderMessage>(b).unwrap()),
+                actix_ws::AggregatedMessage::Binary(b) => Some(lp_wire::decode::<TranscoderMessage>(b).unwrap()),
                 _ => None,
             })
             .collect();

@@ -457,6 +457,38 @@ fn get_gop_ms(obj: &Map<String, Value>) -> Result<u32, String> {
     Ok((secs * 1000.0).round() as u32)
 }
 
+/// The wire's spelling of a profile: the same fields, encoded by lp-wire. A profile read from the
+/// wire is validated ([`Profile::validate`]) before use.
+impl From<&lp_wire::VideoProfile> for Profile {
+    fn from(p: &lp_wire::VideoProfile) -> Profile {
+        use lp_wire::H264Profile as W;
+        let profile = match p.profile {
+            W::EncoderDefault => H264Profile::EncoderDefault,
+            W::Baseline => H264Profile::Baseline,
+            W::Main => H264Profile::Main,
+            W::High => H264Profile::High,
+            W::ConstrainedHigh => H264Profile::ConstrainedHigh,
+        };
+        let lp_wire::VideoProfile { name, width, height, bitrate, fps, fps_den, gop_ms, .. } = p.clone();
+        Profile { name, width, height, bitrate, fps, fps_den, gop_ms, profile }
+    }
+}
+
+impl From<&Profile> for lp_wire::VideoProfile {
+    fn from(p: &Profile) -> lp_wire::VideoProfile {
+        use lp_wire::H264Profile as W;
+        let profile = match p.profile {
+            H264Profile::EncoderDefault => W::EncoderDefault,
+            H264Profile::Baseline => W::Baseline,
+            H264Profile::Main => W::Main,
+            H264Profile::High => W::High,
+            H264Profile::ConstrainedHigh => W::ConstrainedHigh,
+        };
+        let Profile { name, width, height, bitrate, fps, fps_den, gop_ms, .. } = p.clone();
+        lp_wire::VideoProfile { name, width, height, bitrate, fps, fps_den, gop_ms, profile }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,6 +524,29 @@ mod tests {
         assert!(w % 2 == 0 && h % 2 == 0 && w <= 427 && h <= 241);
         assert_eq!(p(2, 2).output_size(0, 0), (2, 2));
         assert_eq!(p(3, 3).output_size(10000, 2), (2, 2));
+    }
+
+    #[test]
+    fn every_preset_and_h264_profile_survives_the_wire() {
+        let mut all =
+            crate::profiles_from_names(&crate::preset_names().iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        for (i, h) in [H264Profile::Baseline, H264Profile::Main, H264Profile::High, H264Profile::ConstrainedHigh]
+            .into_iter()
+            .enumerate()
+        {
+            all.push(Profile {
+                name: format!("h{i}"),
+                profile: h,
+                gop_ms: 2000,
+                fps: 30000,
+                fps_den: 1001,
+                ..p(640, 360)
+            });
+        }
+        for profile in all {
+            assert_eq!(Profile::from(&lp_wire::VideoProfile::from(&profile)), profile);
+        }
     }
 
     #[test]

@@ -53,6 +53,24 @@ impl InputFormat {
     }
 }
 
+impl From<lp_wire::Container> for InputFormat {
+    fn from(c: lp_wire::Container) -> InputFormat {
+        match c {
+            lp_wire::Container::MpegTs => InputFormat::MpegTs,
+            lp_wire::Container::Mp4 => InputFormat::Mp4,
+        }
+    }
+}
+
+impl From<InputFormat> for lp_wire::Container {
+    fn from(f: InputFormat) -> lp_wire::Container {
+        match f {
+            InputFormat::MpegTs => lp_wire::Container::MpegTs,
+            InputFormat::Mp4 => lp_wire::Container::Mp4,
+        }
+    }
+}
+
 /// What a segment holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceInfo {

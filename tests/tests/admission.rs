@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use lp_actors::wire::{self, AuthToken, EndSession, ErrorCode, TranscodeFailure, TranscodeOutcome, TranscodeResult};
 use lp_pipelines::Profile;
+use lp_wire::{AuthToken, EndSession, ErrorCode, TranscodeFailure, TranscodeOutcome, TranscodeResult};
 use serde_bytes::ByteBuf;
 
 const ORCHESTRATOR: &str = r#"
@@ -24,7 +24,7 @@ fn refused(answer: (u16, Vec<u8>), status: u16, code: ErrorCode, words: &str) {
     let (got, body) = answer;
     let text = String::from_utf8_lossy(&body).to_string();
     assert_eq!(got, status, "{text}");
-    let failure: TranscodeFailure = wire::decode(&body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let failure: TranscodeFailure = lp_wire::decode(&body).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(failure.code, code, "{failure}");
     assert!(failure.message.contains(words), "{failure}");
 }
@@ -39,16 +39,16 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     // The blake3 hash must match the bytes.
     let mut seg = wire_seg(&info, &data, p144());
     seg.hash = ByteBuf::from(vec![0u8; 32]);
-    refused(wire_post(&uri, &wire::encode(&seg), &data), 403, ErrorCode::HashMismatch, "do not match");
+    refused(wire_post(&uri, &lp_wire::encode(&seg), &data), 403, ErrorCode::HashMismatch, "do not match");
     let mut other = data.clone();
     other[1000] ^= 1;
     let seg = wire_seg(&info, &data, p144());
-    refused(wire_post(&uri, &wire::encode(&seg), &other), 403, ErrorCode::HashMismatch, "do not match");
+    refused(wire_post(&uri, &lp_wire::encode(&seg), &other), 403, ErrorCode::HashMismatch, "do not match");
 
     // The auth token: missing, forged (another session id, a later expiry, random bytes).
     let mut seg = wire_seg(&info, &data, p144());
     seg.auth_token = None;
-    refused(wire_post(&uri, &wire::encode(&seg), &data), 403, ErrorCode::AuthFailed, "missing auth token");
+    refused(wire_post(&uri, &lp_wire::encode(&seg), &data), 403, ErrorCode::AuthFailed, "missing auth token");
     let token = info.auth_token.clone().unwrap();
     let forgeries = [
         AuthToken { session_id: "0".repeat(32), ..token.clone() },
@@ -58,9 +58,9 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     for forged in forgeries {
         let mut seg = wire_seg(&info, &data, p144());
         seg.auth_token = Some(forged.clone());
-        refused(wire_post(&uri, &wire::encode(&seg), &data), 403, ErrorCode::AuthFailed, "invalid auth token");
+        refused(wire_post(&uri, &lp_wire::encode(&seg), &data), 403, ErrorCode::AuthFailed, "invalid auth token");
         let end =
-            http().post(format!("{uri}/endSession")).body(wire::encode(&EndSession { auth_token: forged })).send();
+            http().post(format!("{uri}/endSession")).body(lp_wire::encode(&EndSession { auth_token: forged })).send();
         let end = end.unwrap();
         assert_eq!(end.status(), 403, "a forged token cannot end a session");
     }
@@ -73,10 +73,10 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     // A malformed Livepeer-Segment header: absent, not base64, not MessagePack.
     let resp = http().post(format!("{uri}/segment")).body(data.clone()).send().unwrap();
     assert_eq!(resp.status(), 400);
-    let failure: TranscodeFailure = wire::decode(&resp.bytes().unwrap()).unwrap();
+    let failure: TranscodeFailure = lp_wire::decode(&resp.bytes().unwrap()).unwrap();
     assert!(failure.message.contains("missing Livepeer-Segment"), "{failure}");
     let resp = http().post(format!("{uri}/segment")).header("Livepeer-Segment", "%%%").body(data.clone()).send();
-    let failure: TranscodeFailure = wire::decode(&resp.unwrap().bytes().unwrap()).unwrap();
+    let failure: TranscodeFailure = lp_wire::decode(&resp.unwrap().bytes().unwrap()).unwrap();
     assert!(failure.message.contains("not base64"), "{failure}");
     refused(wire_post(&uri, b"\xc1 not msgpack", &data), 400, ErrorCode::InvalidInput, "Livepeer-Segment");
 
@@ -90,7 +90,7 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     assert_eq!(metric(&orch.metrics(), "livepeer_transcode_time_seconds_count"), 0.0);
     let (status, body) = wire_submit(&info, &data, p144());
     assert_eq!(status, 200);
-    let result: TranscodeResult = wire::decode(&body).unwrap();
+    let result: TranscodeResult = lp_wire::decode(&body).unwrap();
     assert!(matches!(result.result, TranscodeOutcome::Data(_)), "{result:?}");
     assert_eq!(metric(&orch.metrics(), "livepeer_transcode_time_seconds_count"), 1.0);
 }

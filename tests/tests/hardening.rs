@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use lp_actors::wire::{self, ErrorCode, TranscodeFailure};
 use lp_pipelines::Profile;
+use lp_wire::{ErrorCode, TranscodeFailure};
 
 fn profile(bitrate: u32) -> Profile {
     Profile { bitrate, ..lp_pipelines::preset("P144p30fps16x9").unwrap() }
@@ -41,7 +41,7 @@ fn profiles_the_encoder_cannot_take_are_refused_on_the_wire_and_nothing_dies() {
     for bad in [vec![profile(1)], vec![profile(999)], vec![profile(1 << 31)], vec![profile(u32::MAX)]] {
         let (status, body) = wire_submit(&info, &data, bad);
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
-        let failure: TranscodeFailure = wire::decode(&body).unwrap();
+        let failure: TranscodeFailure = lp_wire::decode(&body).unwrap();
         assert_eq!(failure.code, ErrorCode::InvalidInput);
         assert!(failure.message.contains("bitrate"), "{}", failure.message);
     }
@@ -52,8 +52,8 @@ fn profiles_the_encoder_cannot_take_are_refused_on_the_wire_and_nothing_dies() {
     // Everyone is alive and the next good segment is transcoded by the same transcoder.
     let (status, body) = wire_submit(&info, &data, vec![profile(100_000)]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let result: lp_actors::wire::TranscodeResult = wire::decode(&body).unwrap();
-    assert!(matches!(result.result, lp_actors::wire::TranscodeOutcome::Data(_)), "{result:?}");
+    let result: lp_wire::TranscodeResult = lp_wire::decode(&body).unwrap();
+    assert!(matches!(result.result, lp_wire::TranscodeOutcome::Data(_)), "{result:?}");
     orch.wait_transcoders(1);
     drop(transcoder);
 }

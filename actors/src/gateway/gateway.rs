@@ -21,7 +21,7 @@ use super::stream_session::{
 };
 use super::transport::OrchestratorTransport;
 use crate::metrics;
-use crate::wire::{ErrorCode, TranscodeFailure};
+use lp_wire::{ErrorCode, TranscodeFailure};
 
 const MAILBOX: usize = 1024;
 

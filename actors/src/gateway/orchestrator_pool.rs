@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
 use super::transport::{OrchestratorTransport, TransportError};
-use crate::wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
+use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
 
 const MAILBOX: usize = 1024;
 /// How long an orchestrator that failed is tried only after every other one.

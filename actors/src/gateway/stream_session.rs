@@ -31,7 +31,7 @@ use super::hls::{HlsStore, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
-use crate::wire::{
+use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
     segment_timeout,
 };
@@ -283,7 +283,7 @@ impl CurrentSession {
     }
 
     /// Take fresh terms from an answer; the auth token stays the session's.
-    fn refresh(&self, uri: &str, info: crate::wire::OrchestratorInfo) {
+    fn refresh(&self, uri: &str, info: lp_wire::OrchestratorInfo) {
         let update = |s: &mut OrchestratorSession| {
             let token = s.info.auth_token.take();
             s.info = info.clone();
@@ -369,8 +369,8 @@ async fn process_segment(
             duration: seg.duration_ms.min(i32::MAX as u64) as i32,
             capabilities: Some(Capabilities::transcoding()),
             auth_token: session.info.auth_token.clone(),
-            profiles: profiles.to_vec(),
-            format: seg.format,
+            profiles: profiles.iter().map(Into::into).collect(),
+            format: seg.format.into(),
             segment_parameters: None,
             force_session_reinit: false,
             timeout_ms: timeout.as_millis() as u64,

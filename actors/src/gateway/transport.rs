@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure, TranscodeResult};
+use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure, TranscodeResult};
 
 /// A failure to get an answer from an orchestrator.
 #[derive(Debug, Clone, thiserror::Error)]

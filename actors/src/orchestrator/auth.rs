@@ -9,7 +9,7 @@ use rand::RngCore;
 use serde_bytes::ByteBuf;
 use sha2::Sha256;
 
-use crate::wire::AuthToken;
+use lp_wire::AuthToken;
 
 /// go-livepeer's `authTokenValidPeriod`.
 pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);

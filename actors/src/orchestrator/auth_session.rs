@@ -16,7 +16,7 @@ use tracing::debug;
 
 use super::job::TranscodeJob;
 use super::transcoder_pool::{Transcode, TranscoderPool};
-use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 64;
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use lp_pipelines::{InputFormat, Profile, TranscodeError, TranscodeOptions};
 use serde_bytes::ByteBuf;
 
-use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData};
+use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData};
 
 /// One segment to transcode. Cloning is cheap (the bytes are shared), so a job can be re-queued.
 #[derive(Debug, Clone)]

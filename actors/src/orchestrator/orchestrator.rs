@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::Bytes;
+use lp_pipelines::Profile;
 use serde::Serialize;
 use tracing::{debug, info};
 
@@ -23,7 +24,7 @@ use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment
 use super::job::TranscodeJob;
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
-use crate::wire::{
+use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
     TranscodeOutcome, TranscodeResult, segment_timeout,
 };
@@ -66,7 +67,7 @@ impl Orchestrator {
         }
     }
 
-    fn info(&self, auth_token: Option<crate::wire::AuthToken>) -> OrchestratorInfo {
+    fn info(&self, auth_token: Option<lp_wire::AuthToken>) -> OrchestratorInfo {
         OrchestratorInfo {
             transcoder: self.settings.service_uri.clone(),
             price_info: Some(PriceInfo {
@@ -118,7 +119,7 @@ pub struct Rejected(pub TranscodeFailure);
 /// flight are done. Refused like a segment when the token does not check out.
 #[derive(Message)]
 #[rtype(result = "Result<(), Rejected>")]
-pub struct EndSession(pub crate::wire::AuthToken);
+pub struct EndSession(pub lp_wire::AuthToken);
 
 /// A snapshot for `/status`.
 #[derive(Message)]
@@ -163,7 +164,8 @@ impl Handler<SubmitSegment> for Orchestrator {
         if let Err(why) = self.tokens.verify(&token) {
             return reject(ErrorCode::AuthFailed, why.into());
         }
-        if let Err(e) = lp_pipelines::validate_profiles(&seg.profiles) {
+        let profiles: Vec<Profile> = seg.profiles.iter().map(Profile::from).collect();
+        if let Err(e) = lp_pipelines::validate_profiles(&profiles) {
             return reject(ErrorCode::InvalidInput, e.to_string());
         }
         if blake3::hash(&msg.data).as_bytes().as_slice() != seg.hash.as_slice() {
@@ -200,8 +202,8 @@ impl Handler<SubmitSegment> for Orchestrator {
         };
         let job = TranscodeJob {
             seq,
-            format: seg.format,
-            profiles: Arc::new(seg.profiles),
+            format: seg.format.into(),
+            profiles: Arc::new(profiles),
             data: msg.data,
             deadline: Instant::now() + patience.min(MAX_PATIENCE),
         };

@@ -3,14 +3,14 @@
 //! - **Owns** a dedicated OS thread (its device context: FFmpeg codec state lives and dies there).
 //!   Transcoding never runs on the actor's thread or the async executor.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the pool gives it one job at a time.
-//! - **Restart policy**: a job that panics, or runs past [`JOB_TIMEOUT`], fails only that job
-//!   (answered `TranscoderFailed`); the thread is discarded with whatever state it was left in
-//!   and a fresh one is started for the next job. The actor itself never stops while its node
+//! - **Restart policy**: a job that panics, or runs past [`WORKER_JOB_TIMEOUT`] (a wedged codec
+//!   must not hold a session's slot forever), fails only that job (answered `TranscoderFailed`);
+//!   the thread is discarded with whatever state it was left in and a fresh one is started for
+//!   the next job. The actor itself never stops while its node
 //!   runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
-use std::time::Duration;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
@@ -18,14 +18,11 @@ use tracing::{error, info};
 
 use super::job::{JobError, RunJob, TranscodeFn, TranscodeJob};
 use crate::metrics;
-use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+use lp_wire::limits::WORKER_JOB_TIMEOUT;
+use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 /// The pool never sends more than a few jobs to one worker.
 const MAILBOX: usize = 8;
-/// A job not done in this time is failed and its thread abandoned (a wedged codec must not
-/// hold a session's slot forever); the next job gets a fresh thread.
-pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// What the thread answers: the job's result, or the panic message when the job panicked.
 type Reply = oneshot::Sender<Result<Result<TranscodeData, TranscodeFailure>, String>>;
 
@@ -97,9 +94,9 @@ impl Handler<RunJob> for TranscodeWorker {
                 if sent.is_err() {
                     return None;
                 }
-                match tokio::time::timeout(JOB_TIMEOUT, reply_rx).await {
+                match tokio::time::timeout(WORKER_JOB_TIMEOUT, reply_rx).await {
                     Ok(answer) => answer.ok(),
-                    Err(_) => Some(Err(format!("no result in {JOB_TIMEOUT:?}"))),
+                    Err(_) => Some(Err(format!("no result in {WORKER_JOB_TIMEOUT:?}"))),
                 }
             }
             .into_actor(self)

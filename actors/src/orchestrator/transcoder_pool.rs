@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::job::{JobError, RunJob, TranscodeJob};
 use crate::metrics;
-use crate::wire::{ErrorCode, TranscodeData, TranscodeFailure};
+use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 256;
 /// How often one job may be moved to another transcoder after disconnects (the poison-job rule:

@@ -17,8 +17,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use lp_actors::gateway::{Gateway, GetHls, HlsItem, IncomingSegment, Push, ReadHls, SegmentDone};
 use lp_actors::metrics;
-use lp_actors::wire::{ErrorCode, TranscodeFailure};
 use lp_pipelines::{InputFormat, TranscodeError};
+use lp_wire::{ErrorCode, TranscodeFailure};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -96,7 +96,7 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let Some(seq) = sequence_number(base) else {
         return plain(StatusCode::BAD_REQUEST, format!("{file}: no sequence number in the file name"));
     };
-    let duration_header = match header_value(&req, "Content-Duration") {
+    let duration_header = match header_value(&req, lp_wire::headers::CONTENT_DURATION) {
         None => None,
         Some(v) => match v.parse::<u64>() {
             Ok(ms) if ms > 0 && ms <= 300_000 => Some(ms),

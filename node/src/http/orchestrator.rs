@@ -6,7 +6,7 @@
 //! | `POST /getOrchestrator` | MessagePack `OrchestratorRequest` → `OrchestratorInfo` (503 + `TranscodeFailure` when capped) |
 //! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header or a profile is malformed |
 //! | `POST /endSession` | MessagePack `EndSession` → nil: the gateway's stream ended, the session's slot is freed once its segments are done |
-//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_actors::wire`); at most 64 KiB may arrive before the `Register` is accepted |
+//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_wire`); at most 64 KiB may arrive before the `Register` is accepted |
 
 use std::sync::Arc;
 
@@ -16,18 +16,12 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lp_actors::orchestrator::{self, GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
-use lp_actors::wire::{self, EndSession, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
+use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
 use tracing::warn;
 
-use crate::client::{MSGPACK, SEGMENT_HEADER};
 use crate::remote_transcoder::{Gate, Gated, Links, RemoteTranscoder};
-
-/// The largest `/getOrchestrator` or `/endSession` body.
-const MAX_MESSAGE: usize = 64 * 1024;
-/// go-livepeer's `MaxSegSize`.
-pub const MAX_SEGMENT: usize = 300_000_000;
-/// A frame carries one segment or all its renditions.
-const MAX_FRAME: usize = 512 * 1024 * 1024;
+use lp_wire::headers::{MSGPACK, SEGMENT as SEGMENT_HEADER};
+use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
 
 #[derive(Clone)]
 pub struct OrchestratorState {
@@ -41,10 +35,12 @@ pub struct OrchestratorState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Only /segment carries a segment; the other bodies are small messages, read before anyone
     // is authenticated, so they get a small limit.
-    let small = || web::PayloadConfig::new(MAX_MESSAGE);
+    let small = || web::PayloadConfig::new(MAX_MESSAGE_BYTES);
     cfg.service(web::resource("/getOrchestrator").app_data(small()).route(web::post().to(get_orchestrator)))
         .service(
-            web::resource("/segment").app_data(web::PayloadConfig::new(MAX_SEGMENT)).route(web::post().to(segment)),
+            web::resource("/segment")
+                .app_data(web::PayloadConfig::new(MAX_SEGMENT_BYTES))
+                .route(web::post().to(segment)),
         )
         .service(web::resource("/endSession").app_data(small()).route(web::post().to(end_session)))
         .route("/transcoder", web::get().to(transcoder));
@@ -52,7 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn failure(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpResponse {
     let f = TranscodeFailure { code, message: message.into() };
-    HttpResponse::build(status).content_type(MSGPACK).body(wire::encode(&f))
+    HttpResponse::build(status).content_type(MSGPACK).body(lp_wire::encode(&f))
 }
 
 fn stopped() -> HttpResponse {
@@ -74,12 +70,12 @@ async fn get_orchestrator(state: web::Data<OrchestratorState>, body: web::Bytes)
 }
 
 async fn get_orchestrator_answer(state: &OrchestratorState, body: web::Bytes) -> HttpResponse {
-    let req: OrchestratorRequest = match wire::decode(&body) {
+    let req: OrchestratorRequest = match lp_wire::decode(&body) {
         Ok(r) => r,
         Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
     match state.orchestrator.send(GetOrchestratorInfo(req)).await {
-        Ok(Ok(info)) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&info)),
+        Ok(Ok(info)) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&info)),
         Ok(Err(f)) => {
             let status = match f.code {
                 ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
@@ -104,13 +100,13 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web:
         .get(SEGMENT_HEADER)
         .ok_or_else(|| format!("missing {SEGMENT_HEADER} header"))
         .and_then(|h| B64.decode(h.as_bytes()).map_err(|e| format!("{SEGMENT_HEADER} is not base64: {e}")))
-        .and_then(|raw| wire::decode(&raw).map_err(|e| format!("{SEGMENT_HEADER}: {e}")))
+        .and_then(|raw| lp_wire::decode(&raw).map_err(|e| format!("{SEGMENT_HEADER}: {e}")))
     {
         Ok(seg) => seg,
         Err(why) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, why),
     };
     match state.orchestrator.send(SubmitSegment { seg, data: body }).await {
-        Ok(Ok(result)) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&result)),
+        Ok(Ok(result)) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
         Ok(Err(rejected)) => {
             warn!(target: "lp::orchestrator", error = %rejected, "segment refused");
             let status = match rejected.0.code {
@@ -124,12 +120,12 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web:
 }
 
 async fn end_session(state: web::Data<OrchestratorState>, body: web::Bytes) -> HttpResponse {
-    let end: EndSession = match wire::decode(&body) {
+    let end: EndSession = match lp_wire::decode(&body) {
         Ok(e) => e,
         Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
     match state.orchestrator.send(orchestrator::EndSession(end.auth_token)).await {
-        Ok(Ok(())) => HttpResponse::Ok().content_type(MSGPACK).body(wire::encode(&())),
+        Ok(Ok(())) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&())),
         Ok(Err(rejected)) => failure(StatusCode::FORBIDDEN, rejected.0.code, rejected.0.message),
         Err(_) => stopped(),
     }
@@ -146,7 +142,8 @@ async fn transcoder(
     let body = web::Payload::from_request(&req, &mut gated).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
-    let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
+    let stream =
+        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     RemoteTranscoder::create(move |ctx| {
         ctx.add_stream(stream);
         RemoteTranscoder::new(peer, session, state.pool.clone(), state.secret.clone(), gate, state.links.clone())

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use lp_actors::wire::{self, OrchestratorInfo, OrchestratorRequest, SegData};
-use lp_pipelines::{InputFormat, Profile};
+use lp_pipelines::Profile;
+use lp_wire::{OrchestratorInfo, OrchestratorRequest, SegData};
 use serde_bytes::ByteBuf;
 use serde_json::Value;
 
@@ -246,10 +246,10 @@ pub fn push(gateway: &str, stream: &str, name: &str, body: Vec<u8>) -> (u16, Str
 
 /// Terms (with an auth token) from an orchestrator, as any client on the network can get them.
 pub fn wire_token(uri: &str) -> OrchestratorInfo {
-    let body = wire::encode(&OrchestratorRequest::default());
+    let body = lp_wire::encode(&OrchestratorRequest::default());
     let resp = http().post(format!("{uri}/getOrchestrator")).body(body).send().unwrap();
     assert_eq!(resp.status(), 200);
-    wire::decode(&resp.bytes().unwrap()).unwrap()
+    lp_wire::decode(&resp.bytes().unwrap()).unwrap()
 }
 
 /// The `SegData` a gateway sends for `data`, with the token of `info`.
@@ -262,8 +262,8 @@ pub fn wire_seg(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) ->
         duration: 1000,
         capabilities: None,
         auth_token: info.auth_token.clone(),
-        profiles,
-        format: InputFormat::MpegTs,
+        profiles: profiles.iter().map(Into::into).collect(),
+        format: lp_wire::Container::MpegTs,
         segment_parameters: None,
         force_session_reinit: false,
         timeout_ms: 0,
@@ -272,7 +272,7 @@ pub fn wire_seg(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) ->
 
 /// POST /segment with the given profiles, as a hostile gateway would; the status and the answer.
 pub fn wire_submit(info: &OrchestratorInfo, data: &[u8], profiles: Vec<Profile>) -> (u16, Vec<u8>) {
-    wire_post(&info.transcoder, &wire::encode(&wire_seg(info, data, profiles)), data)
+    wire_post(&info.transcoder, &lp_wire::encode(&wire_seg(info, data, profiles)), data)
 }
 
 /// POST /segment with `seg` (MessagePack) as the `Livepeer-Segment` header.

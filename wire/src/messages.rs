@@ -1,4 +1,4 @@
-//! The gateway ↔ orchestrator and orchestrator ↔ transcoder wire messages.
+//! The gateway ↔ orchestrator messages.
 //!
 //! They mirror go-livepeer's `net/lp_rpc.proto` field for field (same names, same meanings), so
 //! a protobuf codec for go-livepeer interoperability can be added beside the MessagePack one
@@ -9,77 +9,11 @@
 //! Big integers (face value, win probability …) are minimal big-endian bytes, as go-livepeer's
 //! `big.Int.Bytes()`; they are empty in offchain mode.
 
-use std::collections::BTreeMap;
-
-use lp_pipelines::{InputFormat, Profile};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-/// Capability bits of go-livepeer (`core/capabilities.go`): bit `c` is in word `c / 64`.
-pub mod capability {
-    pub const H264: u32 = 0;
-    pub const MPEGTS: u32 = 1;
-    pub const MP4: u32 = 2;
-    pub const FRACTIONAL_FRAMERATES: u32 = 3;
-    pub const STORAGE_DIRECT: u32 = 4;
-    pub const PROFILE_H264_BASELINE: u32 = 7;
-    pub const PROFILE_H264_MAIN: u32 = 8;
-    pub const PROFILE_H264_HIGH: u32 = 9;
-    pub const PROFILE_H264_CONSTRAINED_HIGH: u32 = 10;
-    pub const GOP: u32 = 11;
-    pub const AUTH_TOKEN: u32 = 12;
-}
-
-/// `Capabilities`: what a node can do (bitstring) and what it insists on (mandatories).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capabilities {
-    pub bitstring: Vec<u64>,
-    pub mandatories: Vec<u64>,
-    pub capacities: BTreeMap<u32, u32>,
-    pub version: String,
-}
-
-impl Capabilities {
-    /// The transcoding capabilities this build offers.
-    pub fn transcoding() -> Self {
-        use capability::*;
-        let mut caps = Capabilities { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
-        for c in [
-            H264,
-            MPEGTS,
-            MP4,
-            FRACTIONAL_FRAMERATES,
-            STORAGE_DIRECT,
-            PROFILE_H264_BASELINE,
-            PROFILE_H264_MAIN,
-            PROFILE_H264_HIGH,
-            PROFILE_H264_CONSTRAINED_HIGH,
-            GOP,
-            AUTH_TOKEN,
-        ] {
-            caps.set(c);
-        }
-        caps.mandatories = vec![1 << AUTH_TOKEN];
-        caps
-    }
-
-    pub fn set(&mut self, cap: u32) {
-        let word = (cap / 64) as usize;
-        if self.bitstring.len() <= word {
-            self.bitstring.resize(word + 1, 0);
-        }
-        self.bitstring[word] |= 1 << (cap % 64);
-    }
-
-    /// go-livepeer's rule: every bit the requester needs is offered, and every bit the offerer
-    /// makes mandatory is in the request.
-    pub fn compatible_with(&self, offered: &Capabilities) -> bool {
-        let covers = |want: &[u64], have: &[u64]| {
-            want.iter().enumerate().all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
-        };
-        covers(&self.bitstring, &offered.bitstring) && covers(&offered.mandatories, &self.bitstring)
-    }
-}
+use crate::capability::Capabilities;
+use crate::profile::{Container, VideoProfile};
 
 /// `OrchestratorRequest`: a gateway asks an orchestrator for its terms.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,23 +115,15 @@ pub struct SegData {
     pub capabilities: Option<Capabilities>,
     pub auth_token: Option<AuthToken>,
     /// go-livepeer's `fullProfiles`.
-    pub profiles: Vec<Profile>,
+    pub profiles: Vec<VideoProfile>,
     /// Container of the body (go-livepeer infers it from the manifest; we say it).
-    pub format: InputFormat,
+    pub format: Container,
     pub segment_parameters: Option<SegParameters>,
     pub force_session_reinit: bool,
     /// How long the gateway waits for this attempt, in milliseconds (our extension); the
-    /// orchestrator drops the work once it has passed. 0 or absent: [`segment_timeout`].
+    /// orchestrator drops the work once it has passed. 0 or absent: [`crate::segment_timeout`].
     #[serde(default)]
     pub timeout_ms: u64,
-}
-
-/// The longest a gateway may ask an orchestrator to keep working on one segment.
-pub const MAX_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// go-livepeer's per-segment timeout: max(8 s, 4 × the segment's duration).
-pub fn segment_timeout(duration_ms: u64) -> std::time::Duration {
-    std::time::Duration::from_millis(duration_ms.saturating_mul(4).max(8_000))
 }
 
 impl SegData {
@@ -284,11 +210,15 @@ pub enum ErrorCode {
     MaxAttempts,
     /// The gateway's queue for the stream is full.
     GatewayBusy,
+    /// A code this build does not know (a newer peer's): decoded, not refused, and retried
+    /// elsewhere like a transport failure.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
     /// Every code, for declaring the metric series of each at start.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidInput,
         ErrorCode::OrchestratorBusy,
         ErrorCode::OrchestratorCapped,
@@ -301,6 +231,7 @@ impl ErrorCode {
         ErrorCode::NoOrchestrators,
         ErrorCode::MaxAttempts,
         ErrorCode::GatewayBusy,
+        ErrorCode::Unknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -317,6 +248,7 @@ impl ErrorCode {
             ErrorCode::NoOrchestrators => "NoOrchestrators",
             ErrorCode::MaxAttempts => "MaxAttempts",
             ErrorCode::GatewayBusy => "GatewayBusy",
+            ErrorCode::Unknown => "Unknown",
         }
     }
 
@@ -340,94 +272,4 @@ pub struct TranscodeResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndSession {
     pub auth_token: AuthToken,
-}
-
-/// Frames a remote transcoder sends to its orchestrator over the WebSocket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TranscoderMessage {
-    /// First frame: authenticate and announce capacity (go-livepeer `RegisterRequest`).
-    Register { secret: String, capacity: u32, capabilities: Capabilities },
-    /// The outcome of a job.
-    Result { task_id: u64, outcome: TranscodeOutcome },
-}
-
-/// Frames an orchestrator sends to a remote transcoder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrchestratorMessage {
-    /// Registration accepted.
-    Registered,
-    /// Registration refused (wrong secret, zero capacity); the connection closes.
-    Refused { reason: String },
-    /// A segment to transcode (go-livepeer `NotifySegment`).
-    Job {
-        task_id: u64,
-        seq: i64,
-        format: InputFormat,
-        profiles: Vec<Profile>,
-        data: ByteBuf,
-        /// Milliseconds left before the gateway stops waiting; the transcoder drops the job then.
-        #[serde(default)]
-        timeout_ms: u64,
-    },
-}
-
-/// Errors decoding a wire message.
-#[derive(Debug, thiserror::Error)]
-#[error("malformed message: {0}")]
-pub struct DecodeError(String);
-
-/// Encode a wire message as MessagePack with named fields.
-pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    // Serializing these plain structs into a Vec cannot fail.
-    rmp_serde::to_vec_named(msg).expect("wire messages serialize")
-}
-
-/// How deep a wire message may nest. Ours nest a handful of levels; rmp-serde's default of 1024
-/// lets 1 KiB of nested arrays in an unknown field recurse deep enough to overflow a 2 MiB
-/// worker stack in an unoptimized build (found by fuzzing), which aborts the process.
-pub const MAX_DEPTH: usize = 32;
-
-/// Decode a wire message; garbage is an error, never a panic.
-pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    de.set_max_depth(MAX_DEPTH);
-    T::deserialize(&mut de).map_err(|e| DecodeError(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capabilities_match_like_go_livepeer() {
-        let offered = Capabilities::transcoding();
-        let mut wanted = Capabilities::default();
-        wanted.set(capability::H264);
-        wanted.set(capability::AUTH_TOKEN);
-        assert!(wanted.compatible_with(&offered));
-        // Missing the mandatory auth-token bit.
-        let mut legacy = Capabilities::default();
-        legacy.set(capability::H264);
-        assert!(!legacy.compatible_with(&offered));
-        // Asking for something not offered.
-        let mut hevc = wanted.clone();
-        hevc.set(16);
-        assert!(!hevc.compatible_with(&offered));
-    }
-
-    #[test]
-    fn messages_round_trip_and_garbage_is_an_error() {
-        let msg = TranscodeResult {
-            seq: 7,
-            result: TranscodeOutcome::Error(TranscodeFailure {
-                code: ErrorCode::OrchestratorBusy,
-                message: "queue full".into(),
-            }),
-            info: Some(OrchestratorInfo { transcoder: "https://127.0.0.1:8935".into(), ..Default::default() }),
-        };
-        let bytes = encode(&msg);
-        assert_eq!(decode::<TranscodeResult>(&bytes).unwrap(), msg);
-        assert!(decode::<TranscodeResult>(b"\xc1garbage").is_err());
-        assert!(decode::<TranscodeResult>(&bytes[..bytes.len() / 2]).is_err());
-    }
 }

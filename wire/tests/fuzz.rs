@@ -1,4 +1,4 @@
-//! Fuzzing of the MessagePack wire codec ([`wire::decode`] / [`wire::encode`]) for every message
+//! Fuzzing of the MessagePack wire codec ([`lp_wire::decode`] / [`lp_wire::encode`]) for every message
 //! that crosses the network: what gateways, orchestrators and transcoders send each other.
 //!
 //! For each message type: arbitrary values round-trip (`decode(encode(v)) == v`); decoding
@@ -13,12 +13,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use lp_actors::wire::{
-    self, AuthToken, Capabilities, EndSession, ErrorCode, OrchestratorInfo, OrchestratorMessage, OrchestratorRequest,
+use lp_wire::{
+    AuthToken, Capabilities, EndSession, ErrorCode, OrchestratorInfo, OrchestratorMessage, OrchestratorRequest,
     Payment, PriceInfo, SegData, SegParameters, TicketExpirationParams, TicketParams, TicketSenderParams,
     TranscodeData, TranscodeFailure, TranscodeOutcome, TranscodeResult, TranscodedSegmentData, TranscoderMessage,
 };
-use lp_pipelines::{H264Profile, InputFormat, Profile};
+use lp_wire::{Container, H264Profile, VideoProfile, Work, WorkOutcome};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseResult;
@@ -189,12 +189,12 @@ fn orchestrator_info() -> impl Strategy<Value = OrchestratorInfo> {
         )
 }
 
-fn input_format() -> impl Strategy<Value = InputFormat> {
-    prop_oneof![Just(InputFormat::MpegTs), Just(InputFormat::Mp4)]
+fn input_format() -> impl Strategy<Value = Container> {
+    prop_oneof![Just(Container::MpegTs), Just(Container::Mp4)]
 }
 
 /// Any profile, valid or not: the codec carries whatever it is given; validation is elsewhere.
-fn profile() -> impl Strategy<Value = Profile> {
+fn profile() -> impl Strategy<Value = VideoProfile> {
     let h264 = prop_oneof![
         Just(H264Profile::EncoderDefault),
         Just(H264Profile::Baseline),
@@ -203,7 +203,7 @@ fn profile() -> impl Strategy<Value = Profile> {
         Just(H264Profile::ConstrainedHigh),
     ];
     (text(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), h264).prop_map(
-        |(name, width, height, bitrate, fps, fps_den, gop_ms, profile)| Profile {
+        |(name, width, height, bitrate, fps, fps_den, gop_ms, profile)| VideoProfile {
             name,
             width,
             height,
@@ -282,7 +282,7 @@ fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
         (text(), any::<u32>(), capabilities()).prop_map(|(secret, capacity, capabilities)| {
             TranscoderMessage::Register { secret, capacity, capabilities }
         }),
-        (any::<u64>(), outcome()).prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),
+        (any::<u64>(), work_outcome()).prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),
     ]
 }
 
@@ -290,15 +290,32 @@ fn orchestrator_message() -> impl Strategy<Value = OrchestratorMessage> {
     prop_oneof![
         Just(OrchestratorMessage::Registered),
         text().prop_map(|reason| OrchestratorMessage::Refused { reason }),
-        (any::<u64>(), any::<i64>(), input_format(), proptest::collection::vec(profile(), 0..3), bytes(), any::<u64>())
-            .prop_map(|(task_id, seq, format, profiles, data, timeout_ms)| OrchestratorMessage::Job {
-                task_id,
-                seq,
-                format,
-                profiles,
-                data: data.clone(),
-                timeout_ms,
-            }),
+        (any::<u64>(), work(), any::<u64>()).prop_map(|(task_id, work, timeout_ms)| OrchestratorMessage::Job {
+            task_id,
+            work,
+            timeout_ms
+        }),
+    ]
+}
+
+fn work() -> impl Strategy<Value = Work> {
+    prop_oneof![
+        (any::<i64>(), input_format(), proptest::collection::vec(profile(), 0..3), bytes())
+            .prop_map(|(seq, format, profiles, data)| Work::Transcode { seq, format, profiles, data }),
+        (text(), text(), text(), bytes()).prop_map(|(pipeline, model_id, content_type, body)| Work::Infer {
+            pipeline,
+            model_id,
+            content_type,
+            body
+        }),
+    ]
+}
+
+fn work_outcome() -> impl Strategy<Value = WorkOutcome> {
+    prop_oneof![
+        transcode_failure().prop_map(WorkOutcome::Error),
+        transcode_data().prop_map(WorkOutcome::Transcoded),
+        (text(), bytes()).prop_map(|(content_type, body)| WorkOutcome::Inferred { content_type, body }),
     ]
 }
 
@@ -360,8 +377,8 @@ fn apply(data: &mut Vec<u8>, m: &Mutation) {
 /// Decoding must give an answer, never a panic; a value that decodes re-encodes and decodes to
 /// itself (so nothing the codec accepts is half-read).
 fn decodes_cleanly<T: Serialize + DeserializeOwned + PartialEq + Debug>(bytes: &[u8]) -> TestCaseResult {
-    if let Ok(v) = wire::decode::<T>(bytes) {
-        let again: T = wire::decode(&wire::encode(&v)).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
+    if let Ok(v) = lp_wire::decode::<T>(bytes) {
+        let again: T = lp_wire::decode(&lp_wire::encode(&v)).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
         prop_assert_eq!(again, v);
     }
     Ok(())
@@ -397,8 +414,8 @@ macro_rules! wire_targets {
         fn every_message_round_trips() {
             $(
                 fuzzing::run(concat!("round_trip_", stringify!($ty)), 128, TYPES, $strategy, |v: $ty| {
-                    let bytes = wire::encode(&v);
-                    let back = wire::decode::<$ty>(&bytes).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
+                    let bytes = lp_wire::encode(&v);
+                    let back = lp_wire::decode::<$ty>(&bytes).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
                     prop_assert_eq!(back, v);
                     Ok(())
                 });
@@ -411,7 +428,7 @@ macro_rules! wire_targets {
             $(
                 let strategy = ($strategy, proptest::collection::vec(mutation(), 1..6));
                 fuzzing::run(concat!("mutated_", stringify!($ty)), 128, TYPES, strategy, |(v, mutations): ($ty, Vec<Mutation>)| {
-                    let mut bytes = wire::encode(&v);
+                    let mut bytes = lp_wire::encode(&v);
                     for m in &mutations {
                         apply(&mut bytes, m);
                     }
@@ -443,7 +460,7 @@ macro_rules! wire_targets {
                     for map in [false, true] {
                         $(
                             for field in ["unknown_field" $(, $field)*] {
-                                let _ = wire::decode::<$ty>(&nested(field, depth, map));
+                                let _ = lp_wire::decode::<$ty>(&nested(field, depth, map));
                             }
                         )*
                     }
@@ -454,8 +471,8 @@ macro_rules! wire_targets {
                             let mut bytes = vec![0x81, 0xa0 | field.len() as u8];
                             bytes.extend(field.as_bytes());
                             bytes.extend(marker);
-                            assert!(wire::decode::<$ty>(&bytes).is_err());
-                            assert!(wire::decode::<$ty>(marker).is_err());
+                            assert!(lp_wire::decode::<$ty>(&bytes).is_err());
+                            assert!(lp_wire::decode::<$ty>(marker).is_err());
                         }
                     )*
                 }
@@ -468,14 +485,14 @@ macro_rules! wire_targets {
         /// level, so decoding it on a 2 MiB thread (actix's workers, where the orchestrator
         /// decodes `/getOrchestrator` and `/segment` bodies and transcoder frames) overflows the
         /// stack and aborts the whole process; an optimized build takes ~100 bytes per level
-        /// and refuses it (`DepthLimitExceeded`). Fixed: `wire::decode` caps the depth at
+        /// and refuses it (`DepthLimitExceeded`). Fixed: `lp_wire::decode` caps the depth at
         /// `wire::MAX_DEPTH` (32; the messages nest a handful of levels).
         #[test]
         fn nesting_fits_a_worker_stack() {
             on_stack(2 << 20, || {
                 for depth in [1000, 1023, 1024, 1025, 5000] {
                     for map in [false, true] {
-                        $( let _ = wire::decode::<$ty>(&nested("", depth, map)); )*
+                        $( let _ = lp_wire::decode::<$ty>(&nested("", depth, map)); )*
                     }
                 }
             });
@@ -499,6 +516,8 @@ wire_targets! {
     EndSession => end_session(), ["auth_token"];
     TranscoderMessage => transcoder_message(), ["Register", "Result"];
     OrchestratorMessage => orchestrator_message(), ["Job", "Refused"];
+    Work => work(), ["Transcode", "Infer"];
+    WorkOutcome => work_outcome(), ["Transcoded", "Inferred"];
 }
 
 /// What the orchestrator does with a gateway's capabilities, on decoded hostile values: an
@@ -507,11 +526,11 @@ wire_targets! {
 fn capability_checks_never_panic() {
     let strategy = (capabilities(), proptest::collection::vec(mutation(), 0..4));
     fuzzing::run("compatible_with", 256, 1, strategy, |(caps, mutations)| {
-        let mut bytes = wire::encode(&caps);
+        let mut bytes = lp_wire::encode(&caps);
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        if let Ok(caps) = wire::decode::<Capabilities>(&bytes) {
+        if let Ok(caps) = lp_wire::decode::<Capabilities>(&bytes) {
             let offered = Capabilities::transcoding();
             let ok = caps.compatible_with(&offered);
             prop_assert_eq!(ok, caps.compatible_with(&offered));

@@ -1,0 +1,68 @@
+//! go-livepeer's capability bits (`core/capabilities.go`) and its matching rule: bit `c` is in
+//! word `c / 64` of a [`Capabilities`] bitstring.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const H264: u32 = 0;
+pub const MPEGTS: u32 = 1;
+pub const MP4: u32 = 2;
+pub const FRACTIONAL_FRAMERATES: u32 = 3;
+pub const STORAGE_DIRECT: u32 = 4;
+pub const PROFILE_H264_BASELINE: u32 = 7;
+pub const PROFILE_H264_MAIN: u32 = 8;
+pub const PROFILE_H264_HIGH: u32 = 9;
+pub const PROFILE_H264_CONSTRAINED_HIGH: u32 = 10;
+pub const GOP: u32 = 11;
+pub const AUTH_TOKEN: u32 = 12;
+
+/// `Capabilities`: what a node can do (bitstring) and what it insists on (mandatories).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub bitstring: Vec<u64>,
+    pub mandatories: Vec<u64>,
+    pub capacities: BTreeMap<u32, u32>,
+    pub version: String,
+}
+
+impl Capabilities {
+    /// The transcoding capabilities this build offers.
+    pub fn transcoding() -> Self {
+        let mut caps = Capabilities { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
+        for c in [
+            H264,
+            MPEGTS,
+            MP4,
+            FRACTIONAL_FRAMERATES,
+            STORAGE_DIRECT,
+            PROFILE_H264_BASELINE,
+            PROFILE_H264_MAIN,
+            PROFILE_H264_HIGH,
+            PROFILE_H264_CONSTRAINED_HIGH,
+            GOP,
+            AUTH_TOKEN,
+        ] {
+            caps.set(c);
+        }
+        caps.mandatories = vec![1 << AUTH_TOKEN];
+        caps
+    }
+
+    pub fn set(&mut self, cap: u32) {
+        let word = (cap / 64) as usize;
+        if self.bitstring.len() <= word {
+            self.bitstring.resize(word + 1, 0);
+        }
+        self.bitstring[word] |= 1 << (cap % 64);
+    }
+
+    /// go-livepeer's rule: every bit the requester needs is offered, and every bit the offerer
+    /// makes mandatory is in the request.
+    pub fn compatible_with(&self, offered: &Capabilities) -> bool {
+        let covers = |want: &[u64], have: &[u64]| {
+            want.iter().enumerate().all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
+        };
+        covers(&self.bitstring, &offered.bitstring) && covers(&offered.mandatories, &self.bitstring)
+    }
+}

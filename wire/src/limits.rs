@@ -1,0 +1,48 @@
+//! Every protocol limit and timeout, defined once; both sides of a link read them from here.
+
+use std::time::Duration;
+
+/// The longest a gateway may ask an orchestrator to keep working on one segment.
+pub const MAX_PATIENCE: Duration = Duration::from_secs(120);
+
+/// go-livepeer's per-segment timeout: max(8 s, 4 × the segment's duration).
+pub fn segment_timeout(duration_ms: u64) -> Duration {
+    Duration::from_millis(duration_ms.saturating_mul(4).max(8_000))
+}
+
+/// go-livepeer's `MaxSegSize`: the largest segment body.
+pub const MAX_SEGMENT_BYTES: usize = 300_000_000;
+
+/// The largest small control message (`/getOrchestrator`, `/endSession`), read before anyone
+/// is authenticated.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The largest answer to one segment, and the largest worker frame: a segment or all its
+/// renditions.
+pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
+
+/// How deep a wire message may nest. Ours nest a handful of levels; rmp-serde's default of 1024
+/// lets 1 KiB of nested arrays in an unknown field recurse deep enough to overflow a 2 MiB
+/// worker stack in an unoptimized build (found by fuzzing), which aborts the process.
+pub const MAX_DEPTH: usize = 32;
+
+/// go-livepeer's `GRPCConnectTimeout`/`GRPCTimeout` for `GetOrchestrator`.
+pub const INFO_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// A worker job not answered in this time fails (go-livepeer removes such a worker too).
+pub const WORKER_JOB_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often each end of a worker link pings the other.
+pub const WORKER_PING_EVERY: Duration = Duration::from_secs(5);
+
+/// A worker link that has heard nothing (not even a ping) for this long is dead.
+pub const WORKER_SILENCE: Duration = Duration::from_secs(20);
+
+/// A worker connection that has not registered by then is closed.
+pub const WORKER_REGISTER_WITHIN: Duration = Duration::from_secs(10);
+
+/// What a worker connection may send before its registration is accepted.
+pub const WORKER_UNREGISTERED_BYTES: usize = 64 * 1024;
+
+/// The first and the longest wait between a worker's reconnection attempts (doubling).
+pub const WORKER_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));

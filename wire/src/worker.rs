@@ -1,0 +1,62 @@
+//! The orchestrator ↔ worker frames (go-livepeer's `RegisterTranscoder` / `NotifySegment` /
+//! `TranscodeResults`, and their AI counterparts), carried over a WebSocket by lp-node.
+//!
+//! A worker registers with the shared secret, its capacity and its capabilities; the
+//! orchestrator then sends it [`Work`] and the worker answers each job with a [`WorkOutcome`]
+//! under the job's `task_id`. Limits and timeouts of the link are in [`crate::limits`].
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::capability::Capabilities;
+use crate::messages::{TranscodeData, TranscodeFailure};
+use crate::profile::{Container, VideoProfile};
+
+/// Frames a worker sends to its orchestrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TranscoderMessage {
+    /// First frame: authenticate and announce capacity (go-livepeer `RegisterRequest`).
+    Register { secret: String, capacity: u32, capabilities: Capabilities },
+    /// The outcome of a job.
+    Result { task_id: u64, outcome: WorkOutcome },
+}
+
+/// Frames an orchestrator sends to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrchestratorMessage {
+    /// Registration accepted.
+    Registered,
+    /// Registration refused (wrong secret, zero capacity); the connection closes.
+    Refused { reason: String },
+    /// A job.
+    Job {
+        task_id: u64,
+        work: Work,
+        /// Milliseconds left before the gateway stops waiting; the worker drops the job then.
+        #[serde(default)]
+        timeout_ms: u64,
+    },
+}
+
+/// What a job asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Work {
+    /// Transcode a segment (go-livepeer `NotifySegment`).
+    Transcode { seq: i64, format: Container, profiles: Vec<VideoProfile>, data: ByteBuf },
+    /// Run one inference request of `pipeline` (go-livepeer's AI pipeline names, e.g.
+    /// `text-to-image`) with `model_id`; `body` is the gateway's request as received.
+    Infer { pipeline: String, model_id: String, content_type: String, body: ByteBuf },
+}
+
+/// A worker's answer to one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkOutcome {
+    Error(TranscodeFailure),
+    /// The renditions of a [`Work::Transcode`].
+    Transcoded(TranscodeData),
+    /// The response of a [`Work::Infer`], to hand to the gateway as is.
+    Inferred {
+        content_type: String,
+        body: ByteBuf,
+    },
+}
