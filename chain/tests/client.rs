@@ -10,7 +10,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::{BondingManager, Minter};
-use lp_chain::client::{ChainClient, expected_reward, http_provider, parse_units};
+use lp_chain::client::{ChainClient, Token, expected_reward, http_provider, parse_amount};
 use lp_chain::devnet::{self, DevnetDeployment, DevnetParams};
 use lp_chain::error::ChainError;
 use lp_chain::tx::TxPolicy;
@@ -22,7 +22,7 @@ struct Net {
 }
 
 fn lpt(s: &str) -> U256 {
-    parse_units(s, 18).unwrap()
+    parse_amount(s, Token::Lpt).unwrap()
 }
 
 fn signer(i: usize) -> PrivateKeySigner {
@@ -248,7 +248,7 @@ async fn fund_unlock_and_withdraw_deposit_and_reserve() {
     let net = devnet().await;
     let gw = client(&net, 3).await;
     let me = signer(3).address();
-    let eth = |s: &str| parse_units(s, 18).unwrap();
+    let eth = |s: &str| parse_amount(s, Token::Eth).unwrap();
 
     next_round(&net, &gw).await;
     gw.fund(eth("1"), eth("2")).await.unwrap();

@@ -39,7 +39,7 @@ mod rounds;
 mod status;
 mod token;
 
-pub use amounts::{DECIMALS, Token, format_amount, format_units, parse_amount, parse_units};
+pub use amounts::{Token, format_amount, parse_amount};
 pub use bonding::{PERC_DIVISOR, PoolMember, Unbonded, UnbondingLock};
 pub use reward::{expected_reward, insert_position};
 pub use rounds::RoundInfo;

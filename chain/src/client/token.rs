@@ -3,7 +3,7 @@
 
 use alloy::primitives::U256;
 
-use super::{ChainClient, DECIMALS, format_units};
+use super::{ChainClient, Token, format_amount};
 use crate::error::ChainError;
 
 impl ChainClient {
@@ -20,9 +20,9 @@ impl ChainClient {
         let balance = token.balanceOf(me).call().await?;
         if balance < amount {
             return Err(ChainError::InvalidInput(format!(
-                "cannot bond {} LPT: the account {me} holds {} LPT",
-                format_units(amount, DECIMALS),
-                format_units(balance, DECIMALS)
+                "cannot bond {}: the account {me} holds {}",
+                format_amount(amount, Token::Lpt),
+                format_amount(balance, Token::Lpt)
             )));
         }
         self.send(token.approve(bm_addr, amount).into_transaction_request(), "LivepeerToken.approve").await?;
