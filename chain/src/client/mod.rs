@@ -41,7 +41,7 @@ mod token;
 
 pub use amounts::{Token, format_amount, parse_amount};
 pub use bonding::{PERC_DIVISOR, PoolMember, Unbonded, UnbondingLock};
-pub use reward::{expected_reward, insert_position};
+pub use reward::{expected_reward, insert_position, reward_stake_round};
 pub use rounds::RoundInfo;
 pub use status::NodeStatus;
 
