@@ -1,6 +1,7 @@
 //! ChainClient against our devnet contracts on a real anvil: address resolution, registration
-//! and activation, the pool, reward (with hints and its revert reason), unbonding, and the
-//! TicketBroker deposit/reserve.
+//! and activation, the pool, reward (with hints and its revert reason; hints after missed rounds
+//! and after a stake change in the reward's round), unbonding, and the TicketBroker
+//! deposit/reserve.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::{BondingManager, Minter};
-use lp_chain::client::{ChainClient, expected_reward, http_provider, parse_units};
+use lp_chain::client::{ChainClient, Token, expected_reward, http_provider, parse_amount};
 use lp_chain::devnet::{self, DevnetDeployment, DevnetParams};
 use lp_chain::error::ChainError;
 use lp_chain::tx::TxPolicy;
@@ -22,7 +23,7 @@ struct Net {
 }
 
 fn lpt(s: &str) -> U256 {
-    parse_units(s, 18).unwrap()
+    parse_amount(s, Token::Lpt).unwrap()
 }
 
 fn signer(i: usize) -> PrivateKeySigner {
@@ -41,9 +42,14 @@ fn params() -> DevnetParams {
 
 /// anvil with our contracts; dev accounts 1 and 2 hold 1000 LPT each.
 async fn devnet() -> Net {
+    devnet_with(&params(), &[1, 2]).await
+}
+
+/// anvil with our contracts deployed with `params`; each dev account in `funded` holds 1000 LPT.
+async fn devnet_with(params: &DevnetParams, funded: &[usize]) -> Net {
     let anvil = Anvil::spawn(AnvilOptions::default()).expect("anvil");
-    let fund = [(signer(1).address(), lpt("1000")), (signer(2).address(), lpt("1000"))];
-    let deployment = devnet::deploy(&anvil.url(), DEV_KEYS[0], &params(), &fund).await.expect("devnet deploy");
+    let fund: Vec<_> = funded.iter().map(|i| (signer(*i).address(), lpt("1000"))).collect();
+    let deployment = devnet::deploy(&anvil.url(), DEV_KEYS[0], params, &fund).await.expect("devnet deploy");
     let provider = http_provider(&anvil.url()).unwrap();
     Net { anvil, deployment, provider }
 }
@@ -201,6 +207,111 @@ async fn register_activate_pool_and_reward() {
     expect_revert(o1.withdraw_fees(a1, U256::from(1)).await.unwrap_err(), "insufficient fees to withdraw");
 }
 
+/// `addr`'s neighbours in the pool as it is now: what a correct `rewardWithHint` hint names.
+async fn neighbours(c: &ChainClient, addr: Address) -> (Address, Address) {
+    let pool: Vec<Address> = c.pool().await.unwrap().into_iter().map(|m| m.address).collect();
+    let i = pool.iter().position(|a| *a == addr).expect("in the pool");
+    let prev = if i == 0 { Address::ZERO } else { pool[i - 1] };
+    (prev, pool.get(i + 1).copied().unwrap_or(Address::ZERO))
+}
+
+/// The stake in `addr`'s earnings pool for `round`.
+async fn pool_stake(net: &Net, addr: Address, round: u64) -> U256 {
+    let bm = BondingManager::new(net.deployment.contracts.bonding_manager, &net.provider);
+    bm.getTranscoderEarningsPoolForRound(addr, U256::from(round)).call().await.unwrap().totalStake
+}
+
+/// `c` calls reward; the hints it computed beforehand must name its neighbours in the pool after
+/// the reward, and its stake must grow by the mint on `pool_stake` (the stake the contract
+/// rewards this round). Returns the hints.
+async fn reward_checked(net: &Net, c: &ChainClient, pool_stake: U256) -> (Address, Address) {
+    let me = c.address().unwrap();
+    let bm = BondingManager::new(net.deployment.contracts.bonding_manager, c.provider());
+    let minter = Minter::new(net.deployment.contracts.minter, c.provider());
+    let mintable = minter.currentMintableTokens().call().await.unwrap();
+    let total = bm.getTotalBonded().call().await.unwrap();
+    let expected = expected_reward(mintable, pool_stake, total, U256::ZERO);
+    let hints = c.reward_hints(me).await.unwrap();
+    let before = c.status(me).await.unwrap().total_stake;
+    c.reward().await.unwrap();
+    assert_eq!(c.status(me).await.unwrap().total_stake - before, expected, "the mint on {pool_stake}");
+    assert_eq!(hints, neighbours(c, me).await, "hints of {me} against the pool after its reward");
+    hints
+}
+
+/// The real BondingManager keeps a transcoder's stake in the earnings pool of the round it last
+/// changed (`lastActiveStakeUpdateRound`): after a round without reward (and without any stake
+/// change), the current round's pool reads 0 until `reward` copies the old one over, and the
+/// mint is on that stake. The hints must simulate that mint, or an orchestrator whose reward
+/// moves it past another gets hints naming its old place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reward_hints_after_missed_rounds_use_the_stake_of_the_last_update() {
+    // 10% inflation per round: rewards big enough to reorder the pool.
+    let net = devnet_with(&DevnetParams { inflation: 100_000_000, ..params() }, &[1, 2, 3]).await;
+    let (o1, o2, o3) = (client(&net, 1).await, client(&net, 2).await, client(&net, 3).await);
+    let (a1, a2, a3) = (signer(1).address(), signer(2).address(), signer(3).address());
+    let bm = BondingManager::new(net.deployment.contracts.bonding_manager, o1.provider());
+
+    next_round(&net, &o1).await;
+    o1.register(lpt("100"), 0, 0, "https://127.0.0.1:8935").await.unwrap();
+    o2.register(lpt("110"), 0, 0, "https://127.0.0.1:9935").await.unwrap();
+    o3.register(lpt("400"), 0, 0, "https://127.0.0.1:10935").await.unwrap();
+    let first = next_round(&net, &o1).await;
+    assert_eq!(o1.pool().await.unwrap().iter().map(|m| m.address).collect::<Vec<_>>(), vec![a3, a2, a1]);
+
+    // Only o3 rewards in the first active round; o1 and o2 miss it.
+    assert_eq!(reward_checked(&net, &o3, lpt("400")).await, (Address::ZERO, a2));
+    let round = next_round(&net, &o1).await;
+    assert_eq!(round, first + 1);
+
+    // The devnet keeps the real contract's books: o1's stake was last updated for `first`, and
+    // this round's pool is empty until o1 rewards.
+    let t1 = bm.getTranscoder(a1).call().await.unwrap();
+    assert_eq!(t1.lastActiveStakeUpdateRound, U256::from(first));
+    assert_eq!(pool_stake(&net, a1, round).await, U256::ZERO);
+    assert_eq!(pool_stake(&net, a2, round).await, U256::ZERO);
+
+    // o1's reward on its 100 LPT takes it past o2 (110): right behind o3.
+    assert_eq!(reward_checked(&net, &o1, lpt("100")).await, (a3, a2));
+    assert_eq!(pool_stake(&net, a1, round).await, lpt("100"), "reward copied the stake of the last update");
+    // o2's reward on its 110 LPT takes it back past o1.
+    assert_eq!(reward_checked(&net, &o2, lpt("110")).await, (a3, a1));
+    // o3 rewarded last round: this round's pool holds its stake already.
+    let o3_stake = pool_stake(&net, a3, round).await;
+    assert!(o3_stake > lpt("400"));
+    assert_eq!(reward_checked(&net, &o3, o3_stake).await, (Address::ZERO, a2));
+    assert_eq!(o1.pool().await.unwrap().iter().map(|m| m.address).collect::<Vec<_>>(), vec![a3, a2, a1]);
+}
+
+/// The other side of the same rule: when the stake changed earlier in the reward's round, the
+/// contract has already recorded this round's stake (`lastActiveStakeUpdateRound` is the next
+/// round, whose pool holds the new stake) and mints on this round's. Hints from the next round's
+/// pool would overshoot and put o1 ahead of o2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reward_hints_after_a_stake_change_this_round_use_this_rounds_stake() {
+    let net = devnet_with(&DevnetParams { inflation: 100_000_000, ..params() }, &[1, 2, 3]).await;
+    let (o1, o2, delegator) = (client(&net, 1).await, client(&net, 2).await, client(&net, 3).await);
+    let (a1, a2) = (signer(1).address(), signer(2).address());
+    let bm = BondingManager::new(net.deployment.contracts.bonding_manager, o1.provider());
+
+    next_round(&net, &o1).await;
+    o1.register(lpt("100"), 0, 0, "https://127.0.0.1:8935").await.unwrap();
+    o2.register(lpt("300"), 0, 0, "https://127.0.0.1:9935").await.unwrap();
+    let round = next_round(&net, &o1).await;
+
+    // 100 LPT delegated to o1 before it rewards: 200 LPT from the next round.
+    delegator.bond(lpt("100"), a1).await.unwrap();
+    let t1 = bm.getTranscoder(a1).call().await.unwrap();
+    assert_eq!(t1.lastActiveStakeUpdateRound, U256::from(round + 1));
+    assert_eq!(pool_stake(&net, a1, round).await, lpt("100"));
+    assert_eq!(pool_stake(&net, a1, round + 1).await, lpt("200"));
+
+    // The mint is on 100 LPT (300 LPT mintable · 100/400 = 75): 275 LPT stays behind o2's 300.
+    // On 200 LPT it would be 150, and 350 LPT would lead.
+    assert_eq!(reward_checked(&net, &o1, lpt("100")).await, (a2, Address::ZERO));
+    assert_eq!(o1.status(a1).await.unwrap().total_stake, lpt("275"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbond_then_withdraw_stake_after_the_unbonding_period() {
     let net = devnet().await;
@@ -248,7 +359,7 @@ async fn fund_unlock_and_withdraw_deposit_and_reserve() {
     let net = devnet().await;
     let gw = client(&net, 3).await;
     let me = signer(3).address();
-    let eth = |s: &str| parse_units(s, 18).unwrap();
+    let eth = |s: &str| parse_amount(s, Token::Eth).unwrap();
 
     next_round(&net, &gw).await;
     gw.fund(eth("1"), eth("2")).await.unwrap();
