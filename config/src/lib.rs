@@ -9,7 +9,10 @@
 //! # Example
 //!
 //! Every key with its default, except where noted. Any key may be left out; an empty file is a
-//! valid config that runs no role. The `deploy/` directory has one example per role.
+//! valid config that runs no role. The `deploy/` directory has one example per role. Amounts of
+//! wei are written as [`Wei`] parses them: a whole number of wei (`"8000000000"`), or a number
+//! with a unit, `wei`, `gwei` or `eth`, case-insensitive (`"8 gwei"`, `"0.001 ETH"`); a fraction
+//! of a wei is an error. `--dump-config` writes them back in wei.
 //!
 //! ```toml
 //! # Which network this node is on: "offchain" | "devnet" | "arbitrum-one-mainnet" | "custom".
@@ -47,9 +50,11 @@
 //! segment_queue = 4
 //! # Segments listed in each HLS media playlist.
 //! hls_window = 6
-//! # Highest price accepted, in wei per `pixels_per_unit` pixels; "0" = no cap.
+//! # Highest price accepted, in wei per `pixels_per_unit` pixels, at most 9223372036854775807
+//! # wei (the wire's int64); "0" = no cap.
 //! max_price_per_unit = "0"
-//! pixels_per_unit = "1"
+//! # The pixel count prices are quoted for (1 to 9223372036854775807).
+//! pixels_per_unit = 1
 //!
 //! [orchestrator]
 //! # Where the orchestrator listens for gateways and transcoders.
@@ -64,11 +69,11 @@
 //! # The shared secret remote transcoders authenticate with; required when transcode = false.
 //! # Default: unset (no remote transcoders).
 //! secret_file = "secret.txt"
-//! # Price in wei per `pixels_per_unit` pixels.
+//! # Price in wei per `pixels_per_unit` pixels, at most 9223372036854775807 wei (an int64).
 //! price_per_unit = "0"
-//! pixels_per_unit = "1"
-//! # Expected value of one payment ticket, in wei.
-//! ticket_ev = "8000000000"
+//! pixels_per_unit = 1
+//! # Expected value of one payment ticket (> 0): 8 gwei = "8000000000".
+//! ticket_ev = "8 gwei"
 //! # Transcode in this process, besides any remote transcoders.
 //! transcode = true
 //! # Segments the local transcoder works on at once (when transcode = true).
@@ -77,6 +82,21 @@
 //! x264_preset = "veryfast"
 //! # A session with no segment for this long is closed.
 //! session_idle_timeout_secs = 70
+//!
+//! # The AI models offered, one [[orchestrator.models]] table each, one per pipeline and model.
+//! # Default: none; this example offers one. (Checked now; not served yet: the node warns.)
+//! [[orchestrator.models]]
+//! # The pipeline (required): text-to-image, image-to-image, image-to-video, upscale,
+//! # audio-to-text, segment-anything-2, llm, image-to-text, live-video-to-video, text-to-speech.
+//! pipeline = "text-to-image"
+//! # The model, as gateways name it (required).
+//! model_id = "stabilityai/sdxl-turbo"
+//! # Price in wei per `pixels_per_unit` units of work (pixels, ms of audio, tokens, as the
+//! # pipeline counts them), at most 9223372036854775807 wei (an int64).
+//! price_per_unit = "0"
+//! pixels_per_unit = 1
+//! # Load the model at start and keep it loaded, instead of loading it at the first request.
+//! warm = false
 //!
 //! [transcoder]
 //! # The orchestrator to work for (required).
@@ -105,8 +125,8 @@
 //! # account = "0x..."
 //! # File holding the keystore password (required).
 //! # password_file = "password.txt"
-//! # Gas price bounds in wei: the polled price is raised to min_gas_price; a transaction is refused
-//! # when the price is above max_gas_price ("0" = no maximum).
+//! # Gas price bounds, in wei: the polled price is raised to min_gas_price; a transaction is
+//! # refused when the price is above max_gas_price ("0" = no maximum). E.g. "0.01 gwei".
 //! # min_gas_price = "0"
 //! # max_gas_price = "0"
 //! # A transaction not mined after this long is replaced with fees +11%, up to
@@ -129,8 +149,11 @@
 //! `LIVEPEER_ORCHESTRATOR__MAX_SESSIONS=20`, `LIVEPEER_GATEWAY__ORCHESTRATORS=["https://o:8935"]`.
 //! Overrides apply after the file. See [`Config::from_toml_str`] for the exact rules.
 
+#[macro_use]
+mod section;
 mod error;
 mod read;
+mod wei;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -138,48 +161,38 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use wei::{ParseWeiError, Wei};
 
-/// The whole configuration of one `livepeer` process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Which network the node is on (`network`). Default `"offchain"`; the others need `[eth]`.
-    pub network: Network,
-    /// Directory for the node's state: database, keys, the orchestrator's self-signed certificate
-    /// (`data_dir`). Relative paths are relative to the working directory. Default `".livepeer"`.
-    pub data_dir: PathBuf,
-    /// Logging (`[log]`). Defaults apply when the section is absent.
-    pub log: LogConfig,
-    /// The gateway role (`[gateway]`): present when the section is, even if empty.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<GatewayConfig>,
-    /// The orchestrator role (`[orchestrator]`): present when the section is, even if empty.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub orchestrator: Option<OrchestratorConfig>,
-    /// The transcoder role (`[transcoder]`): present when the section is; then `orchestrator` and
-    /// `secret_file` are required.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transcoder: Option<TranscoderConfig>,
-    /// The admin listener (`[admin]`), served by every role. Defaults apply when absent.
-    pub admin: AdminConfig,
-    /// The chain (`[eth]`): required on every network but offchain, refused offchain.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eth: Option<EthConfig>,
-}
+use read::{HTTP_URLS, WeiLimit};
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            network: Network::default(),
-            data_dir: PathBuf::from(".livepeer"),
-            log: LogConfig::default(),
-            gateway: None,
-            orchestrator: None,
-            transcoder: None,
-            admin: AdminConfig::default(),
-            eth: None,
-        }
+section! {
+    /// The whole configuration of one `livepeer` process.
+    pub struct Config {
+        /// Which network the node is on (`network`). Default `"offchain"`; the others need `[eth]`.
+        network: Network = Network::Offchain => named,
+        /// Directory for the node's state: database, keys, the orchestrator's self-signed
+        /// certificate (`data_dir`). Relative paths are relative to the working directory.
+        /// Default `".livepeer"`.
+        data_dir: PathBuf = PathBuf::from(".livepeer") => path_buf,
+        /// Logging (`[log]`). Defaults apply when the section is absent.
+        log: LogConfig = LogConfig::default() => section,
+        /// The gateway role (`[gateway]`): present when the section is, even if empty.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gateway: Option<GatewayConfig> = None => section,
+        /// The orchestrator role (`[orchestrator]`): present when the section is, even if empty.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        orchestrator: Option<OrchestratorConfig> = None => section,
+        /// The transcoder role (`[transcoder]`): present when the section is; then `orchestrator`
+        /// and `secret_file` are required.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transcoder: Option<TranscoderConfig> = None => section,
+        /// The admin listener (`[admin]`), served by every role. Defaults apply when absent.
+        admin: AdminConfig = AdminConfig::default() => section,
+        /// The chain (`[eth]`): required on every network but offchain, refused offchain.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        eth: Option<EthConfig> = None => section,
     }
+    check = read::check_config;
 }
 
 /// The network a node is on.
@@ -209,21 +222,15 @@ impl Network {
     }
 }
 
-/// Logging (`[log]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// Output format (`format`): `"pretty"` for people, `"json"` for log collectors.
-    /// Default `"pretty"`.
-    pub format: LogFormat,
-    /// What to log (`level`): a tracing `EnvFilter` directive such as `"info"`, `"debug"` or
-    /// `"lp_actors=debug,info"`. Must not be empty. Default `"info"`.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: LogFormat::Pretty, level: "info".to_string() }
+section! {
+    /// Logging (`[log]`).
+    pub struct LogConfig {
+        /// Output format (`format`): `"pretty"` for people, `"json"` for log collectors.
+        /// Default `"pretty"`.
+        format: LogFormat = LogFormat::Pretty => named,
+        /// What to log (`level`): a tracing `EnvFilter` directive such as `"info"`, `"debug"` or
+        /// `"lp_actors=debug,info"`. Must not be empty. Default `"info"`.
+        level: String = "info".to_string() => non_empty_string,
     }
 }
 
@@ -248,235 +255,218 @@ impl LogFormat {
     }
 }
 
-/// The gateway role (`[gateway]`): takes segments from broadcasters, has them transcoded by
-/// orchestrators and serves the renditions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// Where the gateway listens for segments (`PUT|POST /live/{stream}/{seq}.ts`) and serves HLS
-    /// (`http_addr`), as `IP:PORT`. Default `"127.0.0.1:9935"`.
-    pub http_addr: SocketAddr,
-    /// The orchestrators to use (`orchestrators`), each an `http://` or `https://` URL such as
-    /// `"https://127.0.0.1:8935"`. Default `[]`.
-    pub orchestrators: Vec<String>,
-    /// The renditions to produce, by preset name (`profiles`), e.g. `"P720p30fps16x9"`; the node
-    /// checks the names. Ignored when `profiles_file` is set.
-    /// Default `["P240p30fps16x9", "P360p30fps16x9"]`.
-    pub profiles: Vec<String>,
-    /// A JSON file of custom profiles (`profiles_file`); when set it replaces `profiles`. Read by
-    /// the node, not when the config is loaded. Default: unset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub profiles_file: Option<PathBuf>,
-    /// The largest segment accepted, in bytes (`max_segment_bytes`); larger uploads are refused
-    /// with 413. Must be > 0. Default `300000000` (go-livepeer's `MaxSegSize`).
-    pub max_segment_bytes: u64,
-    /// Seconds a segment upload may go without sending a byte before it is refused with 408
-    /// (`body_timeout_secs`); a live pusher sends a segment as it is made, so this is a silence,
-    /// not a total. Must be > 0. Default `20`.
-    pub body_timeout_secs: u64,
-    /// How many orchestrators one segment is tried on before it fails (`max_attempts`), 1 to 10.
-    /// Default `3`.
-    pub max_attempts: u32,
-    /// Seconds without a new segment after which a stream is closed
-    /// (`stream_idle_timeout_secs`). Must be > 0. Default `60`.
-    pub stream_idle_timeout_secs: u64,
-    /// The most streams served at once (`max_streams`). Must be > 0. Default `100`.
-    pub max_streams: u32,
-    /// Segments of one stream in flight at once (`segment_queue`). Must be > 0. Default `4`.
-    pub segment_queue: usize,
-    /// Segments listed in each HLS media playlist (`hls_window`). Must be > 0. Default `6`.
-    pub hls_window: usize,
-    /// The highest price accepted, in wei per `pixels_per_unit` pixels, as a decimal integer
-    /// string (`max_price_per_unit`), at most 9223372036854775807 (the wire's int64); `"0"`
-    /// means no cap. Default `"0"`.
-    pub max_price_per_unit: String,
-    /// The pixel count `max_price_per_unit` is quoted for, a decimal integer string > 0
-    /// (`pixels_per_unit`). Default `"1"`.
-    pub pixels_per_unit: String,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            http_addr: loopback(9935),
-            orchestrators: Vec::new(),
-            profiles: vec!["P240p30fps16x9".to_string(), "P360p30fps16x9".to_string()],
-            profiles_file: None,
-            max_segment_bytes: 300_000_000,
-            body_timeout_secs: 20,
-            max_attempts: 3,
-            stream_idle_timeout_secs: 60,
-            max_streams: 100,
-            segment_queue: 4,
-            hls_window: 6,
-            max_price_per_unit: "0".to_string(),
-            pixels_per_unit: "1".to_string(),
-        }
+section! {
+    /// The gateway role (`[gateway]`): takes segments from broadcasters, has them transcoded by
+    /// orchestrators and serves the renditions.
+    pub struct GatewayConfig {
+        /// Where the gateway listens for segments (`PUT|POST /live/{stream}/{seq}.ts`) and serves
+        /// HLS (`http_addr`), as `IP:PORT`. Default `"127.0.0.1:9935"`.
+        http_addr: SocketAddr = loopback(9935) => socket_addr,
+        /// The orchestrators to use (`orchestrators`), each an `http://` or `https://` URL such as
+        /// `"https://127.0.0.1:8935"`. Default `[]`.
+        orchestrators: Vec<String> = Vec::new() => string_list(Some(HTTP_URLS)),
+        /// The renditions to produce, by preset name (`profiles`), e.g. `"P720p30fps16x9"`; the
+        /// node checks the names. Ignored when `profiles_file` is set.
+        /// Default `["P240p30fps16x9", "P360p30fps16x9"]`.
+        profiles: Vec<String> = vec!["P240p30fps16x9".to_string(), "P360p30fps16x9".to_string()]
+            => string_list(None),
+        /// A JSON file of custom profiles (`profiles_file`); when set it replaces `profiles`. Read
+        /// by the node, not when the config is loaded. Default: unset.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profiles_file: Option<PathBuf> = None => path_buf,
+        /// The largest segment accepted, in bytes (`max_segment_bytes`); larger uploads are
+        /// refused with 413. Must be > 0. Default `300000000` (go-livepeer's `MaxSegSize`).
+        max_segment_bytes: u64 = 300_000_000 => int(1, None),
+        /// How many orchestrators one segment is tried on before it fails (`max_attempts`), 1 to
+        /// 10. Default `3`.
+        max_attempts: u32 = 3 => int(1, Some(10)),
+        /// Seconds without a new segment after which a stream is closed
+        /// (`stream_idle_timeout_secs`). Must be > 0. Default `60`.
+        stream_idle_timeout_secs: u64 = 60 => int(1, None),
+        /// Seconds a segment upload may go without sending a byte before it is refused with 408
+        /// (`body_timeout_secs`); a live pusher sends a segment as it is made, so this is a
+        /// silence, not a total. Must be > 0. Default `20`.
+        body_timeout_secs: u64 = 20 => int(1, None),
+        /// The most streams served at once (`max_streams`). Must be > 0. Default `100`.
+        max_streams: u32 = 100 => int(1, None),
+        /// Segments of one stream in flight at once (`segment_queue`). Must be > 0. Default `4`.
+        segment_queue: usize = 4 => int(1, None),
+        /// Segments listed in each HLS media playlist (`hls_window`). Must be > 0. Default `6`.
+        hls_window: usize = 6 => int(1, None),
+        /// The highest price accepted, in wei per `pixels_per_unit` pixels
+        /// (`max_price_per_unit`), at most 9223372036854775807 wei (the wire's int64); zero
+        /// means no cap. Default `"0"`.
+        max_price_per_unit: Wei = Wei::ZERO => wei(WeiLimit::WIRE_PRICE),
+        /// The pixel count `max_price_per_unit` is quoted for (`pixels_per_unit`), 1 to
+        /// 9223372036854775807 (the wire's int64). Default `1`.
+        pixels_per_unit: u64 = 1 => pixel_count,
     }
 }
 
-/// The orchestrator role (`[orchestrator]`): sells transcoding to gateways, doing the work itself
-/// or handing it to remote transcoders.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OrchestratorConfig {
-    /// Where the orchestrator listens for gateways and transcoders (`service_addr`), as
-    /// `IP:PORT`. Default `"127.0.0.1:8935"`.
-    pub service_addr: SocketAddr,
-    /// The URI advertised to gateways (`service_uri`), an `http://` or `https://` URL.
-    /// Default: unset, derived by the node from the bound address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_uri: Option<String>,
-    /// Serve HTTPS with a self-signed certificate made at first start (`tls`). `false` (plain
-    /// HTTP) is allowed only when `service_addr` is a loopback address. Default `true`.
-    pub tls: bool,
-    /// The most transcoding sessions at once (`max_sessions`). Must be > 0. Default `10`.
-    pub max_sessions: u32,
-    /// The file holding the shared secret remote transcoders authenticate with (`secret_file`).
-    /// Required when `transcode = false`. Read by the node, not when the config is loaded.
-    /// Default: unset (no remote transcoders).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_file: Option<PathBuf>,
-    /// The price, in wei per `pixels_per_unit` pixels, as a decimal integer string
-    /// (`price_per_unit`), at most 9223372036854775807 (the wire's int64). Default `"0"`.
-    pub price_per_unit: String,
-    /// The pixel count `price_per_unit` is quoted for, a decimal integer string > 0
-    /// (`pixels_per_unit`). Default `"1"`.
-    pub pixels_per_unit: String,
-    /// The expected value of one payment ticket in wei, a decimal integer string > 0
-    /// (`ticket_ev`). Default `"8000000000"`.
-    pub ticket_ev: String,
-    /// Transcode in this process, besides any remote transcoders (`transcode`). With `false` all
-    /// work goes to remote transcoders, and `secret_file` is required. Default `true`.
-    pub transcode: bool,
-    /// Segments the local transcoder works on at once when `transcode = true` (`capacity`).
-    /// Must be > 0. Default `1`.
-    pub capacity: u32,
-    /// The libx264 preset of the local transcoder (`x264_preset`): one of `ultrafast`,
-    /// `superfast`, `veryfast`, `faster`, `fast`, `medium`, `slow`, `slower`, `veryslow`,
-    /// `placebo`. Default `"veryfast"`.
-    pub x264_preset: String,
-    /// Seconds without a segment after which a transcoding session is closed
-    /// (`session_idle_timeout_secs`). Must be > 0. Default `70` (go-livepeer's
-    /// `transcodeLoopTimeout`).
-    pub session_idle_timeout_secs: u64,
+section! {
+    /// The orchestrator role (`[orchestrator]`): sells transcoding to gateways, doing the work
+    /// itself or handing it to remote transcoders.
+    pub struct OrchestratorConfig {
+        /// Where the orchestrator listens for gateways and transcoders (`service_addr`), as
+        /// `IP:PORT`. Default `"127.0.0.1:8935"`.
+        service_addr: SocketAddr = loopback(8935) => socket_addr,
+        /// The URI advertised to gateways (`service_uri`), an `http://` or `https://` URL.
+        /// Default: unset, derived by the node from the bound address.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        service_uri: Option<String> = None => url,
+        /// Serve HTTPS with a self-signed certificate made at first start (`tls`). `false` (plain
+        /// HTTP) is allowed only when `service_addr` is a loopback address. Default `true`.
+        tls: bool = true => bool,
+        /// The most transcoding sessions at once (`max_sessions`). Must be > 0. Default `10`.
+        max_sessions: u32 = 10 => int(1, None),
+        /// The file holding the shared secret remote transcoders authenticate with
+        /// (`secret_file`). Required when `transcode = false`. Read by the node, not when the
+        /// config is loaded. Default: unset (no remote transcoders).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        secret_file: Option<PathBuf> = None => path_buf,
+        /// The price of transcoding, in wei per `pixels_per_unit` pixels (`price_per_unit`), at
+        /// most 9223372036854775807 wei (the wire's int64). Default `"0"`.
+        price_per_unit: Wei = Wei::ZERO => wei(WeiLimit::WIRE_PRICE),
+        /// The pixel count `price_per_unit` is quoted for (`pixels_per_unit`), 1 to
+        /// 9223372036854775807 (the wire's int64). Default `1`.
+        pixels_per_unit: u64 = 1 => pixel_count,
+        /// The expected value of one payment ticket, in wei (`ticket_ev`). Must be > 0.
+        /// Default `"8000000000"` (8 gwei).
+        ticket_ev: Wei = Wei::from(8_000_000_000) => wei(WeiLimit::POSITIVE),
+        /// Transcode in this process, besides any remote transcoders (`transcode`). With `false`
+        /// all work goes to remote transcoders, and `secret_file` is required. Default `true`.
+        transcode: bool = true => bool,
+        /// Segments the local transcoder works on at once when `transcode = true` (`capacity`).
+        /// Must be > 0. Default `1`.
+        capacity: u32 = 1 => int(1, None),
+        /// The libx264 preset of the local transcoder (`x264_preset`): one of `ultrafast`,
+        /// `superfast`, `veryfast`, `faster`, `fast`, `medium`, `slow`, `slower`, `veryslow`,
+        /// `placebo`. Default `"veryfast"`.
+        x264_preset: String = DEFAULT_X264_PRESET.to_string() => one_of("x264 preset", X264_PRESETS),
+        /// Seconds without a segment after which a transcoding session is closed
+        /// (`session_idle_timeout_secs`). Must be > 0. Default `70` (go-livepeer's
+        /// `transcodeLoopTimeout`).
+        session_idle_timeout_secs: u64 = 70 => int(1, None),
+        /// The AI models offered (`[[orchestrator.models]]`), one table each; one entry per
+        /// pipeline and model. Default: none. Checked when the config is loaded; the node does
+        /// not serve them yet (it warns that they are ignored).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        models: Vec<ModelConfig> = Vec::new() => tables,
+    }
+    check = read::check_orchestrator;
 }
 
-impl Default for OrchestratorConfig {
-    fn default() -> Self {
-        Self {
-            service_addr: loopback(8935),
-            service_uri: None,
-            tls: true,
-            max_sessions: 10,
-            secret_file: None,
-            price_per_unit: "0".to_string(),
-            pixels_per_unit: "1".to_string(),
-            ticket_ev: "8000000000".to_string(),
-            transcode: true,
-            capacity: 1,
-            x264_preset: default_x264_preset(),
-            session_idle_timeout_secs: 70,
+section! {
+    /// An AI model the orchestrator offers (one `[[orchestrator.models]]` table), as in
+    /// go-livepeer's `aiModels.json`.
+    pub struct ModelConfig {
+        required {
+            /// The pipeline (`pipeline`), one of [`AI_PIPELINES`], e.g. `"text-to-image"`.
+            /// Required.
+            pipeline: String => one_of("AI pipeline", AI_PIPELINES),
+            /// The model (`model_id`), as gateways name it, e.g. `"stabilityai/sdxl-turbo"`.
+            /// Required, not empty.
+            model_id: String => non_empty_string,
         }
+        /// The price, in wei per `pixels_per_unit` units of the pipeline's work (pixels, ms of
+        /// audio, tokens: see `docs/reference/ai.md`) (`price_per_unit`), at most
+        /// 9223372036854775807 wei (the wire's int64). Default `"0"`.
+        price_per_unit: Wei = Wei::ZERO => wei(WeiLimit::WIRE_PRICE),
+        /// The unit count `price_per_unit` is quoted for (`pixels_per_unit`), 1 to
+        /// 9223372036854775807. Default `1`.
+        pixels_per_unit: u64 = 1 => pixel_count,
+        /// Load the model at start and keep it loaded (`warm`), instead of loading it for the
+        /// first request. Default `false`.
+        warm: bool = false => bool,
     }
 }
 
-/// The transcoder role (`[transcoder]`): a remote worker that dials an orchestrator and transcodes
-/// the segments it is given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TranscoderConfig {
-    /// The orchestrator to work for (`orchestrator`), an `http://` or `https://` URL such as
-    /// `"https://127.0.0.1:8935"`. Required.
-    pub orchestrator: String,
-    /// The file holding the orchestrator's shared secret (`secret_file`). Required. Read by the
-    /// node, not when the config is loaded.
-    pub secret_file: PathBuf,
-    /// Segments transcoded at once (`capacity`). Must be > 0. Default `1`.
-    #[serde(default = "default_capacity")]
-    pub capacity: u32,
-    /// The libx264 preset (`x264_preset`), as for the orchestrator. Default `"veryfast"`.
-    #[serde(default = "default_x264_preset")]
-    pub x264_preset: String,
-}
+/// The AI pipelines `pipeline` accepts: go-livepeer's names (its capabilities 27 to 36,
+/// `docs/reference/ai.md` §1.2).
+pub const AI_PIPELINES: &[&str] = &[
+    "text-to-image",
+    "image-to-image",
+    "image-to-video",
+    "upscale",
+    "audio-to-text",
+    "segment-anything-2",
+    "llm",
+    "image-to-text",
+    "live-video-to-video",
+    "text-to-speech",
+];
 
-/// The admin listener (`[admin]`), served by every role: `/metrics`, `/healthz`, `/status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Where the admin listener listens (`addr`), as `IP:PORT`. Default `"127.0.0.1:7935"`.
-    pub addr: SocketAddr,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self { addr: loopback(7935) }
+section! {
+    /// The transcoder role (`[transcoder]`): a remote worker that dials an orchestrator and
+    /// transcodes the segments it is given.
+    pub struct TranscoderConfig {
+        required {
+            /// The orchestrator to work for (`orchestrator`), an `http://` or `https://` URL such
+            /// as `"https://127.0.0.1:8935"`. Required.
+            orchestrator: String => url,
+            /// The file holding the orchestrator's shared secret (`secret_file`). Required. Read
+            /// by the node, not when the config is loaded.
+            secret_file: PathBuf => path_buf,
+        }
+        /// Segments transcoded at once (`capacity`). Must be > 0. Default `1`.
+        capacity: u32 = 1 => int(1, None),
+        /// The libx264 preset (`x264_preset`), as for the orchestrator. Default `"veryfast"`.
+        x264_preset: String = DEFAULT_X264_PRESET.to_string() => one_of("x264 preset", X264_PRESETS),
     }
 }
 
-/// The chain connection and on-chain behaviour (`[eth]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EthConfig {
-    /// JSON-RPC URL of the chain (`url`), `http://` or `https://`. Required. Credentials in it are
-    /// never logged.
-    pub url: String,
-    /// The Controller's address (`controller`), `0x` + 40 hex digits. Required except on
-    /// `arbitrum-one-mainnet`, whose controller is known. Every other address is resolved
-    /// through it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub controller: Option<String>,
-    /// Keystore directory (`keystore`). Default: `<data_dir>/keystore`. A key is created there at
-    /// first start when it holds none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keystore: Option<PathBuf>,
-    /// The account to use when the keystore holds several (`account`). Default: the only one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    /// File holding the keystore password (`password_file`). Required.
-    pub password_file: PathBuf,
-    /// Lowest gas price used, in wei (`min_gas_price`). Default `"0"`.
-    pub min_gas_price: String,
-    /// Transactions are refused while the gas price is above this, in wei (`max_gas_price`);
-    /// `"0"` = no maximum. Default `"0"`.
-    pub max_gas_price: String,
-    /// A transaction not mined after this many seconds is replaced with fees +11%
-    /// (`tx_timeout_secs`). Default `300`.
-    pub tx_timeout_secs: u64,
-    /// How many times a stuck transaction is replaced before giving up (`max_tx_replacements`).
-    /// Default `1`.
-    pub max_tx_replacements: u32,
-    /// Seconds between polls of the chain head, its logs and the gas price
-    /// (`block_poll_interval_secs`). Default `5`.
-    pub block_poll_interval_secs: u64,
-    /// Initialize each new round (`initialize_round`). Default `false`.
-    pub initialize_round: bool,
-    /// Longest random delay before initializing a round, in seconds
-    /// (`initialize_round_max_delay_secs`). Default `30`.
-    pub initialize_round_max_delay_secs: u64,
-    /// Call `reward` once per round while this account is an active orchestrator (`reward`).
-    /// Default `true`.
-    pub reward: bool,
+section! {
+    /// The admin listener (`[admin]`), served by every role: `/metrics`, `/healthz`, `/status`.
+    pub struct AdminConfig {
+        /// Where the admin listener listens (`addr`), as `IP:PORT`. Default `"127.0.0.1:7935"`.
+        addr: SocketAddr = loopback(7935) => socket_addr,
+    }
 }
 
-impl EthConfig {
-    /// An `[eth]` section with its defaults for the chain at `url`.
-    pub fn new(url: impl Into<String>, password_file: impl Into<PathBuf>) -> Self {
-        EthConfig {
-            url: url.into(),
-            controller: None,
-            keystore: None,
-            account: None,
-            password_file: password_file.into(),
-            min_gas_price: "0".into(),
-            max_gas_price: "0".into(),
-            tx_timeout_secs: 300,
-            max_tx_replacements: 1,
-            block_poll_interval_secs: 5,
-            initialize_round: false,
-            initialize_round_max_delay_secs: 30,
-            reward: true,
+section! {
+    /// The chain connection and on-chain behaviour (`[eth]`).
+    pub struct EthConfig {
+        required {
+            /// JSON-RPC URL of the chain (`url`), `http://` or `https://`. Required. Credentials
+            /// in it are never logged.
+            url: String => url,
+            /// File holding the keystore password (`password_file`). Required.
+            password_file: PathBuf => path_buf,
         }
+        /// The Controller's address (`controller`), `0x` + 40 hex digits. Required except on
+        /// `arbitrum-one-mainnet`, whose controller is known. Every other address is resolved
+        /// through it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        controller: Option<String> = None => address,
+        /// Keystore directory (`keystore`). Default: `<data_dir>/keystore`. A key is created there
+        /// at first start when it holds none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        keystore: Option<PathBuf> = None => path_buf,
+        /// The account to use when the keystore holds several (`account`). Default: the only one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<String> = None => address,
+        /// Lowest gas price used, in wei (`min_gas_price`). Default `"0"`.
+        min_gas_price: Wei = Wei::ZERO => wei(WeiLimit::GAS_PRICE),
+        /// Transactions are refused while the gas price is above this, in wei
+        /// (`max_gas_price`); zero means no maximum. Default `"0"`.
+        max_gas_price: Wei = Wei::ZERO => wei(WeiLimit::GAS_PRICE),
+        /// A transaction not mined after this many seconds is replaced with fees +11%
+        /// (`tx_timeout_secs`). Default `300`.
+        tx_timeout_secs: u64 = 300 => int(1, None),
+        /// How many times a stuck transaction is replaced before giving up
+        /// (`max_tx_replacements`), 0 to 10. Default `1`.
+        max_tx_replacements: u32 = 1 => int(0, Some(10)),
+        /// Seconds between polls of the chain head, its logs and the gas price
+        /// (`block_poll_interval_secs`). Default `5`.
+        block_poll_interval_secs: u64 = 5 => int(1, None),
+        /// Initialize each new round (`initialize_round`). Default `false`.
+        initialize_round: bool = false => bool,
+        /// Longest random delay before initializing a round, in seconds
+        /// (`initialize_round_max_delay_secs`). Default `30`.
+        initialize_round_max_delay_secs: u64 = 30 => int(0, None),
+        /// Call `reward` once per round while this account is an active orchestrator (`reward`).
+        /// Default `true`.
+        reward: bool = true => bool,
     }
 }
 
@@ -484,16 +474,11 @@ impl EthConfig {
 pub const X264_PRESETS: &[&str] =
     &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
 
+/// The default `x264_preset`.
+const DEFAULT_X264_PRESET: &str = "veryfast";
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-}
-
-fn default_capacity() -> u32 {
-    1
-}
-
-fn default_x264_preset() -> String {
-    "veryfast".to_string()
 }
 
 /// The prefix of every environment override.
@@ -571,3 +556,6 @@ impl Config {
         vars
     }
 }
+
+#[cfg(test)]
+mod doc_example;

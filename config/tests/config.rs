@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use lp_config::{
-    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, Network, OrchestratorConfig,
-    TranscoderConfig,
+    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, ModelConfig, Network,
+    OrchestratorConfig, TranscoderConfig, Wei,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
@@ -43,6 +43,10 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+fn wei(n: u64) -> Wei {
+    Wei::from(n)
+}
+
 // ---- defaults -------------------------------------------------------------------------------
 
 #[test]
@@ -74,8 +78,8 @@ fn empty_sections_enable_roles_with_defaults() {
     assert_eq!(gateway.max_streams, 100);
     assert_eq!(gateway.segment_queue, 4);
     assert_eq!(gateway.hls_window, 6);
-    assert_eq!(gateway.max_price_per_unit, "0");
-    assert_eq!(gateway.pixels_per_unit, "1");
+    assert_eq!(gateway.max_price_per_unit, wei(0));
+    assert_eq!(gateway.pixels_per_unit, 1);
 
     let orchestrator = config.orchestrator.unwrap();
     assert_eq!(orchestrator, OrchestratorConfig::default());
@@ -84,9 +88,10 @@ fn empty_sections_enable_roles_with_defaults() {
     assert!(orchestrator.tls);
     assert_eq!(orchestrator.max_sessions, 10);
     assert_eq!(orchestrator.secret_file, None);
-    assert_eq!(orchestrator.price_per_unit, "0");
-    assert_eq!(orchestrator.pixels_per_unit, "1");
-    assert_eq!(orchestrator.ticket_ev, "8000000000");
+    assert_eq!(orchestrator.price_per_unit, wei(0));
+    assert_eq!(orchestrator.pixels_per_unit, 1);
+    assert_eq!(orchestrator.ticket_ev, wei(8_000_000_000));
+    assert!(orchestrator.models.is_empty());
     assert!(orchestrator.transcode);
     assert_eq!(orchestrator.capacity, 1);
     assert_eq!(orchestrator.x264_preset, "veryfast");
@@ -168,7 +173,7 @@ fn full_file_is_read_and_round_trips() {
     assert_eq!(gateway.orchestrators.len(), 2);
     assert_eq!(gateway.profiles_file, Some(PathBuf::from("profiles.json")));
     assert_eq!(gateway.max_attempts, 10);
-    assert_eq!(gateway.max_price_per_unit, "1234567890123456789");
+    assert_eq!(gateway.max_price_per_unit, wei(1_234_567_890_123_456_789));
     let orchestrator = config.orchestrator.as_ref().unwrap();
     assert_eq!(orchestrator.service_addr, addr("[::1]:18935"));
     assert!(!orchestrator.tls);
@@ -212,8 +217,8 @@ fn dump_writes_every_key_and_leaves_out_unset_ones() {
 fn numeric_strings_also_accept_integers() {
     let config = parse("[orchestrator]\nprice_per_unit = 1500\nticket_ev = 1000\n").unwrap();
     let orchestrator = config.orchestrator.unwrap();
-    assert_eq!(orchestrator.price_per_unit, "1500");
-    assert_eq!(orchestrator.ticket_ev, "1000");
+    assert_eq!(orchestrator.price_per_unit, wei(1500));
+    assert_eq!(orchestrator.ticket_ev, wei(1000));
 }
 
 // ---- environment overrides ------------------------------------------------------------------
@@ -246,7 +251,7 @@ fn env_overrides_section_keys_and_the_file_values_stand() {
     assert_eq!(gateway.http_addr, addr("0.0.0.0:9935"));
     assert_eq!(gateway.max_streams, 5);
     // A string key keeps a number-looking value as the string.
-    assert_eq!(gateway.max_price_per_unit, "1000");
+    assert_eq!(gateway.max_price_per_unit, wei(1000));
     let orchestrator = config.orchestrator.unwrap();
     assert_eq!(orchestrator.max_sessions, 20);
     assert_eq!(orchestrator.capacity, 2);
@@ -518,41 +523,142 @@ fn urls_must_be_http_or_https() {
     assert!(parse("[gateway]\norchestrators = [\"http://a:1\", \"https://b\"]\n").is_ok());
 }
 
-#[test]
-fn numeric_strings_are_decimal_integers() {
-    for (section, key) in [
-        ("gateway", "max_price_per_unit"),
-        ("gateway", "pixels_per_unit"),
-        ("orchestrator", "price_per_unit"),
-        ("orchestrator", "pixels_per_unit"),
-        ("orchestrator", "ticket_ev"),
-    ] {
-        for bad in ["\"1.5\"", "\"-1\"", "\"\"", "\"1e9\"", "\" 1\""] {
-            single_error(
-                parse(&format!("[{section}]\n{key} = {bad}\n")),
-                &format!("{section}.{key}"),
-                "expected a decimal integer string",
-            );
+/// A config setting `key` (a path such as `eth.min_gas_price`) to `value`, with what its section
+/// needs to be valid otherwise.
+fn with_key(key: &str, value: &str) -> String {
+    let (table, name) = key.rsplit_once('.').unwrap();
+    match table {
+        "eth" => format!(
+            "network = \"arbitrum-one-mainnet\"\n[eth]\nurl = \"http://127.0.0.1:8545\"\npassword_file = \"pw\"\n\
+             {name} = {value}\n"
+        ),
+        "orchestrator.models[0]" => {
+            format!("[[orchestrator.models]]\npipeline = \"llm\"\nmodel_id = \"m\"\n{name} = {value}\n")
         }
-        single_error(
-            parse(&format!("[{section}]\n{key} = -5\n")),
-            &format!("{section}.{key}"),
-            "expected a decimal integer string",
-        );
-        single_error(parse(&format!("[{section}]\n{key} = true\n")), &format!("{section}.{key}"), "found boolean true");
+        section => format!("[{section}]\n{name} = {value}\n"),
     }
+}
+
+/// Every key holding an amount of wei.
+const WEI_KEYS: [&str; 6] = [
+    "gateway.max_price_per_unit",
+    "orchestrator.price_per_unit",
+    "orchestrator.ticket_ev",
+    "orchestrator.models[0].price_per_unit",
+    "eth.min_gas_price",
+    "eth.max_gas_price",
+];
+
+#[test]
+fn amounts_of_wei_take_a_unit_and_are_written_back_in_wei() {
+    for key in WEI_KEYS {
+        for (text, expected) in [
+            ("\"8000000000\"", 8_000_000_000),
+            ("\"8 gwei\"", 8_000_000_000),
+            ("\"8gwei\"", 8_000_000_000),
+            ("\"8 GWEI\"", 8_000_000_000),
+            ("\"1.5 Gwei\"", 1_500_000_000),
+            ("\"0.001 eth\"", 1_000_000_000_000_000),
+            ("\"1 ETH\"", 1_000_000_000_000_000_000),
+            ("\"1000 wei\"", 1000),
+            ("1000", 1000),
+        ] {
+            let config = parse(&with_key(key, text)).unwrap_or_else(|e| panic!("{key} = {text}: {e}"));
+            let o = config.orchestrator.as_ref();
+            let e = config.eth.as_ref();
+            let value = match key {
+                "gateway.max_price_per_unit" => config.gateway.as_ref().unwrap().max_price_per_unit,
+                "orchestrator.price_per_unit" => o.unwrap().price_per_unit,
+                "orchestrator.ticket_ev" => o.unwrap().ticket_ev,
+                "orchestrator.models[0].price_per_unit" => o.unwrap().models[0].price_per_unit,
+                "eth.min_gas_price" => e.unwrap().min_gas_price,
+                _ => e.unwrap().max_gas_price,
+            };
+            assert_eq!(value, wei(expected), "{key} = {text}");
+            // --dump-config writes the amount in wei, and that reads back to the same config.
+            let dumped = config.to_toml();
+            assert!(dumped.contains(&format!(" = \"{expected}\"")), "{key} = {text}:\n{dumped}");
+            assert_eq!(parse(&dumped), Ok(config), "{dumped}");
+        }
+    }
+    // The same amount with and without a unit is the same config.
+    assert_eq!(
+        parse("[orchestrator]\nprice_per_unit = \"8 gwei\"\n"),
+        parse("[orchestrator]\nprice_per_unit = \"8000000000\"\n")
+    );
+    let config = parse_env("", &[("LIVEPEER_ORCHESTRATOR__TICKET_EV", "0.5 gwei")]).unwrap();
+    assert_eq!(config.orchestrator.unwrap().ticket_ev, wei(500_000_000));
+}
+
+#[test]
+fn malformed_amounts_of_wei_are_refused_naming_the_key() {
+    let cases = [
+        ("\"1.5\"", "\"1.5\" has decimals but no unit"),
+        ("\"0.5 wei\"", "\"0.5 wei\" is not a whole number of wei: an amount in wei has at most 0 decimals"),
+        ("\"1.0000000001 gwei\"", "an amount in gwei has at most 9 decimals"),
+        ("\"-1\"", "\"-1\" is negative; an amount is 0 or more"),
+        ("-5", "\"-5\" is negative; an amount is 0 or more"),
+        ("\"\"", "expected a whole number of wei (\"8000000000\") or a number with a unit, wei, gwei or eth"),
+        ("\" \"", "found \" \""),
+        ("\" 1\"", "found \" 1\""),
+        ("\"1e9\"", "found \"1e9\""),
+        ("\"0x10\"", "found \"0x10\""),
+        ("\"1_000\"", "found \"1_000\""),
+        ("\"1 finney\"", "unknown unit \"finney\"; use wei, gwei or eth"),
+        (
+            "true",
+            "expected an amount of wei: a string such as \"8000000000\" or \"8 gwei\", or an integer, found boolean true",
+        ),
+        ("1.5", "found float 1.5"),
+    ];
+    for key in WEI_KEYS {
+        for (value, needle) in cases {
+            single_error(parse(&with_key(key, value)), key, needle);
+        }
+    }
+    // Set by the environment, the error names the variable too.
+    single_error(
+        parse_env("", &[("LIVEPEER_GATEWAY__MAX_PRICE_PER_UNIT", "0.5 wei")]),
+        "gateway.max_price_per_unit",
+        "is not a whole number of wei: an amount in wei has at most 0 decimals (set by LIVEPEER_GATEWAY__MAX_PRICE_PER_UNIT)",
+    );
     assert!(parse("[gateway]\nmax_price_per_unit = \"0\"\n").is_ok());
     assert!(parse("[orchestrator]\nprice_per_unit = \"000\"\n").is_ok());
 }
 
 #[test]
-fn pixels_per_unit_and_ticket_ev_must_be_positive() {
-    for (section, key) in
-        [("gateway", "pixels_per_unit"), ("orchestrator", "pixels_per_unit"), ("orchestrator", "ticket_ev")]
-    {
+fn pixel_counts_are_positive_integers() {
+    for key in ["gateway.pixels_per_unit", "orchestrator.pixels_per_unit", "orchestrator.models[0].pixels_per_unit"] {
+        for (value, needle) in [
+            ("0", "must be at least 1, found 0"),
+            ("-5", "must be at least 1, found -5"),
+            ("\"00\"", "must be at least 1, found 0"),
+            ("\"1.5\"", "expected a positive integer such as 1, found string \"1.5\""),
+            ("\"1 gwei\"", "expected a positive integer such as 1, found string \"1 gwei\""),
+            ("\"\"", "expected a positive integer such as 1, found string \"\""),
+            ("true", "found boolean true"),
+        ] {
+            single_error(parse(&with_key(key, value)), key, needle);
+        }
+        // An integer, or a decimal string as configs once wrote it.
+        for value in ["1000", "\"1000\""] {
+            let config = parse(&with_key(key, value)).unwrap();
+            let count = match key {
+                "gateway.pixels_per_unit" => config.gateway.unwrap().pixels_per_unit,
+                "orchestrator.pixels_per_unit" => config.orchestrator.unwrap().pixels_per_unit,
+                _ => config.orchestrator.unwrap().models[0].pixels_per_unit,
+            };
+            assert_eq!(count, 1000, "{key} = {value}");
+        }
+    }
+}
+
+#[test]
+fn ticket_ev_must_be_positive() {
+    for zero in ["\"0\"", "\"0 gwei\"", "\"0.0 eth\"", "0"] {
         single_error(
-            parse(&format!("[{section}]\n{key} = \"00\"\n")),
-            &format!("{section}.{key}"),
+            parse(&format!("[orchestrator]\nticket_ev = {zero}\n")),
+            "orchestrator.ticket_ev",
             "must be greater than 0",
         );
     }
@@ -683,15 +789,31 @@ fn paths_must_not_be_empty() {
 /// `/getOrchestrator`; it is a config error now, naming the key and the limit.
 #[test]
 fn prices_beyond_the_wires_int64_are_refused() {
-    single_error(
+    let error = single_error(
         parse("[orchestrator]\nprice_per_unit = \"99999999999999999999\"\n"),
         "orchestrator.price_per_unit",
-        "at most 9223372036854775807",
+        "",
+    );
+    assert_eq!(
+        error.message,
+        "99999999999999999999 wei is too large: prices on the wire are int64, at most 9223372036854775807 wei \
+         (9.223372036854775807 ETH)"
     );
     single_error(
         parse("[gateway]\nmax_price_per_unit = \"9223372036854775808\"\n"),
         "gateway.max_price_per_unit",
         "int64",
+    );
+    // With a unit too: 10 ETH is 10^19 wei.
+    single_error(
+        parse("[orchestrator]\nprice_per_unit = \"10 eth\"\n"),
+        "orchestrator.price_per_unit",
+        "10000000000000000000 wei is too large",
+    );
+    single_error(
+        parse(&with_key("orchestrator.models[0].price_per_unit", "\"9223372036854775808\"")),
+        "orchestrator.models[0].price_per_unit",
+        "at most 9223372036854775807 wei",
     );
     single_error(
         parse("[orchestrator]\npixels_per_unit = \"18446744073709551616\"\n"),
@@ -699,5 +821,164 @@ fn prices_beyond_the_wires_int64_are_refused() {
         "too large",
     );
     let ok = parse("[orchestrator]\nprice_per_unit = \"9223372036854775807\"\n").unwrap();
-    assert_eq!(ok.orchestrator.unwrap().price_per_unit, "9223372036854775807");
+    assert_eq!(ok.orchestrator.unwrap().price_per_unit, wei(i64::MAX as u64));
+    let ok = parse("[orchestrator]\nprice_per_unit = \"9.223372036854775807 eth\"\n").unwrap();
+    assert_eq!(ok.orchestrator.unwrap().price_per_unit, wei(i64::MAX as u64));
+    // Amounts off the wire take 256 bits; gas prices, what the transaction manager holds (u128).
+    let ok = parse("[orchestrator]\nticket_ev = \"100000000000000000000 eth\"\n").unwrap();
+    assert_eq!(ok.orchestrator.unwrap().ticket_ev.to_string(), format!("1{}", "0".repeat(38)));
+    let two_to_the_256 = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+    single_error(
+        parse(&with_key("orchestrator.ticket_ev", &format!("\"{two_to_the_256}\""))),
+        "orchestrator.ticket_ev",
+        "is too large: an amount is less than 2^256 wei",
+    );
+    single_error(
+        parse(&with_key("eth.max_gas_price", "\"340282366920938463463374607431768211456\"")),
+        "eth.max_gas_price",
+        "gas prices are at most a u128, at most 340282366920938463463374607431768211455 wei",
+    );
+    assert!(parse(&with_key("eth.max_gas_price", "\"340282366920938463463374607431768211455\"")).is_ok());
+}
+
+// ---- AI models ------------------------------------------------------------------------------
+
+const TWO_MODELS: &str = r#"
+[orchestrator]
+price_per_unit = "1 gwei"
+
+[[orchestrator.models]]
+pipeline = "text-to-image"
+model_id = "stabilityai/sdxl-turbo"
+price_per_unit = "0.5 gwei"
+pixels_per_unit = 1000
+warm = true
+
+[[orchestrator.models]]
+pipeline = "llm"
+model_id = "meta-llama/llama-3.1-8B-Instruct"
+"#;
+
+#[test]
+fn models_are_read_in_order_with_their_defaults() {
+    let config = parse(TWO_MODELS).unwrap();
+    let orchestrator = config.orchestrator.clone().unwrap();
+    assert_eq!(orchestrator.price_per_unit, wei(1_000_000_000));
+    assert_eq!(
+        orchestrator.models,
+        [
+            ModelConfig {
+                pipeline: "text-to-image".to_string(),
+                model_id: "stabilityai/sdxl-turbo".to_string(),
+                price_per_unit: wei(500_000_000),
+                pixels_per_unit: 1000,
+                warm: true,
+            },
+            ModelConfig {
+                pipeline: "llm".to_string(),
+                model_id: "meta-llama/llama-3.1-8B-Instruct".to_string(),
+                price_per_unit: Wei::ZERO,
+                pixels_per_unit: 1,
+                warm: false,
+            },
+        ]
+    );
+    assert_eq!(orchestrator.models[1], ModelConfig::new("llm", "meta-llama/llama-3.1-8B-Instruct"));
+    let dumped = config.to_toml();
+    assert_eq!(dumped.matches("[[orchestrator.models]]").count(), 2, "{dumped}");
+    assert!(dumped.contains("price_per_unit = \"500000000\""), "{dumped}");
+    assert_eq!(parse(&dumped), Ok(config));
+    // No models: none, and none dumped.
+    let config = parse("[orchestrator]\nmodels = []\n").unwrap();
+    assert!(config.orchestrator.as_ref().unwrap().models.is_empty());
+    assert!(!config.to_toml().contains("models"));
+}
+
+#[test]
+fn every_pipeline_of_go_livepeer_is_accepted() {
+    assert_eq!(lp_config::AI_PIPELINES.len(), 10);
+    for pipeline in lp_config::AI_PIPELINES {
+        let text = format!("[[orchestrator.models]]\npipeline = \"{pipeline}\"\nmodel_id = \"m\"\n");
+        assert_eq!(parse(&text).unwrap().orchestrator.unwrap().models[0].pipeline, *pipeline);
+    }
+    single_error(
+        parse("[[orchestrator.models]]\npipeline = \"text2img\"\nmodel_id = \"m\"\n"),
+        "orchestrator.models[0].pipeline",
+        "unknown AI pipeline \"text2img\"; expected one of text-to-image, image-to-image, image-to-video, upscale, \
+         audio-to-text, segment-anything-2, llm, image-to-text, live-video-to-video, text-to-speech",
+    );
+}
+
+#[test]
+fn model_errors_name_the_index() {
+    let text = format!("{TWO_MODELS}pipelin = \"x\"\nwarm = \"yes\"\n");
+    let found: Vec<String> = errors(parse(&text)).iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "orchestrator.models[1].warm: expected a boolean (true or false), found string \"yes\"",
+            "orchestrator.models[1].pipelin: unknown key; known keys: pipeline, model_id, price_per_unit, \
+             pixels_per_unit, warm",
+        ]
+    );
+    assert_eq!(
+        errors(parse("[[orchestrator.models]]\nwarm = true\n[[orchestrator.models]]\nmodel_id = \"\"\n")),
+        [
+            ConfigError::new("orchestrator.models[0].pipeline", "missing required key"),
+            ConfigError::new("orchestrator.models[0].model_id", "missing required key"),
+            ConfigError::new("orchestrator.models[1].pipeline", "missing required key"),
+            ConfigError::new("orchestrator.models[1].model_id", "must not be empty"),
+        ]
+    );
+    single_error(
+        parse("[orchestrator]\nmodels = [1]\n"),
+        "orchestrator.models[0]",
+        "expected a table, found integer 1",
+    );
+    single_error(
+        parse("[orchestrator]\nmodels = \"text-to-image\"\n"),
+        "orchestrator.models",
+        "expected an array of tables ([[orchestrator.models]]), found string \"text-to-image\"",
+    );
+}
+
+#[test]
+fn a_model_is_listed_once_per_pipeline() {
+    let text = format!(
+        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"text-to-image\"\nmodel_id = \"stabilityai/sdxl-turbo\"\n"
+    );
+    single_error(
+        parse(&text),
+        "orchestrator.models[2]",
+        "text-to-image model \"stabilityai/sdxl-turbo\" is listed twice: already at orchestrator.models[0]",
+    );
+    // The same model for another pipeline is another entry.
+    let text = format!(
+        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"image-to-image\"\nmodel_id = \"stabilityai/sdxl-turbo\"\n"
+    );
+    assert_eq!(parse(&text).unwrap().orchestrator.unwrap().models.len(), 3);
+    // Two entries whose pipelines are both invalid are one error each, not a duplicate too.
+    let bad = "[[orchestrator.models]]\npipeline = \"x\"\nmodel_id = \"m\"\n";
+    let found = errors(parse(&format!("{bad}{bad}")));
+    let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["orchestrator.models[0].pipeline", "orchestrator.models[1].pipeline"]);
+}
+
+#[test]
+fn models_can_be_set_whole_by_the_environment() {
+    let var = "LIVEPEER_ORCHESTRATOR__MODELS";
+    let config = parse_env(TWO_MODELS, &[(var, r#"[{pipeline = "upscale", model_id = "m", warm = true}]"#)]).unwrap();
+    assert_eq!(config.orchestrator.unwrap().models, [ModelConfig { warm: true, ..ModelConfig::new("upscale", "m") }]);
+    let error = single_error(
+        parse_env("", &[(var, r#"[{pipeline = "nope", model_id = "m"}]"#)]),
+        "orchestrator.models[0].pipeline",
+        "unknown AI pipeline \"nope\"",
+    );
+    assert!(error.message.ends_with("(set by LIVEPEER_ORCHESTRATOR__MODELS)"), "{error}");
+    single_error(
+        parse_env("", &[("LIVEPEER_ORCHESTRATOR__MODELS__PIPELINE", "llm")]),
+        "LIVEPEER_ORCHESTRATOR__MODELS__PIPELINE",
+        "`orchestrator.models` is an array of tables (keys: pipeline, model_id, price_per_unit, pixels_per_unit, \
+         warm): set it whole, as a TOML array of inline tables, with LIVEPEER_ORCHESTRATOR__MODELS",
+    );
 }

@@ -191,8 +191,9 @@ pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)>
 
 pub fn tx_policy(eth: &EthConfig) -> Result<TxPolicy> {
     Ok(TxPolicy {
-        min_gas_price: eth.min_gas_price.parse().context("eth.min_gas_price")?,
-        max_gas_price: eth.max_gas_price.parse().context("eth.max_gas_price")?,
+        // lp-config checks that both fit a u128; a config built in code may not.
+        min_gas_price: u128::try_from(eth.min_gas_price.as_u256()).context("eth.min_gas_price")?,
+        max_gas_price: u128::try_from(eth.max_gas_price.as_u256()).context("eth.max_gas_price")?,
         timeout: Duration::from_secs(eth.tx_timeout_secs),
         max_replacements: eth.max_tx_replacements,
         poll_interval: Duration::from_secs(eth.block_poll_interval_secs),

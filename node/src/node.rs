@@ -176,8 +176,8 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             max_sessions: o.max_sessions,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
             // lp-config checks that both fit the wire's int64; a config built in code may not.
-            price_per_unit: o.price_per_unit.parse().context("orchestrator.price_per_unit")?,
-            pixels_per_unit: o.pixels_per_unit.parse().context("orchestrator.pixels_per_unit")?,
+            price_per_unit: i64::try_from(o.price_per_unit.as_u256()).context("orchestrator.price_per_unit")?,
+            pixels_per_unit: i64::try_from(o.pixels_per_unit).context("orchestrator.pixels_per_unit")?,
         };
         let orch = Orchestrator::new(settings, pool.clone()).start();
         let links = Links::default();
@@ -202,6 +202,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         orchestrator_server = Some((server.handle(), links));
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, uri = %uri, "orchestrator listening");
+        if !o.models.is_empty() {
+            warn!(target: "lp::node", models = o.models.len(), "orchestrator.models is not served yet (no AI inference): ignored");
+        }
         addrs.orchestrator = Some(local);
         addrs.orchestrator_uri = Some(uri);
         admin_state.orchestrator = Some((orch, pool));

@@ -34,6 +34,35 @@ max_sesions = 4
 }
 
 #[test]
+fn amounts_of_wei_are_checked_per_key_and_dumped_in_wei() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.toml");
+    // Beyond the wire's int64, and less than a wei: usage errors naming the key, before anything
+    // starts.
+    std::fs::write(
+        &path,
+        "data_dir = \"/tmp/never-created-by-livepeer-test\"\n[orchestrator]\nservice_addr = \"127.0.0.1:0\"\n\
+         price_per_unit = \"99999999999999999999\"\nticket_ev = \"0.5 wei\"\n",
+    )
+    .unwrap();
+    let out = Command::new(livepeer_bin()).args(["orchestrator", "-c"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("orchestrator.price_per_unit: 99999999999999999999 wei is too large"), "{stderr}");
+    assert!(stderr.contains("int64"), "{stderr}");
+    assert!(stderr.contains("orchestrator.ticket_ev: \"0.5 wei\" is not a whole number of wei"), "{stderr}");
+    assert!(!std::path::Path::new("/tmp/never-created-by-livepeer-test").exists(), "nothing may start");
+
+    // With a unit, an amount is dumped in wei.
+    std::fs::write(&path, "[orchestrator]\nprice_per_unit = \"8 gwei\"\n").unwrap();
+    let out = Command::new(livepeer_bin()).args(["orchestrator", "--dump-config", "-c"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(cfg["orchestrator"]["price_per_unit"].as_str(), Some("8000000000"));
+    assert_eq!(cfg["orchestrator"]["ticket_ev"].as_str(), Some("8000000000"));
+}
+
+#[test]
 fn missing_files_the_config_points_at_are_usage_errors_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.toml");
