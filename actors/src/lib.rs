@@ -20,3 +20,4 @@ pub mod chain;
 pub mod gateway;
 pub mod metrics;
 pub mod orchestrator;
+pub mod supervision;

@@ -22,6 +22,8 @@ pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
 pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
 pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
 pub const TRANSCODE_ABANDONED: &str = "livepeer_transcode_abandoned_total";
+pub const ACTOR_RESTARTS: &str = "livepeer_actor_restarts_total";
+pub const ACTOR_FAILURES: &str = "livepeer_actor_failures_total";
 
 /// Every metric this crate records (the Grafana dashboard in `deploy/` is checked against it).
 pub const ALL: &[&str] = &[
@@ -41,6 +43,8 @@ pub const ALL: &[&str] = &[
     WORKER_RESTARTS,
     MIL_PIXELS_PROCESSED,
     TRANSCODE_ABANDONED,
+    ACTOR_RESTARTS,
+    ACTOR_FAILURES,
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
 ];
 
@@ -90,6 +94,8 @@ fn describe_only() {
         TRANSCODE_ABANDONED,
         "Segments the orchestrator dropped because their gateway stopped waiting, by stage (queued, running)"
     );
+    describe_counter!(ACTOR_RESTARTS, "Actors restarted in place after a panic, by actor");
+    describe_counter!(ACTOR_FAILURES, "Actors not restarted after panicking too often, by actor");
     describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
 }
 
@@ -140,4 +146,18 @@ pub fn stream_ended() {
 
 pub fn worker_restarted() {
     counter!(WORKER_RESTARTS).increment(1);
+}
+
+/// Declare an actor kind's restart and failure series at zero when it first starts.
+pub fn actor_declared(actor: &'static str) {
+    counter!(ACTOR_RESTARTS, "actor" => actor).increment(0);
+    counter!(ACTOR_FAILURES, "actor" => actor).increment(0);
+}
+
+pub fn actor_restarted(actor: &'static str) {
+    counter!(ACTOR_RESTARTS, "actor" => actor).increment(1);
+}
+
+pub fn actor_failed(actor: &'static str) {
+    counter!(ACTOR_FAILURES, "actor" => actor).increment(1);
 }

@@ -15,13 +15,21 @@ use actix::prelude::*;
 use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
-use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, Push, StreamSettings, TransportError};
-use lp_actors::orchestrator::{
-    EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SubmitSegment,
-    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
+use lp_actors::gateway::{
+    Gateway, GetHls, HlsItem, OrchestratorPool, OrchestratorTransport, Push, ReadHls, SegmentDone, StreamSettings,
+    TransportError,
 };
+use lp_actors::orchestrator::{
+    AuthSession, EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob,
+    SessionEnded, SessionSegment, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
+    UnregisterTranscoder, ffmpeg_transcode,
+};
+use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
 use lp_pipelines::TranscodeOptions;
-use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeResult};
+use lp_wire::{
+    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeFailure,
+    TranscodeResult,
+};
 
 /// Real FFmpeg, except that the first call panics (an injected crash).
 fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>) {
@@ -210,4 +218,208 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     let failure = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect_err("a poison segment");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed, "{failure}");
     assert_eq!(tpool.send(GetTranscoders).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actors restarted in place by the watchdog. The panics are injected (`InjectPanic`, or a
+// transport that panics): no real input can make these actors panic.
+// ---------------------------------------------------------------------------------------------
+
+/// [`Loopback`], except that the first segment panics inside the stream session's future.
+struct PanicsOnSubmit(Loopback, std::cell::Cell<bool>);
+
+impl OrchestratorTransport for PanicsOnSubmit {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        self.0.get_orchestrator(uri, req)
+    }
+
+    fn submit_segment(
+        &self,
+        uri: &str,
+        seg: SegData,
+        data: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        if !self.1.replace(true) {
+            panic!("injected panic in the stream session");
+        }
+        self.0.submit_segment(uri, seg, data, timeout)
+    }
+
+    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        self.0.end_session(uri, token)
+    }
+}
+
+/// The roles as the node wires them: every long-lived actor under `watchdog`, one real worker.
+struct Stack {
+    gateway: Addr<Gateway>,
+    orchestrator_pool: Addr<OrchestratorPool>,
+    transcoder_pool: Addr<TranscoderPool>,
+}
+
+async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
+    let transcoder_pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(8));
+    let worker = TranscodeWorker::new("w", real()).start();
+    transcoder_pool
+        .send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() })
+        .await
+        .unwrap();
+    let orchestrator = Orchestrator::new(settings("loopback", 4), transcoder_pool.clone()).supervised_by(watchdog);
+    let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
+    let transport: Rc<dyn OrchestratorTransport> = match panic_on_first_submit {
+        true => Rc::new(PanicsOnSubmit(Loopback(orchestrator), Default::default())),
+        false => Rc::new(Loopback(orchestrator)),
+    };
+    let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone());
+    let orchestrator_pool = watchdog.start("orchestrator_pool", Policy::Permanent, opool);
+    let stream =
+        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
+    let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
+    let gateway = Gateway::new(profiles, stream, 10, orchestrator_pool.clone(), transport).supervised_by(watchdog);
+    let gateway = watchdog.start("gateway", Policy::Permanent, gateway);
+    Stack { gateway, orchestrator_pool, transcoder_pool }
+}
+
+async fn push(gateway: &Addr<Gateway>, seq: i64, data: &Bytes) -> Result<SegmentDone, TranscodeFailure> {
+    gateway.send(Push { stream: "s".into(), segment: incoming(seq, data.clone()) }).await.expect("the gateway answers")
+}
+
+fn part(watchdog: &Watchdog, actor: &str) -> PartReport {
+    watchdog.report().into_iter().find(|p| p.actor == actor).unwrap_or_else(|| panic!("{actor} is not supervised"))
+}
+
+/// Polls until `done` holds (at most 5 s); returns how long it took.
+async fn until(what: &str, done: impl Fn() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    start.elapsed()
+}
+
+/// Panics `addr` and checks that, until it is back, the watchdog's health names it.
+async fn panic_and_watch<A>(watchdog: &Watchdog, addr: &Addr<A>, actor: &str)
+where
+    A: Actor<Context = Context<A>> + Handler<InjectPanic>,
+{
+    assert_eq!(watchdog.health(), Ok(()));
+    addr.do_send(InjectPanic);
+    until("the watchdog to report the panic", || watchdog.health().is_err()).await;
+    let down = watchdog.health().unwrap_err();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert!(down[0].starts_with(&format!("{actor}: restarting after a panic (injected panic in ")), "{down:?}");
+    let took = until("the restart", || watchdog.health().is_ok()).await;
+    println!("{actor} was down for {took:?}");
+    assert!(addr.connected(), "restarted in place: the same address works");
+    let report = part(watchdog, actor);
+    assert_eq!((report.restarts, report.failures, report.instances), (1, 0, 1), "{report:?}");
+}
+
+#[actix::test]
+async fn a_gateway_that_panics_is_restarted_in_place_and_the_next_segment_is_transcoded() {
+    let data = segment();
+    let watchdog = Watchdog::new();
+    let s = stack(&watchdog, false).await;
+    push(&s.gateway, 0, &data).await.expect("transcoded before the panic");
+    assert_eq!(part(&watchdog, "stream_session").instances, 1, "the stream session runs under the node's watchdog");
+    assert_eq!(part(&watchdog, "auth_session").instances, 1, "so does the orchestrator's session");
+
+    panic_and_watch(&watchdog, &s.gateway, "gateway").await;
+    let done = push(&s.gateway, 1, &data).await.expect("transcoded after the restart");
+    assert_eq!(done.renditions[0].pixels, 256 * 144 * 30);
+    // Its state survived: the stream's HLS window still has the segment from before the panic.
+    let hls = s.gateway.send(ReadHls { stream: "s".into(), what: GetHls::Segment("P144p30fps16x9".into(), 0) });
+    assert!(matches!(hls.await.unwrap(), Some(HlsItem::Segment(_))));
+}
+
+#[actix::test]
+async fn an_orchestrator_pool_that_panics_is_restarted_in_place() {
+    let data = segment();
+    let watchdog = Watchdog::new();
+    let s = stack(&watchdog, false).await;
+    panic_and_watch(&watchdog, &s.orchestrator_pool, "orchestrator_pool").await;
+    push(&s.gateway, 0, &data).await.expect("transcoded after the restart");
+}
+
+#[actix::test]
+async fn a_transcoder_pool_that_panics_keeps_its_transcoders_and_transcodes_the_next_segment() {
+    let data = segment();
+    let watchdog = Watchdog::new();
+    let s = stack(&watchdog, false).await;
+    panic_and_watch(&watchdog, &s.transcoder_pool, "transcoder_pool").await;
+    let transcoders = s.transcoder_pool.send(GetTranscoders).await.unwrap();
+    assert_eq!(transcoders.len(), 1, "the registered worker is still there");
+    assert_eq!(transcoders[0].load, 0);
+    push(&s.gateway, 0, &data).await.expect("transcoded after the restart");
+}
+
+#[actix::test]
+async fn a_stream_session_that_panics_is_restarted_and_its_segment_resent() {
+    let data = segment();
+    let watchdog = Watchdog::new();
+    let s = stack(&watchdog, true).await;
+    // The session panics while sending segment 0; the gateway's push fails over to the
+    // restarted session (same mailbox), where the segment is transcoded.
+    let done = push(&s.gateway, 0, &data).await.expect("resent to the restarted session");
+    assert_eq!(done.renditions.len(), 1);
+    push(&s.gateway, 1, &data).await.expect("the next segment too");
+    let report = part(&watchdog, "stream_session");
+    assert_eq!((report.restarts, report.failures, report.instances), (1, 0, 1), "{report:?}");
+    assert!(report.last_panic.as_deref().unwrap().contains("injected panic in the stream session"));
+    assert_eq!(watchdog.health(), Ok(()), "one stream's trouble is not the node's");
+}
+
+#[actix::test]
+async fn an_orchestrator_session_that_panics_is_restarted_in_place() {
+    let data = segment();
+    let watchdog = Watchdog::new();
+    let tpool = TranscoderPool::new(8).start();
+    let worker = TranscodeWorker::new("w", real()).start();
+    tpool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
+    let (ended, _) = futures::channel::mpsc::unbounded::<()>();
+    let sink = Sink(ended).start();
+    let session = AuthSession::new("g1".into(), tpool, sink.recipient(), 4, Duration::from_secs(60));
+    let session = watchdog.start("auth_session", Policy::Transient, session);
+    session.do_send(InjectPanic);
+    let answer = session.send(SessionSegment(job(data))).await.expect("the same address, restarted");
+    assert_eq!(answer.expect("transcoded after the restart").segments.len(), 1);
+    let report = part(&watchdog, "auth_session");
+    assert_eq!((report.restarts, report.failures, report.instances), (1, 0, 1), "{report:?}");
+    assert_eq!(watchdog.health(), Ok(()), "a session is transient");
+}
+
+/// Where an [`AuthSession`] reports its end.
+struct Sink(futures::channel::mpsc::UnboundedSender<()>);
+
+impl Actor for Sink {
+    type Context = Context<Self>;
+}
+
+impl Handler<SessionEnded> for Sink {
+    type Result = ();
+    fn handle(&mut self, _: SessionEnded, _: &mut Self::Context) {
+        let _ = self.0.unbounded_send(());
+    }
+}
+
+#[actix::test]
+async fn a_permanent_actor_that_keeps_panicking_fails_the_node() {
+    let watchdog = Watchdog::with_first_backoff(Duration::from_millis(1));
+    let s = stack(&watchdog, false).await;
+    for _ in 0..=MAX_RESTARTS {
+        s.orchestrator_pool.do_send(InjectPanic);
+    }
+    let why = tokio::time::timeout(Duration::from_secs(10), watchdog.fatal()).await.expect("the node is told to stop");
+    assert!(why.starts_with(&format!("orchestrator_pool: panicked {} times in", MAX_RESTARTS + 1)), "{why}");
+    let down = watchdog.health().unwrap_err();
+    assert!(down.iter().any(|d| d.starts_with("orchestrator_pool: panicked")), "{down:?}");
+    let report = part(&watchdog, "orchestrator_pool");
+    assert_eq!((report.restarts, report.failures, report.instances), (MAX_RESTARTS as u64, 1, 0), "{report:?}");
+    assert!(!s.orchestrator_pool.connected(), "not restarted again");
 }

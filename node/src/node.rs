@@ -21,6 +21,7 @@ use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, Strea
 use lp_actors::orchestrator::{
     Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
 };
+use lp_actors::supervision::{Policy, Watchdog};
 use lp_chain::client::ChainClient;
 use lp_chain::db::Db;
 use lp_config::{Config, EthConfig};
@@ -145,12 +146,22 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         None => None,
     };
     let (fatal_tx, fatal) = mpsc::unbounded();
+    // Every long-lived actor runs under it; one that keeps panicking stops the node.
+    let watchdog = Watchdog::new();
+    actix_web::rt::spawn({
+        let (watchdog, fatal_tx) = (watchdog.clone(), fatal_tx.clone());
+        async move {
+            let why = watchdog.fatal().await;
+            let _ = fatal_tx.unbounded_send(anyhow::anyhow!("an actor failed for good, stopping the node: {why}"));
+        }
+    });
     let mut servers = Vec::new();
     let mut orchestrator_server = None;
     let mut addrs = ListenAddrs { gateway: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
     let mut admin_state = admin::AdminState {
         metrics,
         roles: roles.names(),
+        watchdog: watchdog.clone(),
         gateway: None,
         orchestrator: None,
         chain: None,
@@ -158,7 +169,8 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     };
 
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
-        let pool = TranscoderPool::new(o.max_sessions as usize * 4).start();
+        let pool =
+            watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(o.max_sessions as usize * 4));
         if o.transcode {
             let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
             for i in 0..o.capacity {
@@ -179,7 +191,8 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             price_per_unit: i64::try_from(o.price_per_unit.as_u256()).context("orchestrator.price_per_unit")?,
             pixels_per_unit: i64::try_from(o.pixels_per_unit).context("orchestrator.pixels_per_unit")?,
         };
-        let orch = Orchestrator::new(settings, pool.clone()).start();
+        let orch = Orchestrator::new(settings, pool.clone()).supervised_by(&watchdog);
+        let orch = watchdog.start("orchestrator", Policy::Permanent, orch);
         let links = Links::default();
         let state = orchestrator::OrchestratorState {
             orchestrator: orch.clone(),
@@ -220,15 +233,17 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             warn!(target: "lp::node", "the gateway has no orchestrators: every segment will be refused (503 NoOrchestrators); list them in gateway.orchestrators");
         }
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
-        let pool = OrchestratorPool::new(uris, transport.clone()).start();
+        let pool =
+            watchdog.start("orchestrator_pool", Policy::Permanent, OrchestratorPool::new(uris, transport.clone()));
         let settings = StreamSettings {
             max_attempts: g.max_attempts,
             segment_queue: g.segment_queue,
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
             hls_window: g.hls_window,
         };
-        let gw =
-            Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport).start();
+        let gw = Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport)
+            .supervised_by(&watchdog);
+        let gw = watchdog.start("gateway", Policy::Permanent, gw);
         let state = gateway::GatewayState {
             gateway: gw.clone(),
             max_segment_bytes: g.max_segment_bytes,

@@ -5,7 +5,9 @@
 //! - **Routes** pushed segments and HLS reads to the stream's session, starting a session on a
 //!   stream's first segment.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none; it owns no fallible resource. It lives as long as the role.
+//! - **Restart policy**: supervised, [`Policy::Permanent`]: restarted in place after a panic
+//!   (its stream map survives; the pushes in flight through it fail). Stream sessions run under
+//!   the same [`Watchdog`], [`Policy::Transient`].
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -21,6 +23,7 @@ use super::stream_session::{
 };
 use super::transport::OrchestratorTransport;
 use crate::metrics;
+use crate::supervision::{Policy, Watchdog, inject_panic};
 use lp_wire::{ErrorCode, TranscodeFailure};
 
 const MAILBOX: usize = 1024;
@@ -32,6 +35,7 @@ pub struct Gateway {
     max_streams: usize,
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
+    watchdog: Watchdog,
 }
 
 impl Gateway {
@@ -42,9 +46,27 @@ impl Gateway {
         pool: Addr<OrchestratorPool>,
         transport: Rc<dyn OrchestratorTransport>,
     ) -> Self {
-        Gateway { streams: HashMap::new(), profiles: Arc::new(profiles), settings, max_streams, pool, transport }
+        Gateway {
+            streams: HashMap::new(),
+            profiles: Arc::new(profiles),
+            settings,
+            max_streams,
+            pool,
+            transport,
+            watchdog: Watchdog::new(),
+        }
+    }
+
+    /// Supervise the stream sessions under the node's watchdog (by default, one of their own).
+    pub fn supervised_by(mut self, watchdog: &Watchdog) -> Self {
+        self.watchdog = watchdog.clone();
+        self
     }
 }
+
+impl Supervised for Gateway {}
+
+inject_panic!(Gateway);
 
 impl Actor for Gateway {
     type Context = Context<Self>;
@@ -95,15 +117,15 @@ impl Gateway {
                 message: format!("the gateway already serves its max_streams ({})", self.max_streams),
             });
         }
-        let addr = StreamSession::new(
+        let session = StreamSession::new(
             stream.to_string(),
             self.profiles.clone(),
             self.settings.clone(),
             self.pool.clone(),
             self.transport.clone(),
             ctx.address().recipient(),
-        )
-        .start();
+        );
+        let addr = self.watchdog.start("stream_session", Policy::Transient, session);
         self.streams.insert(stream.to_string(), addr.clone());
         Ok(addr)
     }

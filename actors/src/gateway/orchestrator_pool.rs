@@ -8,7 +8,8 @@
 //!   first to accept is taken. Tells a stream whether another unsuspended orchestrator
 //!   exists ([`HasAlternatives`]).
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none; it owns no fallible resource.
+//! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
+//!   after a panic with its list and suspensions; the selections in flight fail.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -20,6 +21,7 @@ use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
 use super::transport::{OrchestratorTransport, TransportError};
+use crate::supervision::inject_panic;
 use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
 
 const MAILBOX: usize = 1024;
@@ -74,6 +76,10 @@ impl Actor for OrchestratorPool {
         ctx.set_mailbox_capacity(MAILBOX);
     }
 }
+
+impl Supervised for OrchestratorPool {}
+
+inject_panic!(OrchestratorPool);
 
 /// Find an orchestrator that takes a (new) session.
 #[derive(Message)]

@@ -13,7 +13,10 @@
 //!   another orchestrator.
 //! - **Stops** after `idle_timeout` without segments and tells the gateway.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none; the next segment of the stream starts a new session.
+//! - **Restart policy**: supervised, transient (see `crate::supervision`): after a panic it is
+//!   restarted in place with its HLS window and orchestrator sessions; the segments it had in
+//!   flight fail (their futures are dropped). One that keeps panicking ends, and the stream's
+//!   next segment starts a new session.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,6 +34,7 @@ use super::hls::{HlsStore, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
+use crate::supervision::inject_panic;
 use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
     segment_timeout,
@@ -126,6 +130,8 @@ impl StreamSession {
         ended: Recipient<StreamEnded>,
     ) -> Self {
         let hls = HlsStore::new(settings.hls_window);
+        info!(target: "lp::gateway", stream = %id, "stream started");
+        metrics::stream_created();
         StreamSession {
             id,
             profiles,
@@ -146,8 +152,6 @@ impl Actor for StreamSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        info!(target: "lp::gateway", stream = %self.id, "stream started");
-        metrics::stream_created();
         let tick = (self.settings.idle_timeout / 4).max(Duration::from_millis(50));
         ctx.run_interval(tick, |act, ctx| {
             if act.in_flight == 0 && act.last_activity.elapsed() >= act.settings.idle_timeout {
@@ -165,6 +169,15 @@ impl Actor for StreamSession {
         self.ended.do_send(StreamEnded { id: self.id.clone(), addr: ctx.address() });
     }
 }
+
+impl Supervised for StreamSession {
+    /// The segments in flight were dropped with the futures that carried them.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.in_flight = 0;
+    }
+}
+
+inject_panic!(StreamSession);
 
 impl Handler<PushSegment> for StreamSession {
     type Result = ResponseActFuture<Self, Result<SegmentDone, TranscodeFailure>>;

@@ -7,7 +7,9 @@
 //!   longer than the gateway's 60 s), or as soon as its segments in flight are done once the
 //!   gateway ended it ([`EndWhenIdle`]), and tells the orchestrator, which frees its slot.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none; a new segment with a valid token starts a new session.
+//! - **Restart policy**: supervised, transient (see `crate::supervision`): restarted in place
+//!   after a panic, its segments in flight failed; one that keeps panicking ends, and the
+//!   gateway's next segment with a valid token starts a new session.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use tracing::debug;
 
 use super::job::TranscodeJob;
 use super::transcoder_pool::{Transcode, TranscoderPool};
+use crate::supervision::inject_panic;
 use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 64;
@@ -71,6 +74,15 @@ impl Actor for AuthSession {
         self.ended.do_send(SessionEnded { id: self.id.clone(), addr: ctx.address() });
     }
 }
+
+impl Supervised for AuthSession {
+    /// The segments in flight were dropped with the futures that carried them.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.in_flight = 0;
+    }
+}
+
+inject_panic!(AuthSession);
 
 /// Transcode one of this session's segments.
 #[derive(Message)]

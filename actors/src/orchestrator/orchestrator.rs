@@ -7,7 +7,9 @@
 //!   (every field in range, 1 to 16 of them) and a segment hash (blake3) that matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
 //!   errors (busy, capped, transcoder failures) travel inside the [`TranscodeResult`].
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none; it owns no fallible resource. It lives as long as the role.
+//! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
+//!   after a panic, keeping its token key (tokens it issued stay valid) and its sessions, which
+//!   run under the same watchdog, transient.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment
 use super::job::TranscodeJob;
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
+use crate::supervision::{Policy, Watchdog, inject_panic};
 use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
     TranscodeOutcome, TranscodeResult, segment_timeout,
@@ -49,11 +52,18 @@ pub struct Orchestrator {
     tokens: AuthTokens,
     sessions: HashMap<String, Addr<AuthSession>>,
     pool: Addr<TranscoderPool>,
+    watchdog: Watchdog,
 }
 
 impl Orchestrator {
     pub fn new(settings: OrchestratorSettings, pool: Addr<TranscoderPool>) -> Self {
-        Orchestrator { settings, tokens: AuthTokens::new(), sessions: HashMap::new(), pool }
+        Orchestrator { settings, tokens: AuthTokens::new(), sessions: HashMap::new(), pool, watchdog: Watchdog::new() }
+    }
+
+    /// Supervise the sessions under the node's watchdog (by default, one of their own).
+    pub fn supervised_by(mut self, watchdog: &Watchdog) -> Self {
+        self.watchdog = watchdog.clone();
+        self
     }
 
     fn capped(&self) -> bool {
@@ -94,6 +104,10 @@ impl Actor for Orchestrator {
         self.publish();
     }
 }
+
+impl Supervised for Orchestrator {}
+
+inject_panic!(Orchestrator);
 
 // Messages
 
@@ -182,14 +196,14 @@ impl Handler<SubmitSegment> for Orchestrator {
                     let failure = self.capped_failure();
                     return Box::pin(async move { Ok(answer(TranscodeOutcome::Error(failure))) });
                 }
-                let addr = AuthSession::new(
+                let session = AuthSession::new(
                     token.session_id.clone(),
                     self.pool.clone(),
                     ctx.address().recipient(),
                     SESSION_MAX_IN_FLIGHT,
                     self.settings.session_idle_timeout,
-                )
-                .start();
+                );
+                let addr = self.watchdog.start("auth_session", Policy::Transient, session);
                 info!(target: "lp::orchestrator", session = %token.session_id, "session started");
                 self.sessions.insert(token.session_id.clone(), addr.clone());
                 self.publish();

@@ -13,8 +13,9 @@
 //!   failure and the gateway decides whether to retry.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
 //!   answers `OrchestratorBusy` at once.
-//! - **Restart policy**: none needed; it holds no resource that can fail. It lives as long as the
-//!   orchestrator role.
+//! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
+//!   after a panic with its transcoders and its queue; the jobs it had handed out are failed
+//!   (their futures are dropped) and the loads reset, so no slot stays taken forever.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -26,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::job::{JobError, RunJob, TranscodeJob};
 use crate::metrics;
+use crate::supervision::inject_panic;
 use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 256;
@@ -167,9 +169,25 @@ impl Actor for TranscoderPool {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        self.publish();
+        // After a restart: each queued job is answered by its deadline again.
+        for pending in &self.queue {
+            ctx.run_later(pending.job.time_left(), |act, ctx| act.dispatch(ctx));
+        }
+        self.dispatch(ctx);
     }
 }
+
+impl Supervised for TranscoderPool {
+    /// The jobs handed out were dropped with the futures awaiting them; the transcoders finish
+    /// them unseen, so their slots count as free again.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        for t in self.transcoders.values_mut() {
+            t.load = 0;
+        }
+    }
+}
+
+inject_panic!(TranscoderPool);
 
 // Messages
 

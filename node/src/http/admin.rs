@@ -1,13 +1,16 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz`, `/status` (JSON).
 //!
-//! `/healthz` answers 200 `ok`, or 503 with the reason while a transcoder is not registered with
-//! its orchestrator.
+//! `/healthz` answers 200 `ok`, or 503 with one line per failing part, each naming it: an actor
+//! restarting after a panic or failed for good (from the node's [`Watchdog`]), or a transcoder
+//! not registered with its orchestrator. `/status` shows each role's state and, under
+//! `actors`, every kind of supervised actor with its restart and failure counts.
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};
 use lp_actors::chain::{GetPool, GetRound, OrchestratorRegistry, RoundWatcher};
 use lp_actors::gateway::{Gateway, GetGatewayStatus, ListOrchestrators, OrchestratorPool};
 use lp_actors::orchestrator::{GetOrchestratorStatus, GetTranscoders, Orchestrator, TranscoderPool};
+use lp_actors::supervision::Watchdog;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
@@ -23,6 +26,7 @@ pub struct ChainState {
 pub struct AdminState {
     pub metrics: PrometheusHandle,
     pub roles: Vec<&'static str>,
+    pub watchdog: Watchdog,
     pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
     pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
     pub chain: Option<ChainState>,
@@ -41,14 +45,19 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
 }
 
 async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
+    let mut down = state.watchdog.health().err().unwrap_or_default();
     if let Some(Err(why)) = state.transcoder.as_ref().map(|t| t.check()) {
-        return HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("{why}\n"));
+        down.push(format!("transcoder: {why}"));
     }
-    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+    if down.is_empty() {
+        return HttpResponse::Ok().content_type("text/plain").body("ok\n");
+    }
+    HttpResponse::ServiceUnavailable().content_type("text/plain").body(down.join("\n") + "\n")
 }
 
 async fn status(state: web::Data<AdminState>) -> HttpResponse {
-    let mut out = json!({ "version": env!("CARGO_PKG_VERSION"), "roles": state.roles });
+    let mut out =
+        json!({ "version": env!("CARGO_PKG_VERSION"), "roles": state.roles, "actors": state.watchdog.report() });
     if let Some((gateway, pool)) = &state.gateway {
         let streams = gateway.send(GetGatewayStatus).await.ok();
         let orchestrators = pool.send(ListOrchestrators).await.ok();
