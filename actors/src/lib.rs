@@ -18,6 +18,7 @@
 
 pub mod chain;
 pub mod gateway;
+pub mod handle;
 pub mod metrics;
 pub mod orchestrator;
 pub mod supervision;

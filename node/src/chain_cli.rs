@@ -15,7 +15,7 @@ use lp_chain::tx::TxPolicy;
 use lp_config::{Config, EthConfig};
 use serde_json::{Value, json};
 
-use crate::cli::EX_USAGE;
+use crate::exit::{EX_USAGE, failure_status};
 
 #[derive(Debug, Args)]
 pub struct ChainArgs {
@@ -158,19 +158,6 @@ pub fn main(args: ChainArgs) -> ExitCode {
             failure_status(&e)
         }
     }
-}
-
-/// The exit status of a command that failed: 64, like an invalid config, when the operator's
-/// setup is at fault (a keystore that does not decrypt, a data_dir made for another chain),
-/// else 1.
-pub fn failure_status(e: &anyhow::Error) -> ExitCode {
-    let setup = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<lp_chain::error::ChainError>(),
-            Some(lp_chain::error::ChainError::Keystore(_) | lp_chain::error::ChainError::ChainIdMismatch { .. })
-        )
-    });
-    if setup { ExitCode::from(EX_USAGE) } else { ExitCode::FAILURE }
 }
 
 /// Connect as the node would: keystore, controller, chain id checked against the database

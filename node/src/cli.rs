@@ -8,11 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lp_config::Config;
 
+use crate::exit::{EX_USAGE, failure_status};
 use crate::node::{self, Roles};
 use crate::{chain_cli, demo, devnet, telemetry};
-
-/// Exit status for an invalid configuration (BSD `EX_USAGE`).
-pub const EX_USAGE: u8 = 64;
 
 /// livepeer-rs: a Livepeer node — gateway, orchestrator and transcoder in one binary.
 ///
@@ -136,7 +134,7 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            crate::chain_cli::failure_status(&e)
+            failure_status(&e)
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod devnet;
+pub mod exit;
 pub mod http;
 pub mod node;
 pub mod remote_transcoder;

@@ -17,11 +17,9 @@ use futures::channel::mpsc;
 use lp_actors::chain::{
     BlockWatcher, OrchestratorRegistry, RewardCaller, RoundInitializer, RoundWatcher, Subscribe, SubscribeRounds,
 };
-use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, StreamSettings};
-use lp_actors::orchestrator::{
-    Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
-};
-use lp_actors::supervision::{Policy, Watchdog};
+use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorPool, OrchestratorTransport, StreamSettings};
+use lp_actors::orchestrator::{OrchestratorHandle, OrchestratorSettings};
+use lp_actors::supervision::Watchdog;
 use lp_chain::client::ChainClient;
 use lp_chain::db::Db;
 use lp_config::{Config, EthConfig};
@@ -152,7 +150,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let (watchdog, fatal_tx) = (watchdog.clone(), fatal_tx.clone());
         async move {
             let why = watchdog.fatal().await;
-            let _ = fatal_tx.unbounded_send(anyhow::anyhow!("an actor failed for good, stopping the node: {why}"));
+            let _ = fatal_tx.unbounded_send(crate::exit::ActorFailed(why).into());
         }
     });
     let mut servers = Vec::new();
@@ -169,16 +167,6 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     };
 
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
-        let pool =
-            watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(o.max_sessions as usize * 4));
-        if o.transcode {
-            let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
-            for i in 0..o.capacity {
-                let name = format!("local-{i}");
-                let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
-                pool.send(RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() }).await?;
-            }
-        }
         let listener = bind(o.service_addr, "orchestrator.service_addr")?;
         let local = listener.local_addr()?;
         let scheme = if o.tls { "https" } else { "http" };
@@ -191,12 +179,15 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             price_per_unit: i64::try_from(o.price_per_unit.as_u256()).context("orchestrator.price_per_unit")?,
             pixels_per_unit: i64::try_from(o.pixels_per_unit).context("orchestrator.pixels_per_unit")?,
         };
-        let orch = Orchestrator::new(settings, pool.clone()).supervised_by(&watchdog);
-        let orch = watchdog.start("orchestrator", Policy::Permanent, orch);
+        let orch = OrchestratorHandle::start(settings, &watchdog);
+        if o.transcode {
+            let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
+            orch.add_local_workers(o.capacity, opts).await?;
+        }
         let links = Links::default();
         let state = orchestrator::OrchestratorState {
             orchestrator: orch.clone(),
-            pool: pool.clone(),
+            pool: orch.transcoder_pool().clone(),
             secret: prepared.orchestrator_secret.clone().map(Arc::new),
             links: links.clone(),
         };
@@ -220,7 +211,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         }
         addrs.orchestrator = Some(local);
         addrs.orchestrator_uri = Some(uri);
-        admin_state.orchestrator = Some((orch, pool));
+        admin_state.orchestrator = Some(orch);
     }
 
     if let (true, Some(g)) = (roles.gateway, &cfg.gateway) {
@@ -233,17 +224,19 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             warn!(target: "lp::node", "the gateway has no orchestrators: every segment will be refused (503 NoOrchestrators); list them in gateway.orchestrators");
         }
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
-        let pool =
-            watchdog.start("orchestrator_pool", Policy::Permanent, OrchestratorPool::new(uris, transport.clone()));
-        let settings = StreamSettings {
+        let stream = StreamSettings {
             max_attempts: g.max_attempts,
             segment_queue: g.segment_queue,
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
             hls_window: g.hls_window,
         };
-        let gw = Gateway::new(prepared.profiles.clone(), settings, g.max_streams as usize, pool.clone(), transport)
-            .supervised_by(&watchdog);
-        let gw = watchdog.start("gateway", Policy::Permanent, gw);
+        let config = GatewayConfig {
+            profiles: prepared.profiles.clone(),
+            stream,
+            max_streams: g.max_streams as usize,
+            orchestrators: uris,
+        };
+        let gw = GatewayHandle::start(config, transport, &watchdog);
         let state = gateway::GatewayState {
             gateway: gw.clone(),
             max_segment_bytes: g.max_segment_bytes,
@@ -261,7 +254,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, "gateway listening");
         addrs.gateway = Some(local);
-        admin_state.gateway = Some((gw, pool));
+        admin_state.gateway = Some(gw);
     }
 
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
@@ -279,7 +272,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
 
     if let Some(((client, db), eth)) = chain {
         let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
-        let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|(_, pool)| pool.clone());
+        let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|g| g.orchestrator_pool().clone());
         admin_state.chain = Some(start_chain(roles, Arc::new(client), db, eth, gateway_pool));
     }
 

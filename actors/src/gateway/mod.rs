@@ -2,12 +2,14 @@
 
 #[allow(clippy::module_inception)]
 pub mod gateway;
+pub mod handle;
 pub mod hls;
 pub mod orchestrator_pool;
 pub mod stream_session;
 pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
+pub use handle::{GatewayConfig, GatewayHandle, GatewayReport};
 pub use orchestrator_pool::{
     HasAlternatives, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator, SetOrchestrators,
     Suspend,

@@ -34,7 +34,6 @@ use super::hls::{HlsStore, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
-use crate::supervision::inject_panic;
 use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
     segment_timeout,
@@ -176,8 +175,6 @@ impl Supervised for StreamSession {
         self.in_flight = 0;
     }
 }
-
-inject_panic!(StreamSession);
 
 impl Handler<PushSegment> for StreamSession {
     type Result = ResponseActFuture<Self, Result<SegmentDone, TranscodeFailure>>;

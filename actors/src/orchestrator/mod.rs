@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod auth_session;
+pub mod handle;
 pub mod job;
 #[allow(clippy::module_inception)]
 pub mod orchestrator;
@@ -9,6 +10,7 @@ pub mod transcode_worker;
 pub mod transcoder_pool;
 
 pub use auth_session::{AuthSession, SessionEnded, SessionSegment};
+pub use handle::{OrchestratorHandle, OrchestratorReport};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,

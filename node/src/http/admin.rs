@@ -8,8 +8,8 @@
 use actix::Addr;
 use actix_web::{HttpResponse, web};
 use lp_actors::chain::{GetPool, GetRound, OrchestratorRegistry, RoundWatcher};
-use lp_actors::gateway::{Gateway, GetGatewayStatus, ListOrchestrators, OrchestratorPool};
-use lp_actors::orchestrator::{GetOrchestratorStatus, GetTranscoders, Orchestrator, TranscoderPool};
+use lp_actors::gateway::GatewayHandle;
+use lp_actors::orchestrator::OrchestratorHandle;
 use lp_actors::supervision::Watchdog;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -27,8 +27,8 @@ pub struct AdminState {
     pub metrics: PrometheusHandle,
     pub roles: Vec<&'static str>,
     pub watchdog: Watchdog,
-    pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
-    pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
+    pub gateway: Option<GatewayHandle>,
+    pub orchestrator: Option<OrchestratorHandle>,
     pub chain: Option<ChainState>,
     pub transcoder: Option<crate::transcoder::Health>,
 }
@@ -58,15 +58,11 @@ async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
 async fn status(state: web::Data<AdminState>) -> HttpResponse {
     let mut out =
         json!({ "version": env!("CARGO_PKG_VERSION"), "roles": state.roles, "actors": state.watchdog.report() });
-    if let Some((gateway, pool)) = &state.gateway {
-        let streams = gateway.send(GetGatewayStatus).await.ok();
-        let orchestrators = pool.send(ListOrchestrators).await.ok();
-        out["gateway"] = json!({ "status": streams, "orchestrators": orchestrators });
+    if let Some(gateway) = &state.gateway {
+        out["gateway"] = json!(gateway.report().await.ok());
     }
-    if let Some((orchestrator, pool)) = &state.orchestrator {
-        let status = orchestrator.send(GetOrchestratorStatus).await.ok();
-        let transcoders = pool.send(GetTranscoders).await.ok();
-        out["orchestrator"] = json!({ "status": status, "transcoders": transcoders });
+    if let Some(orchestrator) = &state.orchestrator {
+        out["orchestrator"] = json!(orchestrator.report().await.ok());
     }
     if let Some(transcoder) = &state.transcoder {
         out["transcoder"] = transcoder.to_json();

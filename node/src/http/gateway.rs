@@ -11,11 +11,11 @@
 //! extension, empty body, bad header, bad name), 413 larger than `max_segment_bytes`, 422 not a
 //! decodable segment, 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
 
-use actix::Addr;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
-use lp_actors::gateway::{Gateway, GetHls, HlsItem, IncomingSegment, Push, ReadHls, SegmentDone};
+use lp_actors::gateway::{GatewayHandle, GetHls, HlsItem, IncomingSegment, SegmentDone};
+use lp_actors::handle::CallError;
 use lp_actors::metrics;
 use lp_pipelines::{InputFormat, TranscodeError};
 use lp_wire::{ErrorCode, TranscodeFailure};
@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 #[derive(Clone)]
 pub struct GatewayState {
-    pub gateway: Addr<Gateway>,
+    pub gateway: GatewayHandle,
     pub max_segment_bytes: u64,
     /// The longest an upload may go without sending a byte.
     pub body_timeout: std::time::Duration,
@@ -204,14 +204,14 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     };
     let segment =
         IncomingSegment { seq, format, data, source_ts, duration_ms, width: source.width, height: source.height };
-    let done = match state.gateway.send(Push { stream: stream.clone(), segment }).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(TranscodeFailure { code, message })) => {
+    let done = match state.gateway.push(stream.clone(), segment).await {
+        Ok(done) => done,
+        Err(CallError::Refused(TranscodeFailure { code, message })) => {
             // Live pushers (ffmpeg's HLS muxer) ignore the answer: the log is where this shows.
             warn!(target: "lp::ingest", %stream, seq, error_code = code.as_str(), error = %message, "segment failed");
             return plain(status_for(code), format!("{}: {message}", code.as_str()));
         }
-        Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down"),
+        Err(CallError::Stopped(_)) => return plain(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down"),
     };
     info!(target: "lp::ingest", %stream, seq, renditions = done.renditions.len(), latency_ms = done.latency.as_millis() as u64, "segment transcoded");
 
@@ -259,7 +259,7 @@ fn multipart(done: &SegmentDone) -> HttpResponse {
 }
 
 async fn read_hls(state: &GatewayState, stream: &str, what: GetHls) -> HttpResponse {
-    let item = state.gateway.send(ReadHls { stream: stream.to_string(), what }).await.ok().flatten();
+    let item = state.gateway.read_hls(stream.to_string(), what).await;
     let cors = (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
     match item {
         Some(HlsItem::Playlist(text)) => HttpResponse::Ok()

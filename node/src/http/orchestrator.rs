@@ -15,7 +15,8 @@ use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use lp_actors::orchestrator::{self, GetOrchestratorInfo, Orchestrator, SubmitSegment, TranscoderPool};
+use lp_actors::handle::CallError;
+use lp_actors::orchestrator::{OrchestratorHandle, TranscoderPool};
 use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
 use tracing::warn;
 
@@ -25,7 +26,7 @@ use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
 
 #[derive(Clone)]
 pub struct OrchestratorState {
-    pub orchestrator: Addr<Orchestrator>,
+    pub orchestrator: OrchestratorHandle,
     pub pool: Addr<TranscoderPool>,
     pub secret: Option<Arc<String>>,
     /// The remote transcoder links and the segments in flight, for shutdown.
@@ -74,16 +75,16 @@ async fn get_orchestrator_answer(state: &OrchestratorState, body: web::Bytes) ->
         Ok(r) => r,
         Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
-    match state.orchestrator.send(GetOrchestratorInfo(req)).await {
-        Ok(Ok(info)) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&info)),
-        Ok(Err(f)) => {
+    match state.orchestrator.info(req).await {
+        Ok(info) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&info)),
+        Err(CallError::Refused(f)) => {
             let status = match f.code {
                 ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             failure(status, f.code, f.message)
         }
-        Err(_) => stopped(),
+        Err(CallError::Stopped(_)) => stopped(),
     }
 }
 
@@ -105,17 +106,17 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web:
         Ok(seg) => seg,
         Err(why) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, why),
     };
-    match state.orchestrator.send(SubmitSegment { seg, data: body }).await {
-        Ok(Ok(result)) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
-        Ok(Err(rejected)) => {
-            warn!(target: "lp::orchestrator", error = %rejected, "segment refused");
-            let status = match rejected.0.code {
+    match state.orchestrator.submit(seg, body).await {
+        Ok(result) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
+        Err(CallError::Refused(refusal)) => {
+            warn!(target: "lp::orchestrator", error = %refusal, "segment refused");
+            let status = match refusal.code {
                 ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
                 _ => StatusCode::FORBIDDEN,
             };
-            failure(status, rejected.0.code, rejected.0.message)
+            failure(status, refusal.code, refusal.message)
         }
-        Err(_) => stopped(),
+        Err(CallError::Stopped(_)) => stopped(),
     }
 }
 
@@ -124,10 +125,10 @@ async fn end_session(state: web::Data<OrchestratorState>, body: web::Bytes) -> H
         Ok(e) => e,
         Err(e) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
-    match state.orchestrator.send(orchestrator::EndSession(end.auth_token)).await {
-        Ok(Ok(())) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&())),
-        Ok(Err(rejected)) => failure(StatusCode::FORBIDDEN, rejected.0.code, rejected.0.message),
-        Err(_) => stopped(),
+    match state.orchestrator.end_session(end.auth_token).await {
+        Ok(()) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&())),
+        Err(CallError::Refused(refusal)) => failure(StatusCode::FORBIDDEN, refusal.code, refusal.message),
+        Err(CallError::Stopped(_)) => stopped(),
     }
 }
 

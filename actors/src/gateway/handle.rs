@@ -1,0 +1,74 @@
+//! `GatewayHandle`: the gateway role as the rest of the node sees it (reth's handle pattern):
+//! typed async methods over the role's actors, started under the node's watchdog.
+
+use std::rc::Rc;
+
+use actix::prelude::*;
+use lp_pipelines::Profile;
+use serde::Serialize;
+
+use super::gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
+use super::orchestrator_pool::{ListOrchestrators, OrchestratorPool};
+use super::stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
+use super::transport::OrchestratorTransport;
+use crate::handle::CallError;
+use crate::supervision::{Policy, Watchdog};
+
+/// What the gateway role is made of.
+pub struct GatewayConfig {
+    pub profiles: Vec<Profile>,
+    pub stream: StreamSettings,
+    pub max_streams: usize,
+    /// The orchestrators to use until (or unless) discovery replaces the list.
+    pub orchestrators: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct GatewayHandle {
+    gateway: Addr<Gateway>,
+    pool: Addr<OrchestratorPool>,
+}
+
+/// A snapshot for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayReport {
+    pub status: GatewayStatus,
+    pub orchestrators: Vec<String>,
+}
+
+impl GatewayHandle {
+    /// Start the role's actors under `watchdog`.
+    pub fn start(config: GatewayConfig, transport: Rc<dyn OrchestratorTransport>, watchdog: &Watchdog) -> Self {
+        let pool = OrchestratorPool::new(config.orchestrators, transport.clone());
+        let pool = watchdog.start("orchestrator_pool", Policy::Permanent, pool);
+        let gateway = Gateway::new(config.profiles, config.stream, config.max_streams, pool.clone(), transport)
+            .supervised_by(watchdog);
+        let gateway = watchdog.start("gateway", Policy::Permanent, gateway);
+        GatewayHandle { gateway, pool }
+    }
+
+    /// Transcode one segment of `stream` (starting the stream on its first).
+    pub async fn push(&self, stream: String, segment: IncomingSegment) -> Result<SegmentDone, CallError> {
+        match self.gateway.send(Push { stream, segment }).await {
+            Ok(answer) => answer.map_err(CallError::Refused),
+            Err(_) => Err(CallError::Stopped("gateway")),
+        }
+    }
+
+    /// A playlist or segment of `stream`'s HLS window; `None` when there is no such thing.
+    pub async fn read_hls(&self, stream: String, what: GetHls) -> Option<HlsItem> {
+        self.gateway.send(ReadHls { stream, what }).await.ok().flatten()
+    }
+
+    pub async fn report(&self) -> Result<GatewayReport, CallError> {
+        let stopped = |_| CallError::Stopped("gateway");
+        let status = self.gateway.send(GetGatewayStatus).await.map_err(stopped)?;
+        let orchestrators = self.pool.send(ListOrchestrators).await.map_err(stopped)?;
+        Ok(GatewayReport { status, orchestrators })
+    }
+
+    /// The orchestrator pool, for discovery to replace its list.
+    pub fn orchestrator_pool(&self) -> &Addr<OrchestratorPool> {
+        &self.pool
+    }
+}

@@ -1,0 +1,93 @@
+//! `OrchestratorHandle`: the orchestrator role as the rest of the node sees it (reth's handle
+//! pattern): typed async methods over the role's actors, started under the node's watchdog.
+
+use actix::prelude::*;
+use bytes::Bytes;
+use lp_pipelines::TranscodeOptions;
+use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
+use serde::Serialize;
+
+use super::job::ffmpeg_transcode;
+use super::orchestrator::{
+    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
+    SESSION_MAX_IN_FLIGHT, SubmitSegment,
+};
+use super::transcode_worker::TranscodeWorker;
+use super::transcoder_pool::{GetTranscoders, RegisterTranscoder, TranscoderPool, TranscoderStatus};
+use crate::handle::CallError;
+use crate::supervision::{Policy, Watchdog};
+
+#[derive(Clone)]
+pub struct OrchestratorHandle {
+    orchestrator: Addr<Orchestrator>,
+    pool: Addr<TranscoderPool>,
+}
+
+/// A snapshot for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrchestratorReport {
+    pub status: OrchestratorStatus,
+    pub transcoders: Vec<TranscoderStatus>,
+}
+
+impl OrchestratorHandle {
+    /// Start the role's actors under `watchdog`. The transcoder queue holds what every session
+    /// may have in flight, so a full one means the orchestrator really is busy.
+    pub fn start(settings: OrchestratorSettings, watchdog: &Watchdog) -> Self {
+        let queue = settings.max_sessions as usize * SESSION_MAX_IN_FLIGHT;
+        let pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(queue));
+        let orchestrator = Orchestrator::new(settings, pool.clone()).supervised_by(watchdog);
+        let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
+        OrchestratorHandle { orchestrator, pool }
+    }
+
+    /// Transcode in this process too: `capacity` local workers, each owning a thread.
+    pub async fn add_local_workers(&self, capacity: u32, opts: TranscodeOptions) -> Result<(), CallError> {
+        for i in 0..capacity {
+            let name = format!("local-{i}");
+            let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
+            let register = RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() };
+            self.pool.send(register).await.map_err(|_| CallError::Stopped("transcoder pool"))?;
+        }
+        Ok(())
+    }
+
+    /// A gateway asks for terms (go-livepeer `GetOrchestrator`).
+    pub async fn info(&self, req: OrchestratorRequest) -> Result<OrchestratorInfo, CallError> {
+        match self.orchestrator.send(GetOrchestratorInfo(req)).await {
+            Ok(answer) => answer.map_err(CallError::Refused),
+            Err(_) => Err(CallError::Stopped("orchestrator")),
+        }
+    }
+
+    /// A gateway sends a segment. A refusal (token, hash, profiles) is `Refused`; a transcode
+    /// failure is an answer, inside the result.
+    pub async fn submit(&self, seg: SegData, data: Bytes) -> Result<TranscodeResult, CallError> {
+        match self.orchestrator.send(SubmitSegment { seg, data }).await {
+            Ok(answer) => answer.map_err(|rejected| CallError::Refused(rejected.0)),
+            Err(_) => Err(CallError::Stopped("orchestrator")),
+        }
+    }
+
+    /// The gateway's stream ended: free its session once its segments are done.
+    pub async fn end_session(&self, token: AuthToken) -> Result<(), CallError> {
+        match self.orchestrator.send(EndSession(token)).await {
+            Ok(answer) => answer.map_err(|rejected| CallError::Refused(rejected.0)),
+            Err(_) => Err(CallError::Stopped("orchestrator")),
+        }
+    }
+
+    pub async fn report(&self) -> Result<OrchestratorReport, CallError> {
+        let status = self.orchestrator.send(GetOrchestratorStatus).await;
+        let transcoders = self.pool.send(GetTranscoders).await;
+        match (status, transcoders) {
+            (Ok(status), Ok(transcoders)) => Ok(OrchestratorReport { status, transcoders }),
+            _ => Err(CallError::Stopped("orchestrator")),
+        }
+    }
+
+    /// The transcoder pool, where remote transcoders register.
+    pub fn transcoder_pool(&self) -> &Addr<TranscoderPool> {
+        &self.pool
+    }
+}

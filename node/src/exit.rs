@@ -1,0 +1,31 @@
+//! The process's exit statuses (BSD `sysexits.h`), and which failure gets which.
+
+use std::process::ExitCode;
+
+use lp_chain::error::ChainError;
+
+/// An invalid configuration or setup (BSD `EX_USAGE`).
+pub const EX_USAGE: u8 = 64;
+/// An internal failure: an actor of the node failed for good (BSD `EX_SOFTWARE`).
+pub const EX_SOFTWARE: u8 = 70;
+
+/// An actor the node cannot run without kept panicking; the node stops.
+#[derive(Debug, thiserror::Error)]
+#[error("an actor failed for good, stopping the node: {0}")]
+pub struct ActorFailed(pub String);
+
+/// The exit status of a command that failed: 64, like an invalid config, when the operator's
+/// setup is at fault (a keystore that does not decrypt, a data_dir made for another chain); 70
+/// when an actor failed for good; else 1.
+pub fn failure_status(e: &anyhow::Error) -> ExitCode {
+    let setup = e.chain().any(|cause| {
+        matches!(cause.downcast_ref::<ChainError>(), Some(ChainError::Keystore(_) | ChainError::ChainIdMismatch { .. }))
+    });
+    if setup {
+        ExitCode::from(EX_USAGE)
+    } else if e.chain().any(|cause| cause.is::<ActorFailed>()) {
+        ExitCode::from(EX_SOFTWARE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
