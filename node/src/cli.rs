@@ -95,7 +95,7 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
     };
     if !problems.is_empty() {
         // Report what the files the config points at (profiles, secrets) get wrong as well.
-        problems.extend(node::prepare(&cfg, roles).err().unwrap_or_default());
+        problems.extend(node::prepare(&cfg, roles).err().unwrap_or_default().iter().map(ToString::to_string));
         return usage_error(&problems);
     }
     for name in roles.names() {
@@ -115,7 +115,7 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
     }
     let prepared = match node::prepare(&cfg, roles) {
         Ok(p) => p,
-        Err(problems) => return usage_error(&problems),
+        Err(problems) => return usage_error(&problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
     };
     // Held until the process exits.
     let _lock = match lock_data_dir(&cfg.data_dir) {

@@ -130,7 +130,8 @@ async fn run(args: DemoArgs) -> Result<()> {
         ..Default::default()
     };
     let roles = Roles::from_config(&cfg);
-    let prepared = node::prepare(&cfg, roles).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let prepared = node::prepare(&cfg, roles)
+        .map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let running = node::start(&cfg, roles, prepared).await?;
     let gateway = format!("http://{}", running.addrs.gateway.context("gateway address")?);
     let orchestrator = running.addrs.orchestrator_uri.clone().unwrap_or_default();

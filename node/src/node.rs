@@ -78,34 +78,41 @@ pub struct Prepared {
 }
 
 /// Check what the config points at (profiles, secret files). Every problem is reported.
-pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<String>> {
+pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>> {
     let mut errors = Vec::new();
     let mut prepared = Prepared::default();
     if let (true, Some(g)) = (roles.gateway, &cfg.gateway) {
         let profiles = match &g.profiles_file {
-            Some(path) => {
-                lp_pipelines::profiles_from_json_file(path).map_err(|e| format!("gateway.profiles_file: {e}"))
-            }
-            None => lp_pipelines::profiles_from_names(&g.profiles).map_err(|e| format!("gateway.profiles: {e}")),
+            Some(path) => lp_pipelines::profiles_from_json_file(path).map_err(|e| ("gateway.profiles_file", e)),
+            None => lp_pipelines::profiles_from_names(&g.profiles).map_err(|e| ("gateway.profiles", e)),
         };
         match profiles {
             Ok(p) => prepared.profiles = p,
-            Err(e) => errors.push(e),
+            Err((key, e)) => errors.push(PrepareError::Profiles { key, source: e }),
         }
     }
     if let (true, Some(path)) = (roles.orchestrator, cfg.orchestrator.as_ref().and_then(|o| o.secret_file.as_ref())) {
         match transcoder::read_secret(path) {
             Ok(s) => prepared.orchestrator_secret = Some(s),
-            Err(e) => errors.push(format!("orchestrator.secret_file: {e:#}")),
+            Err(e) => errors.push(PrepareError::Secret { key: "orchestrator.secret_file", reason: format!("{e:#}") }),
         }
     }
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
         match transcoder::read_secret(&t.secret_file) {
             Ok(s) => prepared.transcoder_secret = Some(s),
-            Err(e) => errors.push(format!("transcoder.secret_file: {e:#}")),
+            Err(e) => errors.push(PrepareError::Secret { key: "transcoder.secret_file", reason: format!("{e:#}") }),
         }
     }
     if errors.is_empty() { Ok(prepared) } else { Err(errors) }
+}
+
+/// What is wrong with a file the config points at; each names its key.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{key}: {source}")]
+    Profiles { key: &'static str, source: lp_pipelines::ProfileError },
+    #[error("{key}: {reason}")]
+    Secret { key: &'static str, reason: String },
 }
 
 /// The addresses the node listens on, also written to `<data_dir>/listen.json` once all are

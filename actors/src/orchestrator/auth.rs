@@ -43,16 +43,27 @@ impl AuthTokens {
     }
 
     /// Check a token; the error says why it is refused.
-    pub fn verify(&self, token: &AuthToken) -> Result<(), &'static str> {
+    pub fn verify(&self, token: &AuthToken) -> Result<(), TokenError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key size");
         mac.update(token.session_id.as_bytes());
         mac.update(&token.expiration.to_be_bytes());
-        mac.verify_slice(&token.token).map_err(|_| "invalid auth token")?;
+        mac.verify_slice(&token.token).map_err(|_| TokenError::Invalid)?;
         if token.expiration < now().as_secs() as i64 {
-            return Err("expired auth token");
+            return Err(TokenError::Expired);
         }
         Ok(())
     }
+}
+
+/// Why a token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not one this orchestrator issued (forged, altered, or from before a restart).
+    #[error("invalid auth token")]
+    Invalid,
+    /// Issued here, but past its expiration: the gateway should ask for fresh terms.
+    #[error("expired auth token")]
+    Expired,
 }
 
 impl Default for AuthTokens {
@@ -77,11 +88,11 @@ mod tests {
 
         let mut other_session = t.clone();
         other_session.session_id = "0".repeat(32);
-        assert_eq!(tokens.verify(&other_session), Err("invalid auth token"));
+        assert_eq!(tokens.verify(&other_session), Err(TokenError::Invalid));
 
         let mut extended = t.clone();
         extended.expiration += 3600;
-        assert_eq!(tokens.verify(&extended), Err("invalid auth token"));
+        assert_eq!(tokens.verify(&extended), Err(TokenError::Invalid));
 
         // A token from another orchestrator (another secret) is refused.
         assert!(AuthTokens::new().verify(&t).is_err());
@@ -92,6 +103,6 @@ mod tests {
         let tokens = AuthTokens::new();
         let expiration = now().as_secs() as i64 - 1;
         let t = AuthToken { token: ByteBuf::from(tokens.mac("abc", expiration)), session_id: "abc".into(), expiration };
-        assert_eq!(tokens.verify(&t), Err("expired auth token"));
+        assert_eq!(tokens.verify(&t), Err(TokenError::Expired));
     }
 }

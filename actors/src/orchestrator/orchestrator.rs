@@ -176,7 +176,7 @@ impl Handler<SubmitSegment> for Orchestrator {
             return reject(ErrorCode::AuthFailed, "missing auth token".into());
         };
         if let Err(why) = self.tokens.verify(&token) {
-            return reject(ErrorCode::AuthFailed, why.into());
+            return reject(ErrorCode::AuthFailed, why.to_string());
         }
         let profiles: Vec<Profile> = seg.profiles.iter().map(Profile::from).collect();
         if let Err(e) = lp_pipelines::validate_profiles(&profiles) {
@@ -241,7 +241,7 @@ impl Handler<EndSession> for Orchestrator {
     fn handle(&mut self, EndSession(token): EndSession, _: &mut Self::Context) -> Self::Result {
         self.tokens
             .verify(&token)
-            .map_err(|why| Rejected(TranscodeFailure { code: ErrorCode::AuthFailed, message: why.into() }))?;
+            .map_err(|why| Rejected(TranscodeFailure { code: ErrorCode::AuthFailed, message: why.to_string() }))?;
         if let Some(session) = self.sessions.get(&token.session_id) {
             debug!(target: "lp::orchestrator", session = %token.session_id, "gateway ended the session");
             session.do_send(EndWhenIdle);
