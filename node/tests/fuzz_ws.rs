@@ -32,40 +32,6 @@ use serde_bytes::ByteBuf;
 
 use lp_wire::limits::MAX_FRAME_BYTES as MAX_FRAME;
 
-mod fuzzing {
-    use std::fmt::Debug;
-    use std::time::{Duration, Instant};
-
-    use proptest::strategy::Strategy;
-    use proptest::test_runner::{Config, TestCaseResult, TestRunner};
-
-    /// Runs `test` on `cases` random values of `strategy` (`PROPTEST_CASES` overrides), or, with
-    /// `FUZZ_SECS` set, round after round of fresh random cases until that many seconds have
-    /// passed. A failure panics with proptest's shrunk (minimal) input.
-    pub fn run<S>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
-    where
-        S: Strategy,
-        S::Value: Debug,
-    {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
-        let secs: Option<u64> = std::env::var("FUZZ_SECS").ok().and_then(|v| v.parse().ok());
-        let start = Instant::now();
-        let mut total = 0u64;
-        loop {
-            let config = Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
-            let mut runner = TestRunner::new(config);
-            if let Err(e) = runner.run(&strategy, &test) {
-                panic!("fuzz target {name} failed after about {total} cases: {e}");
-            }
-            total += u64::from(cases);
-            if secs.is_none_or(|s| start.elapsed() >= Duration::from_secs(s)) {
-                break;
-            }
-        }
-        eprintln!("fuzz {name}: {total} cases in {:.1} s", start.elapsed().as_secs_f64());
-    }
-}
-
 /// A request body that hands out one chunk per read, saying "pending" before each.
 struct Chunks {
     chunks: VecDeque<Bytes>,
@@ -316,7 +282,7 @@ fn arbitrary_frames_never_panic() {
         proptest::collection::vec(any::<Index>(), 0..6),
         proptest::collection::vec((any::<Index>(), any::<u8>()), 0..3),
     );
-    fuzzing::run("ws_frames", 256, strategy, |(frames, cuts, edits)| {
+    lp_testkit::fuzz::run("ws_frames", 256, 1, strategy, |(frames, cuts, edits)| {
         let mut bytes = encode_frames(&frames);
         for (i, b) in &edits {
             if !bytes.is_empty() {
@@ -333,7 +299,7 @@ fn arbitrary_frames_never_panic() {
 #[test]
 fn arbitrary_bytes_never_panic() {
     let strategy = (proptest::collection::vec(any::<u8>(), 0..600), proptest::collection::vec(any::<Index>(), 0..6));
-    fuzzing::run("ws_bytes", 256, strategy, |(bytes, cuts)| {
+    lp_testkit::fuzz::run("ws_bytes", 256, 1, strategy, |(bytes, cuts)| {
         let _ = orchestrator_reads(chunked(bytes, &cuts));
         Ok(())
     });
@@ -347,7 +313,7 @@ fn well_formed_frames_give_back_the_messages() {
     let message =
         (transcoder_message(), proptest::collection::vec(any::<Index>(), 0..3), any::<[u8; 4]>(), any::<bool>());
     let strategy = (proptest::collection::vec(message, 1..5), proptest::collection::vec(any::<Index>(), 0..8));
-    fuzzing::run("ws_well_formed", 128, strategy, |(messages, cuts)| {
+    lp_testkit::fuzz::run("ws_well_formed", 128, 1, strategy, |(messages, cuts)| {
         let mut frames = Vec::new();
         for (msg, splits, mask, ping) in &messages {
             let bytes = lp_wire::encode(msg);

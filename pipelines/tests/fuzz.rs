@@ -14,15 +14,13 @@
 //! FFmpeg case is written there first, so an input that kills the process (a segfault in
 //! FFmpeg) is left behind as `<target>.current`.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::make_segment;
 use lp_pipelines::{
     H264Profile, InputFormat, MAX_PROFILES, Profile, TranscodeError, TranscodeOptions, probe, profiles_from_json,
     transcode, validate_profiles,
 };
+use lp_testkit::media::make_segment;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseResult;
@@ -31,46 +29,22 @@ use serde_json::{Value, json};
 mod fuzzing {
     use std::collections::BTreeMap;
     use std::fmt::Debug;
-    use std::time::{Duration, Instant};
-
-    use lp_pipelines::TranscodeError;
     use std::sync::Mutex;
 
+    use lp_pipelines::TranscodeError;
     use proptest::strategy::Strategy;
-    use proptest::test_runner::{Config, TestCaseResult, TestRunner};
+    use proptest::test_runner::TestCaseResult;
 
-    /// Runs `test` on `cases` random values of `strategy` (`PROPTEST_CASES` overrides), or, with
-    /// `FUZZ_SECS` set, round after round of fresh random cases until that many seconds have
-    /// passed. A failure panics with proptest's shrunk (minimal) input.
+    /// [`lp_testkit::fuzz::run`], then how the target's probes and transcodes ended.
     pub fn run<S>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
     where
         S: Strategy,
         S::Value: Debug,
     {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
-        let secs: Option<u64> = std::env::var("FUZZ_SECS").ok().and_then(|v| v.parse().ok());
-        let start = Instant::now();
-        let mut total = 0u64;
-        loop {
-            let config = Config {
-                cases,
-                failure_persistence: None,
-                max_shrink_iters: 2048,
-                max_shrink_time: 120_000,
-                ..Config::default()
-            };
-            let mut runner = TestRunner::new(config);
-            if let Err(e) = runner.run(&strategy, &test) {
-                panic!("fuzz target {name} failed after about {total} cases: {e}");
-            }
-            total += u64::from(cases);
-            if secs.is_none_or(|s| start.elapsed() >= Duration::from_secs(s)) {
-                break;
-            }
+        lp_testkit::fuzz::run(name, cases, 1, strategy, test);
+        if let Some(o) = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+            eprintln!("fuzz {name} outcomes [probe ok, transcode ok, invalid input, invalid profile, other]: {o:?}");
         }
-        let outcomes =
-            OUTCOMES.lock().unwrap_or_else(|e| e.into_inner()).get(name).map(|o| format!(" {o:?}")).unwrap_or_default();
-        eprintln!("fuzz {name}: {total} cases in {:.1} s{outcomes}", start.elapsed().as_secs_f64());
     }
 
     /// How probes and transcodes ended, per target: [probe ok, transcode ok, invalid input,

@@ -1,11 +1,9 @@
 //! End-to-end transcodes of small segments made with the ffmpeg CLI, checked with ffprobe.
 
-mod common;
-
-use common::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, write};
 use lp_pipelines::{
     H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
 };
+use lp_testkit::media::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, write};
 
 fn fast() -> TranscodeOptions {
     TranscodeOptions { x264_preset: "ultrafast".into(), ..TranscodeOptions::default() }

@@ -132,8 +132,8 @@ fn the_demo_writes_playable_hls_and_a_summary() {
     // The HLS output plays: ffprobe reads the master playlist through to the segments.
     let media = dir.path().join("hls/demo/P360p30fps16x9.m3u8");
     let p = ffprobe(&media);
-    assert_eq!((p.width, p.height), (640, 360));
-    assert_eq!(p.frames, 180);
+    assert_eq!((p.video().width, p.video().height), (640, 360));
+    assert_eq!(p.video().frames, 180);
     let master = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
         .arg(dir.path().join("hls/demo.m3u8"))

@@ -210,7 +210,7 @@ fn short_segments_with_audio_are_transcoded_and_garbage_never_reaches_an_orchest
         let (status, ct, body) = push(&gw, "short", &format!("{seq}.ts"), data);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let parts = multipart_parts(&ct, &body);
-        assert_eq!(ffprobe_bytes(&parts[0].2).frames, 1);
+        assert_eq!(ffprobe_bytes(&parts[0].2).video().frames, 1);
     }
     let transcoded = metric(&node.metrics(), "livepeer_mil_pixels_processed");
     for garbage in [vec![0x47; 188 * 20], b"GIF89a not a video".to_vec(), full[..188 * 3].to_vec()] {
@@ -240,8 +240,8 @@ fn the_source_rendition_of_an_mp4_segment_is_mpegts() {
     assert_eq!(bytes[0], 0x47, "MPEG-TS, not MP4");
     assert_eq!(bytes.len() % 188, 0);
     let got = ffprobe_bytes(&bytes);
-    assert_eq!((got.width, got.height, got.frames), (320, 180, 60));
-    assert!(got.has_audio);
+    assert_eq!((got.video().width, got.video().height, got.video().frames), (320, 180, 60));
+    assert!(got.has_audio());
 }
 
 /// `Content-Duration: 300000` on a 2 s segment wrote `#EXTINF:300` and a target duration that

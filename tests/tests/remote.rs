@@ -92,7 +92,7 @@ addr = "127.0.0.1:0"
         assert_eq!(parts.len(), 2);
         for (name, _, bytes) in parts {
             let p = ffprobe_bytes(&bytes);
-            assert_eq!(p.frames, 60, "{name} of segment {seq}");
+            assert_eq!(p.video().frames, 60, "{name} of segment {seq}");
         }
     }
     orch.wait_transcoders(1);

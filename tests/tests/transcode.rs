@@ -38,9 +38,13 @@ fn ten_segments_come_back_in_every_rendition_and_hls_lists_them() {
             assert_eq!(disposition, &format!("attachment; filename=\"{name}_{seq}.ts\""));
             let got = ffprobe_bytes(bytes);
             let (w, h) = if name == "P360p30fps16x9" { (640, 360) } else { (426, 240) };
-            assert_eq!((got.width, got.height), (w, h), "{name} of segment {seq}");
-            assert_eq!(got.frames, source.frames, "{name} of segment {seq} must keep the source's frame count");
-            assert!(got.has_audio, "{name} keeps the audio");
+            assert_eq!((got.video().width, got.video().height), (w, h), "{name} of segment {seq}");
+            assert_eq!(
+                got.video().frames,
+                source.video().frames,
+                "{name} of segment {seq} must keep the source's frame count"
+            );
+            assert!(got.has_audio(), "{name} keeps the audio");
         }
     }
 
@@ -55,7 +59,7 @@ fn ten_segments_come_back_in_every_rendition_and_hls_lists_them() {
         assert_eq!(listed, (4..10).map(|s| format!("{r}/{s}.ts")).collect::<Vec<_>>(), "{media}");
         let seg = client.get(format!("{gw}/stream/e2e/{}", listed[5])).send().unwrap();
         assert_eq!(seg.headers()["content-type"], "video/mp2t");
-        assert_eq!(ffprobe_bytes(&seg.bytes().unwrap()).frames, 60);
+        assert_eq!(ffprobe_bytes(&seg.bytes().unwrap()).video().frames, 60);
     }
     assert_eq!(client.get(format!("{gw}/stream/nope.m3u8")).send().unwrap().status(), 404);
 
@@ -154,7 +158,7 @@ fn the_ffmpeg_cli_pushes_a_live_stream_over_chunked_puts() {
     for l in listed {
         let seg = client.get(format!("{gw}/stream/cli/{l}")).send().unwrap().bytes().unwrap();
         let p = ffprobe_bytes(&seg);
-        assert_eq!((p.width, p.height, p.frames), (426, 240, 60));
+        assert_eq!((p.video().width, p.video().height, p.video().frames), (426, 240, 60));
     }
 }
 

@@ -26,42 +26,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
 
-mod fuzzing {
-    use std::fmt::Debug;
-    use std::time::{Duration, Instant};
-
-    use proptest::strategy::Strategy;
-    use proptest::test_runner::{Config, TestCaseResult, TestRunner};
-
-    /// Runs `test` on `cases` random values of `strategy` (`PROPTEST_CASES` overrides), or, with
-    /// `FUZZ_SECS` set, round after round of fresh random cases until that many seconds (divided
-    /// by `share`, the number of targets one test runs one after the other) have passed. A
-    /// failure panics with proptest's shrunk (minimal) input.
-    pub fn run<S>(name: &str, cases: u32, share: u64, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
-    where
-        S: Strategy,
-        S::Value: Debug,
-    {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
-        let secs =
-            std::env::var("FUZZ_SECS").ok().and_then(|v| v.parse::<u64>().ok()).map(|s| (s / share.max(1)).max(1));
-        let start = Instant::now();
-        let mut total = 0u64;
-        loop {
-            let config = Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
-            let mut runner = TestRunner::new(config);
-            if let Err(e) = runner.run(&strategy, &test) {
-                panic!("fuzz target {name} failed after about {total} cases: {e}");
-            }
-            total += u64::from(cases);
-            if secs.is_none_or(|s| start.elapsed() >= Duration::from_secs(s)) {
-                break;
-            }
-        }
-        eprintln!("fuzz {name}: {total} cases in {:.1} s", start.elapsed().as_secs_f64());
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Strategies for every wire type
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +377,7 @@ macro_rules! wire_targets {
         #[test]
         fn every_message_round_trips() {
             $(
-                fuzzing::run(concat!("round_trip_", stringify!($ty)), 128, TYPES, $strategy, |v: $ty| {
+                lp_testkit::fuzz::run(concat!("round_trip_", stringify!($ty)), 128, TYPES, $strategy, |v: $ty| {
                     let bytes = lp_wire::encode(&v);
                     let back = lp_wire::decode::<$ty>(&bytes).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
                     prop_assert_eq!(back, v);
@@ -427,7 +391,7 @@ macro_rules! wire_targets {
         fn mutated_messages_never_panic() {
             $(
                 let strategy = ($strategy, proptest::collection::vec(mutation(), 1..6));
-                fuzzing::run(concat!("mutated_", stringify!($ty)), 128, TYPES, strategy, |(v, mutations): ($ty, Vec<Mutation>)| {
+                lp_testkit::fuzz::run(concat!("mutated_", stringify!($ty)), 128, TYPES, strategy, |(v, mutations): ($ty, Vec<Mutation>)| {
                     let mut bytes = lp_wire::encode(&v);
                     for m in &mutations {
                         apply(&mut bytes, m);
@@ -441,7 +405,7 @@ macro_rules! wire_targets {
         #[test]
         fn arbitrary_bytes_never_panic() {
             let strategy = (proptest::option::of(0u8..16), proptest::collection::vec(any::<u8>(), 0..256));
-            fuzzing::run("arbitrary_bytes", 256, 1, strategy, |(map, tail)| {
+            lp_testkit::fuzz::run("arbitrary_bytes", 256, 1, strategy, |(map, tail)| {
                 let mut bytes: Vec<u8> = map.map(|n| vec![0x80 | n]).unwrap_or_default();
                 bytes.extend(tail);
                 $( decodes_cleanly::<$ty>(&bytes)?; )*
@@ -525,7 +489,7 @@ wire_targets! {
 #[test]
 fn capability_checks_never_panic() {
     let strategy = (capabilities(), proptest::collection::vec(mutation(), 0..4));
-    fuzzing::run("compatible_with", 256, 1, strategy, |(caps, mutations)| {
+    lp_testkit::fuzz::run("compatible_with", 256, 1, strategy, |(caps, mutations)| {
         let mut bytes = lp_wire::encode(&caps);
         for m in &mutations {
             apply(&mut bytes, m);
@@ -543,7 +507,7 @@ fn capability_checks_never_panic() {
 /// Every bit that fits in a few words: `set` then `compatible_with` agree with a plain model.
 #[test]
 fn capability_bits_follow_the_model() {
-    fuzzing::run("capability_bits", 256, 1, proptest::collection::vec(0u32..512, 0..16), |bits| {
+    lp_testkit::fuzz::run("capability_bits", 256, 1, proptest::collection::vec(0u32..512, 0..16), |bits| {
         let mut caps = Capabilities::default();
         let mut model: BTreeMap<u32, ()> = BTreeMap::new();
         for b in &bits {

@@ -13,16 +13,7 @@ use lp_pipelines::{InputFormat, TranscodeOptions};
 
 /// One second of 320x180 30 fps H.264 in MPEG-TS.
 pub fn segment() -> Bytes {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.ts");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "1"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    Bytes::from(std::fs::read(path).unwrap())
+    Bytes::from(lp_testkit::media::segment())
 }
 
 /// `data` to P144p30fps16x9, due in a minute.

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -143,93 +143,10 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `seconds` of 30 fps test video at `w`x`h` with AAC audio, cut into 2-second MPEG-TS segments.
-pub fn make_segments(dir: &Path, seconds: u32, w: u32, h: u32) -> Vec<Vec<u8>> {
-    let out = dir.join(format!("seg_{w}x{h}_{seconds}"));
-    std::fs::create_dir_all(&out).unwrap();
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={w}x{h}:rate=30"))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60"])
-        .args(["-sc_threshold", "0", "-c:a", "aac", "-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"])
-        .arg(out.join("%03d.ts"))
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
-}
-
-/// What ffprobe sees in a video: width, height and decoded frame count of the first video
-/// stream, and whether there is an audio stream.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Probe {
-    pub width: u64,
-    pub height: u64,
-    pub frames: u64,
-    pub has_audio: bool,
-}
-
-pub fn ffprobe_bytes(bytes: &[u8]) -> Probe {
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), bytes).unwrap();
-    ffprobe(f.path())
-}
-
-pub fn ffprobe(path: &Path) -> Probe {
-    let out: Output = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,width,height,nb_read_frames"])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream");
-    Probe {
-        width: video["width"].as_u64().unwrap(),
-        height: video["height"].as_u64().unwrap(),
-        frames: video["nb_read_frames"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
-        has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
-    }
-}
-
-/// The parts of a `multipart/mixed` answer: (Rendition-Name, Content-Disposition filename, bytes).
-pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, String, Vec<u8>)> {
-    let boundary = content_type.split("boundary=").nth(1).expect("boundary").trim_matches('"').to_string();
-    let delim = format!("--{boundary}");
-    let mut parts = Vec::new();
-    let mut rest = body;
-    while let Some(at) = find(rest, delim.as_bytes()) {
-        rest = &rest[at + delim.len()..];
-        if rest.starts_with(b"--") {
-            break;
-        }
-        let head_end = find(rest, b"\r\n\r\n").expect("part headers");
-        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
-        rest = &rest[head_end + 4..];
-        let header = |name: &str| {
-            head.lines().find_map(|l| {
-                l.split_once(':')
-                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-        };
-        let len: usize = header("Content-Length").expect("Content-Length").parse().unwrap();
-        assert!(header("Content-Type").unwrap().starts_with("video/mp2t"), "{head}");
-        let filename = header("Content-Disposition").unwrap_or_default();
-        parts.push((header("Rendition-Name").expect("Rendition-Name"), filename, rest[..len].to_vec()));
-        rest = &rest[len..];
-    }
-    parts
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
+#[allow(unused_imports)] // Not every test binary uses every helper.
+pub use lp_testkit::media::{ProbeInfo, ffprobe, ffprobe_bytes, make_segments};
+#[allow(unused_imports)]
+pub use lp_testkit::multipart::multipart_parts;
 
 /// PUT one segment with `Accept: multipart/mixed`; answers (status, content type, body).
 pub fn push(gateway: &str, stream: &str, name: &str, body: Vec<u8>) -> (u16, String, Vec<u8>) {

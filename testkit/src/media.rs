@@ -1,6 +1,4 @@
-//! Helpers shared by the integration tests: test media made with the `ffmpeg` CLI and output
-//! checks with `ffprobe`.
-#![allow(dead_code)]
+//! Test media made with the `ffmpeg` CLI, and what `ffprobe` sees in the output.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +9,7 @@ pub fn ffmpeg(args: &[&str]) {
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
         .args(args)
         .output()
-        .expect("the ffmpeg CLI must be installed to run these tests");
+        .expect("the ffmpeg CLI must be installed to run these tests (make test installs it)");
     assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -125,4 +123,61 @@ pub fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
     p
+}
+
+/// One second of 320x180 30 fps H.264 in MPEG-TS, as bytes.
+pub fn segment() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::read(make_segment(dir.path(), "s.ts", 320, 180, 30, 1, false)).unwrap()
+}
+
+/// `seconds` of 30 fps test video at `w`x`h` with AAC audio, cut into 2-second MPEG-TS segments
+/// (a keyframe at each cut), as a live pusher would send them.
+pub fn make_segments(dir: &Path, seconds: u32, w: u32, h: u32) -> Vec<Vec<u8>> {
+    let out = dir.join(format!("seg_{w}x{h}_{seconds}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let (src, t, pattern) = (format!("testsrc2=size={w}x{h}:rate=30"), seconds.to_string(), out.join("%03d.ts"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &t,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "60",
+        "-keyint_min",
+        "60",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-f",
+        "segment",
+        "-segment_time",
+        "2",
+        "-segment_format",
+        "mpegts",
+        pattern.to_str().unwrap(),
+    ]);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// [`ffprobe`] of bytes.
+pub fn ffprobe_bytes(bytes: &[u8]) -> ProbeInfo {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    ffprobe(f.path())
 }

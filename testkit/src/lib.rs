@@ -1,0 +1,14 @@
+//! # lp-testkit: what the test suites of livepeer-rs share
+//!
+//! Dev-only (no crate's `[dependencies]` names it). Real tools, no fakes: test media is made with
+//! the `ffmpeg` CLI and checked with `ffprobe`, so a test's input and its verdict come from
+//! software nobody here wrote.
+//!
+//! - [`media`]: segments made with ffmpeg, and what ffprobe sees in a file or in bytes;
+//! - [`fuzz`]: the fuzz runner every fuzz target uses (bounded under `cargo test`, timed under
+//!   `make fuzz`);
+//! - [`multipart`]: a parser for the gateway's `multipart/mixed` answers.
+
+pub mod fuzz;
+pub mod media;
+pub mod multipart;
