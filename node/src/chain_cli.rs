@@ -9,8 +9,8 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use lp_actors::store::{CheckChainId, Store, StoreError};
 use lp_chain::client::{ChainClient, Token, format_amount};
-use lp_chain::db::Db;
 use lp_chain::tx::TxPolicy;
 use lp_config::{Config, EthConfig};
 use serde_json::{Value, json};
@@ -165,8 +165,12 @@ pub fn main(args: ChainArgs) -> ExitCode {
 /// else 1.
 pub fn failure_status(e: &anyhow::Error) -> ExitCode {
     let setup = e.chain().any(|cause| {
+        // The database's errors come through the store.
+        let chain_error = cause
+            .downcast_ref::<lp_chain::error::ChainError>()
+            .or_else(|| cause.downcast_ref::<StoreError>().and_then(StoreError::chain_error));
         matches!(
-            cause.downcast_ref::<lp_chain::error::ChainError>(),
+            chain_error,
             Some(lp_chain::error::ChainError::Keystore(_) | lp_chain::error::ChainError::ChainIdMismatch { .. })
         )
     });
@@ -174,8 +178,8 @@ pub fn failure_status(e: &anyhow::Error) -> ExitCode {
 }
 
 /// Connect as the node would: keystore, controller, chain id checked against the database
-/// (which is answered too, for the node's chain actors).
-pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)> {
+/// (through its [`Store`], which is answered too, for the node's chain actors).
+pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Store)> {
     let keystore = eth.keystore.clone().unwrap_or_else(|| cfg.data_dir.join("keystore"));
     let account = eth.account.as_deref().map(str::parse::<Address>).transpose().context("eth.account")?;
     let signer = lp_chain::keystore::load_or_create(&keystore, &eth.password_file, account)?;
@@ -184,9 +188,9 @@ pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)>
     let policy = tx_policy(eth)?;
     let client = ChainClient::connect(&eth.url, controller, Some(signer), policy).await?;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let db = Db::open_in(&cfg.data_dir)?;
-    db.check_chain_id(client.chain_id())?;
-    Ok((client, db))
+    let store = Store::open_in(&cfg.data_dir).await?;
+    store.send(CheckChainId(client.chain_id())).await?;
+    Ok((client, store))
 }
 
 pub fn tx_policy(eth: &EthConfig) -> Result<TxPolicy> {

@@ -21,11 +21,10 @@ use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, Strea
 use lp_actors::orchestrator::{
     Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
 };
+use lp_actors::store::Store;
 use lp_chain::client::ChainClient;
-use lp_chain::db::Db;
 use lp_config::{Config, EthConfig};
 use lp_pipelines::{Profile, TranscodeOptions};
-use parking_lot::Mutex;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -259,10 +258,10 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         });
     }
 
-    if let Some(((client, db), eth)) = chain {
+    if let Some(((client, store), eth)) = chain {
         let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
         let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|(_, pool)| pool.clone());
-        admin_state.chain = Some(start_chain(roles, Arc::new(client), db, eth, gateway_pool));
+        admin_state.chain = Some(start_chain(roles, Arc::new(client), store, eth, gateway_pool));
     }
 
     let listener = bind(cfg.admin.addr, "admin.addr")?;
@@ -292,15 +291,14 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
 fn start_chain(
     roles: Roles,
     client: Arc<ChainClient>,
-    db: Db,
+    store: Store,
     eth: &EthConfig,
     gateway_pool: Option<Addr<OrchestratorPool>>,
 ) -> admin::ChainState {
-    let db = Arc::new(Mutex::new(db));
     let c = client.contracts();
     let watched = vec![c.bonding_manager, c.rounds_manager, c.ticket_broker, c.service_registry];
     let interval = Duration::from_secs(eth.block_poll_interval_secs);
-    let watcher = BlockWatcher::new(client.provider().clone(), db.clone(), watched, watched_topics(), interval)
+    let watcher = BlockWatcher::new(client.provider().clone(), store.clone(), watched, watched_topics(), interval)
         .endpoint(client.endpoint())
         .start();
     let rounds = RoundWatcher::new(client.clone()).start();
@@ -313,7 +311,7 @@ fn start_chain(
         rounds.do_send(SubscribeRounds(RewardCaller::new(client.clone()).start().recipient()));
     }
     let registry = gateway_pool.map(|pool| {
-        let registry = OrchestratorRegistry::new(client.clone(), db, pool.recipient()).start();
+        let registry = OrchestratorRegistry::new(client.clone(), store, pool.recipient()).start();
         rounds.do_send(SubscribeRounds(registry.clone().recipient()));
         registry
     });

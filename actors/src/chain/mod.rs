@@ -6,7 +6,7 @@ pub mod reward_caller;
 pub mod round_initializer;
 pub mod round_watcher;
 
-pub use block_watcher::{BlockWatcher, ChainEvent, PollNow, Subscribe};
+pub use block_watcher::{BlockWatcher, ChainEvent, PollNow, RpcCall, Subscribe, WatchError};
 pub use orchestrator_registry::{GetPool, OrchestratorRegistry};
 pub use reward_caller::RewardCaller;
 pub use round_initializer::RoundInitializer;
