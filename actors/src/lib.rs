@@ -10,6 +10,8 @@
 //! Orchestrator ─┬─ AuthSession(gateway session) …
 //!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
 //!                                  └─ remote transcoders (WebSocket actors in lp-node)
+//! Chain ─ BlockWatcher → RoundWatcher → RoundInitializer, RewardCaller, OrchestratorRegistry
+//! Store (the database, on its own thread; every SQLite call of the node goes through it)
 //! ```
 //!
 //! The actors know nothing of HTTP: the gateway reaches orchestrators through the
@@ -21,4 +23,5 @@ pub mod gateway;
 pub mod handle;
 pub mod metrics;
 pub mod orchestrator;
+pub mod store;
 pub mod supervision;

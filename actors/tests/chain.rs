@@ -14,10 +14,10 @@ use lp_actors::chain::{
     BlockWatcher, ChainEvent, PollNow, RewardCaller, RoundChanged, RoundInitializer, RoundWatcher, Subscribe,
     SubscribeRounds,
 };
+use lp_actors::store::{LastBlock, Store};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::ServiceRegistry;
 use lp_chain::client::{ChainClient, http_provider};
-use lp_chain::db::Db;
 use lp_chain::devnet::{DevnetParams, deploy};
 use lp_chain::tx::TxPolicy;
 use parking_lot::Mutex;
@@ -79,11 +79,12 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     let provider = http_provider(&url).unwrap();
     let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
 
-    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
     let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
     let watcher = BlockWatcher::new(
         provider.clone(),
-        db.clone(),
+        store.clone(),
         vec![d.contracts.service_registry],
         topics,
         Duration::from_secs(3600),
@@ -121,7 +122,7 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     }
     assert_eq!(uris(&events[reorg..]), ["https://canonical.example:8935"], "the replaced range is replayed");
     assert!(matches!(events.last(), Some(ChainEvent::NewHead { number, .. }) if *number == head));
-    assert_eq!(db.lock().last_block().unwrap().unwrap().0, head);
+    assert_eq!(store.send(LastBlock).await.unwrap().unwrap().0, head);
     assert_eq!(provider.get_block_number().await.unwrap(), head);
 }
 
@@ -132,12 +133,13 @@ async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
     let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
     let provider = http_provider(&url).unwrap();
     let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
-    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
     let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
     let new_watcher = || {
         BlockWatcher::new(
             provider.clone(),
-            db.clone(),
+            store.clone(),
             vec![d.contracts.service_registry],
             topics.clone(),
             Duration::from_secs(3600),
@@ -177,10 +179,16 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
     let stake_before = operator.status(o).await.unwrap().total_stake;
 
-    let db = Arc::new(Mutex::new(Db::open_in_memory().unwrap()));
-    let watcher =
-        BlockWatcher::new(provider.clone(), db, vec![d.contracts.rounds_manager], vec![], Duration::from_millis(200))
-            .start();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let watcher = BlockWatcher::new(
+        provider.clone(),
+        store,
+        vec![d.contracts.rounds_manager],
+        vec![],
+        Duration::from_millis(200),
+    )
+    .start();
     let rounds = RoundWatcher::new(operator.clone()).start();
     watcher.send(Subscribe(rounds.clone().recipient())).await.unwrap();
     let initializer = RoundInitializer::new(operator.clone(), Duration::ZERO).start();
@@ -211,4 +219,56 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     assert!(status.total_stake > stake_before, "reward raised the stake");
     let observed = seen.lock().iter().any(|RoundChanged(r)| r.round == now.round + 1 && r.initialized);
     assert!(observed, "the round watcher published the initialized round");
+}
+
+/// A panic injected into the block watcher (`InjectPanic`: no chain answer can make it panic):
+/// the watchdog names it while it waits for its restart, and the restarted watcher, on the same
+/// address, keeps its subscribers and goes on from the stored block.
+#[actix::test]
+async fn a_block_watcher_that_panics_is_restarted_and_keeps_its_subscribers() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let provider = http_provider(&anvil.url()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let watchdog = Watchdog::new();
+    let watcher = BlockWatcher::new(provider.clone(), store.clone(), vec![], vec![], Duration::from_secs(3600));
+    let watcher = watchdog.start("block_watcher", Policy::Permanent, watcher);
+    let collector = Collector::default();
+    let seen = collector.chain.clone();
+    watcher.send(Subscribe(collector.start().recipient())).await.unwrap();
+    let before = watcher.send(PollNow).await.unwrap().unwrap();
+
+    watcher.do_send(InjectPanic);
+    let started = Instant::now();
+    let down = loop {
+        if let Err(down) = watchdog.health() {
+            break down;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the panic was never reported");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert_eq!(down, ["block_watcher: restarting after a panic (injected panic in BlockWatcher)"]);
+    while watchdog.health().is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "never restarted");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    provider.anvil_mine(Some(3), None).await.unwrap();
+    let head = watcher.send(PollNow).await.expect("the same address, restarted").unwrap();
+    assert_eq!(head, before + 3);
+    assert_eq!(store.send(LastBlock).await.unwrap().unwrap().0, head);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let heads: Vec<u64> = seen
+        .lock()
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::NewHead { number, .. } => Some(*number),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heads.last(), Some(&head), "the subscriber from before the panic is still told: {heads:?}");
+    let report = watchdog.report();
+    assert_eq!((report[0].actor, report[0].restarts, report[0].failures), ("block_watcher", 1, 0));
 }

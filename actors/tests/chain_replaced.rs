@@ -14,6 +14,9 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use lp_actors::chain::{BlockWatcher, ChainEvent, PollNow, Subscribe};
+use lp_actors::store::{
+    GenesisHash, LastBlock, OldestBlockHeader, Orchestrators, Store, StoreError, StoreMessage, UpsertOrchestrators,
+};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::ServiceRegistry;
 use lp_chain::client::{ChainClient, http_provider};
@@ -53,11 +56,11 @@ async fn devnet() -> Net {
 }
 
 impl Net {
-    /// A watcher of the ServiceRegistry's URI updates over the database at `db`.
-    fn watcher(&self, db: Arc<Mutex<Db>>) -> Addr<BlockWatcher> {
+    /// A watcher of the ServiceRegistry's URI updates, storing its progress through `store`.
+    fn watcher(&self, store: Store) -> Addr<BlockWatcher> {
         BlockWatcher::new(
             self.provider.clone(),
-            db,
+            store,
             vec![self.deployment.contracts.service_registry],
             vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH],
             Duration::from_secs(3600),
@@ -89,8 +92,19 @@ impl Net {
     }
 }
 
-fn open(path: &Path) -> Arc<Mutex<Db>> {
-    Arc::new(Mutex::new(Db::open_in(path).unwrap()))
+async fn open(path: &Path) -> Store {
+    Store::open_in(path).await.unwrap()
+}
+
+/// Forget the recorded genesis hash, as in a database written before it was recorded.
+struct ForgetGenesis;
+
+impl StoreMessage for ForgetGenesis {
+    type Reply = ();
+    fn run(self, db: &Db) -> Result<(), StoreError> {
+        db.connection().execute("DELETE FROM kv WHERE key = 'genesisHash'", [])?;
+        Ok(())
+    }
 }
 
 /// The service URIs of the ServiceURIUpdate logs among `events`, in order.
@@ -123,27 +137,27 @@ async fn follow_a_first_devnet(dir: &Path, legacy: bool) -> u64 {
     let first = devnet().await;
     // The watcher starts well above the block the second devnet's deployment ends at.
     first.provider.anvil_mine(Some(20), None).await.unwrap();
-    let db = open(dir);
-    let watcher = first.watcher(db.clone());
+    let store = open(dir).await;
+    let watcher = first.watcher(store.clone());
     watcher.send(PollNow).await.unwrap().unwrap();
     first.provider.anvil_mine(Some(50), None).await.unwrap();
     let last = watcher.send(PollNow).await.unwrap().unwrap();
     let (genesis, started) = first.genesis().await;
-    {
-        let db = db.lock();
-        assert_eq!(db.last_block().unwrap().map(|(n, _)| n), Some(last));
-        assert_eq!(db.genesis_hash().unwrap(), Some(genesis), "the genesis hash is recorded");
-        db.upsert_orchestrator(&OrchestratorRow {
+    assert_eq!(store.send(LastBlock).await.unwrap().map(|(n, _)| n), Some(last));
+    assert_eq!(store.send(GenesisHash).await.unwrap(), Some(genesis), "the genesis hash is recorded");
+    let refused = store
+        .send(UpsertOrchestrators(vec![OrchestratorRow {
             address: Address::repeat_byte(7),
             service_uri: "https://old-chain.example:8935".into(),
             activation_round: 1,
             deactivation_round: 0,
             stake: U256::from(1),
-        })
+        }]))
+        .await
         .unwrap();
-        if legacy {
-            db.connection().execute("DELETE FROM kv WHERE key = 'genesisHash'", []).unwrap();
-        }
+    assert!(refused.is_empty());
+    if legacy {
+        store.send(ForgetGenesis).await.unwrap();
     }
     // anvil dates its genesis block to the second it starts: the next devnet must start in a
     // later second to have another genesis (as a devnet started again does).
@@ -162,21 +176,22 @@ async fn a_second_devnet_starts_over(dir: &Path, old_last: u64) {
     let second = devnet().await;
     let head = second.provider.get_block_number().await.unwrap();
     assert!(head + 1 < old_last, "the new chain ({head}) is shorter than the stored one ({old_last})");
-    let db = open(dir);
-    let watcher = second.watcher(db.clone());
+    let store = open(dir).await;
+    let watcher = second.watcher(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
 
-    let polled = watcher.send(PollNow).await.unwrap();
-    assert_eq!(polled, Ok(head), "the first poll on the new chain succeeds");
+    let polled = watcher.send(PollNow).await.unwrap().expect("the first poll on the new chain succeeds");
+    assert_eq!(polled, head);
     let (genesis, head_hash) = (second.genesis().await.0, second.hash(head).await);
-    {
-        let db = db.lock();
-        assert_eq!(db.genesis_hash().unwrap(), Some(genesis));
-        assert_eq!(db.last_block().unwrap(), Some((head, head_hash)));
-        assert!(db.orchestrators().unwrap().is_empty(), "the old chain's orchestrators are forgotten");
-        assert_eq!(db.oldest_block_header().unwrap().map(|(n, _, _)| n), Some(head), "only the new head is stored");
-    }
+    assert_eq!(store.send(GenesisHash).await.unwrap(), Some(genesis));
+    assert_eq!(store.send(LastBlock).await.unwrap(), Some((head, head_hash)));
+    assert!(store.send(Orchestrators).await.unwrap().is_empty(), "the old chain's orchestrators are forgotten");
+    assert_eq!(
+        store.send(OldestBlockHeader).await.unwrap().map(|(n, _, _)| n),
+        Some(head),
+        "only the new head is stored"
+    );
     wait_for(
         &seen,
         "the new head is published",
@@ -210,27 +225,27 @@ async fn a_database_without_a_recorded_genesis_starts_over_on_another_chain() {
 async fn a_database_without_a_recorded_genesis_keeps_its_progress_on_the_same_chain() {
     let net = devnet().await;
     let tmp = tempfile::tempdir().unwrap();
-    let db = open(tmp.path());
-    net.watcher(db.clone()).send(PollNow).await.unwrap().unwrap();
-    db.lock().connection().execute("DELETE FROM kv WHERE key = 'genesisHash'", []).unwrap();
+    let store = open(tmp.path()).await;
+    net.watcher(store.clone()).send(PollNow).await.unwrap().unwrap();
+    store.send(ForgetGenesis).await.unwrap();
 
     // While no watcher runs.
     net.set_service_uri("https://while-down.example:8935").await;
-    let watcher = net.watcher(db.clone());
+    let watcher = net.watcher(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
     watcher.send(PollNow).await.unwrap().unwrap();
     wait_for(&seen, "the backfill", |e| uris(e) == ["https://while-down.example:8935"]).await;
     let genesis = net.genesis().await.0;
-    assert_eq!(db.lock().genesis_hash().unwrap(), Some(genesis), "recorded for the next start");
+    assert_eq!(store.send(GenesisHash).await.unwrap(), Some(genesis), "recorded for the next start");
 }
 
 #[actix::test]
 async fn a_chain_shorter_than_the_stored_last_block_is_followed_from_its_head() {
     let net = devnet().await;
     let tmp = tempfile::tempdir().unwrap();
-    let db = open(tmp.path());
-    let watcher = net.watcher(db.clone());
+    let store = open(tmp.path()).await;
+    let watcher = net.watcher(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
 
@@ -245,13 +260,14 @@ async fn a_chain_shorter_than_the_stored_last_block_is_followed_from_its_head() 
     let head = net.provider.get_block_number().await.unwrap();
     assert!(head + 10 <= last);
 
-    assert_eq!(watcher.send(PollNow).await.unwrap(), Ok(head), "the poll after the chain got shorter succeeds");
+    let polled = watcher.send(PollNow).await.unwrap().expect("the poll after the chain got shorter succeeds");
+    assert_eq!(polled, head);
     wait_for(&seen, "the reorg to the head", |e| {
         e.iter().any(|e| matches!(e, ChainEvent::Reorg { common_ancestor, replaced } if *common_ancestor == head && *replaced == last - head))
     })
     .await;
     let head_hash = net.hash(head).await;
-    assert_eq!(db.lock().last_block().unwrap(), Some((head, head_hash)));
+    assert_eq!(store.send(LastBlock).await.unwrap(), Some((head, head_hash)));
 
     net.set_service_uri("https://after-revert.example:8935").await;
     watcher.send(PollNow).await.unwrap().unwrap();

@@ -1,19 +1,26 @@
-//! The node's embedded database, `<data_dir>/lpdb.sqlite3` (SQLite in WAL mode), with
-//! go-livepeer's tables as a guide (`common/db.go`): `kv` (schema version, chain id, genesis block
-//! hash, last block), `orchestrators` (the gateway's cache and the orchestrator's own activity) and
-//! `blockheaders`.
+//! The node's embedded database, `<data_dir>/lpdb.sqlite3`, with go-livepeer's tables as a guide
+//! (`common/db.go`): `kv` (schema version, chain id, genesis block hash, last block),
+//! `orchestrators` (the gateway's cache and the orchestrator's own activity) and `blockheaders`.
+//!
+//! Every connection [`Db`] opens runs in WAL mode with `synchronous = FULL` (a commit is on disk,
+//! WAL included, before it returns: the tables of winning tickets will hold money, so the whole
+//! database gets the setting, not only some tables) and a busy timeout of [`BUSY_TIMEOUT`].
 //!
 //! The chain id tells networks apart; the genesis hash tells apart two chains with the same id (a
 //! local devnet stopped and started again): [`Db::start_over`] drops what belonged to the old one.
 //!
-//! Synchronous: callers on an async executor run it through `spawn_blocking` (or a sync actor).
+//! Synchronous, and kept off the async executor: in the node every call goes through the `Store`
+//! actor (`lp_actors::store`), which owns the one `Db` on a thread of its own. In debug builds
+//! every method asserts that it is not running on a thread of a tokio runtime (an actix actor's
+//! thread, an `async fn`, and also tokio's `spawn_blocking` pool, which carries the runtime's
+//! context), so a call from the wrong place panics in the tests instead of stalling every actor.
 //! Other crates may add their own tables through [`Db::connection`].
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, U256};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::error::ChainError;
@@ -22,6 +29,9 @@ use crate::error::ChainError;
 pub const DB_FILE: &str = "lpdb.sqlite3";
 /// The schema version this code writes (`kv.dbVersion`).
 pub const SCHEMA_VERSION: u32 = 1;
+/// How long a statement waits for another connection's lock (another process on the same
+/// file, e.g. `livepeer chain` beside a running node) before failing with `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -82,6 +92,7 @@ impl Db {
     /// Open (or create) the database at `path`, in WAL mode, with the schema in place. A database
     /// written by a newer schema version is refused rather than misread.
     pub fn open(path: &Path) -> Result<Db, ChainError> {
+        assert_not_async();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| ChainError::Db(format!("cannot create the directory {}: {e}", parent.display())))?;
@@ -98,14 +109,16 @@ impl Db {
 
     /// A private in-memory database (tests, offchain mode).
     pub fn open_in_memory() -> Result<Db, ChainError> {
+        assert_not_async();
         Db::init(Connection::open_in_memory()?)
     }
 
     fn init(conn: Connection) -> Result<Db, ChainError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // `journal_mode` answers with a row, so it is read rather than executed.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // `journal_mode` answers with a row, so it is read rather than executed. It is stored in
+        // the file; `synchronous` is not, so every connection sets it.
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
         let db = Db { conn };
         match db.kv_get("dbVersion")? {
@@ -126,6 +139,34 @@ impl Db {
 
     /// The underlying connection, for tables other crates own.
     pub fn connection(&self) -> &Connection {
+        self.conn()
+    }
+
+    /// Run `f` as one transaction, begun `IMMEDIATE` (the write lock is taken at once, so a
+    /// transaction that reads then writes never fails half-way on another connection's lock):
+    /// committed when `f` answers `Ok`, rolled back when it answers an error or panics. Inside
+    /// `f`, the methods of this type (including [`Db::start_over`]) join that transaction.
+    pub fn transaction<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Db) -> Result<T, E>) -> Result<T, E> {
+        let tx = Transaction::new_unchecked(self.conn(), TransactionBehavior::Immediate)?;
+        let value = f(self)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Run `f` in a transaction of its own, or in the caller's when one is open.
+    fn atomically<T>(&self, f: impl FnOnce() -> Result<T, ChainError>) -> Result<T, ChainError> {
+        if !self.conn().is_autocommit() {
+            return f();
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let value = f()?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// The connection, off the async executor (see the module's documentation).
+    fn conn(&self) -> &Connection {
+        assert_not_async();
         &self.conn
     }
 
@@ -137,12 +178,12 @@ impl Db {
 
     /// A value of the `kv` table.
     pub fn kv_get(&self, key: &str) -> Result<Option<String>, ChainError> {
-        Ok(self.conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self.conn().query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     /// Set a value of the `kv` table.
     pub fn kv_set(&self, key: &str, value: &str) -> Result<(), ChainError> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO kv (key, value, updatedAt) VALUES (?1, ?2, ?3)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, updatedAt = excluded.updatedAt",
             params![key, value, now()],
@@ -186,18 +227,19 @@ impl Db {
     /// block, the block headers and the orchestrator cache, which all belonged to the old one, and
     /// record the new genesis hash, in one transaction. Answers what was dropped.
     pub fn start_over(&self, genesis: B256) -> Result<Dropped, ChainError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let last_block = self.last_block().ok().flatten().map(|(n, _)| n);
-        tx.execute("DELETE FROM kv WHERE key = 'lastBlock'", [])?;
-        let block_headers = tx.execute("DELETE FROM blockheaders", [])?;
-        let orchestrators = tx.execute("DELETE FROM orchestrators", [])?;
-        tx.execute(
-            "INSERT INTO kv (key, value, updatedAt) VALUES ('genesisHash', ?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updatedAt = excluded.updatedAt",
-            params![genesis.to_string(), now()],
-        )?;
-        tx.commit()?;
-        Ok(Dropped { last_block, block_headers, orchestrators })
+        self.atomically(|| {
+            let conn = self.conn();
+            let last_block = self.last_block().ok().flatten().map(|(n, _)| n);
+            conn.execute("DELETE FROM kv WHERE key = 'lastBlock'", [])?;
+            let block_headers = conn.execute("DELETE FROM blockheaders", [])?;
+            let orchestrators = conn.execute("DELETE FROM orchestrators", [])?;
+            conn.execute(
+                "INSERT INTO kv (key, value, updatedAt) VALUES ('genesisHash', ?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updatedAt = excluded.updatedAt",
+                params![genesis.to_string(), now()],
+            )?;
+            Ok(Dropped { last_block, block_headers, orchestrators })
+        })
     }
 
     /// The last block the node processed.
@@ -216,7 +258,7 @@ impl Db {
     /// round and an empty service URI keep the stored value.
     pub fn upsert_orchestrator(&self, row: &OrchestratorRow) -> Result<(), ChainError> {
         let t = now();
-        self.conn.execute(
+        self.conn().execute(
             "INSERT INTO orchestrators
                  (ethereumAddr, serviceURI, activationRound, deactivationRound, stake, createdAt, updatedAt)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
@@ -243,7 +285,7 @@ impl Db {
     /// One orchestrator of the cache.
     pub fn orchestrator(&self, address: Address) -> Result<Option<OrchestratorRow>, ChainError> {
         let row = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT ethereumAddr, serviceURI, activationRound, deactivationRound, stake
                  FROM orchestrators WHERE ethereumAddr = ?1",
@@ -256,7 +298,7 @@ impl Db {
 
     /// Every cached orchestrator, by address.
     pub fn orchestrators(&self) -> Result<Vec<OrchestratorRow>, ChainError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn().prepare(
             "SELECT ethereumAddr, serviceURI, activationRound, deactivationRound, stake
              FROM orchestrators ORDER BY ethereumAddr",
         )?;
@@ -266,7 +308,7 @@ impl Db {
 
     /// Store a block header (replacing one with the same hash).
     pub fn put_block_header(&self, number: u64, hash: B256, parent: B256) -> Result<(), ChainError> {
-        self.conn.execute(
+        self.conn().execute(
             "INSERT OR REPLACE INTO blockheaders (number, parent, hash) VALUES (?1, ?2, ?3)",
             params![to_i64(number)?, parent.to_string(), hash.to_string()],
         )?;
@@ -277,7 +319,7 @@ impl Db {
     /// one stored last.
     pub fn block_header(&self, number: u64) -> Result<Option<(B256, B256)>, ChainError> {
         let row: Option<(String, String)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT hash, parent FROM blockheaders WHERE number = ?1 ORDER BY rowid DESC LIMIT 1",
                 [to_i64(number)?],
@@ -290,7 +332,7 @@ impl Db {
     /// The highest stored block header: `(number, hash, parent)`.
     pub fn latest_block_header(&self) -> Result<Option<(u64, B256, B256)>, ChainError> {
         let row: Option<(i64, String, String)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT number, hash, parent FROM blockheaders ORDER BY number DESC, rowid DESC LIMIT 1",
                 [],
@@ -303,7 +345,7 @@ impl Db {
     /// The lowest stored block header: `(number, hash, parent)`.
     pub fn oldest_block_header(&self) -> Result<Option<(u64, B256, B256)>, ChainError> {
         let row: Option<(i64, String, String)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT number, hash, parent FROM blockheaders ORDER BY number ASC, rowid DESC LIMIT 1",
                 [],
@@ -315,8 +357,19 @@ impl Db {
 
     /// Delete the headers of blocks below `keep_from`; returns how many were deleted.
     pub fn prune_block_headers(&self, keep_from: u64) -> Result<usize, ChainError> {
-        Ok(self.conn.execute("DELETE FROM blockheaders WHERE number < ?1", [to_i64(keep_from)?])?)
+        Ok(self.conn().execute("DELETE FROM blockheaders WHERE number < ?1", [to_i64(keep_from)?])?)
     }
+}
+
+/// The guard of the module's documentation: panics, in debug builds, on a thread of a tokio
+/// runtime.
+#[track_caller]
+fn assert_not_async() {
+    debug_assert!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "SQLite called on a thread of an async runtime: database work belongs on the Store's thread \
+         (lp_actors::store::Store), never on the executor every actor shares"
+    );
 }
 
 type RawOrchestrator = (String, String, i64, i64, String);

@@ -25,9 +25,43 @@ fn chain_id_is_stored_then_a_mismatch_is_refused() {
     assert!(matches!(err, ChainError::ChainIdMismatch { stored: 42161, actual: 31337 }), "{err:?}");
     assert!(err.to_string().contains("42161") && err.to_string().contains("31337"));
     assert_eq!(db.chain_id().unwrap(), Some(42161));
-    // WAL mode is on.
+    // WAL mode is on, with synchronous = FULL (2) on every connection.
     let mode: String = db.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+    let synchronous: i64 = db.connection().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(synchronous, 2);
+}
+
+#[test]
+fn a_transaction_commits_on_ok_and_rolls_back_on_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open_in(tmp.path()).unwrap();
+    db.transaction(|db| {
+        db.put_block_header(1, h(1), h(0))?;
+        db.set_last_block(1, h(1))
+    })
+    .unwrap();
+    let err = db
+        .transaction(|db| {
+            db.set_last_block(2, h(2))?;
+            db.put_block_header(u64::MAX, h(2), h(1))
+        })
+        .unwrap_err();
+    assert!(matches!(err, ChainError::InvalidInput(_)), "{err:?}");
+    assert_eq!(db.last_block().unwrap(), Some((1, h(1))), "the failed transaction left nothing");
+    // Starting over joins the caller's transaction, and is rolled back with it.
+    let err = db
+        .transaction(|db| {
+            db.start_over(h(9))?;
+            Err::<(), _>(ChainError::InvalidInput("abandon".into()))
+        })
+        .unwrap_err();
+    assert!(matches!(err, ChainError::InvalidInput(_)));
+    assert_eq!(db.last_block().unwrap(), Some((1, h(1))));
+    assert_eq!(db.genesis_hash().unwrap(), None);
+    // Another connection sees what was committed.
+    let other = Db::open_in(tmp.path()).unwrap();
+    assert_eq!(other.block_header(1).unwrap(), Some((h(1), h(0))));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use lp_actors::store::{CheckChainId, Store};
 use lp_chain::client::{ChainClient, Token, format_amount};
-use lp_chain::db::Db;
 use lp_chain::tx::TxPolicy;
 use lp_config::{Config, EthConfig};
 use serde_json::{Value, json};
@@ -161,8 +161,8 @@ pub fn main(args: ChainArgs) -> ExitCode {
 }
 
 /// Connect as the node would: keystore, controller, chain id checked against the database
-/// (which is answered too, for the node's chain actors).
-pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)> {
+/// (through its [`Store`], which is answered too, for the node's chain actors).
+pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Store)> {
     let keystore = eth.keystore.clone().unwrap_or_else(|| cfg.data_dir.join("keystore"));
     let account = eth.account.as_deref().map(str::parse::<Address>).transpose().context("eth.account")?;
     let signer = lp_chain::keystore::load_or_create(&keystore, &eth.password_file, account)?;
@@ -171,9 +171,9 @@ pub async fn connect(cfg: &Config, eth: &EthConfig) -> Result<(ChainClient, Db)>
     let policy = tx_policy(eth)?;
     let client = ChainClient::connect(&eth.url, controller, Some(signer), policy).await?;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let db = Db::open_in(&cfg.data_dir)?;
-    db.check_chain_id(client.chain_id())?;
-    Ok((client, db))
+    let store = Store::open_in(&cfg.data_dir).await?;
+    store.send(CheckChainId(client.chain_id())).await?;
+    Ok((client, store))
 }
 
 pub fn tx_policy(eth: &EthConfig) -> Result<TxPolicy> {

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use lp_actors::store::StoreError;
 use lp_chain::error::ChainError;
 
 /// An invalid configuration or setup (BSD `EX_USAGE`).
@@ -19,7 +20,11 @@ pub struct ActorFailed(pub String);
 /// when an actor failed for good; else 1.
 pub fn failure_status(e: &anyhow::Error) -> ExitCode {
     let setup = e.chain().any(|cause| {
-        matches!(cause.downcast_ref::<ChainError>(), Some(ChainError::Keystore(_) | ChainError::ChainIdMismatch { .. }))
+        // The database's errors come through the store.
+        let chain_error = cause
+            .downcast_ref::<ChainError>()
+            .or_else(|| cause.downcast_ref::<StoreError>().and_then(StoreError::chain_error));
+        matches!(chain_error, Some(ChainError::Keystore(_) | ChainError::ChainIdMismatch { .. }))
     });
     if setup {
         ExitCode::from(EX_USAGE)

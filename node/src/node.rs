@@ -6,25 +6,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
-use alloy::primitives::B256;
-use alloy::sol_types::SolEvent;
 use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use futures::channel::mpsc;
-use lp_actors::chain::{
-    BlockWatcher, OrchestratorRegistry, RewardCaller, RoundInitializer, RoundWatcher, Subscribe, SubscribeRounds,
-};
-use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorPool, OrchestratorTransport, StreamSettings};
+use lp_actors::chain::ChainSettings;
+use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{OrchestratorHandle, OrchestratorSettings};
 use lp_actors::supervision::Watchdog;
-use lp_chain::client::ChainClient;
-use lp_chain::db::Db;
-use lp_config::{Config, EthConfig};
+use lp_config::Config;
 use lp_pipelines::{Profile, TranscodeOptions};
-use parking_lot::Mutex;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -277,10 +269,18 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         });
     }
 
-    if let Some(((client, db), eth)) = chain {
+    if let Some(((client, store), eth)) = chain {
         let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
         let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|g| g.orchestrator_pool().clone());
-        admin_state.chain = Some(start_chain(roles, Arc::new(client), db, eth, gateway_pool));
+        let settings = ChainSettings {
+            poll_interval: Duration::from_secs(eth.block_poll_interval_secs),
+            initialize_round: eth.initialize_round.then(|| Duration::from_secs(eth.initialize_round_max_delay_secs)),
+            reward: roles.orchestrator && eth.reward,
+        };
+        let (client, discovery) = (Arc::new(client), gateway_pool.map(|p| p.recipient()));
+        let actors = lp_actors::chain::start(client.clone(), store, settings, discovery, &watchdog);
+        info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
+        admin_state.chain = Some(Arc::new(actors));
     }
 
     let listener = bind(cfg.admin.addr, "admin.addr")?;
@@ -302,61 +302,6 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         .with_context(|| format!("writing {}", listen_file.display()))?;
     drop(fatal_tx);
     Ok(RunningNode { addrs, servers, orchestrator: orchestrator_server, admin: admin_server, fatal })
-}
-
-/// The chain actors: the block and round watchers always; the round initializer when
-/// `initialize_round` is on; the reward caller for an orchestrator with `reward` on; the
-/// orchestrator registry for a gateway that has no configured orchestrators.
-fn start_chain(
-    roles: Roles,
-    client: Arc<ChainClient>,
-    db: Db,
-    eth: &EthConfig,
-    gateway_pool: Option<Addr<OrchestratorPool>>,
-) -> admin::ChainState {
-    let db = Arc::new(Mutex::new(db));
-    let c = client.contracts();
-    let watched = vec![c.bonding_manager, c.rounds_manager, c.ticket_broker, c.service_registry];
-    let interval = Duration::from_secs(eth.block_poll_interval_secs);
-    let watcher = BlockWatcher::new(client.provider().clone(), db.clone(), watched, watched_topics(), interval)
-        .endpoint(client.endpoint())
-        .start();
-    let rounds = RoundWatcher::new(client.clone()).start();
-    watcher.do_send(Subscribe(rounds.clone().recipient()));
-    if eth.initialize_round {
-        let max_delay = Duration::from_secs(eth.initialize_round_max_delay_secs);
-        rounds.do_send(SubscribeRounds(RoundInitializer::new(client.clone(), max_delay).start().recipient()));
-    }
-    if roles.orchestrator && eth.reward {
-        rounds.do_send(SubscribeRounds(RewardCaller::new(client.clone()).start().recipient()));
-    }
-    let registry = gateway_pool.map(|pool| {
-        let registry = OrchestratorRegistry::new(client.clone(), db, pool.recipient()).start();
-        rounds.do_send(SubscribeRounds(registry.clone().recipient()));
-        registry
-    });
-    info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
-    admin::ChainState { address: client.address(), rounds, registry }
-}
-
-/// The events the node follows (go-livepeer's `eth/watchers/topics.go`).
-fn watched_topics() -> Vec<B256> {
-    use lp_chain::bindings::{BondingManager as B, RoundsManager as R, ServiceRegistry as S, TicketBroker as T};
-    vec![
-        R::NewRound::SIGNATURE_HASH,
-        B::Unbond::SIGNATURE_HASH,
-        B::Rebond::SIGNATURE_HASH,
-        B::WithdrawStake::SIGNATURE_HASH,
-        B::TranscoderActivated::SIGNATURE_HASH,
-        B::TranscoderDeactivated::SIGNATURE_HASH,
-        T::DepositFunded::SIGNATURE_HASH,
-        T::ReserveFunded::SIGNATURE_HASH,
-        T::Withdrawal::SIGNATURE_HASH,
-        T::WinningTicketTransfer::SIGNATURE_HASH,
-        T::Unlock::SIGNATURE_HASH,
-        T::UnlockCancelled::SIGNATURE_HASH,
-        S::ServiceURIUpdate::SIGNATURE_HASH,
-    ]
 }
 
 impl RunningNode {

@@ -1,7 +1,8 @@
 //! `BlockWatcher`: follows the chain head and the logs of the events the node needs.
 //!
 //! - **Owns** the RPC provider it polls, the node database's record of the last block seen and of
-//!   recent block headers, and its subscribers.
+//!   recent block headers (kept through the [`Store`]; each range's headers and last block are
+//!   one message, so one transaction), and its subscribers.
 //! - **Every poll** (`block_poll_interval_secs`): fetch the head; check the first new block's
 //!   parent hash against the stored last block; fetch the logs of the watched topics from the
 //!   watched contracts for the new range (in chunks of [`MAX_LOG_RANGE`] blocks); publish them,
@@ -11,7 +12,7 @@
 //! - **Replaced chain**: on its first poll, and whenever a stored block is no longer on the
 //!   chain, it compares the chain's genesis hash with the one stored in the database (a local
 //!   devnet stopped and started again keeps its chain id but not its blocks). Another genesis
-//!   means nothing stored belongs to this chain: the database [starts over](Db::start_over) (last
+//!   means nothing stored belongs to this chain: the database [starts over](StartOver) (last
 //!   block, headers, orchestrator cache) and the watcher continues from the current head, as on a
 //!   first start, with one WARN line. A database without a stored genesis hash (written before
 //!   it was recorded) is taken to follow this chain when its last block, or its oldest stored
@@ -22,8 +23,11 @@
 //!   shorter than the stored last block is a reorg too: the common ancestor is at most the head.
 //! - **Mailbox**: bounded at [`MAILBOX`]; polls never overlap (a poll still running skips the
 //!   next tick).
-//! - **Restart policy**: an RPC error fails only that poll (logged); the next tick retries from
-//!   the stored block, so nothing is skipped.
+//! - **Errors** are a [`WatchError`]: the RPC endpoint's ([`WatchError::Rpc`],
+//!   [`WatchError::MissingBlock`]) told apart from the store's ([`WatchError::Store`]).
+//! - **Restart policy**: an error fails only that poll (logged); the next tick retries from the
+//!   stored block, so nothing is skipped. Supervised, permanent (see `crate::supervision`):
+//!   after a panic it is restarted in place and the next tick polls from the stored block.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,9 +37,14 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
-use lp_chain::db::Db;
-use parking_lot::Mutex;
+use alloy::transports::{RpcError, TransportErrorKind};
+use lp_chain::error::ChainError;
 use tracing::{debug, info, warn};
+
+use crate::store::{
+    BlockHeader, GenesisHash, LastBlock, OldestBlockHeader, PruneBlockHeaders, RecordProgress, SetGenesisHash,
+    StartOver, Store, StoreError,
+};
 
 const MAILBOX: usize = 64;
 /// Most blocks asked for in one `eth_getLogs` (go-livepeer: 1000).
@@ -60,14 +69,66 @@ pub enum ChainEvent {
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<ChainEvent>);
 
-/// Poll now and answer when done (the node's periodic polls do the same on a timer).
+/// Poll now and answer the new head when done (the node's periodic polls do the same on a
+/// timer).
 #[derive(Message)]
-#[rtype(result = "Result<u64, String>")]
+#[rtype(result = "Result<u64, WatchError>")]
 pub struct PollNow;
+
+/// The request to the RPC endpoint that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcCall {
+    /// `eth_blockNumber`.
+    Head,
+    /// `eth_getBlockByNumber` of this block.
+    Block(u64),
+    /// `eth_getLogs` of this range (inclusive).
+    Logs { from: u64, to: u64 },
+}
+
+impl std::fmt::Display for RpcCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RpcCall::Head => write!(f, "head"),
+            RpcCall::Block(n) => write!(f, "block {n}"),
+            RpcCall::Logs { from, to } => write!(f, "logs {from}..={to}"),
+        }
+    }
+}
+
+/// Why a poll failed. Either way the next poll starts again from the stored last block.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatchError {
+    /// The RPC endpoint failed a request (URLs in the text are redacted).
+    #[error("{call}: {error}")]
+    Rpc { call: RpcCall, error: ChainError },
+    /// The endpoint has no block the watcher needs (a node behind the one asked before, or a
+    /// chain that changed during the poll).
+    #[error("block {0} is not on the chain")]
+    MissingBlock(u64),
+    /// The database store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another poll is running.
+    #[error("a poll is already running")]
+    AlreadyPolling,
+}
+
+impl WatchError {
+    fn rpc(call: RpcCall, e: &RpcError<TransportErrorKind>) -> WatchError {
+        WatchError::Rpc { call, error: ChainError::from_rpc(e) }
+    }
+
+    /// Whether the RPC endpoint is at fault (not the database, nor an overlapping poll).
+    pub fn is_rpc(&self) -> bool {
+        matches!(self, WatchError::Rpc { .. } | WatchError::MissingBlock(_))
+    }
+}
 
 pub struct BlockWatcher {
     provider: DynProvider,
-    db: Arc<Mutex<Db>>,
+    store: Store,
     addresses: Vec<Address>,
     topics: Vec<B256>,
     interval: Duration,
@@ -82,14 +143,14 @@ pub struct BlockWatcher {
 impl BlockWatcher {
     pub fn new(
         provider: DynProvider,
-        db: Arc<Mutex<Db>>,
+        store: Store,
         addresses: Vec<Address>,
         topics: Vec<B256>,
         interval: Duration,
     ) -> Self {
         BlockWatcher {
             provider,
-            db,
+            store,
             addresses,
             topics,
             interval,
@@ -112,13 +173,13 @@ impl BlockWatcher {
         }
     }
 
-    fn poll(&mut self) -> ResponseActFuture<Self, Result<u64, String>> {
+    fn poll(&mut self) -> ResponseActFuture<Self, Result<u64, WatchError>> {
         if self.polling {
-            return Box::pin(fut::ready(Err("a poll is already running".to_string())));
+            return Box::pin(fut::ready(Err(WatchError::AlreadyPolling)));
         }
         self.polling = true;
         let job = poll_once(
-            Chain { provider: self.provider.clone(), db: self.db.clone(), endpoint: self.endpoint.clone() },
+            Chain { provider: self.provider.clone(), store: self.store.clone(), endpoint: self.endpoint.clone() },
             self.addresses.clone(),
             self.topics.clone(),
             self.subscribers.clone(),
@@ -149,6 +210,15 @@ impl Actor for BlockWatcher {
     }
 }
 
+impl Supervised for BlockWatcher {
+    /// The poll in flight was dropped with its future.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.polling = false;
+    }
+}
+
+crate::supervision::inject_panic!(BlockWatcher);
+
 impl Handler<Subscribe> for BlockWatcher {
     type Result = ();
 
@@ -158,7 +228,7 @@ impl Handler<Subscribe> for BlockWatcher {
 }
 
 impl Handler<PollNow> for BlockWatcher {
-    type Result = ResponseActFuture<Self, Result<u64, String>>;
+    type Result = ResponseActFuture<Self, Result<u64, WatchError>>;
 
     fn handle(&mut self, _: PollNow, _: &mut Self::Context) -> Self::Result {
         self.poll()
@@ -166,28 +236,22 @@ impl Handler<PollNow> for BlockWatcher {
 }
 
 /// `(hash, parent hash)` of block `number`, or `None` when the chain has no such block.
-async fn header(provider: &DynProvider, number: u64) -> Result<Option<(B256, B256)>, String> {
+async fn header(provider: &DynProvider, number: u64) -> Result<Option<(B256, B256)>, WatchError> {
     let block = provider
         .get_block_by_number(BlockNumberOrTag::Number(number))
         .await
-        .map_err(|e| format!("block {number}: {e}"))?;
+        .map_err(|e| WatchError::rpc(RpcCall::Block(number), &e))?;
     Ok(block.map(|b| (b.header.hash, b.header.parent_hash)))
 }
 
-async fn existing_header(provider: &DynProvider, number: u64) -> Result<(B256, B256), String> {
-    header(provider, number).await?.ok_or_else(|| format!("block {number} is not on the chain"))
-}
-
-fn store(db: &Arc<Mutex<Db>>, number: u64, hash: B256, parent: B256) -> Result<(), String> {
-    let db = db.lock();
-    db.put_block_header(number, hash, parent).map_err(|e| e.to_string())?;
-    db.set_last_block(number, hash).map_err(|e| e.to_string())
+async fn existing_header(provider: &DynProvider, number: u64) -> Result<(B256, B256), WatchError> {
+    header(provider, number).await?.ok_or(WatchError::MissingBlock(number))
 }
 
 /// What a poll works on: the endpoint and the database.
 struct Chain {
     provider: DynProvider,
-    db: Arc<Mutex<Db>>,
+    store: Store,
     endpoint: Arc<str>,
 }
 
@@ -201,13 +265,13 @@ async fn poll_once(
     topics: Vec<B256>,
     subscribers: Vec<Recipient<ChainEvent>>,
     check_genesis: bool,
-) -> Result<u64, String> {
+) -> Result<u64, WatchError> {
     if check_genesis {
         start_over_if_replaced(&chain).await?;
     }
-    let Chain { provider, db, .. } = &chain;
-    let head = provider.get_block_number().await.map_err(|e| format!("head: {e}"))?;
-    let last = db.lock().last_block().map_err(|e| e.to_string())?;
+    let Chain { provider, store, .. } = &chain;
+    let head = provider.get_block_number().await.map_err(|e| WatchError::rpc(RpcCall::Head, &e))?;
+    let last = store.send(LastBlock).await?;
     let from = match last {
         // First start: begin at the head; there is nothing older to catch up with.
         None => head,
@@ -224,7 +288,9 @@ async fn poll_once(
             // asked before answers (nothing to do until it catches up), or the chain got shorter.
             match header(provider, number).await? {
                 Some((h, _)) if h == hash => return Ok(head),
-                None if stored_hash(db, head)? == Some(existing_header(provider, head).await?.0) => return Ok(head),
+                None if stored_hash(store, head).await? == Some(existing_header(provider, head).await?.0) => {
+                    return Ok(head);
+                }
                 _ => reorganized(&chain, &subscribers, number, head).await?,
             }
         }
@@ -234,52 +300,56 @@ async fn poll_once(
         let end = (start + MAX_LOG_RANGE - 1).min(head);
         let filter =
             Filter::new().from_block(start).to_block(end).address(addresses.clone()).event_signature(topics.clone());
-        let logs = provider.get_logs(&filter).await.map_err(|e| format!("logs {start}..={end}: {e}"))?;
+        let logs = provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| WatchError::rpc(RpcCall::Logs { from: start, to: end }, &e))?;
         // Remember the recent headers (for the next reorg check) and the progress.
         let keep_from = head.saturating_sub(HEADER_RETENTION);
+        let mut headers = Vec::new();
         for n in start.max(keep_from)..end {
             let (hash, parent) = existing_header(provider, n).await?;
-            db.lock().put_block_header(n, hash, parent).map_err(|e| e.to_string())?;
+            headers.push((n, hash, parent));
         }
         let (end_hash, end_parent) = existing_header(provider, end).await?;
         if !logs.is_empty() {
             debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");
             BlockWatcher::publish(&subscribers, ChainEvent::Logs(Arc::new(logs)));
         }
-        store(db, end, end_hash, end_parent)?;
+        store.send(RecordProgress { headers, last: (end, end_hash, end_parent) }).await?;
         start = end + 1;
     }
-    db.lock().prune_block_headers(head.saturating_sub(HEADER_RETENTION)).map_err(|e| e.to_string())?;
-    let head_hash = stored_hash(db, head)?.unwrap_or_default();
+    store.send(PruneBlockHeaders { below: head.saturating_sub(HEADER_RETENTION) }).await?;
+    let head_hash = stored_hash(store, head).await?.unwrap_or_default();
     BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash: head_hash });
     Ok(head)
 }
 
-fn stored_hash(db: &Arc<Mutex<Db>>, number: u64) -> Result<Option<B256>, String> {
-    Ok(db.lock().block_header(number).map_err(|e| e.to_string())?.map(|(h, _)| h))
+async fn stored_hash(store: &Store, number: u64) -> Result<Option<B256>, WatchError> {
+    Ok(store.send(BlockHeader(number)).await?.map(|(h, _)| h))
 }
 
 /// Whether the chain holds block `number` with hash `hash`.
-async fn on_chain(provider: &DynProvider, number: u64, hash: B256) -> Result<bool, String> {
+async fn on_chain(provider: &DynProvider, number: u64, hash: B256) -> Result<bool, WatchError> {
     Ok(header(provider, number).await?.is_some_and(|(h, _)| h == hash))
 }
 
 /// Compare the chain's genesis hash with the database's. Another genesis (a devnet started
 /// again: same chain id, other blocks) drops what the database kept of the old chain, so the
 /// next poll starts from the current head. Answers whether it did.
-async fn start_over_if_replaced(chain: &Chain) -> Result<bool, String> {
+async fn start_over_if_replaced(chain: &Chain) -> Result<bool, WatchError> {
     let genesis = existing_header(&chain.provider, 0).await?.0;
-    let stored = chain.db.lock().genesis_hash().map_err(|e| e.to_string())?;
+    let stored = chain.store.send(GenesisHash).await?;
     let old = match stored {
         Some(g) if g == genesis => return Ok(false),
         Some(g) => g.to_string(),
         None if follows(chain).await? => {
-            chain.db.lock().set_genesis_hash(genesis).map_err(|e| e.to_string())?;
+            chain.store.send(SetGenesisHash(genesis)).await?;
             return Ok(false);
         }
         None => "unrecorded".to_string(),
     };
-    let dropped = chain.db.lock().start_over(genesis).map_err(|e| e.to_string())?;
+    let dropped = chain.store.send(StartOver(genesis)).await?;
     let last = dropped.last_block.map_or_else(|| "none".to_string(), |n| n.to_string());
     warn!(
         target: "lp::chain",
@@ -292,11 +362,9 @@ async fn start_over_if_replaced(chain: &Chain) -> Result<bool, String> {
 
 /// For a database without a recorded genesis hash: whether what it stored is on this chain (its
 /// last block, or after a reorg its oldest stored header). Nothing stored follows any chain.
-async fn follows(chain: &Chain) -> Result<bool, String> {
-    let (last, oldest) = {
-        let db = chain.db.lock();
-        (db.last_block().map_err(|e| e.to_string())?, db.oldest_block_header().map_err(|e| e.to_string())?)
-    };
+async fn follows(chain: &Chain) -> Result<bool, WatchError> {
+    let last = chain.store.send(LastBlock).await?;
+    let oldest = chain.store.send(OldestBlockHeader).await?;
     let Some((number, hash)) = last else { return Ok(true) };
     if on_chain(&chain.provider, number, hash).await? {
         return Ok(true);
@@ -315,7 +383,7 @@ async fn reorganized(
     subscribers: &[Recipient<ChainEvent>],
     number: u64,
     head: u64,
-) -> Result<u64, String> {
+) -> Result<u64, WatchError> {
     if start_over_if_replaced(chain).await? {
         return Ok(head);
     }
@@ -323,7 +391,7 @@ async fn reorganized(
     info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
     BlockWatcher::publish(subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
     let (hash, parent) = existing_header(&chain.provider, ancestor).await?;
-    store(&chain.db, ancestor, hash, parent)?;
+    chain.store.send(RecordProgress { headers: Vec::new(), last: (ancestor, hash, parent) }).await?;
     Ok(ancestor + 1)
 }
 
@@ -331,12 +399,12 @@ async fn reorganized(
 /// (a chain shorter than the stored last block has none of the blocks above its head). Without a
 /// stored header to compare (deeper than [`HEADER_RETENTION`]), the oldest block checked is
 /// taken, so the replay reaches at least that far back.
-async fn common_ancestor(chain: &Chain, number: u64, head: u64) -> Result<u64, String> {
+async fn common_ancestor(chain: &Chain, number: u64, head: u64) -> Result<u64, WatchError> {
     let top = number.saturating_sub(1).min(head);
     let floor = top.saturating_sub(HEADER_RETENTION);
     let mut n = top;
     loop {
-        let Some(stored) = stored_hash(&chain.db, n)? else { return Ok(n) };
+        let Some(stored) = stored_hash(&chain.store, n).await? else { return Ok(n) };
         if n == floor || on_chain(&chain.provider, n, stored).await? {
             return Ok(n);
         }

@@ -1,26 +1,28 @@
 //! `OrchestratorRegistry`: the on-chain orchestrators, for gateways.
 //!
 //! - **Owns** the last list of pool members read from the BondingManager (address, stake,
-//!   service URI, active) and the database's orchestrator cache.
-//! - **On each** [`RoundChanged`] it re-reads the pool, stores every member in the database, and
-//!   hands the service URIs of the active ones to the gateway's orchestrator pool
-//!   ([`SetOrchestrators`]).
+//!   service URI, active) and the database's orchestrator cache (through the [`Store`]).
+//! - **On each** [`RoundChanged`] it re-reads the pool, stores every member in the database (one
+//!   [`UpsertOrchestrators`] message: one transaction), and hands the service URIs of the active
+//!   ones to the gateway's orchestrator pool ([`SetOrchestrators`]). A failure to store is
+//!   logged; the list is handed on all the same.
 //! - **Mailbox**: bounded at [`MAILBOX`]; reads never overlap.
 //! - **Restart policy**: a failed read keeps the last list (logged) and is retried after
 //!   [`RETRY_AFTER`]; the pool is also re-read every [`REFRESH_EVERY`] within a round, so a
-//!   gateway never waits a whole round for a list.
+//!   gateway never waits a whole round for a list. Supervised, permanent (see
+//!   `crate::supervision`): after a panic it is restarted in place and reads the pool again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use lp_chain::client::{ChainClient, PoolMember};
-use lp_chain::db::{Db, OrchestratorRow};
-use parking_lot::Mutex;
+use lp_chain::db::OrchestratorRow;
 use tracing::{info, warn};
 
 use super::round_watcher::RoundChanged;
 use crate::gateway::orchestrator_pool::SetOrchestrators;
+use crate::store::{Store, UpsertOrchestrators};
 
 const MAILBOX: usize = 16;
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -33,7 +35,7 @@ pub struct GetPool;
 
 pub struct OrchestratorRegistry {
     client: Arc<ChainClient>,
-    db: Arc<Mutex<Db>>,
+    store: Store,
     target: Recipient<SetOrchestrators>,
     members: Vec<PoolMember>,
     reading: bool,
@@ -42,8 +44,8 @@ pub struct OrchestratorRegistry {
 }
 
 impl OrchestratorRegistry {
-    pub fn new(client: Arc<ChainClient>, db: Arc<Mutex<Db>>, target: Recipient<SetOrchestrators>) -> Self {
-        OrchestratorRegistry { client, db, target, members: Vec::new(), reading: false, round: None }
+    pub fn new(client: Arc<ChainClient>, store: Store, target: Recipient<SetOrchestrators>) -> Self {
+        OrchestratorRegistry { client, store, target, members: Vec::new(), reading: false, round: None }
     }
 }
 
@@ -60,6 +62,13 @@ impl Actor for OrchestratorRegistry {
     }
 }
 
+impl Supervised for OrchestratorRegistry {
+    /// The read in flight was dropped with its future.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.reading = false;
+    }
+}
+
 impl Handler<RoundChanged> for OrchestratorRegistry {
     type Result = ();
 
@@ -70,32 +79,43 @@ impl Handler<RoundChanged> for OrchestratorRegistry {
         }
         self.reading = true;
         let client = self.client.clone();
-        let read = async move { client.pool().await };
+        let store = self.store.clone();
+        let active_round = round.round;
+        let read = async move {
+            let members = client.pool().await?;
+            let rows = members
+                .iter()
+                .map(|m| OrchestratorRow {
+                    address: m.address,
+                    service_uri: m.service_uri.clone(),
+                    activation_round: if m.active { active_round } else { 0 },
+                    deactivation_round: 0,
+                    stake: m.stake,
+                })
+                .collect();
+            let stored = store.send(UpsertOrchestrators(rows)).await;
+            Ok::<_, lp_chain::error::ChainError>((members, stored))
+        };
         ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
             act.reading = false;
             let members = match result {
-                Ok(m) => m,
+                Ok((members, stored)) => {
+                    match stored {
+                        Ok(refused) => {
+                            for (address, e) in refused {
+                                warn!(target: "lp::chain", "storing orchestrator {address}: {e}");
+                            }
+                        }
+                        Err(e) => warn!(target: "lp::chain", "storing the orchestrator pool: {e}"),
+                    }
+                    members
+                }
                 Err(e) => {
                     warn!(target: "lp::chain", "reading the orchestrator pool failed (retrying in {RETRY_AFTER:?}): {e}");
                     ctx.notify_later(RoundChanged(round), RETRY_AFTER);
                     return;
                 }
             };
-            {
-                let db = act.db.lock();
-                for m in &members {
-                    let row = OrchestratorRow {
-                        address: m.address,
-                        service_uri: m.service_uri.clone(),
-                        activation_round: if m.active { round.round } else { 0 },
-                        deactivation_round: 0,
-                        stake: m.stake,
-                    };
-                    if let Err(e) = db.upsert_orchestrator(&row) {
-                        warn!(target: "lp::chain", "storing orchestrator {}: {e}", m.address);
-                    }
-                }
-            }
             let uris: Vec<String> =
                 members.iter().filter(|m| m.active && !m.service_uri.is_empty()).map(|m| m.service_uri.clone()).collect();
             info!(target: "lp::chain", round = round.round, active = uris.len(), pool = members.len(), "orchestrator pool");

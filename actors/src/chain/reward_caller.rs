@@ -7,7 +7,9 @@
 //!   backoff from [`RETRY_AFTER`] doubling up to [`MAX_RETRY_AFTER`], for as long as the round
 //!   lasts; a new round replaces the pending one.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: none needed; errors never stop it.
+//! - **Restart policy**: errors never stop it. Supervised, permanent (see
+//!   `crate::supervision`): after a panic it is restarted in place and tries the wanted round
+//!   again (its status check first, so a reward already mined is not called twice).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,15 @@ impl Actor for RewardCaller {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Supervised for RewardCaller {
+    fn restarting(&mut self, ctx: &mut Self::Context) {
+        self.busy = false;
+        if let Some(round) = self.wanted {
+            ctx.notify(Attempt { round, try_no: 1 });
+        }
     }
 }
 

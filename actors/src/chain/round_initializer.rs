@@ -7,6 +7,8 @@
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: a failed call is logged and the same round is checked again after
 //!   [`RETRY_AFTER`], until it is initialized (by us or anyone) or a new round begins.
+//!   Supervised, permanent (see `crate::supervision`): after a panic it is restarted in place
+//!   and checks the round again on the next round event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,13 @@ impl Actor for RoundInitializer {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Supervised for RoundInitializer {
+    /// The call in flight was dropped with its future.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.pending = None;
     }
 }
 

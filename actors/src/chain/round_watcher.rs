@@ -6,7 +6,9 @@
 //!   the RoundsManager and publishes [`RoundChanged`] when the round or its initialized state
 //!   changed (a `NewRound` log always triggers a read).
 //! - **Mailbox**: bounded at [`MAILBOX`]; reads never overlap.
-//! - **Restart policy**: a failed read is logged and retried on the next head.
+//! - **Restart policy**: a failed read is logged and retried on the next head. Supervised,
+//!   permanent (see `crate::supervision`): after a panic it is restarted in place and reads the
+//!   round again on the next head.
 
 use std::sync::Arc;
 
@@ -77,6 +79,13 @@ impl Actor for RoundWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Supervised for RoundWatcher {
+    /// The read in flight was dropped with its future.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.reading = false;
     }
 }
 

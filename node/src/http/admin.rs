@@ -5,22 +5,15 @@
 //! not registered with its orchestrator. `/status` shows each role's state and, under
 //! `actors`, every kind of supervised actor with its restart and failure counts.
 
-use actix::Addr;
+use std::sync::Arc;
+
 use actix_web::{HttpResponse, web};
-use lp_actors::chain::{GetPool, GetRound, OrchestratorRegistry, RoundWatcher};
+use lp_actors::chain::{ChainActors, GetPool, GetRound};
 use lp_actors::gateway::GatewayHandle;
 use lp_actors::orchestrator::OrchestratorHandle;
 use lp_actors::supervision::Watchdog;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
-
-/// The chain side, when on-chain.
-#[derive(Clone)]
-pub struct ChainState {
-    pub address: Option<alloy::primitives::Address>,
-    pub rounds: Addr<RoundWatcher>,
-    pub registry: Option<Addr<OrchestratorRegistry>>,
-}
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -29,7 +22,7 @@ pub struct AdminState {
     pub watchdog: Watchdog,
     pub gateway: Option<GatewayHandle>,
     pub orchestrator: Option<OrchestratorHandle>,
-    pub chain: Option<ChainState>,
+    pub chain: Option<Arc<ChainActors>>,
     pub transcoder: Option<crate::transcoder::Health>,
 }
 
