@@ -160,7 +160,10 @@ impl OrchestratorTransport for Loopback {
         let uri = uri.to_string();
         Box::pin(async move {
             let o = o.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))?;
-            o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0))
+            o.send(SubmitSegment { seg, payment: Default::default(), data })
+                .await
+                .unwrap()
+                .map_err(|r| TransportError::Refused(r.0))
         })
     }
 

@@ -163,9 +163,12 @@ impl OrchestratorTransport for Loopback {
         _: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         let o = self.0.clone();
-        Box::pin(
-            async move { o.send(SubmitSegment { seg, data }).await.unwrap().map_err(|r| TransportError::Refused(r.0)) },
-        )
+        Box::pin(async move {
+            o.send(SubmitSegment { seg, payment: Default::default(), data })
+                .await
+                .unwrap()
+                .map_err(|r| TransportError::Refused(r.0))
+        })
     }
 
     fn end_session(&self, _: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {

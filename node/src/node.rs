@@ -171,6 +171,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let scheme = if o.tls { "https" } else { "http" };
         let uri = o.service_uri.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
         let settings = OrchestratorSettings {
+            capabilities: lp_wire::Capabilities::transcoding(),
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),

@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::*;
 use lp_pipelines::Profile;
 use lp_wire::{AuthToken, EndSession, ErrorCode, TranscodeFailure, TranscodeOutcome, TranscodeResult};
@@ -79,6 +80,20 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     let failure: TranscodeFailure = lp_wire::decode(&resp.unwrap().bytes().unwrap()).unwrap();
     assert!(failure.message.contains("not base64"), "{failure}");
     refused(wire_post(&uri, b"\xc1 not msgpack", &data), 400, ErrorCode::InvalidInput, "Livepeer-Segment");
+    // A malformed Livepeer-Payment header, beside a valid segment header.
+    let seg = base64::engine::general_purpose::STANDARD.encode(lp_wire::encode(&wire_seg(&info, &data, p144())));
+    for (payment, why) in [("%%%", "Livepeer-Payment is not base64"), ("wAA=", "Livepeer-Payment: malformed")] {
+        let resp = http()
+            .post(format!("{uri}/segment"))
+            .header("Livepeer-Segment", seg.clone())
+            .header("Livepeer-Payment", payment)
+            .body(data.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{payment}");
+        let failure: TranscodeFailure = lp_wire::decode(&resp.bytes().unwrap()).unwrap();
+        assert!(failure.message.contains(why), "{failure}");
+    }
 
     // The small messages are read under a small limit (they come before any authentication).
     for path in ["getOrchestrator", "endSession"] {

@@ -4,7 +4,7 @@
 use actix::prelude::*;
 use bytes::Bytes;
 use lp_pipelines::TranscodeOptions;
-use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
+use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 use serde::Serialize;
 
 use super::job::ffmpeg_transcode;
@@ -60,10 +60,10 @@ impl OrchestratorHandle {
         }
     }
 
-    /// A gateway sends a segment. A refusal (token, hash, profiles) is `Refused`; a transcode
-    /// failure is an answer, inside the result.
-    pub async fn submit(&self, seg: SegData, data: Bytes) -> Result<TranscodeResult, CallError> {
-        match self.orchestrator.send(SubmitSegment { seg, data }).await {
+    /// A gateway sends a segment and the tickets that pay for it. A refusal (token, hash,
+    /// profiles) is `Refused`; a transcode failure is an answer, inside the result.
+    pub async fn submit(&self, seg: SegData, payment: Payment, data: Bytes) -> Result<TranscodeResult, CallError> {
+        match self.orchestrator.send(SubmitSegment { seg, payment, data }).await {
             Ok(answer) => answer.map_err(|rejected| CallError::Refused(rejected.0)),
             Err(_) => Err(CallError::Stopped("orchestrator")),
         }

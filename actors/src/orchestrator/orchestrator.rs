@@ -28,8 +28,8 @@ use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
 use crate::supervision::{Policy, Watchdog, inject_panic};
 use lp_wire::{
-    Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, PriceInfo, SegData, TranscodeFailure,
-    TranscodeOutcome, TranscodeResult, segment_timeout,
+    Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, Payment, PriceInfo, SegData,
+    TranscodeFailure, TranscodeOutcome, TranscodeResult, segment_timeout,
 };
 
 const MAILBOX: usize = 1024;
@@ -45,6 +45,9 @@ pub struct OrchestratorSettings {
     pub session_idle_timeout: Duration,
     pub price_per_unit: i64,
     pub pixels_per_unit: i64,
+    /// What this orchestrator offers gateways ([`Capabilities::transcoding`] for a transcoding
+    /// orchestrator).
+    pub capabilities: Capabilities,
 }
 
 pub struct Orchestrator {
@@ -85,7 +88,7 @@ impl Orchestrator {
                 pixels_per_unit: self.settings.pixels_per_unit,
                 ..Default::default()
             }),
-            capabilities: Some(Capabilities::transcoding()),
+            capabilities: Some(self.settings.capabilities.clone()),
             auth_token,
             ..Default::default()
         }
@@ -121,6 +124,9 @@ pub struct GetOrchestratorInfo(pub OrchestratorRequest);
 #[rtype(result = "Result<TranscodeResult, Rejected>")]
 pub struct SubmitSegment {
     pub seg: SegData,
+    /// The `Livepeer-Payment` header. Offchain, no payment is asked for and any is accepted;
+    /// checking tickets is the ticket receiver's job (payments build on this).
+    pub payment: Payment,
     pub data: Bytes,
 }
 
@@ -148,19 +154,22 @@ pub struct OrchestratorStatus {
 }
 
 impl Handler<GetOrchestratorInfo> for Orchestrator {
-    type Result = Result<OrchestratorInfo, TranscodeFailure>;
+    /// A future, so that terms can come from another actor (a ticket receiver's parameters).
+    type Result = ResponseFuture<Result<OrchestratorInfo, TranscodeFailure>>;
 
     fn handle(&mut self, GetOrchestratorInfo(req): GetOrchestratorInfo, _: &mut Self::Context) -> Self::Result {
-        if req.capabilities.as_ref().is_some_and(|caps| !caps.compatible_with(&Capabilities::transcoding())) {
-            return Err(TranscodeFailure {
+        let answer = if req.capabilities.as_ref().is_some_and(|caps| !caps.compatible_with(&self.settings.capabilities))
+        {
+            Err(TranscodeFailure {
                 code: ErrorCode::InvalidInput,
                 message: "the requested capabilities are not offered".into(),
-            });
-        }
-        if self.capped() && !req.ignore_capacity_check {
-            return Err(self.capped_failure());
-        }
-        Ok(self.info(Some(self.tokens.issue())))
+            })
+        } else if self.capped() && !req.ignore_capacity_check {
+            Err(self.capped_failure())
+        } else {
+            Ok(self.info(Some(self.tokens.issue())))
+        };
+        Box::pin(async move { answer })
     }
 }
 

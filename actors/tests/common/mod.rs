@@ -48,6 +48,7 @@ pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
 /// An orchestrator that says `uri` is where its segments go.
 pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
     OrchestratorSettings {
+        capabilities: lp_wire::Capabilities::transcoding(),
         service_uri: uri.into(),
         max_sessions,
         session_idle_timeout: Duration::from_secs(70),

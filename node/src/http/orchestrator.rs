@@ -17,11 +17,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lp_actors::handle::CallError;
 use lp_actors::orchestrator::{OrchestratorHandle, TranscoderPool};
-use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, SegData, TranscodeFailure};
+use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, Payment, SegData, TranscodeFailure};
 use tracing::warn;
 
 use crate::remote_transcoder::{Gate, Gated, Links, RemoteTranscoder};
-use lp_wire::headers::{MSGPACK, SEGMENT as SEGMENT_HEADER};
+use lp_wire::headers::{MSGPACK, PAYMENT as PAYMENT_HEADER, SEGMENT as SEGMENT_HEADER};
 use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
 
 #[derive(Clone)]
@@ -95,18 +95,23 @@ async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: we
     closing_when_draining(&state, resp)
 }
 
+/// A base64 MessagePack header: `None` when absent, an error naming it when malformed.
+fn wire_header<T: serde::de::DeserializeOwned>(req: &HttpRequest, name: &str) -> Result<Option<T>, String> {
+    let Some(value) = req.headers().get(name) else { return Ok(None) };
+    let raw = B64.decode(value.as_bytes()).map_err(|e| format!("{name} is not base64: {e}"))?;
+    lp_wire::decode(&raw).map(Some).map_err(|e| format!("{name}: {e}"))
+}
+
 async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web::Bytes) -> HttpResponse {
-    let seg: SegData = match req
-        .headers()
-        .get(SEGMENT_HEADER)
-        .ok_or_else(|| format!("missing {SEGMENT_HEADER} header"))
-        .and_then(|h| B64.decode(h.as_bytes()).map_err(|e| format!("{SEGMENT_HEADER} is not base64: {e}")))
-        .and_then(|raw| lp_wire::decode(&raw).map_err(|e| format!("{SEGMENT_HEADER}: {e}")))
-    {
-        Ok(seg) => seg,
+    let headers = wire_header::<SegData>(req, SEGMENT_HEADER)
+        .and_then(|seg| seg.ok_or_else(|| format!("missing {SEGMENT_HEADER} header")))
+        // go-livepeer's gateways send no payment offchain: an absent header is an empty payment.
+        .and_then(|seg| Ok((seg, wire_header::<Payment>(req, PAYMENT_HEADER)?.unwrap_or_default())));
+    let (seg, payment) = match headers {
+        Ok(both) => both,
         Err(why) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, why),
     };
-    match state.orchestrator.submit(seg, body).await {
+    match state.orchestrator.submit(seg, payment, body).await {
         Ok(result) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
         Err(CallError::Refused(refusal)) => {
             warn!(target: "lp::orchestrator", error = %refusal, "segment refused");
