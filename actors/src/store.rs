@@ -28,7 +28,6 @@
 //! a panic in a handler kills the thread and then panics the arbiter on the next message (on the
 //! async thread), and it needs an actix `System`, which `livepeer chain` does not run.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -159,7 +158,7 @@ impl Store {
                     Outcome::Done
                 }
                 Err(payload) => {
-                    let what = panic_text(payload.as_ref());
+                    let what = crate::supervision::panic_message(payload.as_ref());
                     error!(
                         target: "lp::store",
                         operation = std::any::type_name::<M>(),
@@ -201,16 +200,6 @@ fn serve(path: &Path, mut db: Db, queue: Receiver<Job>) {
                 }
             };
         }
-    }
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }
 

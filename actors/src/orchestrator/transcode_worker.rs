@@ -53,11 +53,7 @@ impl TranscodeWorker {
                         let _ = reply.send(Ok(result));
                     }
                     Err(panic) => {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
+                        let what = crate::supervision::panic_message(panic.as_ref());
                         error!(target: "lp::transcode", worker = %name, seq = job.seq, panic = %what, "transcode worker panicked; restarting it");
                         let _ = reply.send(Err(what));
                         // Leave the thread: the state the panic left behind is not reused.
