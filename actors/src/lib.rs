@@ -9,15 +9,19 @@
 //!          └─ OrchestratorPool (selection, suspension)
 //! Orchestrator ─┬─ AuthSession(gateway session) …
 //!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
-//!                                  └─ remote transcoders (WebSocket actors in lp-node)
+//!                                  └─ WorkerLink (one per remote worker process)
+//! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── TranscodeWorker …
 //! ```
 //!
 //! The actors know nothing of HTTP: the gateway reaches orchestrators through the
-//! [`gateway::OrchestratorTransport`] trait and remote transcoders register a `Recipient` with
-//! the pool. The messages both sides exchange are lp-wire's.
+//! [`gateway::OrchestratorTransport`] trait; the orchestrator↔worker link protocol runs over
+//! [`orchestrator::LinkTransport`] on the orchestrator side and [`worker::Connection`] on the
+//! worker side (lp-node adapts both to WebSockets). The messages both sides exchange are
+//! lp-wire's.
 
 pub mod chain;
 pub mod gateway;
 pub mod metrics;
 pub mod orchestrator;
 pub mod supervision;
+pub mod worker;

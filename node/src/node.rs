@@ -19,7 +19,7 @@ use lp_actors::chain::{
 };
 use lp_actors::gateway::{Gateway, OrchestratorPool, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{
-    Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
+    Links, Orchestrator, OrchestratorSettings, RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode,
 };
 use lp_actors::supervision::{Policy, Watchdog};
 use lp_chain::client::ChainClient;
@@ -32,7 +32,6 @@ use tracing::{error, info, warn};
 
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
-use crate::remote_transcoder::Links;
 use crate::{tls, transcoder};
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -268,7 +267,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let t = t.clone();
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
         let fatal_tx = fatal_tx.clone();
-        let health = transcoder::Health::new(&t.orchestrator);
+        let health = lp_actors::worker::Health::new(&t.orchestrator);
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
             if let Err(e) = transcoder::run(t, secret, health).await {

@@ -30,7 +30,7 @@ pub struct AdminState {
     pub gateway: Option<(Addr<Gateway>, Addr<OrchestratorPool>)>,
     pub orchestrator: Option<(Addr<Orchestrator>, Addr<TranscoderPool>)>,
     pub chain: Option<ChainState>,
-    pub transcoder: Option<crate::transcoder::Health>,
+    pub transcoder: Option<lp_actors::worker::Health>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -69,7 +69,7 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
         out["orchestrator"] = json!({ "status": status, "transcoders": transcoders });
     }
     if let Some(transcoder) = &state.transcoder {
-        out["transcoder"] = transcoder.to_json();
+        out["transcoder"] = json!(transcoder.status());
     }
     if let Some(chain) = &state.chain {
         let round = chain.rounds.send(GetRound).await.ok().flatten();
