@@ -9,14 +9,18 @@
 //!          └─ OrchestratorPool (selection, suspension)
 //! Orchestrator ─┬─ AuthSession(gateway session) …
 //!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
-//!                                  └─ remote transcoders (WebSocket actors in lp-node)
+//!                                  └─ WorkerLink (one per remote worker process)
+//! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── TranscodeWorker …
 //! Chain ─ BlockWatcher → RoundWatcher → RoundInitializer, RewardCaller, OrchestratorRegistry
 //! Store (the database, on its own thread; every SQLite call of the node goes through it)
+//! Watchdog (supervision: every long-lived actor above is restarted in place after a panic)
 //! ```
 //!
 //! The actors know nothing of HTTP: the gateway reaches orchestrators through the
-//! [`gateway::OrchestratorTransport`] trait and remote transcoders register a `Recipient` with
-//! the pool. The messages both sides exchange are lp-wire's.
+//! [`gateway::OrchestratorTransport`] trait; the orchestrator↔worker link protocol runs over
+//! [`orchestrator::LinkTransport`] on the orchestrator side and [`worker::Connection`] on the
+//! worker side (lp-node adapts both to WebSockets). The messages both sides exchange are
+//! lp-wire's.
 
 pub mod chain;
 pub mod gateway;
@@ -25,3 +29,4 @@ pub mod metrics;
 pub mod orchestrator;
 pub mod store;
 pub mod supervision;
+pub mod worker;

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::channel::mpsc;
 use lp_actors::chain::ChainSettings;
 use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorTransport, StreamSettings};
-use lp_actors::orchestrator::{OrchestratorHandle, OrchestratorSettings};
+use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
 use lp_actors::supervision::Watchdog;
 use lp_config::Config;
 use lp_pipelines::{Profile, TranscodeOptions};
@@ -22,7 +22,6 @@ use tracing::{error, info, warn};
 
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
-use crate::remote_transcoder::Links;
 use crate::{tls, transcoder};
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -261,7 +260,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let t = t.clone();
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
         let fatal_tx = fatal_tx.clone();
-        let health = transcoder::Health::new(&t.orchestrator);
+        let health = lp_actors::worker::Health::new(&t.orchestrator);
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
             if let Err(e) = transcoder::run(t, secret, health).await {

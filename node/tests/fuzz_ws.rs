@@ -2,7 +2,7 @@
 //! upgrade of `/transcoder` (`actix_ws::handle`), frame decoding with the orchestrator's limits
 //! (`max_frame_size`, `aggregate_continuations`, `max_continuation_size`, as in
 //! `http/orchestrator.rs`), then `lp_wire::decode::<TranscoderMessage>` of every binary message (as
-//! `RemoteTranscoder::on_frame` does).
+//! `WorkerLink::on_frame` in lp-actors does).
 //!
 //! The bytes arrive in chunks, each delivered after the stream has said "pending" once, so
 //! frames split anywhere are parsed across reads. Properties: arbitrary bytes and mutated or
@@ -65,7 +65,7 @@ fn report(name: &str) {
 }
 
 /// What the orchestrator's transcoder endpoint makes of `chunks`: the aggregated messages until
-/// the first error or close (where `RemoteTranscoder` stops), every binary one decoded as a
+/// the first error or close (where the `WorkerLink` stops), every binary one decoded as a
 /// `TranscoderMessage`; and the error, if one ended it.
 fn orchestrator_reads(chunks: Vec<Vec<u8>>) -> (Vec<actix_ws::AggregatedMessage>, Option<String>) {
     let (req, _) = TestRequest::get()

@@ -23,7 +23,7 @@ pub struct AdminState {
     pub gateway: Option<GatewayHandle>,
     pub orchestrator: Option<OrchestratorHandle>,
     pub chain: Option<Arc<ChainActors>>,
-    pub transcoder: Option<crate::transcoder::Health>,
+    pub transcoder: Option<lp_actors::worker::Health>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -58,7 +58,7 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
         out["orchestrator"] = json!(orchestrator.report().await.ok());
     }
     if let Some(transcoder) = &state.transcoder {
-        out["transcoder"] = transcoder.to_json();
+        out["transcoder"] = json!(transcoder.status());
     }
     if let Some(chain) = &state.chain {
         let round = chain.rounds.send(GetRound).await.ok().flatten();

@@ -16,11 +16,11 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lp_actors::handle::CallError;
-use lp_actors::orchestrator::{OrchestratorHandle, TranscoderPool};
+use lp_actors::orchestrator::{Links, OrchestratorHandle, TranscoderPool, WorkerLink};
 use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, Payment, SegData, TranscodeFailure};
 use tracing::warn;
 
-use crate::remote_transcoder::{Gate, Gated, Links, RemoteTranscoder};
+use crate::remote_transcoder::{self, Gate, Gated};
 use lp_wire::headers::{MSGPACK, PAYMENT as PAYMENT_HEADER, SEGMENT as SEGMENT_HEADER};
 use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
 
@@ -29,7 +29,7 @@ pub struct OrchestratorState {
     pub orchestrator: OrchestratorHandle,
     pub pool: Addr<TranscoderPool>,
     pub secret: Option<Arc<String>>,
-    /// The remote transcoder links and the segments in flight, for shutdown.
+    /// The remote worker links and the segments in flight, for shutdown.
     pub links: Links,
 }
 
@@ -150,9 +150,8 @@ async fn transcoder(
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
-    RemoteTranscoder::create(move |ctx| {
-        ctx.add_stream(stream);
-        RemoteTranscoder::new(peer, session, state.pool.clone(), state.secret.clone(), gate, state.links.clone())
-    });
+    let (transport, events) = remote_transcoder::adapt(session, stream, gate);
+    let secret = state.secret.clone();
+    WorkerLink::new(peer, Box::new(transport), state.pool.clone(), secret, state.links.clone()).start_with(events);
     Ok(response)
 }

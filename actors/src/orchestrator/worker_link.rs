@@ -1,0 +1,337 @@
+//! `WorkerLink`: one connected worker process, on the orchestrator side; the protocol of the
+//! link, whatever carries it (lp-node's WebSocket adapter, an in-memory one in tests).
+//!
+//! - **Owns** the link's [`LinkTransport`] (how frames go out) and the jobs the worker has been
+//!   sent but not answered (task id → reply). What arrives from the worker comes in as a stream
+//!   of [`LinkEvent`]s, read until it ends or the actor stops.
+//! - **Protocol**: the first frame must be `Register` with the shared secret (compared in
+//!   constant time) and a capacity; a wrong secret, zero capacity, an unreadable frame, a text
+//!   frame or a second `Register` is answered `Refused`, logged, and the link closed. After
+//!   `Registered` the link is in the [`TranscoderPool`] and receives `Job` frames; the transport
+//!   is told ([`LinkTransport::registered`]) so it can lift its pre-registration byte budget
+//!   ([`WORKER_UNREGISTERED_BYTES`]).
+//! - **Liveness**: pings every [`WORKER_PING_EVERY`]; nothing heard for [`WORKER_SILENCE`] drops
+//!   the link, and so does no `Register` within [`WORKER_REGISTER_WITHIN`] (refused).
+//! - **A job that times out** ([`WORKER_JOB_TIMEOUT`]) fails and drops the link: a worker that
+//!   stopped answering must not be given more work (its other jobs are re-queued).
+//! - **On stop** it leaves the pool and its unanswered jobs resolve `Disconnected`, which the
+//!   pool re-queues on another transcoder; the transport is closed.
+//! - **Shutdown**: [`Links::drain`] sends [`CloseLink`]: the link waits for the answers to its
+//!   last jobs, then closes with [`Close::ShuttingDown`], so the worker knows the orchestrator
+//!   left. Answers travel on futures of their own, not the actor's, so the last one reaches the
+//!   pool although the link stops right after it.
+//! - **Mailbox**: bounded at [`MAILBOX`]; the pool sends at most `capacity` jobs at a time, so
+//!   the transport's outgoing frames are bounded by that too (plus a ping).
+//! - **Restart policy**: none; the worker process reconnects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::Stream;
+use futures::channel::oneshot;
+use lp_wire::limits::{
+    WORKER_JOB_TIMEOUT, WORKER_PING_EVERY, WORKER_REGISTER_WITHIN, WORKER_SILENCE, WORKER_UNREGISTERED_BYTES,
+};
+use lp_wire::{ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscoderMessage, Work, WorkOutcome};
+use serde_bytes::ByteBuf;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::job::{JobError, RunJob};
+use super::links::Links;
+use super::transcoder_pool::{RegisterTranscoder, TranscoderPool, UnregisterTranscoder};
+
+pub const MAILBOX: usize = 64;
+
+/// How frames reach the worker. Calls never block: a transport queues what it sends, in order.
+pub trait LinkTransport {
+    /// Send one frame (an encoded [`OrchestratorMessage`]).
+    fn send(&self, frame: Vec<u8>);
+    /// Ask the worker for a sign of life.
+    fn ping(&self);
+    /// Close the link, after the frames sent before; nothing is sent after.
+    fn close(&self, why: Close);
+    /// The worker's registration was accepted: lift any pre-registration limit.
+    fn registered(&self);
+}
+
+/// How a link closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Without a reason: refused, silent, misbehaving or gone.
+    Plain,
+    /// The orchestrator is shutting down (a WebSocket says "going away").
+    ShuttingDown,
+}
+
+/// What arrives from the worker, as its transport reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// One frame: an encoded [`TranscoderMessage`].
+    Frame(Bytes),
+    /// A sign of life that carries no message (a ping, a pong); the transport answers pings.
+    Heard,
+    /// Something the protocol has no place for (a text frame), saying what: refused.
+    Violation(String),
+    /// The worker closed the link.
+    Closed,
+    /// The transport failed, saying how.
+    Failed(String),
+    /// More than [`WORKER_UNREGISTERED_BYTES`] arrived before registering; the transport cut
+    /// the connection.
+    Overflowed,
+}
+
+/// A job sent and not answered yet.
+struct Pending {
+    reply: oneshot::Sender<Result<TranscodeData, JobError>>,
+    /// Fails the job after [`WORKER_JOB_TIMEOUT`]; cancelled by the answer.
+    timeout: SpawnHandle,
+}
+
+pub struct WorkerLink {
+    peer: String,
+    transport: Box<dyn LinkTransport>,
+    pool: Addr<TranscoderPool>,
+    secret: Option<Arc<String>>,
+    links: Links,
+    link_id: Option<u64>,
+    /// The worker's id in the pool, once registered.
+    id: Option<u64>,
+    pending: HashMap<u64, Pending>,
+    next_task: u64,
+    last_heard: Instant,
+    /// Set by [`CloseLink`]: close once the unanswered jobs are answered.
+    closing: bool,
+    /// How the transport closes when the actor stops.
+    close: Close,
+}
+
+impl WorkerLink {
+    /// A link to the worker at `peer` (for logs); `secret` is the shared secret, `None` when
+    /// this orchestrator accepts no remote workers.
+    pub fn new(
+        peer: String,
+        transport: Box<dyn LinkTransport>,
+        pool: Addr<TranscoderPool>,
+        secret: Option<Arc<String>>,
+        links: Links,
+    ) -> Self {
+        WorkerLink {
+            peer,
+            transport,
+            pool,
+            secret,
+            links,
+            link_id: None,
+            id: None,
+            pending: HashMap::new(),
+            next_task: 1,
+            last_heard: Instant::now(),
+            closing: false,
+            close: Close::Plain,
+        }
+    }
+
+    /// Start the link, reading what arrives from the worker from `events`; their end closes it.
+    pub fn start_with(self, events: impl Stream<Item = LinkEvent> + 'static) -> Addr<Self> {
+        WorkerLink::create(move |ctx| {
+            ctx.add_stream(events);
+            self
+        })
+    }
+
+    /// After [`CloseLink`], stop as soon as nothing is unanswered.
+    fn close_if_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.closing && self.pending.is_empty() {
+            info!(target: "lp::transcoders", peer = %self.peer, "closing the transcoder link: shutting down");
+            self.close = Close::ShuttingDown;
+            ctx.stop();
+        }
+    }
+
+    fn send(&self, msg: &OrchestratorMessage) {
+        self.transport.send(lp_wire::encode(msg));
+    }
+
+    fn refuse(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        warn!(target: "lp::transcoders", peer = %self.peer, reason, "transcoder refused");
+        self.send(&OrchestratorMessage::Refused { reason: reason.to_string() });
+        ctx.stop();
+    }
+
+    /// Job `task_id` was not answered in time: fail it and drop the worker.
+    fn timed_out(&mut self, task_id: u64, ctx: &mut Context<Self>) {
+        let Some(pending) = self.pending.remove(&task_id) else { return };
+        warn!(target: "lp::transcoders", peer = %self.peer, task_id, "job timed out; dropping the transcoder");
+        let _ = pending.reply.send(Err(JobError::Failed(TranscodeFailure {
+            code: ErrorCode::TranscoderFailed,
+            message: format!("remote transcoder did not answer in {WORKER_JOB_TIMEOUT:?}"),
+        })));
+        ctx.stop();
+    }
+
+    fn on_frame(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+        let msg = match lp_wire::decode::<TranscoderMessage>(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.refuse(&format!("unreadable frame: {e}"), ctx),
+        };
+        match msg {
+            TranscoderMessage::Register { secret, capacity, .. } => {
+                if self.id.is_some() {
+                    return self.refuse("registered twice", ctx);
+                }
+                let Some(expected) = &self.secret else {
+                    return self.refuse("this orchestrator accepts no remote transcoders (no secret_file)", ctx);
+                };
+                if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+                    return self.refuse("invalid secret", ctx);
+                }
+                if capacity == 0 {
+                    return self.refuse("zero capacity", ctx);
+                }
+                let register = RegisterTranscoder {
+                    name: format!("remote {}", self.peer),
+                    capacity,
+                    recipient: ctx.address().recipient(),
+                };
+                self.pool
+                    .send(register)
+                    .into_actor(self)
+                    .map(move |id, act, ctx| match id {
+                        Ok(id) => {
+                            act.id = Some(id);
+                            act.transport.registered();
+                            info!(target: "lp::transcoders", peer = %act.peer, capacity, "remote transcoder registered");
+                            act.send(&OrchestratorMessage::Registered);
+                        }
+                        Err(_) => ctx.stop(),
+                    })
+                    .wait(ctx);
+            }
+            TranscoderMessage::Result { task_id, outcome } => {
+                if let Some(Pending { reply, timeout }) = self.pending.remove(&task_id) {
+                    ctx.cancel_future(timeout);
+                    let _ = reply.send(match outcome {
+                        WorkOutcome::Transcoded(data) => Ok(data),
+                        WorkOutcome::Error(f) => Err(JobError::Failed(f)),
+                        WorkOutcome::Inferred { .. } => Err(JobError::Failed(TranscodeFailure {
+                            code: ErrorCode::TranscoderFailed,
+                            message: "the transcoder answered a transcode job with an inference result".into(),
+                        })),
+                    });
+                }
+                self.close_if_idle(ctx);
+            }
+        }
+    }
+}
+
+/// Compare secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Actor for WorkerLink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.link_id = Some(self.links.add(ctx.address()));
+        ctx.run_later(WORKER_REGISTER_WITHIN, |act, ctx| {
+            if act.id.is_none() {
+                act.refuse("no registration", ctx);
+            }
+        });
+        ctx.run_interval(WORKER_PING_EVERY, |act, ctx| {
+            if act.last_heard.elapsed() > WORKER_SILENCE {
+                warn!(target: "lp::transcoders", peer = %act.peer, "transcoder silent; dropping it");
+                ctx.stop();
+                return;
+            }
+            act.transport.ping();
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(id) = self.id.take() {
+            info!(target: "lp::transcoders", peer = %self.peer, unanswered = self.pending.len(), "remote transcoder disconnected");
+            self.pool.do_send(UnregisterTranscoder(id));
+        }
+        // Dropping the replies resolves every unanswered job as `Disconnected`.
+        self.pending.clear();
+        self.transport.close(self.close);
+        if let Some(id) = self.link_id.take() {
+            self.links.remove(id);
+        }
+    }
+}
+
+impl StreamHandler<LinkEvent> for WorkerLink {
+    fn handle(&mut self, event: LinkEvent, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match event {
+            LinkEvent::Frame(bytes) => self.on_frame(&bytes, ctx),
+            LinkEvent::Heard => {}
+            LinkEvent::Violation(what) => self.refuse(&what, ctx),
+            LinkEvent::Closed => ctx.stop(),
+            LinkEvent::Overflowed => {
+                warn!(target: "lp::transcoders", peer = %self.peer, limit = WORKER_UNREGISTERED_BYTES, "connection sent more than it may before registering; dropping it");
+                ctx.stop();
+            }
+            LinkEvent::Failed(why) => {
+                warn!(target: "lp::transcoders", peer = %self.peer, "{why}");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<RunJob> for WorkerLink {
+    // Not tied to the actor: an answer the link got just before it stopped still reaches the pool.
+    type Result = ResponseFuture<Result<TranscodeData, JobError>>;
+
+    fn handle(&mut self, RunJob(job): RunJob, ctx: &mut Self::Context) -> Self::Result {
+        if self.id.is_none() {
+            return Box::pin(async { Err(JobError::Disconnected) });
+        }
+        let task_id = self.next_task;
+        self.next_task += 1;
+        let (reply, answer) = oneshot::channel();
+        let timeout = ctx.run_later(WORKER_JOB_TIMEOUT, move |act, ctx| act.timed_out(task_id, ctx));
+        self.pending.insert(task_id, Pending { reply, timeout });
+        self.send(&OrchestratorMessage::Job {
+            task_id,
+            work: Work::Transcode {
+                seq: job.seq,
+                format: job.format.into(),
+                profiles: job.profiles.iter().map(Into::into).collect(),
+                data: ByteBuf::from(job.data.to_vec()),
+            },
+            // At least 1 ms: 0 would mean "the default" to the worker.
+            timeout_ms: (job.time_left().as_millis() as u64).max(1),
+        });
+        // A reply dropped unanswered (the link stopped) is a disconnect.
+        Box::pin(async move { answer.await.unwrap_or(Err(JobError::Disconnected)) })
+    }
+}
+
+/// Close the link once its unanswered jobs are answered (the orchestrator is shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseLink;
+
+impl Handler<CloseLink> for WorkerLink {
+    type Result = ();
+
+    fn handle(&mut self, _: CloseLink, ctx: &mut Self::Context) {
+        self.closing = true;
+        self.close_if_idle(ctx);
+    }
+}

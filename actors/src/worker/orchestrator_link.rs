@@ -1,0 +1,274 @@
+//! `OrchestratorLink`: a worker process's link to its orchestrator, over whatever connection
+//! its dialer makes (lp-node dials a WebSocket; tests use channels).
+//!
+//! [`run`] dials, registers with the shared secret and its capacity, then runs each `Job` frame
+//! on the local [`TranscoderPool`] and answers with a `Result` frame under the job's `task_id`
+//! (a `Work::Infer` job is answered with an error: this worker runs no inference). A lost
+//! connection, or one silent for [`WORKER_SILENCE`] (the orchestrator pings every few seconds),
+//! is redialled after a backoff ([`WORKER_BACKOFF`]: 1 s doubling to 30 s, back to 1 s once a
+//! connection registered), forever, as go-livepeer does; a refusal (wrong secret, zero
+//! capacity) ends the link with [`Refused`], since retrying cannot fix it. [`Health`] tells
+//! `/healthz` whether the link is registered, and why not.
+//!
+//! Not an actor: one task per link, and one per job in flight (its answer goes back through
+//! the link's single writer); the jobs run on the pool's workers. No restart policy: the task
+//! ends only when refused.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use bytes::Bytes;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use lp_pipelines::Profile;
+use lp_wire::limits::{WORKER_BACKOFF, WORKER_SILENCE};
+use lp_wire::{Capabilities, ErrorCode, OrchestratorMessage, TranscodeFailure, TranscoderMessage, Work, WorkOutcome};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::orchestrator::{Transcode, TranscodeJob, TranscoderPool};
+
+/// What travels on a worker's connection, either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerFrame {
+    /// One lp-wire message: an [`OrchestratorMessage`] in, a [`TranscoderMessage`] out.
+    Message(Bytes),
+    /// A ping; the link answers it with a [`WorkerFrame::Pong`] carrying the same bytes.
+    Ping(Bytes),
+    Pong(Bytes),
+    /// The connection closes. From the orchestrator: why, when it said (e.g. `Away: orchestrator
+    /// shutting down`); the link answers with `Close(None)`.
+    Close(Option<String>),
+}
+
+/// A dialled connection: frames out and frames in (an error ends it, saying why).
+pub struct Connection {
+    outgoing: Pin<Box<dyn Sink<WorkerFrame, Error = String>>>,
+    incoming: Pin<Box<dyn Stream<Item = Result<WorkerFrame, String>>>>,
+}
+
+impl Connection {
+    pub fn new(
+        outgoing: impl Sink<WorkerFrame, Error = String> + 'static,
+        incoming: impl Stream<Item = Result<WorkerFrame, String>> + 'static,
+    ) -> Self {
+        Connection { outgoing: Box::pin(outgoing), incoming: Box::pin(incoming) }
+    }
+}
+
+/// Who this worker registers with, and as what.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// The orchestrator's address, for logs and [`Health`].
+    pub orchestrator: String,
+    pub secret: String,
+    /// How many jobs it runs at once.
+    pub capacity: u32,
+}
+
+/// The orchestrator refused this worker; retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the orchestrator at {orchestrator} refused this transcoder: {reason}")]
+pub struct Refused {
+    pub orchestrator: String,
+    pub reason: String,
+}
+
+/// Why a connection ended.
+enum LinkEnd {
+    /// Try again later.
+    Lost { why: String, was_registered: bool },
+    /// The orchestrator refused us.
+    Refused(String),
+}
+
+/// Serve the orchestrator over the connections `dial` makes, redialling each lost one after a
+/// backoff, until the orchestrator refuses this worker.
+pub async fn run<D, F>(settings: LinkSettings, pool: Addr<TranscoderPool>, health: Health, mut dial: D) -> Refused
+where
+    D: FnMut() -> F,
+    F: Future<Output = Result<Connection, String>>,
+{
+    let (first_backoff, max_backoff) = WORKER_BACKOFF;
+    let mut backoff = first_backoff;
+    loop {
+        let end = match dial().await {
+            Ok(conn) => serve(conn, &settings, &pool, &health).await,
+            Err(why) => LinkEnd::Lost { why: format!("cannot connect: {why}"), was_registered: false },
+        };
+        match end {
+            LinkEnd::Refused(reason) => {
+                health.lost(&format!("refused: {reason}"));
+                return Refused { orchestrator: settings.orchestrator, reason };
+            }
+            LinkEnd::Lost { why, was_registered } => {
+                if was_registered {
+                    backoff = first_backoff;
+                }
+                health.lost(&why);
+                warn!(target: "lp::transcoder", orchestrator = %settings.orchestrator, "connection lost: {why}; retrying in {backoff:?}");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
+/// One connection, from registering until it is lost or refused.
+async fn serve(conn: Connection, settings: &LinkSettings, pool: &Addr<TranscoderPool>, health: &Health) -> LinkEnd {
+    let Connection { mut outgoing, mut incoming } = conn;
+    let register = TranscoderMessage::Register {
+        secret: settings.secret.clone(),
+        capacity: settings.capacity,
+        capabilities: Capabilities::transcoding(),
+    };
+    if let Err(e) = outgoing.send(message(&register)).await {
+        return LinkEnd::Lost { why: format!("cannot register: {e}"), was_registered: false };
+    }
+    // Answers from concurrent jobs go through one writer.
+    let (tx, mut rx) = futures::channel::mpsc::unbounded::<WorkerFrame>();
+    let mut writer = actix::spawn(async move {
+        while let Some(frame) = rx.next().await {
+            let close = matches!(frame, WorkerFrame::Close(_));
+            if outgoing.send(frame).await.is_err() || close {
+                break;
+            }
+        }
+    });
+    let mut registered = false;
+    let mut closing = false;
+    let lost = |why: String, registered| LinkEnd::Lost { why, was_registered: registered };
+    let end = loop {
+        // The orchestrator pings every few seconds: silence means a dead (half-open) connection.
+        let frame = match tokio::time::timeout(WORKER_SILENCE, incoming.next()).await {
+            Err(_) => break lost(format!("nothing heard for {WORKER_SILENCE:?}"), registered),
+            Ok(None) => break lost("connection closed".into(), registered),
+            Ok(Some(Err(e))) => break lost(e, registered),
+            Ok(Some(Ok(f))) => f,
+        };
+        let bytes = match frame {
+            WorkerFrame::Message(b) => b,
+            WorkerFrame::Ping(p) => {
+                let _ = tx.unbounded_send(WorkerFrame::Pong(p));
+                continue;
+            }
+            WorkerFrame::Pong(_) => continue,
+            WorkerFrame::Close(reason) => {
+                // Answer the close, as RFC 6455 asks, before dropping the connection.
+                closing = tx.unbounded_send(WorkerFrame::Close(None)).is_ok();
+                break lost(closed_by_orchestrator(reason.as_deref()), registered);
+            }
+        };
+        match lp_wire::decode::<OrchestratorMessage>(&bytes) {
+            Ok(OrchestratorMessage::Registered) => {
+                registered = true;
+                health.registered();
+                info!(target: "lp::transcoder", orchestrator = %settings.orchestrator, capacity = settings.capacity, "registered with the orchestrator");
+            }
+            Ok(OrchestratorMessage::Refused { reason }) => break LinkEnd::Refused(reason),
+            Ok(OrchestratorMessage::Job { task_id, work, timeout_ms }) if registered => {
+                let (pool, tx) = (pool.clone(), tx.clone());
+                actix::spawn(async move {
+                    let Some(outcome) = run_job(work, timeout_ms, &pool).await else { return };
+                    let _ = tx.unbounded_send(message(&TranscoderMessage::Result { task_id, outcome }));
+                });
+            }
+            Ok(OrchestratorMessage::Job { .. }) => warn!(target: "lp::transcoder", "job before registration; ignored"),
+            Err(e) => warn!(target: "lp::transcoder", "unreadable frame from the orchestrator: {e}"),
+        }
+    };
+    // The writer stops after sending the answer to a close; give it a moment, no more.
+    if !closing || tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        writer.abort();
+    }
+    end
+}
+
+/// Run one job on the local pool; `None` when the pool is gone (nothing to answer).
+async fn run_job(work: Work, timeout_ms: u64, pool: &Addr<TranscoderPool>) -> Option<WorkOutcome> {
+    let patience = match timeout_ms {
+        0 => lp_wire::MAX_PATIENCE,
+        ms => Duration::from_millis(ms).min(lp_wire::MAX_PATIENCE),
+    };
+    match work {
+        Work::Transcode { seq, format, profiles, data } => {
+            let profiles = profiles.iter().map(Profile::from).collect::<Vec<_>>().into();
+            let deadline = std::time::Instant::now() + patience;
+            let job = TranscodeJob { seq, format: format.into(), profiles, data: data.into_vec().into(), deadline };
+            match pool.send(Transcode(job)).await {
+                Ok(Ok(data)) => Some(WorkOutcome::Transcoded(data)),
+                Ok(Err(f)) => Some(WorkOutcome::Error(f)),
+                Err(_) => None,
+            }
+        }
+        Work::Infer { pipeline, .. } => Some(WorkOutcome::Error(TranscodeFailure {
+            code: ErrorCode::InvalidInput,
+            message: format!("this worker does not run inference ({pipeline})"),
+        })),
+    }
+}
+
+fn message(msg: &TranscoderMessage) -> WorkerFrame {
+    WorkerFrame::Message(lp_wire::encode(msg).into())
+}
+
+/// Why the orchestrator closed the link, from what its close said.
+fn closed_by_orchestrator(reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("the orchestrator closed the link ({reason})"),
+        None => "the orchestrator closed the link".into(),
+    }
+}
+
+/// Whether this worker is registered with its orchestrator: `/healthz` answers 503 with the
+/// reason while it is not.
+#[derive(Clone)]
+pub struct Health(Arc<Mutex<HealthStatus>>);
+
+/// What [`Health`] knows, for `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthStatus {
+    pub orchestrator: String,
+    pub registered: bool,
+    /// Why not registered; empty while registered.
+    pub reason: String,
+}
+
+impl Health {
+    pub fn new(orchestrator: &str) -> Health {
+        Health(Arc::new(Mutex::new(HealthStatus {
+            orchestrator: orchestrator.to_string(),
+            registered: false,
+            reason: "connecting".into(),
+        })))
+    }
+
+    fn registered(&self) {
+        let mut s = self.0.lock();
+        s.registered = true;
+        s.reason.clear();
+    }
+
+    fn lost(&self, why: &str) {
+        let mut s = self.0.lock();
+        s.registered = false;
+        s.reason = why.to_string();
+    }
+
+    /// `Err(reason)` while not registered with the orchestrator.
+    pub fn check(&self) -> Result<(), String> {
+        let s = self.0.lock();
+        if s.registered {
+            Ok(())
+        } else {
+            Err(format!("not registered with the orchestrator at {}: {}", s.orchestrator, s.reason))
+        }
+    }
+
+    /// For `/status`.
+    pub fn status(&self) -> HealthStatus {
+        self.0.lock().clone()
+    }
+}

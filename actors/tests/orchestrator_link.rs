@@ -1,0 +1,247 @@
+//! The worker side of the link protocol (`worker::run`) over in-memory connections: it
+//! registers, answers each job under its task id, refuses inference, answers pings and close
+//! frames, redials a lost connection after the backoff, tells `Health` why it is not
+//! registered, and ends when refused. Timeouts and backoffs run in tokio's paused time.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::future::LocalBoxFuture;
+use futures::{SinkExt, StreamExt};
+use lp_actors::orchestrator::{JobError, RegisterTranscoder, RunJob, TranscoderPool};
+use lp_actors::worker::{self, Connection, Health, LinkSettings, Refused, WorkerFrame};
+use lp_pipelines::InputFormat;
+use lp_wire::limits::WORKER_SILENCE;
+use lp_wire::{
+    ErrorCode, OrchestratorMessage, TranscodeData, TranscodedSegmentData, TranscoderMessage, Work, WorkOutcome,
+};
+use serde_bytes::ByteBuf;
+use tokio::time::Instant;
+
+const ORCHESTRATOR: &str = "https://orchestrator.test:8935";
+
+/// A local transcoder that answers each job with one rendition naming its segment.
+struct Echo;
+
+impl Actor for Echo {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunJob> for Echo {
+    type Result = Result<TranscodeData, JobError>;
+
+    fn handle(&mut self, RunJob(job): RunJob, _: &mut Self::Context) -> Self::Result {
+        Ok(rendition(job.seq, &job.data))
+    }
+}
+
+fn rendition(seq: i64, data: &[u8]) -> TranscodeData {
+    TranscodeData {
+        segments: vec![TranscodedSegmentData {
+            url: String::new(),
+            pixels: seq,
+            data: ByteBuf::from(data.to_vec()),
+            name: "P144p30fps16x9".into(),
+            width: 256,
+            height: 144,
+        }],
+        sig: ByteBuf::new(),
+    }
+}
+
+async fn pool() -> Addr<TranscoderPool> {
+    let pool = TranscoderPool::new(4).start();
+    let echo = Echo.start();
+    pool.send(RegisterTranscoder { name: "echo".into(), capacity: 1, recipient: echo.recipient() }).await.unwrap();
+    pool
+}
+
+fn settings() -> LinkSettings {
+    LinkSettings { orchestrator: ORCHESTRATOR.into(), secret: "s3cret".into(), capacity: 1 }
+}
+
+/// The orchestrator's end of an in-memory connection.
+struct Orchestrator {
+    to_worker: mpsc::UnboundedSender<Result<WorkerFrame, String>>,
+    from_worker: mpsc::UnboundedReceiver<WorkerFrame>,
+}
+
+fn connection() -> (Connection, Orchestrator) {
+    let (to_worker, incoming) = mpsc::unbounded();
+    let (outgoing, from_worker) = mpsc::unbounded();
+    let conn = Connection::new(outgoing.sink_map_err(|e| e.to_string()), incoming);
+    (conn, Orchestrator { to_worker, from_worker })
+}
+
+impl Orchestrator {
+    fn frame(&self, frame: WorkerFrame) {
+        self.to_worker.unbounded_send(Ok(frame)).unwrap();
+    }
+
+    fn send(&self, msg: &OrchestratorMessage) {
+        self.frame(WorkerFrame::Message(Bytes::from(lp_wire::encode(msg))));
+    }
+
+    async fn next_frame(&mut self) -> WorkerFrame {
+        self.from_worker.next().await.expect("the worker is still connected")
+    }
+
+    async fn next(&mut self) -> TranscoderMessage {
+        match self.next_frame().await {
+            WorkerFrame::Message(bytes) => lp_wire::decode(&bytes).unwrap(),
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Expect `Register` with the settings' secret and capacity; accept it.
+    async fn accept(&mut self) {
+        match self.next().await {
+            TranscoderMessage::Register { secret, capacity, .. } => {
+                assert_eq!((secret.as_str(), capacity), ("s3cret", 1))
+            }
+            other => panic!("expected Register, got {other:?}"),
+        }
+        self.send(&OrchestratorMessage::Registered);
+    }
+}
+
+/// A dialer that hands out `dials` in turn, then never connects; each dial is reported (with
+/// its virtual time) on the returned channel.
+#[allow(clippy::type_complexity)]
+fn dialer(
+    dials: Vec<Result<Connection, String>>,
+) -> (impl FnMut() -> LocalBoxFuture<'static, Result<Connection, String>>, mpsc::UnboundedReceiver<Instant>) {
+    let mut dials = VecDeque::from(dials);
+    let (dialled, seen) = mpsc::unbounded();
+    let dial = move || -> LocalBoxFuture<'static, Result<Connection, String>> {
+        let _ = dialled.unbounded_send(Instant::now());
+        match dials.pop_front() {
+            Some(dial) => Box::pin(futures::future::ready(dial)),
+            None => Box::pin(futures::future::pending()),
+        }
+    };
+    (dial, seen)
+}
+
+/// Whether `elapsed` (virtual time) is `expected`, give or take the timer's resolution.
+fn within(elapsed: Duration, expected: Duration) -> bool {
+    elapsed >= expected && elapsed < expected + Duration::from_millis(100)
+}
+
+fn transcode(seq: i64) -> Work {
+    Work::Transcode {
+        seq,
+        format: InputFormat::MpegTs.into(),
+        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
+        data: ByteBuf::from(b"a segment".to_vec()),
+    }
+}
+
+#[actix::test]
+async fn the_worker_answers_each_job_under_its_task_id_and_refuses_inference() {
+    let (conn, mut orch) = connection();
+    let (dial, _) = dialer(vec![Ok(conn)]);
+    let health = Health::new(ORCHESTRATOR);
+    let link = actix::spawn(worker::run(settings(), pool().await, health.clone(), dial));
+
+    orch.accept().await;
+    orch.send(&OrchestratorMessage::Job { task_id: 41, work: transcode(3), timeout_ms: 10_000 });
+    assert_eq!(
+        orch.next().await,
+        TranscoderMessage::Result { task_id: 41, outcome: WorkOutcome::Transcoded(rendition(3, b"a segment")) }
+    );
+    assert_eq!(health.check(), Ok(()));
+    assert!(health.status().registered);
+
+    let infer = Work::Infer {
+        pipeline: "text-to-image".into(),
+        model_id: "some/model".into(),
+        content_type: "application/json".into(),
+        body: ByteBuf::from(b"{}".to_vec()),
+    };
+    orch.send(&OrchestratorMessage::Job { task_id: 42, work: infer, timeout_ms: 0 });
+    match orch.next().await {
+        TranscoderMessage::Result { task_id: 42, outcome: WorkOutcome::Error(f) } => {
+            assert_eq!(f.code, ErrorCode::InvalidInput);
+            assert!(f.message.contains("does not run inference (text-to-image)"), "{}", f.message);
+        }
+        other => panic!("expected an error for task 42, got {other:?}"),
+    }
+
+    // Pings are answered with the same bytes.
+    orch.frame(WorkerFrame::Ping(Bytes::from_static(b"hi")));
+    assert_eq!(orch.next_frame().await, WorkerFrame::Pong(Bytes::from_static(b"hi")));
+
+    // A refusal ends the link, and says why.
+    orch.send(&OrchestratorMessage::Refused { reason: "invalid secret".into() });
+    let refused = link.await.unwrap();
+    assert_eq!(refused, Refused { orchestrator: ORCHESTRATOR.into(), reason: "invalid secret".into() });
+    assert!(refused.to_string().contains("refused this transcoder: invalid secret"), "{refused}");
+    let why = health.check().unwrap_err();
+    assert!(
+        why.contains(&format!("not registered with the orchestrator at {ORCHESTRATOR}: refused: invalid secret")),
+        "{why}"
+    );
+}
+
+#[actix::test]
+async fn a_job_before_registering_is_ignored() {
+    let (conn, mut orch) = connection();
+    let (dial, _) = dialer(vec![Ok(conn)]);
+    let _link = actix::spawn(worker::run(settings(), pool().await, Health::new(ORCHESTRATOR), dial));
+    assert!(matches!(orch.next().await, TranscoderMessage::Register { .. }));
+    orch.send(&OrchestratorMessage::Job { task_id: 1, work: transcode(1), timeout_ms: 0 });
+    orch.send(&OrchestratorMessage::Registered);
+    orch.send(&OrchestratorMessage::Job { task_id: 2, work: transcode(2), timeout_ms: 0 });
+    // Only the job after `Registered` is answered.
+    assert!(matches!(orch.next().await, TranscoderMessage::Result { task_id: 2, .. }));
+}
+
+#[actix::test]
+async fn a_lost_connection_is_redialled_after_the_backoff_and_health_says_why() {
+    tokio::time::pause();
+    let (conn, mut orch) = connection();
+    let (dial, mut dialled) = dialer(vec![Err("connection refused".into()), Ok(conn)]);
+    let health = Health::new(ORCHESTRATOR);
+    let _link = actix::spawn(worker::run(settings(), pool().await, health.clone(), dial));
+    assert!(health.check().unwrap_err().contains("connecting"));
+
+    let first = dialled.next().await.unwrap();
+    orch.accept().await;
+    let second = dialled.next().await.unwrap();
+    assert!(within(second - first, Duration::from_secs(1)), "the first backoff: {:?}", second - first);
+    assert!(health.check().unwrap_err().contains("cannot connect: connection refused"));
+
+    // The orchestrator shuts down: its close is answered, and the worker dials again, after
+    // the first backoff again since this connection had registered.
+    orch.send(&OrchestratorMessage::Job { task_id: 1, work: transcode(1), timeout_ms: 0 });
+    assert!(matches!(orch.next().await, TranscoderMessage::Result { task_id: 1, .. }));
+    assert_eq!(health.check(), Ok(()));
+    let closed = Instant::now();
+    orch.frame(WorkerFrame::Close(Some("Away: orchestrator shutting down".into())));
+    assert_eq!(orch.next_frame().await, WorkerFrame::Close(None));
+    let third = dialled.next().await.unwrap();
+    assert!(within(third - closed, Duration::from_secs(1)), "{:?}", third - closed);
+    let why = health.check().unwrap_err();
+    assert!(why.contains("the orchestrator closed the link (Away: orchestrator shutting down)"), "{why}");
+}
+
+#[actix::test]
+async fn a_silent_orchestrator_is_taken_for_gone() {
+    tokio::time::pause();
+    let (conn, mut orch) = connection();
+    let (dial, mut dialled) = dialer(vec![Ok(conn)]);
+    let health = Health::new(ORCHESTRATOR);
+    let _link = actix::spawn(worker::run(settings(), pool().await, health.clone(), dial));
+    dialled.next().await.unwrap();
+    orch.accept().await;
+    let registered = Instant::now();
+    // Nothing more from the orchestrator: after the silence, the worker dials again.
+    dialled.next().await.unwrap();
+    assert!(registered.elapsed() >= WORKER_SILENCE, "{:?}", registered.elapsed());
+    let why = health.check().unwrap_err();
+    assert!(why.contains(&format!("nothing heard for {WORKER_SILENCE:?}")), "{why}");
+}
