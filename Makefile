@@ -17,7 +17,6 @@ demo: build
 # Every test: unit, integration, end to end (tests/ boots real `livepeer` processes), then
 # formatting and clippy with warnings denied.
 test: setup
-	$(CARGO) build --bin livepeer
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -31,10 +30,9 @@ bench: setup
 	$(CARGO) bench -p lp-pipelines --bench ladder
 
 # The node's memory: fresh, per idle stream session and after 500 one-segment streams have ended
-# (tests/tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, LP_TEST_BIN tune it). A few minutes.
+# (tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, LP_TEST_BIN tune it). A few minutes.
 bench-memory: setup
-	$(CARGO) build --bin livepeer
-	$(CARGO) test -p lp-tests --test memory -- --ignored --nocapture
+	$(CARGO) test -p lp-node --test memory -- --ignored --nocapture
 
 # Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
 # probe, transcode, profiles; wire/tests/fuzz.rs: the MessagePack wire messages;

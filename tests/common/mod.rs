@@ -14,16 +14,10 @@ use lp_wire::{OrchestratorInfo, OrchestratorRequest, SegData};
 use serde_bytes::ByteBuf;
 use serde_json::Value;
 
-/// The `livepeer` binary built next to this test executable (`make test` builds it first).
+/// The `livepeer` binary: the one cargo built for these tests, or `LP_TEST_BIN` (say, a release
+/// build for the memory benchmark).
 pub fn livepeer_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("LP_TEST_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/debug/deps/<test> -> target/debug/livepeer
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("livepeer");
-    assert!(bin.exists(), "{} is missing: run `cargo build --bin livepeer` first (make test does)", bin.display());
-    bin
+    std::env::var_os("LP_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livepeer")))
 }
 
 /// A running `livepeer` process, killed when dropped.
