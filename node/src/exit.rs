@@ -34,3 +34,17 @@ pub fn failure_status(e: &anyhow::Error) -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_gets_its_status() {
+        let actor = anyhow::Error::from(ActorFailed("gateway: panicked 6 times".into())).context("running the node");
+        assert_eq!(failure_status(&actor), ExitCode::from(EX_SOFTWARE));
+        let mismatch = anyhow::Error::from(ChainError::ChainIdMismatch { stored: 1, actual: 2 });
+        assert_eq!(failure_status(&mismatch.context("connecting")), ExitCode::from(EX_USAGE));
+        assert_eq!(failure_status(&anyhow::anyhow!("the orchestrator refused this transcoder")), ExitCode::FAILURE);
+    }
+}
