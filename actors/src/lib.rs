@@ -13,7 +13,8 @@
 //! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── TranscodeWorker …
 //! Chain ─ BlockWatcher → RoundWatcher → RoundInitializer, RewardCaller, OrchestratorRegistry
 //! Store (the database, on its own thread; every SQLite call of the node goes through it)
-//! Watchdog (supervision: every long-lived actor above is restarted in place after a panic)
+//! Watchdog (supervision: the roles' actors and the chain actors are restarted in place after a
+//!          panic; workers restart their own threads, links are redialled by their workers)
 //! ```
 //!
 //! The actors know nothing of HTTP: the gateway reaches orchestrators through the

@@ -6,16 +6,17 @@
 //! `MailboxError`, and nothing notices. [`Watchdog::start`] instead runs the actor's context
 //! under `catch_unwind`. After a panic:
 //!
-//! - the futures the actor had spawned are dropped (their callers get an error), its
-//!   [`Supervised::restarting`] runs so it can drop what the panic may have left half done, and
-//!   after a backoff ([`FIRST_BACKOFF`], doubling to [`MAX_BACKOFF`]) `started` runs again, on the
-//!   **same mailbox**: every `Addr` others hold keeps working, and messages sent meanwhile wait
-//!   in the mailbox;
+//! - after a backoff ([`FIRST_BACKOFF`], doubling to [`MAX_BACKOFF`]) the futures the actor had
+//!   spawned in its context are dropped (their callers get an error; work that must outlive a
+//!   restart, like a transaction being sent, runs outside the context and reports back by
+//!   message), its [`Supervised::restarting`] runs so it can repair what the panic may have left
+//!   half done, and `started` runs again, on the **same mailbox**: every `Addr` others hold
+//!   keeps working, and messages sent meanwhile wait in the mailbox;
 //! - `livepeer_actor_restarts_total{actor}` counts it, and the panic is logged at ERROR;
 //! - while a [`Policy::Permanent`] actor (one per role: the gateway, the pools, the chain
 //!   watchers) waits for its restart, [`Watchdog::health`] names it, so `/healthz` answers 503;
-//! - an actor that panics [`MAX_RESTARTS`] times within [`RESTART_WINDOW`] is not restarted
-//!   again (`livepeer_actor_failures_total{actor}`): a [`Policy::Transient`] one (a session, one
+//! - an actor is restarted after at most [`MAX_RESTARTS`] panics within [`RESTART_WINDOW`]; the
+//!   next one there fails it for good (`livepeer_actor_failures_total{actor}`): a [`Policy::Transient`] one (a session, one
 //!   of many) just ends; a permanent one leaves the node unable to serve, so it stays named by
 //!   `/healthz` and [`Watchdog::fatal`] resolves: the node stops with a non-zero status (like
 //!   reth's critical tasks), for its process supervisor to restart it whole.
@@ -42,8 +43,8 @@ use crate::metrics;
 
 /// The wait before the first restart; it doubles with each panic in the window.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// The longest wait before a restart.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The longest wait before a restart (the fifth's, with the default first backoff).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
 /// How many panics within [`RESTART_WINDOW`] an actor survives.
 pub const MAX_RESTARTS: usize = 5;
 /// The window [`MAX_RESTARTS`] is counted in.
@@ -293,12 +294,22 @@ impl<A: Actor<Context = Context<A>> + Supervised> Future for Supervisor<A> {
                 }
                 this.backoff = None;
                 this.watchdog.update(this.name, |p| p.restarting -= 1);
-                if !this.fut.restart() {
-                    // Every address is gone: nobody is left to serve.
-                    this.stopped();
-                    return Poll::Ready(());
+                match catch_unwind(AssertUnwindSafe(|| this.fut.restart())) {
+                    Ok(true) => info!(target: "lp::supervision", actor = this.name, "actor restarted"),
+                    Ok(false) => {
+                        // Every address is gone: nobody is left to serve.
+                        this.stopped();
+                        return Poll::Ready(());
+                    }
+                    // `Supervised::restarting` panicked: a panic like any other.
+                    Err(panic) => match this.panicked(panic_message(panic.as_ref())) {
+                        Some(wait) => {
+                            this.backoff = Some(Box::pin(tokio::time::sleep(wait)));
+                            continue;
+                        }
+                        None => return Poll::Ready(()),
+                    },
                 }
-                info!(target: "lp::supervision", actor = this.name, "actor restarted");
             }
             match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut this.fut).poll(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,

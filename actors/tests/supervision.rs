@@ -351,27 +351,47 @@ async fn an_orchestrator_pool_that_panics_is_restarted_in_place() {
 }
 
 #[actix::test]
-async fn a_transcoder_pool_that_panics_keeps_its_transcoders_and_transcodes_the_next_segment() {
+async fn a_transcoder_pool_that_panics_keeps_its_transcoders_and_the_job_in_flight() {
     let data = segment();
     let watchdog = Watchdog::new();
     let s = stack(&watchdog, false).await;
+    // A job on the one worker when the pool panics: its answer still reaches its caller, and
+    // the worker counts as busy meanwhile, so nothing else is handed to it.
+    let in_flight = s.transcoder_pool.send(Transcode(job(data.clone())));
+    until_async("the job to be handed out", || async {
+        s.transcoder_pool.send(GetTranscoders).await.unwrap()[0].load == 1
+    })
+    .await;
     panic_and_watch(&watchdog, &s.transcoder_pool, "transcoder_pool").await;
     let transcoders = s.transcoder_pool.send(GetTranscoders).await.unwrap();
     assert_eq!(transcoders.len(), 1, "the registered worker is still there");
-    assert_eq!(transcoders[0].load, 0);
+    let done = in_flight.await.expect("the pool answers").expect("transcoded across the restart");
+    assert_eq!(done.segments.len(), 1);
+    assert_eq!(s.transcoder_pool.send(GetTranscoders).await.unwrap()[0].load, 0);
     push(&s.gateway, 0, &data).await.expect("transcoded after the restart");
 }
 
+/// Polls the async `done` until it holds (at most 5 s).
+async fn until_async<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < Duration::from_secs(5), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 #[actix::test]
-async fn a_stream_session_that_panics_is_restarted_and_its_segment_resent() {
+async fn a_stream_session_that_panics_fails_its_segment_and_the_next_is_transcoded() {
     let data = segment();
     let watchdog = Watchdog::new();
     let s = stack(&watchdog, true).await;
-    // The session panics while sending segment 0; the gateway's push fails over to the
-    // restarted session (same mailbox), where the segment is transcoded.
-    let done = push(&s.gateway, 0, &data).await.expect("resent to the restarted session");
+    // The session panics while sending segment 0: that segment fails (it is not sent again to
+    // the session it may have crashed), and the restarted session transcodes the next.
+    let failure = push(&s.gateway, 0, &data).await.expect_err("the segment that crashed the session");
+    assert_eq!(failure.code, ErrorCode::TranscoderFailed);
+    assert!(failure.message.contains("restarted"), "{failure}");
+    let done = push(&s.gateway, 1, &data).await.expect("the next segment");
     assert_eq!(done.renditions.len(), 1);
-    push(&s.gateway, 1, &data).await.expect("the next segment too");
     let report = part(&watchdog, "stream_session");
     assert_eq!((report.restarts, report.failures, report.instances), (1, 0, 1), "{report:?}");
     assert!(report.last_panic.as_deref().unwrap().contains("injected panic in the stream session"));

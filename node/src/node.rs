@@ -259,11 +259,11 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
         let t = t.clone();
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
-        let fatal_tx = fatal_tx.clone();
+        let (fatal_tx, watchdog) = (fatal_tx.clone(), watchdog.clone());
         let health = lp_actors::worker::Health::new(&t.orchestrator);
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
-            if let Err(e) = transcoder::run(t, secret, health).await {
+            if let Err(e) = transcoder::run(t, secret, health, &watchdog).await {
                 let _ = fatal_tx.unbounded_send(e);
             }
         });

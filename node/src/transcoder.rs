@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use actix::prelude::*;
 use anyhow::{Context as _, Result, bail};
 use awc::error::WsClientError;
 use awc::ws;
 use futures::{SinkExt, StreamExt, future};
-use lp_actors::orchestrator::{RegisterTranscoder, TranscodeWorker, TranscoderPool, ffmpeg_transcode};
+use lp_actors::orchestrator::{SESSION_MAX_IN_FLIGHT, TranscoderPool, add_local_workers};
+use lp_actors::supervision::{Policy, Watchdog};
 use lp_actors::worker::{Connection, Health, LinkSettings, WorkerFrame};
 use lp_config::TranscoderConfig;
 use lp_pipelines::TranscodeOptions;
@@ -19,15 +19,13 @@ use lp_wire::limits::MAX_FRAME_BYTES;
 
 use crate::client::{describe_send_error, http_client};
 
-/// Start local workers and serve the orchestrator until refused.
-pub async fn run(cfg: TranscoderConfig, secret: String, health: Health) -> Result<()> {
-    let pool = TranscoderPool::new(cfg.capacity as usize * 4).start();
+/// Start local workers (their pool under `watchdog`) and serve the orchestrator until refused.
+pub async fn run(cfg: TranscoderConfig, secret: String, health: Health, watchdog: &Watchdog) -> Result<()> {
+    // The orchestrator sends at most `capacity` jobs at once; the queue only absorbs a burst.
+    let pool = TranscoderPool::new(cfg.capacity as usize * SESSION_MAX_IN_FLIGHT);
+    let pool = watchdog.start("transcoder_pool", Policy::Permanent, pool);
     let opts = TranscodeOptions { x264_preset: cfg.x264_preset.clone(), ..Default::default() };
-    for i in 0..cfg.capacity {
-        let worker = TranscodeWorker::new(format!("local-{i}"), ffmpeg_transcode(opts.clone())).start();
-        pool.send(RegisterTranscoder { name: format!("local-{i}"), capacity: 1, recipient: worker.recipient() })
-            .await?;
-    }
+    add_local_workers(&pool, cfg.capacity, opts).await?;
     let url = ws_url(&cfg.orchestrator)?;
     let base = cfg.orchestrator.trim_end_matches('/').to_string();
     let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity: cfg.capacity };

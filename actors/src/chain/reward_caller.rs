@@ -8,14 +8,16 @@
 //!   lasts; a new round replaces the pending one.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: errors never stop it. Supervised, permanent (see
-//!   `crate::supervision`): after a panic it is restarted in place and tries the wanted round
-//!   again (its status check first, so a reward already mined is not called twice).
+//!   `crate::supervision`): after a panic it is restarted in place; an attempt in flight is not
+//!   aborted (it runs outside the actor's context and reports back, so a transaction being sent
+//!   is not sent twice), and a retry that was waiting is made again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use lp_chain::client::ChainClient;
+use lp_chain::error::ChainError;
 use metrics::counter;
 use tracing::{info, warn};
 
@@ -49,12 +51,21 @@ impl Actor for RewardCaller {
 }
 
 impl Supervised for RewardCaller {
+    /// An attempt in flight runs on and reports back; a retry that was waiting is made again.
     fn restarting(&mut self, ctx: &mut Self::Context) {
-        self.busy = false;
-        if let Some(round) = self.wanted {
+        if let (false, Some(round)) = (self.busy, self.wanted) {
             ctx.notify(Attempt { round, try_no: 1 });
         }
     }
+}
+
+/// How an attempt for `round` ended: `Ok(true)` when `reward` was called.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attempted {
+    round: u64,
+    try_no: u32,
+    result: Result<bool, ChainError>,
 }
 
 /// Try `reward` for `round` (`try_no` counts from 1).
@@ -95,27 +106,38 @@ impl Handler<Attempt> for RewardCaller {
             }
             client.reward().await.map(|_| true)
         };
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-            act.busy = false;
-            match result {
-                Ok(called) => {
-                    act.rewarded = Some(round);
-                    if called {
-                        info!(target: "lp::chain", round, "reward called");
-                    }
-                }
-                Err(e) => {
-                    counter!(REWARD_CALL_ERRORS).increment(1);
-                    let wait = (RETRY_AFTER * 2u32.saturating_pow(try_no - 1)).min(MAX_RETRY_AFTER);
-                    warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
-                    ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
-                    return;
+        // Outside the actor's context: a restart must not abort a transaction being sent.
+        let me = ctx.address();
+        actix::spawn(async move {
+            let result = work.await;
+            me.do_send(Attempted { round, try_no, result });
+        });
+    }
+}
+
+impl Handler<Attempted> for RewardCaller {
+    type Result = ();
+
+    fn handle(&mut self, Attempted { round, try_no, result }: Attempted, ctx: &mut Self::Context) {
+        self.busy = false;
+        match result {
+            Ok(called) => {
+                self.rewarded = Some(round);
+                if called {
+                    info!(target: "lp::chain", round, "reward called");
                 }
             }
-            // A newer round arrived while this attempt ran.
-            if let Some(next) = act.wanted.filter(|w| act.rewarded.is_none_or(|r| r < *w)) {
-                ctx.notify(Attempt { round: next, try_no: 1 });
+            Err(e) => {
+                counter!(REWARD_CALL_ERRORS).increment(1);
+                let wait = (RETRY_AFTER * 2u32.saturating_pow(try_no - 1)).min(MAX_RETRY_AFTER);
+                warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
+                ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
+                return;
             }
-        }));
+        }
+        // A newer round arrived while this attempt ran.
+        if let Some(next) = self.wanted.filter(|w| self.rewarded.is_none_or(|r| r < *w)) {
+            ctx.notify(Attempt { round: next, try_no: 1 });
+        }
     }
 }

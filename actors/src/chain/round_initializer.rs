@@ -7,14 +7,16 @@
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: a failed call is logged and the same round is checked again after
 //!   [`RETRY_AFTER`], until it is initialized (by us or anyone) or a new round begins.
-//!   Supervised, permanent (see `crate::supervision`): after a panic it is restarted in place
-//!   and checks the round again on the next round event.
+//!   Supervised, permanent (see `crate::supervision`): after a panic it is restarted in place;
+//!   a call in flight is not aborted (it runs outside the actor's context and reports back),
+//!   and the newest round is checked again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use lp_chain::client::ChainClient;
+use lp_chain::client::{ChainClient, RoundInfo};
+use lp_chain::error::ChainError;
 use rand::Rng;
 use tracing::{info, warn};
 
@@ -27,11 +29,13 @@ pub struct RoundInitializer {
     client: Arc<ChainClient>,
     max_delay: Duration,
     pending: Option<u64>,
+    /// The newest round seen, to check again after a restart.
+    last: Option<RoundInfo>,
 }
 
 impl RoundInitializer {
     pub fn new(client: Arc<ChainClient>, max_delay: Duration) -> Self {
-        RoundInitializer { client, max_delay, pending: None }
+        RoundInitializer { client, max_delay, pending: None, last: None }
     }
 }
 
@@ -44,16 +48,27 @@ impl Actor for RoundInitializer {
 }
 
 impl Supervised for RoundInitializer {
-    /// The call in flight was dropped with its future.
-    fn restarting(&mut self, _: &mut Self::Context) {
-        self.pending = None;
+    /// A call in flight runs on and reports back; a retry that was waiting is made again.
+    fn restarting(&mut self, ctx: &mut Self::Context) {
+        if let (None, Some(info)) = (self.pending, self.last.clone()) {
+            ctx.notify(RoundChanged(info));
+        }
     }
+}
+
+/// The outcome of one check (and call) for `info`'s round.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Checked {
+    info: RoundInfo,
+    result: Result<bool, ChainError>,
 }
 
 impl Handler<RoundChanged> for RoundInitializer {
     type Result = ();
 
     fn handle(&mut self, RoundChanged(info): RoundChanged, ctx: &mut Self::Context) {
+        self.last = Some(info.clone());
         if info.initialized || self.pending == Some(info.round) {
             return;
         }
@@ -65,7 +80,6 @@ impl Handler<RoundChanged> for RoundInitializer {
         };
         let client = self.client.clone();
         let round = info.round;
-        let retry = info.clone();
         let work = async move {
             tokio::time::sleep(delay).await;
             match client.current_round().await {
@@ -74,16 +88,28 @@ impl Handler<RoundChanged> for RoundInitializer {
                 Err(e) => Err(e),
             }
         };
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-            act.pending = None;
-            match result {
-                Ok(true) => info!(target: "lp::chain", round, "initialized the round"),
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(target: "lp::chain", round, "initializeRound failed (checking again in {RETRY_AFTER:?}): {e}");
-                    ctx.notify_later(RoundChanged(retry), RETRY_AFTER);
-                }
+        // Outside the actor's context: a restart must not abort a transaction being sent.
+        let me = ctx.address();
+        actix::spawn(async move {
+            let result = work.await;
+            me.do_send(Checked { info, result });
+        });
+    }
+}
+
+impl Handler<Checked> for RoundInitializer {
+    type Result = ();
+
+    fn handle(&mut self, Checked { info, result }: Checked, ctx: &mut Self::Context) {
+        self.pending = None;
+        let round = info.round;
+        match result {
+            Ok(true) => info!(target: "lp::chain", round, "initialized the round"),
+            Ok(false) => {}
+            Err(e) => {
+                warn!(target: "lp::chain", round, "initializeRound failed (checking again in {RETRY_AFTER:?}): {e}");
+                ctx.notify_later(RoundChanged(info), RETRY_AFTER);
             }
-        }));
+        }
     }
 }

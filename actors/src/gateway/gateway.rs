@@ -144,7 +144,15 @@ impl Handler<Push> for Gateway {
         let first = session.send(PushSegment(segment));
         Box::pin(first.into_actor(self).then(move |answer, act, ctx| {
             // The session may have stopped (idle) between lookup and delivery: start a new one.
-            let resend = answer.map_err(|_| act.session(&stream, ctx).map(|s| s.send(PushSegment(retry))));
+            // One still connected dropped the segment in a restart after a panic: the segment
+            // may be what made it panic, so it is not sent to it again.
+            let resend = answer.map_err(|_| match session.connected() {
+                true => Err(TranscodeFailure {
+                    code: ErrorCode::TranscoderFailed,
+                    message: "the stream's session failed on this segment and restarted".into(),
+                }),
+                false => act.session(&stream, ctx).map(|s| s.send(PushSegment(retry))),
+            });
             async move {
                 match resend {
                     Ok(result) => result,

@@ -9,7 +9,8 @@
 //!   exists ([`HasAlternatives`]).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
-//!   after a panic with its list and suspensions; the selections in flight fail.
+//!   after a panic with its list and suspensions; selections in flight run on (they are
+//!   futures outside its context).
 
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -76,9 +76,13 @@ impl Actor for AuthSession {
 }
 
 impl Supervised for AuthSession {
-    /// The segments in flight were dropped with the futures that carried them.
-    fn restarting(&mut self, _: &mut Self::Context) {
+    /// The segments in flight were dropped with the futures that carried them; a session the
+    /// gateway already ended stops now.
+    fn restarting(&mut self, ctx: &mut Self::Context) {
         self.in_flight = 0;
+        if self.ending {
+            ctx.stop();
+        }
     }
 }
 

@@ -17,6 +17,22 @@ use super::transcoder_pool::{GetTranscoders, RegisterTranscoder, TranscoderPool,
 use crate::handle::CallError;
 use crate::supervision::{Policy, Watchdog};
 
+/// Register `capacity` local workers (each owning a thread, running FFmpeg with `opts`) with
+/// `pool`: the orchestrator's own transcoding, or a transcoder process's.
+pub async fn add_local_workers(
+    pool: &Addr<TranscoderPool>,
+    capacity: u32,
+    opts: TranscodeOptions,
+) -> Result<(), CallError> {
+    for i in 0..capacity {
+        let name = format!("local-{i}");
+        let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
+        let register = RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() };
+        pool.send(register).await.map_err(|_| CallError::Stopped("transcoder pool"))?;
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct OrchestratorHandle {
     orchestrator: Addr<Orchestrator>,
@@ -43,13 +59,7 @@ impl OrchestratorHandle {
 
     /// Transcode in this process too: `capacity` local workers, each owning a thread.
     pub async fn add_local_workers(&self, capacity: u32, opts: TranscodeOptions) -> Result<(), CallError> {
-        for i in 0..capacity {
-            let name = format!("local-{i}");
-            let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
-            let register = RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() };
-            self.pool.send(register).await.map_err(|_| CallError::Stopped("transcoder pool"))?;
-        }
-        Ok(())
+        add_local_workers(&self.pool, capacity, opts).await
     }
 
     /// A gateway asks for terms (go-livepeer `GetOrchestrator`).

@@ -13,12 +13,12 @@ pub mod transcoder_pool;
 pub mod worker_link;
 
 pub use auth_session::{AuthSession, SessionEnded, SessionSegment};
-pub use handle::{OrchestratorHandle, OrchestratorReport};
+pub use handle::{OrchestratorHandle, OrchestratorReport, add_local_workers};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use links::{Drained, InFlight, Links};
 pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
-    Rejected, SubmitSegment,
+    Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
 pub use transcode_worker::TranscodeWorker;
 pub use transcoder_pool::{

@@ -14,8 +14,8 @@
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
 //!   answers `OrchestratorBusy` at once.
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
-//!   after a panic with its transcoders and its queue; the jobs it had handed out are failed
-//!   (their futures are dropped) and the loads reset, so no slot stays taken forever.
+//!   after a panic with its transcoders, their loads and its queue; a job handed out before the
+//!   panic is awaited outside the pool's context, so its answer still reaches its caller.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -105,44 +105,14 @@ impl TranscoderPool {
             transcoder.load += 1;
             debug!(target: "lp::pool", transcoder = %transcoder.name, seq = pending.job.seq, "dispatching segment");
             let started = Instant::now();
-            let fut = transcoder.recipient.send(RunJob(pending.job.clone()));
-            ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
-                if let Some(t) = act.transcoders.get_mut(&id) {
-                    t.load = t.load.saturating_sub(1);
-                }
-                let answer = answer.unwrap_or(Err(JobError::Disconnected));
-                match answer {
-                    Ok(data) => {
-                        let pixels = data.segments.iter().map(|s| s.pixels.max(0) as u64).sum();
-                        metrics::transcode_time(started.elapsed().as_secs_f64(), pixels);
-                        let _ = pending.reply.send(Ok(data));
-                    }
-                    Err(JobError::Failed(failure)) => {
-                        if pending.job.abandoned() {
-                            info!(target: "lp::pool", seq = pending.job.seq, "segment stopped: its gateway stopped waiting");
-                            metrics::transcode_abandoned("running");
-                        }
-                        let _ = pending.reply.send(Err(failure));
-                    }
-                    Err(JobError::Disconnected) if pending.requeues < MAX_REQUEUES => {
-                        warn!(target: "lp::pool", seq = pending.job.seq, "transcoder went away mid-segment; re-queueing it");
-                        act.queue.push_front(Pending { requeues: pending.requeues + 1, ..pending });
-                    }
-                    Err(JobError::Disconnected) => {
-                        let deaths = pending.requeues + 1;
-                        warn!(target: "lp::pool", seq = pending.job.seq, deaths, "transcoders keep going away on this segment; failing it as a poison job");
-                        let _ = pending.reply.send(Err(TranscodeFailure {
-                            code: ErrorCode::TranscoderCrashed,
-                            message: format!(
-                                "{deaths} transcoders went away while running this segment; \
-                                 it is not handed to another (poison-job rule)"
-                            ),
-                        }));
-                    }
-                }
-                act.dispatch(ctx);
-                act.publish();
-            }));
+            let answer = transcoder.recipient.send(RunJob(pending.job.clone()));
+            // Awaited outside the pool's context, so that a restart of the pool neither drops
+            // the answer nor forgets that the transcoder is busy.
+            let pool = ctx.address();
+            actix::spawn(async move {
+                let answer = answer.await.unwrap_or(Err(JobError::Disconnected));
+                pool.do_send(JobFinished { transcoder: id, pending, started, answer });
+            });
         }
         self.fail_queue_if_no_transcoders();
         self.publish();
@@ -177,15 +147,7 @@ impl Actor for TranscoderPool {
     }
 }
 
-impl Supervised for TranscoderPool {
-    /// The jobs handed out were dropped with the futures awaiting them; the transcoders finish
-    /// them unseen, so their slots count as free again.
-    fn restarting(&mut self, _: &mut Self::Context) {
-        for t in self.transcoders.values_mut() {
-            t.load = 0;
-        }
-    }
-}
+impl Supervised for TranscoderPool {}
 
 inject_panic!(TranscoderPool);
 
@@ -279,6 +241,58 @@ impl Handler<Transcode> for TranscoderPool {
                 })
             })
         })
+    }
+}
+
+/// A transcoder answered a job (or went away); sent by the task awaiting it.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct JobFinished {
+    transcoder: u64,
+    pending: Pending,
+    started: Instant,
+    answer: Result<TranscodeData, JobError>,
+}
+
+impl Handler<JobFinished> for TranscoderPool {
+    type Result = ();
+
+    fn handle(&mut self, done: JobFinished, ctx: &mut Self::Context) {
+        let JobFinished { transcoder, pending, started, answer } = done;
+        if let Some(t) = self.transcoders.get_mut(&transcoder) {
+            t.load = t.load.saturating_sub(1);
+        }
+        match answer {
+            Ok(data) => {
+                let pixels = data.segments.iter().map(|s| s.pixels.max(0) as u64).sum();
+                metrics::transcode_time(started.elapsed().as_secs_f64(), pixels);
+                let _ = pending.reply.send(Ok(data));
+            }
+            Err(JobError::Failed(failure)) => {
+                if pending.job.abandoned() {
+                    info!(target: "lp::pool", seq = pending.job.seq, "segment stopped: its gateway stopped waiting");
+                    metrics::transcode_abandoned("running");
+                }
+                let _ = pending.reply.send(Err(failure));
+            }
+            Err(JobError::Disconnected) if pending.requeues < MAX_REQUEUES => {
+                warn!(target: "lp::pool", seq = pending.job.seq, "transcoder went away mid-segment; re-queueing it");
+                self.queue.push_front(Pending { requeues: pending.requeues + 1, ..pending });
+            }
+            Err(JobError::Disconnected) => {
+                let deaths = pending.requeues + 1;
+                warn!(target: "lp::pool", seq = pending.job.seq, deaths, "transcoders keep going away on this segment; failing it as a poison job");
+                let _ = pending.reply.send(Err(TranscodeFailure {
+                    code: ErrorCode::TranscoderCrashed,
+                    message: format!(
+                        "{deaths} transcoders went away while running this segment; \
+                         it is not handed to another (poison-job rule)"
+                    ),
+                }));
+            }
+        }
+        self.dispatch(ctx);
+        self.publish();
     }
 }
 

@@ -211,7 +211,12 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
             warn!(target: "lp::ingest", %stream, seq, error_code = code.as_str(), error = %message, "segment failed");
             return plain(status_for(code), format!("{}: {message}", code.as_str()));
         }
-        Err(CallError::Stopped(_)) => return plain(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down"),
+        Err(CallError::Stopped(_)) => {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway dropped the segment (restarting or shutting down)",
+            );
+        }
     };
     info!(target: "lp::ingest", %stream, seq, renditions = done.renditions.len(), latency_ms = done.latency.as_millis() as u64, "segment transcoded");
 
