@@ -58,7 +58,14 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 async fn pool_with(func: TranscodeFn, capacity: u32, max_queue: usize) -> Addr<TranscoderPool> {
     let pool = TranscoderPool::new(max_queue).start();
     let worker = TranscodeWorker::new("w", func).start();
-    pool.send(RegisterTranscoder { name: "w".into(), capacity, recipient: worker.recipient() }).await.unwrap();
+    pool.send(RegisterTranscoder {
+        name: "w".into(),
+        capacity,
+        capabilities: lp_wire::Capabilities::transcoding(),
+        recipient: worker.recipient(),
+    })
+    .await
+    .unwrap();
     pool
 }
 
@@ -260,4 +267,48 @@ async fn a_suspended_orchestrator_is_tried_last() {
     transport.orchestrators.borrow_mut().remove("o2");
     let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
     assert_eq!(s.uri, "o1");
+}
+
+/// The pool hands a job only to a transcoder that offers what it needs (go-livepeer's
+/// capability match): an MP4 segment never reaches one that announced MPEG-TS only, and is
+/// refused at once while no registered transcoder could run it.
+#[actix::test]
+async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = Bytes::from(
+        std::fs::read(lp_testkit::media::make_segment(dir.path(), "s.mp4", 320, 180, 30, 1, false)).unwrap(),
+    );
+    let mp4_job = || TranscodeJob { format: lp_pipelines::InputFormat::Mp4, ..job(mp4.clone()) };
+    let ran: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let worker = |name: &'static str| {
+        let (ran, real) = (ran.clone(), real());
+        let f: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
+            ran.lock().unwrap().push(name);
+            real(job)
+        });
+        TranscodeWorker::new(name, f).start().recipient()
+    };
+    let mut ts_only = lp_wire::Capabilities::default();
+    ts_only.set(lp_wire::capability::H264);
+    ts_only.set(lp_wire::capability::MPEGTS);
+
+    let pool = TranscoderPool::new(8).start();
+    let register = |name: &'static str, capabilities| RegisterTranscoder {
+        name: name.into(),
+        capacity: 1,
+        capabilities,
+        recipient: worker(name),
+    };
+    pool.send(register("ts-only", ts_only)).await.unwrap();
+    let refused = pool.send(Transcode(mp4_job())).await.unwrap().expect_err("nobody here decodes MP4");
+    assert_eq!(refused.code, ErrorCode::NoTranscoders);
+    assert!(refused.message.contains("offers what this segment needs"), "{}", refused.message);
+
+    pool.send(register("full", lp_wire::Capabilities::transcoding())).await.unwrap();
+    let (a, b) = futures::join!(pool.send(Transcode(mp4_job())), pool.send(Transcode(mp4_job())));
+    assert_eq!(a.unwrap().expect("transcoded").segments.len(), 1);
+    assert_eq!(b.unwrap().expect("transcoded").segments.len(), 1);
+    assert_eq!(*ran.lock().unwrap(), ["full", "full"], "both waited for the one that decodes MP4");
+    // An MPEG-TS segment may go to either.
+    pool.send(Transcode(job(segment()))).await.unwrap().expect("transcoded");
 }

@@ -55,7 +55,14 @@ fn rendition(seq: i64, data: &[u8]) -> TranscodeData {
 async fn pool() -> Addr<TranscoderPool> {
     let pool = TranscoderPool::new(4).start();
     let echo = Echo.start();
-    pool.send(RegisterTranscoder { name: "echo".into(), capacity: 1, recipient: echo.recipient() }).await.unwrap();
+    pool.send(RegisterTranscoder {
+        name: "echo".into(),
+        capabilities: lp_wire::Capabilities::transcoding(),
+        capacity: 1,
+        recipient: echo.recipient(),
+    })
+    .await
+    .unwrap();
     pool
 }
 

@@ -51,7 +51,14 @@ async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     let (func, calls) = panics_once();
     let pool = TranscoderPool::new(8).start();
     let worker = TranscodeWorker::new("w", func).start();
-    pool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
+    pool.send(RegisterTranscoder {
+        name: "w".into(),
+        capabilities: lp_wire::Capabilities::transcoding(),
+        capacity: 1,
+        recipient: worker.recipient(),
+    })
+    .await
+    .unwrap();
 
     let first = pool.send(Transcode(job(data.clone()))).await.unwrap();
     let failure = first.expect_err("the crashed segment fails");
@@ -105,14 +112,26 @@ async fn a_job_whose_transcoder_disconnects_is_requeued_on_another() {
     let pool = TranscoderPool::new(8).start();
     let vanishing = Vanishing { pool: pool.clone(), id: None }.start();
     let id = pool
-        .send(RegisterTranscoder { name: "vanishing".into(), capacity: 1, recipient: vanishing.clone().recipient() })
+        .send(RegisterTranscoder {
+            name: "vanishing".into(),
+            capabilities: lp_wire::Capabilities::transcoding(),
+            capacity: 1,
+            recipient: vanishing.clone().recipient(),
+        })
         .await
         .unwrap();
     vanishing.send(SetId(id)).await.unwrap();
 
     let answer = pool.send(Transcode(job(data)));
     let good = TranscodeWorker::new("good", ffmpeg_transcode(TranscodeOptions::default())).start();
-    pool.send(RegisterTranscoder { name: "good".into(), capacity: 1, recipient: good.recipient() }).await.unwrap();
+    pool.send(RegisterTranscoder {
+        name: "good".into(),
+        capabilities: lp_wire::Capabilities::transcoding(),
+        capacity: 1,
+        recipient: good.recipient(),
+    })
+    .await
+    .unwrap();
     let data = answer.await.unwrap().expect("re-queued on the good transcoder");
     assert_eq!(data.segments.len(), 1);
 }
@@ -128,7 +147,12 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     for i in 0..3 {
         let t = Vanishing { pool: pool.clone(), id: None }.start();
         let id = pool
-            .send(RegisterTranscoder { name: format!("t{i}"), capacity: 1, recipient: t.clone().recipient() })
+            .send(RegisterTranscoder {
+                name: format!("t{i}"),
+                capabilities: lp_wire::Capabilities::transcoding(),
+                capacity: 1,
+                recipient: t.clone().recipient(),
+            })
             .await
             .unwrap();
         t.send(SetId(id)).await.unwrap();
@@ -193,7 +217,15 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let (func, _) = panics_once();
     let tpool = TranscoderPool::new(8).start();
     let worker = TranscodeWorker::new("w", func).start();
-    tpool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
+    tpool
+        .send(RegisterTranscoder {
+            name: "w".into(),
+            capabilities: lp_wire::Capabilities::transcoding(),
+            capacity: 1,
+            recipient: worker.recipient(),
+        })
+        .await
+        .unwrap();
     let gateway = gateway_on(tpool);
     let segment = incoming(0, data);
     let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
@@ -211,7 +243,12 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     for i in 0..3 {
         let t = Vanishing { pool: tpool.clone(), id: None }.start();
         let id = tpool
-            .send(RegisterTranscoder { name: format!("t{i}"), capacity: 1, recipient: t.clone().recipient() })
+            .send(RegisterTranscoder {
+                name: format!("t{i}"),
+                capabilities: lp_wire::Capabilities::transcoding(),
+                capacity: 1,
+                recipient: t.clone().recipient(),
+            })
             .await
             .unwrap();
         t.send(SetId(id)).await.unwrap();
@@ -269,7 +306,12 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     let transcoder_pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(8));
     let worker = TranscodeWorker::new("w", real()).start();
     transcoder_pool
-        .send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() })
+        .send(RegisterTranscoder {
+            name: "w".into(),
+            capabilities: lp_wire::Capabilities::transcoding(),
+            capacity: 1,
+            recipient: worker.recipient(),
+        })
         .await
         .unwrap();
     let orchestrator = Orchestrator::new(settings("loopback", 4), transcoder_pool.clone()).supervised_by(watchdog);
@@ -404,7 +446,15 @@ async fn an_orchestrator_session_that_panics_is_restarted_in_place() {
     let watchdog = Watchdog::new();
     let tpool = TranscoderPool::new(8).start();
     let worker = TranscodeWorker::new("w", real()).start();
-    tpool.send(RegisterTranscoder { name: "w".into(), capacity: 1, recipient: worker.recipient() }).await.unwrap();
+    tpool
+        .send(RegisterTranscoder {
+            name: "w".into(),
+            capabilities: lp_wire::Capabilities::transcoding(),
+            capacity: 1,
+            recipient: worker.recipient(),
+        })
+        .await
+        .unwrap();
     let (ended, _) = futures::channel::mpsc::unbounded::<()>();
     let sink = Sink(ended).start();
     let session = AuthSession::new("g1".into(), tpool, sink.recipient(), 4, Duration::from_secs(60));

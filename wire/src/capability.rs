@@ -60,9 +60,16 @@ impl Capabilities {
     /// go-livepeer's rule: every bit the requester needs is offered, and every bit the offerer
     /// makes mandatory is in the request.
     pub fn compatible_with(&self, offered: &Capabilities) -> bool {
-        let covers = |want: &[u64], have: &[u64]| {
-            want.iter().enumerate().all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
-        };
-        covers(&self.bitstring, &offered.bitstring) && covers(&offered.mandatories, &self.bitstring)
+        offered.offers(self) && covers(&offered.mandatories, &self.bitstring)
     }
+
+    /// Whether every bit `wanted` has is offered here (a worker and the job it may run).
+    pub fn offers(&self, wanted: &Capabilities) -> bool {
+        covers(&wanted.bitstring, &self.bitstring)
+    }
+}
+
+/// Every bit of `want` is in `have`.
+fn covers(want: &[u64], have: &[u64]) -> bool {
+    want.iter().enumerate().all(|(i, w)| w & have.get(i).copied().unwrap_or(0) == *w)
 }

@@ -27,7 +27,12 @@ pub async fn add_local_workers(
     for i in 0..capacity {
         let name = format!("local-{i}");
         let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
-        let register = RegisterTranscoder { name, capacity: 1, recipient: worker.recipient() };
+        let register = RegisterTranscoder {
+            name,
+            capabilities: lp_wire::Capabilities::transcoding(),
+            capacity: 1,
+            recipient: worker.recipient(),
+        };
         pool.send(register).await.map_err(|_| CallError::Stopped("transcoder pool"))?;
     }
     Ok(())

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use lp_pipelines::{InputFormat, Profile, TranscodeError, TranscodeOptions};
+use lp_pipelines::{H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions};
 use serde_bytes::ByteBuf;
 
-use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData};
+use lp_wire::{Capabilities, ErrorCode, TranscodeData, TranscodeFailure, TranscodedSegmentData};
 
 /// One segment to transcode. Cloning is cheap (the bytes are shared), so a job can be re-queued.
 #[derive(Debug, Clone)]
@@ -31,6 +31,34 @@ impl TranscodeJob {
     /// The time left before the deadline.
     pub fn time_left(&self) -> std::time::Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// What a transcoder must offer to run this job (go-livepeer's `JobCapabilities`): H.264,
+    /// the container, each forced H.264 profile, GOPs and fractional frame rates when asked.
+    pub fn required(&self) -> Capabilities {
+        use lp_wire::capability as c;
+        let mut caps = Capabilities::default();
+        caps.set(c::H264);
+        caps.set(match self.format {
+            InputFormat::MpegTs => c::MPEGTS,
+            InputFormat::Mp4 => c::MP4,
+        });
+        for p in self.profiles.iter() {
+            match p.profile {
+                H264Profile::EncoderDefault => {}
+                H264Profile::Baseline => caps.set(c::PROFILE_H264_BASELINE),
+                H264Profile::Main => caps.set(c::PROFILE_H264_MAIN),
+                H264Profile::High => caps.set(c::PROFILE_H264_HIGH),
+                H264Profile::ConstrainedHigh => caps.set(c::PROFILE_H264_CONSTRAINED_HIGH),
+            }
+            if p.gop_ms > 0 {
+                caps.set(c::GOP);
+            }
+            if p.fps_den > 1 {
+                caps.set(c::FRACTIONAL_FRAMERATES);
+            }
+        }
+        caps
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - **Owns** the registry of transcoders (capacity and current load of each) and a bounded queue
 //!   of jobs waiting for a free slot.
-//! - **Picks** the transcoder with the lowest load/capacity that has a free slot.
+//! - **Picks**, for each job, among the transcoders whose capabilities cover what the job needs
+//!   ([`TranscodeJob::required`]), the one with the lowest load/capacity that has a free slot; a
+//!   job none of them could run is answered `NoTranscoders` at once.
 //! - **Drops** a queued job once its deadline (how long its gateway waits) has passed; the
 //!   transcoder working on one stops by itself at that deadline.
 //! - **Re-queues** a job whose transcoder disconnected before answering (at the front, up to
@@ -28,7 +30,7 @@ use tracing::{debug, info, warn};
 use super::job::{JobError, RunJob, TranscodeJob};
 use crate::metrics;
 use crate::supervision::inject_panic;
-use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
+use lp_wire::{Capabilities, ErrorCode, TranscodeData, TranscodeFailure};
 
 const MAILBOX: usize = 256;
 /// How often one job may be moved to another transcoder after disconnects (the poison-job rule:
@@ -41,6 +43,7 @@ struct Transcoder {
     name: String,
     capacity: u32,
     load: u32,
+    capabilities: Capabilities,
     recipient: Recipient<RunJob>,
 }
 
@@ -68,11 +71,11 @@ impl TranscoderPool {
         metrics::transcoders(self.transcoders.len(), capacity, load);
     }
 
-    /// The free transcoder with the lowest load/capacity.
-    fn pick(&self) -> Option<u64> {
+    /// The free transcoder with the lowest load/capacity among those that offer `needs`.
+    fn pick(&self, needs: &Capabilities) -> Option<u64> {
         self.transcoders
             .iter()
-            .filter(|(_, t)| t.load < t.capacity)
+            .filter(|(_, t)| t.load < t.capacity && t.capabilities.offers(needs))
             .min_by(|(_, a), (_, b)| {
                 let la = a.load as f64 / a.capacity as f64;
                 let lb = b.load as f64 / b.capacity as f64;
@@ -98,9 +101,11 @@ impl TranscoderPool {
     /// Hand queued jobs to free transcoders; jobs whose gateway stopped waiting are dropped.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
         self.drop_abandoned();
-        while !self.queue.is_empty() {
-            let Some(id) = self.pick() else { break };
-            let pending = self.queue.pop_front().expect("queue is not empty");
+        // The first queued job some free transcoder can run, in queue order.
+        while let Some((at, id)) =
+            self.queue.iter().enumerate().find_map(|(at, p)| self.pick(&p.job.required()).map(|id| (at, id)))
+        {
+            let pending = self.queue.remove(at).expect("found in the queue");
             let transcoder = self.transcoders.get_mut(&id).expect("picked transcoder exists");
             transcoder.load += 1;
             debug!(target: "lp::pool", transcoder = %transcoder.name, seq = pending.job.seq, "dispatching segment");
@@ -118,19 +123,28 @@ impl TranscoderPool {
         self.publish();
     }
 
+    /// Whether some registered transcoder (busy or not) can run a job that needs `needs`.
+    fn offered(&self, needs: &Capabilities) -> bool {
+        self.transcoders.values().any(|t| t.capabilities.offers(needs))
+    }
+
+    /// Fail the queued jobs no registered transcoder can run (the last that could left).
     fn fail_queue_if_no_transcoders(&mut self) {
-        if self.transcoders.is_empty() {
-            for pending in self.queue.drain(..) {
-                let _ = pending.reply.send(Err(no_transcoders()));
-            }
+        let queue = std::mem::take(&mut self.queue);
+        let (stuck, runnable): (VecDeque<_>, VecDeque<_>) =
+            queue.into_iter().partition(|p| !self.offered(&p.job.required()));
+        self.queue = runnable;
+        for pending in stuck {
+            let _ = pending.reply.send(Err(self.no_transcoders()));
         }
     }
-}
 
-fn no_transcoders() -> TranscodeFailure {
-    TranscodeFailure {
-        code: ErrorCode::NoTranscoders,
-        message: "no transcoder is connected to this orchestrator".into(),
+    fn no_transcoders(&self) -> TranscodeFailure {
+        let message = match self.transcoders.is_empty() {
+            true => "no transcoder is connected to this orchestrator",
+            false => "no transcoder connected to this orchestrator offers what this segment needs",
+        };
+        TranscodeFailure { code: ErrorCode::NoTranscoders, message: message.into() }
     }
 }
 
@@ -153,12 +167,14 @@ inject_panic!(TranscoderPool);
 
 // Messages
 
-/// Add a transcoder with `capacity` concurrent segments. Answers its id.
+/// Add a transcoder with `capacity` concurrent segments, which runs the jobs its `capabilities`
+/// cover. Answers its id.
 #[derive(Message)]
 #[rtype(result = "u64")]
 pub struct RegisterTranscoder {
     pub name: String,
     pub capacity: u32,
+    pub capabilities: Capabilities,
     pub recipient: Recipient<RunJob>,
 }
 
@@ -194,7 +210,13 @@ impl Handler<RegisterTranscoder> for TranscoderPool {
         info!(target: "lp::pool", transcoder = %msg.name, capacity = msg.capacity, "transcoder registered");
         self.transcoders.insert(
             id,
-            Transcoder { name: msg.name, capacity: msg.capacity.max(1), load: 0, recipient: msg.recipient },
+            Transcoder {
+                name: msg.name,
+                capacity: msg.capacity.max(1),
+                load: 0,
+                capabilities: msg.capabilities,
+                recipient: msg.recipient,
+            },
         );
         self.dispatch(ctx);
         id
@@ -216,8 +238,9 @@ impl Handler<Transcode> for TranscoderPool {
     type Result = ResponseFuture<Result<TranscodeData, TranscodeFailure>>;
 
     fn handle(&mut self, Transcode(job): Transcode, ctx: &mut Self::Context) -> Self::Result {
-        if self.transcoders.is_empty() {
-            return Box::pin(async { Err(no_transcoders()) });
+        if !self.offered(&job.required()) {
+            let failure = self.no_transcoders();
+            return Box::pin(async { Err(failure) });
         }
         self.drop_abandoned();
         if self.queue.len() >= self.max_queue {

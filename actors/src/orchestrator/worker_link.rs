@@ -179,7 +179,7 @@ impl WorkerLink {
             Err(e) => return self.refuse(&format!("unreadable frame: {e}"), ctx),
         };
         match msg {
-            TranscoderMessage::Register { secret, capacity, .. } => {
+            TranscoderMessage::Register { secret, capacity, capabilities } => {
                 if self.id.is_some() {
                     return self.refuse("registered twice", ctx);
                 }
@@ -195,6 +195,7 @@ impl WorkerLink {
                 let register = RegisterTranscoder {
                     name: format!("remote {}", self.peer),
                     capacity,
+                    capabilities,
                     recipient: ctx.address().recipient(),
                 };
                 self.pool
