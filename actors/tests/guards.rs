@@ -55,20 +55,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-async fn pool_with(func: TranscodeFn, capacity: u32, max_queue: usize) -> Addr<TranscoderPool> {
-    let pool = TranscoderPool::new(max_queue).start();
-    let worker = TranscodeWorker::new("w", func).start();
-    pool.send(RegisterTranscoder {
-        name: "w".into(),
-        capacity,
-        capabilities: lp_wire::Capabilities::transcoding(),
-        recipient: worker.recipient(),
-    })
-    .await
-    .unwrap();
-    pool
-}
-
 /// `AuthSession`: one more segment than `max_in_flight` is answered `OrchestratorBusy` at once,
 /// and the held one still completes.
 #[actix::test]

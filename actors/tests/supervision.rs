@@ -49,16 +49,7 @@ fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>) {
 async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     let data = segment();
     let (func, calls) = panics_once();
-    let pool = TranscoderPool::new(8).start();
-    let worker = TranscodeWorker::new("w", func).start();
-    pool.send(RegisterTranscoder {
-        name: "w".into(),
-        capabilities: lp_wire::Capabilities::transcoding(),
-        capacity: 1,
-        recipient: worker.recipient(),
-    })
-    .await
-    .unwrap();
+    let pool = pool_with(func, 1, 8).await;
 
     let first = pool.send(Transcode(job(data.clone()))).await.unwrap();
     let failure = first.expect_err("the crashed segment fails");
@@ -215,17 +206,7 @@ fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
 async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let data = segment();
     let (func, _) = panics_once();
-    let tpool = TranscoderPool::new(8).start();
-    let worker = TranscodeWorker::new("w", func).start();
-    tpool
-        .send(RegisterTranscoder {
-            name: "w".into(),
-            capabilities: lp_wire::Capabilities::transcoding(),
-            capacity: 1,
-            recipient: worker.recipient(),
-        })
-        .await
-        .unwrap();
+    let tpool = pool_with(func, 1, 8).await;
     let gateway = gateway_on(tpool);
     let segment = incoming(0, data);
     let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
@@ -304,16 +285,7 @@ struct Stack {
 
 async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     let transcoder_pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(8));
-    let worker = TranscodeWorker::new("w", real()).start();
-    transcoder_pool
-        .send(RegisterTranscoder {
-            name: "w".into(),
-            capabilities: lp_wire::Capabilities::transcoding(),
-            capacity: 1,
-            recipient: worker.recipient(),
-        })
-        .await
-        .unwrap();
+    add_worker(&transcoder_pool, real(), 1).await;
     let orchestrator = Orchestrator::new(settings("loopback", 4), transcoder_pool.clone()).supervised_by(watchdog);
     let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
     let transport: Rc<dyn OrchestratorTransport> = match panic_on_first_submit {
@@ -444,17 +416,7 @@ async fn a_stream_session_that_panics_fails_its_segment_and_the_next_is_transcod
 async fn an_orchestrator_session_that_panics_is_restarted_in_place() {
     let data = segment();
     let watchdog = Watchdog::new();
-    let tpool = TranscoderPool::new(8).start();
-    let worker = TranscodeWorker::new("w", real()).start();
-    tpool
-        .send(RegisterTranscoder {
-            name: "w".into(),
-            capabilities: lp_wire::Capabilities::transcoding(),
-            capacity: 1,
-            recipient: worker.recipient(),
-        })
-        .await
-        .unwrap();
+    let tpool = pool_with(real(), 1, 8).await;
     let (ended, _) = futures::channel::mpsc::unbounded::<()>();
     let sink = Sink(ended).start();
     let session = AuthSession::new("g1".into(), tpool, sink.recipient(), 4, Duration::from_secs(60));

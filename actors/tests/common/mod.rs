@@ -6,9 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::prelude::*;
 use bytes::Bytes;
 use lp_actors::gateway::IncomingSegment;
-use lp_actors::orchestrator::{OrchestratorSettings, TranscodeFn, TranscodeJob, ffmpeg_transcode};
+use lp_actors::orchestrator::{
+    OrchestratorSettings, RegisterTranscoder, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
+    ffmpeg_transcode,
+};
 use lp_pipelines::{InputFormat, TranscodeOptions};
 
 /// One second of 320x180 30 fps H.264 in MPEG-TS.
@@ -55,4 +59,20 @@ pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
         price_per_unit: 0,
         pixels_per_unit: 1,
     }
+}
+
+/// Register one worker, "w", running `func` with `capacity` slots, on `pool`.
+pub async fn add_worker(pool: &Addr<TranscoderPool>, func: TranscodeFn, capacity: u32) {
+    let worker = TranscodeWorker::new("w", func).start();
+    let capabilities = lp_wire::Capabilities::transcoding();
+    pool.send(RegisterTranscoder { name: "w".into(), capacity, capabilities, recipient: worker.recipient() })
+        .await
+        .unwrap();
+}
+
+/// A transcoder pool queueing up to `max_queue` jobs, with one worker running `func`.
+pub async fn pool_with(func: TranscodeFn, capacity: u32, max_queue: usize) -> Addr<TranscoderPool> {
+    let pool = TranscoderPool::new(max_queue).start();
+    add_worker(&pool, func, capacity).await;
+    pool
 }
