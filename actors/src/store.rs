@@ -22,6 +22,8 @@
 //!   back and its caller gets [`StoreError::Panicked`]; the connection is dropped and the file
 //!   opened again before the next message is taken, so nothing queued is lost. If the file cannot
 //!   be opened again, the store stops (logged at ERROR) and every later message is `Closed`.
+//!   Watched by the node's watchdog ([`Store::watched_by`]), its restarts are counted and its
+//!   end stops the node.
 //!   The thread ends when the last [`Store`] handle is dropped, after the messages queued before.
 //!
 //! Why not an actix `SyncArbiter`: its queue between the arbiter and the threads is unbounded,
@@ -38,8 +40,11 @@ use alloy::primitives::{Address, B256};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use lp_chain::db::{DB_FILE, Db, Dropped, OrchestratorRow};
 use lp_chain::error::ChainError;
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::{error, warn};
+
+use crate::supervision::{ThreadPart, Watchdog};
 
 /// Messages the store holds at most, waiting for its thread.
 pub const MAILBOX: usize = 256;
@@ -95,7 +100,7 @@ pub trait StoreMessage: Send + 'static {
 /// What a job told the store's thread.
 enum Outcome {
     Done,
-    Panicked,
+    Panicked(String),
 }
 
 type Job = Box<dyn FnOnce(&Db) -> Outcome + Send>;
@@ -105,6 +110,8 @@ type Job = Box<dyn FnOnce(&Db) -> Outcome + Send>;
 pub struct Store {
     jobs: Sender<Job>,
     path: Arc<Path>,
+    /// Whom the thread tells of its restarts and of its end, once the node set it.
+    watched: Arc<Mutex<Option<ThreadPart>>>,
 }
 
 impl fmt::Debug for Store {
@@ -120,13 +127,14 @@ impl Store {
         let path: Arc<Path> = Arc::from(path.into());
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(MAILBOX);
         let (opened_tx, opened) = oneshot::channel::<Result<(), StoreError>>();
-        let at = path.clone();
+        let (at, watched) = (path.clone(), Arc::new(Mutex::new(None)));
+        let told = watched.clone();
         std::thread::Builder::new()
             .name("lp-store".into())
             .spawn(move || match Db::open(&at) {
                 Ok(db) => {
                     if opened_tx.send(Ok(())).is_ok() {
-                        serve(&at, db, queue);
+                        serve(&at, db, queue, &told);
                     }
                 }
                 Err(e) => {
@@ -135,7 +143,13 @@ impl Store {
             })
             .map_err(StoreError::Thread)?;
         opened.await.map_err(|_| StoreError::Closed)??;
-        Ok(Store { jobs, path })
+        Ok(Store { jobs, path, watched })
+    }
+
+    /// Report to the node's watchdog (as `store`): each restart after a panic is counted, and a
+    /// store that cannot reopen its database stops the node, which cannot run without it.
+    pub fn watched_by(&self, watchdog: &Watchdog) {
+        *self.watched.lock() = Some(watchdog.watch_thread("store"));
     }
 
     /// Start the store over `<data_dir>/lpdb.sqlite3`.
@@ -164,8 +178,8 @@ impl Store {
                         operation = std::any::type_name::<M>(),
                         "a database operation panicked (rolled back; reopening the database): {what}"
                     );
-                    let _ = reply_tx.send(Err(StoreError::Panicked(what)));
-                    Outcome::Panicked
+                    let _ = reply_tx.send(Err(StoreError::Panicked(what.clone())));
+                    Outcome::Panicked(what)
                 }
             });
         let queued = self.jobs.try_send(job).map_err(|e| match e {
@@ -181,13 +195,16 @@ impl Store {
 
 /// The store's thread: one message at a time until every handle is gone; after a panic, the
 /// database is opened again.
-fn serve(path: &Path, mut db: Db, queue: Receiver<Job>) {
+fn serve(path: &Path, mut db: Db, queue: Receiver<Job>, watched: &Mutex<Option<ThreadPart>>) {
     for job in queue.iter() {
-        if let Outcome::Panicked = job(&db) {
+        if let Outcome::Panicked(what) = job(&db) {
             drop(db);
             db = match Db::open(path) {
                 Ok(db) => {
                     warn!(target: "lp::store", path = %path.display(), "database store restarted");
+                    if let Some(part) = &*watched.lock() {
+                        part.restarted(what);
+                    }
                     db
                 }
                 Err(e) => {
@@ -196,6 +213,9 @@ fn serve(path: &Path, mut db: Db, queue: Receiver<Job>) {
                         path = %path.display(),
                         "cannot reopen the database after a panic; the store stops: {e}"
                     );
+                    if let Some(part) = &*watched.lock() {
+                        part.failed(format!("cannot reopen the database after a panic: {e}"));
+                    }
                     return;
                 }
             };

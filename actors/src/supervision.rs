@@ -149,6 +149,14 @@ impl Watchdog {
         addr
     }
 
+    /// Watch a part of the node that is not an actor (a thread of its own, like the store's): it
+    /// reports its restarts and its failure itself. It is permanent: its failure stops the node.
+    pub fn watch_thread(&self, name: &'static str) -> ThreadPart {
+        self.0.parts.lock().entry(name).or_insert_with(|| Part::new(Policy::Permanent)).instances += 1;
+        metrics::actor_declared(name);
+        ThreadPart { watchdog: self.clone(), name }
+    }
+
     /// `Err(reasons)` while a permanent actor is restarting, stopped or failed; each reason names
     /// the actor.
     pub fn health(&self) -> Result<(), Vec<String>> {
@@ -211,6 +219,35 @@ impl Watchdog {
     fn failed_for_good(&self, name: &'static str, why: String) {
         *self.0.fatal.lock() = Some(format!("{name}: {why}"));
         self.0.fatal_changed.notify_waiters();
+    }
+}
+
+/// A watched part that is not an actor ([`Watchdog::watch_thread`]).
+#[derive(Clone)]
+pub struct ThreadPart {
+    watchdog: Watchdog,
+    name: &'static str,
+}
+
+impl ThreadPart {
+    /// It recovered in place from `panic`.
+    pub fn restarted(&self, panic: String) {
+        metrics::actor_restarted(self.name);
+        self.watchdog.update(self.name, |p| {
+            p.restarts += 1;
+            p.last_panic = Some(panic);
+        });
+    }
+
+    /// It cannot go on: the node stops.
+    pub fn failed(&self, why: String) {
+        metrics::actor_failed(self.name);
+        self.watchdog.update(self.name, |p| {
+            p.failures += 1;
+            p.instances -= 1;
+            p.down = Some(why.clone());
+        });
+        self.watchdog.failed_for_good(self.name, why);
     }
 }
 

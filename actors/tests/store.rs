@@ -11,6 +11,7 @@ use lp_actors::store::{
     BlockHeader, CheckChainId, GenesisHash, LastBlock, MAILBOX, OldestBlockHeader, Orchestrators, PruneBlockHeaders,
     RecordProgress, StartOver, Store, StoreError, StoreMessage, UpsertOrchestrators,
 };
+use lp_actors::supervision::Watchdog;
 use lp_chain::db::{DB_FILE, Db, OrchestratorRow};
 use lp_chain::error::ChainError;
 use rusqlite::OptionalExtension;
@@ -268,6 +269,34 @@ async fn a_panicking_operation_is_rolled_back_and_the_store_restarts_in_place() 
     assert_eq!(half, None);
     store.send(RecordProgress { headers: vec![], last: (2, h(2), h(1)) }).await.unwrap();
     assert_eq!(store.send(LastBlock).await.unwrap(), Some((2, h(2))));
+}
+
+/// Watched by the node's watchdog, the store's restart is counted, and a store that cannot open
+/// its database again stops the node (it cannot run without it). The file is made unopenable
+/// (a directory where it was) while the store's connection still holds it.
+#[actix::test]
+async fn the_watchdog_counts_a_store_restart_and_stops_the_node_when_it_cannot_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, path) = open(tmp.path()).await;
+    let watchdog = Watchdog::new();
+    store.send(RecordProgress { headers: vec![], last: (1, h(1), h(0)) }).await.unwrap();
+    store.watched_by(&watchdog);
+
+    store.send(WriteThenPanic).await.unwrap_err();
+    assert_eq!(store.send(LastBlock).await.unwrap(), Some((1, h(1))), "restarted in place");
+    let report = watchdog.report();
+    assert_eq!((report[0].actor, report[0].restarts, report[0].failures), ("store", 1, 0), "{report:?}");
+    assert_eq!(watchdog.health(), Ok(()));
+
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::create_dir(&path).unwrap();
+    store.send(WriteThenPanic).await.unwrap_err();
+    let why = tokio::time::timeout(Duration::from_secs(10), watchdog.fatal()).await.expect("the node is told to stop");
+    assert!(why.starts_with("store: cannot reopen the database after a panic"), "{why}");
+    assert!(watchdog.health().unwrap_err()[0].starts_with("store: cannot reopen"));
+    assert!(matches!(store.send(LastBlock).await, Err(StoreError::Closed)));
 }
 
 /// The guard: a `Db` method called on the async thread every actor shares panics (debug

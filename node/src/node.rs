@@ -278,6 +278,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             reward: roles.orchestrator && eth.reward,
         };
         let (client, discovery) = (Arc::new(client), gateway_pool.map(|p| p.recipient()));
+        store.watched_by(&watchdog);
         let actors = lp_actors::chain::start(client.clone(), store, settings, discovery, &watchdog);
         info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
         admin_state.chain = Some(Arc::new(actors));
