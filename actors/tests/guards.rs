@@ -9,7 +9,6 @@
 mod common;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,12 +19,12 @@ use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, HasAlternatives, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, StreamSettings,
-    Suspend, TransportError,
+    Gateway, HasAlternatives, InProcess, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
+    StreamSettings, Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, EndSession, GetOrchestratorInfo, Orchestrator, RegisterTranscoder, SessionSegment, SubmitSegment,
-    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
+    AuthSession, Orchestrator, RegisterTranscoder, SessionSegment, Transcode, TranscodeFn, TranscodeJob,
+    TranscodeWorker, TranscoderPool,
 };
 use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
 
@@ -120,10 +119,10 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     assert_eq!(started.load(Ordering::SeqCst), 2, "the late job never reached FFmpeg");
 }
 
-/// The wire protocol without HTTP, to orchestrators by URI, counting segments submitted.
+/// The in-process transport, counting the segments submitted to each orchestrator.
 #[derive(Clone, Default)]
 struct Loopback {
-    orchestrators: Rc<RefCell<HashMap<String, Addr<Orchestrator>>>>,
+    inner: InProcess,
     submitted: Rc<RefCell<Vec<String>>>,
 }
 
@@ -133,12 +132,7 @@ impl OrchestratorTransport for Loopback {
         uri: &str,
         req: OrchestratorRequest,
     ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
-        let o = self.orchestrators.borrow().get(uri).cloned();
-        let uri = uri.to_string();
-        Box::pin(async move {
-            let o = o.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))?;
-            o.send(GetOrchestratorInfo(req)).await.unwrap().map_err(TransportError::Refused)
-        })
+        self.inner.get_orchestrator(uri, req)
     }
 
     fn submit_segment(
@@ -146,28 +140,14 @@ impl OrchestratorTransport for Loopback {
         uri: &str,
         seg: SegData,
         data: Bytes,
-        _: Duration,
+        timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         self.submitted.borrow_mut().push(uri.to_string());
-        let o = self.orchestrators.borrow().get(uri).cloned();
-        let uri = uri.to_string();
-        Box::pin(async move {
-            let o = o.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))?;
-            o.send(SubmitSegment { seg, payment: Default::default(), data })
-                .await
-                .unwrap()
-                .map_err(|r| TransportError::Refused(r.0))
-        })
+        self.inner.submit_segment(uri, seg, data, timeout)
     }
 
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
-        let o = self.orchestrators.borrow().get(uri).cloned();
-        Box::pin(async move {
-            match o {
-                Some(o) => o.send(EndSession(token)).await.unwrap().map_err(|r| TransportError::Refused(r.0)),
-                None => Ok(()),
-            }
-        })
+        self.inner.end_session(uri, token)
     }
 }
 
@@ -189,7 +169,7 @@ async fn the_gateway_refuses_streams_beyond_max_streams() {
     let data = segment();
     let transport = Loopback::default();
     let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
-    transport.orchestrators.borrow_mut().insert("o".into(), orch);
+    transport.inner.add("o", orch);
     let gateway = gateway_with(&transport, &["o"], 1).await;
     let a = gateway.send(Push { stream: "a".into(), segment: incoming(0, data.clone()) }).await.unwrap();
     assert_eq!(a.expect("the first stream is served").renditions.len(), 1);
@@ -209,7 +189,7 @@ async fn undecodable_input_is_not_retried() {
     let transport = Loopback::default();
     for uri in ["o1", "o2"] {
         let orch = Orchestrator::new(settings(uri, 10), pool_with(real(), 1, 8).await).start();
-        transport.orchestrators.borrow_mut().insert(uri.into(), orch);
+        transport.inner.add(uri, orch);
     }
     let gateway = gateway_with(&transport, &["o1", "o2"], 10).await;
     // MPEG-TS packets of nothing: the gateway's HTTP probe would catch it; here it reaches an
@@ -233,7 +213,7 @@ async fn a_suspended_orchestrator_is_tried_last() {
     let transport = Loopback::default();
     for uri in ["o1", "o2"] {
         let orch = Orchestrator::new(settings(uri, 100), pool_with(real(), 1, 8).await).start();
-        transport.orchestrators.borrow_mut().insert(uri.into(), orch);
+        transport.inner.add(uri, orch);
     }
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
     let pool = OrchestratorPool::new(vec!["o1".into(), "o2".into()], t).start();
@@ -250,7 +230,7 @@ async fn a_suspended_orchestrator_is_tried_last() {
         assert!(!pool.send(HasAlternatives("o2".into())).await.unwrap(), "o1 is suspended: o2 has no alternative");
     }
     // With o2 gone too, the suspended one is still used rather than nothing.
-    transport.orchestrators.borrow_mut().remove("o2");
+    transport.inner.remove("o2");
     let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
     assert_eq!(s.uri, "o1");
 }

@@ -16,13 +16,12 @@ use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, GetHls, HlsItem, OrchestratorPool, OrchestratorTransport, Push, ReadHls, SegmentDone, StreamSettings,
-    TransportError,
+    Gateway, GetHls, HlsItem, InProcess, OrchestratorPool, OrchestratorTransport, Push, ReadHls, SegmentDone,
+    StreamSettings, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, EndSession, GetOrchestratorInfo, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob,
-    SessionEnded, SessionSegment, SubmitSegment, Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
-    UnregisterTranscoder, ffmpeg_transcode,
+    AuthSession, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SessionEnded, SessionSegment,
+    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
 use lp_pipelines::TranscodeOptions;
@@ -157,45 +156,17 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     assert_eq!(victims.iter().filter(|v| v.connected()).count(), 1);
 }
 
-/// The wire protocol without HTTP: the same messages, handed straight to the orchestrator.
-struct Loopback(Addr<Orchestrator>);
-
-impl OrchestratorTransport for Loopback {
-    fn get_orchestrator(
-        &self,
-        _: &str,
-        req: OrchestratorRequest,
-    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
-        let o = self.0.clone();
-        Box::pin(async move { o.send(GetOrchestratorInfo(req)).await.unwrap().map_err(TransportError::Refused) })
-    }
-
-    fn submit_segment(
-        &self,
-        _: &str,
-        seg: SegData,
-        data: Bytes,
-        _: Duration,
-    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
-        let o = self.0.clone();
-        Box::pin(async move {
-            o.send(SubmitSegment { seg, payment: Default::default(), data })
-                .await
-                .unwrap()
-                .map_err(|r| TransportError::Refused(r.0))
-        })
-    }
-
-    fn end_session(&self, _: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
-        let o = self.0.clone();
-        Box::pin(async move { o.send(EndSession(token)).await.unwrap().map_err(|r| TransportError::Refused(r.0)) })
-    }
+/// The in-process transport to one orchestrator, at "loopback".
+fn loopback(orchestrator: Addr<Orchestrator>) -> InProcess {
+    let transport = InProcess::default();
+    transport.add("loopback", orchestrator);
+    transport
 }
 
 /// A gateway whose one orchestrator ("loopback", up to 3 attempts a segment) uses `tpool`.
 fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
     let orch = Orchestrator::new(settings("loopback", 4), tpool).start();
-    let transport: Rc<dyn OrchestratorTransport> = Rc::new(Loopback(orch));
+    let transport: Rc<dyn OrchestratorTransport> = Rc::new(loopback(orch));
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
     let stream =
         StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
@@ -246,8 +217,8 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
 // transport that panics): no real input can make these actors panic.
 // ---------------------------------------------------------------------------------------------
 
-/// [`Loopback`], except that the first segment panics inside the stream session's future.
-struct PanicsOnSubmit(Loopback, std::cell::Cell<bool>);
+/// [`loopback`], except that the first segment panics inside the stream session's future.
+struct PanicsOnSubmit(InProcess, std::cell::Cell<bool>);
 
 impl OrchestratorTransport for PanicsOnSubmit {
     fn get_orchestrator(
@@ -289,8 +260,8 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     let orchestrator = Orchestrator::new(settings("loopback", 4), transcoder_pool.clone()).supervised_by(watchdog);
     let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
     let transport: Rc<dyn OrchestratorTransport> = match panic_on_first_submit {
-        true => Rc::new(PanicsOnSubmit(Loopback(orchestrator), Default::default())),
-        false => Rc::new(Loopback(orchestrator)),
+        true => Rc::new(PanicsOnSubmit(loopback(orchestrator), Default::default())),
+        false => Rc::new(loopback(orchestrator)),
     };
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone());
     let orchestrator_pool = watchdog.start("orchestrator_pool", Policy::Permanent, opool);

@@ -15,4 +15,4 @@ pub use orchestrator_pool::{
     Suspend,
 };
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
-pub use transport::{OrchestratorTransport, TransportError};
+pub use transport::{InProcess, OrchestratorTransport, TransportError};

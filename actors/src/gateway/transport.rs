@@ -1,12 +1,18 @@
 //! How the gateway reaches orchestrators. The actors only see this trait; the node implements it
-//! over HTTP(S) with MessagePack bodies, and keeps the actors free of HTTP.
+//! over HTTP(S) with MessagePack bodies, and keeps the actors free of HTTP; [`InProcess`]
+//! implements it without a network.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
+use actix::{Addr, MailboxError};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure, TranscodeResult};
+use crate::orchestrator::{EndSession, GetOrchestratorInfo, Orchestrator, SubmitSegment};
+use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeResult};
 
 /// A failure to get an answer from an orchestrator.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,4 +49,69 @@ pub trait OrchestratorTransport {
         transcoder_uri: &str,
         token: AuthToken,
     ) -> LocalBoxFuture<'static, Result<(), TransportError>>;
+}
+
+/// The wire protocol without a network: the same messages, handed to orchestrators of this
+/// process by URI. What everything above the HTTP surface is tested through (the gateway, the
+/// orchestrator and, with payments, the ticket sender and receiver), and the transport of an
+/// all-in-one node that needs no loopback HTTP. An orchestrator not (or no longer) listed is
+/// unreachable, as one that is down.
+#[derive(Clone, Default)]
+pub struct InProcess {
+    orchestrators: Rc<RefCell<HashMap<String, Addr<Orchestrator>>>>,
+}
+
+impl InProcess {
+    /// Reach `orchestrator` at `uri`.
+    pub fn add(&self, uri: impl Into<String>, orchestrator: Addr<Orchestrator>) {
+        self.orchestrators.borrow_mut().insert(uri.into(), orchestrator);
+    }
+
+    /// `uri` goes down.
+    pub fn remove(&self, uri: &str) {
+        self.orchestrators.borrow_mut().remove(uri);
+    }
+
+    fn get(&self, uri: &str) -> Result<Addr<Orchestrator>, TransportError> {
+        let found = self.orchestrators.borrow().get(uri).cloned();
+        found.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))
+    }
+}
+
+fn stopped(_: MailboxError) -> TransportError {
+    TransportError::Unreachable("the orchestrator stopped before answering".into())
+}
+
+impl OrchestratorTransport for InProcess {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        let o = self.get(uri);
+        Box::pin(
+            async move { o?.send(GetOrchestratorInfo(req)).await.map_err(stopped)?.map_err(TransportError::Refused) },
+        )
+    }
+
+    fn submit_segment(
+        &self,
+        uri: &str,
+        seg: SegData,
+        data: Bytes,
+        _: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        let o = self.get(uri);
+        Box::pin(async move {
+            let submit = SubmitSegment { seg, payment: Payment::default(), data };
+            o?.send(submit).await.map_err(stopped)?.map_err(|r| TransportError::Refused(r.0))
+        })
+    }
+
+    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        let o = self.get(uri);
+        Box::pin(
+            async move { o?.send(EndSession(token)).await.map_err(stopped)?.map_err(|r| TransportError::Refused(r.0)) },
+        )
+    }
 }
