@@ -16,13 +16,15 @@
 //! - while a [`Policy::Permanent`] actor (one per role: the gateway, the pools, the chain
 //!   watchers) waits for its restart, [`Watchdog::health`] names it, so `/healthz` answers 503;
 //! - an actor is restarted after at most [`MAX_RESTARTS`] panics within [`RESTART_WINDOW`]; the
-//!   next one there fails it for good (`livepeer_actor_failures_total{actor}`): a [`Policy::Transient`] one (a session, one
-//!   of many) just ends; a permanent one leaves the node unable to serve, so it stays named by
-//!   `/healthz` and [`Watchdog::fatal`] resolves: the node stops with a non-zero status (like
-//!   reth's critical tasks), for its process supervisor to restart it whole.
+//!   next one there fails it for good (`livepeer_actor_failures_total{actor}`): a
+//!   [`Policy::Transient`] one (a session, one of many) just ends; a permanent one leaves the
+//!   node unable to serve, so it stays named by `/healthz` and [`Watchdog::fatal`] resolves: the
+//!   node stops with a non-zero status (like reth's critical tasks), for its process supervisor
+//!   to restart it whole.
 //!
 //! An actor that stops itself (or whose every address is gone) is not restarted; a permanent one
-//! is then reported stopped.
+//! is then reported stopped. A part that is not an actor (the store's thread) reports its
+//! restarts and its failure itself, through [`Watchdog::watch_thread`].
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -125,16 +127,7 @@ impl Watchdog {
     where
         A: Actor<Context = Context<A>> + Supervised,
     {
-        self.start_with(name, policy, |_| act)
-    }
-
-    /// [`Watchdog::start`] for an actor that needs its context (its own address) to be built.
-    pub fn start_with<A>(&self, name: &'static str, policy: Policy, f: impl FnOnce(&mut Context<A>) -> A) -> Addr<A>
-    where
-        A: Actor<Context = Context<A>> + Supervised,
-    {
-        let mut ctx = Context::new();
-        let act = f(&mut ctx);
+        let ctx = Context::new();
         let addr = ctx.address();
         self.0.parts.lock().entry(name).or_insert_with(|| Part::new(policy)).instances += 1;
         metrics::actor_declared(name);
