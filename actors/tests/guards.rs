@@ -278,3 +278,30 @@ async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
     // An MPEG-TS segment may go to either.
     pool.send(Transcode(job(segment()))).await.unwrap().expect("transcoded");
 }
+
+/// A session the gateway already ended (waiting for its last segment) that panics stops at its
+/// restart, instead of holding a `max_sessions` slot until its idle timeout. (The panic is
+/// injected: nothing real makes a session panic.)
+#[actix::test]
+async fn an_ended_session_that_panics_stops_at_its_restart() {
+    use lp_actors::orchestrator::EndWhenIdle;
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let (func, release, started) = held();
+    let pool = pool_with(func, 1, 8).await;
+    let orch = Orchestrator::new(settings("o", 4), pool.clone()).start();
+    let watchdog = Watchdog::new();
+    let session = AuthSession::new("s".into(), pool, orch.recipient(), 4, Duration::from_secs(70));
+    let session = watchdog.start("auth_session", Policy::Transient, session);
+    let in_flight = actix::spawn(session.send(SessionSegment(job(segment()))));
+    wait_until("the segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    session.send(EndWhenIdle).await.unwrap();
+    assert!(session.connected(), "ended, but a segment is in flight");
+
+    session.do_send(InjectPanic);
+    wait_until("the ended session to stop at its restart", || !session.connected()).await;
+    let report = watchdog.report();
+    assert_eq!((report[0].restarts, report[0].instances), (1, 0), "{report:?}");
+    release.send(()).unwrap();
+    let _ = in_flight.await;
+}

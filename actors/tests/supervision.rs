@@ -21,10 +21,9 @@ use lp_actors::gateway::{
 };
 use lp_actors::orchestrator::{
     AuthSession, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SessionEnded, SessionSegment,
-    Transcode, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool, UnregisterTranscoder, ffmpeg_transcode,
+    Transcode, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterTranscoder,
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
-use lp_pipelines::TranscodeOptions;
 use lp_wire::{
     AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeFailure,
     TranscodeResult,
@@ -96,32 +95,24 @@ impl Handler<RunJob> for Vanishing {
     }
 }
 
+/// A [`Vanishing`] transcoder named `name`, registered with `pool`.
+async fn vanishing(pool: &Addr<TranscoderPool>, name: &str) -> Addr<Vanishing> {
+    let t = Vanishing { pool: pool.clone(), id: None }.start();
+    let capabilities = lp_wire::Capabilities::transcoding();
+    let register =
+        RegisterTranscoder { name: name.into(), capacity: 1, capabilities, recipient: t.clone().recipient() };
+    let id = pool.send(register).await.unwrap();
+    t.send(SetId(id)).await.unwrap();
+    t
+}
+
 #[actix::test]
 async fn a_job_whose_transcoder_disconnects_is_requeued_on_another() {
     let data = segment();
     let pool = TranscoderPool::new(8).start();
-    let vanishing = Vanishing { pool: pool.clone(), id: None }.start();
-    let id = pool
-        .send(RegisterTranscoder {
-            name: "vanishing".into(),
-            capabilities: lp_wire::Capabilities::transcoding(),
-            capacity: 1,
-            recipient: vanishing.clone().recipient(),
-        })
-        .await
-        .unwrap();
-    vanishing.send(SetId(id)).await.unwrap();
-
+    vanishing(&pool, "vanishing").await;
     let answer = pool.send(Transcode(job(data)));
-    let good = TranscodeWorker::new("good", ffmpeg_transcode(TranscodeOptions::default())).start();
-    pool.send(RegisterTranscoder {
-        name: "good".into(),
-        capabilities: lp_wire::Capabilities::transcoding(),
-        capacity: 1,
-        recipient: good.recipient(),
-    })
-    .await
-    .unwrap();
+    add_worker(&pool, real(), 1).await;
     let data = answer.await.unwrap().expect("re-queued on the good transcoder");
     assert_eq!(data.segments.len(), 1);
 }
@@ -135,18 +126,7 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     let pool = TranscoderPool::new(8).start();
     let mut victims = Vec::new();
     for i in 0..3 {
-        let t = Vanishing { pool: pool.clone(), id: None }.start();
-        let id = pool
-            .send(RegisterTranscoder {
-                name: format!("t{i}"),
-                capabilities: lp_wire::Capabilities::transcoding(),
-                capacity: 1,
-                recipient: t.clone().recipient(),
-            })
-            .await
-            .unwrap();
-        t.send(SetId(id)).await.unwrap();
-        victims.push(t);
+        victims.push(vanishing(&pool, &format!("t{i}")).await);
     }
     let failure = pool.send(Transcode(job(data))).await.unwrap().expect_err("a poison job fails");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed);
@@ -193,17 +173,7 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     let data = segment();
     let tpool = TranscoderPool::new(8).start();
     for i in 0..3 {
-        let t = Vanishing { pool: tpool.clone(), id: None }.start();
-        let id = tpool
-            .send(RegisterTranscoder {
-                name: format!("t{i}"),
-                capabilities: lp_wire::Capabilities::transcoding(),
-                capacity: 1,
-                recipient: t.clone().recipient(),
-            })
-            .await
-            .unwrap();
-        t.send(SetId(id)).await.unwrap();
+        vanishing(&tpool, &format!("t{i}")).await;
     }
     let gateway = gateway_on(tpool.clone());
     let segment = incoming(0, data);
@@ -428,4 +398,43 @@ async fn a_permanent_actor_that_keeps_panicking_fails_the_node() {
     let report = part(&watchdog, "orchestrator_pool");
     assert_eq!((report.restarts, report.failures, report.instances), (MAX_RESTARTS as u64, 1, 0), "{report:?}");
     assert!(!s.orchestrator_pool.connected(), "not restarted again");
+}
+
+/// An actor whose repair (`Supervised::restarting`) panics too: that panic is caught and
+/// counted like the first, and the actor is restarted again rather than lost.
+#[actix::test]
+async fn a_panic_in_restarting_is_caught_like_any_other() {
+    struct Fragile {
+        repairs_left_to_fail: u32,
+    }
+    impl Actor for Fragile {
+        type Context = Context<Self>;
+    }
+    impl Supervised for Fragile {
+        fn restarting(&mut self, _: &mut Context<Self>) {
+            if self.repairs_left_to_fail > 0 {
+                self.repairs_left_to_fail -= 1;
+                panic!("the repair failed");
+            }
+        }
+    }
+    #[derive(Message)]
+    #[rtype(result = "u32")]
+    struct Ask(bool);
+    impl Handler<Ask> for Fragile {
+        type Result = u32;
+        fn handle(&mut self, Ask(panic): Ask, _: &mut Context<Self>) -> u32 {
+            assert!(!panic, "injected panic");
+            7
+        }
+    }
+
+    let watchdog = Watchdog::with_first_backoff(Duration::from_millis(1));
+    let fragile = watchdog.start("fragile", Policy::Permanent, Fragile { repairs_left_to_fail: 1 });
+    fragile.do_send(Ask(true));
+    assert_eq!(fragile.send(Ask(false)).await.expect("restarted after both panics"), 7);
+    let report = part(&watchdog, "fragile");
+    assert_eq!((report.restarts, report.failures, report.instances), (2, 0, 1), "{report:?}");
+    assert!(report.last_panic.as_deref() == Some("the repair failed"), "{report:?}");
+    assert_eq!(watchdog.health(), Ok(()));
 }

@@ -30,12 +30,7 @@ fn run(cmd: &mut Command) {
 /// 6 Mbps, GOP 60, AAC 48 kHz stereo, MPEG-TS.
 fn make_input(dir: &Path) -> PathBuf {
     let path = dir.join("seg1080.ts");
-    run(Command::new("ffmpeg").args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-y",
+    lp_testkit::media::ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
@@ -79,7 +74,7 @@ fn make_input(dir: &Path) -> PathBuf {
         "-f",
         "mpegts",
         path.to_str().unwrap(),
-    ]));
+    ]);
     path
 }
 

@@ -12,7 +12,7 @@ pub mod transcode_worker;
 pub mod transcoder_pool;
 pub mod worker_link;
 
-pub use auth_session::{AuthSession, SessionEnded, SessionSegment};
+pub use auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 pub use handle::{OrchestratorHandle, OrchestratorReport, add_local_workers};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use links::{Drained, InFlight, Links};

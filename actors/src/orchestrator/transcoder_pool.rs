@@ -49,6 +49,8 @@ struct Transcoder {
 
 struct Pending {
     job: TranscodeJob,
+    /// What a transcoder must offer to run it ([`TranscodeJob::required`]).
+    needs: Capabilities,
     reply: Reply,
     requeues: u32,
 }
@@ -103,7 +105,7 @@ impl TranscoderPool {
         self.drop_abandoned();
         // The first queued job some free transcoder can run, in queue order.
         while let Some((at, id)) =
-            self.queue.iter().enumerate().find_map(|(at, p)| self.pick(&p.job.required()).map(|id| (at, id)))
+            self.queue.iter().enumerate().find_map(|(at, p)| self.pick(&p.needs).map(|id| (at, id)))
         {
             let pending = self.queue.remove(at).expect("found in the queue");
             let transcoder = self.transcoders.get_mut(&id).expect("picked transcoder exists");
@@ -131,8 +133,7 @@ impl TranscoderPool {
     /// Fail the queued jobs no registered transcoder can run (the last that could left).
     fn fail_queue_if_no_transcoders(&mut self) {
         let queue = std::mem::take(&mut self.queue);
-        let (stuck, runnable): (VecDeque<_>, VecDeque<_>) =
-            queue.into_iter().partition(|p| !self.offered(&p.job.required()));
+        let (stuck, runnable): (VecDeque<_>, VecDeque<_>) = queue.into_iter().partition(|p| !self.offered(&p.needs));
         self.queue = runnable;
         for pending in stuck {
             let _ = pending.reply.send(Err(self.no_transcoders()));
@@ -238,10 +239,6 @@ impl Handler<Transcode> for TranscoderPool {
     type Result = ResponseFuture<Result<TranscodeData, TranscodeFailure>>;
 
     fn handle(&mut self, Transcode(job): Transcode, ctx: &mut Self::Context) -> Self::Result {
-        if !self.offered(&job.required()) {
-            let failure = self.no_transcoders();
-            return Box::pin(async { Err(failure) });
-        }
         self.drop_abandoned();
         if self.queue.len() >= self.max_queue {
             return Box::pin(async {
@@ -254,7 +251,7 @@ impl Handler<Transcode> for TranscoderPool {
         let (reply, answer) = oneshot::channel();
         // Answered by its deadline even when no transcoder frees up before then.
         ctx.run_later(job.time_left(), |act, ctx| act.dispatch(ctx));
-        self.queue.push_back(Pending { job, reply, requeues: 0 });
+        self.queue.push_back(Pending { needs: job.required(), job, reply, requeues: 0 });
         self.dispatch(ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
