@@ -21,9 +21,10 @@
 //!   panic in an operation is caught on the store's thread: that message's transaction is rolled
 //!   back and its caller gets [`StoreError::Panicked`]; the connection is dropped and the file
 //!   opened again before the next message is taken, so nothing queued is lost. If the file cannot
-//!   be opened again, the store stops (logged at ERROR) and every later message is `Closed`.
-//!   Watched by the node's watchdog ([`Store::watched_by`]), its restarts are counted and its
-//!   end stops the node.
+//!   be opened again, the store stops (logged at ERROR) and answers every later message `Closed`.
+//!   Watched by the node's watchdog ([`Store::watched_by`]), its restarts are counted, and it
+//!   stops, stopping the node, when it cannot reopen the file or panics more than the
+//!   watchdog's [`MAX_RESTARTS`](crate::supervision::MAX_RESTARTS) times a minute.
 //!   The thread ends when the last [`Store`] handle is dropped, after the messages queued before.
 //!
 //! Why not an actix `SyncArbiter`: its queue between the arbiter and the threads is unbounded,
@@ -199,12 +200,14 @@ fn serve(path: &Path, mut db: Db, queue: Receiver<Job>, watched: &Mutex<Option<T
     for job in queue.iter() {
         if let Outcome::Panicked(what) = job(&db) {
             drop(db);
+            let part = watched.lock().clone();
+            if part.as_ref().is_some_and(|p| !p.restarted(what)) {
+                error!(target: "lp::store", path = %path.display(), "the database store keeps panicking; it stops");
+                return refuse_all(queue);
+            }
             db = match Db::open(path) {
                 Ok(db) => {
                     warn!(target: "lp::store", path = %path.display(), "database store restarted");
-                    if let Some(part) = &*watched.lock() {
-                        part.restarted(what);
-                    }
                     db
                 }
                 Err(e) => {
@@ -213,13 +216,23 @@ fn serve(path: &Path, mut db: Db, queue: Receiver<Job>, watched: &Mutex<Option<T
                         path = %path.display(),
                         "cannot reopen the database after a panic; the store stops: {e}"
                     );
-                    if let Some(part) = &*watched.lock() {
+                    if let Some(part) = part {
                         part.failed(format!("cannot reopen the database after a panic: {e}"));
                     }
-                    return;
+                    return refuse_all(queue);
                 }
             };
         }
+    }
+}
+
+/// A stopped store answers every message `Closed`, until its last handle is gone. (Dropping
+/// the queue instead would strand what is already in it: a bounded channel keeps its messages,
+/// unanswered, while any sender lives.)
+fn refuse_all(queue: Receiver<Job>) {
+    // Dropping a job drops its reply, which its caller reads as `Closed`.
+    for job in queue.iter() {
+        drop(job);
     }
 }
 

@@ -147,7 +147,7 @@ impl Watchdog {
     pub fn watch_thread(&self, name: &'static str) -> ThreadPart {
         self.0.parts.lock().entry(name).or_insert_with(|| Part::new(Policy::Permanent)).instances += 1;
         metrics::actor_declared(name);
-        ThreadPart { watchdog: self.clone(), name }
+        ThreadPart { watchdog: self.clone(), name, panics: Arc::default() }
     }
 
     /// `Err(reasons)` while a permanent actor is restarting, stopped or failed; each reason names
@@ -203,6 +203,48 @@ impl Watchdog {
         }
     }
 
+    /// Count a panic of one actor of kind `name`, given when it panicked before: the how-many-th
+    /// it is within [`RESTART_WINDOW`] while it may be restarted, or `None` once it has panicked
+    /// more than [`MAX_RESTARTS`] times there (it is then failed for good).
+    fn count_panic(
+        &self,
+        name: &'static str,
+        policy: Policy,
+        panics: &mut Vec<Instant>,
+        what: String,
+    ) -> Option<usize> {
+        let now = Instant::now();
+        panics.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+        panics.push(now);
+        let n = panics.len();
+        self.update(name, |p| p.last_panic = Some(what.clone()));
+        if n > MAX_RESTARTS {
+            error!(target: "lp::supervision", actor = name, panic = %what, panics = n, window = ?RESTART_WINDOW, "actor keeps panicking; not restarting it");
+            self.fail(name, policy, format!("panicked {n} times in {RESTART_WINDOW:?}, last: {what}"));
+            return None;
+        }
+        metrics::actor_restarted(name);
+        self.update(name, |p| p.restarts += 1);
+        Some(n)
+    }
+
+    /// One actor of kind `name` is gone for good: counted, and a permanent one, named by
+    /// [`Watchdog::health`], stops the node.
+    fn fail(&self, name: &'static str, policy: Policy, why: String) {
+        metrics::actor_failed(name);
+        let permanent = policy == Policy::Permanent;
+        self.update(name, |p| {
+            p.failures += 1;
+            p.instances -= 1;
+            if permanent {
+                p.down = Some(why.clone());
+            }
+        });
+        if permanent {
+            self.failed_for_good(name, why);
+        }
+    }
+
     fn update(&self, name: &'static str, f: impl FnOnce(&mut Part)) {
         if let Some(part) = self.0.parts.lock().get_mut(name) {
             f(part);
@@ -220,27 +262,20 @@ impl Watchdog {
 pub struct ThreadPart {
     watchdog: Watchdog,
     name: &'static str,
+    /// When it panicked within the window.
+    panics: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl ThreadPart {
-    /// It recovered in place from `panic`.
-    pub fn restarted(&self, panic: String) {
-        metrics::actor_restarted(self.name);
-        self.watchdog.update(self.name, |p| {
-            p.restarts += 1;
-            p.last_panic = Some(panic);
-        });
+    /// It panicked and may recover in place: whether it may (`false`, past [`MAX_RESTARTS`]
+    /// within [`RESTART_WINDOW`], means it failed for good and the node stops).
+    pub fn restarted(&self, panic: String) -> bool {
+        self.watchdog.count_panic(self.name, Policy::Permanent, &mut self.panics.lock(), panic).is_some()
     }
 
     /// It cannot go on: the node stops.
     pub fn failed(&self, why: String) {
-        metrics::actor_failed(self.name);
-        self.watchdog.update(self.name, |p| {
-            p.failures += 1;
-            p.instances -= 1;
-            p.down = Some(why.clone());
-        });
-        self.watchdog.failed_for_good(self.name, why);
+        self.watchdog.fail(self.name, Policy::Permanent, why);
     }
 }
 
@@ -265,36 +300,10 @@ struct Supervisor<A: Actor<Context = Context<A>> + Supervised> {
 impl<A: Actor<Context = Context<A>> + Supervised> Supervisor<A> {
     /// Count a panic; the wait before the restart, or `None` when it has panicked too often.
     fn panicked(&mut self, what: String) -> Option<Duration> {
-        let now = Instant::now();
-        self.panics.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-        self.panics.push(now);
-        let n = self.panics.len();
-        let (name, policy) = (self.name, self.policy);
-        if n > MAX_RESTARTS {
-            error!(target: "lp::supervision", actor = name, panic = %what, panics = n, window = ?RESTART_WINDOW, "actor keeps panicking; not restarting it");
-            metrics::actor_failed(name);
-            let why = format!("panicked {n} times in {RESTART_WINDOW:?}, last: {what}");
-            self.watchdog.update(name, |p| {
-                p.failures += 1;
-                p.instances -= 1;
-                p.last_panic = Some(what);
-                if policy == Policy::Permanent {
-                    p.down = Some(why.clone());
-                }
-            });
-            if policy == Policy::Permanent {
-                self.watchdog.failed_for_good(name, why);
-            }
-            return None;
-        }
+        let n = self.watchdog.count_panic(self.name, self.policy, &mut self.panics, what.clone())?;
         let wait = self.watchdog.0.first_backoff.saturating_mul(1 << (n - 1).min(16)).min(MAX_BACKOFF);
-        error!(target: "lp::supervision", actor = name, panic = %what, restart_in = ?wait, "actor panicked; restarting it");
-        metrics::actor_restarted(name);
-        self.watchdog.update(name, |p| {
-            p.restarts += 1;
-            p.restarting += 1;
-            p.last_panic = Some(what);
-        });
+        error!(target: "lp::supervision", actor = self.name, panic = %what, restart_in = ?wait, "actor panicked; restarting it");
+        self.watchdog.update(self.name, |p| p.restarting += 1);
         Some(wait)
     }
 

@@ -288,9 +288,9 @@ async fn the_watchdog_counts_a_store_restart_and_stops_the_node_when_it_cannot_r
     assert_eq!((report[0].actor, report[0].restarts, report[0].failures), ("store", 1, 0), "{report:?}");
     assert_eq!(watchdog.health(), Ok(()));
 
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    // Only the main file goes: the open connection keeps its WAL and shared memory, so the
+    // rollback of the next (panicking) message completes.
+    std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
     store.send(WriteThenPanic).await.unwrap_err();
     let why = tokio::time::timeout(Duration::from_secs(10), watchdog.fatal()).await.expect("the node is told to stop");
@@ -316,4 +316,25 @@ async fn sqlite_on_an_async_thread_is_caught() {
 async fn opening_a_db_on_an_async_thread_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
     let _ = Db::open_in(tmp.path());
+}
+
+/// A store that keeps panicking is stopped like any supervised actor: past the watchdog's
+/// restart cap it answers `Closed` and the node is told to stop.
+#[actix::test]
+async fn a_store_that_keeps_panicking_stops_the_node() {
+    use lp_actors::supervision::MAX_RESTARTS;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = open(tmp.path()).await;
+    let watchdog = Watchdog::new();
+    store.watched_by(&watchdog);
+    for _ in 0..MAX_RESTARTS {
+        store.send(WriteThenPanic).await.unwrap_err();
+        assert!(store.send(LastBlock).await.is_ok(), "restarted in place");
+    }
+    store.send(WriteThenPanic).await.unwrap_err();
+    let why = tokio::time::timeout(Duration::from_secs(10), watchdog.fatal()).await.expect("the node is told to stop");
+    assert!(why.starts_with(&format!("store: panicked {} times in", MAX_RESTARTS + 1)), "{why}");
+    assert!(matches!(store.send(LastBlock).await, Err(StoreError::Closed)));
+    assert_eq!((watchdog.report()[0].restarts, watchdog.report()[0].failures), (MAX_RESTARTS as u64, 1));
 }

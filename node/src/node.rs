@@ -186,7 +186,6 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let links = Links::default();
         let state = orchestrator::OrchestratorState {
             orchestrator: orch.clone(),
-            pool: orch.transcoder_pool().clone(),
             secret: prepared.orchestrator_secret.clone().map(Arc::new),
             links: links.clone(),
         };

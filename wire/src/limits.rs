@@ -44,5 +44,8 @@ pub const WORKER_REGISTER_WITHIN: Duration = Duration::from_secs(10);
 /// What a worker connection may send before its registration is accepted.
 pub const WORKER_UNREGISTERED_BYTES: usize = 64 * 1024;
 
+/// How long a worker waits for its answer to the orchestrator's close frame to go out.
+pub const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// The first and the longest wait between a worker's reconnection attempts (doubling).
 pub const WORKER_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));

@@ -119,11 +119,6 @@ impl WatchError {
     fn rpc(call: RpcCall, e: &RpcError<TransportErrorKind>) -> WatchError {
         WatchError::Rpc { call, error: ChainError::from_rpc(e) }
     }
-
-    /// Whether the RPC endpoint is at fault (not the database, nor an overlapping poll).
-    pub fn is_rpc(&self) -> bool {
-        matches!(self, WatchError::Rpc { .. } | WatchError::MissingBlock(_))
-    }
 }
 
 pub struct BlockWatcher {

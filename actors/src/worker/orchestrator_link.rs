@@ -22,7 +22,7 @@ use actix::Addr;
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use lp_pipelines::Profile;
-use lp_wire::limits::{WORKER_BACKOFF, WORKER_SILENCE};
+use lp_wire::limits::{WORKER_BACKOFF, WORKER_CLOSE_GRACE, WORKER_SILENCE};
 use lp_wire::{Capabilities, ErrorCode, OrchestratorMessage, TranscodeFailure, TranscoderMessage, Work, WorkOutcome};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -180,7 +180,7 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &Addr<Transcoder
         }
     };
     // The writer stops after sending the answer to a close; give it a moment, no more.
-    if !closing || tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+    if !closing || tokio::time::timeout(WORKER_CLOSE_GRACE, &mut writer).await.is_err() {
         writer.abort();
     }
     end

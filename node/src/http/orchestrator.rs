@@ -10,13 +10,12 @@
 
 use std::sync::Arc;
 
-use actix::prelude::*;
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lp_actors::handle::CallError;
-use lp_actors::orchestrator::{Links, OrchestratorHandle, TranscoderPool, WorkerLink};
+use lp_actors::orchestrator::{Links, OrchestratorHandle, WorkerLink};
 use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, Payment, SegData, TranscodeFailure};
 use tracing::warn;
 
@@ -27,7 +26,6 @@ use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
 #[derive(Clone)]
 pub struct OrchestratorState {
     pub orchestrator: OrchestratorHandle,
-    pub pool: Addr<TranscoderPool>,
     pub secret: Option<Arc<String>>,
     /// The remote worker links and the segments in flight, for shutdown.
     pub links: Links,
@@ -152,6 +150,13 @@ async fn transcoder(
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let (transport, events) = remote_transcoder::adapt(session, stream, gate);
     let secret = state.secret.clone();
-    WorkerLink::new(peer, Box::new(transport), state.pool.clone(), secret, state.links.clone()).start_with(events);
+    WorkerLink::new(
+        peer,
+        Box::new(transport),
+        state.orchestrator.transcoder_pool().clone(),
+        secret,
+        state.links.clone(),
+    )
+    .start_with(events);
     Ok(response)
 }
