@@ -390,8 +390,8 @@ impl<'e> Reader<'e> {
     }
 
     /// A required key's value: `read` is what its reader answered; `None` not already reported
-    /// as invalid is reported as missing. The placeholder then put in keeps the config from being
-    /// returned as valid.
+    /// as invalid is reported as missing. The default returned then is never seen: the recorded
+    /// error makes the whole load fail.
     pub(crate) fn required<T: Default>(&mut self, key: &str, read: Option<T>) -> T {
         if read.is_none() && !self.has_error(key) {
             self.error(key, "missing required key");

@@ -36,12 +36,6 @@ impl Wei {
     }
 }
 
-impl From<U256> for Wei {
-    fn from(wei: U256) -> Self {
-        Wei(wei)
-    }
-}
-
 impl From<u64> for Wei {
     fn from(wei: u64) -> Self {
         Wei(U256::from(wei))
@@ -146,33 +140,6 @@ impl serde::Serialize for Wei {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Wei {
-    /// From a string, as [`FromStr`], or a non-negative integer of wei.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Wei;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an amount of wei: a string such as \"8000000000\" or \"8 gwei\", or an integer")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Wei, E> {
-                s.parse().map_err(E::custom)
-            }
-
-            fn visit_u64<E: serde::de::Error>(self, wei: u64) -> Result<Wei, E> {
-                Ok(Wei::from(wei))
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, wei: i64) -> Result<Wei, E> {
-                u64::try_from(wei).map(Wei::from).map_err(|_| E::custom(ParseWeiError::Negative(wei.to_string())))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,23 +172,15 @@ mod tests {
     }
 
     #[test]
-    fn display_and_serde_are_decimal_wei() {
+    fn display_and_serialization_are_decimal_wei() {
         let amount = wei("0.001 eth").unwrap();
         assert_eq!(amount.to_string(), "1000000000000000");
         assert_eq!(amount.as_u256(), U256::from(1_000_000_000_000_000u64));
-        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        #[derive(serde::Serialize)]
         struct Holder {
             v: Wei,
         }
-        let text = toml::to_string(&Holder { v: amount }).unwrap();
-        assert_eq!(text, "v = \"1000000000000000\"\n");
-        assert_eq!(toml::from_str::<Holder>(&text).unwrap(), Holder { v: amount });
-        assert_eq!(toml::from_str::<Holder>("v = \"8 gwei\"").unwrap().v, u(8_000_000_000));
-        assert_eq!(toml::from_str::<Holder>("v = 5").unwrap().v, u(5));
-        let error = toml::from_str::<Holder>("v = -5").unwrap_err().to_string();
-        assert!(error.contains("\"-5\" is negative"), "{error}");
-        let error = toml::from_str::<Holder>("v = \"0.5 wei\"").unwrap_err().to_string();
-        assert!(error.contains("not a whole number of wei"), "{error}");
+        assert_eq!(toml::to_string(&Holder { v: amount }).unwrap(), "v = \"1000000000000000\"\n");
     }
 
     #[test]

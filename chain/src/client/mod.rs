@@ -41,7 +41,7 @@ mod token;
 
 pub use amounts::{Token, format_amount, parse_amount};
 pub use bonding::{PERC_DIVISOR, PoolMember, Unbonded, UnbondingLock};
-pub use reward::{expected_reward, insert_position, reward_stake_round};
+pub use reward::expected_reward;
 pub use rounds::RoundInfo;
 pub use status::NodeStatus;
 
@@ -155,11 +155,6 @@ impl ChainClient {
     /// The provider, for reads this client does not wrap.
     pub fn provider(&self) -> &DynProvider {
         &self.inner.provider
-    }
-
-    /// The transaction manager, if the client has an account.
-    pub fn tx_manager(&self) -> Option<&TxManager> {
-        self.inner.tx.as_ref()
     }
 
     /// The latest block number.
