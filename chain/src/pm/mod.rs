@@ -2,13 +2,41 @@
 //! (`reference/contracts.md` §4; checked against `chain/tests/vectors/`, which hold a ticket the
 //! real TicketBroker redeemed): the ticket hash, `auxData`, `recipientRandHash`, the EIP-191
 //! signature the broker recovers (65 bytes, v 27/28, high s refused), the win check, and
-//! go-livepeer's win probability for an expected value.
+//! go-livepeer's win probability for an expected value; [`params`], [`recipient`] and [`sender`]
+//! build go-livepeer's payment rules on them.
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256, keccak256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 
 pub use crate::bindings::MTicketBrokerCore::Ticket;
+
+pub mod params;
+pub mod recipient;
+pub mod sender;
+
+pub use params::{Price, TicketParams, Terms};
+pub use recipient::{CheckedTicket, NonceBook, Recipient, TicketError};
+pub use sender::{SenderInfo, SenderLimits};
+
+/// A winning ticket as the recipient keeps it until it is redeemed: what
+/// `redeemWinningTicket(ticket, sig, recipientRand)` takes, and the block after which it may be
+/// redeemed (its parameters' expiration: `recipientRand` is revealed only once they are dead).
+#[derive(Clone)]
+pub struct WinningTicket {
+    pub ticket: Ticket,
+    pub sig: Bytes,
+    pub recipient_rand: U256,
+    pub params_expiration_block: u64,
+}
+
+impl WinningTicket {
+    /// The creation round committed to in `auxData`.
+    pub fn creation_round(&self) -> u64 {
+        let aux = &self.ticket.auxData;
+        if aux.len() < 32 { 0 } else { U256::from_be_slice(&aux[..32]).saturating_to() }
+    }
+}
 
 /// The only signature length the broker takes (r ‖ s ‖ v); a 64-byte EIP-2098 one is refused.
 pub const SIGNATURE_LEN: usize = 65;

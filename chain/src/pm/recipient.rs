@@ -1,0 +1,186 @@
+//! The recipient's side of a ticket (`reference/go-livepeer.md` §4.3, §4.6): `recipientRand`
+//! derived with HMAC-SHA256 from a secret and the parameters' seed (so the recipient keeps no
+//! state per parameters, and a secret kept across restarts keeps every issued parameter valid),
+//! the checks of one ticket in go-livepeer's order, and replay protection.
+
+use std::collections::{HashMap, HashSet};
+
+use alloy::primitives::{Address, B256, U256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::params::{PARAMS_EXPIRY_BLOCKS, ParamsError, Price, TicketParams, Terms, value_and_prob};
+use super::{SignatureError, Ticket, is_winning, recipient_rand_hash, recover, ticket_hash};
+
+/// Tickets one set of parameters takes (nonces per `recipientRand`). go-livepeer's 600 broke
+/// large payments (go-livepeer #4028); a sender asks for new parameters before reaching this.
+pub const MAX_SENDER_NONCES: usize = 10_000;
+
+/// Why a ticket is refused. Each has its own `code` (the `error_code` metrics label).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("ticket recipient {got} is not this orchestrator ({expected})")]
+    WrongRecipient { expected: Address, got: Address },
+    #[error("ticket sender is the zero address")]
+    ZeroSender,
+    #[error("invalid recipientRand: the parameters were not issued by this orchestrator to this sender at this price")]
+    InvalidRecipientRand,
+    #[error("invalid ticket signature: {0}")]
+    Signature(SignatureError),
+    #[error("invalid ticket signature: signed by {signer}, not the sender {sender}")]
+    WrongSigner { sender: Address, signer: Address },
+    #[error("ticket nonce {0} was already used with these parameters (replay)")]
+    Replayed(u32),
+    #[error("too many tickets ({MAX_SENDER_NONCES}) on one set of parameters")]
+    TooManyNonces,
+    #[error("TicketParams expired: they were valid until block {expiration_block}, the chain is at {block}")]
+    Expired { expiration_block: u64, block: u64 },
+}
+
+impl TicketError {
+    /// A stable name for metrics labels and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TicketError::WrongRecipient { .. } => "WrongRecipient",
+            TicketError::ZeroSender => "ZeroSender",
+            TicketError::InvalidRecipientRand => "InvalidRecipientRand",
+            TicketError::Signature(_) | TicketError::WrongSigner { .. } => "InvalidSignature",
+            TicketError::Replayed(_) => "Replayed",
+            TicketError::TooManyNonces => "TooManyNonces",
+            TicketError::Expired { .. } => "Expired",
+        }
+    }
+}
+
+/// A ticket that passed the checks.
+#[derive(Clone)]
+pub struct CheckedTicket {
+    pub ticket: Ticket,
+    pub sig: Vec<u8>,
+    pub recipient_rand: U256,
+    pub winning: bool,
+}
+
+/// This orchestrator as a ticket recipient: its address and its HMAC secret.
+#[derive(Clone)]
+pub struct Recipient {
+    address: Address,
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl Recipient {
+    pub fn new(address: Address, secret: [u8; 32]) -> Recipient {
+        Recipient { address, secret }
+    }
+
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Parameters for `sender` at `price`, valid for [`PARAMS_EXPIRY_BLOCKS`] blocks.
+    pub fn issue(&self, sender: Address, terms: &Terms, price: Price, seed: B256) -> Result<TicketParams, ParamsError> {
+        if terms.round_block_hash.is_zero() {
+            return Err(ParamsError::NoRound);
+        }
+        let (face_value, win_prob) = value_and_prob(terms, price)?;
+        let mut params = TicketParams {
+            recipient: self.address,
+            face_value,
+            win_prob,
+            recipient_rand_hash: B256::ZERO,
+            seed,
+            expiration_block: terms.block + PARAMS_EXPIRY_BLOCKS,
+            creation_round: terms.round,
+            creation_round_block_hash: terms.round_block_hash,
+        };
+        params.recipient_rand_hash = recipient_rand_hash(self.rand(sender, &params, price));
+        Ok(params)
+    }
+
+    /// `recipientRand`: HMAC-SHA256(secret, seed ‖ sender ‖ faceValue ‖ winProb ‖
+    /// expirationBlock ‖ price numerator ‖ price denominator ‖ auxData), big integers as minimal
+    /// big-endian bytes (go-livepeer's `big.Int.Bytes()`).
+    pub fn rand(&self, sender: Address, params: &TicketParams, price: Price) -> U256 {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let (num, den) = price.reduced();
+        mac.update(params.seed.as_slice());
+        mac.update(sender.as_slice());
+        for n in [params.face_value, params.win_prob, U256::from(params.expiration_block), U256::from(num), U256::from(den)]
+        {
+            mac.update(&n.to_be_bytes_trimmed_vec());
+        }
+        mac.update(&params.aux_data());
+        U256::from_be_slice(&mac.finalize().into_bytes())
+    }
+
+    /// Check one ticket in go-livepeer's order: recipient, sender, recipientRand, signature; then
+    /// whether it wins. Replays and expiry are the caller's ([`NonceBook`], the chain head).
+    pub fn check(
+        &self,
+        sender: Address,
+        params: &TicketParams,
+        price: Price,
+        nonce: u32,
+        sig: &[u8],
+    ) -> Result<CheckedTicket, TicketError> {
+        if params.recipient != self.address {
+            return Err(TicketError::WrongRecipient { expected: self.address, got: params.recipient });
+        }
+        if sender == Address::ZERO {
+            return Err(TicketError::ZeroSender);
+        }
+        let rand = self.rand(sender, params, price);
+        if recipient_rand_hash(rand) != params.recipient_rand_hash {
+            return Err(TicketError::InvalidRecipientRand);
+        }
+        let ticket = params.ticket(sender, nonce);
+        let signer = recover(ticket_hash(&ticket), sig).map_err(TicketError::Signature)?;
+        if signer != sender {
+            return Err(TicketError::WrongSigner { sender, signer });
+        }
+        let winning = is_winning(sig, rand, params.win_prob);
+        Ok(CheckedTicket { ticket, sig: sig.to_vec(), recipient_rand: rand, winning })
+    }
+}
+
+/// The nonces seen per set of parameters, forgotten once the parameters expire: a ticket on
+/// expired parameters is refused anyway, so memory stays bounded by the parameters alive.
+#[derive(Debug, Default)]
+pub struct NonceBook {
+    seen: HashMap<B256, (u64, HashSet<u32>)>,
+}
+
+impl NonceBook {
+    /// Record `nonce` for the parameters `rand_hash` (valid until `expiration_block`).
+    pub fn record(&mut self, rand_hash: B256, expiration_block: u64, nonce: u32) -> Result<(), TicketError> {
+        let (_, nonces) = self.seen.entry(rand_hash).or_insert_with(|| (expiration_block, HashSet::new()));
+        if nonces.contains(&nonce) {
+            return Err(TicketError::Replayed(nonce));
+        }
+        if nonces.len() >= MAX_SENDER_NONCES {
+            return Err(TicketError::TooManyNonces);
+        }
+        nonces.insert(nonce);
+        Ok(())
+    }
+
+    /// Forget parameters that expired before `block`.
+    pub fn prune(&mut self, block: u64) {
+        self.seen.retain(|_, (expiration, _)| *expiration >= block);
+    }
+
+    /// Sets of parameters remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
