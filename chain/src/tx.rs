@@ -120,6 +120,8 @@ impl Fees {
 pub struct TxManager {
     provider: DynProvider,
     wallet: EthereumWallet,
+    /// The account's key, also for signing what is not a transaction (payment tickets).
+    signer: PrivateKeySigner,
     address: Address,
     policy: TxPolicy,
     chain_id: OnceCell<u64>,
@@ -144,7 +146,8 @@ impl TxManager {
         let address = signer.address();
         TxManager {
             provider,
-            wallet: EthereumWallet::from(signer),
+            wallet: EthereumWallet::from(signer.clone()),
+            signer,
             address,
             policy,
             chain_id: OnceCell::new(),
@@ -156,6 +159,11 @@ impl TxManager {
     /// The sending account.
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// The account's key.
+    pub fn signer(&self) -> &PrivateKeySigner {
+        &self.signer
     }
 
     /// The policy in force.

@@ -55,6 +55,11 @@
 //! max_price_per_unit = "0"
 //! # The pixel count prices are quoted for (1 to 9223372036854775807).
 //! pixels_per_unit = 1
+//! # On-chain: the most one ticket may be worth, and the tickets of one payment together.
+//! max_ticket_ev = "3000 gwei"
+//! max_total_ev = "20000 gwei"
+//! # On-chain: a ticket's face value is at most the deposit / deposit_multiplier (1..=1000).
+//! deposit_multiplier = 1
 //!
 //! [orchestrator]
 //! # Where the orchestrator listens for gateways and transcoders.
@@ -74,6 +79,8 @@
 //! pixels_per_unit = 1
 //! # Expected value of one payment ticket (> 0): 8 gwei = "8000000000".
 //! ticket_ev = "8 gwei"
+//! # On-chain: the largest face value of a ticket; "0" = only the sender's reserve caps it.
+//! max_face_value = "0"
 //! # Transcode in this process, besides any remote transcoders.
 //! transcode = true
 //! # Segments the local transcoder works on at once (when transcode = true).
@@ -300,6 +307,16 @@ section! {
         /// The pixel count `max_price_per_unit` is quoted for (`pixels_per_unit`), 1 to
         /// 9223372036854775807 (the wire's int64). Default `1`.
         pixels_per_unit: u64 = 1 => pixel_count,
+        /// On-chain: the most one payment ticket may be worth, in wei (`max_ticket_ev`); an
+        /// orchestrator asking for more is not paid. Must be > 0. Default `"3000 gwei"`
+        /// (go-livepeer's `-maxTicketEV`).
+        max_ticket_ev: Wei = Wei::from(3_000_000_000_000) => wei(WeiLimit::POSITIVE),
+        /// On-chain: the most the tickets of one payment may be worth together, in wei
+        /// (`max_total_ev`). Must be > 0. Default `"20000 gwei"` (go-livepeer's `-maxTotalEV`).
+        max_total_ev: Wei = Wei::from(20_000_000_000_000) => wei(WeiLimit::POSITIVE),
+        /// On-chain: a ticket's face value may be at most the gateway's deposit divided by this
+        /// (`deposit_multiplier`), 1 to 1000. Default `1` (go-livepeer's `-depositMultiplier`).
+        deposit_multiplier: u64 = 1 => int(1, Some(1000)),
     }
 }
 
@@ -333,6 +350,9 @@ section! {
         /// The expected value of one payment ticket, in wei (`ticket_ev`). Must be > 0.
         /// Default `"8000000000"` (8 gwei).
         ticket_ev: Wei = Wei::from(8_000_000_000) => wei(WeiLimit::POSITIVE),
+        /// On-chain: the largest face value a ticket may have, in wei (`max_face_value`); `"0"`
+        /// means no cap beyond the sender's reserve. Default `"0"`.
+        max_face_value: Wei = Wei::ZERO => wei(WeiLimit::ANY),
         /// Transcode in this process, besides any remote transcoders (`transcode`). With `false`
         /// all work goes to remote transcoders, and `secret_file` is required. Default `true`.
         transcode: bool = true => bool,

@@ -149,6 +149,8 @@ impl WeiLimit {
     /// A gas price: the transaction manager works in u128.
     pub(crate) const GAS_PRICE: WeiLimit =
         WeiLimit { positive: false, max: Some((u128::MAX, "gas prices are at most a u128")) };
+    /// Any amount, zero included.
+    pub(crate) const ANY: WeiLimit = WeiLimit { positive: false, max: None };
     /// Any amount but zero.
     pub(crate) const POSITIVE: WeiLimit = WeiLimit { positive: true, max: None };
 }

@@ -147,6 +147,17 @@ impl ChainClient {
         self.inner.tx.as_ref().map(TxManager::address)
     }
 
+    /// The sending account's key (payment tickets are signed with it), if the client has one.
+    pub fn signer(&self) -> Option<&PrivateKeySigner> {
+        self.inner.tx.as_ref().map(TxManager::signer)
+    }
+
+    /// The gas price transactions are priced at (wei): polled, cached for the poll interval,
+    /// floored at the policy's minimum. Needs an account (its policy).
+    pub async fn gas_price(&self) -> Result<u128, ChainError> {
+        self.tx()?.gas_price().await
+    }
+
     /// The resolved contract addresses.
     pub fn contracts(&self) -> &Contracts {
         &self.inner.contracts
