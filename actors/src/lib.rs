@@ -28,6 +28,7 @@ pub mod gateway;
 pub mod handle;
 pub mod metrics;
 pub mod orchestrator;
+pub mod payment;
 pub mod store;
 pub mod supervision;
 pub mod worker;

@@ -54,6 +54,7 @@ pub const ALL: &[&str] = &[
 /// installing a recorder.
 pub fn describe() {
     describe_only();
+    crate::payment::describe();
     for code in ErrorCode::ALL {
         counter!(SEGMENT_TRANSCODE_FAILED, "error_code" => code.as_str()).increment(0);
     }

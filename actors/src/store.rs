@@ -378,3 +378,32 @@ impl StoreMessage for Orchestrators {
         Ok(db.orchestrators()?)
     }
 }
+
+/// This orchestrator's ticket secret (the HMAC key of `recipientRand`), made on first use and
+/// kept in the database, so that ticket parameters issued before a restart stay valid after it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecipientSecret;
+
+impl StoreMessage for RecipientSecret {
+    type Reply = [u8; 32];
+    fn run(self, db: &Db) -> Result<[u8; 32], StoreError> {
+        const KEY: &str = "recipient_secret";
+        let stored = db.kv_get(KEY)?.and_then(|hex| <[u8; 32]>::try_from(hex::decode(hex).ok()?).ok());
+        if let Some(secret) = stored {
+            return Ok(secret);
+        }
+        let secret: [u8; 32] = rand::random();
+        db.kv_set(KEY, &hex::encode(secret))?;
+        Ok(secret)
+    }
+}
+
+// PLACEHOLDER until the redeemer branch lands (replaced by its table-backed version).
+pub struct QueueWinningTicket(pub lp_chain::pm::WinningTicket);
+
+impl StoreMessage for QueueWinningTicket {
+    type Reply = ();
+    fn run(self, _db: &Db) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

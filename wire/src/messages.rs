@@ -210,6 +210,11 @@ pub enum ErrorCode {
     MaxAttempts,
     /// The gateway's queue for the stream is full.
     GatewayBusy,
+    /// A ticket or the payment was refused (forged, replayed, expired, wrong recipient …; the
+    /// message says which). No work was done.
+    PaymentRefused,
+    /// The session's balance does not cover the segment. No work was done.
+    InsufficientBalance,
     /// A code this build does not know (a newer peer's): decoded, not refused, and retried
     /// elsewhere like a transport failure.
     #[serde(other)]
@@ -218,7 +223,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for declaring the metric series of each at start.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidInput,
         ErrorCode::OrchestratorBusy,
         ErrorCode::OrchestratorCapped,
@@ -231,6 +236,8 @@ impl ErrorCode {
         ErrorCode::NoOrchestrators,
         ErrorCode::MaxAttempts,
         ErrorCode::GatewayBusy,
+        ErrorCode::PaymentRefused,
+        ErrorCode::InsufficientBalance,
         ErrorCode::Unknown,
     ];
 
@@ -248,6 +255,8 @@ impl ErrorCode {
             ErrorCode::NoOrchestrators => "NoOrchestrators",
             ErrorCode::MaxAttempts => "MaxAttempts",
             ErrorCode::GatewayBusy => "GatewayBusy",
+            ErrorCode::PaymentRefused => "PaymentRefused",
+            ErrorCode::InsufficientBalance => "InsufficientBalance",
             ErrorCode::Unknown => "Unknown",
         }
     }

@@ -6,12 +6,14 @@ pub mod orchestrator_registry;
 pub mod reward_caller;
 pub mod round_initializer;
 pub mod round_watcher;
+pub mod sender_watcher;
 
 pub use block_watcher::{BlockWatcher, ChainEvent, PollNow, RpcCall, Subscribe, WatchError};
 pub use orchestrator_registry::{GetPool, OrchestratorRegistry};
 pub use reward_caller::RewardCaller;
 pub use round_initializer::RoundInitializer;
 pub use round_watcher::{GetRound, RoundChanged, RoundWatcher, SubscribeRounds};
+pub use sender_watcher::{ChainView, GetChainView, GetSender, PendingFace, SenderView, SenderWatcher};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +96,7 @@ pub fn topics() -> Vec<B256> {
         T::WinningTicketTransfer::SIGNATURE_HASH,
         T::Unlock::SIGNATURE_HASH,
         T::UnlockCancelled::SIGNATURE_HASH,
+        T::ReserveClaimed::SIGNATURE_HASH,
         S::ServiceURIUpdate::SIGNATURE_HASH,
     ]
 }

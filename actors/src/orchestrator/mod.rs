@@ -8,6 +8,7 @@ pub mod job;
 pub mod links;
 #[allow(clippy::module_inception)]
 pub mod orchestrator;
+pub mod ticket_receiver;
 pub mod transcode_worker;
 pub mod transcoder_pool;
 pub mod worker_link;
@@ -20,6 +21,7 @@ pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
     Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
+pub use ticket_receiver::{PaymentRefused, PaymentSettings, TicketReceiver};
 pub use transcode_worker::TranscodeWorker;
 pub use transcoder_pool::{
     GetTranscoders, RegisterTranscoder, Transcode, TranscoderPool, TranscoderStatus, UnregisterTranscoder,

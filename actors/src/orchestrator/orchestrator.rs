@@ -6,12 +6,21 @@
 //! - **Checks** before any work: a valid, unexpired auth token, profiles the encoder can take
 //!   (every field in range, 1 to 16 of them) and a segment hash (blake3) that matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
 //!   errors (busy, capped, transcoder failures) travel inside the [`TranscodeResult`].
+//! - **Payments** (on-chain): a [`TicketReceiver`] per sender (started on its first request,
+//!   under the watchdog, transient) issues the ticket parameters of every `OrchestratorInfo`
+//!   (the gateway's signed request names the sender) and checks each segment's payment before
+//!   any work; a refused payment is a [`Rejected`] `PaymentRefused` or `InsufficientBalance`
+//!   (HTTP 400). A segment done debits its pixels from the session's balance. Offchain (no
+//!   payment settings) no ticket is asked for and any payment is ignored.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic, keeping its token key (tokens it issued stay valid) and its sessions, which
 //!   run under the same watchdog, transient.
 
 use std::collections::HashMap;
+
+use alloy::primitives::Address;
+use lp_chain::pm::Price;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,8 +33,10 @@ use tracing::{debug, info};
 use super::auth::AuthTokens;
 use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 use super::job::TranscodeJob;
+use super::ticket_receiver::{Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver};
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
+use crate::payment::{self, params_to_wire, price_to_wire};
 use crate::supervision::{Policy, Watchdog, inject_panic};
 use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorInfo, OrchestratorRequest, Payment, PriceInfo, SegData,
@@ -48,6 +59,17 @@ pub struct OrchestratorSettings {
     /// What this orchestrator offers gateways ([`Capabilities::transcoding`] for a transcoding
     /// orchestrator).
     pub capabilities: Capabilities,
+    /// On-chain: how tickets are issued and checked. `None` offchain.
+    pub payments: Option<PaymentSettings>,
+}
+
+impl OrchestratorSettings {
+    pub fn price(&self) -> Price {
+        Price {
+            per_unit: u64::try_from(self.price_per_unit).unwrap_or(0),
+            pixels_per_unit: u64::try_from(self.pixels_per_unit).unwrap_or(1).max(1),
+        }
+    }
 }
 
 pub struct Orchestrator {
@@ -56,11 +78,22 @@ pub struct Orchestrator {
     sessions: HashMap<String, Addr<AuthSession>>,
     pool: Addr<TranscoderPool>,
     watchdog: Watchdog,
+    receivers: HashMap<Address, Addr<TicketReceiver>>,
+    /// The sender paying for each session (on-chain), to forget its balance when it ends.
+    payers: HashMap<String, Address>,
 }
 
 impl Orchestrator {
     pub fn new(settings: OrchestratorSettings, pool: Addr<TranscoderPool>) -> Self {
-        Orchestrator { settings, tokens: AuthTokens::new(), sessions: HashMap::new(), pool, watchdog: Watchdog::new() }
+        Orchestrator {
+            settings,
+            tokens: AuthTokens::new(),
+            sessions: HashMap::new(),
+            pool,
+            watchdog: Watchdog::new(),
+            receivers: HashMap::new(),
+            payers: HashMap::new(),
+        }
     }
 
     /// Supervise the sessions under the node's watchdog (by default, one of their own).
@@ -91,6 +124,19 @@ impl Orchestrator {
             capabilities: Some(self.settings.capabilities.clone()),
             auth_token,
             ..Default::default()
+        }
+    }
+
+    /// The ticket receiver of `sender`, started on first use.
+    fn receiver(&mut self, sender: Address, payments: &PaymentSettings) -> Addr<TicketReceiver> {
+        match self.receivers.get(&sender) {
+            Some(addr) if addr.connected() => addr.clone(),
+            _ => {
+                let addr =
+                    self.watchdog.start("ticket_receiver", Policy::Transient, TicketReceiver::new(sender, payments.clone()));
+                self.receivers.insert(sender, addr.clone());
+                addr
+            }
         }
     }
 
@@ -169,7 +215,23 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
         } else {
             Ok(self.info(Some(self.tokens.issue())))
         };
-        Box::pin(async move { answer })
+        let price = self.settings.price();
+        let receiver = match (&self.settings.payments.clone(), answer.is_ok() && !req.address.is_empty()) {
+            (Some(payments), true) if !price.is_zero() => match payment::verify_request(&req.address, &req.sig) {
+                Ok(sender) => Some(self.receiver(sender, payments)),
+                Err(e) => return Box::pin(async move { Err(TranscodeFailure { code: ErrorCode::InvalidInput, message: e.to_string() }) }),
+            },
+            _ => None,
+        };
+        Box::pin(async move {
+            let mut info = answer?;
+            if let Some(receiver) = receiver {
+                let (params, price) = issue(&receiver, None, price).await?;
+                info.ticket_params = Some(params_to_wire(&params));
+                info.price_info = Some(price_to_wire(price));
+            }
+            Ok(info)
+        })
     }
 }
 
@@ -194,16 +256,32 @@ impl Handler<SubmitSegment> for Orchestrator {
         if blake3::hash(&msg.data).as_bytes().as_slice() != seg.hash.as_slice() {
             return reject(ErrorCode::HashMismatch, "segment bytes do not match the signed hash".into());
         }
-        let info = Some(self.info(Some(token.clone())));
+        let price = self.settings.price();
+        let receiver = match self.settings.payments.clone() {
+            Some(payments) if !msg.payment.sender.is_empty() => match payment::address("sender", &msg.payment.sender) {
+                Ok(sender) => {
+                    self.payers.insert(token.session_id.clone(), sender);
+                    Some(self.receiver(sender, &payments))
+                }
+                Err(e) => return reject(ErrorCode::PaymentRefused, e.to_string()),
+            },
+            Some(_) if !price.is_zero() => {
+                return reject(
+                    ErrorCode::InsufficientBalance,
+                    format!("no payment: this orchestrator charges {price}; the segment names no sender"),
+                );
+            }
+            _ => None,
+        };
+        let base_info = self.info(Some(token.clone()));
         let seq = seg.seq;
-        let answer = move |result| TranscodeResult { seq, result, info: info.clone() };
 
         let session = match self.sessions.get(&token.session_id) {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
                 if self.capped() {
-                    let failure = self.capped_failure();
-                    return Box::pin(async move { Ok(answer(TranscodeOutcome::Error(failure))) });
+                    let result = TranscodeOutcome::Error(self.capped_failure());
+                    return Box::pin(async move { Ok(TranscodeResult { seq, result, info: Some(base_info) }) });
                 }
                 let session = AuthSession::new(
                     token.session_id.clone(),
@@ -230,7 +308,16 @@ impl Handler<SubmitSegment> for Orchestrator {
             data: msg.data,
             deadline: Instant::now() + patience.min(MAX_PATIENCE),
         };
+        let (session_id, payment) = (token.session_id.clone(), msg.payment);
         Box::pin(async move {
+            if let Some(receiver) = &receiver {
+                let paid = receiver.send(ReceivePayment { session: session_id.clone(), payment, price }).await;
+                match paid {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(refused)) => return Err(refused_payment(&refused)),
+                    Err(_) => return Err(Rejected(stopped_receiver())),
+                }
+            }
             let outcome = match session.send(SessionSegment(job)).await {
                 Ok(Ok(data)) => TranscodeOutcome::Data(data),
                 Ok(Err(failure)) => TranscodeOutcome::Error(failure),
@@ -239,9 +326,46 @@ impl Handler<SubmitSegment> for Orchestrator {
                     message: "session is shutting down".into(),
                 }),
             };
-            Ok(answer(outcome))
+            let mut info = base_info;
+            if let Some(receiver) = &receiver {
+                if let TranscodeOutcome::Data(data) = &outcome {
+                    let pixels = data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum();
+                    receiver.do_send(Debit { session: session_id.clone(), pixels });
+                }
+                // Fresh parameters for the next payment; without them the gateway asks again.
+                if let Ok((params, price)) = issue(receiver, Some(session_id), price).await {
+                    info.ticket_params = Some(params_to_wire(&params));
+                    info.price_info = Some(price_to_wire(price));
+                }
+            }
+            Ok(TranscodeResult { seq, result: outcome, info: Some(info) })
         })
     }
+}
+
+/// Ticket parameters from `receiver`, or why there are none.
+async fn issue(
+    receiver: &Addr<TicketReceiver>,
+    session: Option<String>,
+    price: Price,
+) -> Result<(lp_chain::pm::TicketParams, Price), TranscodeFailure> {
+    match receiver.send(IssueParams { session, price }).await {
+        Ok(Ok(issued)) => Ok(issued),
+        Ok(Err(refused)) => Err(refused_payment(&refused).0),
+        Err(_) => Err(stopped_receiver()),
+    }
+}
+
+fn refused_payment(refused: &PaymentRefused) -> Rejected {
+    let code = match refused {
+        PaymentRefused::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+        _ => ErrorCode::PaymentRefused,
+    };
+    Rejected(TranscodeFailure { code, message: refused.to_string() })
+}
+
+fn stopped_receiver() -> TranscodeFailure {
+    TranscodeFailure { code: ErrorCode::PaymentRefused, message: "the ticket receiver stopped".into() }
 }
 
 impl Handler<EndSession> for Orchestrator {
@@ -266,6 +390,9 @@ impl Handler<SessionEnded> for Orchestrator {
         // Only forget the session that ended, not a newer one under the same id.
         if self.sessions.get(&msg.id) == Some(&msg.addr) {
             self.sessions.remove(&msg.id);
+            if let Some(receiver) = self.payers.remove(&msg.id).and_then(|sender| self.receivers.get(&sender)) {
+                receiver.do_send(ForgetSession(msg.id.clone()));
+            }
         }
         debug!(target: "lp::orchestrator", session = %msg.id, "session ended");
         self.publish();

@@ -37,6 +37,7 @@ mod registry;
 mod reward;
 mod rounds;
 mod status;
+mod senders;
 mod token;
 
 pub use amounts::{Token, format_amount, parse_amount};

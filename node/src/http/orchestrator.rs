@@ -113,8 +113,11 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web:
         Ok(result) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
         Err(CallError::Refused(refusal)) => {
             warn!(target: "lp::orchestrator", error = %refusal, "segment refused");
+            // go-livepeer answers a payment it refuses with 400.
             let status = match refusal.code {
-                ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidInput | ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance => {
+                    StatusCode::BAD_REQUEST
+                }
                 _ => StatusCode::FORBIDDEN,
             };
             failure(status, refusal.code, refusal.message)

@@ -1,0 +1,272 @@
+//! `SenderWatcher`: what the chain says about ticket senders, kept current from the block
+//! watcher's events instead of polling (go-livepeer's `SenderMonitor`, `reference/go-livepeer.md`
+//! §4.5), and the chain view ticket parameters are made from.
+//!
+//! - **Owns** the last block seen, the last round read, the gas price, and a cache of senders'
+//!   funds ([`SenderInfo`]: deposit, reserve, unlock, what this account claimed) with the face
+//!   value of this node's redemptions in flight per sender ([`PendingFace`], from the redeemer).
+//!   A sender is read from the chain on first use; a TicketBroker event naming it (deposit or
+//!   reserve funded, reserve claimed, a ticket paid, an unlock, a withdrawal) reads it again; a
+//!   new round reads every cached sender again (claims reset per round). Senders not asked about
+//!   for [`SENDER_TTL`] are dropped.
+//! - **Answers** [`GetSender`] (funds, max float, available funds) and [`GetChainView`] (block,
+//!   round, gas price).
+//! - **Own account** ([`SenderWatcher::own`], a gateway): its funds are read at start and on each
+//!   change, and a gateway that cannot pay says so in its log.
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: a failed read is logged; the sender is read again when next asked for
+//!   (the cached value, if any, is answered meanwhile). Supervised, permanent (see
+//!   `crate::supervision`): restarted in place with its cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use alloy::primitives::{Address, B256, U256};
+use lp_chain::client::{ChainClient, RoundInfo};
+use lp_chain::error::ChainError;
+use lp_chain::pm::SenderInfo;
+use lp_chain::pm::sender::check_funds;
+use tracing::{info, warn};
+
+use super::block_watcher::ChainEvent;
+use super::round_watcher::RoundChanged;
+use crate::payment;
+use crate::supervision::inject_panic;
+
+const MAILBOX: usize = 1024;
+/// go-livepeer's `smTTL` is 2 days; an hour keeps the cache (and the `livepeer_max_float`
+/// series) to the senders that are paying now.
+pub const SENDER_TTL: Duration = Duration::from_secs(3600);
+
+/// The chain as ticket parameters need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainView {
+    pub block: u64,
+    pub round: u64,
+    pub last_initialized_round: u64,
+    pub round_block_hash: B256,
+    pub pool_size: u64,
+    pub gas_price: u128,
+}
+
+/// A sender's funds and what they back for this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderView {
+    pub info: SenderInfo,
+    /// The largest face value this node can rely on (§4.5).
+    pub max_float: U256,
+    /// What a redemption can take now.
+    pub available: U256,
+}
+
+/// A sender's funds (read from the chain on first use).
+#[derive(Message)]
+#[rtype(result = "Result<SenderView, ChainError>")]
+pub struct GetSender(pub Address);
+
+/// The chain view; `None` until the first block and round are known.
+#[derive(Message)]
+#[rtype(result = "Option<ChainView>")]
+pub struct GetChainView;
+
+/// The face value of this node's redemptions in flight for `sender` (from the redeemer).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PendingFace {
+    pub sender: Address,
+    pub pending: U256,
+}
+
+struct Tracked {
+    info: SenderInfo,
+    used: Instant,
+}
+
+pub struct SenderWatcher {
+    client: Arc<ChainClient>,
+    own: Option<Address>,
+    block: Option<u64>,
+    round: Option<RoundInfo>,
+    gas_price: Option<u128>,
+    senders: HashMap<Address, Tracked>,
+    pending: HashMap<Address, U256>,
+}
+
+impl SenderWatcher {
+    pub fn new(client: Arc<ChainClient>) -> Self {
+        SenderWatcher {
+            client,
+            own: None,
+            block: None,
+            round: None,
+            gas_price: None,
+            senders: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Also watch this node's own account as a sender (a gateway).
+    pub fn own(mut self, address: Address) -> Self {
+        self.own = Some(address);
+        self
+    }
+
+    fn pool_size(&self) -> u64 {
+        self.round.as_ref().map_or(0, |r| r.pool_size)
+    }
+
+    fn view_of(&self, sender: Address, info: SenderInfo) -> SenderView {
+        let pending = self.pending.get(&sender).copied().unwrap_or_default();
+        let max_float = info.max_float(self.pool_size(), pending);
+        payment::max_float(sender, max_float);
+        SenderView { available: info.available_funds(self.pool_size(), pending), max_float, info }
+    }
+
+    /// Read `sender` from the chain again and keep it.
+    fn refresh(&mut self, sender: Address, ctx: &mut Context<Self>) {
+        let client = self.client.clone();
+        let read = async move { client.sender_info(sender).await };
+        ctx.spawn(read.into_actor(self).map(move |result, act, _| match result {
+            Ok(info) => act.store(sender, info),
+            Err(e) => warn!(target: "lp::chain", %sender, "reading the sender's funds failed: {e}"),
+        }));
+    }
+
+    fn store(&mut self, sender: Address, info: SenderInfo) {
+        if Some(sender) == self.own {
+            let changed = self.senders.get(&sender).is_none_or(|t| t.info != info);
+            if changed {
+                match check_funds(&info) {
+                    Ok(()) => {
+                        info!(target: "lp::chain", deposit = %info.deposit, reserve = %info.reserve, "the gateway's ticket funds")
+                    }
+                    Err(why) => warn!(target: "lp::chain", "the gateway cannot pay orchestrators: {why}"),
+                }
+            }
+        }
+        let tracked = self.senders.entry(sender).or_insert(Tracked { info: info.clone(), used: Instant::now() });
+        tracked.info = info;
+    }
+
+    fn read_gas_price(&mut self, ctx: &mut Context<Self>) {
+        let client = self.client.clone();
+        let read = async move { client.gas_price().await };
+        ctx.spawn(read.into_actor(self).map(|result, act, _| match result {
+            Ok(price) => {
+                act.gas_price = Some(price);
+                payment::suggested_gas_price(price);
+            }
+            Err(e) => warn!(target: "lp::chain", "reading the gas price failed: {e}"),
+        }));
+    }
+}
+
+impl Actor for SenderWatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        if let Some(own) = self.own {
+            self.senders.insert(own, Tracked { info: SenderInfo::default(), used: Instant::now() });
+            self.refresh(own, ctx);
+        }
+    }
+}
+
+impl Supervised for SenderWatcher {}
+
+inject_panic!(SenderWatcher);
+
+impl Handler<ChainEvent> for SenderWatcher {
+    type Result = ();
+
+    fn handle(&mut self, event: ChainEvent, ctx: &mut Self::Context) {
+        match event {
+            ChainEvent::Logs(logs) => {
+                let broker = self.client.contracts().ticket_broker;
+                let named: Vec<Address> = logs
+                    .iter()
+                    .filter(|log| log.address() == broker)
+                    .filter_map(|log| log.topics().get(1).map(|t| Address::from_word(*t)))
+                    .filter(|sender| self.senders.contains_key(sender))
+                    .collect();
+                for sender in named {
+                    self.refresh(sender, ctx);
+                }
+            }
+            ChainEvent::NewHead { number, .. } => {
+                self.block = Some(number);
+                self.read_gas_price(ctx);
+                let own = self.own;
+                self.senders.retain(|s, t| Some(*s) == own || t.used.elapsed() < SENDER_TTL);
+            }
+            ChainEvent::Reorg { .. } => {}
+        }
+    }
+}
+
+impl Handler<RoundChanged> for SenderWatcher {
+    type Result = ();
+
+    fn handle(&mut self, RoundChanged(round): RoundChanged, ctx: &mut Self::Context) {
+        let new_round = self.round.as_ref().is_none_or(|r| r.round != round.round);
+        self.round = Some(round);
+        if new_round {
+            let senders: Vec<Address> = self.senders.keys().copied().collect();
+            for sender in senders {
+                self.refresh(sender, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<PendingFace> for SenderWatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: PendingFace, _: &mut Self::Context) {
+        if msg.pending.is_zero() {
+            self.pending.remove(&msg.sender);
+        } else {
+            self.pending.insert(msg.sender, msg.pending);
+        }
+    }
+}
+
+impl Handler<GetChainView> for SenderWatcher {
+    type Result = Option<ChainView>;
+
+    fn handle(&mut self, _: GetChainView, _: &mut Self::Context) -> Self::Result {
+        let round = self.round.as_ref()?;
+        Some(ChainView {
+            block: self.block?,
+            round: round.round,
+            last_initialized_round: round.last_initialized_round,
+            round_block_hash: round.block_hash_of_last_initialized,
+            pool_size: round.pool_size,
+            gas_price: self.gas_price?,
+        })
+    }
+}
+
+impl Handler<GetSender> for SenderWatcher {
+    type Result = ResponseActFuture<Self, Result<SenderView, ChainError>>;
+
+    fn handle(&mut self, GetSender(sender): GetSender, _: &mut Self::Context) -> Self::Result {
+        if let Some(tracked) = self.senders.get_mut(&sender)
+            && (tracked.info != SenderInfo::default() || Some(sender) != self.own)
+        {
+            tracked.used = Instant::now();
+            let info = tracked.info.clone();
+            return Box::pin(fut::ready(Ok(self.view_of(sender, info))));
+        }
+        let client = self.client.clone();
+        let read = async move { client.sender_info(sender).await };
+        Box::pin(read.into_actor(self).map(move |result, act, _| {
+            let info = result?;
+            act.store(sender, info.clone());
+            Ok(act.view_of(sender, info))
+        }))
+    }
+}

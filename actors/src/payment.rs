@@ -1,0 +1,226 @@
+//! What the gateway's ticket senders and the orchestrator's ticket receivers share: the wire
+//! form of ticket parameters, prices and payments (lp-wire's `lp_rpc` messages) to and from
+//! lp-chain's types, and the payment metrics (go-livepeer's names).
+
+use alloy::primitives::{Address, B256, U256};
+use lp_chain::pm::{Price, TicketParams};
+use lp_wire::{PriceInfo, TicketExpirationParams};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use serde_bytes::ByteBuf;
+
+pub const TICKET_VALUE_SENT: &str = "livepeer_ticket_value_sent";
+pub const TICKETS_SENT: &str = "livepeer_tickets_sent";
+pub const PAYMENT_CREATE_ERRORS: &str = "livepeer_payment_create_errors";
+pub const TICKET_VALUE_RECV: &str = "livepeer_ticket_value_recv";
+pub const TICKETS_RECV: &str = "livepeer_tickets_recv";
+pub const PAYMENT_RECV_ERRORS: &str = "livepeer_payment_recv_errors";
+pub const WINNING_TICKETS_RECV: &str = "livepeer_winning_tickets_recv";
+pub const SUGGESTED_GAS_PRICE: &str = "livepeer_suggested_gas_price";
+pub const MAX_FLOAT: &str = "livepeer_max_float";
+
+/// The payment metrics (for the dashboard check).
+pub const METRICS: &[&str] = &[
+    TICKET_VALUE_SENT,
+    TICKETS_SENT,
+    PAYMENT_CREATE_ERRORS,
+    TICKET_VALUE_RECV,
+    TICKETS_RECV,
+    PAYMENT_RECV_ERRORS,
+    WINNING_TICKETS_RECV,
+    SUGGESTED_GAS_PRICE,
+    MAX_FLOAT,
+];
+
+pub(crate) fn describe() {
+    describe_counter!(TICKET_VALUE_SENT, "Expected value (wei) of the tickets sent");
+    describe_counter!(TICKETS_SENT, "Tickets sent");
+    describe_counter!(PAYMENT_CREATE_ERRORS, "Payments that could not be made (by reason)");
+    describe_counter!(TICKET_VALUE_RECV, "Expected value (wei) of the valid tickets received");
+    describe_counter!(TICKETS_RECV, "Valid tickets received");
+    describe_counter!(PAYMENT_RECV_ERRORS, "Tickets or payments refused (by error_code)");
+    describe_counter!(WINNING_TICKETS_RECV, "Winning tickets received (each written to the database first)");
+    describe_gauge!(SUGGESTED_GAS_PRICE, "The gas price ticket parameters are computed with (wei)");
+    describe_gauge!(MAX_FLOAT, "The largest face value a sender backs for this orchestrator (wei)");
+    for name in [TICKET_VALUE_SENT, TICKETS_SENT, TICKET_VALUE_RECV, TICKETS_RECV, WINNING_TICKETS_RECV] {
+        counter!(name).increment(0);
+    }
+}
+
+pub(crate) fn wei(v: U256) -> f64 {
+    f64::from(v)
+}
+
+pub(crate) fn tickets_sent(count: u32, ev: U256) {
+    counter!(TICKETS_SENT).increment(u64::from(count));
+    counter!(TICKET_VALUE_SENT).increment((wei(ev) * f64::from(count)) as u64);
+}
+
+pub(crate) fn payment_create_error(reason: &'static str) {
+    counter!(PAYMENT_CREATE_ERRORS, "reason" => reason).increment(1);
+}
+
+pub(crate) fn tickets_received(count: usize, ev: U256, winning: usize) {
+    counter!(TICKETS_RECV).increment(count as u64);
+    counter!(TICKET_VALUE_RECV).increment((wei(ev) * count as f64) as u64);
+    counter!(WINNING_TICKETS_RECV).increment(winning as u64);
+}
+
+pub(crate) fn payment_recv_error(code: &'static str) {
+    counter!(PAYMENT_RECV_ERRORS, "error_code" => code).increment(1);
+}
+
+pub(crate) fn suggested_gas_price(wei: u128) {
+    gauge!(SUGGESTED_GAS_PRICE).set(wei as f64);
+}
+
+pub(crate) fn max_float(sender: Address, value: U256) {
+    gauge!(MAX_FLOAT, "sender" => sender.to_string()).set(wei(value));
+}
+
+/// A wire field that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed payment: {0}")]
+pub struct Malformed(pub String);
+
+fn big(v: U256) -> ByteBuf {
+    ByteBuf::from(v.to_be_bytes_trimmed_vec())
+}
+
+fn u256(field: &str, bytes: &[u8]) -> Result<U256, Malformed> {
+    if bytes.len() > 32 {
+        return Err(Malformed(format!("{field} is {} bytes, more than 32", bytes.len())));
+    }
+    Ok(U256::from_be_slice(bytes))
+}
+
+fn b256(field: &str, bytes: &[u8]) -> Result<B256, Malformed> {
+    B256::try_from(bytes).map_err(|_| Malformed(format!("{field} is {} bytes, not 32", bytes.len())))
+}
+
+/// A 20-byte address.
+pub fn address(field: &str, bytes: &[u8]) -> Result<Address, Malformed> {
+    Address::try_from(bytes).map_err(|_| Malformed(format!("{field} is {} bytes, not 20", bytes.len())))
+}
+
+/// What a gateway signs to ask for terms (go-livepeer's `OrchestratorRequest.sig`): keccak256
+/// of its checksummed hex address, signed as a ticket is (EIP-191).
+fn request_digest(address: Address) -> B256 {
+    alloy::primitives::keccak256(address.to_checksum(None).as_bytes())
+}
+
+/// A gateway's `OrchestratorRequest` address and signature.
+pub fn sign_request(signer: &alloy::signers::local::PrivateKeySigner) -> (ByteBuf, ByteBuf) {
+    let sig = lp_chain::pm::sign(signer, request_digest(signer.address())).map(|s| s.to_vec()).unwrap_or_default();
+    (ByteBuf::from(signer.address().to_vec()), ByteBuf::from(sig))
+}
+
+/// The gateway that signed an `OrchestratorRequest`.
+pub fn verify_request(address_bytes: &[u8], sig: &[u8]) -> Result<Address, Malformed> {
+    let claimed = address("address", address_bytes)?;
+    match lp_chain::pm::recover(request_digest(claimed), sig) {
+        Ok(signer) if signer == claimed => Ok(claimed),
+        Ok(signer) => Err(Malformed(format!("the request is signed by {signer}, not {claimed}"))),
+        Err(e) => Err(Malformed(format!("the request signature: {e}"))),
+    }
+}
+
+pub fn params_to_wire(p: &TicketParams) -> lp_wire::TicketParams {
+    lp_wire::TicketParams {
+        recipient: ByteBuf::from(p.recipient.to_vec()),
+        face_value: big(p.face_value),
+        win_prob: big(p.win_prob),
+        recipient_rand_hash: ByteBuf::from(p.recipient_rand_hash.to_vec()),
+        seed: ByteBuf::from(p.seed.to_vec()),
+        expiration_block: big(U256::from(p.expiration_block)),
+        expiration_params: Some(TicketExpirationParams {
+            creation_round: p.creation_round as i64,
+            creation_round_block_hash: ByteBuf::from(p.creation_round_block_hash.to_vec()),
+        }),
+    }
+}
+
+/// Ticket parameters from the wire; `expiration` is the payment's (go-livepeer sends them beside
+/// the parameters) when the parameters carry none.
+pub fn params_from_wire(
+    w: &lp_wire::TicketParams,
+    expiration: Option<&TicketExpirationParams>,
+) -> Result<TicketParams, Malformed> {
+    let exp = w.expiration_params.as_ref().or(expiration).ok_or_else(|| Malformed("no expiration params".into()))?;
+    let expiration_block = u256("expiration_block", &w.expiration_block)?;
+    Ok(TicketParams {
+        recipient: address("recipient", &w.recipient)?,
+        face_value: u256("face_value", &w.face_value)?,
+        win_prob: u256("win_prob", &w.win_prob)?,
+        recipient_rand_hash: b256("recipient_rand_hash", &w.recipient_rand_hash)?,
+        seed: b256("seed", &w.seed)?,
+        expiration_block: expiration_block
+            .try_into()
+            .map_err(|_| Malformed(format!("expiration_block {expiration_block} is too large")))?,
+        creation_round: u64::try_from(exp.creation_round)
+            .map_err(|_| Malformed(format!("creation_round {} is negative", exp.creation_round)))?,
+        creation_round_block_hash: b256("creation_round_block_hash", &exp.creation_round_block_hash)?,
+    })
+}
+
+pub fn price_to_wire(p: Price) -> PriceInfo {
+    PriceInfo {
+        price_per_unit: i64::try_from(p.per_unit).unwrap_or(i64::MAX),
+        pixels_per_unit: i64::try_from(p.pixels_per_unit).unwrap_or(i64::MAX),
+        ..Default::default()
+    }
+}
+
+pub fn price_from_wire(p: &PriceInfo) -> Result<Price, Malformed> {
+    let per_unit = u64::try_from(p.price_per_unit).map_err(|_| Malformed("negative price_per_unit".into()))?;
+    let pixels_per_unit = u64::try_from(p.pixels_per_unit)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Malformed(format!("pixels_per_unit {} is not positive", p.pixels_per_unit)))?;
+    Ok(Price { per_unit, pixels_per_unit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_params_survive_the_wire_and_bad_fields_are_named() {
+        let p = TicketParams {
+            recipient: Address::repeat_byte(7),
+            face_value: U256::from(1_000_000_000_000u64),
+            win_prob: U256::MAX / U256::from(3),
+            recipient_rand_hash: B256::repeat_byte(1),
+            seed: B256::repeat_byte(2),
+            expiration_block: 1234,
+            creation_round: 9,
+            creation_round_block_hash: B256::repeat_byte(3),
+        };
+        let w = params_to_wire(&p);
+        assert_eq!(w.face_value.as_slice(), &[0xe8, 0xd4, 0xa5, 0x10, 0x00], "minimal big-endian");
+        assert_eq!(params_from_wire(&w, None), Ok(p));
+        let mut bad = w.clone();
+        bad.seed = ByteBuf::from(vec![1, 2]);
+        assert_eq!(params_from_wire(&bad, None).unwrap_err().0, "seed is 2 bytes, not 32");
+        let mut bad = w;
+        bad.face_value = ByteBuf::from(vec![1; 33]);
+        assert!(params_from_wire(&bad, None).unwrap_err().0.contains("face_value"));
+    }
+
+    #[test]
+    fn a_request_signature_names_its_signer_and_a_forged_one_is_refused() {
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let (address, sig) = sign_request(&signer);
+        assert_eq!(verify_request(&address, &sig), Ok(signer.address()));
+        let other = alloy::signers::local::PrivateKeySigner::random();
+        let err = verify_request(other.address().as_slice(), &sig).unwrap_err();
+        assert!(err.0.contains("not"), "{err}");
+    }
+
+    #[test]
+    fn prices_survive_the_wire_and_zero_pixels_is_refused() {
+        let p = Price { per_unit: 1200, pixels_per_unit: 7 };
+        assert_eq!(price_from_wire(&price_to_wire(p)), Ok(p));
+        assert!(price_from_wire(&PriceInfo { price_per_unit: 1, pixels_per_unit: 0, ..Default::default() }).is_err());
+        assert!(price_from_wire(&PriceInfo { price_per_unit: -1, pixels_per_unit: 1, ..Default::default() }).is_err());
+    }
+}
