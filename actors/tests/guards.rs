@@ -26,7 +26,7 @@ use lp_actors::orchestrator::{
     AuthSession, Orchestrator, RegisterTranscoder, SessionSegment, Transcode, TranscodeFn, TranscodeJob,
     TranscodeWorker, TranscoderPool,
 };
-use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeResult};
+use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 
 /// A transcode function that holds every job until the test releases one (then transcodes it
 /// with real FFmpeg), and counts how many it was given.
@@ -139,11 +139,12 @@ impl OrchestratorTransport for Loopback {
         &self,
         uri: &str,
         seg: SegData,
+        payment: Payment,
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         self.submitted.borrow_mut().push(uri.to_string());
-        self.inner.submit_segment(uri, seg, data, timeout)
+        self.inner.submit_segment(uri, seg, payment, data, timeout)
     }
 
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
@@ -152,7 +153,13 @@ impl OrchestratorTransport for Loopback {
 }
 
 fn stream_settings() -> StreamSettings {
-    StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 }
+    StreamSettings {
+        max_attempts: 3,
+        segment_queue: 4,
+        idle_timeout: Duration::from_secs(60),
+        hls_window: 6,
+        payments: None,
+    }
 }
 
 async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {

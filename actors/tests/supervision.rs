@@ -25,7 +25,7 @@ use lp_actors::orchestrator::{
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
 use lp_wire::{
-    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeData, TranscodeFailure,
+    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeData, TranscodeFailure,
     TranscodeResult,
 };
 
@@ -148,8 +148,13 @@ fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
     let orch = Orchestrator::new(settings("loopback", 4), tpool).start();
     let transport: Rc<dyn OrchestratorTransport> = Rc::new(loopback(orch));
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
-    let stream =
-        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
+    let stream = StreamSettings {
+        max_attempts: 3,
+        segment_queue: 4,
+        idle_timeout: Duration::from_secs(60),
+        hls_window: 6,
+        payments: None,
+    };
     Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start()
 }
 
@@ -203,13 +208,14 @@ impl OrchestratorTransport for PanicsOnSubmit {
         &self,
         uri: &str,
         seg: SegData,
+        payment: Payment,
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         if !self.1.replace(true) {
             panic!("injected panic in the stream session");
         }
-        self.0.submit_segment(uri, seg, data, timeout)
+        self.0.submit_segment(uri, seg, payment, data, timeout)
     }
 
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
@@ -235,8 +241,13 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     };
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone());
     let orchestrator_pool = watchdog.start("orchestrator_pool", Policy::Permanent, opool);
-    let stream =
-        StreamSettings { max_attempts: 3, segment_queue: 4, idle_timeout: Duration::from_secs(60), hls_window: 6 };
+    let stream = StreamSettings {
+        max_attempts: 3,
+        segment_queue: 4,
+        idle_timeout: Duration::from_secs(60),
+        hls_window: 6,
+        payments: None,
+    };
     let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
     let gateway = Gateway::new(profiles, stream, 10, orchestrator_pool.clone(), transport).supervised_by(watchdog);
     let gateway = watchdog.start("gateway", Policy::Permanent, gateway);

@@ -115,6 +115,7 @@ impl OrchestratorTransport for HttpTransport {
         &self,
         transcoder_uri: &str,
         seg: SegData,
+        payment: Payment,
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
@@ -123,7 +124,7 @@ impl OrchestratorTransport for HttpTransport {
             .post(endpoint(transcoder_uri, "/segment"))
             .timeout(timeout)
             .insert_header((SEGMENT_HEADER, B64.encode(lp_wire::encode(&seg))))
-            .insert_header((PAYMENT_HEADER, B64.encode(lp_wire::encode(&Payment::default()))))
+            .insert_header((PAYMENT_HEADER, B64.encode(lp_wire::encode(&payment))))
             .content_type("video/mp2t");
         let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {

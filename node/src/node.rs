@@ -11,10 +11,15 @@ use actix_web::{App, HttpServer, web};
 use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use futures::channel::mpsc;
-use lp_actors::chain::ChainSettings;
+use lp_actors::chain::{ChainSettings, SenderWatcher};
+use lp_actors::gateway::SenderSettings;
 use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorTransport, StreamSettings};
+use lp_actors::orchestrator::PaymentSettings;
 use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
+use lp_actors::store::RecipientSecret;
+use lp_actors::supervision::Policy;
 use lp_actors::supervision::Watchdog;
+use lp_chain::pm::{Price, Recipient, SenderLimits};
 use lp_config::Config;
 use lp_pipelines::{Profile, TranscodeOptions};
 use serde::Serialize;
@@ -138,12 +143,23 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
     // On-chain: connect (and check the chain id against the database) before binding any port.
     let chain = match &cfg.eth {
-        Some(eth) => Some((crate::chain_cli::connect(cfg, eth).await?, eth)),
+        Some(eth) => {
+            let (client, store) = crate::chain_cli::connect(cfg, eth).await?;
+            Some((Arc::new(client), store, eth))
+        }
         None => None,
     };
     let (fatal_tx, fatal) = mpsc::unbounded();
     // Every long-lived actor runs under it; one that keeps panicking stops the node.
     let watchdog = Watchdog::new();
+    // On-chain: what the payments of either role read from the chain (the gateway's own funds).
+    let senders = chain.as_ref().map(|(client, _, _)| {
+        let mut watcher = SenderWatcher::new(client.clone());
+        if let (true, Some(me)) = (roles.gateway, client.address()) {
+            watcher = watcher.own(me);
+        }
+        watchdog.start("sender_watcher", Policy::Permanent, watcher)
+    });
     actix_web::rt::spawn({
         let (watchdog, fatal_tx) = (watchdog.clone(), fatal_tx.clone());
         async move {
@@ -169,7 +185,23 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let local = listener.local_addr()?;
         let scheme = if o.tls { "https" } else { "http" };
         let uri = o.service_uri.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
+        let payments = match (&chain, &senders) {
+            (Some((client, store, _)), Some(senders)) => {
+                let secret = store.send(RecipientSecret).await.context("reading the ticket secret")?;
+                let address = client.address().context("the orchestrator needs an account")?;
+                Some(PaymentSettings {
+                    recipient: Arc::new(Recipient::new(address, secret)),
+                    ev: o.ticket_ev.as_u256(),
+                    max_face_value: o.max_face_value.as_u256(),
+                    redeem_gas: lp_chain::networks::network(cfg.network.as_str())?.redeem_gas,
+                    store: store.clone(),
+                    chain: senders.clone(),
+                })
+            }
+            _ => None,
+        };
         let settings = OrchestratorSettings {
+            payments,
             capabilities: lp_wire::Capabilities::transcoding(),
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,
@@ -222,7 +254,21 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             warn!(target: "lp::node", "the gateway has no orchestrators: every segment will be refused (503 NoOrchestrators); list them in gateway.orchestrators");
         }
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
+        let payments = match (&chain, &senders) {
+            (Some((client, _, _)), Some(senders)) => Some(SenderSettings {
+                signer: Arc::new(client.signer().context("the gateway needs an account")?.clone()),
+                limits: SenderLimits {
+                    max_ticket_ev: g.max_ticket_ev.as_u256(),
+                    max_total_ev: g.max_total_ev.as_u256(),
+                    deposit_multiplier: g.deposit_multiplier,
+                },
+                chain: senders.clone(),
+                watchdog: watchdog.clone(),
+            }),
+            _ => None,
+        };
         let stream = StreamSettings {
+            payments,
             max_attempts: g.max_attempts,
             segment_queue: g.segment_queue,
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
@@ -233,6 +279,11 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             stream,
             max_streams: g.max_streams as usize,
             orchestrators: uris,
+            max_price: Price {
+                // lp-config checks that the price fits an int64.
+                per_unit: u64::try_from(g.max_price_per_unit.as_u256()).context("gateway.max_price_per_unit")?,
+                pixels_per_unit: g.pixels_per_unit,
+            },
         };
         let gw = GatewayHandle::start(config, transport, &watchdog);
         let state = gateway::GatewayState {
@@ -268,7 +319,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         });
     }
 
-    if let Some(((client, store), eth)) = chain {
+    if let Some((client, store, eth)) = chain {
         let discovers = cfg.gateway.as_ref().is_some_and(|g| g.orchestrators.is_empty());
         let gateway_pool = admin_state.gateway.as_ref().filter(|_| discovers).map(|g| g.orchestrator_pool().clone());
         let settings = ChainSettings {
@@ -276,9 +327,12 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             initialize_round: eth.initialize_round.then(|| Duration::from_secs(eth.initialize_round_max_delay_secs)),
             reward: roles.orchestrator && eth.reward,
         };
-        let (client, discovery) = (Arc::new(client), gateway_pool.map(|p| p.recipient()));
+        let discovery = gateway_pool.map(|p| p.recipient());
         store.watched_by(&watchdog);
         let actors = lp_actors::chain::start(client.clone(), store, settings, discovery, &watchdog);
+        if let Some(senders) = &senders {
+            actors.watch_senders(senders);
+        }
         info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
         admin_state.chain = Some(Arc::new(actors));
     }

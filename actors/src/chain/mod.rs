@@ -40,8 +40,17 @@ pub struct ChainSettings {
 /// The started chain actors, for `/status`.
 pub struct ChainActors {
     pub address: Option<Address>,
+    pub blocks: Addr<BlockWatcher>,
     pub rounds: Addr<RoundWatcher>,
     pub registry: Option<Addr<OrchestratorRegistry>>,
+}
+
+impl ChainActors {
+    /// Keep `senders` current: every block and log, every round.
+    pub fn watch_senders(&self, senders: &Addr<SenderWatcher>) {
+        self.blocks.do_send(Subscribe(senders.clone().recipient()));
+        self.rounds.do_send(SubscribeRounds(senders.clone().recipient()));
+    }
 }
 
 /// Start the chain actors under `watchdog`: the block and round watchers always; the round
@@ -77,7 +86,7 @@ pub fn start(
         rounds.do_send(SubscribeRounds(registry.clone().recipient()));
         registry
     });
-    ChainActors { address: client.address(), rounds, registry }
+    ChainActors { address: client.address(), blocks: watcher, rounds, registry }
 }
 
 /// The events the node follows (go-livepeer's `eth/watchers/topics.go`).

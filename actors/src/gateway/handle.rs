@@ -8,7 +8,7 @@ use lp_pipelines::Profile;
 use serde::Serialize;
 
 use super::gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
-use super::orchestrator_pool::{ListOrchestrators, OrchestratorPool};
+use super::orchestrator_pool::{ListOrchestrators, OrchestratorList, OrchestratorPool};
 use super::stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 use super::transport::OrchestratorTransport;
 use crate::handle::CallError;
@@ -21,6 +21,8 @@ pub struct GatewayConfig {
     pub max_streams: usize,
     /// The orchestrators to use until (or unless) discovery replaces the list.
     pub orchestrators: Vec<String>,
+    /// `max_price_per_unit` (zero: no cap).
+    pub max_price: lp_chain::pm::Price,
 }
 
 #[derive(Clone)]
@@ -33,13 +35,17 @@ pub struct GatewayHandle {
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayReport {
     pub status: GatewayStatus,
-    pub orchestrators: Vec<String>,
+    #[serde(flatten)]
+    pub orchestrators: OrchestratorList,
 }
 
 impl GatewayHandle {
     /// Start the role's actors under `watchdog`.
     pub fn start(config: GatewayConfig, transport: Rc<dyn OrchestratorTransport>, watchdog: &Watchdog) -> Self {
-        let pool = OrchestratorPool::new(config.orchestrators, transport.clone());
+        let mut pool = OrchestratorPool::new(config.orchestrators, transport.clone()).max_price(config.max_price);
+        if let Some(payments) = &config.stream.payments {
+            pool = pool.signed_by(&payments.signer);
+        }
         let pool = watchdog.start("orchestrator_pool", Policy::Permanent, pool);
         let gateway = Gateway::new(config.profiles, config.stream, config.max_streams, pool.clone(), transport)
             .supervised_by(watchdog);

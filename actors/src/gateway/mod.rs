@@ -6,6 +6,7 @@ pub mod handle;
 pub mod hls;
 pub mod orchestrator_pool;
 pub mod stream_session;
+pub mod ticket_sender;
 pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
@@ -15,4 +16,5 @@ pub use orchestrator_pool::{
     Suspend,
 };
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
+pub use ticket_sender::{PayError, SenderSettings, TicketSender};
 pub use transport::{InProcess, OrchestratorTransport, TransportError};

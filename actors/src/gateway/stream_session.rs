@@ -11,6 +11,10 @@
 //!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not
 //!   retried, and a segment its transcoders crashed on (`TranscoderCrashed`) is retried only on
 //!   another orchestrator.
+//! - **Pays** (on-chain) through a [`TicketSender`] per orchestrator session: each attempt
+//!   carries the tickets for the segment's estimated fee; terms that need refreshing are asked
+//!   for again before the segment is sent, never failing it; a session whose price rose above
+//!   twice its first is dropped.
 //! - **Stops** after `idle_timeout` without segments and tells the gateway.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, transient (see `crate::supervision`): after a panic it is
@@ -32,11 +36,15 @@ use tracing::{debug, info, warn};
 
 use super::hls::{HlsStore, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
+use super::ticket_sender::{CreatePayment, NewTerms, PayError, SenderSettings, Settle, TicketSender};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
+use crate::supervision::Policy;
+use alloy::primitives::U256;
+use lp_chain::pm::sender::fee_estimate;
 use lp_wire::{
-    Capabilities, ErrorCode, MAX_PATIENCE, SegData, TranscodeFailure, TranscodeOutcome, TranscodedSegmentData,
-    segment_timeout,
+    Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeOutcome,
+    TranscodedSegmentData, segment_timeout,
 };
 
 const MAILBOX: usize = 64;
@@ -50,6 +58,8 @@ pub struct StreamSettings {
     pub segment_queue: usize,
     pub idle_timeout: Duration,
     pub hls_window: usize,
+    /// On-chain: how segments are paid for. `None` offchain (no tickets).
+    pub payments: Option<SenderSettings>,
 }
 
 /// One segment pushed to the gateway.
@@ -198,6 +208,7 @@ impl Handler<PushSegment> for StreamSession {
             self.pool.clone(),
             self.transport.clone(),
             self.current.clone(),
+            self.settings.payments.clone(),
         );
         Box::pin(work.into_actor(self).map(move |result, act, _| {
             act.in_flight -= 1;
@@ -253,6 +264,7 @@ impl CurrentSession {
         pool: &Addr<OrchestratorPool>,
         transport: &dyn OrchestratorTransport,
         avoid: &[String],
+        payments: Option<&SenderSettings>,
     ) -> Result<OrchestratorSession, TranscodeFailure> {
         let _selecting = self.selecting.lock().await;
         let usable = self.session.borrow().clone().filter(token_fresh).filter(|s| !avoid.contains(&s.uri));
@@ -266,10 +278,22 @@ impl CurrentSession {
             .unwrap_or_else(|_| Err(stopped("the orchestrator pool stopped")))?;
         let previous = self.held.borrow_mut().remove(&selected.uri);
         match previous {
-            Some(old) if token_fresh(&old) => selected.info.auth_token = old.info.auth_token,
+            Some(old) if token_fresh(&old) => {
+                selected.info.auth_token = old.info.auth_token;
+                selected.payer = old.payer;
+                if let Some(payer) = &selected.payer {
+                    payer.do_send(NewTerms(selected.info.clone()));
+                }
+            }
             // Its token is about to expire: the orchestrator can free that session now.
             Some(old) => end_session(transport, stream, old),
             None => {}
+        }
+        if selected.payer.is_none()
+            && let Some(settings) = payments
+            && let Some(sender) = TicketSender::new(settings.clone(), &selected.info)
+        {
+            selected.payer = Some(settings.watchdog.start("ticket_sender", Policy::Transient, sender));
         }
         self.held.borrow_mut().insert(selected.uri.clone(), selected.clone());
         *self.session.borrow_mut() = Some(selected.clone());
@@ -299,6 +323,9 @@ impl CurrentSession {
             s.info = info.clone();
             s.info.auth_token = token;
         };
+        if let Some(payer) = self.held.borrow().get(uri).and_then(|s| s.payer.clone()) {
+            payer.do_send(NewTerms(info.clone()));
+        }
         if let Some(cur) = self.session.borrow_mut().as_mut().filter(|c| c.uri == uri) {
             update(cur);
         }
@@ -348,6 +375,7 @@ async fn process_segment(
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
     current: CurrentSession,
+    payments: Option<SenderSettings>,
 ) -> Result<SegmentDone, TranscodeFailure> {
     let started = Instant::now();
     let hash = blake3::hash(&seg.data);
@@ -358,7 +386,7 @@ async fn process_segment(
         if attempt > 1 {
             metrics::transcode_retried(attempt);
         }
-        let session = match current.get(&stream, &pool, &*transport, &avoid).await {
+        let session = match current.get(&stream, &pool, &*transport, &avoid, payments.as_ref()).await {
             Ok(s) => s,
             Err(failure) => {
                 last_failure = Some(failure);
@@ -385,7 +413,35 @@ async fn process_segment(
             force_session_reinit: false,
             timeout_ms: timeout.as_millis() as u64,
         };
-        let answer = transport.submit_segment(&session.info.transcoder, seg_data, seg.data.clone(), timeout).await;
+        let paid = match (&session.payer, &payments) {
+            (Some(payer), Some(settings)) => {
+                let fee = fee_estimate(&renditions(&profiles), seg.duration_ms, price_of(&session));
+                pay(payer, fee, &session, settings, &*transport, &current).await
+            }
+            _ => Ok((Payment::default(), 0)),
+        };
+        let (payment, staged) = match paid {
+            Ok(paid) => paid,
+            Err(e) => {
+                warn!(target: "lp::gateway", stream = %stream, seq = seg.seq, orchestrator = %session.uri, error = %e, "cannot pay the orchestrator");
+                // Not this orchestrator session again; a price rise lets it go for good.
+                current.drop_if(&session, matches!(e, PayError::PriceRose { .. }));
+                avoid.push(session.uri.clone());
+                last_failure = Some(TranscodeFailure { code: ErrorCode::PaymentRefused, message: e.to_string() });
+                continue;
+            }
+        };
+        let answer =
+            transport.submit_segment(&session.info.transcoder, seg_data, payment, seg.data.clone(), timeout).await;
+        if let Some(payer) = &session.payer {
+            let cost = match &answer {
+                Ok(lp_wire::TranscodeResult { result: TranscodeOutcome::Data(data), .. }) => {
+                    price_of(&session).cost(data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum())
+                }
+                _ => U256::ZERO,
+            };
+            payer.do_send(Settle { staged, cost });
+        }
         let failure = match answer {
             Ok(result) => {
                 if let Some(info) = result.info {
@@ -434,6 +490,52 @@ async fn process_segment(
         code: ErrorCode::MaxAttempts,
         message: format!("segment {} failed after {} attempts; last error: {last}", seg.seq, max_attempts),
     })
+}
+
+/// The renditions' (width, height, fps) for the fee estimate.
+fn renditions(profiles: &[Profile]) -> Vec<(u32, u32, f64)> {
+    profiles.iter().map(|p| (p.width, p.height, f64::from(p.fps) / f64::from(p.fps_den.max(1)))).collect()
+}
+
+fn price_of(session: &OrchestratorSession) -> lp_chain::pm::Price {
+    session
+        .info
+        .price_info
+        .as_ref()
+        .and_then(|p| crate::payment::price_from_wire(p).ok())
+        .unwrap_or(lp_chain::pm::Price::ZERO)
+}
+
+/// Pay for a segment of `session`; terms that need refreshing are asked for once, then paid.
+async fn pay(
+    payer: &Addr<TicketSender>,
+    fee: U256,
+    session: &OrchestratorSession,
+    settings: &SenderSettings,
+    transport: &dyn OrchestratorTransport,
+    current: &CurrentSession,
+) -> Result<(Payment, i128), PayError> {
+    let stopped = |_| PayError::Unusable("the ticket sender stopped".into());
+    match payer.send(CreatePayment { fee }).await.map_err(stopped)? {
+        Err(PayError::Refresh(why)) => {
+            debug!(target: "lp::gateway", orchestrator = %session.uri, %why, "refreshing the ticket parameters");
+            let (address, sig) = crate::payment::sign_request(&settings.signer);
+            let req = OrchestratorRequest {
+                address,
+                sig,
+                capabilities: Some(Capabilities::transcoding()),
+                ignore_capacity_check: true,
+            };
+            let info = transport
+                .get_orchestrator(&session.uri, req)
+                .await
+                .map_err(|e| PayError::Unusable(format!("refreshing the ticket parameters: {e}")))?;
+            // The held session's ticket sender takes the new terms with them.
+            current.refresh(&session.uri, info);
+            payer.send(CreatePayment { fee }).await.map_err(stopped)?
+        }
+        paid => paid,
+    }
 }
 
 fn stopped(why: &str) -> TranscodeFailure {

@@ -34,11 +34,12 @@ pub trait OrchestratorTransport {
         req: OrchestratorRequest,
     ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>>;
 
-    /// Send one segment to `transcoder_uri` and wait for its renditions.
+    /// Send one segment and the payment for it to `transcoder_uri` and wait for its renditions.
     fn submit_segment(
         &self,
         transcoder_uri: &str,
         seg: SegData,
+        payment: Payment,
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>>;
@@ -98,12 +99,13 @@ impl OrchestratorTransport for InProcess {
         &self,
         uri: &str,
         seg: SegData,
+        payment: Payment,
         data: Bytes,
         _: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         let o = self.get(uri);
         Box::pin(async move {
-            let submit = SubmitSegment { seg, payment: Payment::default(), data };
+            let submit = SubmitSegment { seg, payment, data };
             o?.send(submit).await.map_err(stopped)?.map_err(|r| TransportError::Refused(r.0))
         })
     }

@@ -33,7 +33,9 @@ use tracing::{debug, info};
 use super::auth::AuthTokens;
 use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 use super::job::TranscodeJob;
-use super::ticket_receiver::{Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver};
+use super::ticket_receiver::{
+    Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver,
+};
 use super::transcoder_pool::TranscoderPool;
 use crate::metrics;
 use crate::payment::{self, params_to_wire, price_to_wire};
@@ -132,8 +134,11 @@ impl Orchestrator {
         match self.receivers.get(&sender) {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
-                let addr =
-                    self.watchdog.start("ticket_receiver", Policy::Transient, TicketReceiver::new(sender, payments.clone()));
+                let addr = self.watchdog.start(
+                    "ticket_receiver",
+                    Policy::Transient,
+                    TicketReceiver::new(sender, payments.clone()),
+                );
                 self.receivers.insert(sender, addr.clone());
                 addr
             }
@@ -219,7 +224,11 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
         let receiver = match (&self.settings.payments.clone(), answer.is_ok() && !req.address.is_empty()) {
             (Some(payments), true) if !price.is_zero() => match payment::verify_request(&req.address, &req.sig) {
                 Ok(sender) => Some(self.receiver(sender, payments)),
-                Err(e) => return Box::pin(async move { Err(TranscodeFailure { code: ErrorCode::InvalidInput, message: e.to_string() }) }),
+                Err(e) => {
+                    return Box::pin(async move {
+                        Err(TranscodeFailure { code: ErrorCode::InvalidInput, message: e.to_string() })
+                    });
+                }
             },
             _ => None,
         };

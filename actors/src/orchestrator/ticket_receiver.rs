@@ -253,9 +253,8 @@ impl Handler<ReceivePayment> for TicketReceiver {
             .into_actor(act)
         })
         .map(|result, act, _| {
-            let result = result.and_then(|(credited, refused): (Checked, Option<PaymentRefused>)| {
-                act.credit(credited, refused)
-            });
+            let result =
+                result.and_then(|(credited, refused): (Checked, Option<PaymentRefused>)| act.credit(credited, refused));
             if let Err(e) = &result {
                 payment::payment_recv_error(e.code());
                 debug!(target: "lp::payments", sender = %act.sender, error = %e, "payment refused");
@@ -316,14 +315,15 @@ impl TicketReceiver {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let stop = self
-                .nonces
-                .record(params.recipient_rand_hash, params.expiration_block, t.sender_nonce)
-                .err()
-                .or_else(|| {
-                    (params.expiration_block <= view.block)
-                        .then_some(TicketError::Expired { expiration_block: params.expiration_block, block: view.block })
-                });
+            let stop =
+                self.nonces.record(params.recipient_rand_hash, params.expiration_block, t.sender_nonce).err().or_else(
+                    || {
+                        (params.expiration_block <= view.block).then_some(TicketError::Expired {
+                            expiration_block: params.expiration_block,
+                            block: view.block,
+                        })
+                    },
+                );
             if ticket.winning {
                 // Even a ticket refused for its nonce or expiry is redeemable on-chain: keep it.
                 winners.push(WinningTicket {

@@ -58,6 +58,7 @@ pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
         session_idle_timeout: Duration::from_secs(70),
         price_per_unit: 0,
         pixels_per_unit: 1,
+        payments: None,
     }
 }
 

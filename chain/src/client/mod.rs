@@ -36,8 +36,8 @@ mod broker;
 mod registry;
 mod reward;
 mod rounds;
-mod status;
 mod senders;
+mod status;
 mod token;
 
 pub use amounts::{Token, format_amount, parse_amount};

@@ -15,7 +15,7 @@ pub mod params;
 pub mod recipient;
 pub mod sender;
 
-pub use params::{Price, TicketParams, Terms};
+pub use params::{Price, Terms, TicketParams};
 pub use recipient::{CheckedTicket, NonceBook, Recipient, TicketError};
 pub use sender::{SenderInfo, SenderLimits};
 

@@ -232,7 +232,10 @@ mod tests {
         let backed = U256::from(50_000_000_000_000u64);
         assert!(value_and_prob(&terms(10_000_000_000, backed), price).is_err());
         // The same at 2 gwei (cost 2e13): taken.
-        assert_eq!(value_and_prob(&terms(2_000_000_000, U256::from(1_000_000)), price).unwrap().0, U256::from(1_000_000));
+        assert_eq!(
+            value_and_prob(&terms(2_000_000_000, U256::from(1_000_000)), price).unwrap().0,
+            U256::from(1_000_000)
+        );
     }
 
     #[test]

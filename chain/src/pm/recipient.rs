@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256, U256};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::params::{PARAMS_EXPIRY_BLOCKS, ParamsError, Price, TicketParams, Terms, value_and_prob};
+use super::params::{PARAMS_EXPIRY_BLOCKS, ParamsError, Price, Terms, TicketParams, value_and_prob};
 use super::{SignatureError, Ticket, is_winning, recipient_rand_hash, recover, ticket_hash};
 
 /// Tickets one set of parameters takes (nonces per `recipientRand`). go-livepeer's 600 broke
@@ -111,7 +111,8 @@ impl Recipient {
         let (num, den) = price.reduced();
         mac.update(params.seed.as_slice());
         mac.update(sender.as_slice());
-        for n in [params.face_value, params.win_prob, U256::from(params.expiration_block), U256::from(num), U256::from(den)]
+        for n in
+            [params.face_value, params.win_prob, U256::from(params.expiration_block), U256::from(num), U256::from(den)]
         {
             mac.update(&n.to_be_bytes_trimmed_vec());
         }

@@ -1,0 +1,246 @@
+//! `TicketSender`: the gateway's payments to one orchestrator session.
+//!
+//! - **Owns** the session's ticket parameters and price (replaced by the fresh terms of every
+//!   answer), the next nonce of the current parameters, and the credit the gateway believes it
+//!   has with the orchestrator (go-livepeer's `Balance`: tickets sent add their EV, segments done
+//!   subtract pixels × price).
+//! - **Pays** for a segment ([`CreatePayment`]): go-livepeer's ticket count (enough to bring the
+//!   credit to max(fee estimate, EV), `reference/go-livepeer.md` §4.7), after checking the
+//!   parameters against the gateway's limits (`max_ticket_ev`, `max_total_ev`,
+//!   `deposit_multiplier`) and its own funds. The credit is reserved for the segment in flight
+//!   and settled when it is done ([`Settle`]), so concurrent segments never count it twice.
+//!   Parameters about to expire, or whose nonces would pass the receiver's cap, are not used:
+//!   the answer is [`PayError::Refresh`] and the stream asks the orchestrator for new terms
+//!   instead of failing the segment (go-livepeer #1575, #2236).
+//! - **Price**: fixed by the session's first terms; a price that rises above twice that drops
+//!   the session ([`PayError::PriceRose`]).
+//! - **Mailbox**: bounded at [`MAILBOX`].
+//! - **Restart policy**: supervised, transient (see `crate::supervision`), started by the
+//!   stream's session for each orchestrator session it pays: restarted in place with its state.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use lp_chain::pm::recipient::MAX_SENDER_NONCES;
+use lp_chain::pm::sender::{ParamsRejected, check_params, sign_tickets, ticket_count};
+use lp_chain::pm::{Price, SenderLimits, TicketParams};
+use lp_wire::{OrchestratorInfo, Payment, TicketSenderParams};
+use serde_bytes::ByteBuf;
+use tracing::debug;
+
+use crate::chain::{GetChainView, GetSender, SenderWatcher};
+use crate::payment::{self, params_from_wire, params_to_wire, price_from_wire, price_to_wire};
+use crate::supervision::inject_panic;
+
+const MAILBOX: usize = 64;
+
+/// How the gateway pays (on-chain).
+#[derive(Clone)]
+pub struct SenderSettings {
+    pub signer: Arc<PrivateKeySigner>,
+    pub limits: SenderLimits,
+    pub chain: Addr<SenderWatcher>,
+    /// Ticket senders run under it.
+    pub watchdog: crate::supervision::Watchdog,
+}
+
+impl std::fmt::Debug for SenderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderSettings")
+            .field("address", &self.signer.address())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no payment was made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayError {
+    /// Ask the orchestrator for new terms, then pay again.
+    #[error("the ticket parameters need refreshing: {0}")]
+    Refresh(String),
+    #[error("the orchestrator's price rose from {initial} to {now}, more than twice: the session is dropped")]
+    PriceRose { initial: Price, now: Price },
+    #[error("{0}")]
+    Rejected(ParamsRejected),
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl PayError {
+    fn reason(&self) -> &'static str {
+        match self {
+            PayError::Refresh(_) => "Refresh",
+            PayError::PriceRose { .. } => "PriceRose",
+            PayError::Rejected(ParamsRejected::Unfunded(_)) => "Unfunded",
+            PayError::Rejected(_) => "ParamsRejected",
+            PayError::Unusable(_) => "Unusable",
+        }
+    }
+}
+
+/// Pay for a segment whose renditions are estimated to cost `fee`. Answers the payment and
+/// the credit staged for it (to [`Settle`] once the segment is done).
+#[derive(Message)]
+#[rtype(result = "Result<(Payment, i128), PayError>")]
+pub struct CreatePayment {
+    pub fee: U256,
+}
+
+/// A segment paid with `staged` credit is done; its renditions cost `cost` (zero if it failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Settle {
+    pub staged: i128,
+    pub cost: U256,
+}
+
+/// The orchestrator's fresh terms (from an answer or a new `GetOrchestrator`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NewTerms(pub OrchestratorInfo);
+
+pub struct TicketSender {
+    settings: SenderSettings,
+    params: Option<TicketParams>,
+    price: Price,
+    initial_price: Price,
+    /// The last nonce used with `params` (go-livepeer: the first ticket has nonce 1).
+    nonce: u32,
+    credit: i128,
+}
+
+impl TicketSender {
+    /// A sender for a session on `info`'s terms; `None` when they ask for no payment.
+    pub fn new(settings: SenderSettings, info: &OrchestratorInfo) -> Option<Self> {
+        let price = info.price_info.as_ref().and_then(|p| price_from_wire(p).ok()).unwrap_or(Price::ZERO);
+        let params = info.ticket_params.as_ref().and_then(|p| params_from_wire(p, None).ok())?;
+        if price.is_zero() || params.is_free() {
+            return None;
+        }
+        Some(TicketSender { settings, params: Some(params), price, initial_price: price, nonce: 0, credit: 0 })
+    }
+
+    pub fn price(&self) -> Price {
+        self.price
+    }
+}
+
+impl Actor for TicketSender {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Supervised for TicketSender {}
+
+inject_panic!(TicketSender);
+
+impl Handler<CreatePayment> for TicketSender {
+    type Result = AtomicResponse<Self, Result<(Payment, i128), PayError>>;
+
+    fn handle(&mut self, CreatePayment { fee }: CreatePayment, _: &mut Self::Context) -> Self::Result {
+        let chain = self.settings.chain.clone();
+        let me = self.settings.signer.address();
+        let read = async move {
+            let view = chain.send(GetChainView).await.ok().flatten();
+            let own = chain.send(GetSender(me)).await;
+            (view, own)
+        };
+        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
+            let result = act.pay(fee, view.map(|v| v.block), own);
+            match &result {
+                Ok((p, _)) => {
+                    if let Some(params) = &act.params {
+                        payment::tickets_sent(p.ticket_sender_params.len() as u32, params.ev());
+                    }
+                }
+                Err(e) => payment::payment_create_error(e.reason()),
+            }
+            result
+        })))
+    }
+}
+
+type OwnFunds = Result<Result<crate::chain::SenderView, lp_chain::error::ChainError>, MailboxError>;
+
+impl TicketSender {
+    fn pay(&mut self, fee: U256, block: Option<u64>, own: OwnFunds) -> Result<(Payment, i128), PayError> {
+        if self.price.more_than_double(&self.initial_price) {
+            return Err(PayError::PriceRose { initial: self.initial_price, now: self.price });
+        }
+        let params = self.params.clone().ok_or_else(|| PayError::Refresh("no ticket parameters".into()))?;
+        let block = block.ok_or_else(|| PayError::Unusable("the chain head is not known yet".into()))?;
+        let own = match own {
+            Ok(Ok(view)) => view.info,
+            Ok(Err(e)) => return Err(PayError::Unusable(format!("reading the gateway's funds: {e}"))),
+            Err(_) => return Err(PayError::Unusable("the sender watcher stopped".into())),
+        };
+        let ev = params.ev();
+        // Take the whole credit for this segment; what is left comes back with Settle.
+        let reserved = std::mem::take(&mut self.credit);
+        let count = ticket_count(fee, reserved, ev);
+        if self.nonce as usize + count as usize > MAX_SENDER_NONCES {
+            self.credit = reserved;
+            return Err(PayError::Refresh(format!("{MAX_SENDER_NONCES} tickets were sent on these parameters")));
+        }
+        match check_params(&params, block, count, &self.settings.limits, &own) {
+            Ok(()) => {}
+            Err(e @ ParamsRejected::Expired { .. }) => {
+                self.credit = reserved;
+                return Err(PayError::Refresh(e.to_string()));
+            }
+            Err(e) => {
+                self.credit = reserved;
+                return Err(PayError::Rejected(e));
+            }
+        }
+        let signed = sign_tickets(&self.settings.signer, &params, self.nonce + 1, count).map_err(|e| {
+            self.credit = reserved;
+            PayError::Unusable(e.to_string())
+        })?;
+        self.nonce += count;
+        let sent = i128::try_from(ev.saturating_mul(U256::from(count))).unwrap_or(i128::MAX);
+        debug!(target: "lp::payments", tickets = count, ev = %ev, "payment made");
+        let payment = Payment {
+            ticket_params: Some(params_to_wire(&params)),
+            sender: ByteBuf::from(self.settings.signer.address().to_vec()),
+            expiration_params: params_to_wire(&params).expiration_params,
+            ticket_sender_params: signed
+                .into_iter()
+                .map(|(sender_nonce, sig)| TicketSenderParams { sender_nonce, sig: ByteBuf::from(sig.to_vec()) })
+                .collect(),
+            expected_price: Some(price_to_wire(self.price)),
+        };
+        Ok((payment, reserved.saturating_add(sent)))
+    }
+}
+
+impl Handler<Settle> for TicketSender {
+    type Result = ();
+
+    fn handle(&mut self, Settle { staged, cost }: Settle, _: &mut Self::Context) {
+        let cost = i128::try_from(cost).unwrap_or(i128::MAX);
+        self.credit = self.credit.saturating_add(staged).saturating_sub(cost);
+    }
+}
+
+impl Handler<NewTerms> for TicketSender {
+    type Result = ();
+
+    fn handle(&mut self, NewTerms(info): NewTerms, _: &mut Self::Context) {
+        if let Some(price) = info.price_info.as_ref().and_then(|p| price_from_wire(p).ok()) {
+            self.price = price;
+        }
+        if let Some(params) = info.ticket_params.as_ref().and_then(|p| params_from_wire(p, None).ok())
+            && self.params.as_ref().is_none_or(|old| old.recipient_rand_hash != params.recipient_rand_hash)
+        {
+            self.params = Some(params);
+            self.nonce = 0;
+        }
+    }
+}
