@@ -2,8 +2,10 @@
 # both run `setup`, which installs what is missing (idempotent).
 CARGO ?= cargo
 DEMO_OUT ?= demo-out
+# More `livepeer demo` flags, e.g. DEMO_ARGS="--seconds 60 --serve".
+DEMO_ARGS ?=
 
-.PHONY: setup build demo test lint bench bench-memory fuzz clean
+.PHONY: setup build demo demo-offchain test lint bench bench-memory fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,8 +13,13 @@ setup:
 build: setup
 	$(CARGO) build --release --bin livepeer
 
+# The whole network on a devnet chain (anvil, from `setup`): registration, funding, tickets and
+# their redemption; demo-offchain: the same stream without a chain or payments.
 demo: build
-	./target/release/livepeer demo --out $(DEMO_OUT)
+	./target/release/livepeer demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+demo-offchain: build
+	./target/release/livepeer demo --offchain --out $(DEMO_OUT) $(DEMO_ARGS)
 
 # Every test: unit, integration, end to end (tests/ boots real `livepeer` processes), then
 # formatting and clippy with warnings denied.

@@ -1,4 +1,5 @@
-//! The command line as operators meet it: config errors, --dump-config, --help, the demo.
+//! The command line as operators meet it: config errors, --dump-config, --help. The demo has its
+//! own tests (tests/demo.rs).
 
 mod common;
 
@@ -105,42 +106,6 @@ fn help_explains_the_roles() {
     for word in ["gateway", "orchestrator", "transcoder", "run", "demo", "LIVEPEER_"] {
         assert!(text.contains(word), "{word} missing from --help:\n{text}");
     }
-}
-
-#[test]
-fn the_demo_writes_playable_hls_and_a_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(livepeer_bin())
-        .args(["demo", "--seconds", "6", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("[ 3/3] segment 2"), "progress lines: {stdout}");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["segments_pushed"], 3);
-    assert_eq!(summary["segments_transcoded"], 3);
-    let renditions = summary["renditions"].as_array().unwrap();
-    assert_eq!(renditions.len(), 2);
-    assert!(renditions.iter().any(|r| r["name"] == "P144p30fps16x9" && r["width"] == 256 && r["height"] == 144));
-    assert!(summary["latency_ms_p50"].as_u64().unwrap() > 0);
-    assert!(summary["latency_ms_p95"].as_u64().unwrap() >= summary["latency_ms_p50"].as_u64().unwrap());
-    assert!(summary["realtime_ratio"].as_f64().unwrap() > 0.0);
-
-    // The HLS output plays: ffprobe reads the master playlist through to the segments.
-    let media = dir.path().join("hls/demo/P360p30fps16x9.m3u8");
-    let p = ffprobe(&media);
-    assert_eq!((p.video().width, p.video().height), (640, 360));
-    assert_eq!(p.video().frames, 180);
-    let master = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
-        .arg(dir.path().join("hls/demo.m3u8"))
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&master.stdout);
-    assert!(master.status.success() && listing.contains("640,360") && listing.contains("1280,720"), "{listing}");
 }
 
 /// A keystore that the password file does not open is the operator's setup, like a config

@@ -1,8 +1,15 @@
-//! `livepeer demo`: the main job. A whole local network in one process (orchestrator with a
-//! local transcoder, gateway, admin listener, all on free loopback ports), a generated
+//! `livepeer demo`: the main job. A whole local network in one process, a generated
 //! 20-second 1280x720 30 fps test stream pushed segment by segment through the gateway's HTTP
 //! ingest as an outside client would, the HLS output written under `--out`, and a summary
 //! (printed and in `summary.json`).
+//!
+//! By default the network is on a devnet chain with ticket payments ([`devnet`]): anvil with our
+//! contracts, an orchestrator that registers itself, a gateway that funds its deposit and pays
+//! with tickets, and the winning tickets redeemed. `--offchain` runs the orchestrator (with a
+//! local transcoder), gateway and admin listener of one node, on free loopback ports, with no
+//! chain and no payments.
+
+mod devnet;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,6 +42,9 @@ pub struct DemoArgs {
     /// Renditions to make, as go-livepeer preset names.
     #[arg(long, value_delimiter = ',', default_value = "P720p30fps16x9,P360p30fps16x9,P240p30fps16x9")]
     pub profiles: Vec<String>,
+    /// Run without a chain: one node, no ticket payments.
+    #[arg(long)]
+    pub offchain: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -57,12 +67,20 @@ struct Summary {
     source_seconds: f64,
     orchestrator: String,
     hls_master: String,
+    /// On the devnet: the payments (absent with `--offchain`).
+    #[serde(flatten)]
+    payments: Option<devnet::Payments>,
 }
 
 pub fn main(args: DemoArgs) -> ExitCode {
     telemetry::init_logging(&LogConfig { level: "warn".into(), ..Default::default() });
-    match actix_web::rt::System::new().block_on(run(args)) {
+    let run = async move { if args.offchain { run_offchain(args).await } else { devnet::run(args).await } };
+    match actix_web::rt::System::new().block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<devnet::Interrupted>() => {
+            eprintln!("demo stopped: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("demo failed: {e:#}");
             ExitCode::FAILURE
@@ -108,15 +126,26 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[idx]
 }
 
-async fn run(args: DemoArgs) -> Result<()> {
-    let out = args.out.clone();
+/// Empty `out`'s source and HLS folders of an earlier run; answers the HLS folder.
+fn prepare_out(out: &Path) -> Result<PathBuf> {
     let hls_dir = out.join("hls");
     let _ = fs::remove_dir_all(&hls_dir);
     let _ = fs::remove_dir_all(out.join("source"));
     fs::create_dir_all(&hls_dir)?;
+    Ok(hls_dir)
+}
 
-    println!("livepeer demo: generating a {}-second 1280x720 30 fps test stream with ffmpeg…", args.seconds);
-    let segments = generate_stream(&out.join("source"), args.seconds)?;
+/// The test stream, announced.
+fn make_stream(out: &Path, seconds: u32) -> Result<Vec<PathBuf>> {
+    println!("livepeer demo: generating a {seconds}-second 1280x720 30 fps test stream with ffmpeg…");
+    generate_stream(&out.join("source"), seconds)
+}
+
+/// `--offchain`: one node with every role, no chain.
+async fn run_offchain(args: DemoArgs) -> Result<()> {
+    let out = args.out.clone();
+    let hls_dir = prepare_out(&out)?;
+    let segments = make_stream(&out, args.seconds)?;
 
     let cfg = Config {
         data_dir: out.join(".livepeer"),
@@ -130,9 +159,7 @@ async fn run(args: DemoArgs) -> Result<()> {
         ..Default::default()
     };
     let roles = Roles::from_config(&cfg);
-    let prepared = node::prepare(&cfg, roles)
-        .map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
-    let running = node::start(&cfg, roles, prepared).await?;
+    let running = node::start(&cfg, roles, prepare(&cfg, roles)?).await?;
     let gateway = format!("http://{}", running.addrs.gateway.context("gateway address")?);
     let orchestrator = running.addrs.orchestrator_uri.clone().unwrap_or_default();
     println!(
@@ -140,13 +167,82 @@ async fn run(args: DemoArgs) -> Result<()> {
         running.addrs.admin
     );
 
+    let pushed = push_stream(&gateway, &segments, &hls_dir).await?;
+    let summary = pushed.summary(segments.len(), orchestrator, None);
+    fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+    print_summary(&summary, &out);
+
+    if args.serve {
+        print_serve_help(&gateway);
+        println!("Metrics: http://{}/metrics   Status: http://{}/status", running.addrs.admin, running.addrs.admin);
+        running.wait().await?;
+    } else {
+        running.stop().await;
+    }
+    summary.check()
+}
+
+/// `node::prepare`, its problems in one error.
+fn prepare(cfg: &Config, roles: Roles) -> Result<node::Prepared> {
+    node::prepare(cfg, roles)
+        .map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+}
+
+fn print_serve_help(gateway: &str) {
+    println!("\nThe network stays up (Ctrl-C to stop). Push your own stream, e.g.:");
+    println!(
+        "  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f hls -hls_time 2 -method PUT {gateway}/live/mystream/index.m3u8"
+    );
+    println!("Then play {gateway}/stream/mystream.m3u8 (e.g. ffplay or any HLS player).");
+}
+
+/// What pushing the stream through the gateway gave.
+#[derive(Debug, Default)]
+struct Pushed {
+    latencies: Vec<u64>,
+    media_seconds: f64,
+    wall_seconds: f64,
+    transcoded: usize,
+    renditions: Vec<RenditionInfo>,
+    master_path: PathBuf,
+}
+
+impl Pushed {
+    fn summary(mut self, pushed: usize, orchestrator: String, payments: Option<devnet::Payments>) -> Summary {
+        self.latencies.sort_unstable();
+        let wall = self.wall_seconds;
+        Summary {
+            segments_pushed: pushed,
+            segments_transcoded: self.transcoded,
+            latency_ms_p50: percentile(&self.latencies, 0.5),
+            latency_ms_p95: percentile(&self.latencies, 0.95),
+            realtime_ratio: if wall > 0.0 { (self.media_seconds / wall * 100.0).round() / 100.0 } else { 0.0 },
+            source_seconds: self.media_seconds,
+            renditions: self.renditions,
+            orchestrator,
+            hls_master: self.master_path.display().to_string(),
+            payments,
+        }
+    }
+}
+
+impl Summary {
+    /// Every segment transcoded, or how many were not.
+    fn check(&self) -> Result<()> {
+        if self.segments_transcoded != self.segments_pushed {
+            bail!("{} of {} segments failed", self.segments_pushed - self.segments_transcoded, self.segments_pushed);
+        }
+        Ok(())
+    }
+}
+
+/// Push `segments` through the gateway's HTTP ingest one after the other, fetch every rendition
+/// back from its HLS output as a player would, and write them, with playlists of the whole
+/// recording, under `hls_dir`.
+async fn push_stream(gateway: &str, segments: &[PathBuf], hls_dir: &Path) -> Result<Pushed> {
     let client = crate::client::http_client(Duration::from_secs(120));
-    let mut latencies = Vec::new();
-    let mut media_seconds = 0.0;
-    let mut wall_seconds = 0.0;
-    let mut transcoded = 0;
+    let mut pushed = Pushed::default();
     let mut listed: Vec<(String, Vec<(i64, u64)>)> = Vec::new();
-    let mut renditions: Vec<RenditionInfo> = Vec::new();
     for (seq, path) in segments.iter().enumerate() {
         let data = fs::read(path)?;
         let info = lp_pipelines::probe(&data, InputFormat::MpegTs)?;
@@ -172,10 +268,10 @@ async fn run(args: DemoArgs) -> Result<()> {
             continue;
         }
         let parts = parse_multipart(&content_type, &body)?;
-        transcoded += 1;
-        latencies.push(elapsed.as_millis() as u64);
-        media_seconds += info.duration_ms as f64 / 1000.0;
-        wall_seconds += elapsed.as_secs_f64();
+        pushed.transcoded += 1;
+        pushed.latencies.push(elapsed.as_millis() as u64);
+        pushed.media_seconds += info.duration_ms as f64 / 1000.0;
+        pushed.wall_seconds += elapsed.as_secs_f64();
         println!(
             "[{:>2}/{}] segment {seq}: {} renditions in {} ms ({:.2}x real time)",
             seq + 1,
@@ -204,9 +300,13 @@ async fn run(args: DemoArgs) -> Result<()> {
                 Some((_, segs)) => segs.push((seq as i64, info.duration_ms)),
                 None => listed.push((name.clone(), vec![(seq as i64, info.duration_ms)])),
             }
-            if name != SOURCE && !renditions.iter().any(|r| r.name == name) {
+            if name != SOURCE && !pushed.renditions.iter().any(|r| r.name == name) {
                 let probed = lp_pipelines::probe(&bytes, InputFormat::MpegTs)?;
-                renditions.push(RenditionInfo { name: name.clone(), width: probed.width, height: probed.height });
+                pushed.renditions.push(RenditionInfo {
+                    name: name.clone(),
+                    width: probed.width,
+                    height: probed.height,
+                });
             }
         }
     }
@@ -219,42 +319,12 @@ async fn run(args: DemoArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("fetching the master playlist: {e}"))?;
     let master = resp.body().await?;
-    let master_path = hls_dir.join(format!("{STREAM}.m3u8"));
-    fs::write(&master_path, &master)?;
+    pushed.master_path = hls_dir.join(format!("{STREAM}.m3u8"));
+    fs::write(&pushed.master_path, &master)?;
     for (name, segs) in &listed {
         fs::write(hls_dir.join(STREAM).join(format!("{name}.m3u8")), vod_playlist(name, segs))?;
     }
-
-    latencies.sort_unstable();
-    let summary = Summary {
-        segments_pushed: segments.len(),
-        segments_transcoded: transcoded,
-        renditions,
-        latency_ms_p50: percentile(&latencies, 0.5),
-        latency_ms_p95: percentile(&latencies, 0.95),
-        realtime_ratio: if wall_seconds > 0.0 { (media_seconds / wall_seconds * 100.0).round() / 100.0 } else { 0.0 },
-        source_seconds: media_seconds,
-        orchestrator,
-        hls_master: master_path.display().to_string(),
-    };
-    fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
-    print_summary(&summary, &out);
-
-    if args.serve {
-        println!("\nThe network stays up (Ctrl-C to stop). Push your own stream, e.g.:");
-        println!(
-            "  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f hls -hls_time 2 -method PUT {gateway}/live/mystream/index.m3u8"
-        );
-        println!("Then play {gateway}/stream/mystream.m3u8 (e.g. ffplay or any HLS player).");
-        println!("Metrics: http://{}/metrics   Status: http://{}/status", running.addrs.admin, running.addrs.admin);
-        running.wait().await?;
-    } else {
-        running.stop().await;
-    }
-    if transcoded != segments.len() {
-        bail!("{} of {} segments failed", segments.len() - transcoded, segments.len());
-    }
-    Ok(())
+    Ok(pushed)
 }
 
 fn print_summary(s: &Summary, out: &Path) {
@@ -264,6 +334,9 @@ fn print_summary(s: &Summary, out: &Path) {
     println!("  renditions      {}", names.join(", "));
     println!("  latency         p50 {} ms, p95 {} ms per 2 s segment", s.latency_ms_p50, s.latency_ms_p95);
     println!("  real time       {:.2}x ({:.0} s of video)", s.realtime_ratio, s.source_seconds);
+    if let Some(p) = &s.payments {
+        p.print();
+    }
     println!("  HLS             {} (try: ffprobe {})", s.hls_master, s.hls_master);
     println!("  summary         {}", out.join("summary.json").display());
 }

@@ -358,17 +358,29 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     Ok(RunningNode { addrs, servers, orchestrator: orchestrator_server, admin: admin_server, fatal })
 }
 
-impl RunningNode {
-    /// Run until SIGINT/SIGTERM or a fatal role error, then stop within the grace period.
-    pub async fn wait(mut self) -> Result<()> {
-        let mut term = actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())?;
-        let outcome = tokio::select! {
+/// Run several nodes of this process (the demo's gateway and orchestrator, each with its own
+/// config and account) until SIGINT/SIGTERM or a fatal error of any of them, then stop them one
+/// after the other, in the order given (a gateway before the orchestrator it sends to).
+pub async fn wait_all(mut nodes: Vec<RunningNode>) -> Result<()> {
+    let mut term = actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())?;
+    let outcome = {
+        let mut fatal = futures::stream::select_all(nodes.iter_mut().map(|n| &mut n.fatal));
+        tokio::select! {
             _ = actix_web::rt::signal::ctrl_c() => { info!(target: "lp::node", "interrupted; shutting down"); Ok(()) }
             _ = term.recv() => { info!(target: "lp::node", "terminated; shutting down"); Ok(()) }
-            Some(e) = self.fatal.next() => { error!(target: "lp::node", "{e:#}"); Err(e) }
-        };
-        self.stop().await;
-        outcome
+            Some(e) = fatal.next() => { error!(target: "lp::node", "{e:#}"); Err(e) }
+        }
+    };
+    for node in &nodes {
+        node.stop().await;
+    }
+    outcome
+}
+
+impl RunningNode {
+    /// Run until SIGINT/SIGTERM or a fatal role error, then stop within the grace period.
+    pub async fn wait(self) -> Result<()> {
+        wait_all(vec![self]).await
     }
 
     /// Stop within the grace period: the gateway drains first (it may be sending segments to
