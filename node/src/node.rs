@@ -264,6 +264,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
                 },
                 chain: senders.clone(),
                 watchdog: watchdog.clone(),
+                sent: Default::default(),
             }),
             _ => None,
         };

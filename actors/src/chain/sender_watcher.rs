@@ -168,6 +168,14 @@ impl Actor for SenderWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        // Until the block watcher's next head: the chain's head now, and its gas price.
+        let client = self.client.clone();
+        ctx.spawn(async move { client.block_number().await }.into_actor(self).map(|head, act, _| {
+            if let (Ok(head), None) = (head, act.block) {
+                act.block = Some(head);
+            }
+        }));
+        self.read_gas_price(ctx);
         if let Some(own) = self.own {
             self.senders.insert(own, Tracked { info: SenderInfo::default(), used: Instant::now() });
             self.refresh(own, ctx);

@@ -30,6 +30,7 @@ use alloy::primitives::{Address, B256, U256};
 use lp_chain::pm::params::Terms;
 use lp_chain::pm::{NonceBook, Price, Recipient, TicketError, TicketParams, WinningTicket};
 use lp_wire::Payment;
+use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::chain::{ChainView, GetChainView, GetSender, SenderWatcher};
@@ -149,6 +150,30 @@ pub struct Debit {
 #[rtype(result = "()")]
 pub struct ForgetSession(pub String);
 
+/// A snapshot for `/status`.
+#[derive(Message)]
+#[rtype(result = "ReceiverStatus")]
+pub struct GetReceiverStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiverStatus {
+    pub sender: Address,
+    /// Valid tickets received, and their expected value (wei).
+    pub tickets: u64,
+    pub ev_received: U256,
+    pub winning_tickets: u64,
+    pub sessions: Vec<SessionBalance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionBalance {
+    pub session: String,
+    /// Wei: credited EV less what the session's segments cost.
+    pub balance: i128,
+    pub price_per_unit: u64,
+    pub pixels_per_unit: u64,
+}
+
 struct Session {
     balance: i128,
     price: Price,
@@ -159,11 +184,20 @@ pub struct TicketReceiver {
     settings: PaymentSettings,
     nonces: NonceBook,
     sessions: HashMap<String, Session>,
+    tickets: u64,
+    winning: u64,
 }
 
 impl TicketReceiver {
     pub fn new(sender: Address, settings: PaymentSettings) -> Self {
-        TicketReceiver { sender, settings, nonces: NonceBook::default(), sessions: HashMap::new() }
+        TicketReceiver {
+            sender,
+            settings,
+            nonces: NonceBook::default(),
+            sessions: HashMap::new(),
+            tickets: 0,
+            winning: 0,
+        }
     }
 
     fn ev_i128(&self) -> i128 {
@@ -352,6 +386,8 @@ impl TicketReceiver {
             .entry(checked.session.clone())
             .or_insert_with(|| Session { balance: 0, price: checked.price });
         session.balance = session.balance.saturating_add(ev.saturating_mul(checked.valid as i128));
+        self.tickets += checked.valid as u64;
+        self.winning += checked.winning as u64;
         payment::tickets_received(checked.valid, self.settings.ev, checked.winning);
         if checked.winning > 0 {
             info!(target: "lp::payments", sender = %self.sender, winning = checked.winning, "winning tickets stored");
@@ -378,6 +414,31 @@ impl Handler<Debit> for TicketReceiver {
                 warn!(target: "lp::payments", sender = %self.sender, session = %msg.session, balance = session.balance, "session balance is negative");
             }
         }
+    }
+}
+
+impl Handler<GetReceiverStatus> for TicketReceiver {
+    type Result = MessageResult<GetReceiverStatus>;
+
+    fn handle(&mut self, _: GetReceiverStatus, _: &mut Self::Context) -> Self::Result {
+        let mut sessions: Vec<SessionBalance> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| SessionBalance {
+                session: id.clone(),
+                balance: s.balance,
+                price_per_unit: s.price.per_unit,
+                pixels_per_unit: s.price.pixels_per_unit,
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.session.cmp(&b.session));
+        MessageResult(ReceiverStatus {
+            sender: self.sender,
+            tickets: self.tickets,
+            ev_received: self.settings.ev * U256::from(self.tickets),
+            winning_tickets: self.winning,
+            sessions,
+        })
     }
 }
 
