@@ -15,7 +15,8 @@ use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
-use lp_actors::gateway::{GatewayConfig, GatewayHandle, InProcess, SenderSettings, StreamSettings};
+use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms};
+use lp_actors::gateway::{GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender};
 use lp_actors::handle::CallError;
 use lp_actors::orchestrator::{OrchestratorHandle, PaymentSettings};
 use lp_actors::payment::{params_from_wire, params_to_wire, price_to_wire, sign_request};
@@ -144,15 +145,15 @@ impl Net {
         eventually("a chain view", || async { watcher.send(GetChainView).await.unwrap() }).await
     }
 
-    /// A gateway paying from dev account `i`.
-    async fn gateway(&self, i: usize, opts: &Options) -> GatewayHandle {
+    /// How dev account `i` pays, watching its own funds.
+    async fn sender_settings(&self, i: usize) -> SenderSettings {
         let c = client(&self.url, self.controller, i).await;
         let senders = self
             .watchdog
             .start("sender_watcher", Policy::Permanent, SenderWatcher::new(c.clone()).own(c.address().unwrap()));
         self.chain.watch_senders(&senders);
         self.view(&senders).await;
-        let payments = SenderSettings {
+        SenderSettings {
             signer: Arc::new(key(i)),
             limits: SenderLimits {
                 max_ticket_ev: U256::from(3_000_000_000_000u64),
@@ -162,7 +163,12 @@ impl Net {
             chain: senders,
             watchdog: self.watchdog.clone(),
             sent: Default::default(),
-        };
+        }
+    }
+
+    /// A gateway paying from dev account `i`.
+    async fn gateway(&self, i: usize, opts: &Options) -> GatewayHandle {
+        let payments = self.sender_settings(i).await;
         let stream = StreamSettings {
             max_attempts: 3,
             segment_queue: 4,
@@ -369,4 +375,98 @@ async fn an_orchestrator_priced_above_the_gateways_cap_is_not_used() {
     assert_eq!(report.orchestrators.priced_out.len(), 1, "/status names it");
     assert_eq!(report.orchestrators.priced_out[0].price_per_unit, opts.price);
     assert!(net.orchestrator.payments().await.unwrap().iter().all(|r| r.tickets == 0), "nothing was paid");
+}
+
+#[actix::test]
+async fn expired_parameters_are_refreshed_without_failing_a_segment() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    // The parameters of the last answer expire 40 blocks after it.
+    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    let block = net.provider.get_block_number().await.unwrap();
+    eventually("the orchestrator sees the new head", || async {
+        (net.o_senders.send(GetChainView).await.unwrap()?.block >= block).then_some(())
+    })
+    .await;
+    let done = gateway.push("s".into(), common::incoming(1, common::segment())).await.unwrap();
+    assert_eq!(done.attempts, 1, "paid on the first attempt, with refreshed parameters");
+    let r = &net.orchestrator.payments().await.unwrap()[0];
+    assert_eq!(r.sessions.len(), 1, "the same session: {r:?}");
+    assert!(r.tickets >= 2);
+}
+
+#[actix::test]
+async fn a_price_rise_above_twice_the_first_drops_the_session() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let sender = TicketSender::new(net.sender_settings(2).await, &info).expect("a priced session").start();
+    let fee = U256::from(EV);
+    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok());
+    let mut doubled = info.clone();
+    doubled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2, pixels_per_unit: 1 }));
+    sender.send(NewTerms(doubled)).await.unwrap();
+    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok(), "twice the price is still taken");
+    let mut tripled = info;
+    tripled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2 + 1, pixels_per_unit: 1 }));
+    sender.send(NewTerms(tripled)).await.unwrap();
+    let err = sender.send(CreatePayment { fee }).await.unwrap().unwrap_err();
+    assert!(matches!(err, PayError::PriceRose { .. }), "{err}");
+}
+
+#[actix::test]
+async fn the_ticket_secret_survives_a_restart_so_issued_parameters_stay_valid() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let params = params_of(&info);
+    let path = net.store.path().to_path_buf();
+    let before = net.store.send(RecipientSecret).await.unwrap();
+    let reopened = Store::open(&path).await.unwrap();
+    let after = reopened.send(RecipientSecret).await.unwrap();
+    assert_eq!(before, after, "the secret is read back, not made again");
+    let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
+    let (nonce, sig) = sign_tickets(&key(2), &params, 1, 1).unwrap().remove(0);
+    let restarted = Recipient::new(key(1).address(), after);
+    assert!(restarted.check(key(2).address(), &params, price, nonce, &sig).is_ok(), "valid after the restart");
+    let fresh = Recipient::new(key(1).address(), rand::random());
+    assert!(fresh.check(key(2).address(), &params, price, nonce, &sig).is_err(), "a new secret would refuse it");
+}
+
+/// The sender watchers follow TicketBroker events (no polling): an unlock stops the gateway from
+/// paying at once, and the orchestrator refuses its tickets once the unlock ends by next round.
+#[actix::test]
+async fn an_unlocking_sender_is_seen_from_the_chains_events_on_both_sides() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    let info = net.terms(2).await.unwrap();
+    let g_client = client(&net.url, net.controller, 2).await;
+    g_client.unlock().await.unwrap();
+
+    let err = eventually("the gateway refuses to pay while unlocking", || async {
+        match gateway.push("s".into(), common::incoming(1, common::segment())).await {
+            Err(CallError::Refused(f)) => Some(f),
+            Ok(_) => None,
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await;
+    assert!(err.message.contains("unlocking"), "{err}");
+
+    // The next round: the unlock ends by the round after it, so its tickets are worthless.
+    let o_client = client(&net.url, net.controller, 1).await;
+    let round = o_client.current_round().await.unwrap();
+    let head = o_client.block_number().await.unwrap();
+    net.provider.anvil_mine(Some(round.start_block + round.length - head), None).await.unwrap();
+    o_client.initialize_round().await.unwrap();
+    let refused = eventually("the orchestrator refuses the unlocking sender", || async {
+        let (seg, payment) = paid_segment(&info, &params_of(&info), 2, 100, 1);
+        refusal(&net, seg, payment).await.filter(|(_, m)| m.contains("unlock"))
+    })
+    .await;
+    assert_eq!(refused.0, ErrorCode::PaymentRefused, "{refused:?}");
 }
