@@ -16,7 +16,9 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
 use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms};
-use lp_actors::gateway::{GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender};
+use lp_actors::gateway::{
+    GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender,
+};
 use lp_actors::handle::CallError;
 use lp_actors::orchestrator::{OrchestratorHandle, PaymentSettings};
 use lp_actors::payment::{params_from_wire, params_to_wire, price_to_wire, sign_request};
@@ -55,11 +57,13 @@ struct Options {
     max_face_value: U256,
     /// The gateway's `max_price_per_unit` (zero: no cap).
     max_price: u64,
+    /// Register the orchestrator (active from the next round).
+    register: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { price: 10_000, max_face_value: U256::ZERO, max_price: 0 }
+        Options { price: 10_000, max_face_value: U256::ZERO, max_price: 0, register: true }
     }
 }
 
@@ -92,7 +96,9 @@ impl Net {
         if !o_client.current_round().await.unwrap().initialized {
             o_client.initialize_round().await.unwrap();
         }
-        o_client.register(lpt(500), 0, 1_000_000, URI).await.unwrap();
+        if opts.register {
+            o_client.register(lpt(500), 0, 1_000_000, URI).await.unwrap();
+        }
         // Active from the next round.
         let round = o_client.current_round().await.unwrap();
         let head = o_client.block_number().await.unwrap();
@@ -106,7 +112,8 @@ impl Net {
         let settings =
             ChainSettings { poll_interval: Duration::from_millis(100), initialize_round: None, reward: false };
         let chain = lp_actors::chain::start(o_client.clone(), store.clone(), settings, None, &watchdog);
-        let o_senders = watchdog.start("sender_watcher", Policy::Permanent, SenderWatcher::new(o_client.clone()));
+        let o_watcher = SenderWatcher::new(o_client.clone()).recipient(o_addr);
+        let o_senders = watchdog.start("sender_watcher", Policy::Permanent, o_watcher);
         chain.watch_senders(&o_senders);
         let secret = store.send(RecipientSecret).await.unwrap();
         let mut settings = common::settings(URI, 10);
@@ -148,9 +155,11 @@ impl Net {
     /// How dev account `i` pays, watching its own funds.
     async fn sender_settings(&self, i: usize) -> SenderSettings {
         let c = client(&self.url, self.controller, i).await;
-        let senders = self
-            .watchdog
-            .start("sender_watcher", Policy::Permanent, SenderWatcher::new(c.clone()).own(c.address().unwrap()));
+        let senders = self.watchdog.start(
+            "sender_watcher",
+            Policy::Permanent,
+            SenderWatcher::new(c.clone()).own(c.address().unwrap()),
+        );
         self.chain.watch_senders(&senders);
         self.view(&senders).await;
         SenderSettings {
@@ -205,7 +214,13 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, m
 }
 
 /// A segment with `tickets` signed by dev account `signer` on `params` from nonce `first`.
-fn paid_segment(info: &OrchestratorInfo, params: &TicketParams, signer: usize, first: u32, tickets: u32) -> (SegData, Payment) {
+fn paid_segment(
+    info: &OrchestratorInfo,
+    params: &TicketParams,
+    signer: usize,
+    first: u32,
+    tickets: u32,
+) -> (SegData, Payment) {
     let data = common::segment();
     let seg = SegData {
         manifest_id: ByteBuf::from(b"stream".to_vec()),
@@ -469,4 +484,14 @@ async fn an_unlocking_sender_is_seen_from_the_chains_events_on_both_sides() {
     })
     .await;
     assert_eq!(refused.0, ErrorCode::PaymentRefused, "{refused:?}");
+}
+
+#[actix::test]
+async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
+    let net = Net::start(&Options { register: false, ..Default::default() }).await;
+    let err = eventually("the orchestrator knows it is inactive", || async {
+        net.terms(2).await.err().filter(|e| e.to_string().contains("not active"))
+    })
+    .await;
+    assert!(err.to_string().contains("could not be redeemed"), "{err}");
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::job::ffmpeg_transcode;
 use super::orchestrator::{
-    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings, OrchestratorStatus,
-    SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
+    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
 use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
 use super::transcode_worker::TranscodeWorker;

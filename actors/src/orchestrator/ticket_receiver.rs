@@ -9,7 +9,7 @@
 //!   probability from the chain view and the sender's max float (`reference/go-livepeer.md`
 //!   §4.4), with a fresh seed; `recipientRand` is derived from the persisted secret.
 //! - **Checks** a payment ([`ReceivePayment`]) in go-livepeer's order (§4.6): a sender when
-//!   there are tickets; the sender not unlocking; then per ticket recipient, sender,
+//!   there are tickets; this orchestrator active in the current round; the sender not unlocking; then per ticket recipient, sender,
 //!   recipientRand, signature, replay, expiry, each refusal with its own [`PaymentRefused`]
 //!   code. The first refused ticket stops the credit of it and of every later one. A winning
 //!   ticket is committed to the store **before** the payment is answered, so no segment is
@@ -76,6 +76,8 @@ pub enum PaymentRefused {
     NoPrice,
     #[error("the session's price is fixed at {fixed}; the payment expects {expected}")]
     PriceChanged { fixed: Price, expected: Price },
+    #[error("this orchestrator is not active in the current round: its tickets could not be redeemed")]
+    RecipientInactive,
     #[error("the sender's deposit and reserve unlock at round {0}: its tickets would be worthless")]
     SenderUnlocking(u64),
     #[error(transparent)]
@@ -100,6 +102,7 @@ impl PaymentRefused {
             PaymentRefused::NoSender => "NoSender",
             PaymentRefused::NoPrice => "NoPrice",
             PaymentRefused::PriceChanged { .. } => "PriceChanged",
+            PaymentRefused::RecipientInactive => "RecipientInactive",
             PaymentRefused::SenderUnlocking(_) => "SenderUnlocking",
             PaymentRefused::Ticket(e) => e.code(),
             PaymentRefused::InsufficientBalance { .. } => "InsufficientBalance",
@@ -231,6 +234,9 @@ impl Handler<IssueParams> for TicketReceiver {
         Box::pin(
             async move {
                 let view = chain_view(&settings.chain).await?;
+                if !view.recipient_active && !price.is_zero() {
+                    return Err(PaymentRefused::RecipientInactive);
+                }
                 let funds = settings
                     .chain
                     .send(GetSender(sender))
@@ -331,6 +337,9 @@ impl TicketReceiver {
         let expected = price_from_wire(payment.expected_price.as_ref().ok_or(PaymentRefused::NoPrice)?)?;
         if let Some(fixed) = fixed.filter(|f| *f != expected) {
             return Err(PaymentRefused::PriceChanged { fixed, expected });
+        }
+        if !view.recipient_active {
+            return Err(PaymentRefused::RecipientInactive);
         }
         let params = params_from_wire(wire_params, payment.expiration_params.as_ref())?;
         if withdraw_round != 0 && withdraw_round <= view.last_initialized_round + 1 {
