@@ -373,8 +373,18 @@ async fn an_unfunded_sender_gets_no_parameters_and_its_segments_are_refused() {
     // Without a payment, a segment of a priced orchestrator is refused before any work.
     let info = net.terms(2).await.unwrap();
     let (seg, _) = paid_segment(&info, &params_of(&info), 2, 1, 1);
-    let (code, msg) = refusal(&net, seg, Payment::default()).await.expect("refused");
+    let (code, msg) = refusal(&net, seg.clone(), Payment::default()).await.expect("refused");
     assert_eq!(code, ErrorCode::InsufficientBalance, "{msg}");
+    // A payment without tickets leaves a new session's balance at 0: refused too.
+    let (_, mut empty) = paid_segment(&info, &params_of(&info), 2, 1, 1);
+    empty.ticket_sender_params.clear();
+    let (code, msg) = refusal(&net, seg.clone(), empty.clone()).await.expect("refused");
+    assert_eq!(code, ErrorCode::InsufficientBalance, "{msg}");
+    assert!(msg.contains("insufficient balance"), "{msg}");
+    // Once credited, the session's balance carries a segment that brings no ticket.
+    let (_, paid) = paid_segment(&info, &params_of(&info), 2, 1, 3);
+    assert_eq!(refusal(&net, seg.clone(), paid).await, None);
+    assert_eq!(refusal(&net, seg, empty).await, None, "3 EV of credit cover a 1-second 144p segment");
 }
 
 #[actix::test]
@@ -494,4 +504,25 @@ async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
     })
     .await;
     assert!(err.to_string().contains("could not be redeemed"), "{err}");
+    // Tickets on parameters it would have issued (made here with its own secret) are refused.
+    let info = net.orchestrator.info(OrchestratorRequest::default()).await.unwrap();
+    let secret = net.store.send(RecipientSecret).await.unwrap();
+    let view = net.view(&net.o_senders).await;
+    let terms = lp_chain::pm::Terms {
+        ev: U256::from(EV),
+        gas_price: U256::from(view.gas_price),
+        redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
+        max_float: U256::from(ETH),
+        max_face_value: U256::ZERO,
+        block: view.block,
+        round: view.last_initialized_round,
+        round_block_hash: view.round_block_hash,
+    };
+    let price = Price { per_unit: 10_000, pixels_per_unit: 1 };
+    let mut priced = info.clone();
+    priced.price_info = Some(price_to_wire(price));
+    let params = Recipient::new(key(1).address(), secret).issue(key(2).address(), &terms, price, B256::ZERO).unwrap();
+    let (seg, payment) = paid_segment(&priced, &params, 2, 1, 2);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("not active"), "{msg}");
 }
