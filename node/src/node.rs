@@ -158,6 +158,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         if let (true, Some(me)) = (roles.gateway, client.address()) {
             watcher = watcher.own(me);
         }
+        if let (true, Some(me)) = (roles.orchestrator, client.address()) {
+            watcher = watcher.recipient(me);
+        }
         watchdog.start("sender_watcher", Policy::Permanent, watcher)
     });
     actix_web::rt::spawn({
@@ -264,6 +267,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
                 },
                 chain: senders.clone(),
                 watchdog: watchdog.clone(),
+                sent: Default::default(),
             }),
             _ => None,
         };

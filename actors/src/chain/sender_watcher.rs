@@ -13,6 +13,8 @@
 //!   round, gas price).
 //! - **Own account** ([`SenderWatcher::own`], a gateway): its funds are read at start and on each
 //!   change, and a gateway that cannot pay says so in its log.
+//! - **Recipient** ([`SenderWatcher::recipient`], an orchestrator): whether it is active in the
+//!   current round, read at each new round (tickets of an inactive recipient are not taken).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: a failed read is logged; the sender is read again when next asked for
 //!   (the cached value, if any, is answered meanwhile). Supervised, permanent (see
@@ -49,6 +51,8 @@ pub struct ChainView {
     pub round_block_hash: B256,
     pub pool_size: u64,
     pub gas_price: u128,
+    /// Whether this orchestrator is active in the current round (true when not watched).
+    pub recipient_active: bool,
 }
 
 /// A sender's funds and what they back for this node.
@@ -87,6 +91,9 @@ struct Tracked {
 pub struct SenderWatcher {
     client: Arc<ChainClient>,
     own: Option<Address>,
+    recipient: Option<Address>,
+    /// Whether `recipient` is active, as of `round`.
+    active: Option<bool>,
     block: Option<u64>,
     round: Option<RoundInfo>,
     gas_price: Option<u128>,
@@ -99,6 +106,8 @@ impl SenderWatcher {
         SenderWatcher {
             client,
             own: None,
+            recipient: None,
+            active: None,
             block: None,
             round: None,
             gas_price: None,
@@ -111,6 +120,26 @@ impl SenderWatcher {
     pub fn own(mut self, address: Address) -> Self {
         self.own = Some(address);
         self
+    }
+
+    /// Also watch whether this orchestrator is active (a ticket recipient).
+    pub fn recipient(mut self, address: Address) -> Self {
+        self.recipient = Some(address);
+        self
+    }
+
+    fn read_active(&mut self, ctx: &mut Context<Self>) {
+        let (client, Some(me)) = (self.client.clone(), self.recipient) else { return };
+        let read = async move { client.is_active_transcoder(me).await };
+        ctx.spawn(read.into_actor(self).map(move |result, act, _| match result {
+            Ok(active) => {
+                if act.active != Some(active) && !active {
+                    warn!(target: "lp::chain", orchestrator = %me, "not active in the current round: tickets are refused until it is");
+                }
+                act.active = Some(active);
+            }
+            Err(e) => warn!(target: "lp::chain", "reading whether the orchestrator is active failed: {e}"),
+        }));
     }
 
     fn pool_size(&self) -> u64 {
@@ -168,6 +197,14 @@ impl Actor for SenderWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        // Until the block watcher's next head: the chain's head now, and its gas price.
+        let client = self.client.clone();
+        ctx.spawn(async move { client.block_number().await }.into_actor(self).map(|head, act, _| {
+            if let (Ok(head), None) = (head, act.block) {
+                act.block = Some(head);
+            }
+        }));
+        self.read_gas_price(ctx);
         if let Some(own) = self.own {
             self.senders.insert(own, Tracked { info: SenderInfo::default(), used: Instant::now() });
             self.refresh(own, ctx);
@@ -214,6 +251,7 @@ impl Handler<RoundChanged> for SenderWatcher {
         let new_round = self.round.as_ref().is_none_or(|r| r.round != round.round);
         self.round = Some(round);
         if new_round {
+            self.read_active(ctx);
             let senders: Vec<Address> = self.senders.keys().copied().collect();
             for sender in senders {
                 self.refresh(sender, ctx);
@@ -246,6 +284,10 @@ impl Handler<GetChainView> for SenderWatcher {
             round_block_hash: round.block_hash_of_last_initialized,
             pool_size: round.pool_size,
             gas_price: self.gas_price?,
+            recipient_active: match self.recipient {
+                Some(_) => self.active?,
+                None => true,
+            },
         })
     }
 }

@@ -29,6 +29,7 @@ pub struct GatewayConfig {
 pub struct GatewayHandle {
     gateway: Addr<Gateway>,
     pool: Addr<OrchestratorPool>,
+    sent: Option<std::sync::Arc<super::ticket_sender::SentTotals>>,
 }
 
 /// A snapshot for `/status`.
@@ -37,6 +38,9 @@ pub struct GatewayReport {
     pub status: GatewayStatus,
     #[serde(flatten)]
     pub orchestrators: OrchestratorList,
+    /// On-chain: the tickets sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payments: Option<super::ticket_sender::Sent>,
 }
 
 impl GatewayHandle {
@@ -47,10 +51,11 @@ impl GatewayHandle {
             pool = pool.signed_by(&payments.signer);
         }
         let pool = watchdog.start("orchestrator_pool", Policy::Permanent, pool);
+        let sent = config.stream.payments.as_ref().map(|p| p.sent.clone());
         let gateway = Gateway::new(config.profiles, config.stream, config.max_streams, pool.clone(), transport)
             .supervised_by(watchdog);
         let gateway = watchdog.start("gateway", Policy::Permanent, gateway);
-        GatewayHandle { gateway, pool }
+        GatewayHandle { gateway, pool, sent }
     }
 
     /// Transcode one segment of `stream` (starting the stream on its first).
@@ -70,7 +75,7 @@ impl GatewayHandle {
         let stopped = |_| CallError::Stopped("gateway");
         let status = self.gateway.send(GetGatewayStatus).await.map_err(stopped)?;
         let orchestrators = self.pool.send(ListOrchestrators).await.map_err(stopped)?;
-        Ok(GatewayReport { status, orchestrators })
+        Ok(GatewayReport { status, orchestrators, payments: self.sent.as_ref().map(|s| s.get()) })
     }
 
     /// The orchestrator pool, for discovery to replace its list.

@@ -204,11 +204,10 @@ impl Handler<PushSegment> for StreamSession {
             self.id.clone(),
             seg.clone(),
             self.profiles.clone(),
-            self.settings.max_attempts,
+            self.settings.clone(),
             self.pool.clone(),
             self.transport.clone(),
             self.current.clone(),
-            self.settings.payments.clone(),
         );
         Box::pin(work.into_actor(self).map(move |result, act, _| {
             act.in_flight -= 1;
@@ -371,12 +370,12 @@ async fn process_segment(
     stream: String,
     seg: IncomingSegment,
     profiles: Arc<Vec<Profile>>,
-    max_attempts: u32,
+    settings: StreamSettings,
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
     current: CurrentSession,
-    payments: Option<SenderSettings>,
 ) -> Result<SegmentDone, TranscodeFailure> {
+    let (max_attempts, payments) = (settings.max_attempts, settings.payments);
     let started = Instant::now();
     let hash = blake3::hash(&seg.data);
     let mut avoid: Vec<String> = Vec::new();

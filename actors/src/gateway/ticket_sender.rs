@@ -27,6 +27,7 @@ use lp_chain::pm::recipient::MAX_SENDER_NONCES;
 use lp_chain::pm::sender::{ParamsRejected, check_params, sign_tickets, ticket_count};
 use lp_chain::pm::{Price, SenderLimits, TicketParams};
 use lp_wire::{OrchestratorInfo, Payment, TicketSenderParams};
+use serde::Serialize;
 use serde_bytes::ByteBuf;
 use tracing::debug;
 
@@ -44,6 +45,30 @@ pub struct SenderSettings {
     pub chain: Addr<SenderWatcher>,
     /// Ticket senders run under it.
     pub watchdog: crate::supervision::Watchdog,
+    /// What every ticket sender of the gateway sent, together.
+    pub sent: Arc<SentTotals>,
+}
+
+/// Tickets the gateway sent and their expected value, for `/status`.
+#[derive(Debug, Default)]
+pub struct SentTotals(parking_lot::Mutex<Sent>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    pub tickets: u64,
+    pub ev_sent: U256,
+}
+
+impl SentTotals {
+    pub fn get(&self) -> Sent {
+        *self.0.lock()
+    }
+
+    fn add(&self, tickets: u32, ev: U256) {
+        let mut sent = self.0.lock();
+        sent.tickets += u64::from(tickets);
+        sent.ev_sent += ev * U256::from(tickets);
+    }
 }
 
 impl std::fmt::Debug for SenderSettings {
@@ -156,7 +181,9 @@ impl Handler<CreatePayment> for TicketSender {
             match &result {
                 Ok((p, _)) => {
                     if let Some(params) = &act.params {
-                        payment::tickets_sent(p.ticket_sender_params.len() as u32, params.ev());
+                        let count = p.ticket_sender_params.len() as u32;
+                        payment::tickets_sent(count, params.ev());
+                        act.settings.sent.add(count, params.ev());
                     }
                 }
                 Err(e) => payment::payment_create_error(e.reason()),

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::job::ffmpeg_transcode;
 use super::orchestrator::{
-    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
-    SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
+    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
+use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
 use super::transcode_worker::TranscodeWorker;
 use super::transcoder_pool::{GetTranscoders, RegisterTranscoder, TranscoderPool, TranscoderStatus};
 use crate::handle::CallError;
@@ -49,6 +50,9 @@ pub struct OrchestratorHandle {
 pub struct OrchestratorReport {
     pub status: OrchestratorStatus,
     pub transcoders: Vec<TranscoderStatus>,
+    /// On-chain: what each sender paid, per session.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<ReceiverStatus>,
 }
 
 impl OrchestratorHandle {
@@ -95,10 +99,29 @@ impl OrchestratorHandle {
     pub async fn report(&self) -> Result<OrchestratorReport, CallError> {
         let status = self.orchestrator.send(GetOrchestratorStatus).await;
         let transcoders = self.pool.send(GetTranscoders).await;
+        let payments = self.payments().await?;
         match (status, transcoders) {
-            (Ok(status), Ok(transcoders)) => Ok(OrchestratorReport { status, transcoders }),
+            (Ok(status), Ok(transcoders)) => Ok(OrchestratorReport { status, transcoders, payments }),
             _ => Err(CallError::Stopped("orchestrator")),
         }
+    }
+
+    /// What each sender paid (on-chain), by sender address.
+    pub async fn payments(&self) -> Result<Vec<ReceiverStatus>, CallError> {
+        let receivers = self.orchestrator.send(GetReceivers).await.map_err(|_| CallError::Stopped("orchestrator"))?;
+        let mut payments = Vec::new();
+        for r in receivers {
+            if let Ok(status) = r.send(GetReceiverStatus).await {
+                payments.push(status);
+            }
+        }
+        payments.sort_by_key(|p| p.sender);
+        Ok(payments)
+    }
+
+    /// The root actor, for an in-process transport ([`crate::gateway::InProcess`]).
+    pub fn orchestrator(&self) -> &Addr<Orchestrator> {
+        &self.orchestrator
     }
 
     /// The transcoder pool, where remote transcoders register.

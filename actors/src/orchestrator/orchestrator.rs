@@ -197,6 +197,19 @@ pub struct EndSession(pub lp_wire::AuthToken);
 #[rtype(result = "OrchestratorStatus")]
 pub struct GetOrchestratorStatus;
 
+/// The ticket receivers (one per sender), for `/status`.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<TicketReceiver>>")]
+pub struct GetReceivers;
+
+impl Handler<GetReceivers> for Orchestrator {
+    type Result = MessageResult<GetReceivers>;
+
+    fn handle(&mut self, _: GetReceivers, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.receivers.values().filter(|a| a.connected()).cloned().collect())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestratorStatus {
     pub service_uri: String,

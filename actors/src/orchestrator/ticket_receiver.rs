@@ -9,7 +9,7 @@
 //!   probability from the chain view and the sender's max float (`reference/go-livepeer.md`
 //!   §4.4), with a fresh seed; `recipientRand` is derived from the persisted secret.
 //! - **Checks** a payment ([`ReceivePayment`]) in go-livepeer's order (§4.6): a sender when
-//!   there are tickets; the sender not unlocking; then per ticket recipient, sender,
+//!   there are tickets; this orchestrator active in the current round; the sender not unlocking; then per ticket recipient, sender,
 //!   recipientRand, signature, replay, expiry, each refusal with its own [`PaymentRefused`]
 //!   code. The first refused ticket stops the credit of it and of every later one. A winning
 //!   ticket is committed to the store **before** the payment is answered, so no segment is
@@ -30,6 +30,7 @@ use alloy::primitives::{Address, B256, U256};
 use lp_chain::pm::params::Terms;
 use lp_chain::pm::{NonceBook, Price, Recipient, TicketError, TicketParams, WinningTicket};
 use lp_wire::Payment;
+use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::chain::{ChainView, GetChainView, GetSender, SenderWatcher};
@@ -75,6 +76,8 @@ pub enum PaymentRefused {
     NoPrice,
     #[error("the session's price is fixed at {fixed}; the payment expects {expected}")]
     PriceChanged { fixed: Price, expected: Price },
+    #[error("this orchestrator is not active in the current round: its tickets could not be redeemed")]
+    RecipientInactive,
     #[error("the sender's deposit and reserve unlock at round {0}: its tickets would be worthless")]
     SenderUnlocking(u64),
     #[error(transparent)]
@@ -99,6 +102,7 @@ impl PaymentRefused {
             PaymentRefused::NoSender => "NoSender",
             PaymentRefused::NoPrice => "NoPrice",
             PaymentRefused::PriceChanged { .. } => "PriceChanged",
+            PaymentRefused::RecipientInactive => "RecipientInactive",
             PaymentRefused::SenderUnlocking(_) => "SenderUnlocking",
             PaymentRefused::Ticket(e) => e.code(),
             PaymentRefused::InsufficientBalance { .. } => "InsufficientBalance",
@@ -149,6 +153,30 @@ pub struct Debit {
 #[rtype(result = "()")]
 pub struct ForgetSession(pub String);
 
+/// A snapshot for `/status`.
+#[derive(Message)]
+#[rtype(result = "ReceiverStatus")]
+pub struct GetReceiverStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiverStatus {
+    pub sender: Address,
+    /// Valid tickets received, and their expected value (wei).
+    pub tickets: u64,
+    pub ev_received: U256,
+    pub winning_tickets: u64,
+    pub sessions: Vec<SessionBalance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionBalance {
+    pub session: String,
+    /// Wei: credited EV less what the session's segments cost.
+    pub balance: i128,
+    pub price_per_unit: u64,
+    pub pixels_per_unit: u64,
+}
+
 struct Session {
     balance: i128,
     price: Price,
@@ -159,11 +187,20 @@ pub struct TicketReceiver {
     settings: PaymentSettings,
     nonces: NonceBook,
     sessions: HashMap<String, Session>,
+    tickets: u64,
+    winning: u64,
 }
 
 impl TicketReceiver {
     pub fn new(sender: Address, settings: PaymentSettings) -> Self {
-        TicketReceiver { sender, settings, nonces: NonceBook::default(), sessions: HashMap::new() }
+        TicketReceiver {
+            sender,
+            settings,
+            nonces: NonceBook::default(),
+            sessions: HashMap::new(),
+            tickets: 0,
+            winning: 0,
+        }
     }
 
     fn ev_i128(&self) -> i128 {
@@ -197,6 +234,9 @@ impl Handler<IssueParams> for TicketReceiver {
         Box::pin(
             async move {
                 let view = chain_view(&settings.chain).await?;
+                if !view.recipient_active && !price.is_zero() {
+                    return Err(PaymentRefused::RecipientInactive);
+                }
                 let funds = settings
                     .chain
                     .send(GetSender(sender))
@@ -298,6 +338,9 @@ impl TicketReceiver {
         if let Some(fixed) = fixed.filter(|f| *f != expected) {
             return Err(PaymentRefused::PriceChanged { fixed, expected });
         }
+        if !view.recipient_active {
+            return Err(PaymentRefused::RecipientInactive);
+        }
         let params = params_from_wire(wire_params, payment.expiration_params.as_ref())?;
         if withdraw_round != 0 && withdraw_round <= view.last_initialized_round + 1 {
             return Err(PaymentRefused::SenderUnlocking(withdraw_round));
@@ -352,6 +395,8 @@ impl TicketReceiver {
             .entry(checked.session.clone())
             .or_insert_with(|| Session { balance: 0, price: checked.price });
         session.balance = session.balance.saturating_add(ev.saturating_mul(checked.valid as i128));
+        self.tickets += checked.valid as u64;
+        self.winning += checked.winning as u64;
         payment::tickets_received(checked.valid, self.settings.ev, checked.winning);
         if checked.winning > 0 {
             info!(target: "lp::payments", sender = %self.sender, winning = checked.winning, "winning tickets stored");
@@ -378,6 +423,31 @@ impl Handler<Debit> for TicketReceiver {
                 warn!(target: "lp::payments", sender = %self.sender, session = %msg.session, balance = session.balance, "session balance is negative");
             }
         }
+    }
+}
+
+impl Handler<GetReceiverStatus> for TicketReceiver {
+    type Result = MessageResult<GetReceiverStatus>;
+
+    fn handle(&mut self, _: GetReceiverStatus, _: &mut Self::Context) -> Self::Result {
+        let mut sessions: Vec<SessionBalance> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| SessionBalance {
+                session: id.clone(),
+                balance: s.balance,
+                price_per_unit: s.price.per_unit,
+                pixels_per_unit: s.price.pixels_per_unit,
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.session.cmp(&b.session));
+        MessageResult(ReceiverStatus {
+            sender: self.sender,
+            tickets: self.tickets,
+            ev_received: self.settings.ev * U256::from(self.tickets),
+            winning_tickets: self.winning,
+            sessions,
+        })
     }
 }
 

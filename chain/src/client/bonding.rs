@@ -95,6 +95,11 @@ impl ChainClient {
         Ok(locks)
     }
 
+    /// Whether `addr` is an active transcoder in the current round (`isActiveTranscoder`).
+    pub async fn is_active_transcoder(&self, addr: Address) -> Result<bool, ChainError> {
+        Ok(self.bonding_manager().isActiveTranscoder(addr).call().await?)
+    }
+
     /// Bond `amount` LPT wei to `to`, approving the BondingManager first when its allowance is
     /// short.
     pub async fn bond(&self, amount: U256, to: Address) -> Result<TransactionReceipt, ChainError> {

@@ -1,0 +1,528 @@
+//! Payments end to end on a real local chain (anvil) with our contracts: a gateway and an
+//! orchestrator of this process (the wire messages through the in-process transport), real
+//! transcoding, tickets signed by the gateway's account and checked by the orchestrator against
+//! the TicketBroker's state.
+
+mod common;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::ext::AnvilApi;
+use alloy::providers::{DynProvider, Provider};
+use alloy::signers::local::PrivateKeySigner;
+use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
+use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms};
+use lp_actors::gateway::{
+    GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender,
+};
+use lp_actors::handle::CallError;
+use lp_actors::orchestrator::{OrchestratorHandle, PaymentSettings};
+use lp_actors::payment::{params_from_wire, params_to_wire, price_to_wire, sign_request};
+use lp_actors::store::{RecipientSecret, Store};
+use lp_actors::supervision::{Policy, Watchdog};
+use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
+use lp_chain::client::{ChainClient, http_provider};
+use lp_chain::devnet::{DevnetParams, deploy};
+use lp_chain::pm::sender::sign_tickets;
+use lp_chain::pm::{Price, Recipient, SenderLimits, TicketParams};
+use lp_chain::tx::TxPolicy;
+use lp_wire::{ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TicketSenderParams};
+use serde_bytes::ByteBuf;
+
+const URI: &str = "https://orchestrator.test:8935";
+const EV: u64 = 8_000_000_000;
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+fn lpt(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+fn key(i: usize) -> PrivateKeySigner {
+    DEV_KEYS[i].parse().unwrap()
+}
+
+async fn client(url: &str, controller: Address, i: usize) -> Arc<ChainClient> {
+    Arc::new(ChainClient::connect(url, controller, Some(key(i)), TxPolicy::default()).await.unwrap())
+}
+
+/// What a test changes about the network.
+struct Options {
+    /// Wei per pixel.
+    price: u64,
+    /// The orchestrator's `max_face_value` (zero: none).
+    max_face_value: U256,
+    /// The gateway's `max_price_per_unit` (zero: no cap).
+    max_price: u64,
+    /// Register the orchestrator (active from the next round).
+    register: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { price: 10_000, max_face_value: U256::ZERO, max_price: 0, register: true }
+    }
+}
+
+struct Net {
+    _anvil: Anvil,
+    _tmp: tempfile::TempDir,
+    provider: DynProvider,
+    url: String,
+    controller: Address,
+    watchdog: Watchdog,
+    chain: ChainActors,
+    orchestrator: OrchestratorHandle,
+    o_senders: Addr<SenderWatcher>,
+    transport: InProcess,
+    store: Store,
+}
+
+impl Net {
+    /// An orchestrator (dev account 1, registered and active) and a funded gateway account
+    /// (dev account 2: 1 ETH deposit, 1 ETH reserve).
+    async fn start(opts: &Options) -> Net {
+        let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+        let url = anvil.url();
+        let params = DevnetParams { round_length: 100, ..Default::default() };
+        let o_addr = key(1).address();
+        let d = deploy(&url, DEV_KEYS[0], &params, &[(o_addr, lpt(1000))]).await.unwrap();
+        let controller = d.contracts.controller;
+        let provider = http_provider(&url).unwrap();
+        let o_client = client(&url, controller, 1).await;
+        if !o_client.current_round().await.unwrap().initialized {
+            o_client.initialize_round().await.unwrap();
+        }
+        if opts.register {
+            o_client.register(lpt(500), 0, 1_000_000, URI).await.unwrap();
+        }
+        // Active from the next round.
+        let round = o_client.current_round().await.unwrap();
+        let head = o_client.block_number().await.unwrap();
+        provider.anvil_mine(Some(round.start_block + round.length - head), None).await.unwrap();
+        o_client.initialize_round().await.unwrap();
+        client(&url, controller, 2).await.fund(U256::from(ETH), U256::from(ETH)).await.unwrap();
+
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_in(tmp.path()).await.unwrap();
+        let watchdog = Watchdog::new();
+        let settings =
+            ChainSettings { poll_interval: Duration::from_millis(100), initialize_round: None, reward: false };
+        let chain = lp_actors::chain::start(o_client.clone(), store.clone(), settings, None, &watchdog);
+        let o_watcher = SenderWatcher::new(o_client.clone()).recipient(o_addr);
+        let o_senders = watchdog.start("sender_watcher", Policy::Permanent, o_watcher);
+        chain.watch_senders(&o_senders);
+        let secret = store.send(RecipientSecret).await.unwrap();
+        let mut settings = common::settings(URI, 10);
+        settings.price_per_unit = opts.price as i64;
+        settings.payments = Some(PaymentSettings {
+            recipient: Arc::new(Recipient::new(o_addr, secret)),
+            ev: U256::from(EV),
+            max_face_value: opts.max_face_value,
+            redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
+            store: store.clone(),
+            chain: o_senders.clone(),
+        });
+        let orchestrator = OrchestratorHandle::start(settings, &watchdog);
+        common::add_worker(orchestrator.transcoder_pool(), common::real(), 2).await;
+        let transport = InProcess::default();
+        transport.add(URI, orchestrator.orchestrator().clone());
+        let net = Net {
+            _anvil: anvil,
+            _tmp: tmp,
+            provider,
+            url,
+            controller,
+            watchdog,
+            chain,
+            orchestrator,
+            o_senders,
+            transport,
+            store,
+        };
+        net.view(&net.o_senders).await;
+        net
+    }
+
+    /// The chain view of `watcher`, once it has one.
+    async fn view(&self, watcher: &Addr<SenderWatcher>) -> ChainView {
+        eventually("a chain view", || async { watcher.send(GetChainView).await.unwrap() }).await
+    }
+
+    /// How dev account `i` pays, watching its own funds.
+    async fn sender_settings(&self, i: usize) -> SenderSettings {
+        let c = client(&self.url, self.controller, i).await;
+        let senders = self.watchdog.start(
+            "sender_watcher",
+            Policy::Permanent,
+            SenderWatcher::new(c.clone()).own(c.address().unwrap()),
+        );
+        self.chain.watch_senders(&senders);
+        self.view(&senders).await;
+        SenderSettings {
+            signer: Arc::new(key(i)),
+            limits: SenderLimits {
+                max_ticket_ev: U256::from(3_000_000_000_000u64),
+                max_total_ev: U256::from(20_000_000_000_000u64),
+                deposit_multiplier: 1,
+            },
+            chain: senders,
+            watchdog: self.watchdog.clone(),
+            sent: Default::default(),
+        }
+    }
+
+    /// A gateway paying from dev account `i`.
+    async fn gateway(&self, i: usize, opts: &Options) -> GatewayHandle {
+        let payments = self.sender_settings(i).await;
+        let stream = StreamSettings {
+            max_attempts: 3,
+            segment_queue: 4,
+            idle_timeout: Duration::from_secs(60),
+            hls_window: 6,
+            payments: Some(payments),
+        };
+        let config = GatewayConfig {
+            profiles: vec![lp_pipelines::preset("P144p30fps16x9").unwrap()],
+            stream,
+            max_streams: 10,
+            orchestrators: vec![URI.to_string()],
+            max_price: Price { per_unit: opts.max_price, pixels_per_unit: 1 },
+        };
+        GatewayHandle::start(config, Rc::new(self.transport.clone()), &self.watchdog)
+    }
+
+    /// Terms for dev account `i`, as a gateway asks for them.
+    async fn terms(&self, i: usize) -> Result<OrchestratorInfo, CallError> {
+        let (address, sig) = sign_request(&key(i));
+        self.orchestrator.info(OrchestratorRequest { address, sig, ..Default::default() }).await
+    }
+}
+
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A segment with `tickets` signed by dev account `signer` on `params` from nonce `first`.
+fn paid_segment(
+    info: &OrchestratorInfo,
+    params: &TicketParams,
+    signer: usize,
+    first: u32,
+    tickets: u32,
+) -> (SegData, Payment) {
+    let data = common::segment();
+    let seg = SegData {
+        manifest_id: ByteBuf::from(b"stream".to_vec()),
+        seq: 0,
+        hash: ByteBuf::from(blake3::hash(&data).as_bytes().to_vec()),
+        sig: ByteBuf::new(),
+        duration: 1000,
+        capabilities: None,
+        auth_token: info.auth_token.clone(),
+        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
+        format: lp_wire::Container::MpegTs,
+        segment_parameters: None,
+        force_session_reinit: false,
+        timeout_ms: 0,
+    };
+    let signed = sign_tickets(&key(signer), params, first, tickets).unwrap();
+    let payment = Payment {
+        ticket_params: Some(params_to_wire(params)),
+        sender: ByteBuf::from(key(signer).address().to_vec()),
+        expiration_params: None,
+        ticket_sender_params: signed
+            .into_iter()
+            .map(|(sender_nonce, sig)| TicketSenderParams { sender_nonce, sig: ByteBuf::from(sig.to_vec()) })
+            .collect(),
+        expected_price: info.price_info.clone(),
+    };
+    (seg, payment)
+}
+
+fn params_of(info: &OrchestratorInfo) -> TicketParams {
+    params_from_wire(info.ticket_params.as_ref().expect("ticket params"), None).unwrap()
+}
+
+/// Submit and answer the refusal's code and message (or `None` when the segment was taken).
+async fn refusal(net: &Net, seg: SegData, payment: Payment) -> Option<(ErrorCode, String)> {
+    match net.orchestrator.submit(seg, payment, common::segment()).await {
+        Ok(_) => None,
+        Err(CallError::Refused(f)) => Some((f.code, f.message)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[actix::test]
+async fn segments_are_paid_and_the_orchestrator_credits_exactly_what_the_gateway_sent() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    for seq in 0..4 {
+        gateway.push("paid".into(), common::incoming(seq, common::segment())).await.unwrap();
+    }
+    let sent = gateway.report().await.unwrap().payments.expect("the gateway reports its payments");
+    assert!(sent.tickets >= 4, "at least one ticket per segment: {sent:?}");
+    let received = net.orchestrator.payments().await.unwrap();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let r = &received[0];
+    assert_eq!(r.sender, key(2).address());
+    assert_eq!((r.tickets, r.ev_received), (sent.tickets, sent.ev_sent), "credited EV = sent EV");
+    assert_eq!(r.sessions.len(), 1);
+    let s = &r.sessions[0];
+    assert_eq!(s.price_per_unit, opts.price, "the session's price is the orchestrator's");
+    assert!(s.balance >= 0 && s.balance < i128::from(EV) * 2, "the balance covers what was done, no more: {s:?}");
+}
+
+#[actix::test]
+async fn two_streams_of_one_gateway_keep_their_own_balances() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    let push = |stream: &'static str, seq| {
+        let gateway = gateway.clone();
+        async move { gateway.push(stream.into(), common::incoming(seq, common::segment())).await }
+    };
+    for seq in 0..3 {
+        let (a, b) = futures::join!(push("a", seq), push("b", seq));
+        a.unwrap();
+        b.unwrap();
+    }
+    let received = net.orchestrator.payments().await.unwrap();
+    let sessions = &received[0].sessions;
+    assert_eq!(sessions.len(), 2, "one balance per stream's session: {sessions:?}");
+    assert!(sessions.iter().all(|s| s.balance >= 0), "{sessions:?}");
+}
+
+#[actix::test]
+async fn each_bad_ticket_is_refused_with_its_own_error_and_no_credit() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let params = params_of(&info);
+    assert_eq!(params.recipient, key(1).address());
+    assert!(params.face_value > U256::from(EV) && params.ev() >= U256::from(EV));
+
+    // A forged signature: signed by another account than the payment's sender.
+    let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 2);
+    let (_, forged) = paid_segment(&info, &params, 3, 1, 2);
+    payment.ticket_sender_params = forged.ticket_sender_params;
+    let (code, msg) = refusal(&net, seg, payment).await.expect("refused");
+    assert_eq!(code, ErrorCode::PaymentRefused);
+    assert!(msg.contains("invalid ticket signature"), "{msg}");
+
+    // A wrong recipient.
+    let mut other = params.clone();
+    other.recipient = Address::repeat_byte(0x44);
+    let (seg, payment) = paid_segment(&info, &other, 2, 1, 1);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("is not this orchestrator"), "{msg}");
+
+    // A recipientRandHash this orchestrator did not issue.
+    let mut other = params.clone();
+    other.recipient_rand_hash = B256::repeat_byte(9);
+    let (seg, payment) = paid_segment(&info, &other, 2, 1, 1);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("invalid recipientRand"), "{msg}");
+
+    // Another price than the one the parameters were issued at.
+    let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 1);
+    payment.expected_price = Some(price_to_wire(Price { per_unit: 1, pixels_per_unit: 1 }));
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("invalid recipientRand"), "{msg}");
+
+    assert!(net.orchestrator.payments().await.unwrap()[0].tickets == 0, "nothing was credited");
+
+    // A valid payment is taken; the same nonces again are a replay.
+    let (seg, payment) = paid_segment(&info, &params, 2, 1, 3);
+    assert_eq!(refusal(&net, seg.clone(), payment.clone()).await, None);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("already used"), "{msg}");
+    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 3, "only the first payment counts");
+
+    // Parameters past their expiration block.
+    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    let block = net.provider.get_block_number().await.unwrap();
+    eventually("the orchestrator sees the new head", || async {
+        (net.o_senders.send(GetChainView).await.unwrap()?.block >= block).then_some(())
+    })
+    .await;
+    let (seg, payment) = paid_segment(&info, &params, 2, 10, 1);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("TicketParams expired"), "{msg}");
+    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 3);
+}
+
+#[actix::test]
+async fn an_unfunded_sender_gets_no_parameters_and_its_segments_are_refused() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    // Dev account 3 has no deposit or reserve.
+    let err = net.terms(3).await.unwrap_err();
+    assert!(err.to_string().contains("insufficient sender reserve"), "{err}");
+    // Without a payment, a segment of a priced orchestrator is refused before any work.
+    let info = net.terms(2).await.unwrap();
+    let (seg, _) = paid_segment(&info, &params_of(&info), 2, 1, 1);
+    let (code, msg) = refusal(&net, seg.clone(), Payment::default()).await.expect("refused");
+    assert_eq!(code, ErrorCode::InsufficientBalance, "{msg}");
+    // A payment without tickets leaves a new session's balance at 0: refused too.
+    let (_, mut empty) = paid_segment(&info, &params_of(&info), 2, 1, 1);
+    empty.ticket_sender_params.clear();
+    let (code, msg) = refusal(&net, seg.clone(), empty.clone()).await.expect("refused");
+    assert_eq!(code, ErrorCode::InsufficientBalance, "{msg}");
+    assert!(msg.contains("insufficient balance"), "{msg}");
+    // Once credited, the session's balance carries a segment that brings no ticket.
+    let (_, paid) = paid_segment(&info, &params_of(&info), 2, 1, 3);
+    assert_eq!(refusal(&net, seg.clone(), paid).await, None);
+    assert_eq!(refusal(&net, seg, empty).await, None, "3 EV of credit cover a 1-second 144p segment");
+}
+
+#[actix::test]
+async fn an_orchestrator_priced_above_the_gateways_cap_is_not_used() {
+    let opts = Options { max_price: 5_000, ..Default::default() };
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    let err = gateway.push("capped".into(), common::incoming(0, common::segment())).await.unwrap_err();
+    let CallError::Refused(f) = err else { panic!("{err}") };
+    assert_eq!(f.code, ErrorCode::NoOrchestrators, "{f}");
+    assert!(f.message.contains("above max_price_per_unit"), "{f}");
+    let report = gateway.report().await.unwrap();
+    assert_eq!(report.orchestrators.priced_out.len(), 1, "/status names it");
+    assert_eq!(report.orchestrators.priced_out[0].price_per_unit, opts.price);
+    assert!(net.orchestrator.payments().await.unwrap().iter().all(|r| r.tickets == 0), "nothing was paid");
+}
+
+#[actix::test]
+async fn expired_parameters_are_refreshed_without_failing_a_segment() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    // The parameters of the last answer expire 40 blocks after it.
+    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    let block = net.provider.get_block_number().await.unwrap();
+    eventually("the orchestrator sees the new head", || async {
+        (net.o_senders.send(GetChainView).await.unwrap()?.block >= block).then_some(())
+    })
+    .await;
+    let done = gateway.push("s".into(), common::incoming(1, common::segment())).await.unwrap();
+    assert_eq!(done.attempts, 1, "paid on the first attempt, with refreshed parameters");
+    let r = &net.orchestrator.payments().await.unwrap()[0];
+    assert_eq!(r.sessions.len(), 1, "the same session: {r:?}");
+    assert!(r.tickets >= 2);
+}
+
+#[actix::test]
+async fn a_price_rise_above_twice_the_first_drops_the_session() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let sender = TicketSender::new(net.sender_settings(2).await, &info).expect("a priced session").start();
+    let fee = U256::from(EV);
+    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok());
+    let mut doubled = info.clone();
+    doubled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2, pixels_per_unit: 1 }));
+    sender.send(NewTerms(doubled)).await.unwrap();
+    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok(), "twice the price is still taken");
+    let mut tripled = info;
+    tripled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2 + 1, pixels_per_unit: 1 }));
+    sender.send(NewTerms(tripled)).await.unwrap();
+    let err = sender.send(CreatePayment { fee }).await.unwrap().unwrap_err();
+    assert!(matches!(err, PayError::PriceRose { .. }), "{err}");
+}
+
+#[actix::test]
+async fn the_ticket_secret_survives_a_restart_so_issued_parameters_stay_valid() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let params = params_of(&info);
+    let path = net.store.path().to_path_buf();
+    let before = net.store.send(RecipientSecret).await.unwrap();
+    let reopened = Store::open(&path).await.unwrap();
+    let after = reopened.send(RecipientSecret).await.unwrap();
+    assert_eq!(before, after, "the secret is read back, not made again");
+    let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
+    let (nonce, sig) = sign_tickets(&key(2), &params, 1, 1).unwrap().remove(0);
+    let restarted = Recipient::new(key(1).address(), after);
+    assert!(restarted.check(key(2).address(), &params, price, nonce, &sig).is_ok(), "valid after the restart");
+    let fresh = Recipient::new(key(1).address(), rand::random());
+    assert!(fresh.check(key(2).address(), &params, price, nonce, &sig).is_err(), "a new secret would refuse it");
+}
+
+/// The sender watchers follow TicketBroker events (no polling): an unlock stops the gateway from
+/// paying at once, and the orchestrator refuses its tickets once the unlock ends by next round.
+#[actix::test]
+async fn an_unlocking_sender_is_seen_from_the_chains_events_on_both_sides() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    let info = net.terms(2).await.unwrap();
+    let g_client = client(&net.url, net.controller, 2).await;
+    g_client.unlock().await.unwrap();
+
+    let err = eventually("the gateway refuses to pay while unlocking", || async {
+        match gateway.push("s".into(), common::incoming(1, common::segment())).await {
+            Err(CallError::Refused(f)) => Some(f),
+            Ok(_) => None,
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await;
+    assert!(err.message.contains("unlocking"), "{err}");
+
+    // The next round: the unlock ends by the round after it, so its tickets are worthless.
+    let o_client = client(&net.url, net.controller, 1).await;
+    let round = o_client.current_round().await.unwrap();
+    let head = o_client.block_number().await.unwrap();
+    net.provider.anvil_mine(Some(round.start_block + round.length - head), None).await.unwrap();
+    o_client.initialize_round().await.unwrap();
+    let refused = eventually("the orchestrator refuses the unlocking sender", || async {
+        let (seg, payment) = paid_segment(&info, &params_of(&info), 2, 100, 1);
+        refusal(&net, seg, payment).await.filter(|(_, m)| m.contains("unlock"))
+    })
+    .await;
+    assert_eq!(refused.0, ErrorCode::PaymentRefused, "{refused:?}");
+}
+
+#[actix::test]
+async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
+    let net = Net::start(&Options { register: false, ..Default::default() }).await;
+    let err = eventually("the orchestrator knows it is inactive", || async {
+        net.terms(2).await.err().filter(|e| e.to_string().contains("not active"))
+    })
+    .await;
+    assert!(err.to_string().contains("could not be redeemed"), "{err}");
+    // Tickets on parameters it would have issued (made here with its own secret) are refused.
+    let info = net.orchestrator.info(OrchestratorRequest::default()).await.unwrap();
+    let secret = net.store.send(RecipientSecret).await.unwrap();
+    let view = net.view(&net.o_senders).await;
+    let terms = lp_chain::pm::Terms {
+        ev: U256::from(EV),
+        gas_price: U256::from(view.gas_price),
+        redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
+        max_float: U256::from(ETH),
+        max_face_value: U256::ZERO,
+        block: view.block,
+        round: view.last_initialized_round,
+        round_block_hash: view.round_block_hash,
+    };
+    let price = Price { per_unit: 10_000, pixels_per_unit: 1 };
+    let mut priced = info.clone();
+    priced.price_info = Some(price_to_wire(price));
+    let params = Recipient::new(key(1).address(), secret).issue(key(2).address(), &terms, price, B256::ZERO).unwrap();
+    let (seg, payment) = paid_segment(&priced, &params, 2, 1, 2);
+    let msg = refusal(&net, seg, payment).await.expect("refused").1;
+    assert!(msg.contains("not active"), "{msg}");
+}
