@@ -35,8 +35,10 @@ pub enum Command {
     Transcoder(RoleArgs),
     /// Run every role that has a section in the config, in one process.
     Run(RoleArgs),
-    /// The main job: a whole local network in one process, a generated 20-second stream pushed
-    /// through it, HLS written to --out, and a summary.
+    /// The main job: a whole local network in one process (a devnet chain, an orchestrator that
+    /// registers, a gateway that pays it with tickets), a generated 20-second stream pushed
+    /// through it, the winning tickets redeemed, HLS written to --out, and a summary.
+    /// --offchain: the same without a chain.
     Demo(demo::DemoArgs),
     /// Start a local chain (anvil) with our Livepeer contracts, short rounds and funded dev
     /// accounts, and write configs that use it.
