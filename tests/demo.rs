@@ -126,6 +126,7 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     let sent = summary["tickets_sent"].as_u64().unwrap();
     let winning = summary["winning_tickets"].as_u64().unwrap();
     assert!(sent >= 3 && winning <= sent, "{summary}");
+    assert_eq!(summary["tickets_received"].as_u64(), Some(sent), "{summary}");
     assert_eq!(summary["tickets_redeemed"].as_u64(), Some(winning), "{summary}");
     let face = wei(&summary["ticket_face_value_wei"]);
     assert_eq!(wei(&summary["redeemed_wei"]), face * u128::from(winning), "{summary}");

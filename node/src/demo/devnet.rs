@@ -73,6 +73,8 @@ pub struct Payments {
     pub ticket_face_value_wei: String,
     pub ticket_win_probability: f64,
     pub tickets_sent: u64,
+    /// Tickets the orchestrator took as valid.
+    pub tickets_received: u64,
     pub winning_tickets: u64,
     /// Winning tickets the TicketBroker paid (its `WinningTicketRedeemed` events).
     pub tickets_redeemed: u64,
@@ -87,8 +89,9 @@ impl Payments {
     pub fn print(&self) {
         let eth = |wei: &str| format_amount(wei.parse().unwrap_or_default(), Token::Eth);
         println!(
-            "  tickets         {} sent, {} winning (1 in {:.0}, face value {}), {} redeemed for {}",
+            "  tickets         {} sent, {} received, {} winning (1 in {:.0}, face value {}), {} redeemed for {}",
             self.tickets_sent,
+            self.tickets_received,
             self.winning_tickets,
             1.0 / self.ticket_win_probability,
             eth(&self.ticket_face_value_wei),
@@ -313,8 +316,9 @@ async fn run_demo(
     let pushed = push_stream(&gateway_url, segments, hls_dir).await?;
     let metrics = crate::telemetry::metrics_handle().render();
     let tickets_sent = metric(&metrics, lp_actors::payment::TICKETS_SENT);
+    let received = metric(&metrics, lp_actors::payment::TICKETS_RECV);
     let winning = metric(&metrics, lp_actors::payment::WINNING_TICKETS_RECV);
-    println!("{tickets_sent} tickets sent, {winning} of them winning");
+    println!("{tickets_sent} tickets sent, {received} received by the orchestrator, {winning} of them winning");
 
     // The redeemer takes a ticket up once its parameters expired.
     provider.anvil_mine(Some(PARAMS_EXPIRY_BLOCKS + 1), None).await.context("mining past the parameters' expiry")?;
@@ -334,6 +338,7 @@ async fn run_demo(
         ticket_face_value_wei: terms.face_value.to_string(),
         ticket_win_probability: win_probability,
         tickets_sent,
+        tickets_received: received,
         winning_tickets: winning,
         tickets_redeemed: redeemed.count,
         redeemed_wei: redeemed.value.to_string(),
