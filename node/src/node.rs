@@ -330,6 +330,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             poll_interval: Duration::from_secs(eth.block_poll_interval_secs),
             initialize_round: eth.initialize_round.then(|| Duration::from_secs(eth.initialize_round_max_delay_secs)),
             reward: roles.orchestrator && eth.reward,
+            redeem: roles.orchestrator,
         };
         let discovery = gateway_pool.map(|p| p.recipient());
         store.watched_by(&watchdog);
