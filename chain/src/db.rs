@@ -701,7 +701,8 @@ impl RawTicket {
             creation_round: from_i64(creation_round)?,
             ticket_hash: field("ticket_hash", hash)?,
             status: TicketStatus::parse(status)?,
-            attempts: u32::try_from(attempts).map_err(|_| ChainError::Db(format!("attempts {attempts} out of range")))?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| ChainError::Db(format!("attempts {attempts} out of range")))?,
             last_error: self.last_error,
             next_attempt_block: from_i64(next)?,
             tx_hash: self.tx_hash.as_deref().map(|h| field("tx_hash", h)).transpose()?,
@@ -814,7 +815,10 @@ mod tests {
         assert_eq!((row.status, row.attempts, row.creation_round), (TicketStatus::Pending, 0, 5));
         let back = row.ticket();
         assert_eq!(ticket_hash(&back.ticket), ha);
-        assert_eq!((back.sig, back.recipient_rand, back.params_expiration_block), (a.sig.clone(), a.recipient_rand, 100));
+        assert_eq!(
+            (back.sig, back.recipient_rand, back.params_expiration_block),
+            (a.sig.clone(), a.recipient_rand, 100)
+        );
 
         // A retry waits for its block; a result is kept and never overwritten.
         let retry = TicketOutcome::Retry { error: "rpc down".into(), next_attempt_block: 120 };
@@ -822,13 +826,21 @@ mod tests {
         assert_eq!(hashes(db.due_winning_tickets(119, 10).unwrap()), vec![hb, hc]);
         assert_eq!(hashes(db.due_winning_tickets(120, 10).unwrap()), vec![hb, ha, hc]);
         let tx = B256::repeat_byte(9);
-        let done = TicketOutcome::Redeemed { tx: Some(tx), gas_used: Some(123_456), paid: Some(a.ticket.faceValue), note: None };
+        let done = TicketOutcome::Redeemed {
+            tx: Some(tx),
+            gas_used: Some(123_456),
+            paid: Some(a.ticket.faceValue),
+            note: None,
+        };
         assert!(db.record_ticket_outcome(ha, &done).unwrap());
         assert!(db.record_ticket_outcome(hc, &TicketOutcome::Failed { reason: "ticket is expired".into() }).unwrap());
         assert!(!db.record_ticket_outcome(ha, &retry).unwrap(), "a redeemed ticket stays redeemed");
         assert!(!db.queue_winning_ticket(&a).unwrap());
         let row = db.winning_ticket(ha).unwrap().unwrap();
-        assert_eq!((row.status, row.attempts, row.tx_hash, row.gas_used), (TicketStatus::Redeemed, 2, Some(tx), Some(123_456)));
+        assert_eq!(
+            (row.status, row.attempts, row.tx_hash, row.gas_used),
+            (TicketStatus::Redeemed, 2, Some(tx), Some(123_456))
+        );
         assert_eq!((row.paid, row.last_error), (Some(a.ticket.faceValue), None));
         let row = db.winning_ticket(hc).unwrap().unwrap();
         assert_eq!((row.status, row.last_error.as_deref()), (TicketStatus::Failed, Some("ticket is expired")));
@@ -845,8 +857,11 @@ mod tests {
             // What a version 1 node wrote.
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(SCHEMA).unwrap();
-            conn.execute("INSERT INTO kv (key, value, updatedAt) VALUES ('dbVersion', '1', 0), ('chainID', '31337', 0)", [])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO kv (key, value, updatedAt) VALUES ('dbVersion', '1', 0), ('chainID', '31337', 0)",
+                [],
+            )
+            .unwrap();
         }
         let db = Db::open(&path).unwrap();
         assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);

@@ -42,6 +42,7 @@
 //!   (an in-place restart keeps the actor's fields).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -247,11 +248,11 @@ struct Attempt {
 impl Work {
     /// One pass at `head`; answers the outcomes it could not record.
     async fn pass(&self, head: u64, carried: Vec<(B256, TicketOutcome)>) -> Vec<(B256, TicketOutcome)> {
-        if !carried.is_empty() {
-            if let Err(e) = self.store.send(RecordTicketOutcomes(carried.clone())).await {
-                warn!(target: "lp::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
-                return carried;
-            }
+        if !carried.is_empty()
+            && let Err(e) = self.store.send(RecordTicketOutcomes(carried.clone())).await
+        {
+            warn!(target: "lp::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
+            return carried;
         }
         let due = match self.store.send(DueWinningTickets { head, limit: MAX_BATCH }).await {
             Ok(due) => due,
@@ -342,9 +343,8 @@ impl Work {
                 out.push(retry_for(&c.row, head, why, "unprofitable"));
                 continue;
             }
-            if !senders.contains_key(&sender) {
-                let info = client.sender_info(sender).await.map_err(|e| e.to_string());
-                senders.insert(sender, info);
+            if let Entry::Vacant(slot) = senders.entry(sender) {
+                slot.insert(client.sender_info(sender).await.map_err(|e| e.to_string()));
             }
             let info = match &senders[&sender] {
                 Ok(info) => info,
