@@ -546,6 +546,7 @@ mod tests {
         use lp_chain::db::{Db, TicketOutcome};
         use lp_chain::pm::{Ticket, WinningTicket, aux_data, recipient_rand_hash, ticket_hash};
 
+        assert!(matches!(parse(&["tickets"]).unwrap(), ChainCommand::Tickets));
         let tmp = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         // No database yet: nothing, and none is created.

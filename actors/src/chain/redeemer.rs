@@ -1,11 +1,12 @@
 //! `Redeemer`: redeems the orchestrator's winning tickets; a winning ticket is never lost.
 //!
 //! - **Owns** the redemption of the tickets, not the tickets: they live in the node database's
-//!   `winning_tickets` table, where the orchestrator queues each one ([`QueueWinningTicket`],
-//!   committed) before it answers the segment that paid with it. A ticket pending when the
-//!   process stops is redeemed after it starts again. The redeemer also owns the face value in
-//!   flight per sender (a redemption being sent), which it publishes as [`PendingChanged`] for
-//!   the sender's max float, and the listener it tells ([`SetPendingListener`]).
+//!   `winning_tickets` table, where the orchestrator queues each one (committed,
+//!   [`QueueWinningTicket`](crate::store::QueueWinningTicket)) before it answers the segment
+//!   that paid with it. A ticket pending when the process stops is redeemed after it starts
+//!   again. The redeemer also owns the face value in flight per sender (a redemption being
+//!   sent), which it publishes as [`PendingChanged`] for the sender's max float, and the
+//!   listener it tells ([`SetPendingListener`]).
 //! - **On each new head** ([`ChainEvent::NewHead`]) it takes up to [`MAX_BATCH`] pending
 //!   tickets whose parameters have expired (`params_expiration_block <= head`: `recipientRand` is
 //!   revealed only once they are dead) and whose next attempt is due, oldest first, and
@@ -53,8 +54,6 @@ use lp_chain::error::ChainError;
 use lp_chain::pm::{SenderInfo, WinningTicket};
 use tracing::{debug, info, warn};
 
-#[cfg(doc)]
-use crate::store::QueueWinningTicket;
 use crate::store::{DueWinningTickets, RecordTicketOutcomes, Store};
 
 use super::block_watcher::ChainEvent;
@@ -251,13 +250,13 @@ impl Work {
         if !carried.is_empty()
             && let Err(e) = self.store.send(RecordTicketOutcomes(carried.clone())).await
         {
-            warn!(target: "lp::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
+            warn!(target: "lp::chain::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
             return carried;
         }
         let due = match self.store.send(DueWinningTickets { head, limit: MAX_BATCH }).await {
             Ok(due) => due,
             Err(e) => {
-                warn!(target: "lp::redeemer", head, "reading the due winning tickets failed (retried next block): {e}");
+                warn!(target: "lp::chain::redeemer", head, "reading the due winning tickets failed (retried next block): {e}");
                 return Vec::new();
             }
         };
@@ -273,7 +272,7 @@ impl Work {
         match self.store.send(RecordTicketOutcomes(outcomes.clone())).await {
             Ok(()) => Vec::new(),
             Err(e) => {
-                warn!(target: "lp::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
+                warn!(target: "lp::chain::redeemer", "recording ticket outcomes failed (kept, retried next block): {e}");
                 outcomes
             }
         }
@@ -287,7 +286,7 @@ impl Work {
             Err(e) => return due.iter().map(|row| retry(row, head, &e)).collect(),
         };
         if !round.initialized {
-            debug!(target: "lp::redeemer", round = round.round, "the current round is not initialized; waiting");
+            debug!(target: "lp::chain::redeemer", round = round.round, "the current round is not initialized; waiting");
             return Vec::new();
         }
         let mut live = Vec::new();
@@ -392,7 +391,7 @@ impl Work {
         let redeemed: HashMap<B256, U256> =
             client.redeemed(&receipt).into_iter().map(|r| (r.ticket_hash, r.paid)).collect();
         info!(
-            target: "lp::redeemer",
+            target: "lp::chain::redeemer",
             tx = %receipt.transaction_hash,
             tickets = chosen.len(),
             redeemed = redeemed.len(),
@@ -495,16 +494,16 @@ pub fn backoff(attempt: u32) -> u64 {
 fn log_attempt(a: &Attempt) {
     match &a.outcome {
         TicketOutcome::Redeemed { tx: Some(tx), paid, .. } => {
-            info!(target: "lp::redeemer", ticket = %a.hash, %tx, paid = ?paid, "winning ticket redeemed")
+            info!(target: "lp::chain::redeemer", ticket = %a.hash, %tx, paid = ?paid, "winning ticket redeemed")
         }
         TicketOutcome::Redeemed { note, .. } => {
-            info!(target: "lp::redeemer", ticket = %a.hash, "winning ticket settled: {}", note.as_deref().unwrap_or(""))
+            info!(target: "lp::chain::redeemer", ticket = %a.hash, "winning ticket settled: {}", note.as_deref().unwrap_or(""))
         }
         TicketOutcome::Failed { reason } => {
-            warn!(target: "lp::redeemer", ticket = %a.hash, "winning ticket cannot be redeemed (not retried): {reason}")
+            warn!(target: "lp::chain::redeemer", ticket = %a.hash, "winning ticket cannot be redeemed (not retried): {reason}")
         }
         TicketOutcome::Retry { error, next_attempt_block } => warn!(
-            target: "lp::redeemer",
+            target: "lp::chain::redeemer",
             ticket = %a.hash,
             next_attempt_block,
             "winning ticket not redeemed (kept, retried later): {error}"
