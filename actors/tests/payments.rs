@@ -109,8 +109,12 @@ impl Net {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_in(tmp.path()).await.unwrap();
         let watchdog = Watchdog::new();
-        let settings =
-            ChainSettings { poll_interval: Duration::from_millis(100), initialize_round: None, reward: false };
+        let settings = ChainSettings {
+            poll_interval: Duration::from_millis(100),
+            initialize_round: None,
+            reward: false,
+            redeem: false,
+        };
         let chain = lp_actors::chain::start(o_client.clone(), store.clone(), settings, None, &watchdog);
         let o_watcher = SenderWatcher::new(o_client.clone()).recipient(o_addr);
         let o_senders = watchdog.start("sender_watcher", Policy::Permanent, o_watcher);

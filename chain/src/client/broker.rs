@@ -4,7 +4,7 @@
 //! [`crate::pm`]'s.
 
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::sol_types::SolEvent;
