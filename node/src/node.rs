@@ -337,6 +337,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         let actors = lp_actors::chain::start(client.clone(), store, settings, discovery, &watchdog);
         if let Some(senders) = &senders {
             actors.watch_senders(senders);
+            actors.redemptions_to(senders);
         }
         info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
         admin_state.chain = Some(Arc::new(actors));

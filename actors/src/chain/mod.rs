@@ -12,11 +12,11 @@ pub mod sender_watcher;
 
 pub use block_watcher::{BlockWatcher, ChainEvent, PollNow, RpcCall, Subscribe, WatchError};
 pub use orchestrator_registry::{GetPool, OrchestratorRegistry};
-pub use redeemer::{GetPending, PendingChanged, Redeemer, SetPendingListener};
+pub use redeemer::{GetPending, PendingChanged, RedeemGas, Redeemer, SetGasListener, SetPendingListener};
 pub use reward_caller::RewardCaller;
 pub use round_initializer::RoundInitializer;
 pub use round_watcher::{GetRound, RoundChanged, RoundWatcher, SubscribeRounds};
-pub use sender_watcher::{ChainView, GetChainView, GetSender, PendingFace, SenderView, SenderWatcher};
+pub use sender_watcher::{ChainView, GetChainView, GetSender, SenderView, SenderWatcher};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +58,15 @@ impl ChainActors {
     pub fn watch_senders(&self, senders: &Addr<SenderWatcher>) {
         self.blocks.do_send(Subscribe(senders.clone().recipient()));
         self.rounds.do_send(SubscribeRounds(senders.clone().recipient()));
+    }
+
+    /// Tell `senders` of this node's redemptions: the face value in flight per sender (for max
+    /// float) and the gas a redemption costs (for face values).
+    pub fn redemptions_to(&self, senders: &Addr<SenderWatcher>) {
+        if let Some(redeemer) = &self.redeemer {
+            redeemer.do_send(SetPendingListener(senders.clone().recipient()));
+            redeemer.do_send(SetGasListener(senders.clone().recipient()));
+        }
     }
 }
 

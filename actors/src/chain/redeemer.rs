@@ -32,6 +32,8 @@
 //!   not mined in time, a face value below the tx cost) keeps the ticket pending, retried after
 //!   1, 2, 4 … up to [`MAX_BACKOFF_BLOCKS`] blocks, until it is redeemed or expires. Never
 //!   dropped. Outcomes the store could not record are kept and recorded first by the next pass.
+//! - **Gas**: each ticket's estimated redemption gas is published as [`RedeemGas`] (to the
+//!   listener of [`SetGasListener`]), so that ticket parameters use what redemption really costs.
 //! - **Metrics**: `livepeer_value_redeemed` (gwei, go-livepeer's unit; what the broker
 //!   transferred), `livepeer_ticket_redemption_errors{error}`.
 //! - **Mailbox**: bounded at [`MAILBOX`]. Passes never overlap: a head that arrives during one
@@ -82,6 +84,18 @@ pub struct PendingChanged {
 #[rtype(result = "()")]
 pub struct SetPendingListener(pub Recipient<PendingChanged>);
 
+/// What one redemption costs in gas, as the chain estimated it for a ticket due now: ticket
+/// parameters take it instead of the network's fixed guess (go-livepeer's 1.2 M on Arbitrum,
+/// several times the real cost).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct RedeemGas(pub u64);
+
+/// Tell this recipient of every [`RedeemGas`] from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetGasListener(pub Recipient<RedeemGas>);
+
 /// The face value of this sender's tickets in flight now.
 #[derive(Message)]
 #[rtype(result = "U256")]
@@ -91,6 +105,7 @@ pub struct Redeemer {
     client: Arc<ChainClient>,
     store: Store,
     listener: Option<Recipient<PendingChanged>>,
+    gas_listener: Option<Recipient<RedeemGas>>,
     /// Face value in flight per sender (no entry: zero).
     pending: HashMap<Address, U256>,
     busy: bool,
@@ -104,7 +119,16 @@ impl Redeemer {
     /// A redeemer sending from `client`'s account, over the tickets of `store`, telling
     /// `listener` (if any) of the face value in flight.
     pub fn new(client: Arc<ChainClient>, store: Store, listener: Option<Recipient<PendingChanged>>) -> Self {
-        Redeemer { client, store, listener, pending: HashMap::new(), busy: false, wanted: None, unrecorded: Vec::new() }
+        Redeemer {
+            client,
+            store,
+            listener,
+            gas_listener: None,
+            pending: HashMap::new(),
+            busy: false,
+            wanted: None,
+            unrecorded: Vec::new(),
+        }
     }
 
     fn start_pass(&mut self, ctx: &mut Context<Self>) {
@@ -178,6 +202,24 @@ impl Handler<SetPendingListener> for Redeemer {
 
     fn handle(&mut self, SetPendingListener(listener): SetPendingListener, _: &mut Self::Context) {
         self.listener = Some(listener);
+    }
+}
+
+impl Handler<SetGasListener> for Redeemer {
+    type Result = ();
+
+    fn handle(&mut self, SetGasListener(listener): SetGasListener, _: &mut Self::Context) {
+        self.gas_listener = Some(listener);
+    }
+}
+
+impl Handler<RedeemGas> for Redeemer {
+    type Result = ();
+
+    fn handle(&mut self, gas: RedeemGas, _: &mut Self::Context) {
+        if let Some(listener) = &self.gas_listener {
+            listener.do_send(gas);
+        }
     }
 }
 
@@ -322,7 +364,10 @@ impl Work {
         for row in live {
             let ticket = row.ticket();
             match client.estimate_redeem_gas(&ticket).await {
-                Ok(gas) => estimated.push(Candidate { row, ticket, gas }),
+                Ok(gas) => {
+                    self.me.do_send(RedeemGas(gas));
+                    estimated.push(Candidate { row, ticket, gas })
+                }
                 Err(e) => out.push(classify(&row, head, &e)),
             }
         }
