@@ -24,6 +24,18 @@ pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
 pub const TRANSCODE_ABANDONED: &str = "livepeer_transcode_abandoned_total";
 pub const ACTOR_RESTARTS: &str = "livepeer_actor_restarts_total";
 pub const ACTOR_FAILURES: &str = "livepeer_actor_failures_total";
+/// What winning tickets redeemed by this node paid it, in gwei (go-livepeer's `value_redeemed`
+/// and its unit).
+pub const VALUE_REDEEMED: &str = "livepeer_value_redeemed";
+/// Attempts at a winning ticket that did not redeem it, by `error` (go-livepeer's
+/// `ticket_redemption_errors`, with a label of [`REDEMPTION_ERRORS`]).
+pub const TICKET_REDEMPTION_ERRORS: &str = "livepeer_ticket_redemption_errors";
+/// The values of the `error` label of [`TICKET_REDEMPTION_ERRORS`]: `used` (redeemed by another
+/// transaction first), `expired`, `no_block_hash` (its creation round has none), `revert` (any
+/// other refusal of the broker), `unprofitable` (face value or the sender's funds not above the
+/// transaction's cost), `rpc`, `gas_price` (above the maximum), `timeout` (not mined), `other`.
+pub const REDEMPTION_ERRORS: &[&str] =
+    &["used", "expired", "no_block_hash", "revert", "unprofitable", "rpc", "gas_price", "timeout", "other"];
 
 /// Every metric this crate records (the Grafana dashboard in `deploy/` is checked against it).
 pub const ALL: &[&str] = &[
@@ -46,6 +58,8 @@ pub const ALL: &[&str] = &[
     ACTOR_RESTARTS,
     ACTOR_FAILURES,
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
+    VALUE_REDEEMED,
+    TICKET_REDEMPTION_ERRORS,
 ];
 
 /// Register descriptions (the `# HELP` lines) and declare every series at zero, so that a
@@ -66,6 +80,10 @@ pub fn describe() {
         counter!(name).increment(0);
     }
     counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS).increment(0);
+    counter!(VALUE_REDEEMED).increment(0);
+    for error in REDEMPTION_ERRORS {
+        counter!(TICKET_REDEMPTION_ERRORS, "error" => *error).increment(0);
+    }
     for name in [CURRENT_SESSIONS, MAX_SESSIONS, TRANSCODERS_NUMBER, TRANSCODERS_CAPACITY, TRANSCODERS_LOAD] {
         gauge!(name).increment(0.0);
     }
@@ -98,6 +116,22 @@ fn describe_only() {
     describe_counter!(ACTOR_RESTARTS, "Actors restarted in place after a panic, by actor");
     describe_counter!(ACTOR_FAILURES, "Actors not restarted after panicking too often, by actor");
     describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
+    describe_counter!(VALUE_REDEEMED, "Value of the winning tickets this node redeemed, gwei");
+    describe_counter!(TICKET_REDEMPTION_ERRORS, "Winning ticket attempts that did not redeem it, by error");
+}
+
+/// One attempt at a winning ticket: redeemed by us (`error` `None`), the value it paid counted;
+/// or not, counted by `error` (one of [`REDEMPTION_ERRORS`]).
+pub fn ticket_redemption(error: Option<&'static str>, outcome: &lp_chain::db::TicketOutcome) {
+    match error {
+        None => {
+            if let lp_chain::db::TicketOutcome::Redeemed { paid: Some(paid), .. } = outcome {
+                let gwei = *paid / alloy::primitives::U256::from(1_000_000_000u64);
+                counter!(VALUE_REDEEMED).increment(gwei.saturating_to::<u64>());
+            }
+        }
+        Some(error) => counter!(TICKET_REDEMPTION_ERRORS, "error" => error).increment(1),
+    }
 }
 
 pub fn transcode_abandoned(stage: &'static str) {

@@ -1,9 +1,10 @@
 //! `Store`: the node's database, on a thread of its own.
 //!
 //! - **Owns** the one [`Db`] (the SQLite connection to `<data_dir>/lpdb.sqlite3`) of the node:
-//!   today the chain tables (last block, block headers, genesis hash, chain id, orchestrator
-//!   cache), tomorrow the winning tickets and the recipient's secret. No other actor touches
-//!   SQLite: they [`send`](Store::send) typed messages ([`StoreMessage`]) and await typed
+//!   the chain tables (last block, block headers, genesis hash, chain id, orchestrator cache),
+//!   the orchestrator's winning tickets ([`QueueWinningTicket`], [`DueWinningTickets`],
+//!   [`RecordTicketOutcomes`], [`WinningTickets`]) and its ticket secret ([`RecipientSecret`]).
+//!   No other actor touches SQLite: they [`send`](Store::send) typed messages ([`StoreMessage`]) and await typed
 //!   answers (`Result<_, StoreError>`), from a `ResponseActFuture`/`into_actor` or any future.
 //! - **Thread**: one OS thread (`lp-store`), outside every async runtime, so no SQLite call ever
 //!   blocks the executor the actors share (`Db` asserts it in debug builds). One thread because
@@ -39,8 +40,9 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, B256};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use lp_chain::db::{DB_FILE, Db, Dropped, OrchestratorRow};
+use lp_chain::db::{DB_FILE, Db, Dropped, OrchestratorRow, TicketOutcome, TicketStatus, WinningTicketRow};
 use lp_chain::error::ChainError;
+use lp_chain::pm::WinningTicket;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::{error, warn};
@@ -398,12 +400,57 @@ impl StoreMessage for RecipientSecret {
     }
 }
 
-// PLACEHOLDER until the redeemer branch lands (replaced by its table-backed version).
-pub struct QueueWinningTicket(pub lp_chain::pm::WinningTicket);
+/// Queue a winning ticket for redemption: on disk (committed) when answered `Ok`, so the
+/// orchestrator answers the segment that paid with it only after this. Idempotent: a ticket
+/// already queued (same ticket hash) is left as it is.
+#[derive(Clone)]
+pub struct QueueWinningTicket(pub WinningTicket);
 
 impl StoreMessage for QueueWinningTicket {
     type Reply = ();
-    fn run(self, _db: &Db) -> Result<(), StoreError> {
+    fn run(self, db: &Db) -> Result<(), StoreError> {
+        db.queue_winning_ticket(&self.0)?;
         Ok(())
+    }
+}
+
+/// At most `limit` pending winning tickets that may be tried at block `head`
+/// ([`Db::due_winning_tickets`]), oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct DueWinningTickets {
+    pub head: u64,
+    pub limit: usize,
+}
+
+impl StoreMessage for DueWinningTickets {
+    type Reply = Vec<WinningTicketRow>;
+    fn run(self, db: &Db) -> Result<Vec<WinningTicketRow>, StoreError> {
+        Ok(db.due_winning_tickets(self.head, self.limit)?)
+    }
+}
+
+/// Record how attempts at winning tickets ended, `(ticket hash, outcome)`, in one transaction
+/// ([`Db::record_ticket_outcome`]: only pending tickets change).
+#[derive(Debug, Clone, Default)]
+pub struct RecordTicketOutcomes(pub Vec<(B256, TicketOutcome)>);
+
+impl StoreMessage for RecordTicketOutcomes {
+    type Reply = ();
+    fn run(self, db: &Db) -> Result<(), StoreError> {
+        for (hash, outcome) in &self.0 {
+            db.record_ticket_outcome(*hash, outcome)?;
+        }
+        Ok(())
+    }
+}
+
+/// The winning tickets of one status, or all (`None`), newest first: `livepeer chain tickets`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WinningTickets(pub Option<TicketStatus>);
+
+impl StoreMessage for WinningTickets {
+    type Reply = Vec<WinningTicketRow>;
+    fn run(self, db: &Db) -> Result<Vec<WinningTicketRow>, StoreError> {
+        Ok(db.winning_tickets(self.0)?)
     }
 }

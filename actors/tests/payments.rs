@@ -22,10 +22,11 @@ use lp_actors::gateway::{
 use lp_actors::handle::CallError;
 use lp_actors::orchestrator::{OrchestratorHandle, PaymentSettings};
 use lp_actors::payment::{params_from_wire, params_to_wire, price_to_wire, sign_request};
-use lp_actors::store::{RecipientSecret, Store};
+use lp_actors::store::{RecipientSecret, Store, WinningTickets};
 use lp_actors::supervision::{Policy, Watchdog};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::client::{ChainClient, http_provider};
+use lp_chain::db::TicketStatus;
 use lp_chain::devnet::{DevnetParams, deploy};
 use lp_chain::pm::sender::sign_tickets;
 use lp_chain::pm::{Price, Recipient, SenderLimits, TicketParams};
@@ -59,11 +60,22 @@ struct Options {
     max_price: u64,
     /// Register the orchestrator (active from the next round).
     register: bool,
+    /// The orchestrator's `ticket_ev`.
+    ev: U256,
+    /// Run the redeemer.
+    redeem: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { price: 10_000, max_face_value: U256::ZERO, max_price: 0, register: true }
+        Options {
+            price: 10_000,
+            max_face_value: U256::ZERO,
+            max_price: 0,
+            register: true,
+            ev: U256::from(EV),
+            redeem: false,
+        }
     }
 }
 
@@ -109,18 +121,23 @@ impl Net {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_in(tmp.path()).await.unwrap();
         let watchdog = Watchdog::new();
-        let settings =
-            ChainSettings { poll_interval: Duration::from_millis(100), initialize_round: None, reward: false };
+        let settings = ChainSettings {
+            poll_interval: Duration::from_millis(100),
+            initialize_round: None,
+            reward: false,
+            redeem: opts.redeem,
+        };
         let chain = lp_actors::chain::start(o_client.clone(), store.clone(), settings, None, &watchdog);
         let o_watcher = SenderWatcher::new(o_client.clone()).recipient(o_addr);
         let o_senders = watchdog.start("sender_watcher", Policy::Permanent, o_watcher);
         chain.watch_senders(&o_senders);
+        chain.redemptions_to(&o_senders);
         let secret = store.send(RecipientSecret).await.unwrap();
         let mut settings = common::settings(URI, 10);
         settings.price_per_unit = opts.price as i64;
         settings.payments = Some(PaymentSettings {
             recipient: Arc::new(Recipient::new(o_addr, secret)),
-            ev: U256::from(EV),
+            ev: opts.ev,
             max_face_value: opts.max_face_value,
             redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
             store: store.clone(),
@@ -165,8 +182,8 @@ impl Net {
         SenderSettings {
             signer: Arc::new(key(i)),
             limits: SenderLimits {
-                max_ticket_ev: U256::from(3_000_000_000_000u64),
-                max_total_ev: U256::from(20_000_000_000_000u64),
+                max_ticket_ev: U256::from(ETH),
+                max_total_ev: U256::from(ETH),
                 deposit_multiplier: 1,
             },
             chain: senders,
@@ -525,4 +542,39 @@ async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
     let (seg, payment) = paid_segment(&priced, &params, 2, 1, 2);
     let msg = refusal(&net, seg, payment).await.expect("refused").1;
     assert!(msg.contains("not active"), "{msg}");
+}
+
+/// Winning tickets are in the database when their segment is answered, and redeemed on-chain
+/// once their parameters expire: the orchestrator's fees rise by what the broker paid.
+#[actix::test]
+async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_expire() {
+    // Tickets worth 0.0005 ETH, face value 0.001 ETH: half of them win, and each is worth more
+    // than its redemption's gas.
+    let ev = U256::from(500_000_000_000_000u64);
+    let opts =
+        Options { ev, max_face_value: ev * U256::from(2), price: 500_000_000, redeem: true, ..Default::default() };
+    let net = Net::start(&opts).await;
+    let o_client = client(&net.url, net.controller, 1).await;
+    let fees_before = o_client.status(key(1).address()).await.unwrap().pending_fees;
+    let gateway = net.gateway(2, &opts).await;
+    // About 12 tickets at 1/2: all losing has a chance of 1 in 4000.
+    for seq in 0..8 {
+        gateway.push("s".into(), common::incoming(seq, common::segment())).await.unwrap();
+    }
+    let received = net.orchestrator.payments().await.unwrap().remove(0);
+    assert!(received.winning_tickets >= 1, "{received:?}");
+    let stored = net.store.send(WinningTickets(None)).await.unwrap();
+    assert_eq!(stored.len() as u64, received.winning_tickets, "every winner is stored before its answer");
+    assert!(stored.iter().all(|t| t.status == TicketStatus::Pending));
+
+    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    let redeemed = eventually("every winner redeemed", || async {
+        let rows = net.store.send(WinningTickets(Some(TicketStatus::Redeemed))).await.unwrap();
+        (rows.len() == stored.len()).then_some(rows)
+    })
+    .await;
+    let paid: U256 = redeemed.iter().map(|t| t.paid.expect("paid")).sum();
+    assert_eq!(paid, opts.max_face_value * U256::from(redeemed.len()), "each paid its face value");
+    let fees_after = o_client.status(key(1).address()).await.unwrap().pending_fees;
+    assert_eq!(fees_after - fees_before, paid, "the orchestrator's fees rose by what was redeemed");
 }

@@ -1,6 +1,12 @@
 //! The node's embedded database, `<data_dir>/lpdb.sqlite3`, with go-livepeer's tables as a guide
 //! (`common/db.go`): `kv` (schema version, chain id, genesis block hash, last block),
-//! `orchestrators` (the gateway's cache and the orchestrator's own activity) and `blockheaders`.
+//! `orchestrators` (the gateway's cache and the orchestrator's own activity), `blockheaders`, and
+//! (schema version 2) `winning_tickets`, the orchestrator's winning tickets from the moment they
+//! are received until they are redeemed or can no longer be (go-livepeer's `ticketQueue`, with
+//! each ticket's outcome kept instead of deleted).
+//!
+//! Schema versions: a database of an older version is migrated when it is opened (every step of
+//! [`MIGRATIONS`] above its version, in one transaction); one of a newer version is refused.
 //!
 //! Every connection [`Db`] opens runs in WAL mode with `synchronous = FULL` (a commit is on disk,
 //! WAL included, before it returns: the tables of winning tickets will hold money, so the whole
@@ -19,16 +25,17 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::error::ChainError;
+use crate::pm::{Ticket, WinningTicket, ticket_hash};
 
 /// The file name under the data directory.
 pub const DB_FILE: &str = "lpdb.sqlite3";
 /// The schema version this code writes (`kv.dbVersion`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// How long a statement waits for another connection's lock (another process on the same
 /// file, e.g. `livepeer chain` beside a running node) before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -55,6 +62,149 @@ CREATE TABLE IF NOT EXISTS blockheaders (
 );
 CREATE INDEX IF NOT EXISTS idx_blockheaders_number ON blockheaders(number);
 ";
+
+/// The steps from one schema version to the next: `(version reached, SQL)`, in order. Each
+/// step is idempotent (`IF NOT EXISTS`), so a step interrupted before its version was recorded
+/// runs again cleanly.
+pub const MIGRATIONS: &[(u32, &str)] = &[(2, WINNING_TICKETS)];
+
+/// Version 2: the orchestrator's winning tickets. Amounts (`face_value`, `win_prob`,
+/// `sender_nonce`, `recipient_rand`, `paid`) are decimal strings of the exact integers; addresses
+/// and hashes `0x`-prefixed lowercase hex; `aux_data` and `sig` the raw bytes.
+const WINNING_TICKETS: &str = "
+CREATE TABLE IF NOT EXISTS winning_tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    face_value TEXT NOT NULL,
+    win_prob TEXT NOT NULL,
+    sender_nonce TEXT NOT NULL,
+    recipient_rand_hash TEXT NOT NULL,
+    aux_data BLOB NOT NULL,
+    sig BLOB NOT NULL,
+    recipient_rand TEXT NOT NULL,
+    params_expiration_block INTEGER NOT NULL,
+    creation_round INTEGER NOT NULL,
+    ticket_hash TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'redeemed', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_block INTEGER NOT NULL DEFAULT 0,
+    tx_hash TEXT,
+    gas_used INTEGER,
+    paid TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_winning_tickets_due
+    ON winning_tickets(status, params_expiration_block, next_attempt_block);
+";
+
+/// Where a winning ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// Waiting for its parameters to expire, or for its next attempt.
+    Pending,
+    /// Redeemed: by our transaction (`tx_hash`), or found used (someone redeemed it first;
+    /// the broker pays the ticket's recipient whoever sends the transaction).
+    Redeemed,
+    /// It can no longer be redeemed (expired, or its creation round has no block hash);
+    /// `last_error` says why. Never retried.
+    Failed,
+}
+
+impl TicketStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Pending => "pending",
+            TicketStatus::Redeemed => "redeemed",
+            TicketStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<TicketStatus, ChainError> {
+        match s {
+            "pending" => Ok(TicketStatus::Pending),
+            "redeemed" => Ok(TicketStatus::Redeemed),
+            "failed" => Ok(TicketStatus::Failed),
+            other => Err(ChainError::Db(format!("unknown ticket status {other:?} in winning_tickets"))),
+        }
+    }
+}
+
+impl std::fmt::Display for TicketStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `winning_tickets`. Not `Serialize`: it holds the signature and `recipientRand`;
+/// what is shown of it is chosen field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinningTicketRow {
+    pub id: i64,
+    pub sender: Address,
+    pub recipient: Address,
+    pub face_value: U256,
+    pub win_prob: U256,
+    pub sender_nonce: U256,
+    pub recipient_rand_hash: B256,
+    pub aux_data: Bytes,
+    pub sig: Bytes,
+    pub recipient_rand: U256,
+    pub params_expiration_block: u64,
+    pub creation_round: u64,
+    pub ticket_hash: B256,
+    pub status: TicketStatus,
+    /// Times the redeemer took it up.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The first block at which it may be tried again (0: as soon as its parameters expire).
+    pub next_attempt_block: u64,
+    /// The transaction that redeemed it (of a batch: shared by the batch's tickets).
+    pub tx_hash: Option<B256>,
+    /// Gas used by that transaction (of a batch: the whole batch's).
+    pub gas_used: Option<u64>,
+    /// What the broker transferred for it (wei): the face value, or less when the sender's
+    /// deposit and this recipient's share of the reserve fell short.
+    pub paid: Option<U256>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl WinningTicketRow {
+    /// The ticket as the broker takes it.
+    pub fn ticket(&self) -> WinningTicket {
+        WinningTicket {
+            ticket: Ticket {
+                recipient: self.recipient,
+                sender: self.sender,
+                faceValue: self.face_value,
+                winProb: self.win_prob,
+                senderNonce: self.sender_nonce,
+                recipientRandHash: self.recipient_rand_hash,
+                auxData: self.aux_data.clone(),
+            },
+            sig: self.sig.clone(),
+            recipient_rand: self.recipient_rand,
+            params_expiration_block: self.params_expiration_block,
+        }
+    }
+}
+
+/// How one attempt at a ticket ended, as [`Db::record_ticket_outcome`] stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketOutcome {
+    /// Redeemed by `tx` (`None`: found used, redeemed by someone else's transaction; `note`
+    /// says so).
+    Redeemed { tx: Option<B256>, gas_used: Option<u64>, paid: Option<U256>, note: Option<String> },
+    /// Not redeemable any more, for `reason`.
+    Failed { reason: String },
+    /// Not redeemed this time, for `error`: stays pending until `next_attempt_block`.
+    Retry { error: String, next_attempt_block: u64 },
+}
 
 /// One row of the orchestrator cache.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,19 +271,29 @@ impl Db {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
         let db = Db { conn };
-        match db.kv_get("dbVersion")? {
-            None => db.kv_set("dbVersion", &SCHEMA_VERSION.to_string())?,
-            Some(v) => {
-                let stored: u32 =
-                    v.parse().map_err(|_| ChainError::Db(format!("unreadable schema version {v:?} in table kv")))?;
-                if stored > SCHEMA_VERSION {
-                    return Err(ChainError::Db(format!(
-                        "the database has schema version {stored}, newer than this node's {SCHEMA_VERSION}; \
-                         upgrade the node"
-                    )));
+        db.atomically(|| {
+            // A new database starts at version 1 (the tables above) and is migrated like an old one.
+            let stored = match db.kv_get("dbVersion")? {
+                None => 1,
+                Some(v) => {
+                    v.parse().map_err(|_| ChainError::Db(format!("unreadable schema version {v:?} in table kv")))?
                 }
+            };
+            if stored > SCHEMA_VERSION {
+                return Err(ChainError::Db(format!(
+                    "the database has schema version {stored}, newer than this node's {SCHEMA_VERSION}; \
+                     upgrade the node"
+                )));
             }
-        }
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > stored) {
+                db.conn().execute_batch(sql)?;
+                tracing::debug!(target: "lp::chain::db", version, "database schema migrated");
+            }
+            if db.kv_get("dbVersion")?.as_deref() != Some(SCHEMA_VERSION.to_string().as_str()) {
+                db.kv_set("dbVersion", &SCHEMA_VERSION.to_string())?;
+            }
+            Ok(())
+        })?;
         Ok(db)
     }
 
@@ -359,6 +519,105 @@ impl Db {
     pub fn prune_block_headers(&self, keep_from: u64) -> Result<usize, ChainError> {
         Ok(self.conn().execute("DELETE FROM blockheaders WHERE number < ?1", [to_i64(keep_from)?])?)
     }
+
+    /// Queue a winning ticket, pending. Idempotent: a ticket already there (same ticket hash),
+    /// whatever its status, is left as it is. Answers whether it was added.
+    pub fn queue_winning_ticket(&self, t: &WinningTicket) -> Result<bool, ChainError> {
+        let tk = &t.ticket;
+        let now = now();
+        let added = self.conn().execute(
+            "INSERT INTO winning_tickets
+                 (sender, recipient, face_value, win_prob, sender_nonce, recipient_rand_hash, aux_data, sig,
+                  recipient_rand, params_expiration_block, creation_round, ticket_hash, status, attempts,
+                  next_attempt_block, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', 0, 0, ?13, ?13)
+             ON CONFLICT(ticket_hash) DO NOTHING",
+            params![
+                addr_key(tk.sender),
+                addr_key(tk.recipient),
+                tk.faceValue.to_string(),
+                tk.winProb.to_string(),
+                tk.senderNonce.to_string(),
+                tk.recipientRandHash.to_string(),
+                tk.auxData.as_ref(),
+                t.sig.as_ref(),
+                t.recipient_rand.to_string(),
+                to_i64(t.params_expiration_block)?,
+                to_i64(t.creation_round())?,
+                ticket_hash(tk).to_string(),
+                now,
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// At most `limit` pending tickets that may be tried at block `head`: their parameters
+    /// expired (`params_expiration_block <= head`) and their next attempt is due; oldest first
+    /// (by creation round, then as queued).
+    pub fn due_winning_tickets(&self, head: u64, limit: usize) -> Result<Vec<WinningTicketRow>, ChainError> {
+        let head = to_i64(head)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.ticket_rows(
+            "WHERE status = 'pending' AND params_expiration_block <= ?1 AND next_attempt_block <= ?1
+             ORDER BY creation_round ASC, id ASC LIMIT ?2",
+            params![head, limit],
+        )
+    }
+
+    /// The winning tickets, newest first, of one status or all.
+    pub fn winning_tickets(&self, status: Option<TicketStatus>) -> Result<Vec<WinningTicketRow>, ChainError> {
+        match status {
+            Some(s) => self.ticket_rows("WHERE status = ?1 ORDER BY id DESC", params![s.as_str()]),
+            None => self.ticket_rows("ORDER BY id DESC", params![]),
+        }
+    }
+
+    /// The winning ticket with this hash.
+    pub fn winning_ticket(&self, hash: B256) -> Result<Option<WinningTicketRow>, ChainError> {
+        Ok(self.ticket_rows("WHERE ticket_hash = ?1", params![hash.to_string()])?.into_iter().next())
+    }
+
+    /// Record how an attempt at the ticket `hash` ended (counted in `attempts`). Only a pending
+    /// ticket changes: a ticket already redeemed or failed keeps its record. Answers whether it
+    /// changed.
+    pub fn record_ticket_outcome(&self, hash: B256, outcome: &TicketOutcome) -> Result<bool, ChainError> {
+        let (status, error, next, tx, gas, paid) = match outcome {
+            TicketOutcome::Redeemed { tx, gas_used, paid, note } => (
+                TicketStatus::Redeemed,
+                note.clone(),
+                None,
+                tx.map(|h| h.to_string()),
+                gas_used.map(to_i64).transpose()?,
+                paid.map(|p| p.to_string()),
+            ),
+            TicketOutcome::Failed { reason } => (TicketStatus::Failed, Some(reason.clone()), None, None, None, None),
+            TicketOutcome::Retry { error, next_attempt_block } => {
+                (TicketStatus::Pending, Some(error.clone()), Some(to_i64(*next_attempt_block)?), None, None, None)
+            }
+        };
+        let changed = self.conn().execute(
+            "UPDATE winning_tickets SET
+                 status = ?2, attempts = attempts + 1, last_error = ?3,
+                 next_attempt_block = COALESCE(?4, next_attempt_block),
+                 tx_hash = COALESCE(?5, tx_hash), gas_used = COALESCE(?6, gas_used), paid = COALESCE(?7, paid),
+                 updated_at = ?8
+             WHERE ticket_hash = ?1 AND status = 'pending'",
+            params![hash.to_string(), status.as_str(), error, next, tx, gas, paid, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn ticket_rows(&self, tail: &str, args: impl rusqlite::Params) -> Result<Vec<WinningTicketRow>, ChainError> {
+        let sql = format!(
+            "SELECT id, sender, recipient, face_value, win_prob, sender_nonce, recipient_rand_hash, aux_data, sig,
+                    recipient_rand, params_expiration_block, creation_round, ticket_hash, status, attempts,
+                    last_error, next_attempt_block, tx_hash, gas_used, paid, created_at, updated_at
+             FROM winning_tickets {tail}"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(args, RawTicket::read)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(RawTicket::parse).collect()
+    }
 }
 
 /// The guard of the module's documentation: panics, in debug builds, on a thread of a tokio
@@ -386,6 +645,73 @@ fn parse_orchestrator((addr, uri, act, deact, stake): RawOrchestrator) -> Result
         deactivation_round: from_i64(deact)?,
         stake: stake.parse().map_err(|_| ChainError::Db(format!("unreadable stake {stake:?} in orchestrators")))?,
     })
+}
+
+/// A `winning_tickets` row as SQLite holds it.
+struct RawTicket {
+    id: i64,
+    text: [String; 9],
+    aux_data: Vec<u8>,
+    sig: Vec<u8>,
+    numbers: [i64; 4],
+    last_error: Option<String>,
+    tx_hash: Option<String>,
+    gas_used: Option<i64>,
+    paid: Option<String>,
+    times: [i64; 2],
+}
+
+impl RawTicket {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTicket> {
+        Ok(RawTicket {
+            id: r.get(0)?,
+            // sender, recipient, face_value, win_prob, sender_nonce, recipient_rand_hash,
+            // recipient_rand, ticket_hash, status
+            text: [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(9)?, r.get(12)?, r.get(13)?],
+            aux_data: r.get(7)?,
+            sig: r.get(8)?,
+            // params_expiration_block, creation_round, attempts, next_attempt_block
+            numbers: [r.get(10)?, r.get(11)?, r.get(14)?, r.get(16)?],
+            last_error: r.get(15)?,
+            tx_hash: r.get(17)?,
+            gas_used: r.get(18)?,
+            paid: r.get(19)?,
+            times: [r.get(20)?, r.get(21)?],
+        })
+    }
+
+    fn parse(self) -> Result<WinningTicketRow, ChainError> {
+        fn field<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ChainError> {
+            v.parse().map_err(|_| ChainError::Db(format!("unreadable {name} {v:?} in winning_tickets")))
+        }
+        let [sender, recipient, face_value, win_prob, nonce, rand_hash, rand, hash, status] = &self.text;
+        let [expiration, creation_round, attempts, next] = self.numbers;
+        Ok(WinningTicketRow {
+            id: self.id,
+            sender: field("sender", sender)?,
+            recipient: field("recipient", recipient)?,
+            face_value: field("face_value", face_value)?,
+            win_prob: field("win_prob", win_prob)?,
+            sender_nonce: field("sender_nonce", nonce)?,
+            recipient_rand_hash: field("recipient_rand_hash", rand_hash)?,
+            aux_data: self.aux_data.into(),
+            sig: self.sig.into(),
+            recipient_rand: field("recipient_rand", rand)?,
+            params_expiration_block: from_i64(expiration)?,
+            creation_round: from_i64(creation_round)?,
+            ticket_hash: field("ticket_hash", hash)?,
+            status: TicketStatus::parse(status)?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| ChainError::Db(format!("attempts {attempts} out of range")))?,
+            last_error: self.last_error,
+            next_attempt_block: from_i64(next)?,
+            tx_hash: self.tx_hash.as_deref().map(|h| field("tx_hash", h)).transpose()?,
+            gas_used: self.gas_used.map(from_i64).transpose()?,
+            paid: self.paid.as_deref().map(|p| field("paid", p)).transpose()?,
+            created_at: self.times[0],
+            updated_at: self.times[1],
+        })
+    }
 }
 
 /// Addresses are stored lowercase so lookups do not depend on checksum casing.
@@ -447,5 +773,102 @@ mod tests {
         // A corrupt value is a typed error.
         db.kv_set("genesisHash", "nope").unwrap();
         assert!(matches!(db.genesis_hash(), Err(ChainError::Db(_))));
+    }
+
+    fn ticket(nonce: u64, creation_round: u64, expiration: u64) -> WinningTicket {
+        WinningTicket {
+            ticket: Ticket {
+                recipient: Address::repeat_byte(1),
+                sender: Address::repeat_byte(2),
+                faceValue: U256::from(10u64).pow(U256::from(17u64)),
+                winProb: U256::MAX,
+                senderNonce: U256::from(nonce),
+                recipientRandHash: crate::pm::recipient_rand_hash(U256::from(7)),
+                auxData: crate::pm::aux_data(creation_round, B256::repeat_byte(3)),
+            },
+            sig: Bytes::from(vec![0xab; 65]),
+            recipient_rand: U256::from(7),
+            params_expiration_block: expiration,
+        }
+    }
+
+    #[test]
+    fn winning_tickets_are_queued_once_taken_when_due_and_keep_their_outcome() {
+        let db = Db::open_in_memory().unwrap();
+        let (a, b, c) = (ticket(1, 5, 100), ticket(2, 4, 110), ticket(3, 5, 90));
+        for t in [&a, &b, &c] {
+            assert!(db.queue_winning_ticket(t).unwrap());
+        }
+        assert!(!db.queue_winning_ticket(&a).unwrap(), "a ticket is queued once");
+        assert_eq!(db.winning_tickets(None).unwrap().len(), 3);
+
+        // Due once the parameters expired; oldest creation round first, then as queued.
+        let hashes = |rows: Vec<WinningTicketRow>| rows.into_iter().map(|r| r.ticket_hash).collect::<Vec<_>>();
+        let (ha, hb, hc) = (ticket_hash(&a.ticket), ticket_hash(&b.ticket), ticket_hash(&c.ticket));
+        assert_eq!(hashes(db.due_winning_tickets(89, 10).unwrap()), Vec::<B256>::new());
+        assert_eq!(hashes(db.due_winning_tickets(100, 10).unwrap()), vec![ha, hc]);
+        assert_eq!(hashes(db.due_winning_tickets(110, 10).unwrap()), vec![hb, ha, hc]);
+        assert_eq!(hashes(db.due_winning_tickets(110, 1).unwrap()), vec![hb]);
+
+        // The row gives the ticket back as it was queued.
+        let row = db.winning_ticket(ha).unwrap().unwrap();
+        assert_eq!((row.status, row.attempts, row.creation_round), (TicketStatus::Pending, 0, 5));
+        let back = row.ticket();
+        assert_eq!(ticket_hash(&back.ticket), ha);
+        assert_eq!(
+            (back.sig, back.recipient_rand, back.params_expiration_block),
+            (a.sig.clone(), a.recipient_rand, 100)
+        );
+
+        // A retry waits for its block; a result is kept and never overwritten.
+        let retry = TicketOutcome::Retry { error: "rpc down".into(), next_attempt_block: 120 };
+        assert!(db.record_ticket_outcome(ha, &retry).unwrap());
+        assert_eq!(hashes(db.due_winning_tickets(119, 10).unwrap()), vec![hb, hc]);
+        assert_eq!(hashes(db.due_winning_tickets(120, 10).unwrap()), vec![hb, ha, hc]);
+        let tx = B256::repeat_byte(9);
+        let done = TicketOutcome::Redeemed {
+            tx: Some(tx),
+            gas_used: Some(123_456),
+            paid: Some(a.ticket.faceValue),
+            note: None,
+        };
+        assert!(db.record_ticket_outcome(ha, &done).unwrap());
+        assert!(db.record_ticket_outcome(hc, &TicketOutcome::Failed { reason: "ticket is expired".into() }).unwrap());
+        assert!(!db.record_ticket_outcome(ha, &retry).unwrap(), "a redeemed ticket stays redeemed");
+        assert!(!db.queue_winning_ticket(&a).unwrap());
+        let row = db.winning_ticket(ha).unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.tx_hash, row.gas_used),
+            (TicketStatus::Redeemed, 2, Some(tx), Some(123_456))
+        );
+        assert_eq!((row.paid, row.last_error), (Some(a.ticket.faceValue), None));
+        let row = db.winning_ticket(hc).unwrap().unwrap();
+        assert_eq!((row.status, row.last_error.as_deref()), (TicketStatus::Failed, Some("ticket is expired")));
+        assert_eq!(hashes(db.due_winning_tickets(1000, 10).unwrap()), vec![hb]);
+        assert_eq!(hashes(db.winning_tickets(Some(TicketStatus::Pending)).unwrap()), vec![hb]);
+        assert_eq!(db.winning_tickets(Some(TicketStatus::Redeemed)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(DB_FILE);
+        {
+            // What a version 1 node wrote.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO kv (key, value, updatedAt) VALUES ('dbVersion', '1', 0), ('chainID', '31337', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(db.chain_id().unwrap(), Some(31337));
+        assert!(db.queue_winning_ticket(&ticket(1, 1, 1)).unwrap());
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.winning_tickets(None).unwrap().len(), 1);
     }
 }

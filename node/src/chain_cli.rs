@@ -9,8 +9,9 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use lp_actors::store::{CheckChainId, Store};
+use lp_actors::store::{CheckChainId, Store, WinningTickets};
 use lp_chain::client::{ChainClient, Token, format_amount};
+use lp_chain::db::{DB_FILE, TicketStatus, WinningTicketRow};
 use lp_chain::tx::TxPolicy;
 use lp_config::{Config, EthConfig};
 use serde_json::{Value, json};
@@ -109,6 +110,9 @@ pub enum ChainCommand {
     },
     /// Initialize the current round if nobody has.
     InitializeRound,
+    /// The orchestrator's winning tickets in the node's database (pending, redeemed, failed),
+    /// newest first; works without the node running and without the RPC endpoint.
+    Tickets,
 }
 
 fn lpt_amount(s: &str) -> Result<U256, String> {
@@ -235,6 +239,9 @@ fn tx(receipt: &alloy::rpc::types::TransactionReceipt) -> Value {
 
 async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Value> {
     check_args(&command)?;
+    if let ChainCommand::Tickets = command {
+        return list_tickets(&cfg.data_dir).await;
+    }
     let (client, _) = connect(cfg, eth).await?;
     let me = client.address().context("no account")?;
     let lpt = Token::Lpt;
@@ -325,6 +332,53 @@ async fn run(cfg: &Config, eth: &EthConfig, command: ChainCommand) -> Result<Val
             )
         }
         ChainCommand::InitializeRound => json!({ "receipt": tx(&client.initialize_round().await?) }),
+        ChainCommand::Tickets => unreachable!("answered before connecting"),
+    })
+}
+
+/// `livepeer chain tickets`: the winning tickets of the database in `data_dir` (none when it has
+/// no database yet), read through a [`Store`] of its own (SQLite in WAL mode: a running node's
+/// writes do not block it).
+pub async fn list_tickets(data_dir: &std::path::Path) -> Result<Value> {
+    let path = data_dir.join(DB_FILE);
+    let rows = if path.exists() {
+        let store = Store::open(path.clone()).await.with_context(|| format!("opening {}", path.display()))?;
+        store.send(WinningTickets(None)).await?
+    } else {
+        Vec::new()
+    };
+    Ok(tickets_view(&rows))
+}
+
+/// The tickets as `livepeer chain tickets` shows them, with a count per status.
+fn tickets_view(rows: &[WinningTicketRow]) -> Value {
+    let count = |s: TicketStatus| rows.iter().filter(|r| r.status == s).count();
+    let tickets: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let v = json!({
+                "ticket_hash": r.ticket_hash.to_string(),
+                "sender": r.sender.to_string(),
+                "sender_nonce": r.sender_nonce.to_string(),
+                "creation_round": r.creation_round,
+                "params_expiration_block": r.params_expiration_block,
+                "status": r.status.as_str(),
+                "attempts": r.attempts,
+                "next_attempt_block": r.next_attempt_block,
+                "last_error": r.last_error,
+                "tx_hash": r.tx_hash.map(|h| h.to_string()),
+                "gas_used": r.gas_used,
+            });
+            let mut amounts = vec![("face_value", r.face_value, Token::Eth)];
+            amounts.extend(r.paid.map(|p| ("paid", p, Token::Eth)));
+            with_amounts(v, &amounts)
+        })
+        .collect();
+    json!({
+        "pending": count(TicketStatus::Pending),
+        "redeemed": count(TicketStatus::Redeemed),
+        "failed": count(TicketStatus::Failed),
+        "tickets": tickets,
     })
 }
 
@@ -484,5 +538,68 @@ mod tests {
         assert_eq!(with_amounts(json!({}), &[("max", U256::MAX, Token::Eth)])["max_wei"], U256::MAX.to_string());
         assert_eq!(round_or_never(u64::MAX), json!("never"));
         assert_eq!(round_or_never(18), json!(18));
+    }
+
+    #[test]
+    fn tickets_lists_every_status_from_the_database_without_a_node() {
+        use alloy::primitives::{B256, Bytes};
+        use lp_chain::db::{Db, TicketOutcome};
+        use lp_chain::pm::{Ticket, WinningTicket, aux_data, recipient_rand_hash, ticket_hash};
+
+        assert!(matches!(parse(&["tickets"]).unwrap(), ChainCommand::Tickets));
+        let tmp = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // No database yet: nothing, and none is created.
+        let empty = runtime.block_on(list_tickets(tmp.path())).unwrap();
+        assert_eq!(empty, json!({ "pending": 0, "redeemed": 0, "failed": 0, "tickets": [] }));
+        assert!(!tmp.path().join(DB_FILE).exists());
+
+        let sender: Address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".parse().unwrap();
+        let ticket = |nonce: u64| WinningTicket {
+            ticket: Ticket {
+                recipient: Address::repeat_byte(1),
+                sender,
+                faceValue: eth(15, 16),
+                winProb: U256::MAX,
+                senderNonce: U256::from(nonce),
+                recipientRandHash: recipient_rand_hash(U256::from(5)),
+                auxData: aux_data(7, B256::repeat_byte(2)),
+            },
+            sig: Bytes::from(vec![1; 65]),
+            recipient_rand: U256::from(5),
+            params_expiration_block: 100,
+        };
+        let tx = B256::repeat_byte(0xaa);
+        {
+            let db = Db::open_in(tmp.path()).unwrap();
+            for n in 1..=3 {
+                db.queue_winning_ticket(&ticket(n)).unwrap();
+            }
+            let paid = Some(eth(15, 16));
+            let done = TicketOutcome::Redeemed { tx: Some(tx), gas_used: Some(150_000), paid, note: None };
+            db.record_ticket_outcome(ticket_hash(&ticket(1).ticket), &done).unwrap();
+            let failed = TicketOutcome::Failed { reason: "ticket is expired".into() };
+            db.record_ticket_outcome(ticket_hash(&ticket(2).ticket), &failed).unwrap();
+        }
+        let v = runtime.block_on(list_tickets(tmp.path())).unwrap();
+        assert_eq!((&v["pending"], &v["redeemed"], &v["failed"]), (&json!(1), &json!(1), &json!(1)));
+        let tickets = v["tickets"].as_array().unwrap();
+        // Newest first.
+        let nonces: Vec<_> = tickets.iter().map(|t| t["sender_nonce"].as_str().unwrap()).collect();
+        assert_eq!(nonces, ["3", "2", "1"]);
+        assert_eq!(tickets[0]["status"], "pending");
+        assert_eq!(tickets[0]["face_value"], "0.15 ETH");
+        assert_eq!(tickets[0]["face_value_wei"], "150000000000000000");
+        assert_eq!(tickets[0]["sender"], sender.to_string());
+        assert_eq!(tickets[1]["status"], "failed");
+        assert_eq!(tickets[1]["last_error"], "ticket is expired");
+        assert_eq!(tickets[1]["attempts"], 1);
+        assert_eq!(tickets[2]["status"], "redeemed");
+        assert_eq!(tickets[2]["tx_hash"], tx.to_string());
+        assert_eq!(tickets[2]["gas_used"], 150_000);
+        assert_eq!(tickets[2]["paid"], "0.15 ETH");
+        // The signature and recipientRand are never shown.
+        let text = v.to_string();
+        assert!(!text.contains("sig") && !text.contains("recipient_rand"), "{text}");
     }
 }

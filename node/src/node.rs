@@ -330,12 +330,14 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             poll_interval: Duration::from_secs(eth.block_poll_interval_secs),
             initialize_round: eth.initialize_round.then(|| Duration::from_secs(eth.initialize_round_max_delay_secs)),
             reward: roles.orchestrator && eth.reward,
+            redeem: roles.orchestrator,
         };
         let discovery = gateway_pool.map(|p| p.recipient());
         store.watched_by(&watchdog);
         let actors = lp_actors::chain::start(client.clone(), store, settings, discovery, &watchdog);
         if let Some(senders) = &senders {
             actors.watch_senders(senders);
+            actors.redemptions_to(senders);
         }
         info!(target: "lp::node", account = ?client.address(), chain_id = client.chain_id(), "chain watchers started");
         admin_state.chain = Some(Arc::new(actors));

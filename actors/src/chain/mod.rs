@@ -1,8 +1,10 @@
 //! The chain side of the node: block and round watchers, round initializer, reward caller,
-//! orchestrator registry; [`start`] wires them under the node's watchdog.
+//! orchestrator registry, the orchestrator's ticket redeemer; [`start`] wires them under the
+//! node's watchdog.
 
 pub mod block_watcher;
 pub mod orchestrator_registry;
+pub mod redeemer;
 pub mod reward_caller;
 pub mod round_initializer;
 pub mod round_watcher;
@@ -10,10 +12,11 @@ pub mod sender_watcher;
 
 pub use block_watcher::{BlockWatcher, ChainEvent, PollNow, RpcCall, Subscribe, WatchError};
 pub use orchestrator_registry::{GetPool, OrchestratorRegistry};
+pub use redeemer::{GetPending, PendingChanged, RedeemGas, Redeemer, SetGasListener, SetPendingListener};
 pub use reward_caller::RewardCaller;
 pub use round_initializer::RoundInitializer;
 pub use round_watcher::{GetRound, RoundChanged, RoundWatcher, SubscribeRounds};
-pub use sender_watcher::{ChainView, GetChainView, GetSender, PendingFace, SenderView, SenderWatcher};
+pub use sender_watcher::{ChainView, GetChainView, GetSender, SenderView, SenderWatcher};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,8 @@ pub struct ChainSettings {
     pub initialize_round: Option<Duration>,
     /// Call `reward` once per round (an orchestrator).
     pub reward: bool,
+    /// Redeem the winning tickets queued in the database (an orchestrator).
+    pub redeem: bool,
 }
 
 /// The started chain actors, for `/status`.
@@ -43,6 +48,9 @@ pub struct ChainActors {
     pub blocks: Addr<BlockWatcher>,
     pub rounds: Addr<RoundWatcher>,
     pub registry: Option<Addr<OrchestratorRegistry>>,
+    /// The ticket redeemer, when asked for; give it a listener for the face value in flight
+    /// with [`SetPendingListener`].
+    pub redeemer: Option<Addr<Redeemer>>,
 }
 
 impl ChainActors {
@@ -51,11 +59,20 @@ impl ChainActors {
         self.blocks.do_send(Subscribe(senders.clone().recipient()));
         self.rounds.do_send(SubscribeRounds(senders.clone().recipient()));
     }
+
+    /// Tell `senders` of this node's redemptions: the face value in flight per sender (for max
+    /// float) and the gas a redemption costs (for face values).
+    pub fn redemptions_to(&self, senders: &Addr<SenderWatcher>) {
+        if let Some(redeemer) = &self.redeemer {
+            redeemer.do_send(SetPendingListener(senders.clone().recipient()));
+            redeemer.do_send(SetGasListener(senders.clone().recipient()));
+        }
+    }
 }
 
 /// Start the chain actors under `watchdog`: the block and round watchers always; the round
-/// initializer and reward caller when asked; the orchestrator registry when `discovery` (a
-/// gateway's orchestrator pool) is given.
+/// initializer, reward caller and ticket redeemer when asked; the orchestrator registry when
+/// `discovery` (a gateway's orchestrator pool) is given.
 pub fn start(
     client: Arc<ChainClient>,
     store: Store,
@@ -80,13 +97,19 @@ pub fn start(
         let caller = watchdog.start("reward_caller", Policy::Permanent, RewardCaller::new(client.clone()));
         rounds.do_send(SubscribeRounds(caller.recipient()));
     }
+    let redeemer = settings.redeem.then(|| {
+        let redeemer =
+            watchdog.start("redeemer", Policy::Permanent, Redeemer::new(client.clone(), store.clone(), None));
+        watcher.do_send(Subscribe(redeemer.clone().recipient()));
+        redeemer
+    });
     let registry = discovery.map(|pool| {
         let registry = OrchestratorRegistry::new(client.clone(), store, pool);
         let registry = watchdog.start("orchestrator_registry", Policy::Permanent, registry);
         rounds.do_send(SubscribeRounds(registry.clone().recipient()));
         registry
     });
-    ChainActors { address: client.address(), blocks: watcher, rounds, registry }
+    ChainActors { address: client.address(), blocks: watcher, rounds, registry, redeemer }
 }
 
 /// The events the node follows (go-livepeer's `eth/watchers/topics.go`).

@@ -4,7 +4,8 @@
 //!
 //! - **Owns** the last block seen, the last round read, the gas price, and a cache of senders'
 //!   funds ([`SenderInfo`]: deposit, reserve, unlock, what this account claimed) with the face
-//!   value of this node's redemptions in flight per sender ([`PendingFace`], from the redeemer).
+//!   value of this node's redemptions in flight per sender ([`PendingChanged`], from the
+//!   redeemer), and the gas a redemption costs as the redeemer last estimated it ([`RedeemGas`]).
 //!   A sender is read from the chain on first use; a TicketBroker event naming it (deposit or
 //!   reserve funded, reserve claimed, a ticket paid, an unlock, a withdrawal) reads it again; a
 //!   new round reads every cached sender again (claims reset per round). Senders not asked about
@@ -33,6 +34,7 @@ use lp_chain::pm::sender::check_funds;
 use tracing::{info, warn};
 
 use super::block_watcher::ChainEvent;
+use super::redeemer::{PendingChanged, RedeemGas};
 use super::round_watcher::RoundChanged;
 use crate::payment;
 use crate::supervision::inject_panic;
@@ -53,6 +55,8 @@ pub struct ChainView {
     pub gas_price: u128,
     /// Whether this orchestrator is active in the current round (true when not watched).
     pub recipient_active: bool,
+    /// Gas one redemption costs, as last estimated for a ticket due (`None` before any).
+    pub redeem_gas: Option<u64>,
 }
 
 /// A sender's funds and what they back for this node.
@@ -75,14 +79,6 @@ pub struct GetSender(pub Address);
 #[rtype(result = "Option<ChainView>")]
 pub struct GetChainView;
 
-/// The face value of this node's redemptions in flight for `sender` (from the redeemer).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PendingFace {
-    pub sender: Address,
-    pub pending: U256,
-}
-
 struct Tracked {
     info: SenderInfo,
     used: Instant,
@@ -99,6 +95,7 @@ pub struct SenderWatcher {
     gas_price: Option<u128>,
     senders: HashMap<Address, Tracked>,
     pending: HashMap<Address, U256>,
+    redeem_gas: Option<u64>,
 }
 
 impl SenderWatcher {
@@ -113,6 +110,7 @@ impl SenderWatcher {
             gas_price: None,
             senders: HashMap::new(),
             pending: HashMap::new(),
+            redeem_gas: None,
         }
     }
 
@@ -260,10 +258,18 @@ impl Handler<RoundChanged> for SenderWatcher {
     }
 }
 
-impl Handler<PendingFace> for SenderWatcher {
+impl Handler<RedeemGas> for SenderWatcher {
     type Result = ();
 
-    fn handle(&mut self, msg: PendingFace, _: &mut Self::Context) {
+    fn handle(&mut self, RedeemGas(gas): RedeemGas, _: &mut Self::Context) {
+        self.redeem_gas = Some(gas);
+    }
+}
+
+impl Handler<PendingChanged> for SenderWatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: PendingChanged, _: &mut Self::Context) {
         if msg.pending.is_zero() {
             self.pending.remove(&msg.sender);
         } else {
@@ -288,6 +294,7 @@ impl Handler<GetChainView> for SenderWatcher {
                 Some(_) => self.active?,
                 None => true,
             },
+            redeem_gas: self.redeem_gas,
         })
     }
 }

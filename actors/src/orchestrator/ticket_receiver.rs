@@ -48,7 +48,7 @@ pub struct PaymentSettings {
     pub ev: U256,
     /// `max_face_value`; zero: none.
     pub max_face_value: U256,
-    /// Gas one redemption is expected to cost.
+    /// Gas one redemption is expected to cost until the redeemer has estimated a real one.
     pub redeem_gas: u64,
     pub store: Store,
     pub chain: Addr<SenderWatcher>,
@@ -246,7 +246,7 @@ impl Handler<IssueParams> for TicketReceiver {
                 let terms = Terms {
                     ev: settings.ev,
                     gas_price: U256::from(view.gas_price),
-                    redeem_gas: settings.redeem_gas,
+                    redeem_gas: view.redeem_gas.unwrap_or(settings.redeem_gas),
                     max_float: funds.max_float,
                     max_face_value: settings.max_face_value,
                     block: view.block,

@@ -11,7 +11,7 @@
 //! - `bonding`: BondingManager bonding, registration, unbonding, fees and the pool;
 //! - `reward`: `rewardWithHint`, its position hints and the mint they simulate (Minter);
 //! - `rounds`: RoundsManager's round and `initializeRound`;
-//! - `broker`: TicketBroker deposit, reserve, unlock and withdraw;
+//! - `broker`: TicketBroker deposit, reserve, unlock and withdraw; redeeming winning tickets;
 //! - `token`: LivepeerToken allowance for bonding;
 //! - `registry`: ServiceRegistry's service URI;
 //! - `status`: one account across all of them (`livepeer chain status`);
@@ -42,6 +42,7 @@ mod token;
 
 pub use amounts::{Token, format_amount, parse_amount};
 pub use bonding::{PERC_DIVISOR, PoolMember, Unbonded, UnbondingLock};
+pub use broker::Redeemed;
 pub use reward::expected_reward;
 pub use rounds::RoundInfo;
 pub use status::NodeStatus;
