@@ -33,7 +33,7 @@ use lp_wire::Payment;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use crate::chain::{ChainView, GetChainView, GetSender, SenderWatcher};
+use crate::chain::{ChainView, GetSender, SenderWatcher};
 use crate::payment::{self, Malformed, params_from_wire, price_from_wire};
 use crate::store::{QueueWinningTicket, Store};
 use crate::supervision::inject_panic;
@@ -222,7 +222,7 @@ impl Supervised for TicketReceiver {}
 inject_panic!(TicketReceiver);
 
 async fn chain_view(chain: &Addr<SenderWatcher>) -> Result<ChainView, PaymentRefused> {
-    chain.send(GetChainView).await.ok().flatten().ok_or(PaymentRefused::NoChainView)
+    crate::chain::chain_view(chain).await.ok_or(PaymentRefused::NoChainView)
 }
 
 impl Handler<IssueParams> for TicketReceiver {
