@@ -50,6 +50,8 @@ pub struct ChainView {
     pub block: u64,
     pub round: u64,
     pub last_initialized_round: u64,
+    /// The round new tickets commit to, and its block hash ([`RoundInfo::ticket_round`]).
+    pub ticket_round: u64,
     pub round_block_hash: B256,
     pub pool_size: u64,
     pub gas_price: u128,
@@ -311,7 +313,8 @@ impl Handler<GetChainView> for SenderWatcher {
             block: self.block?,
             round: round.round,
             last_initialized_round: round.last_initialized_round,
-            round_block_hash: round.block_hash_of_last_initialized,
+            ticket_round: round.ticket_round.0,
+            round_block_hash: round.ticket_round.1,
             pool_size: round.pool_size,
             gas_price: self.gas_price?,
             recipient_active: match self.recipient {

@@ -250,7 +250,7 @@ impl Handler<IssueParams> for TicketReceiver {
                     max_float: funds.max_float,
                     max_face_value: settings.max_face_value,
                     block: view.block,
-                    round: view.last_initialized_round,
+                    round: view.ticket_round,
                     round_block_hash: view.round_block_hash,
                 };
                 let seed = B256::from(rand::random::<[u8; 32]>());
