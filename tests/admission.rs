@@ -109,3 +109,22 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
     assert!(matches!(result.result, TranscodeOutcome::Data(_)), "{result:?}");
     assert_eq!(metric(&orch.metrics(), "livepeer_transcode_time_seconds_count"), 1.0);
 }
+
+/// The terms name the price and, ready for AI, each model's price under its capability id.
+#[test]
+fn terms_carry_the_price_and_a_price_per_capability_and_model() {
+    let config = format!(
+        "{ORCHESTRATOR}\n[[orchestrator.models]]\npipeline = \"upscale\"\nmodel_id = \"stabilityai/sd-x2-latent-upscaler\"\n\
+         price_per_unit = \"7\"\npixels_per_unit = 1000\n"
+    )
+    .replace("[orchestrator]", "[orchestrator]\nprice_per_unit = \"3\"\npixels_per_unit = 2");
+    let orch = Node::start("orchestrator", &config);
+    let info = wire_token(&orch.orchestrator_uri());
+    let price = info.price_info.expect("a price");
+    assert_eq!((price.price_per_unit, price.pixels_per_unit), (3, 2));
+    assert_eq!(info.capabilities_prices.len(), 1);
+    let upscale = &info.capabilities_prices[0];
+    assert_eq!((upscale.capability, upscale.constraint.as_str()), (30, "stabilityai/sd-x2-latent-upscaler"));
+    assert_eq!((upscale.price_per_unit, upscale.pixels_per_unit), (7, 1000));
+    assert!(info.ticket_params.is_none(), "offchain: no tickets");
+}

@@ -5,13 +5,16 @@
 //! executor. Every queue is bounded; a full one answers "busy" at once.
 //!
 //! ```text
-//! Gateway ─┬─ StreamSession(stream) … ── OrchestratorTransport (HTTP, in lp-node)
-//!          └─ OrchestratorPool (selection, suspension)
+//! Gateway ─┬─ StreamSession(stream) … ─┬─ TicketSender(orchestrator session) … (on-chain)
+//!          │                           └─ OrchestratorTransport (HTTP, in lp-node)
+//!          └─ OrchestratorPool (selection, suspension, price cap)
 //! Orchestrator ─┬─ AuthSession(gateway session) …
+//!               ├─ TicketReceiver(sender) … (on-chain: parameters, checks, balances)
 //!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
 //!                                  └─ WorkerLink (one per remote worker process)
 //! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── TranscodeWorker …
 //! Chain ─ BlockWatcher → RoundWatcher → RoundInitializer, RewardCaller, OrchestratorRegistry
+//!                      → SenderWatcher (senders' funds, chain view) ← Redeemer (winning tickets)
 //! Store (the database, on its own thread; every SQLite call of the node goes through it)
 //! Watchdog (supervision: the roles' actors and the chain actors are restarted in place after a
 //!          panic; workers restart their own threads, links are redialled by their workers)

@@ -60,6 +60,15 @@ pub const ALL: &[&str] = &[
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
     VALUE_REDEEMED,
     TICKET_REDEMPTION_ERRORS,
+    crate::payment::TICKET_VALUE_SENT,
+    crate::payment::TICKETS_SENT,
+    crate::payment::PAYMENT_CREATE_ERRORS,
+    crate::payment::TICKET_VALUE_RECV,
+    crate::payment::TICKETS_RECV,
+    crate::payment::PAYMENT_RECV_ERRORS,
+    crate::payment::WINNING_TICKETS_RECV,
+    crate::payment::SUGGESTED_GAS_PRICE,
+    crate::payment::MAX_FLOAT,
 ];
 
 /// Register descriptions (the `# HELP` lines) and declare every series at zero, so that a
@@ -126,8 +135,7 @@ pub fn ticket_redemption(error: Option<&'static str>, outcome: &lp_chain::db::Ti
     match error {
         None => {
             if let lp_chain::db::TicketOutcome::Redeemed { paid: Some(paid), .. } = outcome {
-                let gwei = *paid / alloy::primitives::U256::from(1_000_000_000u64);
-                counter!(VALUE_REDEEMED).increment(gwei.saturating_to::<u64>());
+                counter!(VALUE_REDEEMED).increment(crate::payment::gwei(*paid));
             }
         }
         Some(error) => counter!(TICKET_REDEMPTION_ERRORS, "error" => error).increment(1),

@@ -1,6 +1,7 @@
 //! What the gateway's ticket senders and the orchestrator's ticket receivers share: the wire
 //! form of ticket parameters, prices and payments (lp-wire's `lp_rpc` messages) to and from
-//! lp-chain's types, and the payment metrics (go-livepeer's names).
+//! lp-chain's types, and the payment metrics (go-livepeer's names; amounts of ETH in gwei, its
+//! unit, which also keeps a u64 counter from overflowing before 18 billion ETH).
 
 use alloy::primitives::{Address, B256, U256};
 use lp_chain::pm::{Price, TicketParams};
@@ -18,41 +19,29 @@ pub const WINNING_TICKETS_RECV: &str = "livepeer_winning_tickets_recv";
 pub const SUGGESTED_GAS_PRICE: &str = "livepeer_suggested_gas_price";
 pub const MAX_FLOAT: &str = "livepeer_max_float";
 
-/// The payment metrics (for the dashboard check).
-pub const METRICS: &[&str] = &[
-    TICKET_VALUE_SENT,
-    TICKETS_SENT,
-    PAYMENT_CREATE_ERRORS,
-    TICKET_VALUE_RECV,
-    TICKETS_RECV,
-    PAYMENT_RECV_ERRORS,
-    WINNING_TICKETS_RECV,
-    SUGGESTED_GAS_PRICE,
-    MAX_FLOAT,
-];
-
 pub(crate) fn describe() {
-    describe_counter!(TICKET_VALUE_SENT, "Expected value (wei) of the tickets sent");
+    describe_counter!(TICKET_VALUE_SENT, "Expected value of the tickets sent, gwei");
     describe_counter!(TICKETS_SENT, "Tickets sent");
     describe_counter!(PAYMENT_CREATE_ERRORS, "Payments that could not be made (by reason)");
-    describe_counter!(TICKET_VALUE_RECV, "Expected value (wei) of the valid tickets received");
+    describe_counter!(TICKET_VALUE_RECV, "Expected value of the valid tickets received, gwei");
     describe_counter!(TICKETS_RECV, "Valid tickets received");
     describe_counter!(PAYMENT_RECV_ERRORS, "Tickets or payments refused (by error_code)");
     describe_counter!(WINNING_TICKETS_RECV, "Winning tickets received (each written to the database first)");
-    describe_gauge!(SUGGESTED_GAS_PRICE, "The gas price ticket parameters are computed with (wei)");
-    describe_gauge!(MAX_FLOAT, "The largest face value a sender backs for this orchestrator (wei)");
+    describe_gauge!(SUGGESTED_GAS_PRICE, "The gas price ticket parameters are computed with, gwei");
+    describe_gauge!(MAX_FLOAT, "The largest face value a sender backs for this orchestrator, gwei");
     for name in [TICKET_VALUE_SENT, TICKETS_SENT, TICKET_VALUE_RECV, TICKETS_RECV, WINNING_TICKETS_RECV] {
         counter!(name).increment(0);
     }
 }
 
-pub(crate) fn wei(v: U256) -> f64 {
-    f64::from(v)
+/// Wei as whole gwei (rounded down), saturating.
+pub(crate) fn gwei(wei: U256) -> u64 {
+    (wei / U256::from(1_000_000_000u64)).saturating_to()
 }
 
 pub(crate) fn tickets_sent(count: u32, ev: U256) {
     counter!(TICKETS_SENT).increment(u64::from(count));
-    counter!(TICKET_VALUE_SENT).increment((wei(ev) * f64::from(count)) as u64);
+    counter!(TICKET_VALUE_SENT).increment(gwei(ev.saturating_mul(U256::from(count))));
 }
 
 pub(crate) fn payment_create_error(reason: &'static str) {
@@ -61,7 +50,7 @@ pub(crate) fn payment_create_error(reason: &'static str) {
 
 pub(crate) fn tickets_received(count: usize, ev: U256, winning: usize) {
     counter!(TICKETS_RECV).increment(count as u64);
-    counter!(TICKET_VALUE_RECV).increment((wei(ev) * count as f64) as u64);
+    counter!(TICKET_VALUE_RECV).increment(gwei(ev.saturating_mul(U256::from(count))));
     counter!(WINNING_TICKETS_RECV).increment(winning as u64);
 }
 
@@ -70,11 +59,11 @@ pub(crate) fn payment_recv_error(code: &'static str) {
 }
 
 pub(crate) fn suggested_gas_price(wei: u128) {
-    gauge!(SUGGESTED_GAS_PRICE).set(wei as f64);
+    gauge!(SUGGESTED_GAS_PRICE).set(wei as f64 / 1e9);
 }
 
 pub(crate) fn max_float(sender: Address, value: U256) {
-    gauge!(MAX_FLOAT, "sender" => sender.to_string()).set(wei(value));
+    gauge!(MAX_FLOAT, "sender" => sender.to_string()).set(f64::from(value) / 1e9);
 }
 
 /// A wire field that does not decode.

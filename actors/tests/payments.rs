@@ -532,7 +532,7 @@ async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
         max_float: U256::from(ETH),
         max_face_value: U256::ZERO,
         block: view.block,
-        round: view.last_initialized_round,
+        round: view.ticket_round,
         round_block_hash: view.round_block_hash,
     };
     let price = Price { per_unit: 10_000, pixels_per_unit: 1 };

@@ -4,11 +4,8 @@
 //! through a lack of funds and an RPC endpoint that is down, recorded when someone else redeemed
 //! them or they expired, redeemed after a restart and after a panic.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -25,6 +22,7 @@ use lp_chain::db::{DB_FILE, TicketStatus, WinningTicketRow};
 use lp_chain::devnet::{DevnetParams, deploy};
 use lp_chain::pm::{self, Ticket, WinningTicket};
 use lp_chain::tx::TxPolicy;
+use lp_testkit::net::Proxy;
 use parking_lot::Mutex;
 
 const ONE: u128 = 1_000_000_000_000_000_000;
@@ -407,63 +405,6 @@ async fn tickets_a_batch_skipped_are_tried_alone_for_their_reason_and_kept() {
     assert_eq!((ra.attempts, rb.attempts), (2, 2));
     assert_eq!(ra.tx_hash, rb.tx_hash);
     assert_eq!(net.fees().await, fees_before + eth_tenths(2));
-}
-
-/// A TCP proxy to anvil that can be taken down (every connection closed, new ones dropped at
-/// once) and brought back: the RPC endpoint going away and returning, for real.
-struct Proxy {
-    port: u16,
-    down: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (down, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::<TcpStream>::new())));
-        let (is_down, conns) = (down.clone(), open.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if is_down.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                conns.lock().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let pipe = |mut from: TcpStream, mut to: TcpStream| {
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        while let Ok(n @ 1..) = from.read(&mut buf) {
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                };
-                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pipe(server, client);
-            }
-        });
-        Proxy { port, down, open }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn take_down(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        for c in self.open.lock().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn bring_back(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
 }
 
 #[actix::test]

@@ -203,8 +203,23 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             }
             _ => None,
         };
+        let capability_prices = o
+            .models
+            .iter()
+            .map(|m| {
+                let index = lp_config::AI_PIPELINES.iter().position(|p| *p == m.pipeline).unwrap_or_default();
+                Ok(lp_wire::PriceInfo {
+                    price_per_unit: i64::try_from(m.price_per_unit.as_u256())
+                        .context("orchestrator.models.price_per_unit")?,
+                    pixels_per_unit: i64::try_from(m.pixels_per_unit).context("orchestrator.models.pixels_per_unit")?,
+                    capability: lp_wire::capability::FIRST_AI + index as u32,
+                    constraint: m.model_id.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let settings = OrchestratorSettings {
             payments,
+            capability_prices,
             capabilities: lp_wire::Capabilities::transcoding(),
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,

@@ -7,8 +7,10 @@
 //! - [`media`]: segments made with ffmpeg, and what ffprobe sees in a file or in bytes;
 //! - [`fuzz`]: the fuzz runner every fuzz target uses (bounded under `cargo test`, timed under
 //!   `make fuzz`);
-//! - [`multipart`]: a parser for the gateway's `multipart/mixed` answers.
+//! - [`multipart`]: a parser for the gateway's `multipart/mixed` answers;
+//! - [`net`]: a TCP proxy a test can take down and bring back.
 
 pub mod fuzz;
 pub mod media;
 pub mod multipart;
+pub mod net;

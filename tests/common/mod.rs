@@ -25,6 +25,7 @@ pub struct Node {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub listen: Value,
+    role: String,
 }
 
 impl Node {
@@ -32,23 +33,29 @@ impl Node {
     /// a fresh temporary directory. Waits until the node has bound its listeners.
     pub fn start(role: &str, config: &str) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("config.toml");
         let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
-        std::fs::write(&path, text).unwrap();
-        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
-        let child = Command::new(livepeer_bin())
-            .args([role, "-c"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn livepeer");
-        let mut node = Node { child, dir, listen: Value::Null };
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        let child = spawn(role, dir.path());
+        let mut node = Node { child, dir, listen: Value::Null, role: role.to_string() };
         if role != "transcoder" {
             node.wait_listening();
         }
         node
+    }
+
+    /// The node's config file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Start the node again on the same config and data (after [`Node::kill`]); its log goes on.
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.dir.path().join("data").join("listen.json"));
+        self.child = spawn(&self.role, self.dir.path());
+        if self.role != "transcoder" {
+            self.wait_listening();
+        }
     }
 
     fn wait_listening(&mut self) {
@@ -109,6 +116,18 @@ impl Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(role: &str, dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log")).unwrap();
+    Command::new(livepeer_bin())
+        .args([role, "-c"])
+        .arg(dir.join("config.toml"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn livepeer")
 }
 
 impl Drop for Node {

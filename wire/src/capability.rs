@@ -16,6 +16,9 @@ pub const PROFILE_H264_HIGH: u32 = 9;
 pub const PROFILE_H264_CONSTRAINED_HIGH: u32 = 10;
 pub const GOP: u32 = 11;
 pub const AUTH_TOKEN: u32 = 12;
+/// go-livepeer's first AI capability (`TextToImage`); the AI pipelines follow in lp-config's
+/// `AI_PIPELINES` order (27 text-to-image … 36 text-to-speech).
+pub const FIRST_AI: u32 = 27;
 
 /// `Capabilities`: what a node can do (bitstring) and what it insists on (mandatories).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ pub use redeemer::{GetPending, PendingChanged, RedeemGas, Redeemer, SetGasListen
 pub use reward_caller::RewardCaller;
 pub use round_initializer::RoundInitializer;
 pub use round_watcher::{GetRound, RoundChanged, RoundWatcher, SubscribeRounds};
-pub use sender_watcher::{ChainView, GetChainView, GetSender, SenderView, SenderWatcher};
+pub use sender_watcher::{ChainView, GetChainView, GetSender, SenderView, SenderWatcher, chain_view};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -50,6 +50,8 @@ pub struct ChainView {
     pub block: u64,
     pub round: u64,
     pub last_initialized_round: u64,
+    /// The round new tickets commit to, and its block hash ([`RoundInfo::ticket_round`]).
+    pub ticket_round: u64,
     pub round_block_hash: B256,
     pub pool_size: u64,
     pub gas_price: u128,
@@ -78,6 +80,24 @@ pub struct GetSender(pub Address);
 #[derive(Message)]
 #[rtype(result = "Option<ChainView>")]
 pub struct GetChainView;
+
+/// How long [`chain_view`] waits for a watcher that has just started.
+pub const VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `watcher`'s chain view, waiting up to [`VIEW_WAIT`] for a watcher that has just started (a
+/// node takes streams before its first chain read is back).
+pub async fn chain_view(watcher: &Addr<SenderWatcher>) -> Option<ChainView> {
+    let deadline = tokio::time::Instant::now() + VIEW_WAIT;
+    loop {
+        match watcher.send(GetChainView).await {
+            Ok(Some(view)) => return Some(view),
+            Ok(None) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            _ => return None,
+        }
+    }
+}
 
 struct Tracked {
     info: SenderInfo,
@@ -195,11 +215,17 @@ impl Actor for SenderWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        // Until the block watcher's next head: the chain's head now, and its gas price.
+        // Until the block and round watchers' first news: the chain's head and round now, and
+        // its gas price.
         let client = self.client.clone();
-        ctx.spawn(async move { client.block_number().await }.into_actor(self).map(|head, act, _| {
+        let read = async move { tokio::join!(client.block_number(), client.current_round()) };
+        ctx.spawn(read.into_actor(self).map(|(head, round), act, ctx| {
             if let (Ok(head), None) = (head, act.block) {
                 act.block = Some(head);
+            }
+            if let (Ok(round), None) = (round, &act.round) {
+                act.round = Some(round);
+                act.read_active(ctx);
             }
         }));
         self.read_gas_price(ctx);
@@ -287,7 +313,8 @@ impl Handler<GetChainView> for SenderWatcher {
             block: self.block?,
             round: round.round,
             last_initialized_round: round.last_initialized_round,
-            round_block_hash: round.block_hash_of_last_initialized,
+            ticket_round: round.ticket_round.0,
+            round_block_hash: round.ticket_round.1,
             pool_size: round.pool_size,
             gas_price: self.gas_price?,
             recipient_active: match self.recipient {

@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_bytes::ByteBuf;
 use tracing::debug;
 
-use crate::chain::{GetChainView, GetSender, SenderWatcher};
+use crate::chain::{GetSender, SenderWatcher};
 use crate::payment::{self, params_from_wire, params_to_wire, price_from_wire, price_to_wire};
 use crate::supervision::inject_panic;
 
@@ -172,7 +172,7 @@ impl Handler<CreatePayment> for TicketSender {
         let chain = self.settings.chain.clone();
         let me = self.settings.signer.address();
         let read = async move {
-            let view = chain.send(GetChainView).await.ok().flatten();
+            let view = crate::chain::chain_view(&chain).await;
             let own = chain.send(GetSender(me)).await;
             (view, own)
         };

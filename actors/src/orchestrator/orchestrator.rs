@@ -63,6 +63,8 @@ pub struct OrchestratorSettings {
     pub capabilities: Capabilities,
     /// On-chain: how tickets are issued and checked. `None` offchain.
     pub payments: Option<PaymentSettings>,
+    /// Per-capability prices (AI models), advertised as `capabilities_prices`.
+    pub capability_prices: Vec<PriceInfo>,
 }
 
 impl OrchestratorSettings {
@@ -125,6 +127,7 @@ impl Orchestrator {
             }),
             capabilities: Some(self.settings.capabilities.clone()),
             auth_token,
+            capabilities_prices: self.settings.capability_prices.clone(),
             ..Default::default()
         }
     }

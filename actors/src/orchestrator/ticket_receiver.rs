@@ -33,7 +33,7 @@ use lp_wire::Payment;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use crate::chain::{ChainView, GetChainView, GetSender, SenderWatcher};
+use crate::chain::{ChainView, GetSender, SenderWatcher};
 use crate::payment::{self, Malformed, params_from_wire, price_from_wire};
 use crate::store::{QueueWinningTicket, Store};
 use crate::supervision::inject_panic;
@@ -222,7 +222,7 @@ impl Supervised for TicketReceiver {}
 inject_panic!(TicketReceiver);
 
 async fn chain_view(chain: &Addr<SenderWatcher>) -> Result<ChainView, PaymentRefused> {
-    chain.send(GetChainView).await.ok().flatten().ok_or(PaymentRefused::NoChainView)
+    crate::chain::chain_view(chain).await.ok_or(PaymentRefused::NoChainView)
 }
 
 impl Handler<IssueParams> for TicketReceiver {
@@ -250,7 +250,7 @@ impl Handler<IssueParams> for TicketReceiver {
                     max_float: funds.max_float,
                     max_face_value: settings.max_face_value,
                     block: view.block,
-                    round: view.last_initialized_round,
+                    round: view.ticket_round,
                     round_block_hash: view.round_block_hash,
                 };
                 let seed = B256::from(rand::random::<[u8; 32]>());

@@ -59,6 +59,7 @@ pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
         price_per_unit: 0,
         pixels_per_unit: 1,
         payments: None,
+        capability_prices: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! RoundsManager: the current round as [`RoundInfo`] ([`ChainClient::current_round`]) and
 //! `initializeRound`.
 
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use alloy::rpc::types::TransactionReceipt;
 use serde::Serialize;
 
@@ -24,8 +24,12 @@ pub struct RoundInfo {
     pub length: u64,
     /// `lastInitializedRound()`.
     pub last_initialized_round: u64,
-    /// `blockHashForRound(lastInitializedRound)`: what tickets of that round commit to.
+    /// `blockHashForRound(lastInitializedRound)`.
     pub block_hash_of_last_initialized: B256,
+    /// The round new tickets commit to, and its block hash: the last initialized round, or the
+    /// one before it when the last one's hash reads as zero (go-livepeer's Arbitrum workaround);
+    /// a zero hash when neither has one.
+    pub ticket_round: (u64, B256),
     /// `BondingManager.getTranscoderPoolSize()`: members of the pool (next round's active set).
     pub pool_size: u64,
 }
@@ -43,6 +47,10 @@ impl ChainClient {
             async { rm.lastInitializedRound().call().await.map_err(ChainError::from) },
         )?;
         let block_hash_of_last_initialized = rm.blockHashForRound(last_initialized).call().await?;
+        let ticket_round = match (block_hash_of_last_initialized.is_zero(), round_u64(last_initialized)) {
+            (true, round @ 1..) => (round - 1, rm.blockHashForRound(U256::from(round - 1)).call().await?),
+            (_, round) => (round, block_hash_of_last_initialized),
+        };
         let pool_size = self.bonding_manager().getTranscoderPoolSize().call().await?;
         Ok(RoundInfo {
             round: round_u64(round),
@@ -52,6 +60,7 @@ impl ChainClient {
             length: round_u64(length),
             last_initialized_round: round_u64(last_initialized),
             block_hash_of_last_initialized,
+            ticket_round,
             pool_size: round_u64(pool_size),
         })
     }
