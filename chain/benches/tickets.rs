@@ -8,10 +8,11 @@
 //! * `TICKETS_N` (default 2000): tickets made (and their digests signed raw) for the run;
 //! * `TICKETS_CHUNK` (default 50): operations timed together;
 //! * `TICKETS_CHUNKS` (default 100): chunks of each measurement. The measurements take turns
-//!   chunk by chunk (create+sign both ways, raw sign, validation, raw recover, alloy's recover),
-//!   so machine noise hits them alike, and a chunk (a few milliseconds) is short enough that
-//!   many run undisturbed on a busy machine: each rate is that of its fastest chunk (the median
-//!   chunk's is printed beside it), and the ratios are of the fastest chunks.
+//!   chunk by chunk (create+sign both ways, raw sign, validation, raw recover, alloy's recover;
+//!   each chunk timed after an untimed one of the same), so machine noise hits them alike, and a
+//!   chunk (a few milliseconds) is short enough that many run undisturbed on a busy machine:
+//!   each rate is that of its fastest chunk (the median chunk's is printed beside it), and the
+//!   ratios are of the fastest chunks.
 //!
 //! Prints one line per measurement (and alloy's own k256 recovery, for comparison), the ratios
 //! validation / raw recover (target ≥ 0.9) and create+sign / raw sign, and one JSON line
@@ -151,6 +152,9 @@ fn main() {
     for round in 0..=chunks {
         let at = (round * chunk) % (n - chunk + 1);
         for ((_, _, op), times) in ops.iter().zip(&mut per_op) {
+            // Once untimed: the first chunk after another measurement runs with caches full of
+            // that one's code and tables (a few percent slower, whichever comes first).
+            op(at);
             let start = Instant::now();
             op(at);
             if round > 0 {
