@@ -7,7 +7,7 @@
 //! Run with `cargo bench -p lp-chain --bench tickets`. Environment:
 //! * `TICKETS_N` (default 2000): tickets made (and their digests signed raw) for the run;
 //! * `TICKETS_CHUNK` (default 50): operations timed together;
-//! * `TICKETS_CHUNKS` (default 100): chunks of each measurement. The measurements take turns
+//! * `TICKETS_CHUNKS` (default 300): chunks of each measurement. The measurements take turns
 //!   chunk by chunk (create+sign both ways, raw sign, validation, raw recover, alloy's recover;
 //!   each chunk timed after an untimed one of the same), so machine noise hits them alike, and a
 //!   chunk (a few milliseconds) is short enough that many run undisturbed on a busy machine:
@@ -44,7 +44,7 @@ fn best_and_median(mut per_op: Vec<f64>) -> (f64, f64) {
 fn main() {
     let n = env_usize("TICKETS_N", 2000);
     let chunk = env_usize("TICKETS_CHUNK", 50).min(n);
-    let chunks = env_usize("TICKETS_CHUNKS", 100);
+    let chunks = env_usize("TICKETS_CHUNKS", 300);
 
     // Anvil's dev key #2 (the real vector's sender), a recipient, realistic terms: EV 1e12 wei,
     // 1 gwei gas, 1.2M gas a redemption (face value 1.2e17, win probability ~1/120000).
