@@ -32,9 +32,11 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Our transcoding pipeline against the FFmpeg CLI on livepeer_bench's ladder, in one run.
+# Our transcoding pipeline against the FFmpeg CLI on livepeer_bench's ladder, in one run; then
+# ticket signing and validation per core beside raw libsecp256k1 sign and recover.
 bench: setup
 	$(CARGO) bench -p lp-pipelines --bench ladder
+	$(CARGO) bench -p lp-chain --bench tickets
 
 # The node's memory: fresh, per idle stream session and after 500 one-segment streams have ended
 # (tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, LP_TEST_BIN tune it). A few minutes.

@@ -61,11 +61,12 @@ pub struct CheckedTicket {
     pub winning: bool,
 }
 
-/// This orchestrator as a ticket recipient: its address and its HMAC secret.
+/// This orchestrator as a ticket recipient: its address and its HMAC secret (kept as the keyed
+/// HMAC state, so each ticket hashes only its own bytes).
 #[derive(Clone)]
 pub struct Recipient {
     address: Address,
-    secret: [u8; 32],
+    mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Recipient {
@@ -76,7 +77,8 @@ impl std::fmt::Debug for Recipient {
 
 impl Recipient {
     pub fn new(address: Address, secret: [u8; 32]) -> Recipient {
-        Recipient { address, secret }
+        let mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
+        Recipient { address, mac }
     }
 
     pub fn address(&self) -> Address {
@@ -107,16 +109,19 @@ impl Recipient {
     /// expirationBlock ‖ price numerator ‖ price denominator ‖ auxData), big integers as minimal
     /// big-endian bytes (go-livepeer's `big.Int.Bytes()`).
     pub fn rand(&self, sender: Address, params: &TicketParams, price: Price) -> U256 {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = self.mac.clone();
         let (num, den) = price.reduced();
         mac.update(params.seed.as_slice());
         mac.update(sender.as_slice());
         for n in
             [params.face_value, params.win_prob, U256::from(params.expiration_block), U256::from(num), U256::from(den)]
         {
-            mac.update(&n.to_be_bytes_trimmed_vec());
+            let bytes = n.to_be_bytes::<32>();
+            mac.update(&bytes[n.leading_zeros() / 8..]);
         }
-        mac.update(&params.aux_data());
+        // auxData (`aux_data`), without building it.
+        mac.update(&U256::from(params.creation_round).to_be_bytes::<32>());
+        mac.update(params.creation_round_block_hash.as_slice());
         U256::from_be_slice(&mac.finalize().into_bytes())
     }
 

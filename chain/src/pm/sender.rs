@@ -7,7 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use serde::Serialize;
 
 use super::params::{Price, TicketParams};
-use super::{SIGNATURE_LEN, SignatureError, sign, ticket_hash};
+use super::{SIGNATURE_LEN, SignatureError, secret_key, sign_with, ticket_hash};
 
 /// go-livepeer's `minDepositPendingRatio`: with a deposit this many times the pending
 /// redemptions, they are not subtracted from the max float.
@@ -189,10 +189,14 @@ pub fn sign_tickets(
     first_nonce: u32,
     count: u32,
 ) -> Result<Vec<(u32, [u8; SIGNATURE_LEN])>, SignatureError> {
-    (0..count)
+    let mut key = secret_key(signer)?;
+    let sender = signer.address();
+    let tickets = (0..count)
         .map(|i| {
             let nonce = first_nonce + i;
-            Ok((nonce, sign(signer, ticket_hash(&params.ticket(signer.address(), nonce)))?))
+            (nonce, sign_with(&key, ticket_hash(&params.ticket(sender, nonce))))
         })
-        .collect()
+        .collect();
+    key.non_secure_erase();
+    Ok(tickets)
 }
