@@ -352,11 +352,13 @@ async fn each_bad_ticket_is_refused_with_its_own_error_and_no_credit() {
     let msg = refusal(&net, seg, payment).await.expect("refused").1;
     assert!(msg.contains("invalid recipientRand"), "{msg}");
 
-    // Another price than the one the parameters were issued at.
-    let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 1);
-    payment.expected_price = Some(price_to_wire(Price { per_unit: 1, pixels_per_unit: 1 }));
-    let msg = refusal(&net, seg, payment).await.expect("refused").1;
-    assert!(msg.contains("invalid recipientRand"), "{msg}");
+    // Another price than the orchestrator's, even a free one with no ticket at all.
+    for (per_unit, tickets) in [(1, 1), (0, 0)] {
+        let (seg, mut payment) = paid_segment(&info, &params, 2, 1, tickets);
+        payment.expected_price = Some(price_to_wire(Price { per_unit, pixels_per_unit: 1 }));
+        let msg = refusal(&net, seg, payment).await.expect("refused").1;
+        assert!(msg.contains("the payment expects"), "{msg}");
+    }
 
     assert!(net.orchestrator.payments().await.unwrap()[0].tickets == 0, "nothing was credited");
 
@@ -577,4 +579,31 @@ async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_
     assert_eq!(paid, opts.max_face_value * U256::from(redeemed.len()), "each paid its face value");
     let fees_after = o_client.status(key(1).address()).await.unwrap().pending_fees;
     assert_eq!(fees_after - fees_before, paid, "the orchestrator's fees rose by what was redeemed");
+}
+
+/// A replayed ticket in the middle of a payment stops its credit, but the winners after it are
+/// still stored (they are redeemable on-chain).
+#[actix::test]
+async fn winners_after_a_refused_ticket_are_still_stored() {
+    let ev = U256::from(500_000_000_000_000u64);
+    let opts = Options { ev, max_face_value: ev * U256::from(2), price: 500_000_000, ..Default::default() };
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let params = params_of(&info);
+    let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 20);
+    // Ticket 1 again in second place: a replay.
+    let first = payment.ticket_sender_params[0].clone();
+    payment.ticket_sender_params.insert(1, first);
+    let msg = refusal(&net, seg, payment.clone()).await.expect("refused").1;
+    assert!(msg.contains("already used"), "{msg}");
+    let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
+    let recipient = Recipient::new(key(1).address(), net.store.send(RecipientSecret).await.unwrap());
+    let winners = payment.ticket_sender_params[1..]
+        .iter()
+        .filter(|t| recipient.check(key(2).address(), &params, price, t.sender_nonce, &t.sig).unwrap().winning)
+        .count();
+    assert!(winners >= 2, "20 tickets at 1 in 2 (fewer than 2 winners: 1 in 50 000): {winners}");
+    let stored = net.store.send(WinningTickets(None)).await.unwrap();
+    assert_eq!(stored.len(), winners, "every winner of the payment is kept, the ones after the replay too");
+    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 1, "only the ticket before the replay counts");
 }

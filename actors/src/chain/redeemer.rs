@@ -139,7 +139,14 @@ impl Redeemer {
         let me = ctx.address();
         // Outside the actor's context: a restart must not abort a redemption being sent.
         actix::spawn(async move {
-            let unrecorded = work.pass(head, carried).await;
+            // A pass that panics must not leave the redeemer busy for good: the tickets stay
+            // in the database and the next head takes them up again.
+            let pass = std::panic::AssertUnwindSafe(work.pass(head, carried));
+            let unrecorded = futures::FutureExt::catch_unwind(pass).await.unwrap_or_else(|panic| {
+                let what = crate::supervision::panic_message(panic.as_ref());
+                tracing::error!(target: "lp::chain::redeemer", "a redemption pass panicked (tried again at the next block): {what}");
+                Vec::new()
+            });
             me.do_send(Passed { unrecorded });
         });
     }

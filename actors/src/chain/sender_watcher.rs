@@ -17,8 +17,10 @@
 //! - **Recipient** ([`SenderWatcher::recipient`], an orchestrator): whether it is active in the
 //!   current round, read at each new round (tickets of an inactive recipient are not taken).
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: a failed read is logged; the sender is read again when next asked for
-//!   (the cached value, if any, is answered meanwhile). Supervised, permanent (see
+//! - **Restart policy**: a failed read is logged and made again at the next block (the cached
+//!   value, if any, is answered meanwhile); so is a failed read of whether the recipient is
+//!   active. The block never goes backwards (after a reorg), so parameters once expired stay
+//!   so. Supervised, permanent (see
 //!   `crate::supervision`): restarted in place with its cache.
 
 use std::collections::HashMap;
@@ -48,12 +50,10 @@ pub const SENDER_TTL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainView {
     pub block: u64,
-    pub round: u64,
     pub last_initialized_round: u64,
     /// The round new tickets commit to, and its block hash ([`RoundInfo::ticket_round`]).
     pub ticket_round: u64,
     pub round_block_hash: B256,
-    pub pool_size: u64,
     pub gas_price: u128,
     /// Whether this orchestrator is active in the current round (true when not watched).
     pub recipient_active: bool,
@@ -67,8 +67,6 @@ pub struct SenderView {
     pub info: SenderInfo,
     /// The largest face value this node can rely on (§4.5).
     pub max_float: U256,
-    /// What a redemption can take now.
-    pub available: U256,
 }
 
 /// A sender's funds (read from the chain on first use).
@@ -102,6 +100,8 @@ pub async fn chain_view(watcher: &Addr<SenderWatcher>) -> Option<ChainView> {
 struct Tracked {
     info: SenderInfo,
     used: Instant,
+    /// A read failed: the cached funds are answered, and read again at the next block.
+    stale: bool,
 }
 
 pub struct SenderWatcher {
@@ -168,7 +168,7 @@ impl SenderWatcher {
         let pending = self.pending.get(&sender).copied().unwrap_or_default();
         let max_float = info.max_float(self.pool_size(), pending);
         payment::max_float(sender, max_float);
-        SenderView { available: info.available_funds(self.pool_size(), pending), max_float, info }
+        SenderView { max_float, info }
     }
 
     /// Read `sender` from the chain again and keep it.
@@ -177,7 +177,12 @@ impl SenderWatcher {
         let read = async move { client.sender_info(sender).await };
         ctx.spawn(read.into_actor(self).map(move |result, act, _| match result {
             Ok(info) => act.store(sender, info),
-            Err(e) => warn!(target: "lp::chain", %sender, "reading the sender's funds failed: {e}"),
+            Err(e) => {
+                warn!(target: "lp::chain", %sender, "reading the sender's funds failed (read again at the next block): {e}");
+                if let Some(t) = act.senders.get_mut(&sender) {
+                    t.stale = true;
+                }
+            }
         }));
     }
 
@@ -193,8 +198,10 @@ impl SenderWatcher {
                 }
             }
         }
-        let tracked = self.senders.entry(sender).or_insert(Tracked { info: info.clone(), used: Instant::now() });
+        let tracked =
+            self.senders.entry(sender).or_insert(Tracked { info: info.clone(), used: Instant::now(), stale: false });
         tracked.info = info;
+        tracked.stale = false;
     }
 
     fn read_gas_price(&mut self, ctx: &mut Context<Self>) {
@@ -230,7 +237,7 @@ impl Actor for SenderWatcher {
         }));
         self.read_gas_price(ctx);
         if let Some(own) = self.own {
-            self.senders.insert(own, Tracked { info: SenderInfo::default(), used: Instant::now() });
+            self.senders.insert(own, Tracked { info: SenderInfo::default(), used: Instant::now(), stale: true });
             self.refresh(own, ctx);
         }
     }
@@ -258,8 +265,16 @@ impl Handler<ChainEvent> for SenderWatcher {
                 }
             }
             ChainEvent::NewHead { number, .. } => {
-                self.block = Some(number);
+                // Never backwards (a reorg): parameters pruned as expired must stay expired.
+                self.block = Some(self.block.map_or(number, |b| b.max(number)));
                 self.read_gas_price(ctx);
+                if self.recipient.is_some() && self.active.is_none() {
+                    self.read_active(ctx);
+                }
+                let stale: Vec<Address> = self.senders.iter().filter(|(_, t)| t.stale).map(|(s, _)| *s).collect();
+                for sender in stale {
+                    self.refresh(sender, ctx);
+                }
                 let own = self.own;
                 self.senders.retain(|s, t| Some(*s) == own || t.used.elapsed() < SENDER_TTL);
             }
@@ -311,11 +326,9 @@ impl Handler<GetChainView> for SenderWatcher {
         let round = self.round.as_ref()?;
         Some(ChainView {
             block: self.block?,
-            round: round.round,
             last_initialized_round: round.last_initialized_round,
             ticket_round: round.ticket_round.0,
             round_block_hash: round.ticket_round.1,
-            pool_size: round.pool_size,
             gas_price: self.gas_price?,
             recipient_active: match self.recipient {
                 Some(_) => self.active?,

@@ -433,13 +433,23 @@ async fn process_segment(
         let answer =
             transport.submit_segment(&session.info.transcoder, seg_data, payment, seg.data.clone(), timeout).await;
         if let Some(payer) = &session.payer {
-            let cost = match &answer {
+            let settle = match &answer {
                 Ok(lp_wire::TranscodeResult { result: TranscodeOutcome::Data(data), .. }) => {
-                    price_of(&session).cost(data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum())
+                    let pixels = data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum();
+                    Settle { staged, cost: price_of(&session).cost(pixels) }
                 }
-                _ => U256::ZERO,
+                // The payment itself was refused: nothing of it was credited, and the credit
+                // this side believed in may not be there either. Start again from none (paying
+                // a little more next time, never too little).
+                Err(TransportError::Refused(f))
+                    if matches!(f.code, ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance) =>
+                {
+                    Settle { staged: 0, cost: U256::ZERO }
+                }
+                // Paid and credited, but no work done: the credit stays.
+                _ => Settle { staged, cost: U256::ZERO },
             };
-            payer.do_send(Settle { staged, cost });
+            payer.do_send(settle);
         }
         let failure = match answer {
             Ok(result) => {

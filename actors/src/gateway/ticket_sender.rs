@@ -233,10 +233,11 @@ impl TicketSender {
         self.nonce += count;
         let sent = i128::try_from(ev.saturating_mul(U256::from(count))).unwrap_or(i128::MAX);
         debug!(target: "lp::payments", tickets = count, ev = %ev, "payment made");
+        let wire = params_to_wire(&params);
         let payment = Payment {
-            ticket_params: Some(params_to_wire(&params)),
+            expiration_params: wire.expiration_params.clone(),
+            ticket_params: Some(wire),
             sender: ByteBuf::from(self.settings.signer.address().to_vec()),
-            expiration_params: params_to_wire(&params).expiration_params,
             ticket_sender_params: signed
                 .into_iter()
                 .map(|(sender_nonce, sig)| TicketSenderParams { sender_nonce, sig: ByteBuf::from(sig.to_vec()) })

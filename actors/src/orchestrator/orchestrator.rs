@@ -46,6 +46,8 @@ use lp_wire::{
 };
 
 const MAILBOX: usize = 1024;
+/// Ticket senders (gateway accounts) served at once.
+pub const MAX_SENDERS: usize = 1024;
 /// go-livepeer's `maxSegmentChannels`: segments one session may have in flight.
 pub const SESSION_MAX_IN_FLIGHT: usize = 4;
 
@@ -132,20 +134,20 @@ impl Orchestrator {
         }
     }
 
-    /// The ticket receiver of `sender`, started on first use.
-    fn receiver(&mut self, sender: Address, payments: &PaymentSettings) -> Addr<TicketReceiver> {
-        match self.receivers.get(&sender) {
-            Some(addr) if addr.connected() => addr.clone(),
-            _ => {
-                let addr = self.watchdog.start(
-                    "ticket_receiver",
-                    Policy::Transient,
-                    TicketReceiver::new(sender, payments.clone()),
-                );
-                self.receivers.insert(sender, addr.clone());
-                addr
-            }
+    /// The ticket receiver of `sender`, started on first use; `None` past [`MAX_SENDERS`] (each
+    /// costs memory and chain reads, and anyone can make a key).
+    fn receiver(&mut self, sender: Address, payments: &PaymentSettings) -> Option<Addr<TicketReceiver>> {
+        if let Some(addr) = self.receivers.get(&sender).filter(|a| a.connected()) {
+            return Some(addr.clone());
         }
+        self.receivers.retain(|_, a| a.connected());
+        if self.receivers.len() >= MAX_SENDERS {
+            return None;
+        }
+        let receiver = TicketReceiver::new(sender, payments.clone());
+        let addr = self.watchdog.start("ticket_receiver", Policy::Transient, receiver);
+        self.receivers.insert(sender, addr.clone());
+        Some(addr)
     }
 
     fn publish(&self) {
@@ -238,14 +240,19 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
         };
         let price = self.settings.price();
         let receiver = match (&self.settings.payments.clone(), answer.is_ok() && !req.address.is_empty()) {
-            (Some(payments), true) if !price.is_zero() => match payment::verify_request(&req.address, &req.sig) {
-                Ok(sender) => Some(self.receiver(sender, payments)),
-                Err(e) => {
-                    return Box::pin(async move {
-                        Err(TranscodeFailure { code: ErrorCode::InvalidInput, message: e.to_string() })
-                    });
+            (Some(payments), true) if !price.is_zero() => {
+                let receiver = payment::verify_request(&req.address, &req.sig)
+                    .map_err(|e| e.to_string())
+                    .and_then(|sender| self.receiver(sender, payments).ok_or_else(too_many_senders));
+                match receiver {
+                    Ok(receiver) => Some(receiver),
+                    Err(message) => {
+                        return Box::pin(
+                            async move { Err(TranscodeFailure { code: ErrorCode::InvalidInput, message }) },
+                        );
+                    }
                 }
-            },
+            }
             _ => None,
         };
         Box::pin(async move {
@@ -284,10 +291,13 @@ impl Handler<SubmitSegment> for Orchestrator {
         let price = self.settings.price();
         let receiver = match self.settings.payments.clone() {
             Some(payments) if !msg.payment.sender.is_empty() => match payment::address("sender", &msg.payment.sender) {
-                Ok(sender) => {
-                    self.payers.insert(token.session_id.clone(), sender);
-                    Some(self.receiver(sender, &payments))
-                }
+                Ok(sender) => match self.receiver(sender, &payments) {
+                    Some(receiver) => {
+                        self.payers.insert(token.session_id.clone(), sender);
+                        Some(receiver)
+                    }
+                    None => return reject(ErrorCode::PaymentRefused, too_many_senders()),
+                },
                 Err(e) => return reject(ErrorCode::PaymentRefused, e.to_string()),
             },
             Some(_) if !price.is_zero() => {
@@ -387,6 +397,10 @@ fn refused_payment(refused: &PaymentRefused) -> Rejected {
         _ => ErrorCode::PaymentRefused,
     };
     Rejected(TranscodeFailure { code, message: refused.to_string() })
+}
+
+fn too_many_senders() -> String {
+    format!("this orchestrator serves at most {MAX_SENDERS} ticket senders at once")
 }
 
 fn stopped_receiver() -> TranscodeFailure {

@@ -8,13 +8,21 @@
 //! - **Issues** ticket parameters ([`IssueParams`]): go-livepeer's face value and win
 //!   probability from the chain view and the sender's max float (`reference/go-livepeer.md`
 //!   §4.4), with a fresh seed; `recipientRand` is derived from the persisted secret.
-//! - **Checks** a payment ([`ReceivePayment`]) in go-livepeer's order (§4.6): a sender when
-//!   there are tickets; this orchestrator active in the current round; the sender not unlocking; then per ticket recipient, sender,
-//!   recipientRand, signature, replay, expiry, each refusal with its own [`PaymentRefused`]
-//!   code. The first refused ticket stops the credit of it and of every later one. A winning
-//!   ticket is committed to the store **before** the payment is answered, so no segment is
-//!   worked for a winner that a crash could lose. A session whose balance is below one ticket's
-//!   EV after the payment is refused before any work.
+//! - **Checks** a payment ([`ReceivePayment`]) in go-livepeer's order (§4.6): the session's price
+//!   is this orchestrator's (fixed at the session's first payment; a payment expecting another
+//!   is refused, so a gateway cannot name its own, free, price); this orchestrator active in the
+//!   current round; the sender not unlocking; then per ticket recipient, sender, recipientRand,
+//!   signature, replay, expiry, each refusal with its own [`PaymentRefused`] code. A refusal of
+//!   the parameters (recipient, recipientRand …) refuses every ticket; a ticket's own (its
+//!   signature, nonce or expiry) stops the credit of it and of every later one, but the later
+//!   ones are still checked, and every winning ticket of the payment is committed to the store
+//!   **before** the payment is answered, so no segment is worked for a winner that a crash could
+//!   lose. A ticket is credited the expected value of its parameters. A session whose balance
+//!   is below one ticket's EV after the payment is refused before any work.
+//! - **Bounds**: the orchestrator serves at most `MAX_SENDERS` senders. Nonces are kept in
+//!   memory only: after a process restart, tickets on parameters issued before it (valid up to
+//!   40 blocks, the secret being persisted) could be credited a second time; winners are never
+//!   stored twice (the store keys them by hash).
 //! - **Mailbox**: bounded at [`MAILBOX`]; a payment is handled whole before the next message
 //!   (its nonce checks and credit are atomic).
 //! - **Restart policy**: supervised, transient (see `crate::supervision`), started by the
@@ -28,12 +36,12 @@ use std::sync::Arc;
 use actix::prelude::*;
 use alloy::primitives::{Address, B256, U256};
 use lp_chain::pm::params::Terms;
-use lp_chain::pm::{NonceBook, Price, Recipient, TicketError, TicketParams, WinningTicket};
+use lp_chain::pm::{NonceBook, Price, Recipient, SenderInfo, TicketError, TicketParams, WinningTicket};
 use lp_wire::Payment;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use crate::chain::{ChainView, GetSender, SenderWatcher};
+use crate::chain::{ChainView, GetSender, SenderView, SenderWatcher};
 use crate::payment::{self, Malformed, params_from_wire, price_from_wire};
 use crate::store::{QueueWinningTicket, Store};
 use crate::supervision::inject_panic;
@@ -70,11 +78,9 @@ impl std::fmt::Debug for PaymentSettings {
 pub enum PaymentRefused {
     #[error(transparent)]
     Malformed(#[from] Malformed),
-    #[error("the payment has tickets but no sender")]
-    NoSender,
     #[error("the payment has tickets but no expected price")]
     NoPrice,
-    #[error("the session's price is fixed at {fixed}; the payment expects {expected}")]
+    #[error("the session's price is {fixed}; the payment expects {expected}")]
     PriceChanged { fixed: Price, expected: Price },
     #[error("this orchestrator is not active in the current round: its tickets could not be redeemed")]
     RecipientInactive,
@@ -99,7 +105,6 @@ impl PaymentRefused {
     pub fn code(&self) -> &'static str {
         match self {
             PaymentRefused::Malformed(_) => "Malformed",
-            PaymentRefused::NoSender => "NoSender",
             PaymentRefused::NoPrice => "NoPrice",
             PaymentRefused::PriceChanged { .. } => "PriceChanged",
             PaymentRefused::RecipientInactive => "RecipientInactive",
@@ -188,6 +193,7 @@ pub struct TicketReceiver {
     nonces: NonceBook,
     sessions: HashMap<String, Session>,
     tickets: u64,
+    ev_received: U256,
     winning: u64,
 }
 
@@ -199,12 +205,9 @@ impl TicketReceiver {
             nonces: NonceBook::default(),
             sessions: HashMap::new(),
             tickets: 0,
+            ev_received: U256::ZERO,
             winning: 0,
         }
-    }
-
-    fn ev_i128(&self) -> i128 {
-        i128::try_from(self.settings.ev).unwrap_or(i128::MAX)
     }
 }
 
@@ -221,8 +224,19 @@ impl Supervised for TicketReceiver {}
 
 inject_panic!(TicketReceiver);
 
-async fn chain_view(chain: &Addr<SenderWatcher>) -> Result<ChainView, PaymentRefused> {
-    crate::chain::chain_view(chain).await.ok_or(PaymentRefused::NoChainView)
+/// The chain view and `sender`'s funds.
+async fn chain_and_funds(
+    chain: &Addr<SenderWatcher>,
+    sender: Address,
+) -> Result<(ChainView, SenderView), PaymentRefused> {
+    let view = crate::chain::chain_view(chain).await.ok_or(PaymentRefused::NoChainView)?;
+    let chain_error = |e: String| PaymentRefused::Chain(e);
+    let funds = chain
+        .send(GetSender(sender))
+        .await
+        .map_err(|e| chain_error(e.to_string()))?
+        .map_err(|e| chain_error(e.to_string()))?;
+    Ok((view, funds))
 }
 
 impl Handler<IssueParams> for TicketReceiver {
@@ -233,16 +247,10 @@ impl Handler<IssueParams> for TicketReceiver {
         let (settings, sender) = (self.settings.clone(), self.sender);
         Box::pin(
             async move {
-                let view = chain_view(&settings.chain).await?;
+                let (view, funds) = chain_and_funds(&settings.chain, sender).await?;
                 if !view.recipient_active && !price.is_zero() {
                     return Err(PaymentRefused::RecipientInactive);
                 }
-                let funds = settings
-                    .chain
-                    .send(GetSender(sender))
-                    .await
-                    .map_err(|e| PaymentRefused::Chain(e.to_string()))?
-                    .map_err(|e| PaymentRefused::Chain(e.to_string()))?;
                 let terms = Terms {
                     ev: settings.ev,
                     gas_price: U256::from(view.gas_price),
@@ -267,40 +275,34 @@ impl Handler<ReceivePayment> for TicketReceiver {
     fn handle(&mut self, msg: ReceivePayment, _: &mut Self::Context) -> Self::Result {
         let settings = self.settings.clone();
         let sender = self.sender;
-        let work = async move {
-            let view = chain_view(&settings.chain).await?;
-            let funds = settings
-                .chain
-                .send(GetSender(sender))
-                .await
-                .map_err(|e| PaymentRefused::Chain(e.to_string()))?
-                .map_err(|e| PaymentRefused::Chain(e.to_string()))?;
-            Ok::<_, PaymentRefused>((view, funds))
-        }
-        .into_actor(self)
-        .then(move |chain, act, _| {
-            let checked = chain.and_then(|(view, funds)| act.check(msg, &view, funds.info.withdraw_round));
-            let store = act.settings.store.clone();
-            async move {
-                let (mut credited, winners, refused) = checked?;
-                // Winners first, committed, whatever else happens to the payment.
-                for winner in winners {
-                    store.send(QueueWinningTicket(winner)).await.map_err(|e| PaymentRefused::Store(e.to_string()))?;
-                    credited.winning += 1;
+        let work = async move { chain_and_funds(&settings.chain, sender).await }
+            .into_actor(self)
+            .then(move |chain, act, _| {
+                let checked = chain.and_then(|(view, funds)| act.check(msg, &view, &funds.info));
+                let store = act.settings.store.clone();
+                async move {
+                    let (mut credited, winners, refused) = checked?;
+                    // Winners first, committed, whatever else happens to the payment.
+                    for winner in winners {
+                        store
+                            .send(QueueWinningTicket(winner))
+                            .await
+                            .map_err(|e| PaymentRefused::Store(e.to_string()))?;
+                        credited.winning += 1;
+                    }
+                    Ok::<_, PaymentRefused>((credited, refused))
                 }
-                Ok::<_, PaymentRefused>((credited, refused))
-            }
-            .into_actor(act)
-        })
-        .map(|result, act, _| {
-            let result =
-                result.and_then(|(credited, refused): (Checked, Option<PaymentRefused>)| act.credit(credited, refused));
-            if let Err(e) = &result {
-                payment::payment_recv_error(e.code());
-                debug!(target: "lp::payments", sender = %act.sender, error = %e, "payment refused");
-            }
-            result
-        });
+                .into_actor(act)
+            })
+            .map(|result, act, _| {
+                let result = result
+                    .and_then(|(credited, refused): (Checked, Option<PaymentRefused>)| act.credit(credited, refused));
+                if let Err(e) = &result {
+                    payment::payment_recv_error(e.code());
+                    debug!(target: "lp::payments", sender = %act.sender, error = %e, "payment refused");
+                }
+                result
+            });
         AtomicResponse::new(Box::pin(work))
     }
 }
@@ -311,6 +313,8 @@ struct Checked {
     price: Price,
     valid: usize,
     winning: usize,
+    /// The expected value of one ticket on the payment's parameters.
+    ev: U256,
 }
 
 impl TicketReceiver {
@@ -321,44 +325,44 @@ impl TicketReceiver {
         &mut self,
         msg: ReceivePayment,
         view: &ChainView,
-        withdraw_round: u64,
+        funds: &SenderInfo,
     ) -> Result<(Checked, Vec<WinningTicket>, Option<PaymentRefused>), PaymentRefused> {
         let ReceivePayment { session, payment, price } = msg;
-        let fixed = self.sessions.get(&session).map(|s| s.price);
+        // The session's price is this orchestrator's, fixed at the first payment: never one the
+        // gateway names (it could name 0).
+        let price = self.sessions.get(&session).map_or(price, |s| s.price);
+        let mut checked = Checked { session, price, valid: 0, winning: 0, ev: U256::ZERO };
         let Some(wire_params) = payment.ticket_params.as_ref() else {
-            // No tickets: a free session (go-livepeer fixes its price at 0).
-            let price = fixed.unwrap_or(if price.is_zero() { Price::ZERO } else { price });
-            return Ok((Checked { session, price, valid: 0, winning: 0 }, Vec::new(), None));
+            return Ok((checked, Vec::new(), None));
         };
-        if payment.sender.is_empty() {
-            return Err(PaymentRefused::NoSender);
-        }
         let sender = payment::address("sender", &payment.sender)?;
         let expected = price_from_wire(payment.expected_price.as_ref().ok_or(PaymentRefused::NoPrice)?)?;
-        if let Some(fixed) = fixed.filter(|f| *f != expected) {
-            return Err(PaymentRefused::PriceChanged { fixed, expected });
+        if expected.reduced() != price.reduced() {
+            return Err(PaymentRefused::PriceChanged { fixed: price, expected });
         }
         if !view.recipient_active {
             return Err(PaymentRefused::RecipientInactive);
         }
         let params = params_from_wire(wire_params, payment.expiration_params.as_ref())?;
-        if withdraw_round != 0 && withdraw_round <= view.last_initialized_round + 1 {
-            return Err(PaymentRefused::SenderUnlocking(withdraw_round));
+        if funds.unlocking_by(view.last_initialized_round) {
+            return Err(PaymentRefused::SenderUnlocking(funds.withdraw_round));
         }
-        let mut checked = Checked { session, price: expected, valid: 0, winning: 0 };
+        checked.ev = params.ev();
         let mut winners = Vec::new();
+        let mut stop: Option<PaymentRefused> = None;
         self.nonces.prune(view.block);
         for t in &payment.ticket_sender_params {
             let ticket = match self.settings.recipient.check(sender, &params, expected, t.sender_nonce, &t.sig) {
                 Ok(ticket) => ticket,
-                // Only a bad signature lets the rest of the payment be looked at (go-livepeer);
-                // any other refusal is the whole payment's.
-                Err(e @ TicketError::Signature(_) | e @ TicketError::WrongSigner { .. }) if checked.valid > 0 => {
-                    return Ok((checked, winners, Some(e.into())));
+                // A bad signature is this ticket's; the others are still looked at (go-livepeer).
+                Err(e @ (TicketError::Signature(_) | TicketError::WrongSigner { .. })) => {
+                    stop.get_or_insert(e.into());
+                    continue;
                 }
+                // Any other refusal is the parameters', so every ticket's.
                 Err(e) => return Err(e.into()),
             };
-            let stop =
+            let refused =
                 self.nonces.record(params.recipient_rand_hash, params.expiration_block, t.sender_nonce).err().or_else(
                     || {
                         (params.expiration_block <= view.block).then_some(TicketError::Expired {
@@ -368,7 +372,7 @@ impl TicketReceiver {
                     },
                 );
             if ticket.winning {
-                // Even a ticket refused for its nonce or expiry is redeemable on-chain: keep it.
+                // A winner is redeemable on-chain whatever else is wrong with the payment: kept.
                 winners.push(WinningTicket {
                     ticket: ticket.ticket,
                     sig: ticket.sig.into(),
@@ -376,28 +380,33 @@ impl TicketReceiver {
                     params_expiration_block: params.expiration_block,
                 });
             }
-            if let Some(e) = stop {
-                if checked.valid == 0 && winners.is_empty() {
-                    return Err(e.into());
+            // The first refusal stops the credit of this ticket and every later one.
+            match refused {
+                Some(e) => {
+                    stop.get_or_insert(e.into());
                 }
-                return Ok((checked, winners, Some(e.into())));
+                None if stop.is_none() => checked.valid += 1,
+                None => {}
             }
-            checked.valid += 1;
         }
-        Ok((checked, winners, None))
+        match stop {
+            Some(e) if checked.valid == 0 && winners.is_empty() => Err(e),
+            stop => Ok((checked, winners, stop)),
+        }
     }
 
     /// Credit what was checked; a refusal that stopped the payment still fails it.
     fn credit(&mut self, checked: Checked, refused: Option<PaymentRefused>) -> Result<Credited, PaymentRefused> {
-        let ev = self.ev_i128();
         let session = self
             .sessions
             .entry(checked.session.clone())
             .or_insert_with(|| Session { balance: 0, price: checked.price });
-        session.balance = session.balance.saturating_add(ev.saturating_mul(checked.valid as i128));
+        let value = checked.ev.saturating_mul(U256::from(checked.valid));
+        session.balance = session.balance.saturating_add(i128::try_from(value).unwrap_or(i128::MAX));
         self.tickets += checked.valid as u64;
+        self.ev_received = self.ev_received.saturating_add(value);
         self.winning += checked.winning as u64;
-        payment::tickets_received(checked.valid, self.settings.ev, checked.winning);
+        payment::tickets_received(checked.valid, checked.ev, checked.winning);
         if checked.winning > 0 {
             info!(target: "lp::payments", sender = %self.sender, winning = checked.winning, "winning tickets stored");
         }
@@ -405,8 +414,9 @@ impl TicketReceiver {
             return Err(refused);
         }
         let (balance, price) = (session.balance, session.price);
-        if !price.is_zero() && balance < ev {
-            return Err(PaymentRefused::InsufficientBalance { balance, ev: self.settings.ev });
+        let ev = self.settings.ev;
+        if !price.is_zero() && balance < i128::try_from(ev).unwrap_or(i128::MAX) {
+            return Err(PaymentRefused::InsufficientBalance { balance, ev });
         }
         Ok(Credited { tickets: checked.valid, winning: checked.winning, balance, price })
     }
@@ -444,7 +454,7 @@ impl Handler<GetReceiverStatus> for TicketReceiver {
         MessageResult(ReceiverStatus {
             sender: self.sender,
             tickets: self.tickets,
-            ev_received: self.settings.ev * U256::from(self.tickets),
+            ev_received: self.ev_received,
             winning_tickets: self.winning,
             sessions,
         })

@@ -190,3 +190,26 @@ impl NonceBook {
         self.seen.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_refused_twice_capped_per_parameters_and_forgotten_once_expired() {
+        let mut book = NonceBook::default();
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        book.record(a, 100, 1).unwrap();
+        assert_eq!(book.record(a, 100, 1), Err(TicketError::Replayed(1)));
+        book.record(b, 200, 1).unwrap();
+        for n in 2..=MAX_SENDER_NONCES as u32 {
+            book.record(a, 100, n).unwrap();
+        }
+        assert_eq!(book.record(a, 100, u32::MAX), Err(TicketError::TooManyNonces));
+        book.prune(100);
+        assert_eq!(book.len(), 2, "still valid at block 100");
+        book.prune(101);
+        assert_eq!(book.len(), 1, "the expired set is forgotten, the other kept");
+        assert_eq!(book.record(b, 200, 1), Err(TicketError::Replayed(1)));
+    }
+}

@@ -153,18 +153,16 @@ pub fn check_params(
 }
 
 /// How many tickets pay for work costing `fee` given `credit` already paid (go-livepeer's
-/// `StageUpdate`): enough to bring the credit to max(fee, EV); none when it is there already.
+/// `StageUpdate`): enough to bring the credit to max(fee, EV), a debt (negative credit) included;
+/// none when it is there already.
 pub fn ticket_count(fee: U256, credit: i128, ev: U256) -> u32 {
     if ev.is_zero() {
         return 0;
     }
     let min_credit = fee.max(ev);
-    let credit = U256::from(credit.max(0) as u128);
-    if credit >= min_credit {
-        return 0;
-    }
-    let n = (min_credit - credit).div_ceil(ev);
-    u32::try_from(n).unwrap_or(u32::MAX)
+    let magnitude = U256::from(credit.unsigned_abs());
+    let missing = if credit >= 0 { min_credit.saturating_sub(magnitude) } else { min_credit.saturating_add(magnitude) };
+    u32::try_from(missing.div_ceil(ev)).unwrap_or(u32::MAX)
 }
 
 /// The fee estimate of a segment (go-livepeer's `estimateFee`): Σ width × height × ⌈fps⌉ over
@@ -199,4 +197,20 @@ pub fn sign_tickets(
         .collect();
     key.non_secure_erase();
     Ok(tickets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_cover_the_fee_or_one_ev_less_the_credit_and_repay_a_debt() {
+        let (ev, u) = (U256::from(10), U256::from);
+        assert_eq!(ticket_count(u(25), 0, ev), 3, "the fee, rounded up to whole tickets");
+        assert_eq!(ticket_count(u(3), 0, ev), 1, "at least one ticket's EV");
+        assert_eq!(ticket_count(u(25), 20, ev), 1, "less the credit");
+        assert_eq!(ticket_count(u(25), 30, ev), 0, "none when the credit covers it");
+        assert_eq!(ticket_count(u(25), -15, ev), 4, "a debt is paid back");
+        assert_eq!(ticket_count(u(25), 0, U256::ZERO), 0, "free parameters ask for none");
+    }
 }
