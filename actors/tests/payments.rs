@@ -20,7 +20,7 @@ use lp_actors::gateway::{
     GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender,
 };
 use lp_actors::handle::CallError;
-use lp_actors::orchestrator::{OrchestratorHandle, PaymentSettings};
+use lp_actors::orchestrator::{Epoch, OrchestratorHandle, PaymentSettings};
 use lp_actors::payment::{params_from_wire, params_to_wire, price_to_wire, sign_request};
 use lp_actors::store::{RecipientSecret, Store, WinningTickets};
 use lp_actors::supervision::{Policy, Watchdog};
@@ -142,6 +142,7 @@ impl Net {
             redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
             store: store.clone(),
             chain: o_senders.clone(),
+            epoch: Epoch::random(),
         });
         let orchestrator = OrchestratorHandle::start(settings, &watchdog);
         common::add_worker(orchestrator.transcoder_pool(), common::real(), 2).await;
@@ -581,29 +582,69 @@ async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_
     assert_eq!(fees_after - fees_before, paid, "the orchestrator's fees rose by what was redeemed");
 }
 
-/// A replayed ticket in the middle of a payment stops its credit, but the winners after it are
-/// still stored (they are redeemable on-chain).
+/// A replayed ticket, or one with a forged signature, in the middle of a payment stops its credit,
+/// but the winners after it are still stored (they are redeemable on-chain).
 #[actix::test]
 async fn winners_after_a_refused_ticket_are_still_stored() {
     let ev = U256::from(500_000_000_000_000u64);
     let opts = Options { ev, max_face_value: ev * U256::from(2), price: 500_000_000, ..Default::default() };
     let net = Net::start(&opts).await;
-    let info = net.terms(2).await.unwrap();
-    let params = params_of(&info);
-    let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 20);
-    // Ticket 1 again in second place: a replay.
-    let first = payment.ticket_sender_params[0].clone();
-    payment.ticket_sender_params.insert(1, first);
-    let msg = refusal(&net, seg, payment.clone()).await.expect("refused").1;
-    assert!(msg.contains("already used"), "{msg}");
-    let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
     let recipient = Recipient::new(key(1).address(), net.store.send(RecipientSecret).await.unwrap());
-    let winners = payment.ticket_sender_params[1..]
+    let mut stored = 0;
+    for (spoiler, refusal_words) in [("replay", "already used"), ("forgery", "invalid ticket signature")] {
+        let info = net.terms(2).await.unwrap();
+        let params = params_of(&info);
+        let (seg, mut payment) = paid_segment(&info, &params, 2, 1, 20);
+        if spoiler == "replay" {
+            let first = payment.ticket_sender_params[0].clone();
+            payment.ticket_sender_params.insert(1, first);
+        } else {
+            let (_, forged) = paid_segment(&info, &params, 3, 2, 1);
+            payment.ticket_sender_params[1] = forged.ticket_sender_params[0].clone();
+        }
+        let msg = refusal(&net, seg, payment.clone()).await.expect("refused").1;
+        assert!(msg.contains(refusal_words), "{spoiler}: {msg}");
+        let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
+        let mut winning: Vec<u32> = payment
+            .ticket_sender_params
+            .iter()
+            .filter(|t| {
+                recipient.check(key(2).address(), &params, price, t.sender_nonce, &t.sig).is_ok_and(|c| c.winning)
+            })
+            .map(|t| t.sender_nonce)
+            .collect();
+        winning.dedup();
+        assert!(winning.len() >= 2, "{spoiler}: 20 tickets at 1 in 2 (fewer than 2 winners: 1 in 50 000)");
+        stored += winning.len();
+        assert_eq!(net.store.send(WinningTickets(None)).await.unwrap().len(), stored, "{spoiler}: every winner kept");
+    }
+    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 2, "only the ticket before each spoiler counts");
+}
+
+/// Parameters an earlier process of this orchestrator issued check out (the secret is kept), but
+/// its nonces are gone: their tickets are credited nothing, and their winners are kept.
+#[actix::test]
+async fn tickets_on_parameters_from_before_a_restart_are_not_credited_but_their_winners_kept() {
+    let ev = U256::from(500_000_000_000_000u64);
+    let opts = Options { ev, max_face_value: ev * U256::from(2), price: 500_000_000, ..Default::default() };
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let mut before = params_of(&info);
+    // The same parameters as an earlier process would have issued them: another seed prefix.
+    let secret = net.store.send(RecipientSecret).await.unwrap();
+    let recipient = Recipient::new(key(1).address(), secret);
+    let price = lp_actors::payment::price_from_wire(info.price_info.as_ref().unwrap()).unwrap();
+    before.seed = B256::repeat_byte(0xee);
+    before.recipient_rand_hash = lp_chain::pm::recipient_rand_hash(recipient.rand(key(2).address(), &before, price));
+    let (seg, payment) = paid_segment(&info, &before, 2, 1, 20);
+    let msg = refusal(&net, seg, payment.clone()).await.expect("refused").1;
+    assert!(msg.contains("before this orchestrator restarted"), "{msg}");
+    let winners = payment
+        .ticket_sender_params
         .iter()
-        .filter(|t| recipient.check(key(2).address(), &params, price, t.sender_nonce, &t.sig).unwrap().winning)
+        .filter(|t| recipient.check(key(2).address(), &before, price, t.sender_nonce, &t.sig).unwrap().winning)
         .count();
     assert!(winners >= 2, "20 tickets at 1 in 2 (fewer than 2 winners: 1 in 50 000): {winners}");
-    let stored = net.store.send(WinningTickets(None)).await.unwrap();
-    assert_eq!(stored.len(), winners, "every winner of the payment is kept, the ones after the replay too");
-    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 1, "only the ticket before the replay counts");
+    assert_eq!(net.store.send(WinningTickets(None)).await.unwrap().len(), winners, "the winners are kept");
+    assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 0, "nothing credited");
 }

@@ -14,7 +14,7 @@ use futures::channel::mpsc;
 use lp_actors::chain::{ChainSettings, SenderWatcher};
 use lp_actors::gateway::SenderSettings;
 use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorTransport, StreamSettings};
-use lp_actors::orchestrator::PaymentSettings;
+use lp_actors::orchestrator::{Epoch, PaymentSettings};
 use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
 use lp_actors::store::RecipientSecret;
 use lp_actors::supervision::Policy;
@@ -199,6 +199,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
                     redeem_gas: lp_chain::networks::network(cfg.network.as_str())?.redeem_gas,
                     store: store.clone(),
                     chain: senders.clone(),
+                    epoch: Epoch::random(),
                 })
             }
             _ => None,

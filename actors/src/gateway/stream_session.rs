@@ -481,7 +481,10 @@ async fn process_segment(
         }
         // Leave this orchestrator session, and forget it when its token itself is refused (the
         // orchestrator restarted); prefer another orchestrator next time.
-        current.drop_if(&session, failure.code == ErrorCode::AuthFailed);
+        // Its payment refused, the session starts over too: new terms, a new balance.
+        let forget =
+            matches!(failure.code, ErrorCode::AuthFailed | ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance);
+        current.drop_if(&session, forget);
         if matches!(failure.code, ErrorCode::Transport | ErrorCode::AuthFailed) {
             pool.do_send(Suspend(session.uri.clone()));
         }

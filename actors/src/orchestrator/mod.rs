@@ -21,7 +21,7 @@ pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
     Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
-pub use ticket_receiver::{PaymentRefused, PaymentSettings, TicketReceiver};
+pub use ticket_receiver::{Epoch, PaymentRefused, PaymentSettings, TicketReceiver};
 pub use transcode_worker::TranscodeWorker;
 pub use transcoder_pool::{
     GetTranscoders, RegisterTranscoder, Transcode, TranscoderPool, TranscoderStatus, UnregisterTranscoder,

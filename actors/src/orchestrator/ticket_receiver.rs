@@ -19,10 +19,10 @@
 //!   **before** the payment is answered, so no segment is worked for a winner that a crash could
 //!   lose. A ticket is credited the expected value of its parameters. A session whose balance
 //!   is below one ticket's EV after the payment is refused before any work.
-//! - **Bounds**: the orchestrator serves at most `MAX_SENDERS` senders. Nonces are kept in
-//!   memory only: after a process restart, tickets on parameters issued before it (valid up to
-//!   40 blocks, the secret being persisted) could be credited a second time; winners are never
-//!   stored twice (the store keys them by hash).
+//! - **Restarts**: nonces are kept in memory only, so tickets on parameters an earlier process
+//!   issued (still valid on the persisted secret) are credited nothing ([`Epoch`]); their winners
+//!   are kept (the store keys winners by hash, so a replayed winner is not stored twice).
+//! - **Bounds**: the orchestrator serves at most `MAX_SENDERS` senders.
 //! - **Mailbox**: bounded at [`MAILBOX`]; a payment is handled whole before the next message
 //!   (its nonce checks and credit are atomic).
 //! - **Restart policy**: supervised, transient (see `crate::supervision`), started by the
@@ -60,6 +60,34 @@ pub struct PaymentSettings {
     pub redeem_gas: u64,
     pub store: Store,
     pub chain: Addr<SenderWatcher>,
+    /// This process's parameters (the first bytes of their seed).
+    pub epoch: Epoch,
+}
+
+/// Random per process, the first [`EPOCH_LEN`] bytes of every seed this process issues. Nonces
+/// are kept in memory, so tickets on parameters of an earlier process (still valid on the
+/// persisted secret) could be replayed after a restart: their winners are kept for redemption,
+/// but they are credited nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch([u8; EPOCH_LEN]);
+
+pub const EPOCH_LEN: usize = 16;
+
+impl Epoch {
+    pub fn random() -> Epoch {
+        Epoch(rand::random())
+    }
+
+    /// A fresh seed of this epoch.
+    fn seed(&self) -> B256 {
+        let mut seed: [u8; 32] = rand::random();
+        seed[..EPOCH_LEN].copy_from_slice(&self.0);
+        B256::from(seed)
+    }
+
+    fn issued(&self, params: &TicketParams) -> bool {
+        params.seed[..EPOCH_LEN] == self.0
+    }
 }
 
 impl std::fmt::Debug for PaymentSettings {
@@ -92,6 +120,10 @@ pub enum PaymentRefused {
     InsufficientBalance { balance: i128, ev: U256 },
     #[error("insufficient sender reserve: {0}")]
     Params(#[from] lp_chain::pm::params::ParamsError),
+    #[error(
+        "the ticket parameters were issued before this orchestrator restarted: their winners are kept, but they are credited nothing; ask for new terms"
+    )]
+    IssuedBeforeRestart,
     #[error("the chain view is not known yet (no block or round read)")]
     NoChainView,
     #[error("reading the sender's funds failed: {0}")]
@@ -112,6 +144,7 @@ impl PaymentRefused {
             PaymentRefused::Ticket(e) => e.code(),
             PaymentRefused::InsufficientBalance { .. } => "InsufficientBalance",
             PaymentRefused::Params(_) => "InsufficientSenderReserve",
+            PaymentRefused::IssuedBeforeRestart => "IssuedBeforeRestart",
             PaymentRefused::NoChainView => "NoChainView",
             PaymentRefused::Chain(_) => "Chain",
             PaymentRefused::Store(_) => "Store",
@@ -261,8 +294,7 @@ impl Handler<IssueParams> for TicketReceiver {
                     round: view.ticket_round,
                     round_block_hash: view.round_block_hash,
                 };
-                let seed = B256::from(rand::random::<[u8; 32]>());
-                Ok((settings.recipient.issue(sender, &terms, price, seed)?, price))
+                Ok((settings.recipient.issue(sender, &terms, price, settings.epoch.seed())?, price))
             }
             .into_actor(self),
         )
@@ -349,7 +381,7 @@ impl TicketReceiver {
         }
         checked.ev = params.ev();
         let mut winners = Vec::new();
-        let mut stop: Option<PaymentRefused> = None;
+        let mut stop = (!self.settings.epoch.issued(&params)).then_some(PaymentRefused::IssuedBeforeRestart);
         self.nonces.prune(view.block);
         for t in &payment.ticket_sender_params {
             let ticket = match self.settings.recipient.check(sender, &params, expected, t.sender_nonce, &t.sig) {
