@@ -67,14 +67,15 @@ const FACE_VALUE: u128 = 1_000_000_000_000_000;
 /// A devnet, an active orchestrator and a funded gateway, both nodes reaching the chain at
 /// `node_rpc(anvil's port)` (the devnet's own URL, or a proxy to it).
 struct Paid {
-    _tmp: tempfile::TempDir,
+    // Fields drop in order: the devnet is stopped while its directory (in `_tmp`) still exists.
+    _devnet: Devnet,
     /// The devnet's chain, directly.
     rpc: String,
     o_cfg: PathBuf,
     orch: Node,
     gateway: Node,
     segments: Vec<Vec<u8>>,
-    _devnet: Devnet,
+    _tmp: tempfile::TempDir,
 }
 
 impl Paid {
@@ -127,7 +128,7 @@ impl Paid {
             ),
         );
         let segments = common::make_segments(tmp.path(), 12, 320, 180);
-        Paid { _tmp: tmp, rpc, o_cfg, orch, gateway, segments, _devnet: devnet }
+        Paid { _devnet: devnet, rpc, o_cfg, orch, gateway, segments, _tmp: tmp }
     }
 
     fn fees(&self) -> u128 {
