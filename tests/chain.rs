@@ -3,32 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::livepeer_bin;
+use common::{Devnet, chain, chain_ok, livepeer_bin, node_config};
 use serde_json::Value;
-
-/// Stops the devnet (anvil runs detached) when the test ends, pass or fail.
-struct Devnet(PathBuf);
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new(livepeer_bin()).args(["devnet", "--stop", "--dir"]).arg(&self.0).output();
-    }
-}
-
-fn chain(cfg: &Path, args: &[&str]) -> Output {
-    Command::new(livepeer_bin()).args(["chain", "--json", "-c"]).arg(cfg).args(args).output().unwrap()
-}
-
-fn chain_ok(cfg: &Path, args: &[&str]) -> Value {
-    let out = chain(cfg, args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "chain {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
 
 /// `chain register`, tried again once when a round boundary slipped in between (rounds are short
 /// on the devnet and need initializing; a node with `initialize_round = true`, or we, do it).
@@ -134,13 +114,6 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     let text = String::from_utf8_lossy(&refused.stdout);
     assert_eq!(refused.status.code(), Some(64), "a data_dir of another chain is a setup error");
     assert!(text.contains("42161") && text.contains("31337"), "the error names both chain ids: {text}");
-}
-
-/// A devnet config without its `data_dir` line (the test harness sets one), plus `extra`.
-fn node_config(devnet_config: &Path, extra: &str) -> String {
-    let text = std::fs::read_to_string(devnet_config).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("data_dir")).collect();
-    format!("{}\n{extra}", kept.join("\n"))
 }
 
 #[test]

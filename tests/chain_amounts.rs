@@ -5,30 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::livepeer_bin;
+use common::{Devnet, chain_ok, livepeer_bin};
 use serde_json::{Value, json};
-
-/// Stops the devnet (anvil runs detached) when the test ends, pass or fail.
-struct Devnet(PathBuf);
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new(livepeer_bin()).args(["devnet", "--stop", "--dir"]).arg(&self.0).output();
-    }
-}
 
 fn chain(cfg: &Path, args: &[&str]) -> Output {
     Command::new(livepeer_bin()).args(["chain", "-c"]).arg(cfg).args(args).output().unwrap()
-}
-
-fn chain_json(cfg: &Path, args: &[&str]) -> Value {
-    let out = Command::new(livepeer_bin()).args(["chain", "--json", "-c"]).arg(cfg).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "chain {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 /// An account's transaction count, pending ones included, from the chain itself.
@@ -68,7 +52,7 @@ fn bad_amounts_and_empty_withdrawals_are_refused_before_anything_is_sent() {
     let cfg = devnet_dir.join("gateway.toml");
     let config: toml::Table = toml::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     let rpc = config["eth"]["url"].as_str().unwrap().to_string();
-    let status = chain_json(&cfg, &["status"]);
+    let status = chain_ok(&cfg, &["status"]);
     let me = status["address"].as_str().unwrap().to_string();
 
     // Negative amounts: they used to wrap around to 2^256 - 5.
@@ -91,13 +75,13 @@ fn bad_amounts_and_empty_withdrawals_are_refused_before_anything_is_sent() {
 
     // A good amount, with units, goes through; the output has it formatted and in wei.
     let before = nonce(&rpc, &me);
-    let funded = chain_json(&cfg, &["fund", "--deposit", "0.5", "--reserve", "20 gwei"]);
+    let funded = chain_ok(&cfg, &["fund", "--deposit", "0.5", "--reserve", "20 gwei"]);
     assert_eq!(nonce(&rpc, &me), before + 1);
     assert_eq!(funded["deposit_added"], "0.5 ETH", "{funded}");
     assert_eq!(funded["deposit_added_wei"], "500000000000000000", "{funded}");
     assert_eq!(funded["reserve_added"], "0.00000002 ETH", "{funded}");
     assert_eq!(funded["reserve_added_wei"], "20000000000", "{funded}");
-    let status = chain_json(&cfg, &["status"]);
+    let status = chain_ok(&cfg, &["status"]);
     assert_eq!(status["tickets"]["deposit"], "0.5 ETH", "{status}");
     assert_eq!(status["tickets"]["deposit_wei"], "500000000000000000", "{status}");
     for (section, key) in [("orchestrator", "total_stake"), ("delegator", "pending_fees"), ("balances", "lpt")] {

@@ -5,45 +5,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Node, livepeer_bin};
+use common::{Devnet, Node, chain_ok, livepeer_bin, node_config};
 use serde_json::{Value, json};
-
-/// Stops the devnet (anvil runs detached) when the test ends, pass or fail.
-struct Devnet(PathBuf);
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new(livepeer_bin()).args(["devnet", "--stop", "--dir"]).arg(&self.0).output();
-    }
-}
-
-fn chain(cfg: &Path, args: &[&str]) -> Output {
-    Command::new(livepeer_bin()).args(["chain", "--json", "-c"]).arg(cfg).args(args).output().unwrap()
-}
-
-fn chain_ok(cfg: &Path, args: &[&str]) -> Value {
-    let out = chain(cfg, args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "chain {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
 
 /// `anvil_mine`: the devnet's chain moves `blocks` ahead at once.
 fn mine(rpc: &str, blocks: u64) {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": [format!("{blocks:#x}")]});
     let resp = common::http().post(rpc).json(&body).send().unwrap();
     assert!(resp.status().is_success());
-}
-
-/// A devnet config without its `data_dir` line (the node harness sets one), plus `extra`.
-fn node_config(devnet_config: &Path, extra: &str) -> String {
-    let text = std::fs::read_to_string(devnet_config).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("data_dir")).collect();
-    format!("{}\n{extra}", kept.join("\n"))
 }
 
 fn wait<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, HasAlternatives, InProcess, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
-    StreamSettings, Suspend, TransportError,
+    Gateway, HasAlternatives, InProcess, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, Suspend,
+    TransportError,
 };
 use lp_actors::orchestrator::{
     AuthSession, Orchestrator, RegisterTranscoder, SessionSegment, Transcode, TranscodeFn, TranscodeJob,
@@ -152,22 +152,12 @@ impl OrchestratorTransport for Loopback {
     }
 }
 
-fn stream_settings() -> StreamSettings {
-    StreamSettings {
-        max_attempts: 3,
-        segment_queue: 4,
-        idle_timeout: Duration::from_secs(60),
-        hls_window: 6,
-        payments: None,
-    }
-}
-
 async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
     let uris = uris.iter().map(|u| u.to_string()).collect();
     let pool = OrchestratorPool::new(uris, t.clone()).start();
     let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
-    Gateway::new(profiles, stream_settings(), max_streams, pool, t).start()
+    Gateway::new(profiles, common::stream_settings(), max_streams, pool, t).start()
 }
 
 /// `Gateway`: a new stream beyond `max_streams` is answered `GatewayBusy`; the live one goes on.

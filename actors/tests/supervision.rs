@@ -17,7 +17,7 @@ use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
     Gateway, GetHls, HlsItem, InProcess, OrchestratorPool, OrchestratorTransport, Push, ReadHls, SegmentDone,
-    StreamSettings, TransportError,
+    TransportError,
 };
 use lp_actors::orchestrator::{
     AuthSession, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SessionEnded, SessionSegment,
@@ -148,13 +148,7 @@ fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
     let orch = Orchestrator::new(settings("loopback", 4), tpool).start();
     let transport: Rc<dyn OrchestratorTransport> = Rc::new(loopback(orch));
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
-    let stream = StreamSettings {
-        max_attempts: 3,
-        segment_queue: 4,
-        idle_timeout: Duration::from_secs(60),
-        hls_window: 6,
-        payments: None,
-    };
+    let stream = common::stream_settings();
     Gateway::new(vec![lp_pipelines::preset("P144p30fps16x9").unwrap()], stream, 10, opool, transport).start()
 }
 
@@ -241,13 +235,7 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     };
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone());
     let orchestrator_pool = watchdog.start("orchestrator_pool", Policy::Permanent, opool);
-    let stream = StreamSettings {
-        max_attempts: 3,
-        segment_queue: 4,
-        idle_timeout: Duration::from_secs(60),
-        hls_window: 6,
-        payments: None,
-    };
+    let stream = common::stream_settings();
     let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
     let gateway = Gateway::new(profiles, stream, 10, orchestrator_pool.clone(), transport).supervised_by(watchdog);
     let gateway = watchdog.start("gateway", Policy::Permanent, gateway);

@@ -242,3 +242,33 @@ pub fn write_secret(dir: &Path, name: &str, value: &str) -> String {
     std::fs::write(&path, value).unwrap();
     path.display().to_string()
 }
+
+/// Stops a `livepeer devnet` (anvil runs detached) when dropped, pass or fail; drop it before
+/// its directory is deleted.
+pub struct Devnet(pub PathBuf);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = Command::new(livepeer_bin()).args(["devnet", "--stop", "--dir"]).arg(&self.0).output();
+    }
+}
+
+/// `livepeer chain --json -c <cfg> <args…>`.
+pub fn chain(cfg: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(livepeer_bin()).args(["chain", "--json", "-c"]).arg(cfg).args(args).output().unwrap()
+}
+
+/// [`chain`], which must succeed; its JSON.
+pub fn chain_ok(cfg: &Path, args: &[&str]) -> Value {
+    let out = chain(cfg, args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "chain {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// A devnet config without its `data_dir` line ([`Node::start`] sets one), plus `extra`.
+pub fn node_config(devnet_config: &Path, extra: &str) -> String {
+    let text = std::fs::read_to_string(devnet_config).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("data_dir")).collect();
+    format!("{}\n{extra}", kept.join("\n"))
+}

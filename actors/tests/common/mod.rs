@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use lp_actors::gateway::IncomingSegment;
+use lp_actors::gateway::{IncomingSegment, StreamSettings};
 use lp_actors::orchestrator::{
     OrchestratorSettings, RegisterTranscoder, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
     ffmpeg_transcode,
@@ -60,6 +60,17 @@ pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
         pixels_per_unit: 1,
         payments: None,
         capability_prices: Vec::new(),
+    }
+}
+
+/// A stream's settings: 3 attempts, 4 segments in flight, offchain.
+pub fn stream_settings() -> StreamSettings {
+    StreamSettings {
+        max_attempts: 3,
+        segment_queue: 4,
+        idle_timeout: Duration::from_secs(60),
+        hls_window: 6,
+        payments: None,
     }
 }
 
