@@ -9,9 +9,11 @@
 //!   parameters against the gateway's limits (`max_ticket_ev`, `max_total_ev`,
 //!   `deposit_multiplier`) and its own funds. The credit is reserved for the segment in flight
 //!   and settled when it is done ([`Settle`]), so concurrent segments never count it twice.
-//!   Parameters about to expire, or whose nonces would pass the receiver's cap, are not used:
-//!   the answer is [`PayError::Refresh`] and the stream asks the orchestrator for new terms
-//!   instead of failing the segment (go-livepeer #1575, #2236).
+//!   Parameters the gateway sees about to expire, or whose nonces would pass the receiver's cap,
+//!   are not used: the answer is [`PayError::Refresh`] and the stream asks the orchestrator for
+//!   new terms instead of failing the segment (go-livepeer #1575, #2236). A payment the
+//!   orchestrator refuses anyway (its view of the chain ahead of ours) costs that attempt: the
+//!   stream starts the session over, with new terms.
 //! - **Price**: fixed by the session's first terms; a price that rises above twice that drops
 //!   the session ([`PayError::PriceRose`]).
 //! - **Mailbox**: bounded at [`MAILBOX`].
