@@ -9,14 +9,6 @@ use lp_pipelines::Profile;
 use lp_wire::{AuthToken, EndSession, ErrorCode, TranscodeFailure, TranscodeOutcome, TranscodeResult};
 use serde_bytes::ByteBuf;
 
-const ORCHESTRATOR: &str = r#"
-[orchestrator]
-service_addr = "127.0.0.1:0"
-x264_preset = "ultrafast"
-[admin]
-addr = "127.0.0.1:0"
-"#;
-
 fn p144() -> Vec<Profile> {
     vec![lp_pipelines::preset("P144p30fps16x9").unwrap()]
 }

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use lp_pipelines::Profile;
+use lp_testkit::media::{ffmpeg, one_frame_with_audio};
 use lp_wire::{ErrorCode, TranscodeFailure};
 
 fn profile(bitrate: u32) -> Profile {
@@ -167,15 +168,6 @@ x264_preset = "ultrafast"
 addr = "127.0.0.1:0"
 "#;
 
-fn ffmpeg(args: &[&str]) {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Segments so short that their AAC track has no parameters (one frame; a TS truncated at a
 /// packet boundary) came back 503 after three attempts; they are transcoded now (video only).
 /// Garbage is still 422, refused by the gateway itself: the orchestrator never sees it.
@@ -183,28 +175,7 @@ fn ffmpeg(args: &[&str]) {
 fn short_segments_with_audio_are_transcoded_and_garbage_never_reaches_an_orchestrator() {
     let node = Node::start("run", ALL_IN_ONE);
     let gw = node.gateway();
-    let one = node.dir.path().join("one.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-frames:v",
-        "1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-f",
-        "mpegts",
-        one.to_str().unwrap(),
-    ]);
+    let one = one_frame_with_audio(node.dir.path(), "one.ts");
     let full = make_segments(node.dir.path(), 2, 320, 180).remove(0);
     for (seq, data) in [std::fs::read(&one).unwrap(), full[..10 * 188].to_vec()].into_iter().enumerate() {
         let (status, ct, body) = push(&gw, "short", &format!("{seq}.ts"), data);

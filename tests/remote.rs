@@ -67,21 +67,8 @@ addr = "127.0.0.1:0"
 
     // Push the stream from another thread, as a live source would, and kill one transcoder
     // while segment 4 is in flight.
-    let pusher = {
-        let segments = segments.clone();
-        let gw = gw.clone();
-        std::thread::spawn(move || {
-            segments
-                .into_iter()
-                .enumerate()
-                .map(|(seq, seg)| push(&gw, "split", &format!("{seq}.ts"), seg))
-                .collect::<Vec<_>>()
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&gateway.metrics(), "livepeer_segment_transcoded_total") < 4.0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pusher = push_in_background(&gw, "split", segments.clone());
+    wait_metric(&gateway, "livepeer_segment_transcoded_total", 4.0);
     std::thread::sleep(Duration::from_millis(100));
     t1.kill();
 
@@ -122,14 +109,7 @@ fn a_transcoder_with_the_wrong_secret_is_refused() {
 
 #[test]
 fn an_orchestrator_killed_mid_stream_its_segments_go_to_another() {
-    let local = r#"
-[orchestrator]
-service_addr = "127.0.0.1:0"
-x264_preset = "ultrafast"
-[admin]
-addr = "127.0.0.1:0"
-"#;
-    let mut orchestrators = [Node::start("orchestrator", local), Node::start("orchestrator", local)];
+    let mut orchestrators = [Node::start("orchestrator", ORCHESTRATOR), Node::start("orchestrator", ORCHESTRATOR)];
     let list = format!("{:?}, {:?}", orchestrators[0].orchestrator_uri(), orchestrators[1].orchestrator_uri());
     let gateway = Node::start(
         "gateway",
@@ -140,20 +120,8 @@ addr = "127.0.0.1:0"
     let dir = tempfile::tempdir().unwrap();
     let segments = make_segments(dir.path(), 20, 640, 360);
     let gw = gateway.gateway();
-    let pusher = {
-        let gw = gw.clone();
-        std::thread::spawn(move || {
-            segments
-                .into_iter()
-                .enumerate()
-                .map(|(seq, seg)| push(&gw, "failover", &format!("{seq}.ts"), seg))
-                .collect::<Vec<_>>()
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&gateway.metrics(), "livepeer_segment_transcoded_total") < 3.0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pusher = push_in_background(&gw, "failover", segments);
+    wait_metric(&gateway, "livepeer_segment_transcoded_total", 3.0);
     // Kill the orchestrator the stream is on.
     let busy = orchestrators
         .iter()

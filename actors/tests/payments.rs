@@ -448,16 +448,17 @@ async fn a_price_rise_above_twice_the_first_drops_the_session() {
     let net = Net::start(&opts).await;
     let info = net.terms(2).await.unwrap();
     let sender = TicketSender::new(net.sender_settings(2).await, &info).expect("a priced session").start();
-    let fee = U256::from(EV);
-    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok());
+    // One second of 144p.
+    let fee = CreatePayment { renditions: vec![(256, 144, 30.0)], duration_ms: 1000 };
+    assert!(sender.send(fee.clone()).await.unwrap().is_ok());
     let mut doubled = info.clone();
     doubled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2, pixels_per_unit: 1 }));
     sender.send(NewTerms(doubled)).await.unwrap();
-    assert!(sender.send(CreatePayment { fee }).await.unwrap().is_ok(), "twice the price is still taken");
+    assert!(sender.send(fee.clone()).await.unwrap().is_ok(), "twice the price is still taken");
     let mut tripled = info;
     tripled.price_info = Some(price_to_wire(Price { per_unit: opts.price * 2 + 1, pixels_per_unit: 1 }));
     sender.send(NewTerms(tripled)).await.unwrap();
-    let err = sender.send(CreatePayment { fee }).await.unwrap().unwrap_err();
+    let err = sender.send(fee).await.unwrap().unwrap_err();
     assert!(matches!(err, PayError::PriceRose { .. }), "{err}");
 }
 
@@ -647,4 +648,19 @@ async fn tickets_on_parameters_from_before_a_restart_are_not_credited_but_their_
     assert!(winners >= 2, "20 tickets at 1 in 2 (fewer than 2 winners: 1 in 50 000): {winners}");
     assert_eq!(net.store.send(WinningTickets(None)).await.unwrap().len(), winners, "the winners are kept");
     assert_eq!(net.orchestrator.payments().await.unwrap()[0].tickets, 0, "nothing credited");
+}
+
+/// Each sender costs a receiver and chain reads, and anyone can make a key: past MAX_SENDERS,
+/// a new one is refused (the ones already served go on).
+#[actix::test]
+async fn senders_beyond_the_cap_are_refused() {
+    let net = Net::start(&Options::default()).await;
+    for _ in 0..lp_actors::orchestrator::MAX_SENDERS {
+        let (address, sig) = sign_request(&PrivateKeySigner::random());
+        // Unfunded: no parameters, but a receiver each.
+        let _ = net.orchestrator.info(OrchestratorRequest { address, sig, ..Default::default() }).await;
+    }
+    let (address, sig) = sign_request(&PrivateKeySigner::random());
+    let err = net.orchestrator.info(OrchestratorRequest { address, sig, ..Default::default() }).await.unwrap_err();
+    assert!(err.to_string().contains("at most 1024 ticket senders"), "{err}");
 }

@@ -218,7 +218,8 @@ async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
 
     let listener = Listener::default();
     let seen = listener.0.clone();
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), Some(listener.start().recipient())).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
+    redeemer.send(SetPendingListener(listener.start().recipient())).await.unwrap();
 
     // Not before its parameters expire: recipientRand stays secret until then.
     net.tick(&redeemer).await;
@@ -261,7 +262,7 @@ async fn tickets_due_in_the_same_block_are_redeemed_in_one_batch() {
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     let face_value = eth_tenths(1);
 
     // Two alone, for their gas: the first fees of a round cost more (storage written from zero).
@@ -313,7 +314,7 @@ async fn a_ticket_whose_sender_cannot_pay_yet_is_retried_until_it_is_funded() {
     let net = Net::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     let face_value = eth_tenths(1);
     let t = net.ticket(face_value, 1, 1).await;
     store.send(QueueWinningTicket(t.clone())).await.unwrap();
@@ -355,7 +356,7 @@ async fn tickets_a_batch_skipped_are_tried_alone_for_their_reason_and_kept() {
     net.s.fund(eth_tenths(2), U256::ZERO).await.unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     let (a, b) = (net.ticket(eth_tenths(1), 1, 1).await, net.ticket(eth_tenths(1), 2, 1).await);
     let rival = net.ticket(eth_tenths(2), 3, 0).await;
     for t in [&a, &b] {
@@ -416,7 +417,7 @@ async fn tickets_wait_while_the_rpc_endpoint_is_down_and_are_redeemed_when_it_re
     let through_proxy = Arc::new(client(&proxy.url(), net.controller, 1).await);
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(through_proxy, store.clone(), None).start();
+    let redeemer = Redeemer::new(through_proxy, store.clone()).start();
     let (a, b) = (net.ticket(eth_tenths(1), 1, 1).await, net.ticket(eth_tenths(2), 2, 1).await);
     for t in [&a, &b] {
         store.send(QueueWinningTicket(t.clone())).await.unwrap();
@@ -451,7 +452,7 @@ async fn a_ticket_someone_else_redeemed_first_is_recorded_and_not_retried() {
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     let t = net.ticket(eth_tenths(1), 1, 1).await;
     store.send(QueueWinningTicket(t.clone())).await.unwrap();
     // Anyone may send a ticket's redemption (it pays the recipient): here the sender does.
@@ -476,7 +477,7 @@ async fn an_expired_ticket_and_one_without_a_block_hash_are_failed_and_not_retri
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     let round = net.o.current_round().await.unwrap().round;
     let old = net.ticket(eth_tenths(1), 1, 1).await;
     // A creation round that has no block hash (a ticket the receiver should never have taken).
@@ -517,7 +518,7 @@ async fn a_ticket_pending_when_the_process_stopped_is_redeemed_after_the_restart
             let store = open_store(&dir).await;
             store.send(QueueWinningTicket(queued)).await.unwrap();
             let o = Arc::new(client(&url, controller, 1).await);
-            let redeemer = Redeemer::new(o, store.clone(), None).start();
+            let redeemer = Redeemer::new(o, store.clone()).start();
             redeemer.do_send(ChainEvent::NewHead { number: head, hash: B256::ZERO });
             settle().await;
         });
@@ -531,7 +532,7 @@ async fn a_ticket_pending_when_the_process_stopped_is_redeemed_after_the_restart
     let r = row(&store, &t).await;
     assert_eq!((r.status, r.attempts), (TicketStatus::Pending, 0));
     let fees_before = net.fees().await;
-    let redeemer = Redeemer::new(net.o.clone(), store.clone(), None).start();
+    let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     net.mine(3).await;
     net.tick(&redeemer).await;
     let r = redeemed(&store, &t).await;

@@ -3,7 +3,7 @@
 use lp_pipelines::{
     H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
 };
-use lp_testkit::media::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, write};
+use lp_testkit::media::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, one_frame_with_audio, write};
 
 fn fast() -> TranscodeOptions {
     TranscodeOptions { x264_preset: "ultrafast".into(), ..TranscodeOptions::default() }
@@ -236,28 +236,7 @@ fn a_profile_the_encoder_refuses_is_an_error_not_a_crash() {
 #[test]
 fn an_audio_track_without_parameters_is_dropped_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    let one = dir.path().join("one.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-frames:v",
-        "1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-f",
-        "mpegts",
-        one.to_str().unwrap(),
-    ]);
+    let one = one_frame_with_audio(dir.path(), "one.ts");
     let full = std::fs::read(make_segment(dir.path(), "full.ts", 320, 180, 30, 2, true)).unwrap();
     let truncated = full[..10 * 188].to_vec();
     let profiles = [custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)];

@@ -13,6 +13,34 @@ pub fn ffmpeg(args: &[&str]) {
     assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// One 320x180 video frame with an AAC track too short to carry its parameters, as MPEG-TS in
+/// `dir/name`: a segment FFmpeg's decoders once refused.
+pub fn one_frame_with_audio(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
 /// A `secs`-second test segment of `w`x`h` at `fps` (H.264, GOP = 1 s), with AAC audio when
 /// `audio`, written to `dir/name` (the container follows the extension: .ts or .mp4).
 pub fn make_segment(dir: &Path, name: &str, w: u32, h: u32, fps: u32, secs: u32, audio: bool) -> PathBuf {

@@ -20,6 +20,15 @@ pub fn livepeer_bin() -> PathBuf {
     std::env::var_os("LP_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livepeer")))
 }
 
+/// An orchestrator that transcodes itself (ultrafast), every listener on a free port.
+pub const ORCHESTRATOR: &str = r#"
+[orchestrator]
+service_addr = "127.0.0.1:0"
+x264_preset = "ultrafast"
+[admin]
+addr = "127.0.0.1:0"
+"#;
+
 /// A running `livepeer` process, killed when dropped.
 pub struct Node {
     pub child: Child,
@@ -172,6 +181,28 @@ pub fn push(gateway: &str, stream: &str, name: &str, body: Vec<u8>) -> (u16, Str
     let status = resp.status().as_u16();
     let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     (status, ct, resp.bytes().unwrap().to_vec())
+}
+
+/// Push `segments` of `stream` from another thread, as a live source would; joined, the answers
+/// in order.
+pub fn push_in_background(
+    gateway: &str,
+    stream: &'static str,
+    segments: Vec<Vec<u8>>,
+) -> std::thread::JoinHandle<Vec<(u16, String, Vec<u8>)>> {
+    let gateway = gateway.to_string();
+    std::thread::spawn(move || {
+        segments.into_iter().enumerate().map(|(seq, seg)| push(&gateway, stream, &format!("{seq}.ts"), seg)).collect()
+    })
+}
+
+/// Wait until `node`'s metric `name` is at least `value`, for at most 60 s (the caller's
+/// assertions say what should have happened).
+pub fn wait_metric(node: &Node, name: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&node.metrics(), name) < value && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Terms (with an auth token) from an orchestrator, as any client on the network can get them.

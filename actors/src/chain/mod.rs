@@ -98,8 +98,7 @@ pub fn start(
         rounds.do_send(SubscribeRounds(caller.recipient()));
     }
     let redeemer = settings.redeem.then(|| {
-        let redeemer =
-            watchdog.start("redeemer", Policy::Permanent, Redeemer::new(client.clone(), store.clone(), None));
+        let redeemer = watchdog.start("redeemer", Policy::Permanent, Redeemer::new(client.clone(), store.clone()));
         watcher.do_send(Subscribe(redeemer.clone().recipient()));
         redeemer
     });

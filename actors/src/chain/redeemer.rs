@@ -116,13 +116,13 @@ pub struct Redeemer {
 }
 
 impl Redeemer {
-    /// A redeemer sending from `client`'s account, over the tickets of `store`, telling
-    /// `listener` (if any) of the face value in flight.
-    pub fn new(client: Arc<ChainClient>, store: Store, listener: Option<Recipient<PendingChanged>>) -> Self {
+    /// A redeemer sending from `client`'s account, over the tickets of `store` (its listeners
+    /// are set with [`SetPendingListener`] and [`SetGasListener`]).
+    pub fn new(client: Arc<ChainClient>, store: Store) -> Self {
         Redeemer {
             client,
             store,
-            listener,
+            listener: None,
             gas_listener: None,
             pending: HashMap::new(),
             busy: false,

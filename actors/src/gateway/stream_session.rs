@@ -40,8 +40,6 @@ use super::ticket_sender::{CreatePayment, NewTerms, PayError, SenderSettings, Se
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
 use crate::supervision::Policy;
-use alloy::primitives::U256;
-use lp_chain::pm::sender::fee_estimate;
 use lp_wire::{
     Capabilities, ErrorCode, MAX_PATIENCE, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeOutcome,
     TranscodedSegmentData, segment_timeout,
@@ -414,8 +412,8 @@ async fn process_segment(
         };
         let paid = match (&session.payer, &payments) {
             (Some(payer), Some(settings)) => {
-                let fee = fee_estimate(&renditions(&profiles), seg.duration_ms, price_of(&session));
-                pay(payer, fee, &session, settings, &*transport, &current).await
+                let estimate = CreatePayment { renditions: renditions(&profiles), duration_ms: seg.duration_ms };
+                pay(payer, estimate, &session, settings, &*transport, &current).await
             }
             _ => Ok((Payment::default(), 0)),
         };
@@ -436,7 +434,7 @@ async fn process_segment(
             let settle = match &answer {
                 Ok(lp_wire::TranscodeResult { result: TranscodeOutcome::Data(data), .. }) => {
                     let pixels = data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum();
-                    Settle { staged, cost: price_of(&session).cost(pixels) }
+                    Settle { staged, pixels }
                 }
                 // The payment itself was refused: nothing of it was credited, and the credit
                 // this side believed in may not be there either. Start again from none (paying
@@ -444,10 +442,10 @@ async fn process_segment(
                 Err(TransportError::Refused(f))
                     if matches!(f.code, ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance) =>
                 {
-                    Settle { staged: 0, cost: U256::ZERO }
+                    Settle { staged: 0, pixels: 0 }
                 }
                 // Paid and credited, but no work done: the credit stays.
-                _ => Settle { staged, cost: U256::ZERO },
+                _ => Settle { staged, pixels: 0 },
             };
             payer.do_send(settle);
         }
@@ -509,26 +507,17 @@ fn renditions(profiles: &[Profile]) -> Vec<(u32, u32, f64)> {
     profiles.iter().map(|p| (p.width, p.height, f64::from(p.fps) / f64::from(p.fps_den.max(1)))).collect()
 }
 
-fn price_of(session: &OrchestratorSession) -> lp_chain::pm::Price {
-    session
-        .info
-        .price_info
-        .as_ref()
-        .and_then(|p| crate::payment::price_from_wire(p).ok())
-        .unwrap_or(lp_chain::pm::Price::ZERO)
-}
-
 /// Pay for a segment of `session`; terms that need refreshing are asked for once, then paid.
 async fn pay(
     payer: &Addr<TicketSender>,
-    fee: U256,
+    estimate: CreatePayment,
     session: &OrchestratorSession,
     settings: &SenderSettings,
     transport: &dyn OrchestratorTransport,
     current: &CurrentSession,
 ) -> Result<(Payment, i128), PayError> {
     let stopped = |_| PayError::Unusable("the ticket sender stopped".into());
-    match payer.send(CreatePayment { fee }).await.map_err(stopped)? {
+    match payer.send(estimate.clone()).await.map_err(stopped)? {
         Err(PayError::Refresh(why)) => {
             debug!(target: "lp::gateway", orchestrator = %session.uri, %why, "refreshing the ticket parameters");
             let (address, sig) = crate::payment::sign_request(&settings.signer);
@@ -544,7 +533,7 @@ async fn pay(
                 .map_err(|e| PayError::Unusable(format!("refreshing the ticket parameters: {e}")))?;
             // The held session's ticket sender takes the new terms with them.
             current.refresh(&session.uri, info);
-            payer.send(CreatePayment { fee }).await.map_err(stopped)?
+            payer.send(estimate).await.map_err(stopped)?
         }
         paid => paid,
     }

@@ -26,7 +26,7 @@ use actix::prelude::*;
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use lp_chain::pm::recipient::MAX_SENDER_NONCES;
-use lp_chain::pm::sender::{ParamsRejected, check_params, sign_tickets, ticket_count};
+use lp_chain::pm::sender::{ParamsRejected, check_params, fee_estimate, sign_tickets, ticket_count};
 use lp_chain::pm::{Price, SenderLimits, TicketParams};
 use lp_wire::{OrchestratorInfo, Payment, TicketSenderParams};
 use serde::Serialize;
@@ -108,20 +108,23 @@ impl PayError {
     }
 }
 
-/// Pay for a segment whose renditions are estimated to cost `fee`. Answers the payment and
-/// the credit staged for it (to [`Settle`] once the segment is done).
-#[derive(Message)]
+/// Pay for a segment of `duration_ms` into `renditions` (width, height, fps), at the session's
+/// price. Answers the payment and the credit staged for it (to [`Settle`] once the segment is
+/// done).
+#[derive(Message, Clone)]
 #[rtype(result = "Result<(Payment, i128), PayError>")]
 pub struct CreatePayment {
-    pub fee: U256,
+    pub renditions: Vec<(u32, u32, f64)>,
+    pub duration_ms: u64,
 }
 
-/// A segment paid with `staged` credit is done; its renditions cost `cost` (zero if it failed).
+/// A segment paid with `staged` credit is done; its renditions have `pixels` to pay for (zero if
+/// it failed).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Settle {
     pub staged: i128,
-    pub cost: U256,
+    pub pixels: u64,
 }
 
 /// The orchestrator's fresh terms (from an answer or a new `GetOrchestrator`).
@@ -149,10 +152,6 @@ impl TicketSender {
         }
         Some(TicketSender { settings, params: Some(params), price, initial_price: price, nonce: 0, credit: 0 })
     }
-
-    pub fn price(&self) -> Price {
-        self.price
-    }
 }
 
 impl Actor for TicketSender {
@@ -170,7 +169,7 @@ inject_panic!(TicketSender);
 impl Handler<CreatePayment> for TicketSender {
     type Result = AtomicResponse<Self, Result<(Payment, i128), PayError>>;
 
-    fn handle(&mut self, CreatePayment { fee }: CreatePayment, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: CreatePayment, _: &mut Self::Context) -> Self::Result {
         let chain = self.settings.chain.clone();
         let me = self.settings.signer.address();
         let read = async move {
@@ -179,6 +178,7 @@ impl Handler<CreatePayment> for TicketSender {
             (view, own)
         };
         AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
+            let fee = fee_estimate(&msg.renditions, msg.duration_ms, act.price);
             let result = act.pay(fee, view.map(|v| v.block), own);
             match &result {
                 Ok((p, _)) => {
@@ -253,8 +253,8 @@ impl TicketSender {
 impl Handler<Settle> for TicketSender {
     type Result = ();
 
-    fn handle(&mut self, Settle { staged, cost }: Settle, _: &mut Self::Context) {
-        let cost = i128::try_from(cost).unwrap_or(i128::MAX);
+    fn handle(&mut self, Settle { staged, pixels }: Settle, _: &mut Self::Context) {
+        let cost = i128::try_from(self.price.cost(pixels)).unwrap_or(i128::MAX);
         self.credit = self.credit.saturating_add(staged).saturating_sub(cost);
     }
 }

@@ -18,8 +18,8 @@ pub use handle::{OrchestratorHandle, OrchestratorReport, add_local_workers};
 pub use job::{JobError, RunJob, TranscodeFn, TranscodeJob, ffmpeg_transcode};
 pub use links::{Drained, InFlight, Links};
 pub use orchestrator::{
-    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, Orchestrator, OrchestratorSettings, OrchestratorStatus,
-    Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    EndSession, GetOrchestratorInfo, GetOrchestratorStatus, MAX_SENDERS, Orchestrator, OrchestratorSettings,
+    OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
 pub use ticket_receiver::{Epoch, PaymentRefused, PaymentSettings, TicketReceiver};
 pub use transcode_worker::TranscodeWorker;
