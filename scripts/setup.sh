@@ -3,7 +3,10 @@
 # FFmpeg 5.1 development libraries, pkg-config, libclang (for bindgen), the ffmpeg
 # CLI (tests make their media with it), and FFmpeg .pc files without their
 # Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise); Node.js and,
-# from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts.
+# from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts;
+# from PyPI, into build/py: ONNX Runtime (its libonnxruntime.so, which the node loads at run
+# time, is linked at build/onnxruntime/) and the `onnx` package, which makes the test models in
+# build/models (scripts/models/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +14,7 @@ PKGS=(build-essential pkg-config libclang-dev clang
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg curl ca-certificates)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+python3 -m venv --help >/dev/null 2>&1 || PKGS+=(python3 python3-venv)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -40,4 +44,26 @@ if [ ! -x chain/contracts/node_modules/.bin/anvil ] || [ ! -x chain/contracts/no
   echo "setup: installing anvil and solc from npm (chain/contracts)"
   npm ci --prefix chain/contracts --no-audit --no-fund --loglevel=error
 fi
+
+# ONNX Runtime and the test models. Bump PY_PINS to reinstall.
+PY_PINS="onnxruntime==1.32.0 onnx==1.23.2 numpy==2.3.5"
+if [ "$(cat build/py/pins 2>/dev/null)" != "$PY_PINS" ]; then
+  echo "setup: installing $PY_PINS from PyPI (build/py)"
+  rm -rf build/py
+  python3 -m venv build/py
+  build/py/bin/pip install -q --disable-pip-version-check $PY_PINS
+  echo "$PY_PINS" > build/py/pins
+fi
+ORT_LIB=$(ls build/py/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* | head -1)
+mkdir -p build/onnxruntime
+ln -sf "$(realpath "$ORT_LIB")" build/onnxruntime/libonnxruntime.so
+for script in scripts/models/*.py; do
+  stamp="build/models/.$(basename "$script").done"
+  if [ ! -f "$stamp" ] || [ "$script" -nt "$stamp" ]; then
+    echo "setup: making test models ($script)"
+    mkdir -p build/models
+    build/py/bin/python "$script" build/models
+    touch "$stamp"
+  fi
+done
 echo "setup: ok"

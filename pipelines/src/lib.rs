@@ -38,6 +38,7 @@
 //! FFmpeg's own log is routed into `tracing` (target `ffmpeg`; errors and warnings at DEBUG)
 //! the first time this crate opens an input, instead of being printed to stderr.
 
+pub mod ai;
 pub mod error;
 mod ffi;
 mod fps;
