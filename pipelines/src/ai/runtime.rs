@@ -89,16 +89,16 @@ impl Runtime {
     pub fn start(opts: &RuntimeOptions) -> Result<Arc<Runtime>, AiError> {
         let library = find_library(opts.library.as_deref())?;
         let env = environment(&library)?;
-        if let Device::Cuda(_) = opts.device {
-            if !ep::CUDA::is_available().unwrap_or(false) {
-                return Err(AiError::Device(format!(
-                    "device {} needs ONNX Runtime's CUDA execution provider, which {} does not have \
-                     (libonnxruntime_providers_cuda.so): point onnxruntime_path at the \
-                     libonnxruntime.so of the onnxruntime-gpu wheel",
-                    opts.device,
-                    library.display()
-                )));
-            }
+        if let Device::Cuda(_) = opts.device
+            && !ep::CUDA::is_available().unwrap_or(false)
+        {
+            return Err(AiError::Device(format!(
+                "device {} needs ONNX Runtime's CUDA execution provider, which {} does not have \
+                 (libonnxruntime_providers_cuda.so): point onnxruntime_path at the \
+                 libonnxruntime.so of the onnxruntime-gpu wheel",
+                opts.device,
+                library.display()
+            )));
         }
         Ok(Arc::new(Runtime { env, library, device: opts.device, threads: opts.threads }))
     }
