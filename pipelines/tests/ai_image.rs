@@ -22,7 +22,7 @@ fn load(name: &str, task: ImageTask) -> ImageModel {
 
 /// An image whose every pixel differs from its neighbours.
 fn pattern(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 + y * 3) as u8, (x * 13 ^ y * 5) as u8, (x + y * 11) as u8]))
+    RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 + y * 3) as u8, ((x * 13) ^ (y * 5)) as u8, (x + y * 11) as u8]))
 }
 
 #[test]
