@@ -1,7 +1,7 @@
 //! # lp-actors: the supervised runtime of livepeer-rs
 //!
 //! Every session, segment flow and worker is an actix actor; FFmpeg work runs on dedicated
-//! threads owned by [`orchestrator::TranscodeWorker`]s, never on an actor's thread or the async
+//! threads owned by [`orchestrator::LocalWorker`]s, never on an actor's thread or the async
 //! executor. Every queue is bounded; a full one answers "busy" at once.
 //!
 //! ```text
@@ -10,9 +10,9 @@
 //!          └─ OrchestratorPool (selection, suspension, price cap)
 //! Orchestrator ─┬─ AuthSession(gateway session) …
 //!               ├─ TicketReceiver(sender) … (on-chain: parameters, checks, balances)
-//!               └─ TranscoderPool ─┬─ TranscodeWorker (local; owns a thread)
+//!               └─ TranscoderPool ─┬─ LocalWorker (local; owns a thread)
 //!                                  └─ WorkerLink (one per remote worker process)
-//! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── TranscodeWorker …
+//! Transcoder process ── OrchestratorLink (worker::run) ── TranscoderPool ── LocalWorker …
 //! Chain ─ BlockWatcher → RoundWatcher → RoundInitializer, RewardCaller, OrchestratorRegistry
 //!                      → SenderWatcher (senders' funds, chain view) ← Redeemer (winning tickets)
 //! Store (the database, on its own thread; every SQLite call of the node goes through it)

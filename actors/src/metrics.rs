@@ -22,6 +22,11 @@ pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
 pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
 pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
 pub const TRANSCODE_ABANDONED: &str = "livepeer_transcode_abandoned_total";
+pub const AI_WORKERS_NUMBER: &str = "livepeer_ai_workers_number";
+pub const AI_WORKERS_CAPACITY: &str = "livepeer_ai_workers_capacity";
+pub const AI_WORKERS_LOAD: &str = "livepeer_ai_workers_load";
+pub const AI_ABANDONED: &str = "livepeer_ai_abandoned_total";
+pub const AI_WORKER_RESTARTS: &str = "livepeer_ai_worker_restarts_total";
 pub const ACTOR_RESTARTS: &str = "livepeer_actor_restarts_total";
 pub const ACTOR_FAILURES: &str = "livepeer_actor_failures_total";
 /// What winning tickets redeemed by this node paid it, in gwei (go-livepeer's `value_redeemed`
@@ -55,6 +60,11 @@ pub const ALL: &[&str] = &[
     WORKER_RESTARTS,
     MIL_PIXELS_PROCESSED,
     TRANSCODE_ABANDONED,
+    AI_WORKERS_NUMBER,
+    AI_WORKERS_CAPACITY,
+    AI_WORKERS_LOAD,
+    AI_ABANDONED,
+    AI_WORKER_RESTARTS,
     ACTOR_RESTARTS,
     ACTOR_FAILURES,
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
@@ -83,9 +93,12 @@ pub fn describe() {
     }
     for stage in ["queued", "running"] {
         counter!(TRANSCODE_ABANDONED, "stage" => stage).increment(0);
+        counter!(AI_ABANDONED, "stage" => stage).increment(0);
     }
     counter!(SEGMENT_SOURCE_APPEARED, "seg_type" => "live").increment(0);
-    for name in [SEGMENT_TRANSCODED, STREAM_CREATED, STREAM_ENDED, WORKER_RESTARTS, MIL_PIXELS_PROCESSED] {
+    for name in
+        [SEGMENT_TRANSCODED, STREAM_CREATED, STREAM_ENDED, WORKER_RESTARTS, AI_WORKER_RESTARTS, MIL_PIXELS_PROCESSED]
+    {
         counter!(name).increment(0);
     }
     counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS).increment(0);
@@ -93,7 +106,16 @@ pub fn describe() {
     for error in REDEMPTION_ERRORS {
         counter!(TICKET_REDEMPTION_ERRORS, "error" => *error).increment(0);
     }
-    for name in [CURRENT_SESSIONS, MAX_SESSIONS, TRANSCODERS_NUMBER, TRANSCODERS_CAPACITY, TRANSCODERS_LOAD] {
+    for name in [
+        CURRENT_SESSIONS,
+        MAX_SESSIONS,
+        TRANSCODERS_NUMBER,
+        TRANSCODERS_CAPACITY,
+        TRANSCODERS_LOAD,
+        AI_WORKERS_NUMBER,
+        AI_WORKERS_CAPACITY,
+        AI_WORKERS_LOAD,
+    ] {
         gauge!(name).increment(0.0);
     }
     // Histograms: the Prometheus exporter shows them from their first observation.
@@ -114,6 +136,11 @@ fn describe_only() {
     describe_gauge!(TRANSCODERS_NUMBER, "Transcoders registered with the orchestrator");
     describe_gauge!(TRANSCODERS_CAPACITY, "Total capacity of the registered transcoders");
     describe_gauge!(TRANSCODERS_LOAD, "Segments the registered transcoders are working on");
+    describe_gauge!(AI_WORKERS_NUMBER, "AI workers registered, once per model each serves");
+    describe_gauge!(AI_WORKERS_CAPACITY, "Concurrent AI jobs the registered workers take, over their models");
+    describe_gauge!(AI_WORKERS_LOAD, "AI jobs the registered workers are running");
+    describe_counter!(AI_WORKER_RESTARTS, "Local AI workers restarted after a crash");
+    describe_counter!(AI_ABANDONED, "AI jobs dropped because their caller stopped waiting, by stage");
     describe_counter!(STREAM_CREATED, "Streams the gateway started");
     describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
     describe_counter!(WORKER_RESTARTS, "Transcode workers restarted after a crash");
@@ -142,8 +169,13 @@ pub fn ticket_redemption(error: Option<&'static str>, outcome: &lp_chain::db::Ti
     }
 }
 
-pub fn transcode_abandoned(stage: &'static str) {
-    counter!(TRANSCODE_ABANDONED, "stage" => stage).increment(1);
+/// A job of a worker pool (`kind` `transcode` or `ai`) dropped because its caller stopped
+/// waiting, by `stage` (`queued`, `running`).
+pub fn job_abandoned(kind: &'static str, stage: &'static str) {
+    match kind {
+        "transcode" => counter!(TRANSCODE_ABANDONED, "stage" => stage).increment(1),
+        _ => counter!(AI_ABANDONED, "stage" => stage).increment(1),
+    }
 }
 
 pub fn segment_appeared() {
@@ -173,10 +205,16 @@ pub fn sessions(current: usize, max: u32) {
     gauge!(MAX_SESSIONS).set(max as f64);
 }
 
-pub fn transcoders(number: usize, capacity: u32, load: u32) {
-    gauge!(TRANSCODERS_NUMBER).set(number as f64);
-    gauge!(TRANSCODERS_CAPACITY).set(capacity as f64);
-    gauge!(TRANSCODERS_LOAD).set(load as f64);
+/// The workers of a pool (`kind` `transcode` or `ai`; an AI worker counts once per model it
+/// serves), their capacity and their load.
+pub fn workers(kind: &'static str, number: usize, capacity: u32, load: u32) {
+    let names = match kind {
+        "transcode" => [TRANSCODERS_NUMBER, TRANSCODERS_CAPACITY, TRANSCODERS_LOAD],
+        _ => [AI_WORKERS_NUMBER, AI_WORKERS_CAPACITY, AI_WORKERS_LOAD],
+    };
+    for (name, value) in names.into_iter().zip([number as f64, capacity as f64, load as f64]) {
+        gauge!(name).set(value);
+    }
 }
 
 pub fn stream_created() {
@@ -187,8 +225,12 @@ pub fn stream_ended() {
     counter!(STREAM_ENDED).increment(1);
 }
 
-pub fn worker_restarted() {
-    counter!(WORKER_RESTARTS).increment(1);
+/// A local worker (`kind` `transcode` or `ai`) restarted after a crash.
+pub fn worker_restarted(kind: &'static str) {
+    match kind {
+        "transcode" => counter!(WORKER_RESTARTS).increment(1),
+        _ => counter!(AI_WORKER_RESTARTS).increment(1),
+    }
 }
 
 /// Declare an actor kind's restart and failure series at zero when it first starts.

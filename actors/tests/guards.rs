@@ -23,8 +23,8 @@ use lp_actors::gateway::{
     TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, Orchestrator, RegisterTranscoder, SessionSegment, Transcode, TranscodeFn, TranscodeJob,
-    TranscodeWorker, TranscoderPool,
+    AuthSession, LocalWorker, Offer, Orchestrator, RegisterWorker, SessionSegment, Submit, TranscodeFn, TranscodeJob,
+    TranscoderPool,
 };
 use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 
@@ -81,12 +81,12 @@ async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
     let data = segment();
     let (func, release, started) = held();
     let pool = pool_with(func, 1, 1).await;
-    let running = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    let running = actix::spawn(pool.send(Submit(job(data.clone()))));
     wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
-    let queued = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    let queued = actix::spawn(pool.send(Submit(job(data.clone()))));
     // Messages reach the pool in the order they are sent: the second is queued, the third is one
     // too many.
-    let refused = pool.send(Transcode(job(data.clone()))).await.unwrap().expect_err("the queue is full");
+    let refused = pool.send(Submit(job(data.clone()))).await.unwrap().expect_err("the queue is full");
     assert_eq!(refused.code, ErrorCode::OrchestratorBusy);
     assert!(refused.message.contains("queue is full"), "{}", refused.message);
     release.send(()).unwrap();
@@ -104,14 +104,14 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     let data = segment();
     let (func, release, started) = held();
     let pool = pool_with(func, 1, 1).await;
-    let running = actix::spawn(pool.send(Transcode(job(data.clone()))));
+    let running = actix::spawn(pool.send(Submit(job(data.clone()))));
     wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
     let late = TranscodeJob { deadline: std::time::Instant::now() + Duration::from_millis(200), ..job(data.clone()) };
-    let dropped = pool.send(Transcode(late)).await.unwrap().expect_err("dropped at its deadline");
+    let dropped = pool.send(Submit(late)).await.unwrap().expect_err("dropped at its deadline");
     assert!(dropped.message.contains("the gateway stopped waiting"), "{}", dropped.message);
     assert!(!running.is_finished(), "answered while the transcoder was still busy");
     // Its place in the queue (max_queue = 1) is free again.
-    let live = actix::spawn(pool.send(Transcode(job(data))));
+    let live = actix::spawn(pool.send(Submit(job(data))));
     release.send(()).unwrap();
     release.send(()).unwrap();
     assert!(running.await.unwrap().unwrap().is_ok());
@@ -249,31 +249,31 @@ async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
             ran.lock().unwrap().push(name);
             real(job)
         });
-        TranscodeWorker::new(name, f).start().recipient()
+        LocalWorker::new(name, f).start().recipient()
     };
     let mut ts_only = lp_wire::Capabilities::default();
     ts_only.set(lp_wire::capability::H264);
     ts_only.set(lp_wire::capability::MPEGTS);
 
     let pool = TranscoderPool::new(8).start();
-    let register = |name: &'static str, capabilities| RegisterTranscoder {
+    let register = |name: &'static str, capabilities| RegisterWorker {
         name: name.into(),
         capacity: 1,
-        capabilities,
+        offer: Offer { capabilities, model: None },
         recipient: worker(name),
     };
     pool.send(register("ts-only", ts_only)).await.unwrap();
-    let refused = pool.send(Transcode(mp4_job())).await.unwrap().expect_err("nobody here decodes MP4");
+    let refused = pool.send(Submit(mp4_job())).await.unwrap().expect_err("nobody here decodes MP4");
     assert_eq!(refused.code, ErrorCode::NoTranscoders);
     assert!(refused.message.contains("offers what this segment needs"), "{}", refused.message);
 
     pool.send(register("full", lp_wire::Capabilities::transcoding())).await.unwrap();
-    let (a, b) = futures::join!(pool.send(Transcode(mp4_job())), pool.send(Transcode(mp4_job())));
+    let (a, b) = futures::join!(pool.send(Submit(mp4_job())), pool.send(Submit(mp4_job())));
     assert_eq!(a.unwrap().expect("transcoded").segments.len(), 1);
     assert_eq!(b.unwrap().expect("transcoded").segments.len(), 1);
     assert_eq!(*ran.lock().unwrap(), ["full", "full"], "both waited for the one that decodes MP4");
     // An MPEG-TS segment may go to either.
-    pool.send(Transcode(job(segment()))).await.unwrap().expect("transcoded");
+    pool.send(Submit(job(segment()))).await.unwrap().expect("transcoded");
 }
 
 /// A session the gateway already ended (waiting for its last segment) that panics stops at its

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::LocalBoxFuture;
 use futures::{SinkExt, StreamExt};
-use lp_actors::orchestrator::{JobError, RegisterTranscoder, RunJob, TranscoderPool};
+use lp_actors::orchestrator::{JobError, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool};
 use lp_actors::worker::{self, Connection, Health, LinkSettings, Refused, WorkerFrame};
 use lp_pipelines::InputFormat;
 use lp_wire::limits::WORKER_SILENCE;
@@ -30,10 +30,10 @@ impl Actor for Echo {
     type Context = Context<Self>;
 }
 
-impl Handler<RunJob> for Echo {
+impl Handler<RunJob<TranscodeJob>> for Echo {
     type Result = Result<TranscodeData, JobError>;
 
-    fn handle(&mut self, RunJob(job): RunJob, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, RunJob(job): RunJob<TranscodeJob>, _: &mut Self::Context) -> Self::Result {
         Ok(rendition(job.seq, &job.data))
     }
 }
@@ -55,9 +55,9 @@ fn rendition(seq: i64, data: &[u8]) -> TranscodeData {
 async fn pool() -> Addr<TranscoderPool> {
     let pool = TranscoderPool::new(4).start();
     let echo = Echo.start();
-    pool.send(RegisterTranscoder {
+    pool.send(RegisterWorker {
         name: "echo".into(),
-        capabilities: lp_wire::Capabilities::transcoding(),
+        offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
         capacity: 1,
         recipient: echo.recipient(),
     })

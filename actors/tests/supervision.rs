@@ -20,8 +20,8 @@ use lp_actors::gateway::{
     TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, GetTranscoders, JobError, Orchestrator, RegisterTranscoder, RunJob, SessionEnded, SessionSegment,
-    Transcode, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterTranscoder,
+    AuthSession, GetWorkers, JobError, Offer, Orchestrator, RegisterWorker, RunJob, SessionEnded, SessionSegment,
+    Submit, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterWorker,
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
 use lp_wire::{
@@ -49,13 +49,13 @@ async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     let (func, calls) = panics_once();
     let pool = pool_with(func, 1, 8).await;
 
-    let first = pool.send(Transcode(job(data.clone()))).await.unwrap();
+    let first = pool.send(Submit(job(data.clone()))).await.unwrap();
     let failure = first.expect_err("the crashed segment fails");
     assert_eq!(failure.code, ErrorCode::TranscoderFailed);
     assert!(failure.message.contains("injected crash"), "{}", failure.message);
 
     // The same worker, restarted, transcodes the next segment.
-    let second = pool.send(Transcode(job(data))).await.unwrap().expect("the restarted worker works");
+    let second = pool.send(Submit(job(data))).await.unwrap().expect("the restarted worker works");
     assert_eq!(second.segments.len(), 1);
     assert_eq!((second.segments[0].width, second.segments[0].height), (256, 144));
     assert_eq!(second.segments[0].pixels, 256 * 144 * 30);
@@ -84,11 +84,11 @@ impl Handler<SetId> for Vanishing {
     }
 }
 
-impl Handler<RunJob> for Vanishing {
+impl Handler<RunJob<TranscodeJob>> for Vanishing {
     type Result = Result<TranscodeData, JobError>;
-    fn handle(&mut self, _: RunJob, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: RunJob<TranscodeJob>, ctx: &mut Self::Context) -> Self::Result {
         if let Some(id) = self.id {
-            self.pool.do_send(UnregisterTranscoder(id));
+            self.pool.do_send(UnregisterWorker(id));
         }
         ctx.stop();
         Err(JobError::Disconnected)
@@ -99,8 +99,12 @@ impl Handler<RunJob> for Vanishing {
 async fn vanishing(pool: &Addr<TranscoderPool>, name: &str) -> Addr<Vanishing> {
     let t = Vanishing { pool: pool.clone(), id: None }.start();
     let capabilities = lp_wire::Capabilities::transcoding();
-    let register =
-        RegisterTranscoder { name: name.into(), capacity: 1, capabilities, recipient: t.clone().recipient() };
+    let register = RegisterWorker {
+        name: name.into(),
+        capacity: 1,
+        offer: Offer { capabilities, model: None },
+        recipient: t.clone().recipient(),
+    };
     let id = pool.send(register).await.unwrap();
     t.send(SetId(id)).await.unwrap();
     t
@@ -111,7 +115,7 @@ async fn a_job_whose_transcoder_disconnects_is_requeued_on_another() {
     let data = segment();
     let pool = TranscoderPool::new(8).start();
     vanishing(&pool, "vanishing").await;
-    let answer = pool.send(Transcode(job(data)));
+    let answer = pool.send(Submit(job(data)));
     add_worker(&pool, real(), 1).await;
     let data = answer.await.unwrap().expect("re-queued on the good transcoder");
     assert_eq!(data.segments.len(), 1);
@@ -128,10 +132,10 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     for i in 0..3 {
         victims.push(vanishing(&pool, &format!("t{i}")).await);
     }
-    let failure = pool.send(Transcode(job(data))).await.unwrap().expect_err("a poison job fails");
+    let failure = pool.send(Submit(job(data))).await.unwrap().expect_err("a poison job fails");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed);
     assert!(failure.message.contains("2 transcoders went away"), "{}", failure.message);
-    let left = pool.send(GetTranscoders).await.unwrap();
+    let left = pool.send(GetWorkers).await.unwrap();
     assert_eq!(left.len(), 1, "only two transcoders were given the poison job: {left:?}");
     assert_eq!(victims.iter().filter(|v| v.connected()).count(), 1);
 }
@@ -178,7 +182,7 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     let segment = incoming(0, data);
     let failure = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect_err("a poison segment");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed, "{failure}");
-    assert_eq!(tpool.send(GetTranscoders).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");
+    assert_eq!(tpool.send(GetWorkers).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,17 +315,17 @@ async fn a_transcoder_pool_that_panics_keeps_its_transcoders_and_the_job_in_flig
     let s = stack(&watchdog, false).await;
     // A job on the one worker when the pool panics: its answer still reaches its caller, and
     // the worker counts as busy meanwhile, so nothing else is handed to it.
-    let in_flight = s.transcoder_pool.send(Transcode(job(data.clone())));
+    let in_flight = s.transcoder_pool.send(Submit(job(data.clone())));
     until_async("the job to be handed out", || async {
-        s.transcoder_pool.send(GetTranscoders).await.unwrap()[0].load == 1
+        s.transcoder_pool.send(GetWorkers).await.unwrap()[0].load == 1
     })
     .await;
     panic_and_watch(&watchdog, &s.transcoder_pool, "transcoder_pool").await;
-    let transcoders = s.transcoder_pool.send(GetTranscoders).await.unwrap();
+    let transcoders = s.transcoder_pool.send(GetWorkers).await.unwrap();
     assert_eq!(transcoders.len(), 1, "the registered worker is still there");
     let done = in_flight.await.expect("the pool answers").expect("transcoded across the restart");
     assert_eq!(done.segments.len(), 1);
-    assert_eq!(s.transcoder_pool.send(GetTranscoders).await.unwrap()[0].load, 0);
+    assert_eq!(s.transcoder_pool.send(GetWorkers).await.unwrap()[0].load, 0);
     push(&s.gateway, 0, &data).await.expect("transcoded after the restart");
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use lp_actors::orchestrator::{
-    Close, GetTranscoders, LinkEvent, LinkTransport, Links, Transcode, TranscodeJob, TranscoderPool, WorkerLink,
+    Close, GetWorkers, LinkEvent, LinkTransport, Links, Submit, TranscodeJob, TranscoderPool, WorkerLink,
 };
 use lp_pipelines::InputFormat;
 use lp_wire::limits::{WORKER_JOB_TIMEOUT, WORKER_REGISTER_WITHIN, WORKER_SILENCE};
@@ -169,7 +169,7 @@ fn renditions(seq: i64) -> TranscodeData {
 }
 
 async fn transcoders(pool: &Addr<TranscoderPool>) -> Vec<(String, u32)> {
-    pool.send(GetTranscoders).await.unwrap().into_iter().map(|t| (t.name, t.capacity)).collect()
+    pool.send(GetWorkers).await.unwrap().into_iter().map(|t| (t.name, t.capacity)).collect()
 }
 
 /// Whether `elapsed` (virtual time) is `expected`, give or take the timer's resolution.
@@ -188,14 +188,14 @@ async fn a_worker_with_the_right_secret_registers_and_gets_jobs() {
     w.registered(2).await;
     assert_eq!(transcoders(&pool).await, vec![("remote memory".to_string(), 2)]);
 
-    let answer = pool.send(Transcode(job(7)));
+    let answer = pool.send(Submit(job(7)));
     let (task_id, seq) = w.job().await;
     assert_eq!(seq, 7);
     w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Transcoded(renditions(7)) });
     assert_eq!(answer.await.unwrap(), Ok(renditions(7)));
 
     // A failure comes back as the worker said it.
-    let answer = pool.send(Transcode(job(8)));
+    let answer = pool.send(Submit(job(8)));
     let (task_id, _) = w.job().await;
     let failure = lp_wire::TranscodeFailure { code: ErrorCode::InvalidInput, message: "bad segment".into() };
     w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Error(failure.clone()) });
@@ -272,7 +272,7 @@ async fn a_job_not_answered_in_time_fails_and_drops_the_link() {
     let (pool, links) = setup();
     let mut w = connect(&pool, &links);
     w.registered(1).await;
-    let answer = pool.send(Transcode(job(3)));
+    let answer = pool.send(Submit(job(3)));
     let (_task_id, _) = w.job().await;
     let sent = Instant::now();
     // The worker stays alive (it answers pings) but never answers the job.
@@ -309,7 +309,7 @@ async fn a_link_dropped_with_a_job_in_flight_has_it_re_queued_on_another_worker(
     let (pool, links) = setup();
     let mut first = connect(&pool, &links);
     first.registered(1).await;
-    let answer = pool.send(Transcode(job(5)));
+    let answer = pool.send(Submit(job(5)));
     let (_, seq) = first.job().await;
     assert_eq!(seq, 5);
 
@@ -331,7 +331,7 @@ async fn the_drain_closes_each_link_once_its_jobs_are_answered() {
     let (pool, links) = setup();
     let mut w = connect(&pool, &links);
     w.registered(1).await;
-    let answer = pool.send(Transcode(job(9)));
+    let answer = pool.send(Submit(job(9)));
     let (task_id, _) = w.job().await;
 
     // One poll: no segment is in flight, so the drain asks each link to close, then waits.

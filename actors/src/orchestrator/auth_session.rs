@@ -17,7 +17,7 @@ use actix::prelude::*;
 use tracing::debug;
 
 use super::job::TranscodeJob;
-use super::transcoder_pool::{Transcode, TranscoderPool};
+use super::worker_pool::{Submit, TranscoderPool};
 use crate::supervision::inject_panic;
 use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 
@@ -88,7 +88,7 @@ impl Supervised for AuthSession {
 
 inject_panic!(AuthSession);
 
-/// Transcode one of this session's segments.
+/// Submit one of this session's segments.
 #[derive(Message)]
 #[rtype(result = "Result<TranscodeData, TranscodeFailure>")]
 pub struct SessionSegment(pub TranscodeJob);
@@ -130,7 +130,7 @@ impl Handler<SessionSegment> for AuthSession {
             return Box::pin(async { Err(failure) }.into_actor(self));
         }
         self.in_flight += 1;
-        let sent = self.pool.send(Transcode(job));
+        let sent = self.pool.send(Submit(job));
         Box::pin(sent.into_actor(self).map(|answer, act, ctx| {
             act.in_flight -= 1;
             act.last_activity = Instant::now();

@@ -7,14 +7,14 @@ use lp_pipelines::TranscodeOptions;
 use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 use serde::Serialize;
 
-use super::job::ffmpeg_transcode;
+use super::job::{Offer, ffmpeg_transcode};
+use super::local_worker::LocalWorker;
 use super::orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
     OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
 use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
-use super::transcode_worker::TranscodeWorker;
-use super::transcoder_pool::{GetTranscoders, RegisterTranscoder, TranscoderPool, TranscoderStatus};
+use super::worker_pool::{GetWorkers, RegisterWorker, TranscoderPool, WorkerStatus};
 use crate::handle::CallError;
 use crate::supervision::{Policy, Watchdog};
 
@@ -27,10 +27,10 @@ pub async fn add_local_workers(
 ) -> Result<(), CallError> {
     for i in 0..capacity {
         let name = format!("local-{i}");
-        let worker = TranscodeWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
-        let register = RegisterTranscoder {
+        let worker = LocalWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
+        let register = RegisterWorker {
             name,
-            capabilities: lp_wire::Capabilities::transcoding(),
+            offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
             capacity: 1,
             recipient: worker.recipient(),
         };
@@ -49,7 +49,7 @@ pub struct OrchestratorHandle {
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestratorReport {
     pub status: OrchestratorStatus,
-    pub transcoders: Vec<TranscoderStatus>,
+    pub transcoders: Vec<WorkerStatus>,
     /// On-chain: what each sender paid, per session.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub payments: Vec<ReceiverStatus>,
@@ -98,7 +98,7 @@ impl OrchestratorHandle {
 
     pub async fn report(&self) -> Result<OrchestratorReport, CallError> {
         let status = self.orchestrator.send(GetOrchestratorStatus).await;
-        let transcoders = self.pool.send(GetTranscoders).await;
+        let transcoders = self.pool.send(GetWorkers).await;
         let payments = self.payments().await?;
         match (status, transcoders) {
             (Ok(status), Ok(transcoders)) => Ok(OrchestratorReport { status, transcoders, payments }),

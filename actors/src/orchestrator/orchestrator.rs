@@ -36,7 +36,7 @@ use super::job::TranscodeJob;
 use super::ticket_receiver::{
     Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver,
 };
-use super::transcoder_pool::TranscoderPool;
+use super::worker_pool::TranscoderPool;
 use crate::metrics;
 use crate::payment::{self, params_to_wire, price_to_wire};
 use crate::supervision::{Policy, Watchdog, inject_panic};

@@ -39,9 +39,9 @@ use serde_bytes::ByteBuf;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::job::{JobError, RunJob};
+use super::job::{Job, JobError, Offer, RunJob, TranscodeJob};
 use super::links::Links;
-use super::transcoder_pool::{RegisterTranscoder, TranscoderPool, UnregisterTranscoder};
+use super::worker_pool::{RegisterWorker, TranscoderPool, UnregisterWorker};
 
 pub const MAILBOX: usize = 64;
 
@@ -192,11 +192,11 @@ impl WorkerLink {
                 if capacity == 0 {
                     return self.refuse("zero capacity", ctx);
                 }
-                let register = RegisterTranscoder {
+                let register = RegisterWorker {
                     name: format!("remote {}", self.peer),
                     capacity,
-                    capabilities,
-                    recipient: ctx.address().recipient(),
+                    offer: Offer { capabilities, model: None },
+                    recipient: ctx.address().recipient::<RunJob<TranscodeJob>>(),
                 };
                 self.pool
                     .send(register)
@@ -259,7 +259,7 @@ impl Actor for WorkerLink {
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(id) = self.id.take() {
             info!(target: "lp::transcoders", peer = %self.peer, unanswered = self.pending.len(), "remote transcoder disconnected");
-            self.pool.do_send(UnregisterTranscoder(id));
+            self.pool.do_send(UnregisterWorker(id));
         }
         // Dropping the replies resolves every unanswered job as `Disconnected`.
         self.pending.clear();
@@ -294,11 +294,11 @@ impl StreamHandler<LinkEvent> for WorkerLink {
     }
 }
 
-impl Handler<RunJob> for WorkerLink {
+impl Handler<RunJob<TranscodeJob>> for WorkerLink {
     // Not tied to the actor: an answer the link got just before it stopped still reaches the pool.
     type Result = ResponseFuture<Result<TranscodeData, JobError>>;
 
-    fn handle(&mut self, RunJob(job): RunJob, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, RunJob(job): RunJob<TranscodeJob>, ctx: &mut Self::Context) -> Self::Result {
         if self.id.is_none() {
             return Box::pin(async { Err(JobError::Disconnected) });
         }

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::orchestrator::{Transcode, TranscodeJob, TranscoderPool};
+use crate::orchestrator::{Submit, TranscodeJob, TranscoderPool};
 
 /// What travels on a worker's connection, either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +197,7 @@ async fn run_job(work: Work, timeout_ms: u64, pool: &Addr<TranscoderPool>) -> Op
             let profiles = profiles.iter().map(Profile::from).collect::<Vec<_>>().into();
             let deadline = std::time::Instant::now() + patience;
             let job = TranscodeJob { seq, format: format.into(), profiles, data: data.into_vec().into(), deadline };
-            match pool.send(Transcode(job)).await {
+            match pool.send(Submit(job)).await {
                 Ok(Ok(data)) => Some(WorkOutcome::Transcoded(data)),
                 Ok(Err(f)) => Some(WorkOutcome::Error(f)),
                 Err(_) => None,

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use lp_actors::gateway::{IncomingSegment, StreamSettings};
 use lp_actors::orchestrator::{
-    OrchestratorSettings, RegisterTranscoder, TranscodeFn, TranscodeJob, TranscodeWorker, TranscoderPool,
+    LocalWorker, Offer, OrchestratorSettings, RegisterWorker, TranscodeFn, TranscodeJob, TranscoderPool,
     ffmpeg_transcode,
 };
 use lp_pipelines::{InputFormat, TranscodeOptions};
@@ -76,11 +76,16 @@ pub fn stream_settings() -> StreamSettings {
 
 /// Register one worker, "w", running `func` with `capacity` slots, on `pool`.
 pub async fn add_worker(pool: &Addr<TranscoderPool>, func: TranscodeFn, capacity: u32) {
-    let worker = TranscodeWorker::new("w", func).start();
+    let worker = LocalWorker::new("w", func).start();
     let capabilities = lp_wire::Capabilities::transcoding();
-    pool.send(RegisterTranscoder { name: "w".into(), capacity, capabilities, recipient: worker.recipient() })
-        .await
-        .unwrap();
+    pool.send(RegisterWorker {
+        name: "w".into(),
+        capacity,
+        offer: Offer { capabilities, model: None },
+        recipient: worker.recipient(),
+    })
+    .await
+    .unwrap();
 }
 
 /// A transcoder pool queueing up to `max_queue` jobs, with one worker running `func`.

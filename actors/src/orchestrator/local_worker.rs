@@ -1,10 +1,11 @@
-//! `TranscodeWorker`: one local transcoding slot.
+//! `LocalWorker<J>`: one local slot of a [`WorkerPool`](super::WorkerPool), transcoding or AI.
 //!
-//! - **Owns** a dedicated OS thread (its device context: FFmpeg codec state lives and dies there).
-//!   Transcoding never runs on the actor's thread or the async executor.
+//! - **Owns** a dedicated OS thread (its device context: FFmpeg codec state, ONNX Runtime
+//!   sessions live and die there). The compute never runs on the actor's thread or the async
+//!   executor.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the pool gives it one job at a time.
 //! - **Restart policy**: a job that panics, or runs past [`WORKER_JOB_TIMEOUT`] (a wedged codec
-//!   must not hold a session's slot forever), fails only that job (answered `TranscoderFailed`);
+//!   or model must not hold a slot forever), fails only that job (answered `TranscoderFailed`);
 //!   the thread is discarded with whatever state it was left in and a fresh one is started for
 //!   the next job. The actor itself never stops while its node
 //!   runs.
@@ -16,37 +17,37 @@ use actix::prelude::*;
 use futures::channel::oneshot;
 use tracing::{error, info};
 
-use super::job::{JobError, RunJob, TranscodeFn, TranscodeJob};
+use super::job::{Job, JobError, RunJob, WorkFn};
 use crate::metrics;
 use lp_wire::limits::WORKER_JOB_TIMEOUT;
-use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
+use lp_wire::{ErrorCode, TranscodeFailure};
 
 /// The pool never sends more than a few jobs to one worker.
 const MAILBOX: usize = 8;
 /// What the thread answers: the job's result, or the panic message when the job panicked.
-type Reply = oneshot::Sender<Result<Result<TranscodeData, TranscodeFailure>, String>>;
+type Reply<J> = oneshot::Sender<Result<Result<<J as Job>::Output, TranscodeFailure>, String>>;
 
-pub struct TranscodeWorker {
+pub struct LocalWorker<J: Job> {
     name: String,
-    func: TranscodeFn,
-    thread: Option<crossbeam_channel::Sender<(TranscodeJob, Reply)>>,
+    func: WorkFn<J>,
+    thread: Option<crossbeam_channel::Sender<(J, Reply<J>)>>,
     restarts: u64,
 }
 
-impl TranscodeWorker {
-    pub fn new(name: impl Into<String>, func: TranscodeFn) -> Self {
-        TranscodeWorker { name: name.into(), func, thread: None, restarts: 0 }
+impl<J: Job> LocalWorker<J> {
+    pub fn new(name: impl Into<String>, func: WorkFn<J>) -> Self {
+        LocalWorker { name: name.into(), func, thread: None, restarts: 0 }
     }
 
     /// The job channel of the worker thread, starting a thread if there is none.
-    fn thread(&mut self) -> crossbeam_channel::Sender<(TranscodeJob, Reply)> {
+    fn thread(&mut self) -> crossbeam_channel::Sender<(J, Reply<J>)> {
         if let Some(tx) = &self.thread {
             return tx.clone();
         }
-        let (tx, rx) = crossbeam_channel::bounded::<(TranscodeJob, Reply)>(MAILBOX);
+        let (tx, rx) = crossbeam_channel::bounded::<(J, Reply<J>)>(MAILBOX);
         let func = self.func.clone();
         let name = self.name.clone();
-        let spawned = thread::Builder::new().name(format!("transcode-{name}")).spawn(move || {
+        let spawned = thread::Builder::new().name(format!("{}-{name}", J::KIND)).spawn(move || {
             for (job, reply) in rx {
                 match catch_unwind(AssertUnwindSafe(|| func(&job))) {
                     Ok(result) => {
@@ -54,7 +55,7 @@ impl TranscodeWorker {
                     }
                     Err(panic) => {
                         let what = crate::supervision::panic_message(panic.as_ref());
-                        error!(target: "lp::transcode", worker = %name, seq = job.seq, panic = %what, "transcode worker panicked; restarting it");
+                        error!(target: "lp::worker", kind = J::KIND, worker = %name, job = %job.describe(), panic = %what, "worker panicked; restarting it");
                         let _ = reply.send(Err(what));
                         // Leave the thread: the state the panic left behind is not reused.
                         return;
@@ -63,14 +64,14 @@ impl TranscodeWorker {
             }
         });
         if let Err(e) = spawned {
-            error!(target: "lp::transcode", worker = %self.name, "cannot start a transcode thread: {e}");
+            error!(target: "lp::worker", kind = J::KIND, worker = %self.name, "cannot start a worker thread: {e}");
         }
         self.thread = Some(tx.clone());
         tx
     }
 }
 
-impl Actor for TranscodeWorker {
+impl<J: Job> Actor for LocalWorker<J> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -79,10 +80,10 @@ impl Actor for TranscodeWorker {
     }
 }
 
-impl Handler<RunJob> for TranscodeWorker {
-    type Result = ResponseActFuture<Self, Result<TranscodeData, JobError>>;
+impl<J: Job> Handler<RunJob<J>> for LocalWorker<J> {
+    type Result = ResponseActFuture<Self, Result<J::Output, JobError>>;
 
-    fn handle(&mut self, RunJob(job): RunJob, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, RunJob(job): RunJob<J>, _ctx: &mut Self::Context) -> Self::Result {
         let (reply_tx, reply_rx) = oneshot::channel();
         let sent = self.thread().try_send((job, reply_tx));
         Box::pin(
@@ -99,8 +100,8 @@ impl Handler<RunJob> for TranscodeWorker {
             .map(|answer, act, _| {
                 let crash = match answer {
                     Some(Ok(result)) => return result.map_err(JobError::Failed),
-                    Some(Err(panic)) => format!("transcoder crashed: {panic}"),
-                    None => "transcoder thread stopped".to_string(),
+                    Some(Err(panic)) => format!("worker crashed: {panic}"),
+                    None => "worker thread stopped".to_string(),
                 };
                 act.restart();
                 Err(JobError::Failed(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: crash }))
@@ -109,12 +110,12 @@ impl Handler<RunJob> for TranscodeWorker {
     }
 }
 
-impl TranscodeWorker {
+impl<J: Job> LocalWorker<J> {
     fn restart(&mut self) {
         self.thread = None;
         self.restarts += 1;
-        metrics::worker_restarted();
-        info!(target: "lp::transcode", worker = %self.name, restarts = self.restarts, "transcode worker restarted");
+        metrics::worker_restarted(J::KIND);
+        info!(target: "lp::worker", kind = J::KIND, worker = %self.name, restarts = self.restarts, "worker restarted");
         self.thread();
     }
 }
