@@ -10,14 +10,19 @@
 //! - [`worker`]: the orchestrator ↔ worker frames (registration, transcode and inference jobs);
 //! - [`headers`]: HTTP header names and content types;
 //! - [`limits`]: every protocol limit and timeout, defined once;
+//! - [`ai`]: the AI gateway API (pipelines, their requests as parsed from HTTP bodies, responses
+//!   and errors in the spec's JSON, and what a request costs), over [`multipart`]'s
+//!   `multipart/form-data` parser;
 //! - [`codec`]: the [`Codec`] trait and its MessagePack implementation (a protobuf codec for
 //!   go-livepeer interoperability can sit beside it).
 
+pub mod ai;
 pub mod capability;
 pub mod codec;
 pub mod headers;
 pub mod limits;
 pub mod messages;
+pub mod multipart;
 pub mod profile;
 pub mod worker;
 

@@ -49,3 +49,19 @@ pub const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The first and the longest wait between a worker's reconnection attempts (doubling).
 pub const WORKER_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// The largest body of an AI request (`POST /<pipeline>`), 50 MiB: ai-runner refuses files above
+/// this (413), so a bigger upload could never be served. A bigger body is a 413.
+pub const MAX_AI_BODY_BYTES: usize = 50 * 1024 * 1024;
+
+/// The most pixels an AI request's input image may have, 4096 × 4096 (16.7 M). An image header
+/// is a few bytes that can claim up to 65535 × 65535 pixels (a decompression bomb of a few KB);
+/// this bounds what a worker decodes (64 MiB as RGBA, 200 MB as the f32 tensor a model takes)
+/// and what an upscale produces (×4 each way: 268 M pixels), and is above any camera's output
+/// that the pipelines' models (trained at 512–1024 px) are useful on. A bigger image is a 413.
+pub const MAX_AI_IMAGE_PIXELS: u64 = 4096 * 4096;
+
+/// The most tokens an LLM request may ask for (`max_tokens`), 4096: the request is paid for its
+/// `max_tokens` up front, and a worker's time on one request (and its KV cache) grows with it;
+/// small served models' contexts are a few thousand tokens. More is a 422 (`less_than_equal`).
+pub const MAX_LLM_TOKENS: u32 = 4096;

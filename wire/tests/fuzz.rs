@@ -7,12 +7,20 @@
 //! value, never a panic, an abort or a stack overflow. The capability check the orchestrator runs
 //! on what a gateway sends ([`Capabilities::compatible_with`]) is fuzzed on decoded values too.
 //!
+//! The AI API's HTTP bodies too: `multipart/form-data` bodies round-trip through
+//! [`lp_wire::multipart::parse`], and it answers mutated and arbitrary bodies without a panic;
+//! [`AiRequest::parse`] answers well-formed forms with a request or a 422, and mutated forms,
+//! arbitrary JSON and mutated JSON with a request, a 400 or a 422, never a panic or a deep
+//! recursion.
+//!
 //! `cargo test` runs a bounded number of cases per target (`PROPTEST_CASES` overrides);
 //! `make fuzz` runs each for `FUZZ_SECS` seconds.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+use lp_wire::ai::{AiRequest, Pipeline};
+use lp_wire::multipart::{self, MultipartError};
 use lp_wire::{
     AuthToken, Capabilities, EndSession, ErrorCode, OrchestratorInfo, OrchestratorMessage, OrchestratorRequest,
     Payment, PriceInfo, SegData, SegParameters, TicketExpirationParams, TicketParams, TicketSenderParams,
@@ -25,6 +33,7 @@ use proptest::test_runner::TestCaseResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
+use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Strategies for every wire type
@@ -521,4 +530,317 @@ fn capability_bits_follow_the_model() {
         prop_assert!(caps.compatible_with(&caps.clone()));
         Ok(())
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// multipart/form-data and the AI request bodies
+// ---------------------------------------------------------------------------------------------
+
+const FORM_BOUNDARY: &str = "B0UND";
+const FORM_TYPE: &str = "multipart/form-data; boundary=\"B0UND\"";
+
+#[derive(Debug, Clone)]
+struct FormPart {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+    /// Transport padding after the delimiter.
+    padding: String,
+}
+
+/// Bytes made of pieces that come close to a delimiter (`\r\n--B0UND`) without making one:
+/// the delimiter has no border, and no piece starts with its tail.
+fn near_delimiters() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(&b"a"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b"-"[..]),
+        Just(&b"\r"[..]),
+        Just(&b"\r\n--B0UN"[..]),
+        Just(&b"\r\n--B0UNDz"[..]),
+        Just(&b"\xff\x00"[..]),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+}
+
+fn form_part() -> impl Strategy<Value = FormPart> {
+    (
+        "[a-z_]{1,12}",
+        proptest::option::of("[a-zA-Z0-9 ._-]{0,12}"),
+        proptest::option::of("[a-z]{1,8}/[a-z0-9.+-]{1,12}"),
+        near_delimiters(),
+        "[ \t]{0,2}",
+    )
+        .prop_map(|(name, filename, content_type, data, padding)| FormPart {
+            name,
+            filename,
+            content_type,
+            data,
+            padding,
+        })
+}
+
+fn form_body(preamble: &Option<Vec<u8>>, parts: &[FormPart], epilogue: &[u8]) -> Vec<u8> {
+    let mut body = preamble.as_ref().map(|p| [&p[..], b"\r\n"].concat()).unwrap_or_default();
+    for p in parts {
+        body.extend(
+            format!("--{FORM_BOUNDARY}{}\r\nContent-Disposition: form-data; name=\"{}\"", p.padding, p.name).bytes(),
+        );
+        if let Some(f) = &p.filename {
+            body.extend(format!("; filename=\"{f}\"").bytes());
+        }
+        body.extend(b"\r\n");
+        if let Some(ct) = &p.content_type {
+            body.extend(format!("Content-Type: {ct}\r\n").bytes());
+        }
+        body.extend(b"\r\n");
+        body.extend(&p.data);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{FORM_BOUNDARY}--").bytes());
+    body.extend(epilogue);
+    body
+}
+
+fn form() -> impl Strategy<Value = (Option<Vec<u8>>, Vec<FormPart>, Vec<u8>)> {
+    (
+        proptest::option::of(near_delimiters()),
+        proptest::collection::vec(form_part(), 0..8),
+        proptest::collection::vec(any::<u8>(), 0..16),
+    )
+}
+
+/// What the parser says of any body: an error, or parts within the body and within the limit.
+fn parses_cleanly(content_type: &str, body: &[u8]) -> TestCaseResult {
+    if let Ok(parts) = multipart::parse(content_type, body) {
+        prop_assert!(parts.len() <= multipart::MAX_PARTS);
+        let range = body.as_ptr_range();
+        for p in &parts {
+            prop_assert!(
+                p.data.is_empty() || (range.start <= p.data.as_ptr() && p.data.as_ptr_range().end <= range.end)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Well-formed bodies parse to their parts; mutated and arbitrary ones to an answer.
+#[test]
+fn multipart_forms() {
+    lp_testkit::fuzz::run("multipart_round_trip", 256, 3, form(), |(preamble, parts, epilogue)| {
+        let body = form_body(&preamble, &parts, &epilogue);
+        let parsed = multipart::parse(FORM_TYPE, &body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(parsed.len(), parts.len());
+        for (got, sent) in parsed.iter().zip(&parts) {
+            prop_assert_eq!(&got.name, &sent.name);
+            prop_assert_eq!(&got.filename, &sent.filename);
+            prop_assert_eq!(&got.content_type, &sent.content_type);
+            prop_assert_eq!(got.data, &sent.data[..]);
+        }
+        Ok(())
+    });
+    let strategy = (form(), proptest::collection::vec(mutation(), 1..6));
+    lp_testkit::fuzz::run("multipart_mutated", 256, 3, strategy, |((preamble, parts, epilogue), mutations)| {
+        let mut body = form_body(&preamble, &parts, &epilogue);
+        for m in &mutations {
+            apply(&mut body, m);
+        }
+        parses_cleanly(FORM_TYPE, &body)
+    });
+    let content_type = prop_oneof![
+        Just(FORM_TYPE.to_string()),
+        "multipart/form-data; ?boundary=\"?[-a-zA-Z0-9:;\"\\\\ ]{0,12}\"?",
+        ".{0,32}",
+    ];
+    let body = (proptest::option::of(Just(b"--B0UND\r\n".to_vec())), proptest::collection::vec(any::<u8>(), 0..256));
+    lp_testkit::fuzz::run("multipart_arbitrary", 256, 3, (content_type, body), |(content_type, (head, tail))| {
+        let _ = multipart::boundary(&content_type);
+        let body = [head.unwrap_or_default(), tail].concat();
+        parses_cleanly(&content_type, &body)
+    });
+}
+
+/// A form of the image pipelines' fields, each with a value that converts or one that does not.
+fn ai_form() -> impl Strategy<Value = Vec<FormPart>> {
+    let name = prop_oneof![
+        Just("model_id"),
+        Just("prompt"),
+        Just("image"),
+        Just("safety_check"),
+        Just("seed"),
+        Just("num_inference_steps"),
+        Just("num_images_per_prompt"),
+        Just("strength"),
+        Just("guidance_scale"),
+        Just("loras"),
+        Just("other"),
+    ];
+    let value = prop_oneof![
+        Just(b"".to_vec()),
+        Just(b"true".to_vec()),
+        Just(b"Off".to_vec()),
+        Just(b"12".to_vec()),
+        Just(b"-3".to_vec()),
+        Just(b"0.25".to_vec()),
+        Just(b"nan".to_vec()),
+        Just(b"99999999999999999999".to_vec()),
+        Just(b"{\"a\": 1}".to_vec()),
+        Just(b"{".to_vec()),
+        near_delimiters(),
+    ];
+    let part = (name, value, any::<bool>()).prop_map(|(name, data, file)| FormPart {
+        name: name.to_string(),
+        filename: file.then(|| "x.png".to_string()),
+        content_type: None,
+        data,
+        padding: String::new(),
+    });
+    proptest::collection::vec(part, 0..12)
+}
+
+const IMAGE_PIPELINES: [Pipeline; 3] = [Pipeline::Upscale, Pipeline::ImageToImage, Pipeline::ImageToText];
+
+/// A JSON value, with the strings and numbers llm's fields convert from among the others.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-10i64..5000).prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        text().prop_map(Value::from),
+        prop_oneof![Just("true"), Just("12"), Just("-1"), Just("0.5"), Just("user")].prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        let key = prop_oneof![Just("role".to_string()), Just("content".to_string()), text()];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(key, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// An llm body: some of its fields (messages often well-formed), holding any JSON.
+fn llm_body() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("messages"),
+        Just("model"),
+        Just("temperature"),
+        Just("max_tokens"),
+        Just("top_p"),
+        Just("top_k"),
+        Just("stream"),
+        Just("other"),
+    ];
+    let message =
+        ("[a-z]{0,9}", text()).prop_map(|(role, content)| serde_json::json!({"role": role, "content": content}));
+    let messages = proptest::collection::vec(message, 0..3).prop_map(Value::Array);
+    (proptest::collection::btree_map(key, json_value(), 0..6), proptest::option::of(messages)).prop_map(
+        |(fields, messages)| {
+            let mut object: serde_json::Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if let Some(m) = messages {
+                object.insert("messages".into(), m);
+            }
+            Value::Object(object)
+        },
+    )
+}
+
+/// What parsing any body may answer: a request of the pipeline, a 400 or a 422.
+fn answers(pipeline: Pipeline, content_type: &str, body: &[u8]) -> Result<Option<AiRequest>, TestCaseError> {
+    match AiRequest::parse(pipeline, content_type, body) {
+        Ok(r) => {
+            prop_assert_eq!(r.pipeline(), pipeline);
+            if let AiRequest::Llm(r) = &r {
+                prop_assert!(!r.messages.is_empty());
+                prop_assert!((1..=lp_wire::limits::MAX_LLM_TOKENS).contains(&r.max_tokens));
+            }
+            Ok(Some(r))
+        }
+        Err(e) => {
+            prop_assert!(e.status == 400 || e.status == 422, "{e}");
+            prop_assert!(serde_json::from_slice::<Value>(&e.to_json()).is_ok());
+            Ok(None)
+        }
+    }
+}
+
+/// The AI request parser on forms of its fields, mutated forms, JSON and mutated JSON.
+#[test]
+fn ai_request_bodies() {
+    lp_testkit::fuzz::run("ai_forms", 256, 4, ai_form(), |parts| {
+        let body = form_body(&None, &parts, b"");
+        for pipeline in IMAGE_PIPELINES {
+            // A well-formed form is a request or a 422, and the request has the last model_id.
+            match AiRequest::parse(pipeline, FORM_TYPE, &body) {
+                Ok(r) => {
+                    let last = parts.iter().rev().find(|p| p.name == "model_id").map(|p| &p.data[..]);
+                    prop_assert_eq!(Some(r.model_id().as_bytes()), last);
+                    prop_assert!(!r.image().unwrap_or_default().is_empty());
+                }
+                Err(e) => prop_assert_eq!(e.status, 422, "{}", e),
+            }
+        }
+        Ok(())
+    });
+    let strategy = (ai_form(), proptest::collection::vec(mutation(), 1..6));
+    lp_testkit::fuzz::run("ai_forms_mutated", 256, 4, strategy, |(parts, mutations)| {
+        let mut body = form_body(&None, &parts, b"");
+        for m in &mutations {
+            apply(&mut body, m);
+        }
+        for pipeline in IMAGE_PIPELINES {
+            answers(pipeline, FORM_TYPE, &body)?;
+        }
+        Ok(())
+    });
+    lp_testkit::fuzz::run("llm_json", 256, 4, llm_body(), |body| {
+        answers(Pipeline::Llm, "application/json", body.to_string().as_bytes()).map(|_| ())
+    });
+    let strategy = (llm_body(), proptest::collection::vec(mutation(), 1..6));
+    lp_testkit::fuzz::run("llm_json_mutated", 256, 4, strategy, |(body, mutations)| {
+        let mut bytes = body.to_string().into_bytes();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        answers(Pipeline::Llm, "application/json", &bytes).map(|_| ())
+    });
+}
+
+/// JSON nested 100 000 deep (100 KB) in an llm body is refused (serde_json stops at 128 levels)
+/// on a 2 MiB stack, an actix worker's; so is a form field of it.
+#[test]
+fn deep_json_fits_a_worker_stack() {
+    on_stack(2 << 20, || {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let deep = format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+            for body in [deep.clone(), format!("{{\"messages\": {deep}}}")] {
+                let e = AiRequest::parse(Pipeline::Llm, "application/json", body.as_bytes()).unwrap_err();
+                assert_eq!(e.status, 400);
+            }
+            let body = form_body(
+                &None,
+                &[FormPart {
+                    name: "loras".into(),
+                    filename: None,
+                    content_type: None,
+                    data: deep.into_bytes(),
+                    padding: String::new(),
+                }],
+                b"",
+            );
+            let e = AiRequest::parse(Pipeline::ImageToImage, FORM_TYPE, &body).unwrap_err();
+            assert_eq!(e.status, 422);
+        }
+    });
+}
+
+/// The parser's own errors are what the body's fault is (a check on the fuzzed parser's answers).
+#[test]
+fn multipart_errors_name_the_fault() {
+    assert_eq!(multipart::parse(FORM_TYPE, b""), Err(MultipartError::NoOpening));
+    assert_eq!(multipart::parse("text/plain", b"--B0UND--"), Err(MultipartError::NotFormData));
+    assert_eq!(multipart::parse(FORM_TYPE, b"--B0UND\r\n"), Err(MultipartError::Truncated));
 }
