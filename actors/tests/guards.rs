@@ -108,7 +108,7 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
     let late = TranscodeJob { deadline: std::time::Instant::now() + Duration::from_millis(200), ..job(data.clone()) };
     let dropped = pool.send(Submit(late)).await.unwrap().expect_err("dropped at its deadline");
-    assert!(dropped.message.contains("the gateway stopped waiting"), "{}", dropped.message);
+    assert!(dropped.message.contains("the caller stopped waiting"), "{}", dropped.message);
     assert!(!running.is_finished(), "answered while the transcoder was still busy");
     // Its place in the queue (max_queue = 1) is free again.
     let live = actix::spawn(pool.send(Submit(job(data))));
@@ -265,7 +265,7 @@ async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
     pool.send(register("ts-only", ts_only)).await.unwrap();
     let refused = pool.send(Submit(mp4_job())).await.unwrap().expect_err("nobody here decodes MP4");
     assert_eq!(refused.code, ErrorCode::NoTranscoders);
-    assert!(refused.message.contains("offers what this segment needs"), "{}", refused.message);
+    assert!(refused.message.contains("offers what this job needs"), "{}", refused.message);
 
     pool.send(register("full", lp_wire::Capabilities::transcoding())).await.unwrap();
     let (a, b) = futures::join!(pool.send(Submit(mp4_job())), pool.send(Submit(mp4_job())));

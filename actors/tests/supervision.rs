@@ -134,7 +134,7 @@ async fn a_job_that_kills_its_transcoders_is_failed_not_requeued_forever() {
     }
     let failure = pool.send(Submit(job(data))).await.unwrap().expect_err("a poison job fails");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed);
-    assert!(failure.message.contains("2 transcoders went away"), "{}", failure.message);
+    assert!(failure.message.contains("2 workers went away"), "{}", failure.message);
     let left = pool.send(GetWorkers).await.unwrap();
     assert_eq!(left.len(), 1, "only two transcoders were given the poison job: {left:?}");
     assert_eq!(victims.iter().filter(|v| v.connected()).count(), 1);

@@ -18,8 +18,8 @@ use ort::value::{Tensor, TensorElementType};
 use super::io::{Want, describe, mismatch, tensor};
 use super::{AiError, Runtime};
 
-/// The largest image a request may carry, in pixels (a 8192 × 8192 or equivalent image).
-pub const MAX_INPUT_PIXELS: u64 = 8192 * 8192;
+/// The largest image a request may carry, in pixels (the wire's limit).
+pub use lp_wire::limits::MAX_AI_IMAGE_PIXELS as MAX_INPUT_PIXELS;
 /// Upscale tile side (input pixels) for models with dynamic dimensions: a 4× model's output
 /// tile is then 2048 × 2048 (48 MiB of floats), whatever the size of the image.
 pub const DEFAULT_TILE: u32 = 512;

@@ -5,11 +5,15 @@
 //! * [`runtime`]: the ONNX Runtime library, found through the config or `ORT_DYLIB_PATH`, and
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
+//! * [`models`]: the models a worker serves, warm and cold (least-recently-used past a memory
+//!   budget), and [`ModelSet::infer`], which runs a request on the model it names.
 
 pub mod error;
 pub mod image;
 mod io;
+pub mod models;
 pub mod runtime;
 
 pub use error::AiError;
+pub use models::{Loading, ModelSet, ModelSpec};
 pub use runtime::{Device, Runtime, RuntimeOptions};

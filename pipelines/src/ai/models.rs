@@ -1,0 +1,218 @@
+//! The models one inference worker serves on its device: which are loaded, loading cold ones on
+//! first use and evicting them least-recently-used past a memory budget, and running a request
+//! on the model it names.
+//!
+//! - **Warm** models load at start ([`ModelSet::load_warm`]; a failure stops the start) and stay
+//!   loaded.
+//! - **Cold** models load on their first request and share `cold_budget` bytes: a model's size
+//!   is taken to be its files' size on disk (the weights ONNX Runtime holds); loading one that
+//!   does not fit evicts the cold models used least recently until it does, and one larger than
+//!   the whole budget is refused ([`AiError::OverBudget`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use lp_wire::ai::{AiRequest, AiResponse, ImageResponse, Media, Pipeline};
+
+use super::image::{self, ImageModel, ImageTask};
+use super::{AiError, Runtime};
+
+/// One model a worker serves, as the config declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub pipeline: Pipeline,
+    pub model_id: String,
+    /// The model file, or for multi-file models (OCR, LLM) their directory.
+    pub path: PathBuf,
+    pub warm: bool,
+}
+
+/// A model loaded for its pipeline.
+enum Loaded {
+    Image(ImageModel),
+}
+
+struct Slot {
+    model: Loaded,
+    bytes: u64,
+    warm: bool,
+    last_used: u64,
+}
+
+/// A model that was loaded, for logs and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loading {
+    pub pipeline: Pipeline,
+    pub model_id: String,
+    pub seconds: f64,
+    /// The cold models evicted to make room.
+    pub evicted: Vec<String>,
+}
+
+/// The models of one worker. Not `Sync`: one thread owns it.
+pub struct ModelSet {
+    rt: Arc<Runtime>,
+    specs: Vec<ModelSpec>,
+    loaded: HashMap<(Pipeline, String), Slot>,
+    cold_budget: u64,
+    clock: u64,
+}
+
+impl ModelSet {
+    pub fn new(rt: Arc<Runtime>, specs: Vec<ModelSpec>, cold_budget: u64) -> ModelSet {
+        ModelSet { rt, specs, loaded: HashMap::new(), cold_budget, clock: 0 }
+    }
+
+    pub fn specs(&self) -> &[ModelSpec] {
+        &self.specs
+    }
+
+    /// Load every warm model; the first that fails is the error.
+    pub fn load_warm(&mut self) -> Result<Vec<Loading>, AiError> {
+        let warm: Vec<ModelSpec> = self
+            .specs
+            .iter()
+            .filter(|s| s.warm && !self.loaded.contains_key(&(s.pipeline, s.model_id.clone())))
+            .cloned()
+            .collect();
+        warm.iter().map(|s| self.load(s)).collect()
+    }
+
+    /// Forget every loaded model (after a panic left them in an unknown state); warm ones load
+    /// again on [`load_warm`](Self::load_warm), cold ones on their next request.
+    pub fn reset(&mut self) {
+        self.loaded.clear();
+    }
+
+    /// The models loaded now: (pipeline, model id, warm).
+    pub fn loaded(&self) -> Vec<(Pipeline, String, bool)> {
+        let mut list: Vec<_> = self.loaded.iter().map(|((p, m), slot)| (*p, m.clone(), slot.warm)).collect();
+        list.sort();
+        list
+    }
+
+    fn load(&mut self, spec: &ModelSpec) -> Result<Loading, AiError> {
+        let bytes = size_on_disk(&spec.path);
+        let mut evicted = Vec::new();
+        if !spec.warm {
+            if bytes > self.cold_budget {
+                return Err(AiError::OverBudget {
+                    model_id: spec.model_id.clone(),
+                    needed_mb: bytes.div_ceil(1 << 20),
+                    budget_mb: self.cold_budget >> 20,
+                });
+            }
+            while self.cold_bytes() + bytes > self.cold_budget {
+                let Some(lru) = self.least_recent_cold() else { break };
+                self.loaded.remove(&lru);
+                evicted.push(lru.1);
+            }
+        }
+        let started = Instant::now();
+        let model = match spec.pipeline {
+            Pipeline::Upscale => {
+                Loaded::Image(ImageModel::load(&self.rt, &spec.model_id, &spec.path, ImageTask::Upscale)?)
+            }
+            Pipeline::ImageToImage => {
+                Loaded::Image(ImageModel::load(&self.rt, &spec.model_id, &spec.path, ImageTask::ImageToImage)?)
+            }
+            other => {
+                return Err(AiError::ModelMismatch {
+                    model_id: spec.model_id.clone(),
+                    pipeline: other.to_string(),
+                    reason: "this build does not serve the pipeline".into(),
+                });
+            }
+        };
+        self.clock += 1;
+        let slot = Slot { model, bytes, warm: spec.warm, last_used: self.clock };
+        self.loaded.insert((spec.pipeline, spec.model_id.clone()), slot);
+        Ok(Loading {
+            pipeline: spec.pipeline,
+            model_id: spec.model_id.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            evicted,
+        })
+    }
+
+    fn cold_bytes(&self) -> u64 {
+        self.loaded.values().filter(|s| !s.warm).map(|s| s.bytes).sum()
+    }
+
+    fn least_recent_cold(&self) -> Option<(Pipeline, String)> {
+        self.loaded.iter().filter(|(_, s)| !s.warm).min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
+    }
+
+    /// The loaded model for `pipeline` and `model_id`, loading it if it is cold; with the
+    /// loading it took, if any.
+    fn model(&mut self, pipeline: Pipeline, model_id: &str) -> Result<(&mut Loaded, Option<Loading>), AiError> {
+        let key = (pipeline, model_id.to_string());
+        let loading = match self.loaded.contains_key(&key) {
+            true => None,
+            false => {
+                let spec = self
+                    .specs
+                    .iter()
+                    .find(|s| s.pipeline == pipeline && s.model_id == model_id)
+                    .cloned()
+                    .ok_or_else(|| AiError::UnknownModel(model_id.into()))?;
+                Some(self.load(&spec)?)
+            }
+        };
+        self.clock += 1;
+        let slot = self.loaded.get_mut(&key).expect("loaded above");
+        slot.last_used = self.clock;
+        Ok((&mut slot.model, loading))
+    }
+
+    /// Run `request` on the model it names. `on_token` hears the text of a streaming
+    /// generation as it is made (returning false stops it). Answers the response and the
+    /// loading of a cold model it needed.
+    pub fn infer(
+        &mut self,
+        request: &AiRequest,
+        _on_token: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(AiResponse, Option<Loading>), AiError> {
+        let (model, loading) = self.model(request.pipeline(), request.model_id())?;
+        let response = match (request, model) {
+            (AiRequest::Upscale(r), Loaded::Image(m)) => {
+                let out = m.upscale(&image::decode(&r.image)?, image::DEFAULT_TILE)?;
+                images(&::image::DynamicImage::ImageRgb8(out), r.seed)
+            }
+            (AiRequest::ImageToImage(r), Loaded::Image(m)) => {
+                let out = m.transform(&image::decode(&r.image)?)?;
+                images(&out, r.seed)
+            }
+            (request, _) => {
+                return Err(AiError::Inference(format!(
+                    "model {} is not a {} model",
+                    request.model_id(),
+                    request.pipeline()
+                )));
+            }
+        };
+        Ok((response, loading))
+    }
+}
+
+/// An [`ImageResponse`] with `image` as a PNG data URL (go-livepeer's runner answers the same;
+/// an orchestrator with object storage would answer a URL instead).
+fn images(image: &::image::DynamicImage, seed: Option<i64>) -> AiResponse {
+    let png = image::encode_png(image);
+    let url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png));
+    AiResponse::Image(ImageResponse { images: vec![Media { url, seed: seed.unwrap_or(0), nsfw: false }] })
+}
+
+/// The bytes of a file, or of the files in a directory (not recursive).
+fn size_on_disk(path: &Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|dir| dir.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
