@@ -92,7 +92,7 @@ fn cold_models_are_evicted_least_recently_used_past_the_budget() {
         budget,
     );
     set.load_warm().unwrap();
-    let mut run = |set: &mut ModelSet, id: &str| set.infer(&upscale(id), &mut no_tokens()).unwrap().1;
+    let run = |set: &mut ModelSet, id: &str| set.infer(&upscale(id), &mut no_tokens()).unwrap().1;
     assert!(run(&mut set, "a").is_some());
     assert!(run(&mut set, "b").is_some());
     assert_eq!(run(&mut set, "c").unwrap().evicted, vec!["a".to_string()]);
