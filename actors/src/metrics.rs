@@ -27,6 +27,12 @@ pub const AI_WORKERS_CAPACITY: &str = "livepeer_ai_workers_capacity";
 pub const AI_WORKERS_LOAD: &str = "livepeer_ai_workers_load";
 pub const AI_ABANDONED: &str = "livepeer_ai_abandoned_total";
 pub const AI_WORKER_RESTARTS: &str = "livepeer_ai_worker_restarts_total";
+/// Orchestrator side: seconds one AI job took on its worker, by pipeline.
+pub const AI_JOB_TIME: &str = "livepeer_ai_job_time_seconds";
+/// Seconds a model took to load, by pipeline.
+pub const AI_MODEL_LOAD_TIME: &str = "livepeer_ai_model_load_seconds";
+/// Cold models evicted to make room for another, by pipeline.
+pub const AI_MODEL_EVICTIONS: &str = "livepeer_ai_model_evictions_total";
 pub const ACTOR_RESTARTS: &str = "livepeer_actor_restarts_total";
 pub const ACTOR_FAILURES: &str = "livepeer_actor_failures_total";
 /// What winning tickets redeemed by this node paid it, in gwei (go-livepeer's `value_redeemed`
@@ -65,6 +71,9 @@ pub const ALL: &[&str] = &[
     AI_WORKERS_LOAD,
     AI_ABANDONED,
     AI_WORKER_RESTARTS,
+    AI_JOB_TIME,
+    AI_MODEL_LOAD_TIME,
+    AI_MODEL_EVICTIONS,
     ACTOR_RESTARTS,
     ACTOR_FAILURES,
     crate::chain::reward_caller::REWARD_CALL_ERRORS,
@@ -140,6 +149,9 @@ fn describe_only() {
     describe_gauge!(AI_WORKERS_CAPACITY, "Concurrent AI jobs the registered workers take, over their models");
     describe_gauge!(AI_WORKERS_LOAD, "AI jobs the registered workers are running");
     describe_counter!(AI_WORKER_RESTARTS, "Local AI workers restarted after a crash");
+    describe_histogram!(AI_JOB_TIME, "Orchestrator-side time of one AI job on its worker, seconds, by pipeline");
+    describe_histogram!(AI_MODEL_LOAD_TIME, "Time a model took to load, seconds, by pipeline");
+    describe_counter!(AI_MODEL_EVICTIONS, "Cold models evicted to make room for another, by pipeline");
     describe_counter!(AI_ABANDONED, "AI jobs dropped because their caller stopped waiting, by stage");
     describe_counter!(STREAM_CREATED, "Streams the gateway started");
     describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
@@ -223,6 +235,15 @@ pub fn stream_created() {
 
 pub fn stream_ended() {
     counter!(STREAM_ENDED).increment(1);
+}
+
+pub fn ai_job_done(pipeline: &'static str, secs: f64) {
+    histogram!(AI_JOB_TIME, "pipeline" => pipeline).record(secs);
+}
+
+pub fn ai_model_loaded(pipeline: &'static str, secs: f64, evicted: usize) {
+    histogram!(AI_MODEL_LOAD_TIME, "pipeline" => pipeline).record(secs);
+    counter!(AI_MODEL_EVICTIONS, "pipeline" => pipeline).increment(evicted as u64);
 }
 
 /// A local worker (`kind` `transcode` or `ai`) restarted after a crash.

@@ -27,6 +27,22 @@ pub struct Capabilities {
     pub mandatories: Vec<u64>,
     pub capacities: BTreeMap<u32, u32>,
     pub version: String,
+    /// go-livepeer's `Constraints.PerCapability`: for each AI capability, the models offered
+    /// (or, in a request, the model wanted).
+    #[serde(default)]
+    pub constraints: BTreeMap<u32, BTreeMap<String, ModelConstraint>>,
+}
+
+/// go-livepeer's `ModelConstraint`: one model of an AI capability.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConstraint {
+    /// Loaded and kept loaded (no load time on the first request).
+    pub warm: bool,
+    /// Jobs the orchestrator takes at once for it.
+    pub capacity: u32,
+    /// Of those, how many are running now.
+    #[serde(default)]
+    pub capacity_in_use: u32,
 }
 
 impl Capabilities {
@@ -69,6 +85,11 @@ impl Capabilities {
     /// Whether every bit `wanted` has is offered here (a worker and the job it may run).
     pub fn offers(&self, wanted: &Capabilities) -> bool {
         covers(&wanted.bitstring, &self.bitstring)
+    }
+
+    /// The model `model_id` of AI capability `cap`, if offered here.
+    pub fn model(&self, cap: u32, model_id: &str) -> Option<&ModelConstraint> {
+        self.constraints.get(&cap)?.get(model_id)
     }
 }
 

@@ -26,7 +26,7 @@ pub mod multipart;
 pub mod profile;
 pub mod worker;
 
-pub use capability::Capabilities;
+pub use capability::{Capabilities, ModelConstraint};
 pub use codec::{Codec, DecodeError, MsgPack, decode, encode};
 pub use limits::{MAX_DEPTH, MAX_PATIENCE, segment_timeout};
 pub use messages::*;

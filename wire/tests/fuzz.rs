@@ -26,7 +26,7 @@ use lp_wire::{
     Payment, PriceInfo, SegData, SegParameters, TicketExpirationParams, TicketParams, TicketSenderParams,
     TranscodeData, TranscodeFailure, TranscodeOutcome, TranscodeResult, TranscodedSegmentData, TranscoderMessage,
 };
-use lp_wire::{Container, H264Profile, VideoProfile, Work, WorkOutcome};
+use lp_wire::{Container, H264Profile, ModelConstraint, VideoProfile, Work, WorkOutcome};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseResult;
@@ -53,12 +53,29 @@ fn capabilities() -> impl Strategy<Value = Capabilities> {
         proptest::collection::vec(any::<u64>(), 0..4),
         proptest::collection::btree_map(any::<u32>(), any::<u32>(), 0..4),
         text(),
+        proptest::collection::btree_map(
+            any::<u32>(),
+            proptest::collection::btree_map(text(), (any::<bool>(), any::<u32>(), any::<u32>()), 0..3),
+            0..3,
+        ),
     )
-        .prop_map(|(bitstring, mandatories, capacities, version)| Capabilities {
+        .prop_map(|(bitstring, mandatories, capacities, version, constraints)| Capabilities {
             bitstring,
             mandatories,
             capacities,
             version,
+            constraints: constraints
+                .into_iter()
+                .map(|(cap, models)| {
+                    let models = models
+                        .into_iter()
+                        .map(|(id, (warm, capacity, capacity_in_use))| {
+                            (id, ModelConstraint { warm, capacity, capacity_in_use })
+                        })
+                        .collect();
+                    (cap, models)
+                })
+                .collect(),
         })
 }
 

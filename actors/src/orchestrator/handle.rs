@@ -7,16 +7,19 @@ use lp_pipelines::TranscodeOptions;
 use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 use serde::Serialize;
 
+use super::inference::{self, AiJob, AiPool, MAX_LOCAL_CAPACITY};
 use super::job::{Offer, ffmpeg_transcode};
 use super::local_worker::LocalWorker;
 use super::orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
-    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment,
 };
 use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
 use super::worker_pool::{GetWorkers, RegisterWorker, TranscoderPool, WorkerStatus};
 use crate::handle::CallError;
 use crate::supervision::{Policy, Watchdog};
+use lp_pipelines::ai::ModelSet;
+use lp_wire::ai::AiResponse;
 
 /// Register `capacity` local workers (each owning a thread, running FFmpeg with `opts`) with
 /// `pool`: the orchestrator's own transcoding, or a transcoder process's.
@@ -43,6 +46,7 @@ pub async fn add_local_workers(
 pub struct OrchestratorHandle {
     orchestrator: Addr<Orchestrator>,
     pool: Addr<TranscoderPool>,
+    ai: Addr<AiPool>,
 }
 
 /// A snapshot for `/status`.
@@ -50,6 +54,9 @@ pub struct OrchestratorHandle {
 pub struct OrchestratorReport {
     pub status: OrchestratorStatus,
     pub transcoders: Vec<WorkerStatus>,
+    /// AI workers, once per model each serves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ai_workers: Vec<WorkerStatus>,
     /// On-chain: what each sender paid, per session.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub payments: Vec<ReceiverStatus>,
@@ -61,9 +68,51 @@ impl OrchestratorHandle {
     pub fn start(settings: OrchestratorSettings, watchdog: &Watchdog) -> Self {
         let queue = settings.max_sessions as usize * SESSION_MAX_IN_FLIGHT;
         let pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(queue));
-        let orchestrator = Orchestrator::new(settings, pool.clone()).supervised_by(watchdog);
+        let ai = watchdog.start("ai_pool", Policy::Permanent, AiPool::new(0));
+        let orchestrator = Orchestrator::new(settings, pool.clone()).with_ai(ai.clone()).supervised_by(watchdog);
         let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
-        OrchestratorHandle { orchestrator, pool }
+        OrchestratorHandle { orchestrator, pool, ai }
+    }
+
+    /// Run AI models in this process: one inference worker owning `models` (warm ones loaded)
+    /// on its thread, registered once per model with that model's capacity (their sum at most
+    /// [`MAX_LOCAL_CAPACITY`]).
+    pub async fn add_inference_worker(
+        &self,
+        name: &str,
+        models: ModelSet,
+        capacities: &[u32],
+    ) -> Result<(), CallError> {
+        let offers: Vec<_> = models.specs().iter().map(|s| inference::offer(s.pipeline, &s.model_id)).collect();
+        let total: u32 = capacities.iter().sum();
+        if total > MAX_LOCAL_CAPACITY || capacities.len() != offers.len() {
+            return Err(CallError::Refused(lp_wire::TranscodeFailure {
+                code: lp_wire::ErrorCode::InvalidInput,
+                message: format!(
+                    "a local inference worker takes at most {MAX_LOCAL_CAPACITY} jobs at once, over its models"
+                ),
+            }));
+        }
+        let worker = LocalWorker::new(name, inference::inference(models)).start();
+        for (offer, capacity) in offers.into_iter().zip(capacities) {
+            let register = RegisterWorker {
+                name: name.to_string(),
+                capacity: *capacity,
+                offer,
+                recipient: worker.clone().recipient(),
+            };
+            self.ai.send(register).await.map_err(|_| CallError::Stopped("ai pool"))?;
+        }
+        Ok(())
+    }
+
+    /// A gateway's AI request. A refusal (unknown model, no capacity, bad input the worker found)
+    /// is `Refused`.
+    pub async fn infer(&self, job: AiJob) -> Result<AiResponse, CallError> {
+        match self.orchestrator.send(SubmitAi(job)).await {
+            Ok(answer) => answer.map_err(|rejected| CallError::Refused(rejected.0)),
+            Err(_) => Err(CallError::Stopped("orchestrator")),
+        }
     }
 
     /// Transcode in this process too: `capacity` local workers, each owning a thread.
@@ -99,9 +148,12 @@ impl OrchestratorHandle {
     pub async fn report(&self) -> Result<OrchestratorReport, CallError> {
         let status = self.orchestrator.send(GetOrchestratorStatus).await;
         let transcoders = self.pool.send(GetWorkers).await;
+        let ai_workers = self.ai.send(GetWorkers).await;
         let payments = self.payments().await?;
-        match (status, transcoders) {
-            (Ok(status), Ok(transcoders)) => Ok(OrchestratorReport { status, transcoders, payments }),
+        match (status, transcoders, ai_workers) {
+            (Ok(status), Ok(transcoders), Ok(ai_workers)) => {
+                Ok(OrchestratorReport { status, transcoders, ai_workers, payments })
+            }
             _ => Err(CallError::Stopped("orchestrator")),
         }
     }

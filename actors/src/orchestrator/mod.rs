@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod auth_session;
 pub mod handle;
+pub mod inference;
 pub mod job;
 pub mod links;
 pub mod local_worker;
@@ -15,12 +16,13 @@ pub mod worker_pool;
 
 pub use auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 pub use handle::{OrchestratorHandle, OrchestratorReport, add_local_workers};
+pub use inference::{AiJob, AiPool, MAX_LOCAL_CAPACITY, inference};
 pub use job::{Job, JobError, Offer, RunJob, TranscodeFn, TranscodeJob, WorkFn, ffmpeg_transcode};
 pub use links::{Drained, InFlight, Links};
 pub use local_worker::LocalWorker;
 pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, MAX_SENDERS, Orchestrator, OrchestratorSettings,
-    OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment,
 };
 pub use ticket_receiver::{Epoch, PaymentRefused, PaymentSettings, TicketReceiver};
 pub use worker_link::{Close, CloseLink, LinkEvent, LinkTransport, WorkerLink};

@@ -12,6 +12,10 @@
 //!   any work; a refused payment is a [`Rejected`] `PaymentRefused` or `InsufficientBalance`
 //!   (HTTP 400). A segment done debits its pixels from the session's balance. Offchain (no
 //!   payment settings) no ticket is asked for and any payment is ignored.
+//! - **AI** ([`SubmitAi`]): a request for a model it does not advertise is refused
+//!   `InvalidInput` (HTTP 400); one it does goes to the [`AiPool`], which runs it now or answers
+//!   "insufficient capacity". On-chain AI requests are refused until they are paid for: AI jobs
+//!   carry no tickets yet.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic, keeping its token key (tokens it issued stay valid) and its sessions, which
@@ -32,11 +36,12 @@ use tracing::{debug, info};
 
 use super::auth::AuthTokens;
 use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
+use super::inference::{AiJob, AiPool};
 use super::job::TranscodeJob;
 use super::ticket_receiver::{
     Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver,
 };
-use super::worker_pool::TranscoderPool;
+use super::worker_pool::{Submit, TranscoderPool};
 use crate::metrics;
 use crate::payment::{self, params_to_wire, price_to_wire};
 use crate::supervision::{Policy, Watchdog, inject_panic};
@@ -83,6 +88,8 @@ pub struct Orchestrator {
     tokens: AuthTokens,
     sessions: HashMap<String, Addr<AuthSession>>,
     pool: Addr<TranscoderPool>,
+    /// The AI workers, when this orchestrator serves AI models.
+    ai: Option<Addr<AiPool>>,
     watchdog: Watchdog,
     receivers: HashMap<Address, Addr<TicketReceiver>>,
     /// The sender paying for each session (on-chain), to forget its balance when it ends.
@@ -96,10 +103,17 @@ impl Orchestrator {
             tokens: AuthTokens::new(),
             sessions: HashMap::new(),
             pool,
+            ai: None,
             watchdog: Watchdog::new(),
             receivers: HashMap::new(),
             payers: HashMap::new(),
         }
+    }
+
+    /// Serve AI requests on `pool`'s workers (the models are those `capabilities` advertises).
+    pub fn with_ai(mut self, pool: Addr<AiPool>) -> Self {
+        self.ai = Some(pool);
+        self
     }
 
     /// Supervise the sessions under the node's watchdog (by default, one of their own).
@@ -191,6 +205,11 @@ pub struct SubmitSegment {
 #[error("{0}")]
 pub struct Rejected(pub TranscodeFailure);
 
+/// A gateway's AI request (go-livepeer's `POST /<pipeline>` on the orchestrator).
+#[derive(Message)]
+#[rtype(result = "Result<lp_wire::ai::AiResponse, Rejected>")]
+pub struct SubmitAi(pub AiJob);
+
 /// The gateway is done with a session (its stream ended): free its slot once its segments in
 /// flight are done. Refused like a segment when the token does not check out.
 #[derive(Message)]
@@ -263,6 +282,38 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
                 info.price_info = Some(price_to_wire(price));
             }
             Ok(info)
+        })
+    }
+}
+
+impl Handler<SubmitAi> for Orchestrator {
+    type Result = ResponseFuture<Result<lp_wire::ai::AiResponse, Rejected>>;
+
+    fn handle(&mut self, SubmitAi(job): SubmitAi, _: &mut Self::Context) -> Self::Result {
+        let request = &job.request;
+        let refused = |code, message: String| -> Self::Result {
+            Box::pin(async move { Err(Rejected(TranscodeFailure { code, message })) })
+        };
+        let Some(pool) = self.ai.clone() else {
+            return refused(ErrorCode::NoTranscoders, "this orchestrator serves no AI models".into());
+        };
+        if self.settings.capabilities.model(request.pipeline().capability(), request.model_id()).is_none() {
+            return refused(
+                ErrorCode::InvalidInput,
+                format!("model {:?} is not served here for {}", request.model_id(), request.pipeline()),
+            );
+        }
+        if self.settings.payments.is_some() {
+            return refused(ErrorCode::PaymentRefused, "AI requests cannot be paid for on-chain yet".into());
+        }
+        Box::pin(async move {
+            match pool.send(Submit(job)).await {
+                Ok(answer) => answer.map_err(Rejected),
+                Err(_) => Err(Rejected(TranscodeFailure {
+                    code: ErrorCode::TranscoderFailed,
+                    message: "the AI pool stopped".into(),
+                })),
+            }
         })
     }
 }

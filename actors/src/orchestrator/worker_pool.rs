@@ -17,7 +17,8 @@
 //!   handed to the next. A job that a worker *failed* is answered with the failure and the caller
 //!   decides whether to retry.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
-//!   answers `OrchestratorBusy` at once.
+//!   answers `OrchestratorBusy` at once. With `max_queue` 0 nothing is queued: a job no worker
+//!   has a free slot for now is answered `OrchestratorBusy` ("insufficient capacity") at once.
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic with its workers, their loads and its queue; a job handed out before the
 //!   panic is awaited outside the pool's context, so its answer still reaches its caller.
@@ -155,6 +156,10 @@ impl<J: Job> WorkerPool<J> {
     }
 }
 
+fn busy(message: &str) -> TranscodeFailure {
+    TranscodeFailure { code: ErrorCode::OrchestratorBusy, message: message.into() }
+}
+
 impl<J: Job> Actor for WorkerPool<J> {
     type Context = Context<Self>;
 
@@ -259,18 +264,23 @@ impl<J: Job> Handler<Submit<J>> for WorkerPool<J> {
 
     fn handle(&mut self, Submit(job): Submit<J>, ctx: &mut Self::Context) -> Self::Result {
         self.drop_abandoned();
-        if self.queue.len() >= self.max_queue {
-            return Box::pin(async {
-                Err(TranscodeFailure {
-                    code: ErrorCode::OrchestratorBusy,
-                    message: "every worker is busy and the queue is full".into(),
-                })
-            });
+        let needs = job.needs();
+        let refused = match self.max_queue {
+            // No queue: a job runs now or not at all.
+            0 if self.pick(&needs).is_none() => Some(match self.offered(&needs) {
+                true => busy("insufficient capacity: every worker that runs this is busy"),
+                false => self.no_workers(),
+            }),
+            0 => None,
+            max => (self.queue.len() >= max).then(|| busy("every worker is busy and the queue is full")),
+        };
+        if let Some(failure) = refused {
+            return Box::pin(async { Err(failure) });
         }
         let (reply, answer) = oneshot::channel();
         // Answered by its deadline even when no worker frees up before then.
         ctx.run_later(job.time_left(), |act, ctx| act.dispatch(ctx));
-        self.queue.push_back(Pending { needs: job.needs(), job, reply, requeues: 0 });
+        self.queue.push_back(Pending { needs, job, reply, requeues: 0 });
         self.dispatch(ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
