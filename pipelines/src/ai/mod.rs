@@ -5,10 +5,12 @@
 //! * [`runtime`]: the ONNX Runtime library, found through the config or `ORT_DYLIB_PATH`, and
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
+//! * [`ocr`]: `image-to-text` as OCR (PP-OCR's text detector and recogniser).
 
 pub mod error;
 pub mod image;
 mod io;
+pub mod ocr;
 pub mod runtime;
 
 pub use error::AiError;
