@@ -5,8 +5,9 @@
 # Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise); Node.js and,
 # from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts;
 # from PyPI, into build/py: ONNX Runtime (its libonnxruntime.so, which the node loads at run
-# time, is linked at build/onnxruntime/) and the `onnx` package, which makes the test models in
-# build/models (scripts/models/).
+# time, is linked at build/onnxruntime/), the `onnx` package and Pillow, which make the test models
+# and images in build/models (scripts/models/), and the PP-OCRv4 text detector and recognizer
+# (build/models/ppocr/) from the rapidocr-onnxruntime wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +47,7 @@ if [ ! -x chain/contracts/node_modules/.bin/anvil ] || [ ! -x chain/contracts/no
 fi
 
 # ONNX Runtime and the test models. Bump PY_PINS to reinstall.
-PY_PINS="onnxruntime==1.32.0 onnx==1.23.2 numpy==2.3.5"
+PY_PINS="onnxruntime==1.32.0 onnx==1.23.2 numpy==2.3.5 pillow==13.0.0"
 if [ "$(cat build/py/pins 2>/dev/null)" != "$PY_PINS" ]; then
   echo "setup: installing $PY_PINS from PyPI (build/py)"
   rm -rf build/py
@@ -66,4 +67,23 @@ for script in scripts/models/*.py; do
     touch "$stamp"
   fi
 done
+# PP-OCRv4 (image-to-text): the detector and recognizer that the rapidocr-onnxruntime wheel ships,
+# taken out of the wheel (a zip) without installing it or its dependencies. The recognizer
+# carries its character dictionary in its metadata (`character`), so there is no keys file.
+OCR_WHEEL=rapidocr-onnxruntime==1.4.4
+if [ "$(cat build/models/ppocr/source 2>/dev/null)" != "$OCR_WHEEL" ]; then
+  echo "setup: installing the PP-OCR models from PyPI ($OCR_WHEEL, build/models/ppocr)"
+  rm -rf build/wheels/rapidocr build/models/ppocr
+  build/py/bin/pip download -q --disable-pip-version-check --no-deps "$OCR_WHEEL" -d build/wheels/rapidocr
+  build/py/bin/python - build/wheels/rapidocr/*.whl build/models/ppocr <<'EOF'
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    for name, dest in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ch_PP-OCRv4_rec_infer.onnx", "rec.onnx")]:
+        with z.open(f"rapidocr_onnxruntime/models/{name}") as src, open(f"{out}/{dest}", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+EOF
+  echo "$OCR_WHEEL" > build/models/ppocr/source
+fi
 echo "setup: ok"

@@ -5,6 +5,7 @@
 //! * [`runtime`]: the ONNX Runtime library, found through the config or `ORT_DYLIB_PATH`, and
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
+//! * [`ocr`]: `image-to-text` as OCR (PP-OCR's text detector and recogniser).
 //! * [`models`]: the models a worker serves, warm and cold (least-recently-used past a memory
 //!   budget), and [`ModelSet::infer`], which runs a request on the model it names.
 
@@ -12,6 +13,7 @@ pub mod error;
 pub mod image;
 mod io;
 pub mod models;
+pub mod ocr;
 pub mod runtime;
 
 pub use error::AiError;
