@@ -90,16 +90,29 @@
 //! # A session with no segment for this long is closed.
 //! session_idle_timeout_secs = 70
 //!
+//! # AI models run on ONNX Runtime: the libonnxruntime.so to load (default: the one the
+//! # ORT_DYLIB_PATH environment variable names; `make setup` installs one in build/onnxruntime).
+//! # onnxruntime_path = "build/onnxruntime/libonnxruntime.so"
+//! # Where models run: "cpu", "cuda" or "cuda:N" (the onnxruntime-gpu wheel's library).
+//! ai_device = "cpu"
+//! # Threads one model uses; 0 = every core.
+//! ai_threads = 0
+//! # MiB for cold models; past it the least recently used is unloaded.
+//! ai_cold_memory_mb = 4096
+//!
 //! # The AI models offered, one [[orchestrator.models]] table each, one per pipeline and model.
-//! # Default: none; this example offers one. (Checked now; not served yet: the node warns.)
+//! # Default: none; this example offers one.
 //! [[orchestrator.models]]
-//! # The pipeline (required): text-to-image, image-to-image, image-to-video, upscale,
-//! # audio-to-text, segment-anything-2, llm, image-to-text, live-video-to-video, text-to-speech.
-//! pipeline = "text-to-image"
+//! # The pipeline (required): image-to-image, upscale, llm, image-to-text.
+//! pipeline = "upscale"
 //! # The model, as gateways name it (required).
-//! model_id = "stabilityai/sdxl-turbo"
-//! # Price in wei per `pixels_per_unit` units of work (pixels, ms of audio, tokens, as the
-//! # pipeline counts them), at most 9223372036854775807 wei (an int64).
+//! model_id = "realesr-x4"
+//! # The ONNX file (a directory for image-to-text and llm) (required).
+//! path = "models/realesr-x4.onnx"
+//! # Requests taken at once (1 to 8); one more is answered "insufficient capacity".
+//! capacity = 1
+//! # Price in wei per `pixels_per_unit` units of work (input pixels, or tokens for llm), at most
+//! # 9223372036854775807 wei (an int64).
 //! price_per_unit = "0"
 //! pixels_per_unit = 1
 //! # Load the model at start and keep it loaded, instead of loading it at the first request.
@@ -367,9 +380,25 @@ section! {
         /// (`session_idle_timeout_secs`). Must be > 0. Default `70` (go-livepeer's
         /// `transcodeLoopTimeout`).
         session_idle_timeout_secs: u64 = 70 => int(1, None),
+        /// The ONNX Runtime library AI models run on (`onnxruntime_path`), a
+        /// `libonnxruntime.so` (`make setup` installs one at
+        /// `build/onnxruntime/libonnxruntime.so`, from the `onnxruntime` wheel on PyPI; the
+        /// `onnxruntime-gpu` wheel's has CUDA). Default: unset, the `ORT_DYLIB_PATH`
+        /// environment variable names it. Needed only with `models`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        onnxruntime_path: Option<PathBuf> = None => path_buf,
+        /// Where AI models run (`ai_device`): `"cpu"`, or `"cuda"` / `"cuda:N"` for a GPU
+        /// through ONNX Runtime's CUDA execution provider. Default `"cpu"`.
+        ai_device: String = "cpu".to_string() => device,
+        /// Threads one AI model uses (`ai_threads`); 0 lets ONNX Runtime use every core.
+        /// Default `0`.
+        ai_threads: u32 = 0 => int(0, Some(1024)),
+        /// Memory for cold AI models, in MiB (`ai_cold_memory_mb`): past it the cold model
+        /// used least recently is unloaded (a model counts its files' size). Warm models do not
+        /// count. Default `4096`.
+        ai_cold_memory_mb: u64 = 4096 => int(1, None),
         /// The AI models offered (`[[orchestrator.models]]`), one table each; one entry per
-        /// pipeline and model. Default: none. Checked when the config is loaded; the node does
-        /// not serve them yet (it warns that they are ignored).
+        /// pipeline and model. Default: none.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         models: Vec<ModelConfig> = Vec::new() => tables,
     }
@@ -381,13 +410,21 @@ section! {
     /// go-livepeer's `aiModels.json`.
     pub struct ModelConfig {
         required {
-            /// The pipeline (`pipeline`), one of [`AI_PIPELINES`], e.g. `"text-to-image"`.
+            /// The pipeline (`pipeline`), one of [`AI_PIPELINES`], e.g. `"upscale"`.
             /// Required.
             pipeline: String => one_of("AI pipeline", AI_PIPELINES),
-            /// The model (`model_id`), as gateways name it, e.g. `"stabilityai/sdxl-turbo"`.
-            /// Required, not empty.
+            /// The model (`model_id`), as gateways name it, e.g. `"realesr-x4"`. Required, not
+            /// empty.
             model_id: String => non_empty_string,
+            /// The model (`path`): an ONNX file for `upscale` and `image-to-image`; a directory
+            /// for `image-to-text` (`det.onnx`, `rec.onnx`: PP-OCR) and `llm` (`model.onnx`,
+            /// `tokenizer.json`). Required. Read by the node, not when the config is loaded.
+            path: PathBuf => path_buf,
         }
+        /// Requests for this model the orchestrator takes at once (`capacity`), 1 to 8; one
+        /// more is answered "insufficient capacity" (503), and the gateway tries another
+        /// orchestrator. Default `1`.
+        capacity: u32 = 1 => int(1, Some(8)),
         /// The price, in wei per `pixels_per_unit` units of the pipeline's work (pixels, ms of
         /// audio, tokens: see `docs/reference/ai.md`) (`price_per_unit`), at most
         /// 9223372036854775807 wei (the wire's int64). Default `"0"`.
@@ -401,20 +438,9 @@ section! {
     }
 }
 
-/// The AI pipelines `pipeline` accepts: go-livepeer's names (its capabilities 27 to 36,
-/// `docs/reference/ai.md` §1.2).
-pub const AI_PIPELINES: &[&str] = &[
-    "text-to-image",
-    "image-to-image",
-    "image-to-video",
-    "upscale",
-    "audio-to-text",
-    "segment-anything-2",
-    "llm",
-    "image-to-text",
-    "live-video-to-video",
-    "text-to-speech",
-];
+/// The AI pipelines `pipeline` accepts: those this build serves, by go-livepeer's names
+/// (`docs/reference/ai.md` §1.2).
+pub const AI_PIPELINES: &[&str] = &["image-to-image", "upscale", "llm", "image-to-text"];
 
 section! {
     /// The transcoder role (`[transcoder]`): a remote worker that dials an orchestrator and

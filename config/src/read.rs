@@ -567,6 +567,17 @@ impl<'e> Reader<'e> {
         Some(s)
     }
 
+    /// An inference device: `cpu`, `cuda` or `cuda:N`.
+    pub(crate) fn device(&mut self, key: &str) -> Option<String> {
+        let s = self.string(key)?;
+        let gpu = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        if !(s == "cpu" || s == "cuda" || s.strip_prefix("cuda:").is_some_and(gpu)) {
+            self.error(key, format!("unknown device {s:?}; expected \"cpu\", \"cuda\" or \"cuda:N\""));
+            return None;
+        }
+        Some(s)
+    }
+
     /// An Ethereum address: `0x` and 40 hex digits.
     pub(crate) fn address(&mut self, key: &str) -> Option<String> {
         let s = self.string(key)?;
@@ -733,7 +744,7 @@ mod tests {
         // A config with every optional key set: its dump holds exactly the keys of the key list
         // (the struct and the list come from one declaration, but serde could still rename or
         // skip a field), and reads back.
-        let model = ModelConfig { warm: true, ..ModelConfig::new("text-to-image", "stabilityai/sdxl-turbo") };
+        let model = ModelConfig { warm: true, ..ModelConfig::new("upscale", "realesr-x4", "realesr-x4.onnx") };
         let config = Config {
             network: Network::Devnet,
             eth: Some(EthConfig {
@@ -746,6 +757,7 @@ mod tests {
             orchestrator: Some(OrchestratorConfig {
                 service_uri: Some("https://example.com:8935".into()),
                 secret_file: Some("s".into()),
+                onnxruntime_path: Some("libonnxruntime.so".into()),
                 models: vec![model],
                 ..Default::default()
             }),

@@ -533,7 +533,7 @@ fn with_key(key: &str, value: &str) -> String {
              {name} = {value}\n"
         ),
         "orchestrator.models[0]" => {
-            format!("[[orchestrator.models]]\npipeline = \"llm\"\nmodel_id = \"m\"\n{name} = {value}\n")
+            format!("[[orchestrator.models]]\npipeline = \"llm\"\nmodel_id = \"m\"\npath = \"m\"\n{name} = {value}\n")
         }
         section => format!("[{section}]\n{name} = {value}\n"),
     }
@@ -848,15 +848,18 @@ const TWO_MODELS: &str = r#"
 price_per_unit = "1 gwei"
 
 [[orchestrator.models]]
-pipeline = "text-to-image"
-model_id = "stabilityai/sdxl-turbo"
+pipeline = "upscale"
+model_id = "realesr-x4"
+path = "models/realesr-x4.onnx"
+capacity = 2
 price_per_unit = "0.5 gwei"
 pixels_per_unit = 1000
 warm = true
 
 [[orchestrator.models]]
 pipeline = "llm"
-model_id = "meta-llama/llama-3.1-8B-Instruct"
+model_id = "qwen2.5-0.5b"
+path = "models/qwen2.5-0.5b"
 "#;
 
 #[test]
@@ -868,22 +871,26 @@ fn models_are_read_in_order_with_their_defaults() {
         orchestrator.models,
         [
             ModelConfig {
-                pipeline: "text-to-image".to_string(),
-                model_id: "stabilityai/sdxl-turbo".to_string(),
+                pipeline: "upscale".to_string(),
+                model_id: "realesr-x4".to_string(),
+                path: "models/realesr-x4.onnx".into(),
+                capacity: 2,
                 price_per_unit: wei(500_000_000),
                 pixels_per_unit: 1000,
                 warm: true,
             },
             ModelConfig {
                 pipeline: "llm".to_string(),
-                model_id: "meta-llama/llama-3.1-8B-Instruct".to_string(),
+                model_id: "qwen2.5-0.5b".to_string(),
+                path: "models/qwen2.5-0.5b".into(),
+                capacity: 1,
                 price_per_unit: Wei::ZERO,
                 pixels_per_unit: 1,
                 warm: false,
             },
         ]
     );
-    assert_eq!(orchestrator.models[1], ModelConfig::new("llm", "meta-llama/llama-3.1-8B-Instruct"));
+    assert_eq!(orchestrator.models[1], ModelConfig::new("llm", "qwen2.5-0.5b", "models/qwen2.5-0.5b"));
     let dumped = config.to_toml();
     assert_eq!(dumped.matches("[[orchestrator.models]]").count(), 2, "{dumped}");
     assert!(dumped.contains("price_per_unit = \"500000000\""), "{dumped}");
@@ -895,17 +902,22 @@ fn models_are_read_in_order_with_their_defaults() {
 }
 
 #[test]
-fn every_pipeline_of_go_livepeer_is_accepted() {
-    assert_eq!(lp_config::AI_PIPELINES.len(), 10);
+fn every_served_pipeline_is_accepted_and_no_other() {
     for pipeline in lp_config::AI_PIPELINES {
-        let text = format!("[[orchestrator.models]]\npipeline = \"{pipeline}\"\nmodel_id = \"m\"\n");
+        let text = format!("[[orchestrator.models]]\npipeline = \"{pipeline}\"\nmodel_id = \"m\"\npath = \"m\"\n");
         assert_eq!(parse(&text).unwrap().orchestrator.unwrap().models[0].pipeline, *pipeline);
     }
+    for unserved in ["text2img", "text-to-image"] {
+        single_error(
+            parse(&format!("[[orchestrator.models]]\npipeline = \"{unserved}\"\nmodel_id = \"m\"\npath = \"m\"\n")),
+            "orchestrator.models[0].pipeline",
+            &format!("unknown AI pipeline \"{unserved}\"; expected one of image-to-image, upscale, llm, image-to-text"),
+        );
+    }
     single_error(
-        parse("[[orchestrator.models]]\npipeline = \"text2img\"\nmodel_id = \"m\"\n"),
-        "orchestrator.models[0].pipeline",
-        "unknown AI pipeline \"text2img\"; expected one of text-to-image, image-to-image, image-to-video, upscale, \
-         audio-to-text, segment-anything-2, llm, image-to-text, live-video-to-video, text-to-speech",
+        parse("[[orchestrator.models]]\npipeline = \"llm\"\nmodel_id = \"m\"\npath = \"m\"\ncapacity = 9\n"),
+        "orchestrator.models[0].capacity",
+        "must be between 1 and 8, found 9",
     );
 }
 
@@ -917,15 +929,16 @@ fn model_errors_name_the_index() {
         found,
         [
             "orchestrator.models[1].warm: expected a boolean (true or false), found string \"yes\"",
-            "orchestrator.models[1].pipelin: unknown key; known keys: pipeline, model_id, price_per_unit, \
-             pixels_per_unit, warm",
+            "orchestrator.models[1].pipelin: unknown key; known keys: pipeline, model_id, path, capacity, \
+             price_per_unit, pixels_per_unit, warm",
         ]
     );
     assert_eq!(
-        errors(parse("[[orchestrator.models]]\nwarm = true\n[[orchestrator.models]]\nmodel_id = \"\"\n")),
+        errors(parse("[[orchestrator.models]]\nwarm = true\n[[orchestrator.models]]\nmodel_id = \"\"\npath = \"m\"\n")),
         [
             ConfigError::new("orchestrator.models[0].pipeline", "missing required key"),
             ConfigError::new("orchestrator.models[0].model_id", "missing required key"),
+            ConfigError::new("orchestrator.models[0].path", "missing required key"),
             ConfigError::new("orchestrator.models[1].pipeline", "missing required key"),
             ConfigError::new("orchestrator.models[1].model_id", "must not be empty"),
         ]
@@ -936,29 +949,29 @@ fn model_errors_name_the_index() {
         "expected a table, found integer 1",
     );
     single_error(
-        parse("[orchestrator]\nmodels = \"text-to-image\"\n"),
+        parse("[orchestrator]\nmodels = \"upscale\"\n"),
         "orchestrator.models",
-        "expected an array of tables ([[orchestrator.models]]), found string \"text-to-image\"",
+        "expected an array of tables ([[orchestrator.models]]), found string \"upscale\"",
     );
 }
 
 #[test]
 fn a_model_is_listed_once_per_pipeline() {
     let text = format!(
-        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"text-to-image\"\nmodel_id = \"stabilityai/sdxl-turbo\"\n"
+        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"upscale\"\nmodel_id = \"realesr-x4\"\npath = \"x\"\n"
     );
     single_error(
         parse(&text),
         "orchestrator.models[2]",
-        "text-to-image model \"stabilityai/sdxl-turbo\" is listed twice: already at orchestrator.models[0]",
+        "upscale model \"realesr-x4\" is listed twice: already at orchestrator.models[0]",
     );
     // The same model for another pipeline is another entry.
     let text = format!(
-        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"image-to-image\"\nmodel_id = \"stabilityai/sdxl-turbo\"\n"
+        "{TWO_MODELS}[[orchestrator.models]]\npipeline = \"image-to-image\"\nmodel_id = \"realesr-x4\"\npath = \"x\"\n"
     );
     assert_eq!(parse(&text).unwrap().orchestrator.unwrap().models.len(), 3);
     // Two entries whose pipelines are both invalid are one error each, not a duplicate too.
-    let bad = "[[orchestrator.models]]\npipeline = \"x\"\nmodel_id = \"m\"\n";
+    let bad = "[[orchestrator.models]]\npipeline = \"x\"\nmodel_id = \"m\"\npath = \"m\"\n";
     let found = errors(parse(&format!("{bad}{bad}")));
     let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["orchestrator.models[0].pipeline", "orchestrator.models[1].pipeline"]);
@@ -967,10 +980,15 @@ fn a_model_is_listed_once_per_pipeline() {
 #[test]
 fn models_can_be_set_whole_by_the_environment() {
     let var = "LIVEPEER_ORCHESTRATOR__MODELS";
-    let config = parse_env(TWO_MODELS, &[(var, r#"[{pipeline = "upscale", model_id = "m", warm = true}]"#)]).unwrap();
-    assert_eq!(config.orchestrator.unwrap().models, [ModelConfig { warm: true, ..ModelConfig::new("upscale", "m") }]);
+    let config =
+        parse_env(TWO_MODELS, &[(var, r#"[{pipeline = "upscale", model_id = "m", path = "m.onnx", warm = true}]"#)])
+            .unwrap();
+    assert_eq!(
+        config.orchestrator.unwrap().models,
+        [ModelConfig { warm: true, ..ModelConfig::new("upscale", "m", "m.onnx") }]
+    );
     let error = single_error(
-        parse_env("", &[(var, r#"[{pipeline = "nope", model_id = "m"}]"#)]),
+        parse_env("", &[(var, r#"[{pipeline = "nope", model_id = "m", path = "m"}]"#)]),
         "orchestrator.models[0].pipeline",
         "unknown AI pipeline \"nope\"",
     );
@@ -978,7 +996,7 @@ fn models_can_be_set_whole_by_the_environment() {
     single_error(
         parse_env("", &[("LIVEPEER_ORCHESTRATOR__MODELS__PIPELINE", "llm")]),
         "LIVEPEER_ORCHESTRATOR__MODELS__PIPELINE",
-        "`orchestrator.models` is an array of tables (keys: pipeline, model_id, price_per_unit, pixels_per_unit, \
-         warm): set it whole, as a TOML array of inline tables, with LIVEPEER_ORCHESTRATOR__MODELS",
+        "`orchestrator.models` is an array of tables (keys: pipeline, model_id, path, capacity, price_per_unit, \
+         pixels_per_unit, warm): set it whole, as a TOML array of inline tables, with LIVEPEER_ORCHESTRATOR__MODELS",
     );
 }

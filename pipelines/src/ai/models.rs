@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
-use lp_wire::ai::{AiRequest, AiResponse, ImageResponse, Media, Pipeline};
+use lp_wire::ai::{AiRequest, AiResponse, ImageResponse, ImageToTextResponse, Media, Pipeline};
 
 use super::image::{self, ImageModel, ImageTask};
+use super::ocr::OcrModel;
 use super::{AiError, Runtime};
 
 /// One model a worker serves, as the config declares it.
@@ -33,6 +34,7 @@ pub struct ModelSpec {
 /// A model loaded for its pipeline.
 enum Loaded {
     Image(ImageModel),
+    Ocr(OcrModel),
 }
 
 struct Slot {
@@ -119,6 +121,7 @@ impl ModelSet {
             Pipeline::ImageToImage => {
                 Loaded::Image(ImageModel::load(&self.rt, &spec.model_id, &spec.path, ImageTask::ImageToImage)?)
             }
+            Pipeline::ImageToText => Loaded::Ocr(OcrModel::load(&self.rt, &spec.model_id, &spec.path)?),
             other => {
                 return Err(AiError::ModelMismatch {
                     model_id: spec.model_id.clone(),
@@ -185,6 +188,9 @@ impl ModelSet {
             (AiRequest::ImageToImage(r), Loaded::Image(m)) => {
                 let out = m.transform(&image::decode(&r.image)?)?;
                 images(&out, r.seed)
+            }
+            (AiRequest::ImageToText(r), Loaded::Ocr(m)) => {
+                AiResponse::ImageToText(ImageToTextResponse { text: m.read(&image::decode(&r.image)?)? })
             }
             (request, _) => {
                 return Err(AiError::Inference(format!(
