@@ -4,6 +4,7 @@
 //! surfaces with actix-web, speaks the MessagePack wire protocol to other nodes over HTTP(S) and
 //! WebSocket, and runs the demo.
 
+pub mod ai;
 pub mod chain_cli;
 pub mod cli;
 pub mod client;

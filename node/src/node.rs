@@ -204,24 +204,12 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             }
             _ => None,
         };
-        let capability_prices = o
-            .models
-            .iter()
-            .map(|m| {
-                let index = lp_config::AI_PIPELINES.iter().position(|p| *p == m.pipeline).unwrap_or_default();
-                Ok(lp_wire::PriceInfo {
-                    price_per_unit: i64::try_from(m.price_per_unit.as_u256())
-                        .context("orchestrator.models.price_per_unit")?,
-                    pixels_per_unit: i64::try_from(m.pixels_per_unit).context("orchestrator.models.pixels_per_unit")?,
-                    capability: lp_wire::capability::FIRST_AI + index as u32,
-                    constraint: m.model_id.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (capabilities, capability_prices) = crate::ai::offered(o, lp_wire::Capabilities::transcoding())?;
+        let models = crate::ai::load(o).await?;
         let settings = OrchestratorSettings {
             payments,
             capability_prices,
-            capabilities: lp_wire::Capabilities::transcoding(),
+            capabilities,
             service_uri: uri.clone(),
             max_sessions: o.max_sessions,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
@@ -233,6 +221,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         if o.transcode {
             let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
             orch.add_local_workers(o.capacity, opts).await?;
+        }
+        if let Some((models, capacities)) = models {
+            orch.add_inference_worker("local-ai", models, &capacities).await?;
         }
         let links = Links::default();
         let state = orchestrator::OrchestratorState {
@@ -255,9 +246,6 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         orchestrator_server = Some((server.handle(), links));
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, uri = %uri, "orchestrator listening");
-        if !o.models.is_empty() {
-            warn!(target: "lp::node", models = o.models.len(), "orchestrator.models is not served yet (no AI inference): ignored");
-        }
         addrs.orchestrator = Some(local);
         addrs.orchestrator_uri = Some(uri);
         admin_state.orchestrator = Some(orch);

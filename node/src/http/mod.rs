@@ -1,5 +1,6 @@
 //! HTTP surfaces (actix-web): thin handlers that translate requests into actor messages.
 
 pub mod admin;
+pub mod ai;
 pub mod gateway;
 pub mod orchestrator;
