@@ -5,10 +5,12 @@
 //! * [`runtime`]: the ONNX Runtime library, found through the config or `ORT_DYLIB_PATH`, and
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
+//! * [`llm`]: chat with a decoder-only language model (ChatML, a KV cache, sampling, streaming).
 
 pub mod error;
 pub mod image;
 mod io;
+pub mod llm;
 pub mod runtime;
 
 pub use error::AiError;
