@@ -6,12 +6,14 @@
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
 //! * [`ocr`]: `image-to-text` as OCR (PP-OCR's text detector and recogniser).
+//! * [`llm`]: chat with a decoder-only language model (ChatML, a KV cache, sampling, streaming).
 //! * [`models`]: the models a worker serves, warm and cold (least-recently-used past a memory
 //!   budget), and [`ModelSet::infer`], which runs a request on the model it names.
 
 pub mod error;
 pub mod image;
 mod io;
+pub mod llm;
 pub mod models;
 pub mod ocr;
 pub mod runtime;

@@ -1,0 +1,184 @@
+//! llm on ONNX Runtime, with the tiny counting model `make setup` makes (scripts/models/llm.py):
+//! the known greedy answer, its token counts and stream, sampling, the KV cache equal to a full
+//! recompute, and models and prompts refused with the reason.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lp_pipelines::ai::llm::{self, Generation, LlmModel, Sampling};
+use lp_pipelines::ai::{AiError, Runtime, RuntimeOptions};
+
+fn runtime() -> Arc<Runtime> {
+    Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)")
+}
+
+fn model(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)")).join(name)
+}
+
+fn load(name: &str) -> LlmModel {
+    LlmModel::load(&runtime(), name, &model(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn load_err(dir: &std::path::Path) -> AiError {
+    LlmModel::load(&runtime(), "bad", dir).err().expect("refused")
+}
+
+fn chat(messages: &[(&str, &str)]) -> Vec<(String, String)> {
+    messages.iter().map(|(r, c)| (r.to_string(), c.to_string())).collect()
+}
+
+/// The model counts from the last number of the chat up to the first one.
+fn count(to: &str, from: &str) -> Vec<(String, String)> {
+    chat(&[("system", &format!("count to {to}")), ("user", &format!("start at {from}"))])
+}
+
+fn greedy(max_tokens: u32) -> Sampling {
+    Sampling { temperature: 0.0, top_p: 1.0, top_k: -1, max_tokens, seed: None }
+}
+
+fn sampled(seed: u64) -> Sampling {
+    Sampling { temperature: 1.0, top_p: 1.0, top_k: -1, max_tokens: 24, seed: Some(seed) }
+}
+
+/// The answer and the pieces streamed.
+fn generate(m: &mut LlmModel, chat: &[(String, String)], params: &Sampling) -> (Generation, Vec<String>) {
+    let mut pieces = Vec::new();
+    let g = m
+        .generate(chat, params, &mut |piece| {
+            pieces.push(piece.to_string());
+            true
+        })
+        .unwrap();
+    (g, pieces)
+}
+
+#[test]
+fn the_greedy_answer_is_the_known_count() {
+    let mut m = load("tiny-llm");
+    assert!(m.has_kv_cache());
+    let (g, pieces) = generate(&mut m, &count("four", "zero"), &greedy(64));
+    assert_eq!(g.text, "one two three four");
+    assert_eq!(g.finish_reason, "stop");
+    // <|im_start|> system count to four <|im_end|> <|im_start|> user start at zero <|im_end|>
+    // <|im_start|> assistant; four words and <|im_end|>.
+    assert_eq!((g.prompt_tokens, g.completion_tokens), (14, 5));
+    assert_eq!(pieces, ["one", " two", " three", " four"]);
+    assert_eq!(pieces.concat(), g.text);
+    // The answer follows the prompt (and wraps after nine).
+    assert_eq!(generate(&mut m, &count("seven", "five"), &greedy(64)).0.text, "six seven");
+    assert_eq!(generate(&mut m, &count("one", "eight"), &greedy(64)).0.text, "nine zero one");
+    // No number: nothing to say.
+    let (g, pieces) = generate(&mut m, &chat(&[("user", "hello")]), &greedy(64));
+    assert_eq!((g.text.as_str(), g.completion_tokens, g.finish_reason), ("", 1, "stop"));
+    assert!(pieces.is_empty());
+}
+
+#[test]
+fn max_tokens_cuts_the_answer() {
+    let mut m = load("tiny-llm");
+    let (g, pieces) = generate(&mut m, &count("four", "zero"), &greedy(2));
+    assert_eq!((g.text.as_str(), g.completion_tokens, g.finish_reason), ("one two", 2, "length"));
+    assert_eq!(pieces.concat(), g.text);
+    // Four words fit in 4 tokens but the end does not; in 5 it does.
+    let g = generate(&mut m, &count("four", "zero"), &greedy(4)).0;
+    assert_eq!((g.text.as_str(), g.completion_tokens, g.finish_reason), ("one two three four", 4, "length"));
+    let g = generate(&mut m, &count("four", "zero"), &greedy(5)).0;
+    assert_eq!((g.completion_tokens, g.finish_reason), (5, "stop"));
+}
+
+#[test]
+fn on_token_answering_false_stops_the_answer() {
+    let mut m = load("tiny-llm");
+    let mut pieces = Vec::new();
+    let g = m
+        .generate(&count("four", "zero"), &greedy(64), &mut |piece| {
+            pieces.push(piece.to_string());
+            pieces.len() < 2
+        })
+        .unwrap();
+    assert_eq!(pieces, ["one", " two"]);
+    assert_eq!((g.text.as_str(), g.completion_tokens, g.finish_reason), ("one two", 2, "stop"));
+}
+
+#[test]
+fn sampling_is_seeded_and_top_k_1_is_greedy() {
+    let mut m = load("tiny-llm");
+    let prompt = count("four", "zero");
+    let expected = generate(&mut m, &prompt, &greedy(24)).0;
+    let mut differ = 0;
+    for seed in 1..=6 {
+        let a = generate(&mut m, &prompt, &sampled(seed));
+        let b = generate(&mut m, &prompt, &sampled(seed));
+        assert_eq!(a, b, "seed {seed}");
+        assert_eq!(a.1.concat(), a.0.text);
+        differ += (a.0.text != expected.text) as u32;
+    }
+    assert!(differ > 0, "temperature 1 samples: some seed must leave the greedy answer");
+    for narrow in [
+        Sampling { top_k: 1, ..sampled(3) },
+        Sampling { top_p: 0.1, ..sampled(3) },
+        Sampling { temperature: 1e-6, ..sampled(3) },
+    ] {
+        assert_eq!(generate(&mut m, &prompt, &narrow).0, expected, "{narrow:?}");
+    }
+}
+
+#[test]
+fn the_kv_cache_equals_a_full_recompute() {
+    let mut cached = load("tiny-llm");
+    let mut full = load("tiny-llm");
+    full.set_kv_cache(false);
+    let mut nopast = load("tiny-llm-nopast");
+    assert!(!nopast.has_kv_cache());
+    for prompt in [count("four", "zero"), count("two", "six")] {
+        // Sampled answers draw on the whole distribution at every step: equal logits or nearly.
+        for params in [greedy(24), sampled(1), sampled(2), sampled(3), sampled(4)] {
+            let want = generate(&mut cached, &prompt, &params);
+            assert_eq!(generate(&mut full, &prompt, &params), want, "{params:?}");
+            assert_eq!(generate(&mut nopast, &prompt, &params), want, "{params:?}");
+        }
+    }
+}
+
+#[test]
+fn models_that_do_not_fit_are_refused_at_load_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model("tiny-llm/model.onnx"), dir.path().join("model.onnx")).unwrap();
+    let err = load_err(dir.path());
+    assert!(matches!(err, AiError::ModelLoad { .. }) && err.to_string().contains("tokenizer.json"), "{err}");
+
+    let err = load_err(&model("tiny-llm-no-logits"));
+    let AiError::ModelMismatch { ref reason, .. } = err else { panic!("{err}") };
+    assert!(reason.contains("no logits output") && reason.contains("scores"), "{err}");
+
+    let err = load_err(&model("tiny-llm-past-without-present"));
+    let AiError::ModelMismatch { ref reason, .. } = err else { panic!("{err}") };
+    assert!(reason.contains("past_key_values.0.value") && reason.contains("present.0.value"), "{err}");
+
+    // A tokenizer with no <|im_end|> and no generation_config.json: no way to end an answer.
+    let tokenizer = std::fs::read_to_string(model("tiny-llm/tokenizer.json")).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), tokenizer.replace("<|im_end|>", "<|end|>")).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.to_string().contains("no end-of-answer token"), "{err}");
+
+    let err = load_err(&model("nothing-here"));
+    assert!(matches!(err, AiError::ModelLoad { .. }), "{err}");
+}
+
+#[test]
+fn prompts_and_parameters_that_cannot_run_are_invalid_input() {
+    let mut m = load("tiny-llm");
+    let long = "one ".repeat(llm::MAX_PROMPT_TOKENS);
+    let err = m.generate(&chat(&[("user", &long)]), &greedy(8), &mut |_| true).unwrap_err();
+    assert!(matches!(err, AiError::InvalidInput(_)) && err.to_string().contains("tokens"), "{err}");
+    assert!(err.is_client_error());
+    let err = m.generate(&[], &greedy(8), &mut |_| true).unwrap_err();
+    assert!(matches!(err, AiError::InvalidInput(_)), "{err}");
+    let err = m.generate(&count("four", "zero"), &Sampling { top_p: 0.0, ..greedy(8) }, &mut |_| true).unwrap_err();
+    assert!(matches!(err, AiError::InvalidInput(_)), "{err}");
+    // A prompt just under the limit runs.
+    let fits = "one ".repeat(llm::MAX_PROMPT_TOKENS - 20);
+    let g = m.generate(&chat(&[("user", &fits)]), &greedy(3), &mut |_| true).unwrap();
+    assert_eq!(g.text, "");
+}

@@ -1,0 +1,191 @@
+"""A tiny decoder-only LLM for the llm tests, made with the `onnx` package: a word-level
+tokenizer with the ChatML special tokens, and one attention layer (2 heads, a KV cache) whose
+greedy answer is known.
+
+The model counts. Head 0 attends to the FIRST number word of the conversation (the target),
+head 1 to the LAST one (the count so far: the prompt's start, then each word it said). The
+answer is the number after the last one (nine wraps to zero), and <|im_end|> once the last
+number is the target. So with the system message "count to four" and the user message "start
+at zero" the greedy answer is "one two three four", then <|im_end|>. During generation the
+target is only in the cache (a generated token attends back to the system message), and the
+count only follows the positions (the last number is the one with the highest position_id):
+a lost cache or wrong positions change the answer. The logits are soft (3 for the next number,
+6 for the end, 0 elsewhere), so sampling at temperature 1 really samples.
+
+tiny-llm/                        model.onnx + tokenizer.json + generation_config.json: the
+                                 optimum-style export with past_key_values.0.* / present.0.*
+tiny-llm-nopast/                 the same model without past inputs (every step reruns all)
+                                 and the same generation_config.json
+tiny-llm-no-logits/              its output is named `scores`: refused at load
+tiny-llm-past-without-present/   present.0.value is missing: refused at load
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+WORDS = ["<unk>", "system", "user", "assistant", "count", "to", "start", "at", "from", "please", "hello"]
+NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+VOCAB = SPECIAL + WORDS + NUMBERS
+V = len(VOCAB)
+EOS = VOCAB.index("<|im_end|>")
+NUM = [VOCAB.index(n) for n in NUMBERS]
+HEADS, D = 2, V  # head_dim = V: a value is its token's one-hot
+A, B = 1e6, 20.0  # score = A * is_number -/+ B * position: the first / the last number wins
+M, L = 3.0, 6.0  # the next number's logit, the end's logit
+
+
+def weights():
+    kemb = np.zeros((V, HEADS * D), np.float32)  # key: [A * is_number, position, 0...] per head
+    vemb = np.zeros((V, HEADS * D), np.float32)  # value: the token's one-hot, per head
+    for t in range(V):
+        for hd in range(HEADS):
+            vemb[t, hd * D + t] = 1
+            if t in NUM:
+                kemb[t, hd * D] = A
+    pos = np.zeros(HEADS * D, np.float32)
+    pos[[1, D + 1]] = 1
+    q = np.zeros((1, HEADS, 1, D), np.float32)  # head 0 prefers early numbers, head 1 late ones
+    q[0, 0, 0, :2] = [1, -B]
+    q[0, 1, 0, :2] = [1, B]
+    nxt = np.zeros((D, V), np.float32)  # the last number -> the next one; no number -> the end
+    for t in range(V):
+        nxt[t, NUM[(NUM.index(t) + 1) % 10] if t in NUM else EOS] = M
+    sel = np.zeros((D, 10), np.float32)  # first + last, per number: 2 where they are the same
+    for i, t in enumerate(NUM):
+        sel[t, i] = 1
+    end = np.zeros((10, V), np.float32)
+    end[:, EOS] = L
+    return dict(kemb=kemb, vemb=vemb, pos=pos, q=q, nxt=nxt, sel=sel, end=end)
+
+
+def model(path, past=True, logits="logits", present_value=True):
+    w = weights()
+    heads = lambda x, y: [  # [b, s, H*D] -> [b, H, s, D]
+        h.make_node("Reshape", [x, "split_heads"], [y + "_bshd"]),
+        h.make_node("Transpose", [y + "_bshd"], [y], perm=[0, 2, 1, 3]),
+    ]
+    nodes = [
+        h.make_node("Gather", ["kemb", "input_ids"], ["k_tok"]),
+        h.make_node("Cast", ["position_ids"], ["pos_f"], to=T.FLOAT),
+        h.make_node("Unsqueeze", ["pos_f", "last_axis"], ["pos_col"]),
+        h.make_node("Mul", ["pos_col", "pos"], ["k_pos"]),
+        h.make_node("Add", ["k_tok", "k_pos"], ["k_flat"]),
+        *heads("k_flat", "key"),
+        h.make_node("Gather", ["vemb", "input_ids"], ["v_flat"]),
+        *heads("v_flat", "value"),
+    ]
+    if past:
+        nodes += [
+            h.make_node("Concat", ["past_key_values.0.key", "key"], ["present.0.key"], axis=2),
+            h.make_node("Concat", ["past_key_values.0.value", "value"], ["present.0.value"], axis=2),
+        ]
+    else:
+        nodes += [
+            h.make_node("Identity", ["key"], ["present.0.key"]),
+            h.make_node("Identity", ["value"], ["present.0.value"]),
+        ]
+    nodes += [
+        # Causal mask over the whole sequence: query i (at past + i) sees key j <= past + i,
+        # where attention_mask[j] is 1.
+        h.make_node("Shape", ["present.0.key"], ["kv_shape"]),
+        h.make_node("Gather", ["kv_shape", "two"], ["total"]),
+        h.make_node("Shape", ["input_ids"], ["ids_shape"]),
+        h.make_node("Gather", ["ids_shape", "one"], ["seq"]),
+        h.make_node("Sub", ["total", "seq"], ["past_len"]),
+        h.make_node("Range", ["zero", "total", "one"], ["key_idx"]),
+        h.make_node("Range", ["past_len", "total", "one"], ["query_idx"]),
+        h.make_node("Unsqueeze", ["query_idx", "last_axis"], ["query_col"]),
+        h.make_node("LessOrEqual", ["key_idx", "query_col"], ["causal"]),
+        h.make_node("Cast", ["attention_mask"], ["mask_b"], to=T.BOOL),
+        h.make_node("Unsqueeze", ["mask_b", "axis_1"], ["mask_b1"]),
+        h.make_node("And", ["mask_b1", "causal"], ["allowed_bst"]),
+        h.make_node("Unsqueeze", ["allowed_bst", "axis_1"], ["allowed"]),
+        h.make_node("Transpose", ["present.0.key"], ["key_t"], perm=[0, 1, 3, 2]),
+        h.make_node("MatMul", ["q", "key_t"], ["raw"]),
+        h.make_node("Where", ["allowed", "raw", "neg"], ["att_scores"]),
+        h.make_node("Softmax", ["att_scores"], ["attn"], axis=-1),
+        h.make_node("MatMul", ["attn", "present.0.value"], ["heads_out"]),
+        h.make_node("Gather", ["heads_out", "zero"], ["first"], axis=1),
+        h.make_node("Gather", ["heads_out", "one"], ["last"], axis=1),
+        # Readout: the next number after the last; the end when first == last.
+        h.make_node("MatMul", ["last", "nxt"], ["count_logits"]),
+        h.make_node("Add", ["first", "last"], ["both"]),
+        h.make_node("MatMul", ["both", "sel"], ["agree"]),
+        h.make_node("Sub", ["agree", "f_one"], ["agree_1"]),
+        h.make_node("Relu", ["agree_1"], ["same"]),
+        h.make_node("MatMul", ["same", "end"], ["end_logits"]),
+        h.make_node("Add", ["count_logits", "end_logits"], [logits]),
+    ]
+    kv = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, ["batch", HEADS, s, D])
+    inputs = [
+        h.make_tensor_value_info("input_ids", T.INT64, ["batch", "seq"]),
+        h.make_tensor_value_info("attention_mask", T.INT64, ["batch", "total"]),
+        h.make_tensor_value_info("position_ids", T.INT64, ["batch", "seq"]),
+    ]
+    if past:
+        inputs += [kv("past_key_values.0.key", "past"), kv("past_key_values.0.value", "past")]
+    outputs = [h.make_tensor_value_info(logits, T.FLOAT, ["batch", "seq", V]), kv("present.0.key", "total")]
+    if present_value:
+        outputs.append(kv("present.0.value", "total"))
+    consts = dict(
+        split_heads=np.array([0, 0, HEADS, D], np.int64),
+        last_axis=np.array([-1], np.int64),
+        axis_1=np.array([1], np.int64),
+        zero=np.array(0, np.int64),
+        one=np.array(1, np.int64),
+        two=np.array(2, np.int64),
+        neg=np.array(-1e30, np.float32),
+        f_one=np.array(1, np.float32),
+    )
+    inits = [nh.from_array(v, k) for k, v in {**w, **consts}.items()]
+    g = h.make_graph(nodes, "tiny_llm", inputs, outputs, initializer=inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    os.makedirs(path, exist_ok=True)
+    onnx.save(m, f"{path}/model.onnx")
+    tokenizer(path)
+
+
+def tokenizer(path):
+    """A Hugging Face tokenizers WordLevel tokenizer: lower case, split on white space, the
+    ChatML markers as special tokens; no decoder, so decoding joins the words with spaces."""
+    added = [
+        dict(id=i, content=t, single_word=False, lstrip=False, rstrip=False, normalized=False, special=True)
+        for i, t in enumerate(SPECIAL)
+    ]
+    tok = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": {"type": "Lowercase"},
+        "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": None,
+        "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {t: i for i, t in enumerate(VOCAB)}, "unk_token": "<unk>"},
+    }
+    with open(f"{path}/tokenizer.json", "w") as f:
+        json.dump(tok, f, indent=1)
+
+
+def generation_config(path):
+    """The end tokens as Qwen2.5's: <|im_end|> and <|endoftext|>."""
+    with open(f"{path}/generation_config.json", "w") as f:
+        json.dump({"eos_token_id": [EOS, VOCAB.index("<|endoftext|>")]}, f)
+
+
+out = sys.argv[1]
+model(f"{out}/tiny-llm")
+generation_config(f"{out}/tiny-llm")
+model(f"{out}/tiny-llm-nopast", past=False)
+generation_config(f"{out}/tiny-llm-nopast")
+model(f"{out}/tiny-llm-no-logits", logits="scores")
+model(f"{out}/tiny-llm-past-without-present", present_value=False)
