@@ -106,14 +106,33 @@ pub fn sse(
             event(&serde_json::to_vec(&response).expect("LLM responses serialize"))
         }
     };
+    // The answer runs now, beside the stream; the text stream ends when it is done, and what
+    // of the text had not been sent by then goes out with the answer.
+    let (finished, finished_rx) = futures::channel::oneshot::channel::<()>();
+    let answer = actix_web::rt::spawn(async move {
+        let answer = done.await;
+        let _ = finished.send(());
+        answer
+    });
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
     let text = {
-        let chunk = chunk.clone();
-        pieces.map(move |piece| chunk(piece, None))
+        let (chunk, sent) = (chunk.clone(), sent.clone());
+        pieces.take_until(finished_rx).map(move |piece| {
+            sent.borrow_mut().push_str(&piece);
+            chunk(piece, None)
+        })
     };
     let end = futures::stream::once(async move {
         let mut out = BytesMut::new();
-        match done.await {
+        let answer = answer.await.unwrap_or_else(|_| Err(ApiError::internal("the request's task failed")));
+        match answer {
             Ok(AiResponse::Llm(mut last)) => {
+                let full = last.choices.first().and_then(|c| c.message.as_ref()).map(|m| m.content.clone());
+                if let Some(rest) = full.as_deref().and_then(|f| f.strip_prefix(sent.borrow().as_str()))
+                    && !rest.is_empty()
+                {
+                    out.extend_from_slice(&chunk(rest.to_string(), None));
+                }
                 last.id = id;
                 last.created = created;
                 for choice in &mut last.choices {

@@ -15,9 +15,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
-use lp_wire::ai::{AiRequest, AiResponse, ImageResponse, ImageToTextResponse, Media, Pipeline};
+use lp_wire::ai::{
+    AiRequest, AiResponse, ImageResponse, ImageToTextResponse, LlmChoice, LlmMessage, LlmRequest, LlmResponse,
+    LlmTokenUsage, Media, Pipeline,
+};
 
 use super::image::{self, ImageModel, ImageTask};
+use super::llm::{Generation, LlmModel, Sampling};
 use super::ocr::OcrModel;
 use super::{AiError, Runtime};
 
@@ -35,6 +39,7 @@ pub struct ModelSpec {
 enum Loaded {
     Image(ImageModel),
     Ocr(OcrModel),
+    Llm(LlmModel),
 }
 
 struct Slot {
@@ -122,6 +127,7 @@ impl ModelSet {
                 Loaded::Image(ImageModel::load(&self.rt, &spec.model_id, &spec.path, ImageTask::ImageToImage)?)
             }
             Pipeline::ImageToText => Loaded::Ocr(OcrModel::load(&self.rt, &spec.model_id, &spec.path)?),
+            Pipeline::Llm => Loaded::Llm(LlmModel::load(&self.rt, &spec.model_id, &spec.path)?),
             other => {
                 return Err(AiError::ModelMismatch {
                     model_id: spec.model_id.clone(),
@@ -177,7 +183,7 @@ impl ModelSet {
     pub fn infer(
         &mut self,
         request: &AiRequest,
-        _on_token: &mut dyn FnMut(&str) -> bool,
+        on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(AiResponse, Option<Loading>), AiError> {
         let (model, loading) = self.model(request.pipeline(), request.model_id())?;
         let response = match (request, model) {
@@ -191,6 +197,10 @@ impl ModelSet {
             }
             (AiRequest::ImageToText(r), Loaded::Ocr(m)) => {
                 AiResponse::ImageToText(ImageToTextResponse { text: m.read(&image::decode(&r.image)?)? })
+            }
+            (AiRequest::Llm(r), Loaded::Llm(m)) => {
+                let messages: Vec<_> = r.messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
+                chat(r, m.generate(&messages, &sampling(r), on_token)?)
             }
             (request, _) => {
                 return Err(AiError::Inference(format!(
@@ -210,6 +220,33 @@ fn images(image: &::image::DynamicImage, seed: Option<i64>) -> AiResponse {
     let png = image::encode_png(image);
     let url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png));
     AiResponse::Image(ImageResponse { images: vec![Media { url, seed: seed.unwrap_or(0), nsfw: false }] })
+}
+
+fn sampling(r: &LlmRequest) -> Sampling {
+    Sampling {
+        temperature: r.temperature as f32,
+        top_p: r.top_p as f32,
+        top_k: r.top_k.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        max_tokens: r.max_tokens,
+        seed: None,
+    }
+}
+
+/// An [`LlmResponse`] with the whole answer as its one choice's `message`.
+fn chat(r: &LlmRequest, g: Generation) -> AiResponse {
+    let (prompt, completion) = (u64::from(g.prompt_tokens), u64::from(g.completion_tokens));
+    AiResponse::Llm(LlmResponse {
+        id: format!("chatcmpl-{:016x}", rand::random::<u64>()),
+        model: r.model.clone(),
+        created: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        usage: LlmTokenUsage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+        choices: vec![LlmChoice {
+            index: 0,
+            finish_reason: Some(g.finish_reason.to_string()),
+            delta: None,
+            message: Some(LlmMessage { role: "assistant".into(), content: g.text }),
+        }],
+    })
 }
 
 /// The bytes of a file, or of the files in a directory (not recursive).
