@@ -26,6 +26,7 @@
 //! worker side (lp-node adapts both to WebSockets). The messages both sides exchange are
 //! lp-wire's.
 
+pub mod ai;
 pub mod chain;
 pub mod gateway;
 pub mod handle;

@@ -61,6 +61,18 @@
 //! # On-chain: a ticket's face value is at most the deposit / deposit_multiplier (1..=1000).
 //! deposit_multiplier = 1
 //!
+//! # The highest price paid for an AI pipeline, one [[gateway.ai_max_prices]] table each: for a
+//! # model, or model_id = "default" for the pipeline's other models. Default: none (then
+//! # max_price_per_unit caps AI prices too).
+//! [[gateway.ai_max_prices]]
+//! # The pipeline (required): image-to-image, upscale, llm, image-to-text.
+//! pipeline = "upscale"
+//! # The model, or "default".
+//! model_id = "default"
+//! # Wei per pixels_per_unit units (input pixels; tokens for llm) (required); "0" = no cap.
+//! price_per_unit = "0"
+//! pixels_per_unit = 1
+//!
 //! [orchestrator]
 //! # Where the orchestrator listens for gateways and transcoders.
 //! service_addr = "127.0.0.1:8935"
@@ -330,6 +342,32 @@ section! {
         /// On-chain: a ticket's face value may be at most the gateway's deposit divided by this
         /// (`deposit_multiplier`), 1 to 1000. Default `1` (go-livepeer's `-depositMultiplier`).
         deposit_multiplier: u64 = 1 => int(1, Some(1000)),
+        /// The highest price accepted per AI pipeline or model (`[[gateway.ai_max_prices]]`),
+        /// one table each (go-livepeer's `-maxPricePerCapability`). A request's cap is its
+        /// model's entry, else its pipeline's `"default"` entry, else `max_price_per_unit`.
+        /// Default: none.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ai_max_prices: Vec<AiPriceConfig> = Vec::new() => tables,
+    }
+}
+
+section! {
+    /// The highest price a gateway pays for an AI pipeline's work (one
+    /// `[[gateway.ai_max_prices]]` table).
+    pub struct AiPriceConfig {
+        required {
+            /// The pipeline (`pipeline`), one of [`AI_PIPELINES`]. Required.
+            pipeline: String => one_of("AI pipeline", AI_PIPELINES),
+            /// The highest price, in wei per `pixels_per_unit` units (input pixels, or tokens for
+            /// llm) (`price_per_unit`), at most 9223372036854775807 wei; zero means no cap.
+            /// Required.
+            price_per_unit: Wei => wei(WeiLimit::WIRE_PRICE),
+        }
+        /// The model it is for (`model_id`), or `"default"` for every model of the pipeline
+        /// without an entry of its own. Default `"default"`.
+        model_id: String = "default".to_string() => non_empty_string,
+        /// The unit count `price_per_unit` is quoted for (`pixels_per_unit`). Default `1`.
+        pixels_per_unit: u64 = 1 => pixel_count,
     }
 }
 

@@ -699,7 +699,7 @@ pub(crate) fn check_orchestrator(o: &OrchestratorConfig, r: &mut Reader<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EthConfig, GatewayConfig, ModelConfig, TranscoderConfig};
+    use crate::{AiPriceConfig, EthConfig, GatewayConfig, ModelConfig, TranscoderConfig};
 
     #[test]
     fn env_value_takes_the_keys_type() {
@@ -753,7 +753,11 @@ mod tests {
                 account: Some(format!("0x{}", "cd".repeat(20))),
                 ..EthConfig::new("http://127.0.0.1:8545", "password.txt")
             }),
-            gateway: Some(GatewayConfig { profiles_file: Some("p.json".into()), ..Default::default() }),
+            gateway: Some(GatewayConfig {
+                profiles_file: Some("p.json".into()),
+                ai_max_prices: vec![AiPriceConfig::new("llm", Wei::from(5))],
+                ..Default::default()
+            }),
             orchestrator: Some(OrchestratorConfig {
                 service_uri: Some("https://example.com:8935".into()),
                 secret_file: Some("s".into()),

@@ -5,6 +5,8 @@
 //! - `POST {transcoder}/segment`, header `Livepeer-Segment: base64(SegData)`, header
 //!   `Livepeer-Payment: base64(Payment)`, body = the segment → `TranscodeResult`.
 //! - `POST {transcoder}/endSession`, body `EndSession` → nil: the stream ended.
+//! - `POST {transcoder}/<pipeline>`, a client's AI request as it came → its answer as it comes
+//!   (JSON, or `llm`'s server-sent events streamed through).
 //!
 //! A refusal (4xx/5xx) carries a MessagePack `TranscodeFailure`.
 
@@ -17,8 +19,11 @@ use awc::{Client, Connector};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::LocalBoxFuture;
+use lp_actors::ai::{AiAnswer, AiBody};
 use lp_actors::gateway::{OrchestratorTransport, TransportError};
+use lp_wire::ai::Pipeline;
 use lp_wire::{
     AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure,
     TranscodeResult,
@@ -150,6 +155,50 @@ impl OrchestratorTransport for HttpTransport {
                 .await
                 .map_err(|e| TransportError::Unreachable(describe_send_error(&base, &e)))?;
             read_answer(resp).await
+        })
+    }
+
+    fn infer(
+        &self,
+        transcoder_uri: &str,
+        pipeline: Pipeline,
+        content_type: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
+        let request = self
+            .client
+            .post(endpoint(transcoder_uri, &format!("/{}", pipeline.name())))
+            .timeout(timeout)
+            .insert_header(("Content-Type", content_type));
+        let base = transcoder_uri.trim_end_matches('/').to_string();
+        Box::pin(async move {
+            let mut resp = request
+                .send_body(body)
+                .await
+                .map_err(|e| TransportError::Unreachable(describe_send_error(&base, &e)))?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_string();
+            let body = match content_type.starts_with("text/event-stream") {
+                // Passed on as it arrives; a broken stream just ends.
+                true => AiBody::Events(
+                    resp.take_while(|c| futures::future::ready(c.is_ok()))
+                        .filter_map(|c| futures::future::ready(c.ok()))
+                        .boxed_local(),
+                ),
+                false => AiBody::Full(
+                    resp.body()
+                        .limit(MAX_FRAME_BYTES)
+                        .await
+                        .map_err(|e| TransportError::Unreachable(format!("reading the answer: {e}")))?,
+                ),
+            };
+            Ok(AiAnswer { status, content_type, body })
         })
     }
 }

@@ -11,7 +11,9 @@ use actix::{Addr, MailboxError};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
+use crate::ai::{self, AiAnswer};
 use crate::orchestrator::{EndSession, GetOrchestratorInfo, Orchestrator, SubmitSegment};
+use lp_wire::ai::Pipeline;
 use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeFailure, TranscodeResult};
 
 /// A failure to get an answer from an orchestrator.
@@ -50,6 +52,17 @@ pub trait OrchestratorTransport {
         transcoder_uri: &str,
         token: AuthToken,
     ) -> LocalBoxFuture<'static, Result<(), TransportError>>;
+
+    /// Send a client's AI request, as it came (`POST /<pipeline>`, its content type and body),
+    /// to `transcoder_uri`, and hand back the answer as it comes, whatever its status.
+    fn infer(
+        &self,
+        transcoder_uri: &str,
+        pipeline: Pipeline,
+        content_type: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>>;
 }
 
 /// The wire protocol without a network: the same messages, handed to orchestrators of this
@@ -115,5 +128,18 @@ impl OrchestratorTransport for InProcess {
         Box::pin(
             async move { o?.send(EndSession(token)).await.map_err(stopped)?.map_err(|r| TransportError::Refused(r.0)) },
         )
+    }
+
+    fn infer(
+        &self,
+        uri: &str,
+        pipeline: Pipeline,
+        content_type: &str,
+        body: Bytes,
+        _: Duration,
+    ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
+        let o = self.get(uri);
+        let content_type = content_type.to_string();
+        Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, &body).await) })
     }
 }

@@ -22,12 +22,9 @@ use tracing::warn;
 
 use crate::http::ai;
 use crate::remote_transcoder::{self, Gate, Gated};
-use lp_actors::orchestrator::AiJob;
-use lp_wire::ai::{AiRequest, ApiError, Pipeline};
+use lp_wire::ai::ApiError;
 use lp_wire::headers::{MSGPACK, PAYMENT as PAYMENT_HEADER, SEGMENT as SEGMENT_HEADER};
-use lp_wire::limits::WORKER_JOB_TIMEOUT;
 use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
-use std::time::Instant;
 
 #[derive(Clone)]
 pub struct OrchestratorState {
@@ -56,47 +53,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `POST /<pipeline>`: run an AI request on this orchestrator's workers.
 async fn infer(state: web::Data<OrchestratorState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let Some(pipeline) = Pipeline::from_name(req.path().trim_start_matches('/')) else {
+    let Some(pipeline) = ai::pipeline(&req) else {
         return ai::error(&ApiError::http(404, "no such pipeline"));
     };
     let body = match ai::read_body(payload).await {
         Ok(body) => body,
         Err(e) => return ai::error(&e),
     };
-    let request = match ai::parse(pipeline, &ai::content_type(&req), &body) {
-        Ok((request, _units)) => request,
-        Err(e) => return ai::error(&e),
-    };
-    let streaming = matches!(&request, AiRequest::Llm(r) if r.stream);
-    let model = request.model_id().to_string();
-    let (tokens, pieces) = match streaming {
-        true => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            (Some(tx), Some(rx))
-        }
-        false => (None, None),
-    };
-    let job = AiJob { request: Arc::new(request), deadline: Instant::now() + WORKER_JOB_TIMEOUT, tokens };
-    let orchestrator = state.orchestrator.clone();
-    let answer = async move {
-        match orchestrator.infer(job).await {
-            Ok(response) => Ok(response),
-            Err(CallError::Refused(f)) => Err(ai::failure(&f)),
-            Err(CallError::Stopped(what)) => Err(ApiError::unavailable(format!("{what} is shutting down"))),
-        }
-    };
-    match pieces {
-        Some(rx) => ai::sse(model, tokio_stream(rx), answer),
-        None => match answer.await {
-            Ok(response) => ai::json(&response),
-            Err(e) => ai::error(&e),
-        },
-    }
-}
-
-/// The receiving end of an unbounded channel as a stream.
-fn tokio_stream<T: 'static>(mut rx: tokio::sync::mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    let orchestrator = state.orchestrator.orchestrator().clone();
+    ai::respond(lp_actors::ai::serve(orchestrator, pipeline, &ai::content_type(&req), &body).await)
 }
 
 fn failure(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpResponse {

@@ -239,7 +239,11 @@ fn chat(r: &LlmRequest, g: Generation) -> AiResponse {
         id: format!("chatcmpl-{:016x}", rand::random::<u64>()),
         model: r.model.clone(),
         created: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
-        usage: LlmTokenUsage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+        usage: LlmTokenUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+        },
         choices: vec![LlmChoice {
             index: 0,
             finish_reason: Some(g.finish_reason.to_string()),

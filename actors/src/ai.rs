@@ -1,0 +1,194 @@
+//! The AI API as both ends of the gateway ↔ orchestrator link see it, free of HTTP: checking a
+//! request, serving one on an orchestrator ([`serve`]), and the answer as it travels back
+//! ([`AiAnswer`]: a JSON body, or `llm`'s server-sent events as they are made). lp-node puts
+//! these on `POST /<pipeline>`; [`crate::gateway::InProcess`] calls them directly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::Addr;
+use bytes::{Bytes, BytesMut};
+use futures::stream::LocalBoxStream;
+use futures::{Stream, StreamExt};
+use lp_wire::ai::{AiRequest, AiResponse, ApiError, LlmChoice, LlmMessage, LlmResponse, Pipeline, check_image_dims};
+use lp_wire::limits::WORKER_JOB_TIMEOUT;
+use lp_wire::{ErrorCode, TranscodeFailure};
+
+use crate::orchestrator::{AiJob, Orchestrator, SubmitAi};
+
+/// An answer to an AI request: its status, content type and body.
+pub struct AiAnswer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: AiBody,
+}
+
+pub enum AiBody {
+    Full(Bytes),
+    /// Server-sent events, sent as they come.
+    Events(LocalBoxStream<'static, Bytes>),
+}
+
+impl AiAnswer {
+    pub fn json(response: &AiResponse) -> AiAnswer {
+        AiAnswer { status: 200, content_type: "application/json".into(), body: AiBody::Full(response.to_json().into()) }
+    }
+
+    pub fn error(e: &ApiError) -> AiAnswer {
+        AiAnswer { status: e.status, content_type: "application/json".into(), body: AiBody::Full(e.to_json().into()) }
+    }
+}
+
+/// Parse and check a request: its fields (422 / 400 as the spec says) and, for the image
+/// pipelines, that the image's header reads and its size is taken. Answers it with its units
+/// (what it is priced on: input pixels, or llm's `max_tokens`).
+pub fn parse(pipeline: Pipeline, content_type: &str, body: &[u8]) -> Result<(AiRequest, u64), ApiError> {
+    let request = AiRequest::parse(pipeline, content_type, body)?;
+    let dims = match request.image() {
+        Some(image) => {
+            let (w, h) =
+                lp_pipelines::ai::image::dimensions(image).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            check_image_dims(w, h)?;
+            Some((w, h))
+        }
+        None => None,
+    };
+    let units = request.units(dims);
+    Ok((request, units))
+}
+
+/// How a failure of the orchestrator's side reads in the API: the client's fault is a 400, no
+/// room now is go-livepeer's 503 "insufficient capacity" (the gateway tries another
+/// orchestrator), no worker for it a 503, anything else a 500.
+pub fn failure(f: &TranscodeFailure) -> ApiError {
+    match f.code {
+        ErrorCode::InvalidInput | ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance => {
+            ApiError::bad_request(f.message.clone())
+        }
+        ErrorCode::OrchestratorBusy => ApiError::unavailable(format!("insufficient capacity: {}", f.message)),
+        ErrorCode::NoTranscoders | ErrorCode::NoOrchestrators => ApiError::unavailable(f.message.clone()),
+        _ => ApiError::internal(f.message.clone()),
+    }
+}
+
+/// Serve a gateway's request on `orchestrator`: check it, run it, answer it (`llm` with
+/// `stream: true` as events).
+pub async fn serve(orchestrator: Addr<Orchestrator>, pipeline: Pipeline, content_type: &str, body: &[u8]) -> AiAnswer {
+    let request = match parse(pipeline, content_type, body) {
+        Ok((request, _units)) => request,
+        Err(e) => return AiAnswer::error(&e),
+    };
+    let streaming = matches!(&request, AiRequest::Llm(r) if r.stream);
+    let model = request.model_id().to_string();
+    let (tokens, pieces) = match streaming {
+        true => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let job = AiJob { request: Arc::new(request), deadline: Instant::now() + WORKER_JOB_TIMEOUT, tokens };
+    let answer = async move {
+        match orchestrator.send(SubmitAi(job)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(rejected)) => Err(failure(&rejected.0)),
+            Err(_) => Err(ApiError::unavailable("the orchestrator is shutting down")),
+        }
+    };
+    match pieces {
+        Some(mut rx) => {
+            let pieces = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            AiAnswer {
+                status: 200,
+                content_type: "text/event-stream".into(),
+                body: AiBody::Events(events(model, pieces, answer)),
+            }
+        }
+        None => match answer.await {
+            Ok(response) => AiAnswer::json(&response),
+            Err(e) => AiAnswer::error(&e),
+        },
+    }
+}
+
+/// `llm` with `stream: true`: each piece of text as it is made, as a server-sent event
+/// `data: {LLMResponse with a delta}`, then one with the finish reason and the usage, then
+/// `data: [DONE]` (as the runner and OpenAI-style clients have it). An error after the first
+/// byte can only end the stream: it comes as a last event `data: {"detail":{"msg":…}}`.
+///
+/// `done` runs at once, beside the stream; the text stream ends when it is done, and text not
+/// sent by then goes out with the answer.
+pub fn events(
+    model: String,
+    pieces: impl Stream<Item = String> + 'static,
+    done: impl std::future::Future<Output = Result<AiResponse, ApiError>> + 'static,
+) -> LocalBoxStream<'static, Bytes> {
+    let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let chunk = {
+        let (id, model) = (id.clone(), model.clone());
+        move |content: String| {
+            let choice = LlmChoice { index: 0, finish_reason: None, delta: Some(assistant(content)), message: None };
+            let response = LlmResponse {
+                id: id.clone(),
+                model: model.clone(),
+                created,
+                usage: Default::default(),
+                choices: vec![choice],
+            };
+            event(&serde_json::to_vec(&response).expect("LLM responses serialize"))
+        }
+    };
+    let (finished, finished_rx) = futures::channel::oneshot::channel::<()>();
+    let answer = actix::spawn(async move {
+        let answer = done.await;
+        let _ = finished.send(());
+        answer
+    });
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    let text = {
+        let (chunk, sent) = (chunk.clone(), sent.clone());
+        pieces.take_until(finished_rx).map(move |piece| {
+            sent.borrow_mut().push_str(&piece);
+            chunk(piece)
+        })
+    };
+    let end = futures::stream::once(async move {
+        let mut out = BytesMut::new();
+        let answer = answer.await.unwrap_or_else(|_| Err(ApiError::internal("the request's task failed")));
+        match answer {
+            Ok(AiResponse::Llm(mut last)) => {
+                let full = last.choices.first().and_then(|c| c.message.as_ref()).map(|m| m.content.clone());
+                if let Some(rest) = full.as_deref().and_then(|f| f.strip_prefix(sent.borrow().as_str()))
+                    && !rest.is_empty()
+                {
+                    out.extend_from_slice(&chunk(rest.to_string()));
+                }
+                last.id = id;
+                last.created = created;
+                for choice in &mut last.choices {
+                    choice.delta = Some(assistant(String::new()));
+                    choice.message = None;
+                }
+                out.extend_from_slice(&event(&serde_json::to_vec(&last).expect("LLM responses serialize")));
+            }
+            Ok(_) => out.extend_from_slice(&event(&ApiError::internal("not an llm answer").to_json())),
+            Err(e) => out.extend_from_slice(&event(&e.to_json())),
+        }
+        out.extend_from_slice(&event(b"[DONE]"));
+        out.freeze()
+    });
+    text.chain(end).boxed_local()
+}
+
+fn assistant(content: String) -> LlmMessage {
+    LlmMessage { role: "assistant".into(), content }
+}
+
+fn event(data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    out.freeze()
+}
