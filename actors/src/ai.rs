@@ -13,10 +13,12 @@ use futures::{Stream, StreamExt};
 use lp_wire::ai::{AiRequest, AiResponse, ApiError, LlmChoice, LlmMessage, LlmResponse, Pipeline, check_image_dims};
 use lp_wire::limits::WORKER_JOB_TIMEOUT;
 use lp_wire::{ErrorCode, TranscodeFailure};
+use tokio::sync::mpsc;
 
 use crate::orchestrator::{AiJob, Orchestrator, SubmitAi};
 
-/// An answer to an AI request: its status, content type and body.
+/// An answer to an AI request: its status, content type and body. `Send`, so that it can
+/// cross from the actors' thread to the HTTP worker that answers the client.
 pub struct AiAnswer {
     pub status: u16,
     pub content_type: String,
@@ -25,8 +27,28 @@ pub struct AiAnswer {
 
 pub enum AiBody {
     Full(Bytes),
-    /// Server-sent events, sent as they come.
-    Events(LocalBoxStream<'static, Bytes>),
+    /// Server-sent events, as they come; the channel ends with the stream.
+    Events(mpsc::Receiver<Bytes>),
+}
+
+/// Events in flight between their maker and the client.
+const EVENTS_IN_FLIGHT: usize = 64;
+
+impl AiBody {
+    /// The events of `stream`, forwarded by a task of this thread until it ends or nobody reads
+    /// them any more (then the stream is dropped, and its maker hears of it).
+    pub fn events(stream: impl Stream<Item = Bytes> + 'static) -> AiBody {
+        let (tx, rx) = mpsc::channel(EVENTS_IN_FLIGHT);
+        actix::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                if tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        AiBody::Events(rx)
+    }
 }
 
 impl AiAnswer {
@@ -101,7 +123,7 @@ pub async fn serve(orchestrator: Addr<Orchestrator>, pipeline: Pipeline, content
             AiAnswer {
                 status: 200,
                 content_type: "text/event-stream".into(),
-                body: AiBody::Events(events(model, pieces, answer)),
+                body: AiBody::events(events(model, pieces, answer)),
             }
         }
         None => match answer.await {

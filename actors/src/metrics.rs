@@ -27,6 +27,15 @@ pub const AI_WORKERS_CAPACITY: &str = "livepeer_ai_workers_capacity";
 pub const AI_WORKERS_LOAD: &str = "livepeer_ai_workers_load";
 pub const AI_ABANDONED: &str = "livepeer_ai_abandoned_total";
 pub const AI_WORKER_RESTARTS: &str = "livepeer_ai_worker_restarts_total";
+/// Gateway side: AI requests served, by pipeline and model (go-livepeer's name).
+pub const AI_REQUEST_COUNT: &str = "livepeer_ai_request_count";
+/// Gateway side: seconds the last AI request took, by pipeline and model (go-livepeer's name;
+/// ours is the whole request's time, not per pixel and step).
+pub const AI_REQUEST_LATENCY: &str = "livepeer_ai_request_latency_score";
+/// Gateway side: AI request attempts that failed, by pipeline, model and `error_code`
+/// (`insufficient_capacity`, `bad_request`, `orchestrator_error`, `unreachable`,
+/// `no_orchestrator`) (go-livepeer's name).
+pub const AI_REQUEST_ERRORS: &str = "livepeer_ai_request_errors";
 /// Orchestrator side: seconds one AI job took on its worker, by pipeline.
 pub const AI_JOB_TIME: &str = "livepeer_ai_job_time_seconds";
 /// Seconds a model took to load, by pipeline.
@@ -71,6 +80,9 @@ pub const ALL: &[&str] = &[
     AI_WORKERS_LOAD,
     AI_ABANDONED,
     AI_WORKER_RESTARTS,
+    AI_REQUEST_COUNT,
+    AI_REQUEST_LATENCY,
+    AI_REQUEST_ERRORS,
     AI_JOB_TIME,
     AI_MODEL_LOAD_TIME,
     AI_MODEL_EVICTIONS,
@@ -149,6 +161,12 @@ fn describe_only() {
     describe_gauge!(AI_WORKERS_CAPACITY, "Concurrent AI jobs the registered workers take, over their models");
     describe_gauge!(AI_WORKERS_LOAD, "AI jobs the registered workers are running");
     describe_counter!(AI_WORKER_RESTARTS, "Local AI workers restarted after a crash");
+    describe_counter!(AI_REQUEST_COUNT, "AI requests the gateway had served, by pipeline and model_id");
+    describe_gauge!(AI_REQUEST_LATENCY, "Seconds the gateway's last AI request took, by pipeline and model_id");
+    describe_counter!(
+        AI_REQUEST_ERRORS,
+        "AI request attempts that failed at the gateway, by pipeline, model_id and error_code"
+    );
     describe_histogram!(AI_JOB_TIME, "Orchestrator-side time of one AI job on its worker, seconds, by pipeline");
     describe_histogram!(AI_MODEL_LOAD_TIME, "Time a model took to load, seconds, by pipeline");
     describe_counter!(AI_MODEL_EVICTIONS, "Cold models evicted to make room for another, by pipeline");
@@ -235,6 +253,16 @@ pub fn stream_created() {
 
 pub fn stream_ended() {
     counter!(STREAM_ENDED).increment(1);
+}
+
+pub fn ai_request(pipeline: &'static str, model: &str, secs: f64) {
+    counter!(AI_REQUEST_COUNT, "pipeline" => pipeline, "model_id" => model.to_string()).increment(1);
+    gauge!(AI_REQUEST_LATENCY, "pipeline" => pipeline, "model_id" => model.to_string()).set(secs);
+}
+
+pub fn ai_request_error(pipeline: &'static str, model: &str, error: &'static str) {
+    counter!(AI_REQUEST_ERRORS, "pipeline" => pipeline, "model_id" => model.to_string(), "error_code" => error)
+        .increment(1);
 }
 
 pub fn ai_job_done(pipeline: &'static str, secs: f64) {

@@ -209,6 +209,7 @@ impl Net {
             max_streams: 10,
             orchestrators: vec![URI.to_string()],
             max_price: Price { per_unit: opts.max_price, pixels_per_unit: 1 },
+            ai_max_prices: Vec::new(),
         };
         GatewayHandle::start(config, Rc::new(self.transport.clone()), &self.watchdog)
     }

@@ -3,7 +3,8 @@
 //! inference worker loads at start.
 
 use anyhow::{Context as _, Result, bail};
-use lp_config::OrchestratorConfig;
+use lp_chain::pm::Price;
+use lp_config::{GatewayConfig, OrchestratorConfig};
 use lp_pipelines::ai::{Device, ModelSet, ModelSpec, Runtime, RuntimeOptions};
 use lp_wire::ai::Pipeline;
 use lp_wire::{Capabilities, ModelConstraint, PriceInfo};
@@ -78,4 +79,19 @@ pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>
     .await
     .context("the model loader panicked")??;
     Ok(Some((set, capacities)))
+}
+
+/// The gateway's caps on AI prices (`[[gateway.ai_max_prices]]`): per (pipeline, model), with
+/// model `None` for a `"default"` entry.
+pub fn max_prices(g: &GatewayConfig) -> Result<Vec<((Pipeline, Option<String>), Price)>> {
+    g.ai_max_prices
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let model = (p.model_id != "default").then(|| p.model_id.clone());
+            let per_unit = u64::try_from(p.price_per_unit.as_u256())
+                .with_context(|| format!("gateway.ai_max_prices[{i}].price_per_unit"))?;
+            Ok(((pipeline(&p.pipeline)?, model), Price { per_unit, pixels_per_unit: p.pixels_per_unit }))
+        })
+        .collect()
 }

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
+use futures::future::ready;
 use lp_actors::ai::{AiAnswer, AiBody};
 use lp_actors::gateway::{OrchestratorTransport, TransportError};
 use lp_wire::ai::Pipeline;
@@ -186,11 +187,7 @@ impl OrchestratorTransport for HttpTransport {
                 .to_string();
             let body = match content_type.starts_with("text/event-stream") {
                 // Passed on as it arrives; a broken stream just ends.
-                true => AiBody::Events(
-                    resp.take_while(|c| futures::future::ready(c.is_ok()))
-                        .filter_map(|c| futures::future::ready(c.ok()))
-                        .boxed_local(),
-                ),
+                true => AiBody::events(resp.take_while(|c| ready(c.is_ok())).filter_map(|c| ready(c.ok()))),
                 false => AiBody::Full(
                     resp.body()
                         .limit(MAX_FRAME_BYTES)

@@ -292,6 +292,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
                 per_unit: u64::try_from(g.max_price_per_unit.as_u256()).context("gateway.max_price_per_unit")?,
                 pixels_per_unit: g.pixels_per_unit,
             },
+            ai_max_prices: crate::ai::max_prices(g)?,
         };
         let gw = GatewayHandle::start(config, transport, &watchdog);
         let state = gateway::GatewayState {

@@ -8,11 +8,13 @@ use lp_pipelines::Profile;
 use serde::Serialize;
 
 use super::gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
-use super::orchestrator_pool::{ListOrchestrators, OrchestratorList, OrchestratorPool};
+use super::orchestrator_pool::{InferAi, ListOrchestrators, OrchestratorList, OrchestratorPool};
 use super::stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 use super::transport::OrchestratorTransport;
+use crate::ai::AiAnswer;
 use crate::handle::CallError;
 use crate::supervision::{Policy, Watchdog};
+use lp_wire::ai::{ApiError, Pipeline};
 
 /// What the gateway role is made of.
 pub struct GatewayConfig {
@@ -23,6 +25,8 @@ pub struct GatewayConfig {
     pub orchestrators: Vec<String>,
     /// `max_price_per_unit` (zero: no cap).
     pub max_price: lp_chain::pm::Price,
+    /// Caps on AI prices, per (pipeline, model or `None` for the pipeline's default).
+    pub ai_max_prices: Vec<((Pipeline, Option<String>), lp_chain::pm::Price)>,
 }
 
 #[derive(Clone)]
@@ -46,7 +50,9 @@ pub struct GatewayReport {
 impl GatewayHandle {
     /// Start the role's actors under `watchdog`.
     pub fn start(config: GatewayConfig, transport: Rc<dyn OrchestratorTransport>, watchdog: &Watchdog) -> Self {
-        let mut pool = OrchestratorPool::new(config.orchestrators, transport.clone()).max_price(config.max_price);
+        let mut pool = OrchestratorPool::new(config.orchestrators, transport.clone())
+            .max_price(config.max_price)
+            .ai_max_prices(config.ai_max_prices);
         if let Some(payments) = &config.stream.payments {
             pool = pool.signed_by(&payments.signer);
         }
@@ -76,6 +82,19 @@ impl GatewayHandle {
         let status = self.gateway.send(GetGatewayStatus).await.map_err(stopped)?;
         let orchestrators = self.pool.send(ListOrchestrators).await.map_err(stopped)?;
         Ok(GatewayReport { status, orchestrators, payments: self.sent.as_ref().map(|s| s.get()) })
+    }
+
+    /// A client's AI request (`POST /<pipeline>`), checked first here (400 / 422 / 413 without
+    /// asking any orchestrator), then run on the best orchestrator that offers its model.
+    pub async fn infer(&self, pipeline: Pipeline, content_type: String, body: bytes::Bytes) -> AiAnswer {
+        let model_id = match crate::ai::parse(pipeline, &content_type, &body) {
+            Ok((request, _units)) => request.model_id().to_string(),
+            Err(e) => return AiAnswer::error(&e),
+        };
+        match self.pool.send(InferAi { pipeline, model_id, content_type, body }).await {
+            Ok(answer) => answer,
+            Err(_) => AiAnswer::error(&ApiError::unavailable("the gateway is shutting down")),
+        }
     }
 
     /// The orchestrator pool, for discovery to replace its list.

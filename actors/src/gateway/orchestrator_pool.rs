@@ -12,6 +12,14 @@
 //!   ([`ListOrchestrators`]).
 //! - **On-chain** every request for terms is signed with the gateway's account, so the
 //!   orchestrator can issue ticket parameters to it.
+//! - **AI requests** ([`InferAi`]): the orchestrators that offer the request's model (their
+//!   terms asked for at once and kept for [`AI_INFO_TTL`]) are ranked unsuspended first, then
+//!   warm before cold, then by their last latency, then by price; those priced above the cap
+//!   for the pipeline or model are left out. The request goes to the first; one answering 503
+//!   (insufficient capacity) or failing is followed by the next, up to [`MAX_AI_TRIES`]; one
+//!   that fails or cannot be reached is suspended. Its 4xx answers (the client's fault) are the
+//!   answer. A model no orchestrator offers (each answered) is a 400; no orchestrator that can
+//!   take the request: 503 "no orchestrators available".
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic with its list and suspensions; selections in flight run on (they are
@@ -27,9 +35,14 @@ use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
 use super::transport::{OrchestratorTransport, TransportError};
+use crate::ai::AiAnswer;
+use crate::metrics;
 use crate::payment::price_from_wire;
 use crate::supervision::inject_panic;
+use bytes::Bytes;
 use lp_chain::pm::Price;
+use lp_wire::ai::{ApiError, Pipeline};
+use lp_wire::limits::{INFO_TIMEOUT, WORKER_JOB_TIMEOUT};
 use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
@@ -37,6 +50,10 @@ use serde_bytes::ByteBuf;
 const MAILBOX: usize = 1024;
 /// How long an orchestrator that failed is tried only after every other one.
 pub const SUSPENSION: Duration = Duration::from_secs(30);
+/// How long an orchestrator's terms are used for AI requests before they are asked again.
+pub const AI_INFO_TTL: Duration = Duration::from_secs(30);
+/// Orchestrators one AI request is tried on.
+pub const MAX_AI_TRIES: usize = 3;
 
 /// An orchestrator that accepted a stream: where to send segments, and the terms.
 #[derive(Debug, Clone)]
@@ -59,6 +76,12 @@ pub struct OrchestratorPool {
     priced_out: HashMap<String, Price>,
     /// The gateway's signed address (on-chain).
     signed: Option<(ByteBuf, ByteBuf)>,
+    /// Caps on AI prices: (pipeline, model or `None` for its default) → price.
+    ai_max_prices: HashMap<(Pipeline, Option<String>), Price>,
+    /// Orchestrators' last terms, for AI requests, and when they came.
+    ai_infos: HashMap<String, (Instant, OrchestratorInfo)>,
+    /// The last time an AI request took, per orchestrator, pipeline and model.
+    ai_latency: HashMap<(String, Pipeline, String), Duration>,
 }
 
 impl OrchestratorPool {
@@ -71,7 +94,23 @@ impl OrchestratorPool {
             max_price: Price::ZERO,
             priced_out: HashMap::new(),
             signed: None,
+            ai_max_prices: HashMap::new(),
+            ai_infos: HashMap::new(),
+            ai_latency: HashMap::new(),
         }
+    }
+
+    /// Cap AI prices: per (pipeline, model), or per pipeline with model `None`; what has no cap
+    /// here has `max_price`'s.
+    pub fn ai_max_prices(mut self, caps: impl IntoIterator<Item = ((Pipeline, Option<String>), Price)>) -> Self {
+        self.ai_max_prices = caps.into_iter().collect();
+        self
+    }
+
+    /// The cap on `model` of `pipeline`: its own, else its pipeline's, else `max_price`.
+    fn ai_cap(&self, pipeline: Pipeline, model: &str) -> Price {
+        let own = self.ai_max_prices.get(&(pipeline, Some(model.to_string())));
+        own.or_else(|| self.ai_max_prices.get(&(pipeline, None))).copied().unwrap_or(self.max_price)
     }
 
     /// Use no orchestrator priced above `max_price` (zero: no cap).
@@ -261,6 +300,192 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
     }
 }
 
+/// A client's AI request, as it came, to run on the best orchestrator for its model.
+#[derive(Message)]
+#[rtype(result = "AiAnswer")]
+pub struct InferAi {
+    pub pipeline: Pipeline,
+    pub model_id: String,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+/// Terms heard for AI requests, to keep for [`AI_INFO_TTL`].
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AiInfos(Vec<(String, OrchestratorInfo)>);
+
+/// How long an AI request took on an orchestrator.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AiLatency(String, Pipeline, String, Duration);
+
+/// An orchestrator an AI request may go to.
+struct AiCandidate {
+    uri: String,
+    transcoder: String,
+    suspended: bool,
+    warm: bool,
+    latency: Duration,
+    price: Price,
+}
+
+impl Handler<InferAi> for OrchestratorPool {
+    type Result = ResponseFuture<AiAnswer>;
+
+    fn handle(&mut self, msg: InferAi, ctx: &mut Self::Context) -> Self::Result {
+        let InferAi { pipeline, model_id, content_type, body } = msg;
+        let cap = pipeline.capability();
+        let max_price = self.ai_cap(pipeline, &model_id);
+        let now = Instant::now();
+        // Terms still fresh, and the orchestrators to ask again.
+        let mut known = Vec::new();
+        let mut ask = Vec::new();
+        for uri in &self.uris {
+            match self.ai_infos.get(uri) {
+                Some((at, info)) if now.duration_since(*at) < AI_INFO_TTL => known.push((uri.clone(), info.clone())),
+                _ => ask.push(uri.clone()),
+            }
+        }
+        let suspended: Vec<String> = self.uris.iter().filter(|u| self.is_suspended(u)).cloned().collect();
+        let listed = !self.uris.is_empty();
+        let latency = self.ai_latency.clone();
+        let transport = self.transport.clone();
+        let me = ctx.address();
+        let signed = self.signed.clone().unwrap_or_default();
+        Box::pin(async move {
+            let mut wanted = Capabilities::default();
+            wanted.set(lp_wire::capability::AUTH_TOKEN);
+            wanted.set(cap);
+            let asked: FuturesUnordered<_> = ask
+                .into_iter()
+                .map(|uri| {
+                    let req = OrchestratorRequest {
+                        address: signed.0.clone(),
+                        sig: signed.1.clone(),
+                        capabilities: Some(wanted.clone()),
+                        ignore_capacity_check: true,
+                    };
+                    transport.get_orchestrator(&uri, req).map(move |answer| (uri, answer))
+                })
+                .collect();
+            let mut reasons = Vec::new();
+            let mut heard = Vec::new();
+            let mut everyone_answered = true;
+            for (uri, answer) in asked.collect::<Vec<_>>().await {
+                match answer {
+                    Ok(info) => heard.push((uri, info)),
+                    Err(TransportError::Unreachable(e)) => {
+                        me.do_send(Suspend(uri.clone()));
+                        reasons.push(format!("{uri}: {e}"));
+                        everyone_answered = false;
+                    }
+                    Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {}", f.message)),
+                }
+            }
+            me.do_send(AiInfos(heard.clone()));
+            let mut offered = false;
+            let mut candidates: Vec<AiCandidate> = known
+                .into_iter()
+                .chain(heard)
+                .filter_map(|(uri, info)| {
+                    let model = info.capabilities.as_ref()?.model(cap, &model_id)?.clone();
+                    offered = true;
+                    let price = info
+                        .capabilities_prices
+                        .iter()
+                        .find(|p| p.capability == cap && p.constraint == model_id)
+                        .and_then(|p| price_from_wire(p).ok())
+                        .unwrap_or(Price::ZERO);
+                    if price.above(&max_price) {
+                        reasons.push(format!("{uri}: priced at {price}, above the cap ({max_price})"));
+                        return None;
+                    }
+                    let latency = latency.get(&(uri.clone(), pipeline, model_id.clone())).copied().unwrap_or_default();
+                    let suspended = suspended.contains(&uri);
+                    Some(AiCandidate { transcoder: info.transcoder, uri, suspended, warm: model.warm, latency, price })
+                })
+                .collect();
+            // Unsuspended, warm, fast, cheap; the price as wei per unit (a float only orders).
+            let per_unit = |p: &Price| p.per_unit as f64 / p.pixels_per_unit.max(1) as f64;
+            candidates.sort_by(|a, b| {
+                (a.suspended, !a.warm, a.latency)
+                    .cmp(&(b.suspended, !b.warm, b.latency))
+                    .then(per_unit(&a.price).total_cmp(&per_unit(&b.price)))
+            });
+            // A model nobody offers is not a label (clients name anything).
+            let label = if candidates.is_empty() { "unknown".to_string() } else { model_id.clone() };
+            for c in candidates.iter().take(MAX_AI_TRIES) {
+                let started = Instant::now();
+                let timeout = WORKER_JOB_TIMEOUT + INFO_TIMEOUT;
+                match transport.infer(&c.transcoder, pipeline, &content_type, body.clone(), timeout).await {
+                    Ok(answer) if answer.status == 200 => {
+                        let took = started.elapsed();
+                        me.do_send(AiLatency(c.uri.clone(), pipeline, model_id.clone(), took));
+                        metrics::ai_request(pipeline.name(), &label, took.as_secs_f64());
+                        return answer;
+                    }
+                    Ok(answer) if answer.status == 503 => {
+                        metrics::ai_request_error(pipeline.name(), &label, "insufficient_capacity");
+                        reasons.push(format!("{}: insufficient capacity", c.uri));
+                    }
+                    Ok(answer) if answer.status < 500 => {
+                        metrics::ai_request_error(pipeline.name(), &label, "bad_request");
+                        return answer;
+                    }
+                    Ok(answer) => {
+                        metrics::ai_request_error(pipeline.name(), &label, "orchestrator_error");
+                        me.do_send(Suspend(c.uri.clone()));
+                        reasons.push(format!("{}: HTTP {}", c.uri, answer.status));
+                    }
+                    Err(e) => {
+                        metrics::ai_request_error(pipeline.name(), &label, "unreachable");
+                        me.do_send(Suspend(c.uri.clone()));
+                        reasons.push(format!("{}: {e}", c.uri));
+                    }
+                }
+            }
+            if !offered && everyone_answered && listed {
+                // Every orchestrator answered and none has the model: the client named one
+                // that does not exist here (go-livepeer's runner answers a wrong model 400).
+                metrics::ai_request_error(pipeline.name(), &label, "bad_request");
+                return AiAnswer::error(&ApiError::bad_request(format!(
+                    "model {model_id:?} is not offered for {pipeline} by any orchestrator"
+                )));
+            }
+            if candidates.is_empty() {
+                metrics::ai_request_error(pipeline.name(), &label, "no_orchestrator");
+                reasons.insert(0, format!("none offers {pipeline} model {model_id:?}"));
+            }
+            warn!(target: "lp::gateway", %pipeline, model = %model_id, reasons = %reasons.join("; "), "AI request not served");
+            AiAnswer::error(&ApiError::unavailable(format!("no orchestrators available ({})", reasons.join("; "))))
+        })
+    }
+}
+
+impl Handler<AiInfos> for OrchestratorPool {
+    type Result = ();
+
+    fn handle(&mut self, AiInfos(infos): AiInfos, _: &mut Self::Context) {
+        let now = Instant::now();
+        self.ai_infos.retain(|uri, _| self.uris.contains(uri));
+        for (uri, info) in infos {
+            self.ai_infos.insert(uri, (now, info));
+        }
+    }
+}
+
+impl Handler<AiLatency> for OrchestratorPool {
+    type Result = ();
+
+    fn handle(&mut self, AiLatency(uri, pipeline, model, took): AiLatency, _: &mut Self::Context) {
+        // Bounded: kept only for listed orchestrators and models they offered.
+        if self.uris.contains(&uri) {
+            self.ai_latency.insert((uri, pipeline, model), took);
+        }
+    }
+}
+
 impl Handler<Suspend> for OrchestratorPool {
     type Result = ();
 
@@ -275,6 +500,8 @@ impl Handler<SetOrchestrators> for OrchestratorPool {
 
     fn handle(&mut self, SetOrchestrators(uris): SetOrchestrators, _: &mut Self::Context) {
         self.uris = uris;
+        self.ai_infos.retain(|uri, _| self.uris.contains(uri));
+        self.ai_latency.retain(|(uri, _, _), _| self.uris.contains(uri));
     }
 }
 

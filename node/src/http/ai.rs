@@ -45,7 +45,8 @@ pub fn respond(answer: AiAnswer) -> HttpResponse {
     resp.content_type(answer.content_type);
     match answer.body {
         AiBody::Full(body) => resp.body(body),
-        AiBody::Events(events) => {
+        AiBody::Events(mut events) => {
+            let events = futures::stream::poll_fn(move |cx| events.poll_recv(cx));
             resp.insert_header(("Cache-Control", "no-cache")).streaming(events.map(Ok::<_, std::convert::Infallible>))
         }
     }

@@ -11,6 +11,7 @@
 //! extension, empty body, bad header, bad name), 413 larger than `max_segment_bytes`, 422 not a
 //! decodable segment, 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
 
+use crate::http::ai;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
@@ -53,6 +54,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/stream/{stream}/{rendition}.m3u8", web::head().to(media))
     .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment))
     .route("/stream/{stream}/{rendition}/{seq}.ts", web::head().to(segment));
+    for pipeline in ai::pipelines() {
+        cfg.route(&format!("/{}", pipeline.name()), web::post().to(infer));
+    }
+}
+
+/// `POST /<pipeline>`: a client's AI request, run on an orchestrator that offers its model.
+async fn infer(state: web::Data<GatewayState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let Some(pipeline) = ai::pipeline(&req) else {
+        return ai::error(&lp_wire::ai::ApiError::http(404, "no such pipeline"));
+    };
+    let body = match ai::read_body(payload).await {
+        Ok(body) => body,
+        Err(e) => return ai::error(&e),
+    };
+    ai::respond(state.gateway.infer(pipeline, ai::content_type(&req), body).await)
 }
 
 fn plain(status: StatusCode, reason: impl std::fmt::Display) -> HttpResponse {
