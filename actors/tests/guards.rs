@@ -150,6 +150,17 @@ impl OrchestratorTransport for Loopback {
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
         self.inner.end_session(uri, token)
     }
+
+    fn infer(
+        &self,
+        uri: &str,
+        pipeline: lp_wire::ai::Pipeline,
+        content_type: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
+        self.inner.infer(uri, pipeline, content_type, body, timeout)
+    }
 }
 
 async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {

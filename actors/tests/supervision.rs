@@ -219,6 +219,17 @@ impl OrchestratorTransport for PanicsOnSubmit {
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
         self.0.end_session(uri, token)
     }
+
+    fn infer(
+        &self,
+        uri: &str,
+        pipeline: lp_wire::ai::Pipeline,
+        content_type: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
+        self.0.infer(uri, pipeline, content_type, body, timeout)
+    }
 }
 
 /// The roles as the node wires them: every long-lived actor under `watchdog`, one real worker.

@@ -3,6 +3,7 @@
 //! inference worker loads at start.
 
 use anyhow::{Context as _, Result, bail};
+use lp_actors::gateway::AiPriceCaps;
 use lp_chain::pm::Price;
 use lp_config::{GatewayConfig, OrchestratorConfig};
 use lp_pipelines::ai::{Device, ModelSet, ModelSpec, Runtime, RuntimeOptions};
@@ -83,7 +84,7 @@ pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>
 
 /// The gateway's caps on AI prices (`[[gateway.ai_max_prices]]`): per (pipeline, model), with
 /// model `None` for a `"default"` entry.
-pub fn max_prices(g: &GatewayConfig) -> Result<Vec<((Pipeline, Option<String>), Price)>> {
+pub fn max_prices(g: &GatewayConfig) -> Result<AiPriceCaps> {
     g.ai_max_prices
         .iter()
         .enumerate()

@@ -26,8 +26,11 @@ pub struct GatewayConfig {
     /// `max_price_per_unit` (zero: no cap).
     pub max_price: lp_chain::pm::Price,
     /// Caps on AI prices, per (pipeline, model or `None` for the pipeline's default).
-    pub ai_max_prices: Vec<((Pipeline, Option<String>), lp_chain::pm::Price)>,
+    pub ai_max_prices: AiPriceCaps,
 }
+
+/// Caps on AI prices: (pipeline, model or `None` for every other model of the pipeline) → price.
+pub type AiPriceCaps = Vec<((Pipeline, Option<String>), lp_chain::pm::Price)>;
 
 #[derive(Clone)]
 pub struct GatewayHandle {

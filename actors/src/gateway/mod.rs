@@ -10,10 +10,10 @@ pub mod ticket_sender;
 pub mod transport;
 
 pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
-pub use handle::{GatewayConfig, GatewayHandle, GatewayReport};
+pub use handle::{AiPriceCaps, GatewayConfig, GatewayHandle, GatewayReport};
 pub use orchestrator_pool::{
-    HasAlternatives, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator, SetOrchestrators,
-    Suspend,
+    HasAlternatives, InferAi, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator,
+    SetOrchestrators, Suspend,
 };
 pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
 pub use ticket_sender::{PayError, SenderSettings, TicketSender};

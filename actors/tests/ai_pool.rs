@@ -1,0 +1,147 @@
+//! The AI pool and its inference worker: requests for a model run on a worker that serves it,
+//! with real models on ONNX Runtime (build/models, from `make setup`); the pool queues nothing,
+//! so a request beyond a model's capacity is answered "insufficient capacity" at once, and the
+//! gateway can go to another orchestrator.
+
+mod common;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use lp_actors::gateway::{InProcess, InferAi, OrchestratorPool};
+use lp_actors::orchestrator::{
+    AiJob, AiPool, LocalWorker, Orchestrator, RegisterWorker, Submit, TranscoderPool, WorkFn, inference,
+};
+use lp_pipelines::ai::{ModelSet, ModelSpec, Runtime, RuntimeOptions};
+use lp_wire::ErrorCode;
+use lp_wire::ai::{AiRequest, AiResponse, Pipeline, UpscaleRequest};
+
+fn models() -> ModelSet {
+    let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
+    let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
+    let spec = ModelSpec {
+        pipeline: Pipeline::Upscale,
+        model_id: "x2".into(),
+        path: dir.join("upscale_x2_nearest.onnx"),
+        warm: true,
+    };
+    let mut set = ModelSet::new(rt, vec![spec], 1 << 30);
+    set.load_warm().unwrap();
+    set
+}
+
+fn job(model: &str) -> AiJob {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let request = AiRequest::Upscale(UpscaleRequest::new(model, "", png.into_inner()));
+    AiJob { request: Arc::new(request), deadline: Instant::now() + Duration::from_secs(30), tokens: None }
+}
+
+/// An inference worker on `models()`, each job held at a gate until the test releases it (when
+/// `held`), counting the jobs it ran; registered on a new AI pool for model x2, capacity 1.
+async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Arc<AtomicUsize>) {
+    let (release, gate) = crossbeam_channel::unbounded::<()>();
+    let gate = Mutex::new(gate);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let real = inference(models());
+    let ran_here = ran.clone();
+    let f: WorkFn<AiJob> = Arc::new(move |job: &AiJob| {
+        if held {
+            let _ = gate.lock().unwrap().recv();
+        }
+        ran_here.fetch_add(1, Ordering::SeqCst);
+        real(job)
+    });
+    let pool = AiPool::new(0).start();
+    let worker = LocalWorker::new("w", f).start();
+    let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
+    pool.send(RegisterWorker { name: "w".into(), capacity: 1, offer, recipient: worker.recipient() }).await.unwrap();
+    (pool, release, ran)
+}
+
+/// An orchestrator advertising model x2 of upscale (`warm` as given), on `ai`.
+fn orchestrator(uri: &str, warm: bool, ai: Addr<AiPool>) -> Addr<Orchestrator> {
+    let mut settings = common::settings(uri, 4);
+    let cap = Pipeline::Upscale.capability();
+    settings.capabilities.set(cap);
+    let constraint = lp_wire::ModelConstraint { warm, capacity: 1, capacity_in_use: 0 };
+    settings.capabilities.constraints.entry(cap).or_default().insert("x2".into(), constraint);
+    Orchestrator::new(settings, TranscoderPool::new(1).start()).with_ai(ai).start()
+}
+
+/// A client's upscale request for `model`, as multipart/form-data.
+fn upscale_form(model: &str) -> InferAi {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let b = "b0undary";
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"model_id\"\r\n\r\n{model}\r\n--{b}\r\nContent-Disposition: \
+         form-data; name=\"prompt\"\r\n\r\np\r\n--{b}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"i.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png.into_inner());
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    InferAi {
+        pipeline: Pipeline::Upscale,
+        model_id: model.into(),
+        content_type: format!("multipart/form-data; boundary={b}"),
+        body: body.into(),
+    }
+}
+
+/// The gateway's side: the warm orchestrator first; when its model's slot is taken (503
+/// insufficient capacity), the next one, in the same request.
+#[actix::test]
+async fn the_gateway_prefers_warm_and_moves_on_from_insufficient_capacity() {
+    let (warm_pool, release_warm, ran_warm) = ai_pool(true).await;
+    let (cold_pool, _, ran_cold) = ai_pool(false).await;
+    let transport = InProcess::default();
+    transport.add("cold", orchestrator("cold", false, cold_pool));
+    transport.add("warm", orchestrator("warm", true, warm_pool.clone()));
+    let gateway = OrchestratorPool::new(vec!["cold".into(), "warm".into()], Rc::new(transport)).start();
+
+    // Both free: the warm one is used although it is listed second.
+    let first = actix::spawn(gateway.send(upscale_form("x2")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release_warm.send(()).unwrap();
+    assert_eq!(first.await.unwrap().unwrap().status, 200);
+    assert_eq!((ran_warm.load(Ordering::SeqCst), ran_cold.load(Ordering::SeqCst)), (1, 0));
+
+    // The warm one's slot is taken: this request goes to the cold one, not to a queue.
+    let blocker = actix::spawn(warm_pool.send(Submit(job("x2"))));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = gateway.send(upscale_form("x2")).await.unwrap();
+    assert_eq!(second.status, 200);
+    assert_eq!(ran_cold.load(Ordering::SeqCst), 1, "served by the cold orchestrator");
+    release_warm.send(()).unwrap();
+    blocker.await.unwrap().unwrap().expect("the held job completes");
+
+    // A model neither offers: 400, without trying anyone.
+    let unknown = gateway.send(upscale_form("nobody")).await.unwrap();
+    assert_eq!(unknown.status, 400);
+}
+
+#[actix::test]
+async fn a_request_beyond_a_models_capacity_is_refused_at_once_not_queued() {
+    let (pool, release, _) = ai_pool(true).await;
+    let running = actix::spawn(pool.send(Submit(job("x2"))));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy = pool.send(Submit(job("x2"))).await.unwrap().expect_err("the model's one slot is taken");
+    assert_eq!(busy.code, ErrorCode::OrchestratorBusy);
+    assert!(busy.message.contains("insufficient capacity"), "{}", busy.message);
+    let other = pool.send(Submit(job("not-here"))).await.unwrap().expect_err("no worker serves it");
+    assert_eq!(other.code, ErrorCode::NoTranscoders);
+
+    release.send(()).unwrap();
+    let AiResponse::Image(done) = running.await.unwrap().unwrap().expect("the held job completes") else {
+        panic!("not an image answer")
+    };
+    assert!(done.images[0].url.starts_with("data:image/png;base64,"));
+    // Its slot is free again.
+    release.send(()).unwrap();
+    pool.send(Submit(job("x2"))).await.unwrap().expect("served once the slot is free");
+}
