@@ -120,7 +120,9 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // 5 segments of about 5 tickets each, one in 5 winning: no winner to redeem in 4 runs of 1000.
-    let mut demo = Demo::start(&out, &["--serve", "--seconds", "10", "--profiles", "P360p30fps16x9,P144p30fps16x9"]);
+    let models = std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)");
+    let args = ["--serve", "--seconds", "10", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--models", &models];
+    let mut demo = Demo::start(&out, &args);
     demo.wait_line("The network stays up", Duration::from_secs(120));
     let metrics_line = demo.wait_line("The gateway: metrics", Duration::from_secs(5));
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -129,6 +131,9 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     assert!(output.contains("anvil_mine"), "the shortcuts are said: {output}");
     assert_eq!(summary["segments_transcoded"], 5, "{summary}");
     assert_eq!(summary["network"], "devnet", "{summary}");
+    // The on-chain orchestrator serves the free AI models too, and `--serve` says how to ask.
+    assert_eq!(summary["ai"]["llm_answer"], "one two three four", "{summary}");
+    assert!(output.contains("AI requests (the demo's models"), "{output}");
 
     // Tickets paid for every segment; every winner was redeemed, for its face value, and the
     // orchestrator's pending fees on the chain grew by exactly that.
@@ -181,6 +186,8 @@ fn the_offchain_demo_writes_playable_hls_and_a_summary() {
     let out = Command::new(livepeer_bin())
         .args(["demo", "--offchain", "--seconds", "6", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--out"])
         .arg(dir.path())
+        .arg("--models")
+        .arg(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -196,6 +203,19 @@ fn the_offchain_demo_writes_playable_hls_and_a_summary() {
     assert!(summary["latency_ms_p50"].as_u64().unwrap() > 0);
     assert!(summary["latency_ms_p95"].as_u64().unwrap() >= summary["latency_ms_p50"].as_u64().unwrap());
     assert!(summary["realtime_ratio"].as_f64().unwrap() > 0.0);
+
+    // The AI requests: a frame of the stream upscaled ×2 (written out), and the tiny model's
+    // greedy answer.
+    let ai = &summary["ai"];
+    assert_eq!(
+        (ai["upscale_input"].as_str(), ai["upscale_output"].as_str()),
+        (Some("320x180"), Some("640x360")),
+        "{summary}"
+    );
+    let upscaled = image::open(dir.path().join("ai/upscaled.png")).unwrap();
+    assert_eq!((upscaled.width(), upscaled.height()), (640, 360));
+    assert_eq!(ai["llm_answer"], "one two three four", "{summary}");
+    assert_eq!(ai["llm_completion_tokens"], 5, "{summary}");
 
     // The HLS output plays: ffprobe reads the master playlist through to the segments.
     let media = dir.path().join("hls/demo/P360p30fps16x9.m3u8");

@@ -9,6 +9,7 @@
 //! local transcoder), gateway and admin listener of one node, on free loopback ports, with no
 //! chain and no payments.
 
+mod ai;
 mod devnet;
 
 use std::fs;
@@ -45,6 +46,10 @@ pub struct DemoArgs {
     /// Run without a chain: one node, no ticket payments.
     #[arg(long)]
     pub offchain: bool,
+    /// The AI models the orchestrator serves (`make setup` makes them): after the stream, one
+    /// upscale and one llm request go through the gateway. Without them, no AI part.
+    #[arg(long, value_name = "DIR", default_value = "build/models")]
+    pub models: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +75,9 @@ struct Summary {
     /// On the devnet: the payments (absent with `--offchain`).
     #[serde(flatten)]
     payments: Option<devnet::Payments>,
+    /// The AI requests (absent without the models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ai: Option<ai::AiSummary>,
 }
 
 pub fn main(args: DemoArgs) -> ExitCode {
@@ -154,7 +162,10 @@ async fn run_offchain(args: DemoArgs) -> Result<()> {
             profiles: args.profiles.clone(),
             ..Default::default()
         }),
-        orchestrator: Some(OrchestratorConfig { service_addr: "127.0.0.1:0".parse()?, ..Default::default() }),
+        orchestrator: Some(with_models(
+            OrchestratorConfig { service_addr: "127.0.0.1:0".parse()?, ..Default::default() },
+            &args.models,
+        )),
         admin: AdminConfig { addr: "127.0.0.1:0".parse()? },
         ..Default::default()
     };
@@ -168,12 +179,13 @@ async fn run_offchain(args: DemoArgs) -> Result<()> {
     );
 
     let pushed = push_stream(&gateway, &segments, &hls_dir).await?;
-    let summary = pushed.summary(segments.len(), orchestrator, None);
+    let mut summary = pushed.summary(segments.len(), orchestrator, None);
+    summary.ai = run_ai(&args, &gateway, &segments).await?;
     fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
     print_summary(&summary, &out);
 
     if args.serve {
-        print_serve_help(&gateway);
+        print_serve_help(&gateway, summary.ai.is_some());
         println!("Metrics: http://{}/metrics   Status: http://{}/status", running.addrs.admin, running.addrs.admin);
         running.wait().await?;
     } else {
@@ -182,18 +194,57 @@ async fn run_offchain(args: DemoArgs) -> Result<()> {
     summary.check()
 }
 
+/// `o` serving the demo's AI models from `dir`, when they are there.
+fn with_models(o: OrchestratorConfig, dir: &Path) -> OrchestratorConfig {
+    match ai::models(dir) {
+        Some((onnxruntime_path, models)) => OrchestratorConfig { onnxruntime_path, models, ..o },
+        None => o,
+    }
+}
+
+/// The AI part: a frame of the test stream upscaled and one chat, through the gateway; `None`
+/// (said once) without the models.
+async fn run_ai(args: &DemoArgs, gateway: &str, segments: &[PathBuf]) -> Result<Option<ai::AiSummary>> {
+    if ai::models(&args.models).is_none() {
+        println!(
+            "no AI models in {} (or no ONNX Runtime): skipping the AI requests (`make setup` makes both)",
+            args.models.display()
+        );
+        return Ok(None);
+    }
+    let dir = args.out.join("ai");
+    fs::create_dir_all(&dir)?;
+    let frame = dir.join("frame.png");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(segments.first().context("no segment")?)
+        .args(["-frames:v", "1", "-vf", "scale=320:-2"])
+        .arg(&frame)
+        .status()
+        .context("running ffmpeg")?;
+    if !status.success() {
+        bail!("ffmpeg could not take a frame of the test stream ({status})");
+    }
+    println!("AI: one upscale and one llm request through the gateway…");
+    let summary = ai::run(gateway, &fs::read(&frame)?, &dir.join("upscaled.png")).await.context("the AI requests")?;
+    Ok(Some(summary))
+}
+
 /// `node::prepare`, its problems in one error.
 fn prepare(cfg: &Config, roles: Roles) -> Result<node::Prepared> {
     node::prepare(cfg, roles)
         .map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
-fn print_serve_help(gateway: &str) {
+fn print_serve_help(gateway: &str, with_ai: bool) {
     println!("\nThe network stays up (Ctrl-C to stop). Push your own stream, e.g.:");
     println!(
         "  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f hls -hls_time 2 -method PUT {gateway}/live/mystream/index.m3u8"
     );
     println!("Then play {gateway}/stream/mystream.m3u8 (e.g. ffplay or any HLS player).");
+    if with_ai {
+        ai::print_curl(gateway);
+    }
 }
 
 /// What pushing the stream through the gateway gave.
@@ -222,6 +273,7 @@ impl Pushed {
             orchestrator,
             hls_master: self.master_path.display().to_string(),
             payments,
+            ai: None,
         }
     }
 }
@@ -336,6 +388,9 @@ fn print_summary(s: &Summary, out: &Path) {
     println!("  real time       {:.2}x ({:.0} s of video)", s.realtime_ratio, s.source_seconds);
     if let Some(p) = &s.payments {
         p.print();
+    }
+    if let Some(ai) = &s.ai {
+        ai.print();
     }
     println!("  HLS             {} (try: ffprobe {})", s.hls_master, s.hls_master);
     println!("  summary         {}", out.join("summary.json").display());

@@ -14,8 +14,8 @@
 //!   payment settings) no ticket is asked for and any payment is ignored.
 //! - **AI** ([`SubmitAi`]): a request for a model it does not advertise is refused
 //!   `InvalidInput` (HTTP 400); one it does goes to the [`AiPool`], which runs it now or answers
-//!   "insufficient capacity". On-chain AI requests are refused until they are paid for: AI jobs
-//!   carry no tickets yet.
+//!   "insufficient capacity". On-chain, requests for a model with a price are refused: AI jobs
+//!   carry no tickets yet (free models are served).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic, keeping its token key (tokens it issued stay valid) and its sessions, which
@@ -303,8 +303,14 @@ impl Handler<SubmitAi> for Orchestrator {
                 format!("model {:?} is not served here for {}", request.model_id(), request.pipeline()),
             );
         }
-        if self.settings.payments.is_some() {
-            return refused(ErrorCode::PaymentRefused, "AI requests cannot be paid for on-chain yet".into());
+        let cap = request.pipeline().capability();
+        let priced = self
+            .settings
+            .capability_prices
+            .iter()
+            .any(|p| p.capability == cap && p.constraint == request.model_id() && p.price_per_unit > 0);
+        if self.settings.payments.is_some() && priced {
+            return refused(ErrorCode::PaymentRefused, "priced AI requests cannot be paid for on-chain yet".into());
         }
         Box::pin(async move {
             match pool.send(Submit(job)).await {

@@ -34,7 +34,10 @@ use lp_chain::tx::TxPolicy;
 use lp_config::{AdminConfig, Config, EthConfig, GatewayConfig, Network, OrchestratorConfig, Wei};
 use serde::Serialize;
 
-use super::{DemoArgs, Summary, make_stream, prepare, prepare_out, print_serve_help, print_summary, push_stream};
+use super::{
+    DemoArgs, Summary, make_stream, prepare, prepare_out, print_serve_help, print_summary, push_stream, run_ai,
+    with_models,
+};
 use crate::client::HttpTransport;
 use crate::node::{self, Roles, RunningNode};
 
@@ -144,7 +147,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         why = signalled() => Err(Interrupted(why).into()),
     };
     let outcome = match outcome {
-        Ok(check) if args.serve => serve(&mut demo).await.map(|()| check),
+        Ok(check) if args.serve => serve(&mut demo, &args).await.map(|()| check),
         other => other,
     };
     demo.stop().await;
@@ -166,11 +169,11 @@ async fn signalled() -> &'static str {
 
 /// `--serve`: the chain mines a block a second from now on, so that rounds pass (the
 /// orchestrator initializes them) and the tickets of the user's streams expire and are redeemed.
-async fn serve(demo: &mut Demo) -> Result<()> {
+async fn serve(demo: &mut Demo, args: &DemoArgs) -> Result<()> {
     let rpc = demo.anvil.as_ref().map(Anvil::url).unwrap_or_default();
     let provider = lp_chain::client::http_provider(&rpc)?;
     provider.anvil_set_interval_mining(1).await.context("switching anvil to a block a second")?;
-    print_serve_help(&demo.gateway_url);
+    print_serve_help(&demo.gateway_url, super::ai::models(&args.models).is_some());
     for (role, admin) in &demo.admins {
         println!("The {role}: metrics http://{admin}/metrics, status http://{admin}/status");
     }
@@ -275,14 +278,17 @@ async fn run_demo(
     let orchestrator_cfg = Config {
         network: Network::Devnet,
         data_dir: dir.join("orchestrator"),
-        orchestrator: Some(OrchestratorConfig {
-            service_addr,
-            service_uri: Some(service_uri.clone()),
-            price_per_unit: Wei::from(price_per_pixel),
-            ticket_ev: Wei::from(TICKET_EV),
-            max_face_value: Wei::from(WIN_ODDS * TICKET_EV),
-            ..Default::default()
-        }),
+        orchestrator: Some(with_models(
+            OrchestratorConfig {
+                service_addr,
+                service_uri: Some(service_uri.clone()),
+                price_per_unit: Wei::from(price_per_pixel),
+                ticket_ev: Wei::from(TICKET_EV),
+                max_face_value: Wei::from(WIN_ODDS * TICKET_EV),
+                ..Default::default()
+            },
+            &args.models,
+        )),
         admin: AdminConfig { addr: "127.0.0.1:0".parse()? },
         eth: Some(eth_config("orchestrator", DEV_KEYS[1])?),
         ..Default::default()
@@ -314,6 +320,7 @@ async fn run_demo(
     );
 
     let pushed = push_stream(&gateway_url, segments, hls_dir).await?;
+    let ai = run_ai(args, &gateway_url, segments).await?;
     let metrics = crate::telemetry::metrics_handle().render();
     let tickets_sent = metric(&metrics, lp_actors::payment::TICKETS_SENT);
     let received = metric(&metrics, lp_actors::payment::TICKETS_RECV);
@@ -345,7 +352,7 @@ async fn run_demo(
         orchestrator_fees_wei_before: fees_before.to_string(),
         orchestrator_fees_wei_after: fees_after.to_string(),
     };
-    let summary = pushed.summary(segments.len(), service_uri, Some(payments));
+    let summary = Summary { ai, ..pushed.summary(segments.len(), service_uri, Some(payments)) };
     let check = check(&summary, winning, &redeemed);
     fs::write(args.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
     print_summary(&summary, &args.out);
