@@ -32,10 +32,13 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Our transcoding pipeline against the FFmpeg CLI on livepeer_bench's ladder, in one run; then
-# ticket signing and validation per core beside raw libsecp256k1 sign and recover.
+# Our transcoding pipeline against the FFmpeg CLI on livepeer_bench's ladder, in one run; our
+# upscale against onnxruntime's Python API on the same model, image and threads (AI_RUNS,
+# AI_THREADS), and llm tokens/s; then ticket signing and validation per core beside raw
+# libsecp256k1 sign and recover.
 bench: setup
 	$(CARGO) bench -p lp-pipelines --bench ladder
+	$(CARGO) bench -p lp-pipelines --bench ai
 	$(CARGO) bench -p lp-chain --bench tickets
 
 # The node's memory: fresh, per idle stream session and after 500 one-segment streams have ended

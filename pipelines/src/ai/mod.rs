@@ -9,6 +9,13 @@
 //! * [`llm`]: chat with a decoder-only language model (ChatML, a KV cache, sampling, streaming).
 //! * [`models`]: the models a worker serves, warm and cold (least-recently-used past a memory
 //!   budget), and [`ModelSet::infer`], which runs a request on the model it names.
+//!
+//! `cargo bench -p lp-pipelines --bench ai` upscales a 512 × 512 image ×2 with an ESPCN-like
+//! model through [`image::ImageModel::upscale`] and through onnxruntime's Python API (the same
+//! library, threads and input; the same floats out). On the 2-core development VM, busy with
+//! other builds, ours took 0.79–0.86 of Python's wall time at 2 threads, the bare `session.run`
+//! being about equal (0.93–1.0): the difference is the conversion to and from floats, a few ms here
+//! against 20–25 ms in numpy.
 
 pub mod error;
 pub mod image;
