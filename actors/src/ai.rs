@@ -12,7 +12,7 @@ use futures::stream::LocalBoxStream;
 use futures::{Stream, StreamExt};
 use lp_wire::ai::{AiRequest, AiResponse, ApiError, LlmChoice, LlmMessage, LlmResponse, Pipeline, check_image_dims};
 use lp_wire::limits::WORKER_JOB_TIMEOUT;
-use lp_wire::{ErrorCode, TranscodeFailure};
+use lp_wire::{ErrorCode, Payment, TranscodeFailure};
 use tokio::sync::mpsc;
 
 use crate::orchestrator::{AiJob, Orchestrator, SubmitAi};
@@ -93,11 +93,17 @@ pub fn failure(f: &TranscodeFailure) -> ApiError {
     }
 }
 
-/// Serve a gateway's request on `orchestrator`: check it, run it, answer it (`llm` with
-/// `stream: true` as events).
-pub async fn serve(orchestrator: Addr<Orchestrator>, pipeline: Pipeline, content_type: &str, body: &[u8]) -> AiAnswer {
-    let request = match parse(pipeline, content_type, body) {
-        Ok((request, _units)) => request,
+/// Serve a gateway's request on `orchestrator`: check it, take its payment (on-chain, priced
+/// models), run it, answer it (`llm` with `stream: true` as events).
+pub async fn serve(
+    orchestrator: Addr<Orchestrator>,
+    pipeline: Pipeline,
+    content_type: &str,
+    body: &[u8],
+    payment: Payment,
+) -> AiAnswer {
+    let (request, units) = match parse(pipeline, content_type, body) {
+        Ok(parsed) => parsed,
         Err(e) => return AiAnswer::error(&e),
     };
     let streaming = matches!(&request, AiRequest::Llm(r) if r.stream);
@@ -111,7 +117,7 @@ pub async fn serve(orchestrator: Addr<Orchestrator>, pipeline: Pipeline, content
     };
     let job = AiJob { request: Arc::new(request), deadline: Instant::now() + WORKER_JOB_TIMEOUT, tokens };
     let answer = async move {
-        match orchestrator.send(SubmitAi(job)).await {
+        match orchestrator.send(SubmitAi { job, payment, units }).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(rejected)) => Err(failure(&rejected.0)),
             Err(_) => Err(ApiError::unavailable("the orchestrator is shutting down")),

@@ -88,6 +88,7 @@ fn upscale_form(model: &str) -> InferAi {
     InferAi {
         pipeline: Pipeline::Upscale,
         model_id: model.into(),
+        units: 12,
         content_type: format!("multipart/form-data; boundary={b}"),
         body: body.into(),
     }

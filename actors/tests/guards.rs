@@ -157,9 +157,10 @@ impl OrchestratorTransport for Loopback {
         pipeline: lp_wire::ai::Pipeline,
         content_type: &str,
         body: Bytes,
+        payment: Payment,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
-        self.inner.infer(uri, pipeline, content_type, body, timeout)
+        self.inner.infer(uri, pipeline, content_type, body, payment, timeout)
     }
 }
 

@@ -31,6 +31,8 @@ use lp_chain::devnet::{DevnetParams, deploy};
 use lp_chain::pm::sender::sign_tickets;
 use lp_chain::pm::{Price, Recipient, SenderLimits, TicketParams};
 use lp_chain::tx::TxPolicy;
+use lp_pipelines::ai::{ModelSet, ModelSpec, Runtime, RuntimeOptions};
+use lp_wire::ai::Pipeline;
 use lp_wire::{ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TicketSenderParams};
 use serde_bytes::ByteBuf;
 
@@ -64,6 +66,8 @@ struct Options {
     ev: U256,
     /// Run the redeemer.
     redeem: bool,
+    /// Serve upscale model "x2" (a real ×2 model) at this price, wei per input pixel.
+    ai_price: Option<i64>,
 }
 
 impl Default for Options {
@@ -75,6 +79,7 @@ impl Default for Options {
             register: true,
             ev: U256::from(EV),
             redeem: false,
+            ai_price: None,
         }
     }
 }
@@ -144,8 +149,30 @@ impl Net {
             chain: o_senders.clone(),
             epoch: Epoch::random(),
         });
+        if let Some(price) = opts.ai_price {
+            let cap = Pipeline::Upscale.capability();
+            settings.capabilities.set(cap);
+            let model = lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 };
+            settings.capabilities.constraints.entry(cap).or_default().insert("x2".into(), model);
+            let price = lp_wire::PriceInfo {
+                price_per_unit: price,
+                pixels_per_unit: 1,
+                capability: cap,
+                constraint: "x2".into(),
+            };
+            settings.capability_prices.push(price);
+        }
         let orchestrator = OrchestratorHandle::start(settings, &watchdog);
         common::add_worker(orchestrator.transcoder_pool(), common::real(), 2).await;
+        if opts.ai_price.is_some() {
+            let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
+            let dir = std::path::PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS"));
+            let path = dir.join("upscale_x2_nearest.onnx");
+            let spec = ModelSpec { pipeline: Pipeline::Upscale, model_id: "x2".into(), path, warm: true };
+            let mut models = ModelSet::new(rt, vec![spec], 1 << 30);
+            models.load_warm().unwrap();
+            orchestrator.add_inference_worker("ai", models, &[1]).await.unwrap();
+        }
         let transport = InProcess::default();
         transport.add(URI, orchestrator.orchestrator().clone());
         let net = Net {
@@ -664,4 +691,63 @@ async fn senders_beyond_the_cap_are_refused() {
     let (address, sig) = sign_request(&PrivateKeySigner::random());
     let err = net.orchestrator.info(OrchestratorRequest { address, sig, ..Default::default() }).await.unwrap_err();
     assert!(err.to_string().contains("at most 1024 ticket senders"), "{err}");
+}
+
+/// An upscale request for model "x2" of a `w`×`h` image, as a client's multipart form.
+fn upscale_form(w: u32, h: u32) -> (String, bytes::Bytes) {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(w, h, image::Rgb([5, 6, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let b = "b0undary";
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"model_id\"\r\n\r\nx2\r\n--{b}\r\nContent-Disposition: \
+         form-data; name=\"prompt\"\r\n\r\np\r\n--{b}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"i.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png.into_inner());
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), body.into())
+}
+
+/// AI requests for a priced model: the gateway pays up front with tickets, the orchestrator
+/// credits them to the sender's balance for that model and debits the request's input pixels
+/// × the model's price once it is done; an unpaid request is refused before any work.
+#[actix::test]
+async fn ai_requests_are_paid_up_front_and_their_units_debited() {
+    // 40 × 30 pixels at 0.02 gwei each: 24 gwei, three tickets of 8 gwei.
+    let price = 20_000_000;
+    let opts = Options { ai_price: Some(price), ..Default::default() };
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    let (ct, body) = upscale_form(40, 30);
+    for _ in 0..2 {
+        let answer = gateway.infer(Pipeline::Upscale, ct.clone(), body.clone()).await;
+        let lp_actors::ai::AiBody::Full(json) = answer.body else { panic!("a JSON answer") };
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&json));
+    }
+    let sent = gateway.report().await.unwrap().payments.expect("the gateway reports its payments");
+    assert!(sent.tickets >= 6, "each request paid its 24 gwei up front: {sent:?}");
+    let received = net.orchestrator.payments().await.unwrap();
+    let r = received.iter().find(|r| r.sender == key(2).address()).expect("the gateway's account paid");
+    assert_eq!((r.tickets, r.ev_received), (sent.tickets, sent.ev_sent), "credited EV = sent EV");
+    let session = r.sessions.iter().find(|s| s.session == lp_actors::orchestrator::ai_session(Pipeline::Upscale, "x2"));
+    let session = session.expect("a balance for the model");
+    assert_eq!(session.price_per_unit, price as u64, "the model's price, not transcoding's");
+    let cost = 2 * 1200 * i128::from(price);
+    let credited = i128::try_from(sent.ev_sent).unwrap();
+    assert_eq!(session.balance, credited - cost, "credited less both requests' pixels × price");
+    assert!(session.balance >= 0 && session.balance < i128::from(EV), "{session:?}");
+
+    // Straight to the orchestrator without a payment: refused, and nothing was run or debited.
+    let unpaid = lp_actors::ai::serve(
+        net.orchestrator.orchestrator().clone(),
+        Pipeline::Upscale,
+        &ct,
+        &body,
+        Payment::default(),
+    )
+    .await;
+    let lp_actors::ai::AiBody::Full(json) = unpaid.body else { panic!("a JSON answer") };
+    let text = String::from_utf8_lossy(&json);
+    assert_eq!(unpaid.status, 400, "{text}");
+    assert!(text.contains("no payment"), "{text}");
 }

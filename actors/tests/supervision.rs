@@ -226,9 +226,10 @@ impl OrchestratorTransport for PanicsOnSubmit {
         pipeline: lp_wire::ai::Pipeline,
         content_type: &str,
         body: Bytes,
+        payment: Payment,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
-        self.0.infer(uri, pipeline, content_type, body, timeout)
+        self.0.infer(uri, pipeline, content_type, body, payment, timeout)
     }
 }
 

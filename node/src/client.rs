@@ -5,8 +5,9 @@
 //! - `POST {transcoder}/segment`, header `Livepeer-Segment: base64(SegData)`, header
 //!   `Livepeer-Payment: base64(Payment)`, body = the segment → `TranscodeResult`.
 //! - `POST {transcoder}/endSession`, body `EndSession` → nil: the stream ended.
-//! - `POST {transcoder}/<pipeline>`, a client's AI request as it came → its answer as it comes
-//!   (JSON, or `llm`'s server-sent events streamed through).
+//! - `POST {transcoder}/<pipeline>`, a client's AI request as it came (and, on-chain for a priced
+//!   model, header `Livepeer-Payment`) → its answer as it comes (JSON, or `llm`'s server-sent
+//!   events streamed through).
 //!
 //! A refusal (4xx/5xx) carries a MessagePack `TranscodeFailure`.
 
@@ -165,13 +166,17 @@ impl OrchestratorTransport for HttpTransport {
         pipeline: Pipeline,
         content_type: &str,
         body: Bytes,
+        payment: Payment,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
-        let request = self
+        let mut request = self
             .client
             .post(endpoint(transcoder_uri, &format!("/{}", pipeline.name())))
             .timeout(timeout)
             .insert_header(("Content-Type", content_type));
+        if !payment.sender.is_empty() {
+            request = request.insert_header((PAYMENT_HEADER, B64.encode(lp_wire::encode(&payment))));
+        }
         let base = transcoder_uri.trim_end_matches('/').to_string();
         Box::pin(async move {
             let mut resp = request

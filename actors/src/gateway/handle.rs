@@ -57,7 +57,7 @@ impl GatewayHandle {
             .max_price(config.max_price)
             .ai_max_prices(config.ai_max_prices);
         if let Some(payments) = &config.stream.payments {
-            pool = pool.signed_by(&payments.signer);
+            pool = pool.signed_by(&payments.signer).paying_with(payments.clone());
         }
         let pool = watchdog.start("orchestrator_pool", Policy::Permanent, pool);
         let sent = config.stream.payments.as_ref().map(|p| p.sent.clone());
@@ -90,11 +90,11 @@ impl GatewayHandle {
     /// A client's AI request (`POST /<pipeline>`), checked first here (400 / 422 / 413 without
     /// asking any orchestrator), then run on the best orchestrator that offers its model.
     pub async fn infer(&self, pipeline: Pipeline, content_type: String, body: bytes::Bytes) -> AiAnswer {
-        let model_id = match crate::ai::parse(pipeline, &content_type, &body) {
-            Ok((request, _units)) => request.model_id().to_string(),
+        let (model_id, units) = match crate::ai::parse(pipeline, &content_type, &body) {
+            Ok((request, units)) => (request.model_id().to_string(), units),
             Err(e) => return AiAnswer::error(&e),
         };
-        match self.pool.send(InferAi { pipeline, model_id, content_type, body }).await {
+        match self.pool.send(InferAi { pipeline, model_id, units, content_type, body }).await {
             Ok(answer) => answer,
             Err(_) => AiAnswer::error(&ApiError::unavailable("the gateway is shutting down")),
         }

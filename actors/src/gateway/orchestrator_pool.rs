@@ -17,7 +17,9 @@
 //!   warm before cold, then by their last latency, then by price; those priced above the cap
 //!   for the pipeline or model are left out. The request goes to the first; one answering 503
 //!   (insufficient capacity) or failing is followed by the next, up to [`MAX_AI_TRIES`]; one
-//!   that fails or cannot be reached is suspended. Its 4xx answers (the client's fault) are the
+//!   that fails or cannot be reached is suspended. On-chain, a priced model is paid up front,
+//!   with tickets from a [`TicketSender`] per orchestrator and model (started on first use,
+//!   under the watchdog), settled with the request's units once it is served. Its 4xx answers (the client's fault) are the
 //!   answer. A model no orchestrator offers (each answered) is a 400; no orchestrator that can
 //!   take the request: 503 "no orchestrators available".
 //! - **Mailbox**: bounded at [`MAILBOX`].
@@ -34,6 +36,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
+use super::ticket_sender::{NewTerms, PayUnits, SenderSettings, Settle, TicketSender};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::ai::AiAnswer;
 use crate::metrics;
@@ -43,7 +46,7 @@ use bytes::Bytes;
 use lp_chain::pm::Price;
 use lp_wire::ai::{ApiError, Pipeline};
 use lp_wire::limits::{INFO_TIMEOUT, WORKER_JOB_TIMEOUT};
-use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
+use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, TranscodeFailure};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
@@ -78,10 +81,14 @@ pub struct OrchestratorPool {
     signed: Option<(ByteBuf, ByteBuf)>,
     /// Caps on AI prices: (pipeline, model or `None` for its default) → price.
     ai_max_prices: HashMap<(Pipeline, Option<String>), Price>,
-    /// Orchestrators' last terms, for AI requests, and when they came.
-    ai_infos: HashMap<String, (Instant, OrchestratorInfo)>,
+    /// Orchestrators' last terms for AI requests of a capability and model (each model has its
+    /// price, and on-chain its ticket parameters), and when they came.
+    ai_infos: HashMap<(String, u32, String), (Instant, OrchestratorInfo)>,
     /// The last time an AI request took, per orchestrator, pipeline and model.
     ai_latency: HashMap<(String, Pipeline, String), Duration>,
+    /// On-chain: how AI requests are paid, and the payer per orchestrator and priced model.
+    payments: Option<SenderSettings>,
+    ai_payers: HashMap<(String, u32, String), Addr<TicketSender>>,
 }
 
 impl OrchestratorPool {
@@ -97,7 +104,15 @@ impl OrchestratorPool {
             ai_max_prices: HashMap::new(),
             ai_infos: HashMap::new(),
             ai_latency: HashMap::new(),
+            payments: None,
+            ai_payers: HashMap::new(),
         }
+    }
+
+    /// Pay for priced AI requests with tickets (on-chain).
+    pub fn paying_with(mut self, payments: SenderSettings) -> Self {
+        self.payments = Some(payments);
+        self
     }
 
     /// Cap AI prices: per (pipeline, model), or per pipeline with model `None`; what has no cap
@@ -306,14 +321,32 @@ impl Handler<SelectOrchestrator> for OrchestratorPool {
 pub struct InferAi {
     pub pipeline: Pipeline,
     pub model_id: String,
+    /// What the request is priced on (input pixels, or llm's `max_tokens`).
+    pub units: u64,
     pub content_type: String,
     pub body: Bytes,
 }
 
+/// The ticket sender paying `model` of AI capability `cap` on `uri`, on `info`'s terms; `None`
+/// offchain or when the model is free.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<TicketSender>>")]
+struct AiPayer {
+    uri: String,
+    cap: u32,
+    model: String,
+    info: OrchestratorInfo,
+}
+
+/// Forget `uri`'s terms (its ticket parameters need refreshing).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ForgetAiInfo(String, u32, String);
+
 /// Terms heard for AI requests, to keep for [`AI_INFO_TTL`].
 #[derive(Message)]
 #[rtype(result = "()")]
-struct AiInfos(Vec<(String, OrchestratorInfo)>);
+struct AiInfos(u32, String, Vec<(String, OrchestratorInfo)>);
 
 /// How long an AI request took on an orchestrator.
 #[derive(Message)]
@@ -323,6 +356,7 @@ struct AiLatency(String, Pipeline, String, Duration);
 /// An orchestrator an AI request may go to.
 struct AiCandidate {
     uri: String,
+    info: OrchestratorInfo,
     transcoder: String,
     suspended: bool,
     warm: bool,
@@ -334,7 +368,7 @@ impl Handler<InferAi> for OrchestratorPool {
     type Result = ResponseFuture<AiAnswer>;
 
     fn handle(&mut self, msg: InferAi, ctx: &mut Self::Context) -> Self::Result {
-        let InferAi { pipeline, model_id, content_type, body } = msg;
+        let InferAi { pipeline, model_id, units, content_type, body } = msg;
         let cap = pipeline.capability();
         let max_price = self.ai_cap(pipeline, &model_id);
         let now = Instant::now();
@@ -342,7 +376,7 @@ impl Handler<InferAi> for OrchestratorPool {
         let mut known = Vec::new();
         let mut ask = Vec::new();
         for uri in &self.uris {
-            match self.ai_infos.get(uri) {
+            match self.ai_infos.get(&(uri.clone(), cap, model_id.clone())) {
                 Some((at, info)) if now.duration_since(*at) < AI_INFO_TTL => known.push((uri.clone(), info.clone())),
                 _ => ask.push(uri.clone()),
             }
@@ -357,6 +391,8 @@ impl Handler<InferAi> for OrchestratorPool {
             let mut wanted = Capabilities::default();
             wanted.set(lp_wire::capability::AUTH_TOKEN);
             wanted.set(cap);
+            // The model named: its price, and ticket parameters at it (on-chain).
+            wanted.constraints.entry(cap).or_default().insert(model_id.clone(), Default::default());
             let asked: FuturesUnordered<_> = ask
                 .into_iter()
                 .map(|uri| {
@@ -383,7 +419,7 @@ impl Handler<InferAi> for OrchestratorPool {
                     Err(TransportError::Refused(f)) => reasons.push(format!("{uri}: {}", f.message)),
                 }
             }
-            me.do_send(AiInfos(heard.clone()));
+            me.do_send(AiInfos(cap, model_id.clone(), heard.clone()));
             let mut offered = false;
             let mut candidates: Vec<AiCandidate> = known
                 .into_iter()
@@ -403,7 +439,8 @@ impl Handler<InferAi> for OrchestratorPool {
                     }
                     let latency = latency.get(&(uri.clone(), pipeline, model_id.clone())).copied().unwrap_or_default();
                     let suspended = suspended.contains(&uri);
-                    Some(AiCandidate { transcoder: info.transcoder, uri, suspended, warm: model.warm, latency, price })
+                    let transcoder = info.transcoder.clone();
+                    Some(AiCandidate { transcoder, info, uri, suspended, warm: model.warm, latency, price })
                 })
                 .collect();
             // Unsuspended, warm, fast, cheap; the price as wei per unit (a float only orders).
@@ -416,9 +453,47 @@ impl Handler<InferAi> for OrchestratorPool {
             // A model nobody offers is not a label (clients name anything).
             let label = if candidates.is_empty() { "unknown".to_string() } else { model_id.clone() };
             for c in candidates.iter().take(MAX_AI_TRIES) {
+                // On-chain, a priced model is paid up front.
+                let mut payment = Payment::default();
+                let mut staged = None;
+                let payer = match c.price.is_zero() {
+                    true => None,
+                    false => {
+                        let ask = AiPayer { uri: c.uri.clone(), cap, model: model_id.clone(), info: c.info.clone() };
+                        me.send(ask).await.ok().flatten()
+                    }
+                };
+                if let Some(payer) = &payer {
+                    match payer.send(PayUnits(units)).await {
+                        Ok(Ok((paid, credit))) => {
+                            payment = paid;
+                            staged = Some(credit);
+                        }
+                        Ok(Err(e)) => {
+                            if matches!(e, super::ticket_sender::PayError::Refresh(_)) {
+                                me.do_send(ForgetAiInfo(c.uri.clone(), cap, model_id.clone()));
+                            }
+                            metrics::ai_request_error(pipeline.name(), &label, "payment");
+                            reasons.push(format!("{}: cannot pay: {e}", c.uri));
+                            continue;
+                        }
+                        Err(_) => {
+                            reasons.push(format!("{}: its ticket sender stopped", c.uri));
+                            continue;
+                        }
+                    }
+                }
+                let settle = |served: bool| {
+                    if let (Some(payer), Some(staged)) = (&payer, staged) {
+                        payer.do_send(Settle { staged, pixels: if served { units } else { 0 } });
+                    }
+                };
                 let started = Instant::now();
                 let timeout = WORKER_JOB_TIMEOUT + INFO_TIMEOUT;
-                match transport.infer(&c.transcoder, pipeline, &content_type, body.clone(), timeout).await {
+                let answer =
+                    transport.infer(&c.transcoder, pipeline, &content_type, body.clone(), payment, timeout).await;
+                settle(matches!(&answer, Ok(a) if a.status == 200));
+                match answer {
                     Ok(answer) if answer.status == 200 => {
                         let took = started.elapsed();
                         me.do_send(AiLatency(c.uri.clone(), pipeline, model_id.clone(), took));
@@ -463,14 +538,44 @@ impl Handler<InferAi> for OrchestratorPool {
     }
 }
 
+impl Handler<AiPayer> for OrchestratorPool {
+    type Result = Option<Addr<TicketSender>>;
+
+    fn handle(&mut self, msg: AiPayer, _: &mut Self::Context) -> Self::Result {
+        let settings = self.payments.clone()?;
+        let key = (msg.uri, msg.cap, msg.model);
+        if let Some(payer) = self.ai_payers.get(&key).filter(|p| p.connected()) {
+            payer.do_send(NewTerms(msg.info));
+            return Some(payer.clone());
+        }
+        let sender = TicketSender::for_model(settings.clone(), &msg.info, key.1, &key.2)?;
+        let payer = settings.watchdog.start("ticket_sender", crate::supervision::Policy::Transient, sender);
+        // Bounded by the listed orchestrators and the models they offer.
+        self.ai_payers.retain(|(uri, _, _), p| p.connected() && self.uris.contains(uri));
+        self.ai_payers.insert(key, payer.clone());
+        Some(payer)
+    }
+}
+
+impl Handler<ForgetAiInfo> for OrchestratorPool {
+    type Result = ();
+
+    fn handle(&mut self, ForgetAiInfo(uri, cap, model): ForgetAiInfo, _: &mut Self::Context) {
+        self.ai_infos.remove(&(uri, cap, model));
+    }
+}
+
 impl Handler<AiInfos> for OrchestratorPool {
     type Result = ();
 
-    fn handle(&mut self, AiInfos(infos): AiInfos, _: &mut Self::Context) {
+    fn handle(&mut self, AiInfos(cap, model, infos): AiInfos, _: &mut Self::Context) {
         let now = Instant::now();
-        self.ai_infos.retain(|uri, _| self.uris.contains(uri));
+        // Bounded: only listed orchestrators, and only models some of them offers.
+        self.ai_infos.retain(|(uri, _, _), _| self.uris.contains(uri));
         for (uri, info) in infos {
-            self.ai_infos.insert(uri, (now, info));
+            if info.capabilities.as_ref().is_some_and(|c| c.model(cap, &model).is_some()) {
+                self.ai_infos.insert((uri, cap, model.clone()), (now, info));
+            }
         }
     }
 }
@@ -500,7 +605,7 @@ impl Handler<SetOrchestrators> for OrchestratorPool {
 
     fn handle(&mut self, SetOrchestrators(uris): SetOrchestrators, _: &mut Self::Context) {
         self.uris = uris;
-        self.ai_infos.retain(|uri, _| self.uris.contains(uri));
+        self.ai_infos.retain(|(uri, _, _), _| self.uris.contains(uri));
         self.ai_latency.retain(|(uri, _, _), _| self.uris.contains(uri));
     }
 }

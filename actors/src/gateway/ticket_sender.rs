@@ -15,7 +15,9 @@
 //!   orchestrator refuses anyway (its view of the chain ahead of ours) costs that attempt: the
 //!   stream starts the session over, with new terms.
 //! - **Price**: fixed by the session's first terms; a price that rises above twice that drops
-//!   the session ([`PayError::PriceRose`]).
+//!   the session ([`PayError::PriceRose`]). A sender for AI requests ([`TicketSender::for_model`])
+//!   pays one model's price (its `capabilities_prices` entry) for units of work
+//!   ([`PayUnits`]: pixels, tokens), up front.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, transient (see `crate::supervision`), started by the
 //!   stream's session for each orchestrator session it pays: restarted in place with its state.
@@ -118,6 +120,11 @@ pub struct CreatePayment {
     pub duration_ms: u64,
 }
 
+/// Pay for `units` of AI work at the model's price, up front. Answers as [`CreatePayment`].
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(Payment, i128), PayError>")]
+pub struct PayUnits(pub u64);
+
 /// A segment paid with `staged` credit is done; its renditions have `pixels` to pay for (zero if
 /// it failed).
 #[derive(Message)]
@@ -135,6 +142,8 @@ pub struct NewTerms(pub OrchestratorInfo);
 pub struct TicketSender {
     settings: SenderSettings,
     params: Option<TicketParams>,
+    /// The AI capability and model whose price is paid, `None` for transcoding's.
+    model: Option<(u32, String)>,
     price: Price,
     initial_price: Price,
     /// The last nonce used with `params` (go-livepeer: the first ticket has nonce 1).
@@ -145,13 +154,46 @@ pub struct TicketSender {
 impl TicketSender {
     /// A sender for a session on `info`'s terms; `None` when they ask for no payment.
     pub fn new(settings: SenderSettings, info: &OrchestratorInfo) -> Option<Self> {
-        let price = info.price_info.as_ref().and_then(|p| price_from_wire(p).ok()).unwrap_or(Price::ZERO);
+        Self::paying(settings, info, None)
+    }
+
+    /// A sender for AI requests of `model` of capability `cap` on `info`'s terms, at that
+    /// model's price; `None` when it is free.
+    pub fn for_model(settings: SenderSettings, info: &OrchestratorInfo, cap: u32, model: &str) -> Option<Self> {
+        Self::paying(settings, info, Some((cap, model.to_string())))
+    }
+
+    fn paying(settings: SenderSettings, info: &OrchestratorInfo, model: Option<(u32, String)>) -> Option<Self> {
+        let price = price_in(info, model.as_ref()).unwrap_or(Price::ZERO);
         let params = info.ticket_params.as_ref().and_then(|p| params_from_wire(p, None).ok())?;
         if price.is_zero() || params.is_free() {
             return None;
         }
-        Some(TicketSender { settings, params: Some(params), price, initial_price: price, nonce: 0, credit: 0 })
+        Some(TicketSender { settings, params: Some(params), model, price, initial_price: price, nonce: 0, credit: 0 })
     }
+
+    /// Record what a payment made sent, or why none was made.
+    fn count(&self, result: &Result<(Payment, i128), PayError>) {
+        match result {
+            Ok((p, _)) => {
+                if let Some(params) = &self.params {
+                    let count = p.ticket_sender_params.len() as u32;
+                    payment::tickets_sent(count, params.ev());
+                    self.settings.sent.add(count, params.ev());
+                }
+            }
+            Err(e) => payment::payment_create_error(e.reason()),
+        }
+    }
+}
+
+/// The price `info` asks: for transcoding (`model` `None`), or for an AI capability's model.
+fn price_in(info: &OrchestratorInfo, model: Option<&(u32, String)>) -> Option<Price> {
+    let wire = match model {
+        None => info.price_info.as_ref()?,
+        Some((cap, id)) => info.capabilities_prices.iter().find(|p| p.capability == *cap && &p.constraint == id)?,
+    };
+    price_from_wire(wire).ok()
 }
 
 impl Actor for TicketSender {
@@ -180,16 +222,27 @@ impl Handler<CreatePayment> for TicketSender {
         AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
             let fee = fee_estimate(&msg.renditions, msg.duration_ms, act.price);
             let result = act.pay(fee, view.map(|v| v.block), own);
-            match &result {
-                Ok((p, _)) => {
-                    if let Some(params) = &act.params {
-                        let count = p.ticket_sender_params.len() as u32;
-                        payment::tickets_sent(count, params.ev());
-                        act.settings.sent.add(count, params.ev());
-                    }
-                }
-                Err(e) => payment::payment_create_error(e.reason()),
-            }
+            act.count(&result);
+            result
+        })))
+    }
+}
+
+impl Handler<PayUnits> for TicketSender {
+    type Result = AtomicResponse<Self, Result<(Payment, i128), PayError>>;
+
+    fn handle(&mut self, PayUnits(units): PayUnits, _: &mut Self::Context) -> Self::Result {
+        let chain = self.settings.chain.clone();
+        let me = self.settings.signer.address();
+        let read = async move {
+            let view = crate::chain::chain_view(&chain).await;
+            let own = chain.send(GetSender(me)).await;
+            (view, own)
+        };
+        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
+            let fee = act.price.cost(units);
+            let result = act.pay(fee, view.map(|v| v.block), own);
+            act.count(&result);
             result
         })))
     }
@@ -263,7 +316,7 @@ impl Handler<NewTerms> for TicketSender {
     type Result = ();
 
     fn handle(&mut self, NewTerms(info): NewTerms, _: &mut Self::Context) {
-        if let Some(price) = info.price_info.as_ref().and_then(|p| price_from_wire(p).ok()) {
+        if let Some(price) = price_in(&info, self.model.as_ref()) {
             self.price = price;
         }
         if let Some(params) = info.ticket_params.as_ref().and_then(|p| params_from_wire(p, None).ok())

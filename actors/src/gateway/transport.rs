@@ -54,13 +54,15 @@ pub trait OrchestratorTransport {
     ) -> LocalBoxFuture<'static, Result<(), TransportError>>;
 
     /// Send a client's AI request, as it came (`POST /<pipeline>`, its content type and body),
-    /// to `transcoder_uri`, and hand back the answer as it comes, whatever its status.
+    /// with the payment for it (on-chain, priced models; empty otherwise) to `transcoder_uri`,
+    /// and hand back the answer as it comes, whatever its status.
     fn infer(
         &self,
         transcoder_uri: &str,
         pipeline: Pipeline,
         content_type: &str,
         body: Bytes,
+        payment: Payment,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>>;
 }
@@ -136,10 +138,11 @@ impl OrchestratorTransport for InProcess {
         pipeline: Pipeline,
         content_type: &str,
         body: Bytes,
+        payment: Payment,
         _: Duration,
     ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
         let o = self.get(uri);
         let content_type = content_type.to_string();
-        Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, &body).await) })
+        Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, &body, payment).await) })
     }
 }

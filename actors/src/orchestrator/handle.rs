@@ -7,19 +7,18 @@ use lp_pipelines::TranscodeOptions;
 use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 use serde::Serialize;
 
-use super::inference::{self, AiJob, AiPool, MAX_LOCAL_CAPACITY};
+use super::inference::{self, AiPool, MAX_LOCAL_CAPACITY};
 use super::job::{Offer, ffmpeg_transcode};
 use super::local_worker::LocalWorker;
 use super::orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
-    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment,
+    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
 };
 use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
 use super::worker_pool::{GetWorkers, RegisterWorker, TranscoderPool, WorkerStatus};
 use crate::handle::CallError;
 use crate::supervision::{Policy, Watchdog};
 use lp_pipelines::ai::ModelSet;
-use lp_wire::ai::AiResponse;
 
 /// Register `capacity` local workers (each owning a thread, running FFmpeg with `opts`) with
 /// `pool`: the orchestrator's own transcoding, or a transcoder process's.
@@ -104,15 +103,6 @@ impl OrchestratorHandle {
             self.ai.send(register).await.map_err(|_| CallError::Stopped("ai pool"))?;
         }
         Ok(())
-    }
-
-    /// A gateway's AI request. A refusal (unknown model, no capacity, bad input the worker found)
-    /// is `Refused`.
-    pub async fn infer(&self, job: AiJob) -> Result<AiResponse, CallError> {
-        match self.orchestrator.send(SubmitAi(job)).await {
-            Ok(answer) => answer.map_err(|rejected| CallError::Refused(rejected.0)),
-            Err(_) => Err(CallError::Stopped("orchestrator")),
-        }
     }
 
     /// Transcode in this process too: `capacity` local workers, each owning a thread.

@@ -22,7 +22,7 @@ pub use links::{Drained, InFlight, Links};
 pub use local_worker::LocalWorker;
 pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, MAX_SENDERS, Orchestrator, OrchestratorSettings,
-    OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment,
+    OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment, ai_session,
 };
 pub use ticket_receiver::{Epoch, PaymentRefused, PaymentSettings, TicketReceiver};
 pub use worker_link::{Close, CloseLink, LinkEvent, LinkTransport, WorkerLink};

@@ -14,8 +14,10 @@
 //!   payment settings) no ticket is asked for and any payment is ignored.
 //! - **AI** ([`SubmitAi`]): a request for a model it does not advertise is refused
 //!   `InvalidInput` (HTTP 400); one it does goes to the [`AiPool`], which runs it now or answers
-//!   "insufficient capacity". On-chain, requests for a model with a price are refused: AI jobs
-//!   carry no tickets yet (free models are served).
+//!   "insufficient capacity". On-chain, a priced model is paid up front: the sender's payment is
+//!   checked and credited to its balance for that model ([`ai_session`]), which must cover the
+//!   request's units × the model's price (else `InsufficientBalance`), and the cost is debited
+//!   once the request is done (go-livepeer's order).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic, keeping its token key (tokens it issued stay valid) and its sessions, which
@@ -167,6 +169,12 @@ impl Orchestrator {
     fn publish(&self) {
         metrics::sessions(self.sessions.len(), self.settings.max_sessions);
     }
+
+    /// The price of `model` of AI capability `cap`, if this orchestrator lists one.
+    fn model_price(&self, cap: u32, model: &str) -> Option<Price> {
+        let listed = self.settings.capability_prices.iter().find(|p| p.capability == cap && p.constraint == model)?;
+        payment::price_from_wire(listed).ok()
+    }
 }
 
 impl Actor for Orchestrator {
@@ -205,10 +213,21 @@ pub struct SubmitSegment {
 #[error("{0}")]
 pub struct Rejected(pub TranscodeFailure);
 
-/// A gateway's AI request (go-livepeer's `POST /<pipeline>` on the orchestrator).
+/// A gateway's AI request (go-livepeer's `POST /<pipeline>` on the orchestrator), with the
+/// payment for its `units` (input pixels, or llm's `max_tokens`).
 #[derive(Message)]
 #[rtype(result = "Result<lp_wire::ai::AiResponse, Rejected>")]
-pub struct SubmitAi(pub AiJob);
+pub struct SubmitAi {
+    pub job: AiJob,
+    pub payment: Payment,
+    pub units: u64,
+}
+
+/// The balance AI requests of one sender for one model are paid from (go-livepeer's manifest id
+/// `<capability>_<model_id>`).
+pub fn ai_session(pipeline: lp_wire::ai::Pipeline, model_id: &str) -> String {
+    format!("{}_{model_id}", pipeline.capability())
+}
 
 /// The gateway is done with a session (its stream ended): free its slot once its segments in
 /// flight are done. Refused like a segment when the token does not check out.
@@ -257,7 +276,11 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
         } else {
             Ok(self.info(Some(self.tokens.issue())))
         };
-        let price = self.settings.price();
+        // A gateway asking for an AI model gets that model's price, and parameters for it.
+        let model_price = req.capabilities.as_ref().and_then(|c| {
+            c.constraints.iter().find_map(|(cap, models)| models.keys().find_map(|m| self.model_price(*cap, m)))
+        });
+        let price = model_price.unwrap_or_else(|| self.settings.price());
         let receiver = match (&self.settings.payments.clone(), answer.is_ok() && !req.address.is_empty()) {
             (Some(payments), true) if !price.is_zero() => {
                 let receiver = payment::verify_request(&req.address, &req.sig)
@@ -276,6 +299,9 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
         };
         Box::pin(async move {
             let mut info = answer?;
+            if model_price.is_some() {
+                info.price_info = Some(price_to_wire(price));
+            }
             if let Some(receiver) = receiver {
                 let (params, price) = issue(&receiver, None, price).await?;
                 info.ticket_params = Some(params_to_wire(&params));
@@ -289,37 +315,73 @@ impl Handler<GetOrchestratorInfo> for Orchestrator {
 impl Handler<SubmitAi> for Orchestrator {
     type Result = ResponseFuture<Result<lp_wire::ai::AiResponse, Rejected>>;
 
-    fn handle(&mut self, SubmitAi(job): SubmitAi, _: &mut Self::Context) -> Self::Result {
-        let request = &job.request;
+    fn handle(&mut self, msg: SubmitAi, _: &mut Self::Context) -> Self::Result {
+        let SubmitAi { job, payment, units } = msg;
+        let (pipeline, model) = (job.request.pipeline(), job.request.model_id().to_string());
         let refused = |code, message: String| -> Self::Result {
             Box::pin(async move { Err(Rejected(TranscodeFailure { code, message })) })
         };
         let Some(pool) = self.ai.clone() else {
             return refused(ErrorCode::NoTranscoders, "this orchestrator serves no AI models".into());
         };
-        if self.settings.capabilities.model(request.pipeline().capability(), request.model_id()).is_none() {
-            return refused(
-                ErrorCode::InvalidInput,
-                format!("model {:?} is not served here for {}", request.model_id(), request.pipeline()),
-            );
+        let cap = pipeline.capability();
+        if self.settings.capabilities.model(cap, &model).is_none() {
+            return refused(ErrorCode::InvalidInput, format!("model {model:?} is not served here for {pipeline}"));
         }
-        let cap = request.pipeline().capability();
-        let priced = self
-            .settings
-            .capability_prices
-            .iter()
-            .any(|p| p.capability == cap && p.constraint == request.model_id() && p.price_per_unit > 0);
-        if self.settings.payments.is_some() && priced {
-            return refused(ErrorCode::PaymentRefused, "priced AI requests cannot be paid for on-chain yet".into());
-        }
-        Box::pin(async move {
-            match pool.send(Submit(job)).await {
-                Ok(answer) => answer.map_err(Rejected),
-                Err(_) => Err(Rejected(TranscodeFailure {
-                    code: ErrorCode::TranscoderFailed,
-                    message: "the AI pool stopped".into(),
-                })),
+        let price = self.model_price(cap, &model).unwrap_or(Price::ZERO);
+        // On-chain, a priced model is paid up front: the payment is checked and credited, the
+        // balance must cover the request, and what it cost is debited once it is done.
+        let receiver = match (&self.settings.payments, price.is_zero()) {
+            (Some(payments), false) => {
+                let payments = payments.clone();
+                if payment.sender.is_empty() {
+                    let message = format!("no payment: {pipeline} model {model:?} costs {price}");
+                    return refused(ErrorCode::InsufficientBalance, message);
+                }
+                let sender = match payment::address("sender", &payment.sender) {
+                    Ok(sender) => sender,
+                    Err(e) => return refused(ErrorCode::PaymentRefused, e.to_string()),
+                };
+                match self.receiver(sender, &payments) {
+                    Some(r) => Some(r),
+                    None => return refused(ErrorCode::PaymentRefused, too_many_senders()),
+                }
             }
+            _ => None,
+        };
+        let session = ai_session(pipeline, &model);
+        Box::pin(async move {
+            if let Some(receiver) = &receiver {
+                let credited = receiver
+                    .send(ReceivePayment { session: session.clone(), payment, price })
+                    .await
+                    .map_err(|_| Rejected(stopped_receiver()))?
+                    .map_err(|e| refused_payment(&e))?;
+                let cost = i128::try_from(price.cost(units)).unwrap_or(i128::MAX);
+                if credited.balance < cost {
+                    return Err(Rejected(TranscodeFailure {
+                        code: ErrorCode::InsufficientBalance,
+                        message: format!(
+                            "the balance ({} wei) does not cover the request ({cost} wei)",
+                            credited.balance
+                        ),
+                    }));
+                }
+            }
+            let answer = pool
+                .send(Submit(job))
+                .await
+                .map_err(|_| {
+                    Rejected(TranscodeFailure {
+                        code: ErrorCode::TranscoderFailed,
+                        message: "the AI pool stopped".into(),
+                    })
+                })?
+                .map_err(Rejected)?;
+            if let Some(receiver) = receiver {
+                receiver.do_send(Debit { session, pixels: units });
+            }
+            Ok(answer)
         })
     }
 }

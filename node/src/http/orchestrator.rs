@@ -7,7 +7,7 @@
 //! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header or a profile is malformed |
 //! | `POST /endSession` | MessagePack `EndSession` → nil: the gateway's stream ended, the session's slot is freed once its segments are done |
 //! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_wire`); at most 64 KiB may arrive before the `Register` is accepted |
-//! | `POST /upscale`, `/image-to-image`, `/image-to-text`, `/llm` | the AI API (the gateway forwards its clients' requests as they came): JSON answers, `llm` with `stream: true` as server-sent events; errors in the spec's shape (400 unknown model, 503 insufficient capacity) |
+//! | `POST /upscale`, `/image-to-image`, `/image-to-text`, `/llm` | the AI API (the gateway forwards its clients' requests as they came; on-chain, a priced model's payment in header `Livepeer-Payment: base64(Payment)`): JSON answers, `llm` with `stream: true` as server-sent events; errors in the spec's shape (400 unknown model, 503 insufficient capacity) |
 
 use std::sync::Arc;
 
@@ -60,8 +60,15 @@ async fn infer(state: web::Data<OrchestratorState>, req: HttpRequest, payload: w
         Ok(body) => body,
         Err(e) => return ai::error(&e),
     };
+    let payment = match req.headers().get(PAYMENT_HEADER) {
+        None => Payment::default(),
+        Some(v) => match v.to_str().ok().and_then(|v| B64.decode(v).ok()).map(|b| lp_wire::decode::<Payment>(&b)) {
+            Some(Ok(payment)) => payment,
+            _ => return ai::error(&ApiError::bad_request("the Livepeer-Payment header does not decode")),
+        },
+    };
     let orchestrator = state.orchestrator.orchestrator().clone();
-    ai::respond(lp_actors::ai::serve(orchestrator, pipeline, &ai::content_type(&req), &body).await)
+    ai::respond(lp_actors::ai::serve(orchestrator, pipeline, &ai::content_type(&req), &body, payment).await)
 }
 
 fn failure(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpResponse {
