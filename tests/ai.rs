@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use common::{Node, http, metric};
+use lp_testkit::multipart::form;
 use serde_json::{Value, json};
 
 fn model(name: &str) -> String {
@@ -60,27 +61,6 @@ fn gateway(orchestrators: &[String], extra: &str) -> Node {
         list.join(", ")
     );
     Node::start("gateway", &config)
-}
-
-/// A multipart/form-data body: text fields, then files.
-fn form(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "lp-test-boundary-7d3f";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
-    }
-    for (name, data) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.png\"\r\nContent-Type: image/png\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, String, String) {

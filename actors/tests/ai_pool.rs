@@ -34,10 +34,15 @@ fn models() -> ModelSet {
     set
 }
 
-fn job(model: &str) -> AiJob {
+/// A 4 × 3 PNG.
+fn png() -> Vec<u8> {
     let mut png = std::io::Cursor::new(Vec::new());
     image::RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let request = AiRequest::Upscale(UpscaleRequest::new(model, "", png.into_inner()));
+    png.into_inner()
+}
+
+fn job(model: &str) -> AiJob {
+    let request = AiRequest::Upscale(UpscaleRequest::new(model, "", png()));
     AiJob { request: Arc::new(request), deadline: Instant::now() + Duration::from_secs(30), tokens: None }
 }
 
@@ -75,23 +80,8 @@ fn orchestrator(uri: &str, warm: bool, ai: Addr<AiPool>) -> Addr<Orchestrator> {
 
 /// A client's upscale request for `model`, as multipart/form-data.
 fn upscale_form(model: &str) -> InferAi {
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let b = "b0undary";
-    let mut body = format!(
-        "--{b}\r\nContent-Disposition: form-data; name=\"model_id\"\r\n\r\n{model}\r\n--{b}\r\nContent-Disposition: \
-         form-data; name=\"prompt\"\r\n\r\np\r\n--{b}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"i.png\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&png.into_inner());
-    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
-    InferAi {
-        pipeline: Pipeline::Upscale,
-        model_id: model.into(),
-        units: 12,
-        content_type: format!("multipart/form-data; boundary={b}"),
-        body: body.into(),
-    }
+    let (content_type, body) = lp_testkit::multipart::form(&[("model_id", model), ("prompt", "p")], &[("image", &png())]);
+    InferAi { pipeline: Pipeline::Upscale, model_id: model.into(), units: 12, content_type, body: body.into() }
 }
 
 /// The gateway's side: the warm orchestrator first; when its model's slot is taken (503

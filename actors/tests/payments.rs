@@ -697,15 +697,9 @@ async fn senders_beyond_the_cap_are_refused() {
 fn upscale_form(w: u32, h: u32) -> (String, bytes::Bytes) {
     let mut png = std::io::Cursor::new(Vec::new());
     image::RgbImage::from_pixel(w, h, image::Rgb([5, 6, 7])).write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let b = "b0undary";
-    let mut body = format!(
-        "--{b}\r\nContent-Disposition: form-data; name=\"model_id\"\r\n\r\nx2\r\n--{b}\r\nContent-Disposition: \
-         form-data; name=\"prompt\"\r\n\r\np\r\n--{b}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"i.png\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&png.into_inner());
-    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={b}"), body.into())
+    let (content_type, body) =
+        lp_testkit::multipart::form(&[("model_id", "x2"), ("prompt", "p")], &[("image", &png.into_inner())]);
+    (content_type, body.into())
 }
 
 /// AI requests for a priced model: the gateway pays up front with tickets, the orchestrator

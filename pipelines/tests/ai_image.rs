@@ -53,6 +53,15 @@ fn a_tiled_upscale_equals_the_untiled_one() {
 }
 
 #[test]
+fn an_upscale_past_the_output_limit_is_refused_before_it_is_made() {
+    let mut m = load("upscale_x3_fixed.onnx", ImageTask::Upscale);
+    // 3000 × 3000 × 3 = 9000 × 9000, over 8192 × 8192.
+    let src = RgbImage::new(3000, 3000);
+    let err = m.upscale(&src, ai_image::DEFAULT_TILE).unwrap_err();
+    assert!(matches!(err, AiError::InvalidInput(_)) && err.to_string().contains("9000×9000"), "{err}");
+}
+
+#[test]
 fn a_fixed_size_model_is_tiled_at_its_size() {
     let mut m = load("upscale_x3_fixed.onnx", ImageTask::Upscale);
     let src = RgbImage::from_pixel(150, 100, Rgb([10, 120, 240]));

@@ -7,7 +7,8 @@
 //! - [`media`]: segments made with ffmpeg, and what ffprobe sees in a file or in bytes;
 //! - [`fuzz`]: the fuzz runner every fuzz target uses (bounded under `cargo test`, timed under
 //!   `make fuzz`);
-//! - [`multipart`]: a parser for the gateway's `multipart/mixed` answers;
+//! - [`multipart`]: a parser for the gateway's `multipart/mixed` answers and a builder of
+//!   `multipart/form-data` request bodies (the AI API's);
 //! - [`net`]: a TCP proxy a test can take down and bring back.
 
 pub mod fuzz;

@@ -1,4 +1,27 @@
-//! The gateway's `multipart/mixed` answer (go-livepeer's: one part per rendition), parsed.
+//! The gateway's `multipart/mixed` answer (go-livepeer's: one part per rendition), parsed; and
+//! `multipart/form-data` request bodies, as the AI API's clients send them.
+
+/// A `multipart/form-data` body of text `fields`, then `files` (name, PNG bytes): its
+/// `Content-Type` and the body.
+pub fn form(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "lp-testkit-boundary-7d3f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        let part = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+        body.extend_from_slice(part.as_bytes());
+    }
+    for (name, data) in files {
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        );
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
 
 /// The parts of a `multipart/mixed` answer: (Rendition-Name, Content-Disposition, bytes). Each
 /// part must carry `Content-Length` and a `video/mp2t` content type.

@@ -212,19 +212,7 @@ impl Handler<CreatePayment> for TicketSender {
     type Result = AtomicResponse<Self, Result<(Payment, i128), PayError>>;
 
     fn handle(&mut self, msg: CreatePayment, _: &mut Self::Context) -> Self::Result {
-        let chain = self.settings.chain.clone();
-        let me = self.settings.signer.address();
-        let read = async move {
-            let view = crate::chain::chain_view(&chain).await;
-            let own = chain.send(GetSender(me)).await;
-            (view, own)
-        };
-        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
-            let fee = fee_estimate(&msg.renditions, msg.duration_ms, act.price);
-            let result = act.pay(fee, view.map(|v| v.block), own);
-            act.count(&result);
-            result
-        })))
+        self.pay_fee(move |price| fee_estimate(&msg.renditions, msg.duration_ms, price))
     }
 }
 
@@ -232,6 +220,17 @@ impl Handler<PayUnits> for TicketSender {
     type Result = AtomicResponse<Self, Result<(Payment, i128), PayError>>;
 
     fn handle(&mut self, PayUnits(units): PayUnits, _: &mut Self::Context) -> Self::Result {
+        self.pay_fee(move |price| price.cost(units))
+    }
+}
+
+impl TicketSender {
+    /// Pay `fee` (of the session's price), after reading the chain head and the gateway's own
+    /// funds; the payment is made whole before the next message.
+    fn pay_fee(
+        &mut self,
+        fee: impl FnOnce(Price) -> U256 + 'static,
+    ) -> AtomicResponse<Self, Result<(Payment, i128), PayError>> {
         let chain = self.settings.chain.clone();
         let me = self.settings.signer.address();
         let read = async move {
@@ -240,8 +239,7 @@ impl Handler<PayUnits> for TicketSender {
             (view, own)
         };
         AtomicResponse::new(Box::pin(read.into_actor(self).map(move |(view, own), act, _| {
-            let fee = act.price.cost(units);
-            let result = act.pay(fee, view.map(|v| v.block), own);
+            let result = act.pay(fee(act.price), view.map(|v| v.block), own);
             act.count(&result);
             result
         })))

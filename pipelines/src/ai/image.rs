@@ -20,6 +20,9 @@ use super::{AiError, Runtime};
 
 /// The largest image a request may carry, in pixels (the wire's limit).
 pub use lp_wire::limits::MAX_AI_IMAGE_PIXELS as MAX_INPUT_PIXELS;
+/// The largest image an upscale makes (8192 × 8192 or equivalent: 192 MiB of RGB): a larger
+/// one is refused as the client's error before it is allocated.
+pub const MAX_OUTPUT_PIXELS: u64 = 8192 * 8192;
 /// Upscale tile side (input pixels) for models with dynamic dimensions: a 4× model's output
 /// tile is then 2048 × 2048 (48 MiB of floats), whatever the size of the image.
 pub const DEFAULT_TILE: u32 = 512;
@@ -141,6 +144,14 @@ impl ImageModel {
                 }
                 let upscaled = self.run(&piece, |_, ow, oh, out| rgb_from_planar(ow, oh, out))?;
                 let s = scale_of(piece.dimensions(), upscaled.dimensions())?;
+                let out_pixels = u64::from(w) * u64::from(h) * u64::from(s) * u64::from(s);
+                if out_pixels > MAX_OUTPUT_PIXELS {
+                    return Err(AiError::InvalidInput(format!(
+                        "upscaled ×{s} the image would be {}×{}, over {MAX_OUTPUT_PIXELS} pixels",
+                        u64::from(w) * u64::from(s),
+                        u64::from(h) * u64::from(s)
+                    )));
+                }
                 let (_, canvas) = result.get_or_insert_with(|| (s, RgbImage::new(w * s, h * s)));
                 let kept = imageops::crop_imm(&upscaled, (cx - x0) * s, (cy - y0) * s, cw * s, ch * s).to_image();
                 imageops::replace(canvas, &kept, (cx * s) as i64, (cy * s) as i64);
