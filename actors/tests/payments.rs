@@ -744,4 +744,41 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     let text = String::from_utf8_lossy(&json);
     assert_eq!(unpaid.status, 400, "{text}");
     assert!(text.contains("no payment"), "{text}");
+
+    // A payment that does not cover the request: credited, but the request is refused before
+    // any work; the next payment tops the balance up and the request goes through.
+    let mut wanted = lp_wire::Capabilities::default();
+    wanted.set(lp_wire::capability::AUTH_TOKEN);
+    wanted.set(Pipeline::Upscale.capability());
+    wanted.constraints.entry(Pipeline::Upscale.capability()).or_default().insert("x2".into(), Default::default());
+    let (address, sig) = sign_request(&key(3));
+    let req = OrchestratorRequest { address, sig, capabilities: Some(wanted), ignore_capacity_check: true };
+    let info = net.orchestrator.info(req).await.unwrap();
+    assert_eq!(info.price_info.as_ref().map(|p| p.price_per_unit), Some(price), "the model's price is quoted");
+    let params = params_of(&info);
+    let pay = |first: u32, tickets: u32| Payment {
+        ticket_params: Some(params_to_wire(&params)),
+        sender: ByteBuf::from(key(3).address().to_vec()),
+        expiration_params: None,
+        ticket_sender_params: sign_tickets(&key(3), &params, first, tickets)
+            .unwrap()
+            .into_iter()
+            .map(|(sender_nonce, sig)| TicketSenderParams { sender_nonce, sig: ByteBuf::from(sig.to_vec()) })
+            .collect(),
+        expected_price: info.price_info.clone(),
+    };
+    client(&net.url, net.controller, 3).await.fund(U256::from(ETH), U256::from(ETH)).await.unwrap();
+    eventually("account 3's funds", || async {
+        let sender = net.o_senders.send(lp_actors::chain::GetSender(key(3).address())).await.unwrap().ok()?;
+        (!sender.info.deposit.is_zero()).then_some(())
+    })
+    .await;
+    let orchestrator = net.orchestrator.orchestrator().clone();
+    let short = lp_actors::ai::serve(orchestrator.clone(), Pipeline::Upscale, &ct, &body, pay(1, 1)).await;
+    let lp_actors::ai::AiBody::Full(json) = short.body else { panic!("a JSON answer") };
+    let text = String::from_utf8_lossy(&json);
+    assert_eq!(short.status, 400, "{text}");
+    assert!(text.contains("does not cover the request"), "{text}");
+    let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, &body, pay(2, 3)).await;
+    assert_eq!(topped.status, 200, "one ticket left from before and three more cover 24 gwei");
 }

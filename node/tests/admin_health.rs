@@ -43,7 +43,7 @@ async fn healthz_names_a_restarting_actor_and_the_metrics_count_its_restart() {
         assert!(started.elapsed() < Duration::from_secs(5), "/healthz never reported the panic");
         actix_web::rt::time::sleep(Duration::from_millis(2)).await;
     };
-    assert_eq!(body, "transcoder_pool: restarting after a panic (injected panic in TranscoderPool)\n");
+    assert_eq!(body, "transcoder_pool: restarting after a panic (injected panic in WorkerPool<transcode>)\n");
 
     while test::call_service(&app, get("/healthz")).await.status() != 200 {
         assert!(started.elapsed() < Duration::from_secs(5), "/healthz never recovered");
