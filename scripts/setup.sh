@@ -6,8 +6,9 @@
 # from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts;
 # from PyPI, into build/py: ONNX Runtime (its libonnxruntime.so, which the node loads at run
 # time, is linked at build/onnxruntime/), the `onnx` package and Pillow, which make the test models
-# and images in build/models (scripts/models/), and the PP-OCRv4 text detector and recognizer
-# (build/models/ppocr/) from the rapidocr-onnxruntime wheel.
+# and images in build/models (scripts/models/), the PP-OCRv4 text detector and recognizer
+# (build/models/ppocr/) from the rapidocr-onnxruntime wheel, and NudeNet's detector
+# (build/models/nudenet/320n.onnx, the safety check behind `nsfw`) from the nudenet wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,5 +86,22 @@ with zipfile.ZipFile(wheel) as z:
             shutil.copyfileobj(src, dst)
 EOF
   echo "$OCR_WHEEL" > build/models/ppocr/source
+fi
+# NudeNet (the safety check behind an image response's `nsfw`): its YOLOv8 detector 320n.onnx,
+# taken out of the nudenet wheel the same way. Only the model is used; the facts of its pre- and
+# post-processing are ported in pipelines/src/ai/safety.rs.
+NUDENET_WHEEL=nudenet==3.4.2
+if [ "$(cat build/models/nudenet/source 2>/dev/null)" != "$NUDENET_WHEEL" ]; then
+  echo "setup: installing the NudeNet model from PyPI ($NUDENET_WHEEL, build/models/nudenet)"
+  rm -rf build/wheels/nudenet build/models/nudenet
+  build/py/bin/pip download -q --disable-pip-version-check --no-deps "$NUDENET_WHEEL" -d build/wheels/nudenet
+  build/py/bin/python - build/wheels/nudenet/*.whl build/models/nudenet <<'EOF'
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(wheel) as z, z.open("nudenet/320n.onnx") as src, open(f"{out}/320n.onnx", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+EOF
+  echo "$NUDENET_WHEEL" > build/models/nudenet/source
 fi
 echo "setup: ok"

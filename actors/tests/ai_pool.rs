@@ -80,7 +80,8 @@ fn orchestrator(uri: &str, warm: bool, ai: Addr<AiPool>) -> Addr<Orchestrator> {
 
 /// A client's upscale request for `model`, as multipart/form-data.
 fn upscale_form(model: &str) -> InferAi {
-    let (content_type, body) = lp_testkit::multipart::form(&[("model_id", model), ("prompt", "p")], &[("image", &png())]);
+    let (content_type, body) =
+        lp_testkit::multipart::form(&[("model_id", model), ("prompt", "p")], &[("image", &png())]);
     InferAi { pipeline: Pipeline::Upscale, model_id: model.into(), units: 12, content_type, body: body.into() }
 }
 

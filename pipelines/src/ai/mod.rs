@@ -6,6 +6,8 @@
 //!   the device (CPU, or CUDA when configured).
 //! * [`image`]: `upscale` (tiled) and `image-to-image` models.
 //! * [`ocr`]: `image-to-text` as OCR (PP-OCR's text detector and recogniser).
+//! * [`safety`]: the safety check (NudeNet) that sets an image response's `nsfw`; without a
+//!   safety model `nsfw` is always false.
 //! * [`llm`]: chat with a decoder-only language model (ChatML, a KV cache, sampling, streaming).
 //! * [`models`]: the models a worker serves, warm and cold (least-recently-used past a memory
 //!   budget), and [`ModelSet::infer`], which runs a request on the model it names.
@@ -24,7 +26,9 @@ pub mod llm;
 pub mod models;
 pub mod ocr;
 pub mod runtime;
+pub mod safety;
 
 pub use error::AiError;
 pub use models::{Loading, ModelSet, ModelSpec};
 pub use runtime::{Device, Runtime, RuntimeOptions};
+pub use safety::SafetyModel;

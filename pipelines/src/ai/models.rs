@@ -8,6 +8,11 @@
 //!   is taken to be its files' size on disk (the weights ONNX Runtime holds); loading one that
 //!   does not fit evicts the cold models used least recently until it does, and one larger than
 //!   the whole budget is refused ([`AiError::OverBudget`]).
+//!
+//! An image response's `nsfw` is the verdict of the worker's safety model
+//! ([`ModelSet::with_safety`], NudeNet: [`super::safety`]) on the output image when the request
+//! asks for the check (`safety_check`, true by default); it is false when the request does not
+//! ask, and always false for a worker without a safety model.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +28,7 @@ use lp_wire::ai::{
 use super::image::{self, ImageModel, ImageTask};
 use super::llm::{Generation, LlmModel, Sampling};
 use super::ocr::OcrModel;
+use super::safety::SafetyModel;
 use super::{AiError, Runtime};
 
 /// One model a worker serves, as the config declares it.
@@ -66,11 +72,19 @@ pub struct ModelSet {
     loaded: HashMap<(Pipeline, String), Slot>,
     cold_budget: u64,
     clock: u64,
+    safety: Option<SafetyModel>,
 }
 
 impl ModelSet {
     pub fn new(rt: Arc<Runtime>, specs: Vec<ModelSpec>, cold_budget: u64) -> ModelSet {
-        ModelSet { rt, specs, loaded: HashMap::new(), cold_budget, clock: 0 }
+        ModelSet { rt, specs, loaded: HashMap::new(), cold_budget, clock: 0, safety: None }
+    }
+
+    /// This set with `safety` checking the images it makes (`nsfw`), for requests that ask.
+    /// It is not one of the served models: it stays loaded and outside the cold budget.
+    pub fn with_safety(mut self, safety: SafetyModel) -> ModelSet {
+        self.safety = Some(safety);
+        self
     }
 
     pub fn specs(&self) -> &[ModelSpec] {
@@ -186,21 +200,21 @@ impl ModelSet {
         on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(AiResponse, Option<Loading>), AiError> {
         let (model, loading) = self.model(request.pipeline(), request.model_id())?;
-        let response = match (request, model) {
+        let (out, seed, safety_check) = match (request, model) {
             (AiRequest::Upscale(r), Loaded::Image(m)) => {
                 let out = m.upscale(&image::decode(&r.image)?, image::DEFAULT_TILE)?;
-                images(&::image::DynamicImage::ImageRgb8(out), r.seed)
+                (::image::DynamicImage::ImageRgb8(out), r.seed, r.safety_check)
             }
             (AiRequest::ImageToImage(r), Loaded::Image(m)) => {
-                let out = m.transform(&image::decode(&r.image)?)?;
-                images(&out, r.seed)
+                (m.transform(&image::decode(&r.image)?)?, r.seed, r.safety_check)
             }
             (AiRequest::ImageToText(r), Loaded::Ocr(m)) => {
-                AiResponse::ImageToText(ImageToTextResponse { text: m.read(&image::decode(&r.image)?)? })
+                let text = m.read(&image::decode(&r.image)?)?;
+                return Ok((AiResponse::ImageToText(ImageToTextResponse { text }), loading));
             }
             (AiRequest::Llm(r), Loaded::Llm(m)) => {
                 let messages: Vec<_> = r.messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
-                chat(r, m.generate(&messages, &sampling(r), on_token)?)
+                return Ok((chat(r, m.generate(&messages, &sampling(r), on_token)?), loading));
             }
             (request, _) => {
                 return Err(AiError::Inference(format!(
@@ -210,16 +224,23 @@ impl ModelSet {
                 )));
             }
         };
-        Ok((response, loading))
+        let nsfw = match (&mut self.safety, safety_check) {
+            (Some(safety), true) => match &out {
+                ::image::DynamicImage::ImageRgb8(rgb) => safety.is_nsfw(rgb)?,
+                other => safety.is_nsfw(&other.to_rgb8())?,
+            },
+            _ => false,
+        };
+        Ok((images(&out, seed, nsfw), loading))
     }
 }
 
 /// An [`ImageResponse`] with `image` as a PNG data URL (go-livepeer's runner answers the same;
-/// an orchestrator with object storage would answer a URL instead).
-fn images(image: &::image::DynamicImage, seed: Option<i64>) -> AiResponse {
+/// an orchestrator with object storage would answer a URL instead) and the safety verdict.
+fn images(image: &::image::DynamicImage, seed: Option<i64>, nsfw: bool) -> AiResponse {
     let png = image::encode_png(image);
     let url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png));
-    AiResponse::Image(ImageResponse { images: vec![Media { url, seed: seed.unwrap_or(0), nsfw: false }] })
+    AiResponse::Image(ImageResponse { images: vec![Media { url, seed: seed.unwrap_or(0), nsfw }] })
 }
 
 fn sampling(r: &LlmRequest) -> Sampling {
