@@ -873,7 +873,7 @@ fn models_are_read_in_order_with_their_defaults() {
             ModelConfig {
                 pipeline: "upscale".to_string(),
                 model_id: "realesr-x4".to_string(),
-                path: "models/realesr-x4.onnx".into(),
+                path: Some("models/realesr-x4.onnx".into()),
                 capacity: 2,
                 price_per_unit: wei(500_000_000),
                 pixels_per_unit: 1000,
@@ -882,7 +882,7 @@ fn models_are_read_in_order_with_their_defaults() {
             ModelConfig {
                 pipeline: "llm".to_string(),
                 model_id: "qwen2.5-0.5b".to_string(),
-                path: "models/qwen2.5-0.5b".into(),
+                path: Some("models/qwen2.5-0.5b".into()),
                 capacity: 1,
                 price_per_unit: Wei::ZERO,
                 pixels_per_unit: 1,
@@ -890,7 +890,7 @@ fn models_are_read_in_order_with_their_defaults() {
             },
         ]
     );
-    assert_eq!(orchestrator.models[1], ModelConfig::new("llm", "qwen2.5-0.5b", "models/qwen2.5-0.5b"));
+    assert_eq!(orchestrator.models[1], ModelConfig { path: Some("models/qwen2.5-0.5b".into()), ..ModelConfig::new("llm", "qwen2.5-0.5b") });
     let dumped = config.to_toml();
     assert_eq!(dumped.matches("[[orchestrator.models]]").count(), 2, "{dumped}");
     assert!(dumped.contains("price_per_unit = \"500000000\""), "{dumped}");
@@ -985,7 +985,7 @@ fn models_can_be_set_whole_by_the_environment() {
             .unwrap();
     assert_eq!(
         config.orchestrator.unwrap().models,
-        [ModelConfig { warm: true, ..ModelConfig::new("upscale", "m", "m.onnx") }]
+        [ModelConfig { warm: true, path: Some("m.onnx".into()), ..ModelConfig::new("upscale", "m") }]
     );
     let error = single_error(
         parse_env("", &[(var, r#"[{pipeline = "nope", model_id = "m", path = "m"}]"#)]),
