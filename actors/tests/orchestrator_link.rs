@@ -16,8 +16,8 @@ use lp_actors::orchestrator::{
     AiJob, AiPool, JobError, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool, inference,
 };
 use lp_actors::worker::{self, Connection, Health, LinkSettings, LocalPool, Refused, WorkerFrame};
-use lp_wire::ai::{AiRequest, AiResponse, ImageToTextResponse, LlmMessage, LlmRequest, Pipeline, UpscaleRequest};
 use lp_pipelines::InputFormat;
+use lp_wire::ai::{AiRequest, AiResponse, ImageToTextResponse, LlmMessage, LlmRequest, Pipeline, UpscaleRequest};
 use lp_wire::limits::WORKER_SILENCE;
 use lp_wire::{
     ErrorCode, OrchestratorMessage, TranscodeData, TranscodedSegmentData, TranscoderMessage, Work, WorkOutcome,
@@ -146,7 +146,11 @@ async fn an_ai_worker_registers_its_models_and_streams_partial_text_before_the_r
     assert_eq!(orch.next().await, TranscoderMessage::Result { task_id: 5, outcome: WorkOutcome::Inferred(answer) });
 
     // Not streaming: the answer alone.
-    orch.send(&OrchestratorMessage::Job { task_id: 6, work: Work::Infer { request: upscale_request() }, timeout_ms: 0 });
+    orch.send(&OrchestratorMessage::Job {
+        task_id: 6,
+        work: Work::Infer { request: upscale_request() },
+        timeout_ms: 0,
+    });
     let answer = AiResponse::ImageToText(ImageToTextResponse { text: "x2".into() });
     assert_eq!(orch.next().await, TranscoderMessage::Result { task_id: 6, outcome: WorkOutcome::Inferred(answer) });
 

@@ -13,14 +13,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use lp_actors::orchestrator::{
-    AiJob, AiPool, Close, GetWorkers, LinkEvent, LinkTransport, Links, Submit, TranscodeJob, TranscoderPool,
-    WorkerLink,
+    AiJob, AiPool, Close, GetWorkers, LinkEvent, LinkTransport, Links, Submit, TranscodeJob, TranscoderPool, WorkerLink,
 };
+use lp_pipelines::InputFormat;
 use lp_wire::ai::{
     AiRequest, AiResponse, ImageResponse, LlmMessage, LlmRequest, LlmResponse, LlmTokenUsage, Media, Pipeline,
     UpscaleRequest,
 };
-use lp_pipelines::InputFormat;
 use lp_wire::limits::{WORKER_JOB_TIMEOUT, WORKER_REGISTER_WITHIN, WORKER_SILENCE};
 use lp_wire::{
     Capabilities, ErrorCode, OrchestratorMessage, TranscodeData, TranscodedSegmentData, TranscoderMessage, Work,

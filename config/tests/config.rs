@@ -890,7 +890,10 @@ fn models_are_read_in_order_with_their_defaults() {
             },
         ]
     );
-    assert_eq!(orchestrator.models[1], ModelConfig { path: Some("models/qwen2.5-0.5b".into()), ..ModelConfig::new("llm", "qwen2.5-0.5b") });
+    assert_eq!(
+        orchestrator.models[1],
+        ModelConfig { path: Some("models/qwen2.5-0.5b".into()), ..ModelConfig::new("llm", "qwen2.5-0.5b") }
+    );
     let dumped = config.to_toml();
     assert_eq!(dumped.matches("[[orchestrator.models]]").count(), 2, "{dumped}");
     assert!(dumped.contains("price_per_unit = \"500000000\""), "{dumped}");
@@ -1030,7 +1033,10 @@ fn ai_worker_section_reads_its_models() {
     assert_eq!(
         worker.models,
         [
-            lp_config::WorkerModelConfig { capacity: 3, ..lp_config::WorkerModelConfig::new("upscale", "x2", "x2.onnx") },
+            lp_config::WorkerModelConfig {
+                capacity: 3,
+                ..lp_config::WorkerModelConfig::new("upscale", "x2", "x2.onnx")
+            },
             lp_config::WorkerModelConfig { warm: true, ..lp_config::WorkerModelConfig::new("llm", "m", "m") },
         ]
     );
@@ -1049,10 +1055,19 @@ fn ai_worker_section_reads_its_models() {
         ]
     );
     let head = "[ai_worker]\norchestrator = \"http://127.0.0.1:8935\"\nsecret_file = \"s\"\n";
-    let model = |extra: &str| format!("[[ai_worker.models]]\npipeline = \"upscale\"\nmodel_id = \"x2\"\npath = \"p\"\n{extra}");
-    single_error(parse(&format!("{head}{}", model("price_per_unit = \"1\"\n"))), "ai_worker.models[0].price_per_unit", "unknown key");
+    let model =
+        |extra: &str| format!("[[ai_worker.models]]\npipeline = \"upscale\"\nmodel_id = \"x2\"\npath = \"p\"\n{extra}");
     single_error(
-        parse(&format!("{head}{}{}", model("capacity = 8\n"), model("capacity = 1\nmodel_id = \"y\"\n").replace("model_id = \"x2\"\n", ""))),
+        parse(&format!("{head}{}", model("price_per_unit = \"1\"\n"))),
+        "ai_worker.models[0].price_per_unit",
+        "unknown key",
+    );
+    single_error(
+        parse(&format!(
+            "{head}{}{}",
+            model("capacity = 8\n"),
+            model("capacity = 1\nmodel_id = \"y\"\n").replace("model_id = \"x2\"\n", "")
+        )),
         "ai_worker.models",
         "add up to 9; at most 8",
     );

@@ -68,7 +68,13 @@ pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>
         .iter()
         .filter_map(|m| {
             let path = m.path.clone()?;
-            Some(Local { pipeline: m.pipeline.clone(), model_id: m.model_id.clone(), path, warm: m.warm, capacity: m.capacity })
+            Some(Local {
+                pipeline: m.pipeline.clone(),
+                model_id: m.model_id.clone(),
+                path,
+                warm: m.warm,
+                capacity: m.capacity,
+            })
         })
         .collect();
     let keys = RuntimeKeys {
@@ -133,7 +139,12 @@ async fn load_models(keys: RuntimeKeys<'_>, models: Vec<Local>) -> Result<Option
             if !m.path.exists() {
                 bail!("{section}.models: {} model {:?}: {} does not exist", m.pipeline, m.model_id, m.path.display());
             }
-            Ok(ModelSpec { pipeline: pipeline(&m.pipeline)?, model_id: m.model_id.clone(), path: m.path.clone(), warm: m.warm })
+            Ok(ModelSpec {
+                pipeline: pipeline(&m.pipeline)?,
+                model_id: m.model_id.clone(),
+                path: m.path.clone(),
+                warm: m.warm,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let capacities = models.iter().map(|m| m.capacity).collect();

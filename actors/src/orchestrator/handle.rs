@@ -56,13 +56,19 @@ pub async fn add_inference_worker(
     if total > MAX_LOCAL_CAPACITY || capacities.len() != offers.len() {
         return Err(CallError::Refused(lp_wire::TranscodeFailure {
             code: lp_wire::ErrorCode::InvalidInput,
-            message: format!("a local inference worker takes at most {MAX_LOCAL_CAPACITY} jobs at once, over its models"),
+            message: format!(
+                "a local inference worker takes at most {MAX_LOCAL_CAPACITY} jobs at once, over its models"
+            ),
         }));
     }
     let worker = LocalWorker::new(name, inference::inference(models)).start();
     for (offer, capacity) in offers.into_iter().zip(capacities) {
-        let register =
-            RegisterWorker { name: name.to_string(), capacity: *capacity, offer, recipient: worker.clone().recipient() };
+        let register = RegisterWorker {
+            name: name.to_string(),
+            capacity: *capacity,
+            offer,
+            recipient: worker.clone().recipient(),
+        };
         pool.send(register).await.map_err(|_| CallError::Stopped("ai pool"))?;
     }
     Ok(())

@@ -38,10 +38,10 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::Stream;
 use futures::channel::oneshot;
+use lp_wire::ai::{AiResponse, Pipeline};
 use lp_wire::limits::{
     WORKER_JOB_TIMEOUT, WORKER_PING_EVERY, WORKER_REGISTER_WITHIN, WORKER_SILENCE, WORKER_UNREGISTERED_BYTES,
 };
-use lp_wire::ai::{AiResponse, Pipeline};
 use lp_wire::{
     Capabilities, ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscoderMessage, Work, WorkOutcome,
 };
