@@ -1,5 +1,6 @@
 //! The worker side of the link protocol (`worker::run`) over in-memory connections: it
-//! registers, answers each job under its task id, refuses inference, answers pings and close
+//! registers, answers each job under its task id, refuses inference (a transcoder) or runs it
+//! and streams its text (an AI worker), answers pings and close
 //! frames, redials a lost connection after the backoff, tells `Health` why it is not
 //! registered, and ends when refused. Timeouts and backoffs run in tokio's paused time.
 
@@ -11,9 +12,12 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::LocalBoxFuture;
 use futures::{SinkExt, StreamExt};
-use lp_actors::orchestrator::{JobError, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool};
-use lp_actors::worker::{self, Connection, Health, LinkSettings, Refused, WorkerFrame};
+use lp_actors::orchestrator::{
+    AiJob, AiPool, JobError, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool, inference,
+};
+use lp_actors::worker::{self, Connection, Health, LinkSettings, LocalPool, Refused, WorkerFrame};
 use lp_pipelines::InputFormat;
+use lp_wire::ai::{AiRequest, AiResponse, ImageToTextResponse, LlmMessage, LlmRequest, Pipeline, UpscaleRequest};
 use lp_wire::limits::WORKER_SILENCE;
 use lp_wire::{
     ErrorCode, OrchestratorMessage, TranscodeData, TranscodedSegmentData, TranscoderMessage, Work, WorkOutcome,
@@ -64,6 +68,101 @@ async fn pool() -> Addr<TranscoderPool> {
     .await
     .unwrap();
     pool
+}
+
+fn upscale_request() -> AiRequest {
+    AiRequest::Upscale(UpscaleRequest::new("x2", "", b"png".to_vec()))
+}
+
+/// A local inference worker that streams the words of a streaming llm job's last message, then
+/// answers with the text it streamed; any other job is answered with its model id.
+struct Words;
+
+impl Actor for Words {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunJob<AiJob>> for Words {
+    type Result = Result<AiResponse, JobError>;
+
+    fn handle(&mut self, RunJob(job): RunJob<AiJob>, _: &mut Self::Context) -> Self::Result {
+        let text = match &*job.request {
+            AiRequest::Llm(llm) => {
+                let words: Vec<_> = llm.messages.last().unwrap().content.split(' ').map(String::from).collect();
+                for w in &words {
+                    job.tokens.as_ref().expect("a streaming job has tokens").send(w.clone()).unwrap();
+                }
+                words.concat()
+            }
+            other => other.model_id().to_string(),
+        };
+        Ok(AiResponse::ImageToText(ImageToTextResponse { text }))
+    }
+}
+
+async fn ai_pool() -> (Addr<AiPool>, lp_wire::Capabilities) {
+    let pool = AiPool::new(0).start();
+    let words = Words.start();
+    let mut caps = lp_wire::Capabilities::default();
+    for (pipeline, model) in [(Pipeline::Llm, "tiny"), (Pipeline::Upscale, "x2")] {
+        caps.set(pipeline.capability());
+        caps.constraints
+            .entry(pipeline.capability())
+            .or_default()
+            .insert(model.into(), lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 });
+        let register = RegisterWorker {
+            name: "words".into(),
+            offer: inference::offer(pipeline, model),
+            capacity: 1,
+            recipient: words.clone().recipient(),
+        };
+        pool.send(register).await.unwrap();
+    }
+    (pool, caps)
+}
+
+#[actix::test]
+async fn an_ai_worker_registers_its_models_and_streams_partial_text_before_the_result() {
+    let (conn, mut orch) = connection();
+    let (dial, _) = dialer(vec![Ok(conn)]);
+    let (pool, caps) = ai_pool().await;
+    let local = LocalPool::Ai { pool, capabilities: caps.clone() };
+    let _link = actix::spawn(worker::run(settings(), local, Health::new(ORCHESTRATOR), dial));
+    match orch.next().await {
+        TranscoderMessage::Register { capabilities, .. } => assert_eq!(capabilities, caps, "its models"),
+        other => panic!("expected Register, got {other:?}"),
+    }
+    orch.send(&OrchestratorMessage::Registered);
+
+    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "one two three".into() }]);
+    llm.model = "tiny".into();
+    llm.stream = true;
+    let work = Work::Infer { request: AiRequest::Llm(llm) };
+    orch.send(&OrchestratorMessage::Job { task_id: 5, work, timeout_ms: 10_000 });
+    for word in ["one", "two", "three"] {
+        assert_eq!(orch.next().await, TranscoderMessage::Partial { task_id: 5, text: word.into() });
+    }
+    let answer = AiResponse::ImageToText(ImageToTextResponse { text: "onetwothree".into() });
+    assert_eq!(orch.next().await, TranscoderMessage::Result { task_id: 5, outcome: WorkOutcome::Inferred(answer) });
+
+    // Not streaming: the answer alone.
+    orch.send(&OrchestratorMessage::Job {
+        task_id: 6,
+        work: Work::Infer { request: upscale_request() },
+        timeout_ms: 0,
+    });
+    let answer = AiResponse::ImageToText(ImageToTextResponse { text: "x2".into() });
+    assert_eq!(orch.next().await, TranscoderMessage::Result { task_id: 6, outcome: WorkOutcome::Inferred(answer) });
+
+    // An AI worker does not transcode.
+    orch.send(&OrchestratorMessage::Job { task_id: 7, work: transcode(1), timeout_ms: 0 });
+    match orch.next().await {
+        TranscoderMessage::Result { task_id: 7, outcome: WorkOutcome::Error(f) } => {
+            assert_eq!(f.code, ErrorCode::InvalidInput);
+            assert!(f.message.contains("does not transcode"), "{}", f.message);
+        }
+        other => panic!("expected an error for task 7, got {other:?}"),
+    }
 }
 
 fn settings() -> LinkSettings {
@@ -163,17 +262,12 @@ async fn the_worker_answers_each_job_under_its_task_id_and_refuses_inference() {
     assert_eq!(health.check(), Ok(()));
     assert!(health.status().registered);
 
-    let infer = Work::Infer {
-        pipeline: "text-to-image".into(),
-        model_id: "some/model".into(),
-        content_type: "application/json".into(),
-        body: ByteBuf::from(b"{}".to_vec()),
-    };
+    let infer = Work::Infer { request: upscale_request() };
     orch.send(&OrchestratorMessage::Job { task_id: 42, work: infer, timeout_ms: 0 });
     match orch.next().await {
         TranscoderMessage::Result { task_id: 42, outcome: WorkOutcome::Error(f) } => {
             assert_eq!(f.code, ErrorCode::InvalidInput);
-            assert!(f.message.contains("does not run inference (text-to-image)"), "{}", f.message);
+            assert!(f.message.contains("does not run inference (upscale)"), "{}", f.message);
         }
         other => panic!("expected an error for task 42, got {other:?}"),
     }
@@ -186,7 +280,7 @@ async fn the_worker_answers_each_job_under_its_task_id_and_refuses_inference() {
     orch.send(&OrchestratorMessage::Refused { reason: "invalid secret".into() });
     let refused = link.await.unwrap();
     assert_eq!(refused, Refused { orchestrator: ORCHESTRATOR.into(), reason: "invalid secret".into() });
-    assert!(refused.to_string().contains("refused this transcoder: invalid secret"), "{refused}");
+    assert!(refused.to_string().contains("refused this worker: invalid secret"), "{refused}");
     let why = health.check().unwrap_err();
     assert!(
         why.contains(&format!("not registered with the orchestrator at {ORCHESTRATOR}: refused: invalid secret")),

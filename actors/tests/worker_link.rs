@@ -1,6 +1,7 @@
 //! The orchestrator side of the worker link protocol (`WorkerLink`) over an in-memory
 //! transport: registration rules, jobs and their answers, the job timeout, silence, a link
-//! dropped with a job in flight, and the shutdown drain. Timeouts run in tokio's paused time.
+//! dropped with a job in flight, and the shutdown drain; AI workers (registered per model,
+//! inference jobs, streamed text, re-queue on disconnect). Timeouts run in tokio's paused time.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -12,9 +13,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use lp_actors::orchestrator::{
-    Close, GetWorkers, LinkEvent, LinkTransport, Links, Submit, TranscodeJob, TranscoderPool, WorkerLink,
+    AiJob, AiPool, Close, GetWorkers, LinkEvent, LinkTransport, Links, Submit, TranscodeJob, TranscoderPool, WorkerLink,
 };
 use lp_pipelines::InputFormat;
+use lp_wire::ai::{
+    AiRequest, AiResponse, ImageResponse, LlmMessage, LlmRequest, LlmResponse, LlmTokenUsage, Media, Pipeline,
+    UpscaleRequest,
+};
 use lp_wire::limits::{WORKER_JOB_TIMEOUT, WORKER_REGISTER_WITHIN, WORKER_SILENCE};
 use lp_wire::{
     Capabilities, ErrorCode, OrchestratorMessage, TranscodeData, TranscodedSegmentData, TranscoderMessage, Work,
@@ -65,17 +70,26 @@ struct Worker {
 }
 
 fn connect(pool: &Addr<TranscoderPool>, links: &Links) -> Worker {
+    connect_with(pool, None, links)
+}
+
+/// A link of an orchestrator that accepts AI workers into `ai` too.
+fn connect_with(pool: &Addr<TranscoderPool>, ai: Option<&Addr<AiPool>>, links: &Links) -> Worker {
     let (events, incoming) = mpsc::unbounded();
     let (sent_tx, sent) = mpsc::unbounded();
     let registered = Rc::new(Cell::new(false));
     let transport = Memory { sent: sent_tx, registered: registered.clone() };
-    WorkerLink::new(
+    let link = WorkerLink::new(
         "memory".into(),
         Box::new(transport),
         pool.clone(),
         Some(Arc::new(SECRET.to_string())),
         links.clone(),
-    )
+    );
+    match ai {
+        Some(ai) => link.with_ai(ai.clone()),
+        None => link,
+    }
     .start_with(incoming);
     Worker { events, sent, registered }
 }
@@ -125,6 +139,28 @@ impl Worker {
                 (task_id, seq)
             }
             other => panic!("expected a job, got {other:?}"),
+        }
+    }
+
+    /// Register as an AI worker serving `models` (pipeline, model, capacity) and expect
+    /// `Registered`.
+    async fn registered_ai(&mut self, models: &[(Pipeline, &str, u32)]) {
+        self.send(&TranscoderMessage::Register {
+            secret: SECRET.into(),
+            capacity: models.iter().map(|m| m.2).sum(),
+            capabilities: ai_capabilities(models),
+        });
+        assert_eq!(self.next().await, Some(Sent::Message(OrchestratorMessage::Registered)));
+    }
+
+    /// The next job, an inference: its task id and request.
+    async fn ai_job(&mut self) -> (u64, AiRequest) {
+        match self.next().await {
+            Some(Sent::Message(OrchestratorMessage::Job { task_id, work: Work::Infer { request }, timeout_ms })) => {
+                assert!(timeout_ms > 0);
+                (task_id, request)
+            }
+            other => panic!("expected an inference job, got {other:?}"),
         }
     }
 
@@ -345,4 +381,206 @@ async fn the_drain_closes_each_link_once_its_jobs_are_answered() {
     let drained = drain.await;
     assert_eq!((drained.in_flight, drained.links, drained.complete), (0, 1, true));
     assert_eq!(links.open(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AI workers
+// ---------------------------------------------------------------------------------------------
+
+/// What an AI worker registers: each pipeline's bit, each model with its capacity.
+fn ai_capabilities(models: &[(Pipeline, &str, u32)]) -> Capabilities {
+    let mut caps = Capabilities::default();
+    for (pipeline, model, capacity) in models {
+        caps.set(pipeline.capability());
+        caps.constraints.entry(pipeline.capability()).or_default().insert(
+            model.to_string(),
+            lp_wire::ModelConstraint { warm: true, capacity: *capacity, capacity_in_use: 0 },
+        );
+    }
+    caps
+}
+
+fn upscale(model: &str) -> AiJob {
+    let request = AiRequest::Upscale(UpscaleRequest::new(model, "a cat", b"not really a png".to_vec()));
+    AiJob { request: Arc::new(request), deadline: std::time::Instant::now() + Duration::from_secs(600), tokens: None }
+}
+
+fn image_answer() -> AiResponse {
+    AiResponse::Image(ImageResponse {
+        images: vec![Media { url: "data:image/png;base64,AAAA".into(), seed: 1, nsfw: false }],
+    })
+}
+
+fn setup_ai() -> (Addr<TranscoderPool>, Addr<AiPool>, Links) {
+    (TranscoderPool::new(8).start(), AiPool::new(0).start(), Links::default())
+}
+
+async fn ai_workers(pool: &Addr<AiPool>) -> Vec<(String, Option<String>, u32)> {
+    pool.send(GetWorkers).await.unwrap().into_iter().map(|w| (w.name, w.model, w.capacity)).collect()
+}
+
+#[actix::test]
+async fn an_ai_worker_registers_once_per_model_and_answers_inference_jobs() {
+    let (pool, ai, links) = setup_ai();
+    let mut w = connect_with(&pool, Some(&ai), &links);
+    w.registered_ai(&[(Pipeline::Upscale, "x2", 2), (Pipeline::Llm, "tiny", 1)]).await;
+    assert_eq!(
+        ai_workers(&ai).await,
+        vec![
+            ("remote memory".to_string(), Some("tiny".to_string()), 1),
+            ("remote memory".to_string(), Some("x2".to_string()), 2),
+        ]
+    );
+    assert_eq!(transcoders(&pool).await, vec![], "not a transcoder");
+
+    let job = upscale("x2");
+    let answer = ai.send(Submit(job.clone()));
+    let (task_id, request) = w.ai_job().await;
+    assert_eq!(request, *job.request, "the typed request, as submitted");
+    w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Inferred(image_answer()) });
+    assert_eq!(answer.await.unwrap(), Ok(image_answer()));
+
+    // A failure comes back as the worker said it; a model it does not serve is not sent to it.
+    let answer = ai.send(Submit(upscale("x2")));
+    let (task_id, _) = w.ai_job().await;
+    let failure = lp_wire::TranscodeFailure { code: ErrorCode::InvalidInput, message: "not an image".into() };
+    w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Error(failure.clone()) });
+    assert_eq!(answer.await.unwrap(), Err(failure));
+    let refused = ai.send(Submit(upscale("x4"))).await.unwrap().unwrap_err();
+    assert_eq!(refused.code, ErrorCode::NoTranscoders, "{refused:?}");
+
+    // Gone: every registration leaves the pool.
+    w.events.unbounded_send(LinkEvent::Closed).unwrap();
+    w.closed(Close::Plain).await;
+    assert_eq!(ai_workers(&ai).await, vec![]);
+}
+
+#[actix::test]
+async fn partial_frames_reach_the_jobs_tokens_before_the_answer() {
+    let (pool, ai, links) = setup_ai();
+    let mut w = connect_with(&pool, Some(&ai), &links);
+    w.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
+    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
+    llm.model = "tiny".into();
+    llm.stream = true;
+    let (tokens, mut text) = tokio::sync::mpsc::unbounded_channel();
+    let job = AiJob {
+        request: Arc::new(AiRequest::Llm(llm)),
+        deadline: std::time::Instant::now() + Duration::from_secs(600),
+        tokens: Some(tokens),
+    };
+    let answer = ai.send(Submit(job));
+    let (task_id, request) = w.ai_job().await;
+    assert!(matches!(request, AiRequest::Llm(LlmRequest { stream: true, .. })));
+    w.send(&TranscoderMessage::Partial { task_id, text: "hel".into() });
+    w.send(&TranscoderMessage::Partial { task_id, text: "lo".into() });
+    // Text of another task is not this job's.
+    w.send(&TranscoderMessage::Partial { task_id: task_id + 1, text: "stray".into() });
+    assert_eq!(text.recv().await.as_deref(), Some("hel"));
+    assert_eq!(text.recv().await.as_deref(), Some("lo"));
+    let whole = AiResponse::Llm(LlmResponse {
+        id: "x".into(),
+        model: "tiny".into(),
+        created: 1,
+        usage: LlmTokenUsage { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+        choices: vec![],
+    });
+    w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Inferred(whole.clone()) });
+    assert_eq!(answer.await.unwrap(), Ok(whole));
+}
+
+#[actix::test]
+async fn an_ai_worker_dropped_mid_job_has_it_re_queued_on_another_worker() {
+    let (pool, ai, links) = setup_ai();
+    let mut first = connect_with(&pool, Some(&ai), &links);
+    first.registered_ai(&[(Pipeline::Upscale, "x2", 1)]).await;
+    let job = upscale("x2");
+    let answer = ai.send(Submit(job.clone()));
+    let (_, request) = first.ai_job().await;
+    assert_eq!(request, *job.request);
+
+    let mut second = connect_with(&pool, Some(&ai), &links);
+    second.registered_ai(&[(Pipeline::Upscale, "x2", 1)]).await;
+    // The first worker's connection ends before it answers (killed mid-job).
+    first.events.unbounded_send(LinkEvent::Closed).unwrap();
+    first.closed(Close::Plain).await;
+
+    let (task_id, request) = second.ai_job().await;
+    assert_eq!(request, *job.request, "the same request, re-queued although the AI pool queues nothing");
+    second.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Inferred(image_answer()) });
+    assert_eq!(answer.await.unwrap(), Ok(image_answer()));
+    assert_eq!(ai_workers(&ai).await.len(), 1);
+}
+
+#[actix::test]
+async fn a_re_queued_ai_job_no_free_worker_can_take_is_answered_at_once() {
+    let (pool, ai, links) = setup_ai();
+    let mut first = connect_with(&pool, Some(&ai), &links);
+    first.registered_ai(&[(Pipeline::Upscale, "x2", 1)]).await;
+    let answer = ai.send(Submit(upscale("x2")));
+    first.ai_job().await;
+    // The other worker for x2 is busy.
+    let mut second = connect_with(&pool, Some(&ai), &links);
+    second.registered_ai(&[(Pipeline::Upscale, "x2", 1)]).await;
+    let mut busy = std::pin::pin!(ai.send(Submit(upscale("x2"))));
+    assert!(futures::poll!(busy.as_mut()).is_pending());
+    second.ai_job().await;
+
+    first.events.unbounded_send(LinkEvent::Closed).unwrap();
+    let failure = answer.await.unwrap().unwrap_err();
+    assert_eq!(failure.code, ErrorCode::OrchestratorBusy, "{failure:?}");
+    assert!(futures::poll!(busy.as_mut()).is_pending(), "the other job still runs");
+}
+
+#[actix::test]
+async fn a_stream_cut_after_some_text_fails_instead_of_starting_again_elsewhere() {
+    let (pool, ai, links) = setup_ai();
+    let mut first = connect_with(&pool, Some(&ai), &links);
+    first.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
+    let mut second = connect_with(&pool, Some(&ai), &links);
+    second.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
+    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
+    llm.model = "tiny".into();
+    llm.stream = true;
+    let (tokens, mut text) = tokio::sync::mpsc::unbounded_channel();
+    let job = AiJob {
+        request: Arc::new(AiRequest::Llm(llm)),
+        deadline: std::time::Instant::now() + Duration::from_secs(600),
+        tokens: Some(tokens),
+    };
+    let answer = ai.send(Submit(job));
+    // Whichever worker got it streams some text, then goes away.
+    let (worker, other) = tokio::select! {
+        got = first.ai_job() => ((first, got.0), second),
+        got = second.ai_job() => ((second, got.0), first),
+    };
+    let (w, task_id) = worker;
+    w.send(&TranscoderMessage::Partial { task_id, text: "hel".into() });
+    assert_eq!(text.recv().await.as_deref(), Some("hel"));
+    w.events.unbounded_send(LinkEvent::Closed).unwrap();
+    let failure = answer.await.unwrap().unwrap_err();
+    assert_eq!(failure.code, ErrorCode::TranscoderFailed, "{failure:?}");
+    assert!(failure.message.contains("streamed"), "{failure:?}");
+    drop(other);
+}
+
+#[actix::test]
+async fn an_orchestrator_without_an_ai_pool_refuses_ai_workers() {
+    let (pool, links) = setup();
+    let mut w = connect(&pool, &links);
+    w.send(&TranscoderMessage::Register {
+        secret: SECRET.into(),
+        capacity: 1,
+        capabilities: ai_capabilities(&[(Pipeline::Upscale, "x2", 1)]),
+    });
+    w.refused("accepts no remote AI workers").await;
+    // And a model with zero capacity is refused by one that has it.
+    let (pool, ai, links) = setup_ai();
+    let mut w = connect_with(&pool, Some(&ai), &links);
+    w.send(&TranscoderMessage::Register {
+        secret: SECRET.into(),
+        capacity: 1,
+        capabilities: ai_capabilities(&[(Pipeline::Upscale, "x2", 0)]),
+    });
+    w.refused("zero capacity").await;
 }

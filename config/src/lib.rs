@@ -1,7 +1,7 @@
 //! Typed TOML configuration of every livepeer-rs role.
 //!
 //! One file may configure several roles: a role runs when its section (`[gateway]`,
-//! `[orchestrator]`, `[transcoder]`) is present. [`Config::load`] reads a file, applies the
+//! `[orchestrator]`, `[transcoder]`, `[ai_worker]`) is present. [`Config::load`] reads a file, applies the
 //! `LIVEPEER_*` environment overrides and validates everything, reporting **every** problem at once
 //! (unknown keys, wrong types, invalid values, missing required keys), each naming its key.
 //! [`Config::to_toml`] writes the effective configuration back (`--dump-config`).
@@ -119,7 +119,8 @@
 //! pipeline = "upscale"
 //! # The model, as gateways name it (required).
 //! model_id = "realesr-x4"
-//! # The ONNX file (a directory for image-to-text and llm) (required).
+//! # The ONNX file (a directory for image-to-text and llm). Default: unset, the model runs
+//! # only on remote AI workers (`livepeer ai-worker`, which need secret_file).
 //! path = "models/realesr-x4.onnx"
 //! # Requests taken at once (1 to 8); one more is answered "insufficient capacity".
 //! capacity = 1
@@ -139,6 +140,34 @@
 //! capacity = 1
 //! # libx264 preset: ultrafast superfast veryfast faster fast medium slow slower veryslow placebo.
 //! x264_preset = "veryfast"
+//!
+//! [ai_worker]
+//! # A remote AI worker (`livepeer ai-worker`): it dials the orchestrator's /transcoder WebSocket,
+//! # as a transcoder does, and runs AI requests on its own models. The orchestrator to work for
+//! # (required).
+//! orchestrator = "https://127.0.0.1:8935"
+//! # The file holding the orchestrator's shared secret (required).
+//! secret_file = "secret.txt"
+//! # ONNX Runtime, device, threads and cold-model memory, as for the orchestrator.
+//! # onnxruntime_path = "build/onnxruntime/libonnxruntime.so"
+//! ai_device = "cpu"
+//! ai_threads = 0
+//! ai_cold_memory_mb = 4096
+//!
+//! # The models served, one [[ai_worker.models]] table each (at least one; capacities add up to
+//! # at most 8). Prices are the orchestrator's: it sends a worker requests only for the models
+//! # its [[orchestrator.models]] lists.
+//! [[ai_worker.models]]
+//! # The pipeline (required): image-to-image, upscale, llm, image-to-text.
+//! pipeline = "upscale"
+//! # The model, as the orchestrator names it (required).
+//! model_id = "realesr-x4"
+//! # The ONNX file (a directory for image-to-text and llm) (required).
+//! path = "models/realesr-x4.onnx"
+//! # Requests taken at once (1 to 8).
+//! capacity = 1
+//! # Load the model at start and keep it loaded.
+//! warm = false
 //!
 //! [admin]
 //! # The admin listener: /metrics, /healthz, /status.
@@ -218,6 +247,10 @@ section! {
         /// and `secret_file` are required.
         #[serde(skip_serializing_if = "Option::is_none")]
         transcoder: Option<TranscoderConfig> = None => section,
+        /// The AI worker role (`[ai_worker]`): present when the section is; then
+        /// `orchestrator`, `secret_file` and one model at least are required.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ai_worker: Option<AiWorkerConfig> = None => section,
         /// The admin listener (`[admin]`), served by every role. Defaults apply when absent.
         admin: AdminConfig = AdminConfig::default() => section,
         /// The chain (`[eth]`): required on every network but offchain, refused offchain.
@@ -454,14 +487,18 @@ section! {
             /// The model (`model_id`), as gateways name it, e.g. `"realesr-x4"`. Required, not
             /// empty.
             model_id: String => non_empty_string,
-            /// The model (`path`): an ONNX file for `upscale` and `image-to-image`; a directory
-            /// for `image-to-text` (`det.onnx`, `rec.onnx`: PP-OCR) and `llm` (`model.onnx`,
-            /// `tokenizer.json`). Required. Read by the node, not when the config is loaded.
-            path: PathBuf => path_buf,
         }
-        /// Requests for this model the orchestrator takes at once (`capacity`), 1 to 8; one
-        /// more is answered "insufficient capacity" (503), and the gateway tries another
-        /// orchestrator. Default `1`.
+        /// The model (`path`): an ONNX file for `upscale` and `image-to-image`; a directory
+        /// for `image-to-text` (`det.onnx`, `rec.onnx`: PP-OCR) and `llm` (`model.onnx`,
+        /// `tokenizer.json`). Read by the node, not when the config is loaded. Default: unset,
+        /// the orchestrator does not run the model itself and only remote AI workers
+        /// (`livepeer ai-worker`, which need `secret_file`) serve it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf> = None => path_buf,
+        /// Requests for this model the orchestrator takes at once (`capacity`), 1 to 8, on its
+        /// own inference worker; remote AI workers add theirs. One more is answered
+        /// "insufficient capacity" (503), and the gateway tries another orchestrator. Default
+        /// `1`.
         capacity: u32 = 1 => int(1, Some(8)),
         /// The price, in wei per `pixels_per_unit` units of the pipeline's work (pixels, ms of
         /// audio, tokens: see `docs/reference/ai.md`) (`price_per_unit`), at most
@@ -496,6 +533,60 @@ section! {
         capacity: u32 = 1 => int(1, None),
         /// The libx264 preset (`x264_preset`), as for the orchestrator. Default `"veryfast"`.
         x264_preset: String = DEFAULT_X264_PRESET.to_string() => one_of("x264 preset", X264_PRESETS),
+    }
+}
+
+section! {
+    /// The AI worker role (`[ai_worker]`): a remote worker that dials an orchestrator and runs
+    /// the AI requests it is given on its own models (`livepeer ai-worker`). The orchestrator
+    /// decides what is offered and at what price (`[[orchestrator.models]]`); a worker adds
+    /// capacity for the models it serves.
+    pub struct AiWorkerConfig {
+        required {
+            /// The orchestrator to work for (`orchestrator`), an `http://` or `https://` URL such
+            /// as `"https://127.0.0.1:8935"`. Required.
+            orchestrator: String => url,
+            /// The file holding the orchestrator's shared secret (`secret_file`). Required. Read
+            /// by the node, not when the config is loaded.
+            secret_file: PathBuf => path_buf,
+        }
+        /// The ONNX Runtime library (`onnxruntime_path`), as for the orchestrator. Default:
+        /// unset, the `ORT_DYLIB_PATH` environment variable names it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        onnxruntime_path: Option<PathBuf> = None => path_buf,
+        /// Where the models run (`ai_device`), as for the orchestrator. Default `"cpu"`.
+        ai_device: String = "cpu".to_string() => device,
+        /// Threads one model uses (`ai_threads`); 0 lets ONNX Runtime use every core. Default `0`.
+        ai_threads: u32 = 0 => int(0, Some(1024)),
+        /// Memory for cold models, in MiB (`ai_cold_memory_mb`), as for the orchestrator.
+        /// Default `4096`.
+        ai_cold_memory_mb: u64 = 4096 => int(1, None),
+        /// The models served (`[[ai_worker.models]]`), one table each, at least one; their
+        /// capacities add up to at most 8.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        models: Vec<WorkerModelConfig> = Vec::new() => tables,
+    }
+    check = read::check_ai_worker;
+}
+
+section! {
+    /// A model an AI worker serves (one `[[ai_worker.models]]` table). Its price is the
+    /// orchestrator's business: an orchestrator routes a request to the worker only for a model
+    /// its own `[[orchestrator.models]]` lists.
+    pub struct WorkerModelConfig {
+        required {
+            /// The pipeline (`pipeline`), one of [`AI_PIPELINES`]. Required.
+            pipeline: String => one_of("AI pipeline", AI_PIPELINES),
+            /// The model (`model_id`), as the orchestrator's config names it. Required, not empty.
+            model_id: String => non_empty_string,
+            /// The model's file or directory (`path`), as for `[[orchestrator.models]]`.
+            /// Required. Read by the node, not when the config is loaded.
+            path: PathBuf => path_buf,
+        }
+        /// Requests for this model the worker takes at once (`capacity`), 1 to 8. Default `1`.
+        capacity: u32 = 1 => int(1, Some(8)),
+        /// Load the model at start and keep it loaded (`warm`). Default `false`.
+        warm: bool = false => bool,
     }
 }
 

@@ -677,6 +677,18 @@ pub(crate) fn check_orchestrator(o: &OrchestratorConfig, r: &mut Reader<'_>) {
     if !o.transcode && o.secret_file.is_none() && !r.has_error("secret_file") {
         r.error("secret_file", "required when transcode = false: remote transcoders need a shared secret");
     }
+    if let Some(i) = o.models.iter().position(|m| m.path.is_none())
+        && o.secret_file.is_none()
+        && !r.has_error("secret_file")
+    {
+        r.error(
+            "secret_file",
+            format!(
+                "required when a model has no path ({}): remote AI workers serve it, and need a shared secret",
+                r.path(&format!("models[{i}]"))
+            ),
+        );
+    }
     // One entry per (pipeline, model). A key that failed to read is empty, and compared with
     // nothing: its own error says enough.
     for (i, model) in o.models.iter().enumerate() {
@@ -696,10 +708,42 @@ pub(crate) fn check_orchestrator(o: &OrchestratorConfig, r: &mut Reader<'_>) {
     }
 }
 
+/// The rules between the keys of `[ai_worker]`.
+pub(crate) fn check_ai_worker(w: &crate::AiWorkerConfig, r: &mut Reader<'_>) {
+    if w.models.is_empty() && !r.has_error("models") {
+        r.error("models", "an AI worker serves one model at least: add an [[ai_worker.models]] table");
+    }
+    let total: u32 = w.models.iter().map(|m| m.capacity).sum();
+    if total > MAX_WORKER_CAPACITY {
+        r.error("models", format!("the models' capacities add up to {total}; at most {MAX_WORKER_CAPACITY}"));
+    }
+    for (i, model) in w.models.iter().enumerate() {
+        if model.pipeline.is_empty() || model.model_id.is_empty() {
+            continue;
+        }
+        let same = |m: &&crate::WorkerModelConfig| m.pipeline == model.pipeline && m.model_id == model.model_id;
+        if let Some(j) = w.models[..i].iter().position(|m| same(&m)) {
+            let message = format!(
+                "{} model {:?} is listed twice: already at {}",
+                model.pipeline,
+                model.model_id,
+                r.path(&format!("models[{j}]"))
+            );
+            r.error(&format!("models[{i}]"), message);
+        }
+    }
+}
+
+/// The most jobs one inference worker holds at once, over its models (lp-actors'
+/// `MAX_LOCAL_CAPACITY`).
+const MAX_WORKER_CAPACITY: u32 = 8;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AiPriceConfig, EthConfig, GatewayConfig, ModelConfig, TranscoderConfig};
+    use crate::{
+        AiPriceConfig, AiWorkerConfig, EthConfig, GatewayConfig, ModelConfig, TranscoderConfig, WorkerModelConfig,
+    };
 
     #[test]
     fn env_value_takes_the_keys_type() {
@@ -744,7 +788,11 @@ mod tests {
         // A config with every optional key set: its dump holds exactly the keys of the key list
         // (the struct and the list come from one declaration, but serde could still rename or
         // skip a field), and reads back.
-        let model = ModelConfig { warm: true, ..ModelConfig::new("upscale", "realesr-x4", "realesr-x4.onnx") };
+        let model = ModelConfig {
+            warm: true,
+            path: Some("realesr-x4.onnx".into()),
+            ..ModelConfig::new("upscale", "realesr-x4")
+        };
         let config = Config {
             network: Network::Devnet,
             eth: Some(EthConfig {
@@ -766,6 +814,11 @@ mod tests {
                 ..Default::default()
             }),
             transcoder: Some(TranscoderConfig::new("https://127.0.0.1:8935", "s")),
+            ai_worker: Some(AiWorkerConfig {
+                onnxruntime_path: Some("libonnxruntime.so".into()),
+                models: vec![WorkerModelConfig::new("upscale", "realesr-x4", "realesr-x4.onnx")],
+                ..AiWorkerConfig::new("https://127.0.0.1:8935", "s")
+            }),
             ..Default::default()
         };
         let text = config.to_toml();

@@ -873,7 +873,7 @@ fn models_are_read_in_order_with_their_defaults() {
             ModelConfig {
                 pipeline: "upscale".to_string(),
                 model_id: "realesr-x4".to_string(),
-                path: "models/realesr-x4.onnx".into(),
+                path: Some("models/realesr-x4.onnx".into()),
                 capacity: 2,
                 price_per_unit: wei(500_000_000),
                 pixels_per_unit: 1000,
@@ -882,7 +882,7 @@ fn models_are_read_in_order_with_their_defaults() {
             ModelConfig {
                 pipeline: "llm".to_string(),
                 model_id: "qwen2.5-0.5b".to_string(),
-                path: "models/qwen2.5-0.5b".into(),
+                path: Some("models/qwen2.5-0.5b".into()),
                 capacity: 1,
                 price_per_unit: Wei::ZERO,
                 pixels_per_unit: 1,
@@ -890,7 +890,10 @@ fn models_are_read_in_order_with_their_defaults() {
             },
         ]
     );
-    assert_eq!(orchestrator.models[1], ModelConfig::new("llm", "qwen2.5-0.5b", "models/qwen2.5-0.5b"));
+    assert_eq!(
+        orchestrator.models[1],
+        ModelConfig { path: Some("models/qwen2.5-0.5b".into()), ..ModelConfig::new("llm", "qwen2.5-0.5b") }
+    );
     let dumped = config.to_toml();
     assert_eq!(dumped.matches("[[orchestrator.models]]").count(), 2, "{dumped}");
     assert!(dumped.contains("price_per_unit = \"500000000\""), "{dumped}");
@@ -938,9 +941,13 @@ fn model_errors_name_the_index() {
         [
             ConfigError::new("orchestrator.models[0].pipeline", "missing required key"),
             ConfigError::new("orchestrator.models[0].model_id", "missing required key"),
-            ConfigError::new("orchestrator.models[0].path", "missing required key"),
             ConfigError::new("orchestrator.models[1].pipeline", "missing required key"),
             ConfigError::new("orchestrator.models[1].model_id", "must not be empty"),
+            ConfigError::new(
+                "orchestrator.secret_file",
+                "required when a model has no path (orchestrator.models[0]): remote AI workers serve it, and need \
+                 a shared secret"
+            ),
         ]
     );
     single_error(
@@ -985,7 +992,7 @@ fn models_can_be_set_whole_by_the_environment() {
             .unwrap();
     assert_eq!(
         config.orchestrator.unwrap().models,
-        [ModelConfig { warm: true, ..ModelConfig::new("upscale", "m", "m.onnx") }]
+        [ModelConfig { warm: true, path: Some("m.onnx".into()), ..ModelConfig::new("upscale", "m") }]
     );
     let error = single_error(
         parse_env("", &[(var, r#"[{pipeline = "nope", model_id = "m", path = "m"}]"#)]),
@@ -999,4 +1006,70 @@ fn models_can_be_set_whole_by_the_environment() {
         "`orchestrator.models` is an array of tables (keys: pipeline, model_id, path, capacity, price_per_unit, \
          pixels_per_unit, warm): set it whole, as a TOML array of inline tables, with LIVEPEER_ORCHESTRATOR__MODELS",
     );
+}
+
+#[test]
+fn a_model_without_path_is_served_by_remote_ai_workers_and_needs_a_secret() {
+    let model = "[[orchestrator.models]]\npipeline = \"upscale\"\nmodel_id = \"x2\"\n";
+    let config = parse(&format!("[orchestrator]\nsecret_file = \"s\"\n{model}")).unwrap();
+    let orchestrator = config.orchestrator.clone().unwrap();
+    assert_eq!(orchestrator.models, [ModelConfig::new("upscale", "x2")]);
+    assert_eq!(orchestrator.models[0].path, None);
+    assert!(!config.to_toml().contains("path"), "an unset path is not dumped");
+    assert_eq!(parse(&config.to_toml()), Ok(config));
+    single_error(parse(model), "orchestrator.secret_file", "required when a model has no path");
+}
+
+#[test]
+fn ai_worker_section_reads_its_models() {
+    let text = "[ai_worker]\norchestrator = \"https://127.0.0.1:8935\"\nsecret_file = \"s\"\nai_threads = 2\n\
+                [[ai_worker.models]]\npipeline = \"upscale\"\nmodel_id = \"x2\"\npath = \"x2.onnx\"\ncapacity = 3\n\
+                [[ai_worker.models]]\npipeline = \"llm\"\nmodel_id = \"m\"\npath = \"m\"\nwarm = true\n";
+    let config = parse(text).unwrap();
+    let worker = config.ai_worker.clone().unwrap();
+    assert_eq!(worker.ai_device, "cpu");
+    assert_eq!(worker.ai_threads, 2);
+    assert_eq!(worker.ai_cold_memory_mb, 4096);
+    assert_eq!(
+        worker.models,
+        [
+            lp_config::WorkerModelConfig {
+                capacity: 3,
+                ..lp_config::WorkerModelConfig::new("upscale", "x2", "x2.onnx")
+            },
+            lp_config::WorkerModelConfig { warm: true, ..lp_config::WorkerModelConfig::new("llm", "m", "m") },
+        ]
+    );
+    assert_eq!(parse(&config.to_toml()), Ok(config));
+    // Required keys, one model at least, no price keys, capacities within one worker's bound.
+    let found = errors(parse("[ai_worker]\n"));
+    assert_eq!(
+        found,
+        [
+            ConfigError::new("ai_worker.orchestrator", "missing required key"),
+            ConfigError::new("ai_worker.secret_file", "missing required key"),
+            ConfigError::new(
+                "ai_worker.models",
+                "an AI worker serves one model at least: add an [[ai_worker.models]] table"
+            ),
+        ]
+    );
+    let head = "[ai_worker]\norchestrator = \"http://127.0.0.1:8935\"\nsecret_file = \"s\"\n";
+    let model =
+        |extra: &str| format!("[[ai_worker.models]]\npipeline = \"upscale\"\nmodel_id = \"x2\"\npath = \"p\"\n{extra}");
+    single_error(
+        parse(&format!("{head}{}", model("price_per_unit = \"1\"\n"))),
+        "ai_worker.models[0].price_per_unit",
+        "unknown key",
+    );
+    single_error(
+        parse(&format!(
+            "{head}{}{}",
+            model("capacity = 8\n"),
+            model("capacity = 1\nmodel_id = \"y\"\n").replace("model_id = \"x2\"\n", "")
+        )),
+        "ai_worker.models",
+        "add up to 9; at most 8",
+    );
+    single_error(parse(&format!("{head}{}{}", model(""), model(""))), "ai_worker.models[1]", "listed twice");
 }

@@ -8,13 +8,14 @@ fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-/// `(gateway, orchestrator, transcoder)` sections expected in `deploy/<name>.toml`.
-fn expected_roles(name: &str) -> (bool, bool, bool) {
+/// `(gateway, orchestrator, transcoder, ai_worker)` sections expected in `deploy/<name>.toml`.
+fn expected_roles(name: &str) -> (bool, bool, bool, bool) {
     match name {
-        "gateway" => (true, false, false),
-        "orchestrator" | "orchestrator-remote" => (false, true, false),
-        "transcoder" => (false, false, true),
-        "all-in-one" => (true, true, false),
+        "gateway" => (true, false, false, false),
+        "orchestrator" | "orchestrator-remote" => (false, true, false, false),
+        "transcoder" => (false, false, true, false),
+        "ai-worker" => (false, false, false, true),
+        "all-in-one" => (true, true, false, false),
         other => panic!("deploy/{other}.toml: add its expected roles to this test"),
     }
 }
@@ -30,14 +31,19 @@ fn every_deploy_example_is_valid() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let config = Config::load(&path, &[]).unwrap_or_else(|e| panic!("{} is invalid:\n{e}", path.display()));
         assert_eq!(config.network, Network::Offchain, "{name}");
-        let roles = (config.gateway.is_some(), config.orchestrator.is_some(), config.transcoder.is_some());
-        assert_eq!(roles, expected_roles(&name), "{name}: (gateway, orchestrator, transcoder)");
+        let roles = (
+            config.gateway.is_some(),
+            config.orchestrator.is_some(),
+            config.transcoder.is_some(),
+            config.ai_worker.is_some(),
+        );
+        assert_eq!(roles, expected_roles(&name), "{name}: (gateway, orchestrator, transcoder, ai_worker)");
         // What --dump-config prints loads back to the same config.
         assert_eq!(Config::from_toml_str(&config.to_toml(), &[]), Ok(config));
         names.push(name);
     }
     names.sort();
-    assert_eq!(names, ["all-in-one", "gateway", "orchestrator", "orchestrator-remote", "transcoder"]);
+    assert_eq!(names, ["ai-worker", "all-in-one", "gateway", "orchestrator", "orchestrator-remote", "transcoder"]);
 }
 
 #[test]
@@ -102,7 +108,7 @@ fn the_examples_can_run_side_by_side_on_one_machine() {
     // The README runs gateway, orchestrator, orchestrator-remote and transcoder (and all-in-one)
     // on one machine: no two may listen on one port or share a data_dir.
     let all = all_examples();
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 6);
     let mut ports = Vec::new();
     let mut data_dirs = Vec::new();
     for (name, cfg) in &all {
@@ -131,6 +137,14 @@ fn the_examples_can_run_side_by_side_on_one_machine() {
     let get = |name: &str| &all.iter().find(|(n, _)| n == name).unwrap().1;
     let https = |cfg: &Config| format!("https://{}", cfg.orchestrator.as_ref().unwrap().service_addr);
     assert_eq!(get("transcoder").transcoder.as_ref().unwrap().orchestrator, https(get("orchestrator-remote")));
+    // The AI worker serves the model orchestrator-remote lists without a path.
+    let worker = get("ai-worker").ai_worker.as_ref().unwrap();
+    assert_eq!(worker.orchestrator, https(get("orchestrator-remote")));
+    let remote_models = &get("orchestrator-remote").orchestrator.as_ref().unwrap().models;
+    for m in &worker.models {
+        let listed = remote_models.iter().find(|o| o.pipeline == m.pipeline && o.model_id == m.model_id);
+        assert_eq!(listed.map(|o| o.path.is_none()), Some(true), "{} {}", m.pipeline, m.model_id);
+    }
     let listed = &get("gateway").gateway.as_ref().unwrap().orchestrators;
     assert!(listed.contains(&https(get("orchestrator"))) && listed.contains(&https(get("orchestrator-remote"))));
     assert_eq!(get("all-in-one").gateway.as_ref().unwrap().orchestrators, [https(get("all-in-one"))]);

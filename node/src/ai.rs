@@ -1,11 +1,13 @@
 //! The orchestrator's AI models, from `[orchestrator]`'s keys and `[[orchestrator.models]]`:
 //! what it advertises to gateways (capability bits, models, prices) and the models its local
-//! inference worker loads at start.
+//! inference worker loads at start (those with a `path`; the others only remote AI workers
+//! serve). An AI worker's (`[ai_worker]`) models load the same way, and it registers them with
+//! its orchestrator ([`worker_capabilities`]).
 
 use anyhow::{Context as _, Result, bail};
 use lp_actors::gateway::AiPriceCaps;
 use lp_chain::pm::Price;
-use lp_config::{GatewayConfig, OrchestratorConfig};
+use lp_config::{AiWorkerConfig, GatewayConfig, OrchestratorConfig};
 use lp_pipelines::ai::{Device, ModelSet, ModelSpec, Runtime, RuntimeOptions};
 use lp_wire::ai::Pipeline;
 use lp_wire::{Capabilities, ModelConstraint, PriceInfo};
@@ -38,26 +40,104 @@ pub fn offered(o: &OrchestratorConfig, mut base: Capabilities) -> Result<(Capabi
     Ok((base, prices))
 }
 
+/// One model to run locally.
+struct Local {
+    pipeline: String,
+    model_id: String,
+    path: std::path::PathBuf,
+    warm: bool,
+    capacity: u32,
+}
+
+/// Where and how the models run: `[orchestrator]`'s or `[ai_worker]`'s AI keys.
+struct RuntimeKeys<'a> {
+    /// The section, in error messages (`orchestrator`, `ai_worker`).
+    section: &'static str,
+    onnxruntime_path: &'a Option<std::path::PathBuf>,
+    ai_device: &'a str,
+    ai_threads: u32,
+    ai_cold_memory_mb: u64,
+}
+
 /// Start ONNX Runtime and load the warm models (on a blocking thread: a large model takes
 /// seconds). Answers the models and each one's capacity, in config order; `None` without
-/// models.
+/// models, or when none has a `path` (remote AI workers serve them).
 pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>> {
-    if o.models.is_empty() {
+    let local = o
+        .models
+        .iter()
+        .filter_map(|m| {
+            let path = m.path.clone()?;
+            Some(Local {
+                pipeline: m.pipeline.clone(),
+                model_id: m.model_id.clone(),
+                path,
+                warm: m.warm,
+                capacity: m.capacity,
+            })
+        })
+        .collect();
+    let keys = RuntimeKeys {
+        section: "orchestrator",
+        onnxruntime_path: &o.onnxruntime_path,
+        ai_device: &o.ai_device,
+        ai_threads: o.ai_threads,
+        ai_cold_memory_mb: o.ai_cold_memory_mb,
+    };
+    load_models(keys, local).await
+}
+
+/// An AI worker's models, loaded as [`load`] does the orchestrator's.
+pub async fn load_worker(w: &AiWorkerConfig) -> Result<(ModelSet, Vec<u32>)> {
+    let local = w
+        .models
+        .iter()
+        .map(|m| Local {
+            pipeline: m.pipeline.clone(),
+            model_id: m.model_id.clone(),
+            path: m.path.clone(),
+            warm: m.warm,
+            capacity: m.capacity,
+        })
+        .collect();
+    let keys = RuntimeKeys {
+        section: "ai_worker",
+        onnxruntime_path: &w.onnxruntime_path,
+        ai_device: &w.ai_device,
+        ai_threads: w.ai_threads,
+        ai_cold_memory_mb: w.ai_cold_memory_mb,
+    };
+    load_models(keys, local).await?.context("[ai_worker] lists no model")
+}
+
+/// What an AI worker registers with: each model's pipeline bit, and the model with its
+/// capacity and warmth in the constraints.
+pub fn worker_capabilities(w: &AiWorkerConfig) -> Result<Capabilities> {
+    let mut caps = Capabilities { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
+    for m in &w.models {
+        let cap = pipeline(&m.pipeline)?.capability();
+        caps.set(cap);
+        caps.constraints
+            .entry(cap)
+            .or_default()
+            .insert(m.model_id.clone(), ModelConstraint { warm: m.warm, capacity: m.capacity, capacity_in_use: 0 });
+    }
+    Ok(caps)
+}
+
+async fn load_models(keys: RuntimeKeys<'_>, models: Vec<Local>) -> Result<Option<(ModelSet, Vec<u32>)>> {
+    if models.is_empty() {
         return Ok(None);
     }
-    let device: Device = o.ai_device.parse().map_err(anyhow::Error::msg).context("orchestrator.ai_device")?;
-    let opts = RuntimeOptions { library: o.onnxruntime_path.clone(), device, threads: o.ai_threads as usize };
-    let specs = o
-        .models
+    let section = keys.section;
+    let device: Device =
+        keys.ai_device.parse().map_err(anyhow::Error::msg).with_context(|| format!("{section}.ai_device"))?;
+    let opts = RuntimeOptions { library: keys.onnxruntime_path.clone(), device, threads: keys.ai_threads as usize };
+    let specs = models
         .iter()
         .map(|m| {
             if !m.path.exists() {
-                bail!(
-                    "orchestrator.models: {} model {:?}: {} does not exist",
-                    m.pipeline,
-                    m.model_id,
-                    m.path.display()
-                );
+                bail!("{section}.models: {} model {:?}: {} does not exist", m.pipeline, m.model_id, m.path.display());
             }
             Ok(ModelSpec {
                 pipeline: pipeline(&m.pipeline)?,
@@ -67,10 +147,10 @@ pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let capacities = o.models.iter().map(|m| m.capacity).collect();
-    let budget = o.ai_cold_memory_mb.saturating_mul(1 << 20);
+    let capacities = models.iter().map(|m| m.capacity).collect();
+    let budget = keys.ai_cold_memory_mb.saturating_mul(1 << 20);
     let set = actix_web::rt::task::spawn_blocking(move || -> Result<ModelSet> {
-        let rt = Runtime::start(&opts).context("starting ONNX Runtime for orchestrator.models")?;
+        let rt = Runtime::start(&opts).with_context(|| format!("starting ONNX Runtime for {section}.models"))?;
         let mut set = ModelSet::new(rt, specs, budget);
         for l in set.load_warm().context("loading the warm models")? {
             info!(target: "lp::ai", pipeline = %l.pipeline, model = %l.model_id, seconds = l.seconds, "warm model loaded");

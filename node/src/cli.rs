@@ -12,7 +12,7 @@ use crate::exit::{EX_USAGE, failure_status};
 use crate::node::{self, Roles};
 use crate::{chain_cli, demo, devnet, telemetry};
 
-/// livepeer-rs: a Livepeer node — gateway, orchestrator and transcoder in one binary.
+/// livepeer-rs: a Livepeer node — gateway, orchestrator, transcoder and AI worker in one binary.
 ///
 /// Each role reads a TOML file (see deploy/ for documented examples). Environment variables
 /// override keys: LIVEPEER_<KEY> for top-level keys, LIVEPEER_<SECTION>__<KEY> for a section's
@@ -33,6 +33,15 @@ pub enum Command {
     Orchestrator(RoleArgs),
     /// Run a transcoder that connects to an orchestrator and works for it.
     Transcoder(RoleArgs),
+    /// Run an AI worker that connects to an orchestrator and runs its AI requests ([ai_worker]).
+    ///
+    /// It loads ONNX Runtime and its warm models at start (a failure is an error and exit),
+    /// then dials the orchestrator's /transcoder WebSocket with the shared secret, registering
+    /// each model it serves with its capacity. The orchestrator sends it requests for the
+    /// models its [[orchestrator.models]] lists (with or without a local path); a job whose
+    /// worker disconnects goes to another worker serving the model. See deploy/ai-worker.toml.
+    #[command(name = "ai-worker")]
+    AiWorker(RoleArgs),
     /// Run every role that has a section in the config, in one process.
     Run(RoleArgs),
     /// The main job: a whole local network in one process (a devnet chain, an orchestrator that
@@ -64,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Gateway(a) => run_role(a, Some("gateway")),
         Command::Orchestrator(a) => run_role(a, Some("orchestrator")),
         Command::Transcoder(a) => run_role(a, Some("transcoder")),
+        Command::AiWorker(a) => run_role(a, Some("ai-worker")),
         Command::Run(a) => run_role(a, None),
         Command::Demo(a) => demo::main(a),
         Command::Devnet(a) => devnet::main(a),
@@ -93,6 +103,7 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
         None => all,
         Some("gateway") => Roles { gateway: true, ..Default::default() },
         Some("orchestrator") => Roles { orchestrator: true, ..Default::default() },
+        Some("ai-worker") => Roles { ai_worker: true, ..Default::default() },
         _ => Roles { transcoder: true, ..Default::default() },
     };
     if !problems.is_empty() {
@@ -102,11 +113,12 @@ fn run_role(args: RoleArgs, role: Option<&str>) -> ExitCode {
     }
     for name in roles.names() {
         if !all.names().contains(&name) {
-            problems.push(format!("[{name}]: section missing; `livepeer {name}` needs it (see deploy/{name}.toml)"));
+            let section = name.replace('-', "_");
+            problems.push(format!("[{section}]: section missing; `livepeer {name}` needs it (see deploy/{name}.toml)"));
         }
     }
     if roles.names().is_empty() {
-        problems.push("no role section ([gateway], [orchestrator] or [transcoder]) in the config".into());
+        problems.push("no role section ([gateway], [orchestrator], [transcoder] or [ai_worker]) in the config".into());
     }
     if !problems.is_empty() {
         return usage_error(&problems);

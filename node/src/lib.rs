@@ -5,6 +5,7 @@
 //! WebSocket, and runs the demo.
 
 pub mod ai;
+pub mod ai_worker;
 pub mod chain_cli;
 pub mod cli;
 pub mod client;

@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
-use crate::{tls, transcoder};
+use crate::{ai_worker, tls, transcoder};
 
 /// How long in-flight requests may take to finish at shutdown.
 const SHUTDOWN_GRACE: u64 = 10;
@@ -38,6 +38,7 @@ pub struct Roles {
     pub gateway: bool,
     pub orchestrator: bool,
     pub transcoder: bool,
+    pub ai_worker: bool,
 }
 
 impl Roles {
@@ -47,6 +48,7 @@ impl Roles {
             gateway: cfg.gateway.is_some(),
             orchestrator: cfg.orchestrator.is_some(),
             transcoder: cfg.transcoder.is_some(),
+            ai_worker: cfg.ai_worker.is_some(),
         }
     }
 
@@ -61,6 +63,9 @@ impl Roles {
         if self.transcoder {
             v.push("transcoder");
         }
+        if self.ai_worker {
+            v.push("ai-worker");
+        }
         v
     }
 }
@@ -71,6 +76,7 @@ pub struct Prepared {
     pub profiles: Vec<Profile>,
     pub orchestrator_secret: Option<String>,
     pub transcoder_secret: Option<String>,
+    pub ai_worker_secret: Option<String>,
 }
 
 /// Check what the config points at (profiles, secret files). Every problem is reported.
@@ -97,6 +103,12 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>
         match transcoder::read_secret(&t.secret_file) {
             Ok(s) => prepared.transcoder_secret = Some(s),
             Err(e) => errors.push(PrepareError::Secret { key: "transcoder.secret_file", reason: format!("{e:#}") }),
+        }
+    }
+    if let (true, Some(w)) = (roles.ai_worker, &cfg.ai_worker) {
+        match transcoder::read_secret(&w.secret_file) {
+            Ok(s) => prepared.ai_worker_secret = Some(s),
+            Err(e) => errors.push(PrepareError::Secret { key: "ai_worker.secret_file", reason: format!("{e:#}") }),
         }
     }
     if errors.is_empty() { Ok(prepared) } else { Err(errors) }
@@ -181,6 +193,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         orchestrator: None,
         chain: None,
         transcoder: None,
+        ai_worker: None,
     };
 
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
@@ -323,6 +336,22 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
             if let Err(e) = transcoder::run(t, secret, health, &watchdog).await {
+                let _ = fatal_tx.unbounded_send(e);
+            }
+        });
+    }
+
+    if let (true, Some(w)) = (roles.ai_worker, &cfg.ai_worker) {
+        let w = w.clone();
+        let secret = prepared.ai_worker_secret.clone().unwrap_or_default();
+        let health = lp_actors::worker::Health::new(&w.orchestrator);
+        admin_state.ai_worker = Some(health.clone());
+        // The models load before the node counts as started: one that does not stops the start.
+        let capabilities = crate::ai::worker_capabilities(&w)?;
+        let models = crate::ai::load_worker(&w).await?;
+        let (fatal_tx, watchdog) = (fatal_tx.clone(), watchdog.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(e) = ai_worker::run(w, secret, capabilities, models, health, &watchdog).await {
                 let _ = fatal_tx.unbounded_send(e);
             }
         });

@@ -33,7 +33,7 @@ pub async fn run(cfg: TranscoderConfig, secret: String, health: Health, watchdog
     Err(refused.into())
 }
 
-fn ws_url(orchestrator: &str) -> Result<String> {
+pub(crate) fn ws_url(orchestrator: &str) -> Result<String> {
     let base = orchestrator.trim_end_matches('/');
     let url = if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}/transcoder")
@@ -46,7 +46,7 @@ fn ws_url(orchestrator: &str) -> Result<String> {
 }
 
 /// Dial the orchestrator at `base` (for error messages) on `url`.
-async fn connect(base: &str, url: &str) -> Result<Connection, String> {
+pub(crate) async fn connect(base: &str, url: &str) -> Result<Connection, String> {
     let connected = http_client(Duration::from_secs(10)).ws(url).max_frame_size(MAX_FRAME_BYTES).connect().await;
     let (_, framed) = connected.map_err(|e| match &e {
         WsClientError::SendRequest(e) => describe_send_error(base, e),

@@ -24,6 +24,7 @@ async fn healthz_names_a_restarting_actor_and_the_metrics_count_its_restart() {
         orchestrator: None,
         chain: None,
         transcoder: None,
+        ai_worker: None,
     };
     let app = test::init_service(App::new().app_data(web::Data::new(state)).configure(admin::configure)).await;
     let get = |path: &'static str| test::TestRequest::get().uri(path).to_request();

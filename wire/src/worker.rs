@@ -8,21 +8,28 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use crate::ai::{AiRequest, AiResponse};
 use crate::capability::Capabilities;
 use crate::messages::{TranscodeData, TranscodeFailure};
 use crate::profile::{Container, VideoProfile};
 
 /// Frames a worker sends to its orchestrator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TranscoderMessage {
     /// First frame: authenticate and announce capacity (go-livepeer `RegisterRequest`).
+    ///
+    /// A transcoder offers [`Capabilities::transcoding`] and `capacity` segments at once. An AI
+    /// worker offers its pipelines' bits and, in `capabilities.constraints`, each model it serves
+    /// with that model's capacity ([`crate::ModelConstraint`]); `capacity` is then their total.
     Register { secret: String, capacity: u32, capabilities: Capabilities },
     /// The outcome of a job.
     Result { task_id: u64, outcome: WorkOutcome },
+    /// Text of a streaming `llm` job as it is generated, before its `Result`.
+    Partial { task_id: u64, text: String },
 }
 
 /// Frames an orchestrator sends to a worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OrchestratorMessage {
     /// Registration accepted.
     Registered,
@@ -39,13 +46,14 @@ pub enum OrchestratorMessage {
 }
 
 /// What a job asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Work {
     /// Transcode a segment (go-livepeer `NotifySegment`).
     Transcode { seq: i64, format: Container, profiles: Vec<VideoProfile>, data: ByteBuf },
-    /// Run one inference request of `pipeline` (go-livepeer's AI pipeline names, e.g.
-    /// `text-to-image`) with `model_id`; `body` is the gateway's request as received.
-    Infer { pipeline: String, model_id: String, content_type: String, body: ByteBuf },
+    /// Run one AI request (already checked by the orchestrator). A streaming `llm` request
+    /// (`stream: true`) is answered with [`TranscoderMessage::Partial`] frames as the text is
+    /// made, then its `Result`.
+    Infer { request: AiRequest },
 }
 
 /// A worker's answer to one job.
@@ -54,9 +62,6 @@ pub enum WorkOutcome {
     Error(TranscodeFailure),
     /// The renditions of a [`Work::Transcode`].
     Transcoded(TranscodeData),
-    /// The response of a [`Work::Infer`], to hand to the gateway as is.
-    Inferred {
-        content_type: String,
-        body: ByteBuf,
-    },
+    /// The answer of a [`Work::Infer`].
+    Inferred(AiResponse),
 }

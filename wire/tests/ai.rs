@@ -468,6 +468,38 @@ fn requests_round_trip_in_worker_frames() {
     }
 }
 
+/// The worker protocol's AI frames: the typed request out, the typed answer (an untagged enum)
+/// and streamed text back, through MessagePack with named fields.
+#[test]
+fn ai_jobs_round_trip_in_worker_frames() {
+    use lp_wire::{OrchestratorMessage, TranscoderMessage, Work, WorkOutcome};
+    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
+    llm.stream = true;
+    for request in [AiRequest::Upscale(UpscaleRequest::new("m", "p", IMAGE)), AiRequest::Llm(llm)] {
+        let job = OrchestratorMessage::Job { task_id: 7, work: Work::Infer { request }, timeout_ms: 5 };
+        assert_eq!(lp_wire::decode::<OrchestratorMessage>(&lp_wire::encode(&job)).unwrap(), job);
+    }
+    let answers = [
+        AiResponse::Image(ImageResponse {
+            images: vec![Media { url: "data:image/png;base64,AAAA".into(), seed: 3, nsfw: false }],
+        }),
+        AiResponse::ImageToText(ImageToTextResponse { text: "a cat".into() }),
+        AiResponse::Llm(LlmResponse {
+            id: "x".into(),
+            model: "m".into(),
+            created: 1,
+            usage: LlmTokenUsage::default(),
+            choices: vec![],
+        }),
+    ];
+    for answer in answers {
+        let frame = TranscoderMessage::Result { task_id: 7, outcome: WorkOutcome::Inferred(answer) };
+        assert_eq!(lp_wire::decode::<TranscoderMessage>(&lp_wire::encode(&frame)).unwrap(), frame);
+    }
+    let partial = TranscoderMessage::Partial { task_id: 7, text: " world".into() };
+    assert_eq!(lp_wire::decode::<TranscoderMessage>(&lp_wire::encode(&partial)).unwrap(), partial);
+}
+
 #[test]
 fn units_are_go_livepeers() {
     let mut img2img = ImageToImageRequest::new("m", "p", IMAGE);

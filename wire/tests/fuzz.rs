@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use lp_wire::ai::{AiRequest, Pipeline};
+use lp_wire::ai::{AiRequest, AiResponse, ImageToTextResponse, Pipeline};
 use lp_wire::multipart::{self, MultipartError};
 use lp_wire::{
     AuthToken, Capabilities, EndSession, ErrorCode, OrchestratorInfo, OrchestratorMessage, OrchestratorRequest,
@@ -273,6 +273,7 @@ fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
             TranscoderMessage::Register { secret, capacity, capabilities }
         }),
         (any::<u64>(), work_outcome()).prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),
+        (any::<u64>(), text()).prop_map(|(task_id, text)| TranscoderMessage::Partial { task_id, text }),
     ]
 }
 
@@ -292,11 +293,8 @@ fn work() -> impl Strategy<Value = Work> {
     prop_oneof![
         (any::<i64>(), input_format(), proptest::collection::vec(profile(), 0..3), bytes())
             .prop_map(|(seq, format, profiles, data)| Work::Transcode { seq, format, profiles, data }),
-        (text(), text(), text(), bytes()).prop_map(|(pipeline, model_id, content_type, body)| Work::Infer {
-            pipeline,
-            model_id,
-            content_type,
-            body
+        (text(), text(), bytes()).prop_map(|(model_id, prompt, image)| Work::Infer {
+            request: AiRequest::Upscale(lp_wire::ai::UpscaleRequest::new(model_id, prompt, image.into_vec())),
         }),
     ]
 }
@@ -305,7 +303,7 @@ fn work_outcome() -> impl Strategy<Value = WorkOutcome> {
     prop_oneof![
         transcode_failure().prop_map(WorkOutcome::Error),
         transcode_data().prop_map(WorkOutcome::Transcoded),
-        (text(), bytes()).prop_map(|(content_type, body)| WorkOutcome::Inferred { content_type, body }),
+        text().prop_map(|text| WorkOutcome::Inferred(AiResponse::ImageToText(ImageToTextResponse { text }))),
     ]
 }
 

@@ -88,10 +88,7 @@ fn worker_frames_round_trip_for_both_job_kinds() {
     let jobs = [
         Work::Transcode { seq: 3, format: Container::MpegTs, profiles: vec![], data: ByteBuf::from(vec![0x47; 188]) },
         Work::Infer {
-            pipeline: "text-to-image".into(),
-            model_id: "sd-turbo".into(),
-            content_type: "application/json".into(),
-            body: ByteBuf::from(br#"{"prompt":"a cat"}"#.to_vec()),
+            request: lp_wire::ai::AiRequest::Upscale(lp_wire::ai::UpscaleRequest::new("x2", "a cat", vec![0x89, b'P'])),
         },
     ];
     for work in jobs {
@@ -100,7 +97,9 @@ fn worker_frames_round_trip_for_both_job_kinds() {
     }
     let answer = TranscoderMessage::Result {
         task_id: 9,
-        outcome: WorkOutcome::Inferred { content_type: "image/png".into(), body: ByteBuf::from(vec![0x89, b'P']) },
+        outcome: WorkOutcome::Inferred(lp_wire::ai::AiResponse::ImageToText(lp_wire::ai::ImageToTextResponse {
+            text: "a cat".into(),
+        })),
     };
     assert_eq!(decode::<TranscoderMessage>(&encode(&answer)).unwrap(), answer);
 }

@@ -41,6 +41,38 @@ pub async fn add_local_workers(
     Ok(())
 }
 
+/// Run AI models in this process: one inference worker owning `models` (warm ones loaded) on
+/// its thread, registered with `pool` once per model with that model's capacity (their sum at
+/// most [`MAX_LOCAL_CAPACITY`]): the orchestrator's own, or an AI worker process's.
+pub async fn add_inference_worker(
+    pool: &Addr<AiPool>,
+    name: &str,
+    models: ModelSet,
+    capacities: &[u32],
+) -> Result<(), CallError> {
+    let offers: Vec<_> = models.specs().iter().map(|s| inference::offer(s.pipeline, &s.model_id)).collect();
+    let total: u32 = capacities.iter().sum();
+    if total > MAX_LOCAL_CAPACITY || capacities.len() != offers.len() {
+        return Err(CallError::Refused(lp_wire::TranscodeFailure {
+            code: lp_wire::ErrorCode::InvalidInput,
+            message: format!(
+                "a local inference worker takes at most {MAX_LOCAL_CAPACITY} jobs at once, over its models"
+            ),
+        }));
+    }
+    let worker = LocalWorker::new(name, inference::inference(models)).start();
+    for (offer, capacity) in offers.into_iter().zip(capacities) {
+        let register = RegisterWorker {
+            name: name.to_string(),
+            capacity: *capacity,
+            offer,
+            recipient: worker.clone().recipient(),
+        };
+        pool.send(register).await.map_err(|_| CallError::Stopped("ai pool"))?;
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct OrchestratorHandle {
     orchestrator: Addr<Orchestrator>,
@@ -73,36 +105,14 @@ impl OrchestratorHandle {
         OrchestratorHandle { orchestrator, pool, ai }
     }
 
-    /// Run AI models in this process: one inference worker owning `models` (warm ones loaded)
-    /// on its thread, registered once per model with that model's capacity (their sum at most
-    /// [`MAX_LOCAL_CAPACITY`]).
+    /// Run AI models in this process (see [`add_inference_worker`]).
     pub async fn add_inference_worker(
         &self,
         name: &str,
         models: ModelSet,
         capacities: &[u32],
     ) -> Result<(), CallError> {
-        let offers: Vec<_> = models.specs().iter().map(|s| inference::offer(s.pipeline, &s.model_id)).collect();
-        let total: u32 = capacities.iter().sum();
-        if total > MAX_LOCAL_CAPACITY || capacities.len() != offers.len() {
-            return Err(CallError::Refused(lp_wire::TranscodeFailure {
-                code: lp_wire::ErrorCode::InvalidInput,
-                message: format!(
-                    "a local inference worker takes at most {MAX_LOCAL_CAPACITY} jobs at once, over its models"
-                ),
-            }));
-        }
-        let worker = LocalWorker::new(name, inference::inference(models)).start();
-        for (offer, capacity) in offers.into_iter().zip(capacities) {
-            let register = RegisterWorker {
-                name: name.to_string(),
-                capacity: *capacity,
-                offer,
-                recipient: worker.clone().recipient(),
-            };
-            self.ai.send(register).await.map_err(|_| CallError::Stopped("ai pool"))?;
-        }
-        Ok(())
+        add_inference_worker(&self.ai, name, models, capacities).await
     }
 
     /// Transcode in this process too: `capacity` local workers, each owning a thread.
@@ -169,5 +179,10 @@ impl OrchestratorHandle {
     /// The transcoder pool, where remote transcoders register.
     pub fn transcoder_pool(&self) -> &Addr<TranscoderPool> {
         &self.pool
+    }
+
+    /// The AI pool, where remote AI workers register (once per model).
+    pub fn ai_pool(&self) -> &Addr<AiPool> {
+        &self.ai
     }
 }

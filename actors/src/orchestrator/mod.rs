@@ -15,7 +15,7 @@ pub mod worker_link;
 pub mod worker_pool;
 
 pub use auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
-pub use handle::{OrchestratorHandle, OrchestratorReport, add_local_workers};
+pub use handle::{OrchestratorHandle, OrchestratorReport, add_inference_worker, add_local_workers};
 pub use inference::{AiJob, AiPool, MAX_LOCAL_CAPACITY, inference};
 pub use job::{Job, JobError, Offer, RunJob, TranscodeFn, TranscodeJob, WorkFn, ffmpeg_transcode};
 pub use links::{Drained, InFlight, Links};

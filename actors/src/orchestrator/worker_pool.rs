@@ -18,7 +18,8 @@
 //!   decides whether to retry.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
 //!   answers `OrchestratorBusy` at once. With `max_queue` 0 nothing is queued: a job no worker
-//!   has a free slot for now is answered `OrchestratorBusy` ("insufficient capacity") at once.
+//!   has a free slot for now is answered `OrchestratorBusy` ("insufficient capacity") at once,
+//!   and so is a job re-queued after a disconnect that no free worker can take.
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic with its workers, their loads and its queue; a job handed out before the
 //!   panic is awaited outside the pool's context, so its answer still reaches its caller.
@@ -129,6 +130,13 @@ impl<J: Job> WorkerPool<J> {
             });
         }
         self.fail_queue_if_no_workers();
+        if self.max_queue == 0 {
+            // Nothing waits in a pool without a queue: a job re-queued after its worker went
+            // away, which no free worker can take now, is answered at once.
+            for pending in std::mem::take(&mut self.queue) {
+                let _ = pending.reply.send(Err(busy("insufficient capacity: every worker that runs this is busy")));
+            }
+        }
         self.publish();
     }
 

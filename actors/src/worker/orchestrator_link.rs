@@ -2,8 +2,11 @@
 //! its dialer makes (lp-node dials a WebSocket; tests use channels).
 //!
 //! [`run`] dials, registers with the shared secret and its capacity, then runs each `Job` frame
-//! on the local [`TranscoderPool`] and answers with a `Result` frame under the job's `task_id`
-//! (a `Work::Infer` job is answered with an error: this worker runs no inference). A lost
+//! on its local pool ([`LocalPool`]) and answers with a `Result` frame under the job's `task_id`.
+//! A transcoder runs `Work::Transcode` on a [`TranscoderPool`] (an inference job is answered
+//! with an error); an AI worker registers its models (capability bits and per-model
+//! constraints) and runs `Work::Infer` on an [`AiPool`], sending the text of a streaming `llm`
+//! job as `Partial` frames before its `Result` (a transcode job is answered with an error). A lost
 //! connection, or one silent for [`WORKER_SILENCE`] (the orchestrator pings every few seconds),
 //! is redialled after a backoff ([`WORKER_BACKOFF`]: 1 s doubling to 30 s, back to 1 s once a
 //! connection registered), forever, as go-livepeer does; a refusal (wrong secret, zero
@@ -28,7 +31,32 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::orchestrator::{Submit, TranscodeJob, TranscoderPool};
+use crate::orchestrator::{AiJob, AiPool, Submit, TranscodeJob, TranscoderPool};
+
+/// The pool a worker process runs its jobs on, and what it registers as.
+#[derive(Clone)]
+pub enum LocalPool {
+    /// A transcoder: registers [`Capabilities::transcoding`].
+    Transcoder(Addr<TranscoderPool>),
+    /// An AI worker: registers `capabilities` (its pipelines' bits and, in `constraints`, each
+    /// model with its capacity).
+    Ai { pool: Addr<AiPool>, capabilities: Capabilities },
+}
+
+impl From<Addr<TranscoderPool>> for LocalPool {
+    fn from(pool: Addr<TranscoderPool>) -> Self {
+        LocalPool::Transcoder(pool)
+    }
+}
+
+impl LocalPool {
+    fn capabilities(&self) -> Capabilities {
+        match self {
+            LocalPool::Transcoder(_) => Capabilities::transcoding(),
+            LocalPool::Ai { capabilities, .. } => capabilities.clone(),
+        }
+    }
+}
 
 /// What travels on a worker's connection, either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +98,7 @@ pub struct LinkSettings {
 
 /// The orchestrator refused this worker; retrying cannot help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the orchestrator at {orchestrator} refused this transcoder: {reason}")]
+#[error("the orchestrator at {orchestrator} refused this worker: {reason}")]
 pub struct Refused {
     pub orchestrator: String,
     pub reason: String,
@@ -86,11 +114,12 @@ enum LinkEnd {
 
 /// Serve the orchestrator over the connections `dial` makes, redialling each lost one after a
 /// backoff, until the orchestrator refuses this worker.
-pub async fn run<D, F>(settings: LinkSettings, pool: Addr<TranscoderPool>, health: Health, mut dial: D) -> Refused
+pub async fn run<D, F>(settings: LinkSettings, pool: impl Into<LocalPool>, health: Health, mut dial: D) -> Refused
 where
     D: FnMut() -> F,
     F: Future<Output = Result<Connection, String>>,
 {
+    let pool = pool.into();
     let (first_backoff, max_backoff) = WORKER_BACKOFF;
     let mut backoff = first_backoff;
     loop {
@@ -117,12 +146,12 @@ where
 }
 
 /// One connection, from registering until it is lost or refused.
-async fn serve(conn: Connection, settings: &LinkSettings, pool: &Addr<TranscoderPool>, health: &Health) -> LinkEnd {
+async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, health: &Health) -> LinkEnd {
     let Connection { mut outgoing, mut incoming } = conn;
     let register = TranscoderMessage::Register {
         secret: settings.secret.clone(),
         capacity: settings.capacity,
-        capabilities: Capabilities::transcoding(),
+        capabilities: pool.capabilities(),
     };
     if let Err(e) = outgoing.send(message(&register)).await {
         return LinkEnd::Lost { why: format!("cannot register: {e}"), was_registered: false };
@@ -171,7 +200,7 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &Addr<Transcoder
             Ok(OrchestratorMessage::Job { task_id, work, timeout_ms }) if registered => {
                 let (pool, tx) = (pool.clone(), tx.clone());
                 actix::spawn(async move {
-                    let Some(outcome) = run_job(work, timeout_ms, &pool).await else { return };
+                    let Some(outcome) = run_job(task_id, work, timeout_ms, &pool, &tx).await else { return };
                     let _ = tx.unbounded_send(message(&TranscoderMessage::Result { task_id, outcome }));
                 });
             }
@@ -186,16 +215,53 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &Addr<Transcoder
     end
 }
 
-/// Run one job on the local pool; `None` when the pool is gone (nothing to answer).
-async fn run_job(work: Work, timeout_ms: u64, pool: &Addr<TranscoderPool>) -> Option<WorkOutcome> {
+/// Run one job on the local pool; `None` when the pool is gone (nothing to answer). The text of
+/// a streaming llm job goes out on `out` as `Partial` frames, all before the answer.
+async fn run_job(
+    task_id: u64,
+    work: Work,
+    timeout_ms: u64,
+    pool: &LocalPool,
+    out: &futures::channel::mpsc::UnboundedSender<WorkerFrame>,
+) -> Option<WorkOutcome> {
     let patience = match timeout_ms {
         0 => lp_wire::MAX_PATIENCE,
         ms => Duration::from_millis(ms).min(lp_wire::MAX_PATIENCE),
     };
-    match work {
-        Work::Transcode { seq, format, profiles, data } => {
+    let deadline = std::time::Instant::now() + patience;
+    match (work, pool) {
+        (Work::Infer { request }, LocalPool::Ai { pool, .. }) => {
+            let streams = matches!(&request, lp_wire::ai::AiRequest::Llm(r) if r.stream);
+            let (tokens, mut text) = tokio::sync::mpsc::unbounded_channel();
+            let job = AiJob { request: Arc::new(request), deadline, tokens: streams.then_some(tokens) };
+            let partial = |text: String| message(&TranscoderMessage::Partial { task_id, text });
+            let mut answer = std::pin::pin!(pool.send(Submit(job)));
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut answer => break answer,
+                    Some(t) = text.recv() => { let _ = out.unbounded_send(partial(t)); }
+                }
+            };
+            // What was made before the answer goes out before it.
+            while let Ok(t) = text.try_recv() {
+                let _ = out.unbounded_send(partial(t));
+            }
+            match answer {
+                Ok(Ok(response)) => Some(WorkOutcome::Inferred(response)),
+                Ok(Err(f)) => Some(WorkOutcome::Error(f)),
+                Err(_) => None,
+            }
+        }
+        (Work::Infer { request }, LocalPool::Transcoder(_)) => Some(WorkOutcome::Error(TranscodeFailure {
+            code: ErrorCode::InvalidInput,
+            message: format!("this worker does not run inference ({})", request.pipeline()),
+        })),
+        (Work::Transcode { seq, .. }, LocalPool::Ai { .. }) => Some(WorkOutcome::Error(TranscodeFailure {
+            code: ErrorCode::InvalidInput,
+            message: format!("this AI worker does not transcode (segment {seq})"),
+        })),
+        (Work::Transcode { seq, format, profiles, data }, LocalPool::Transcoder(pool)) => {
             let profiles = profiles.iter().map(Profile::from).collect::<Vec<_>>().into();
-            let deadline = std::time::Instant::now() + patience;
             let job = TranscodeJob { seq, format: format.into(), profiles, data: data.into_vec().into(), deadline };
             match pool.send(Submit(job)).await {
                 Ok(Ok(data)) => Some(WorkOutcome::Transcoded(data)),
@@ -203,10 +269,6 @@ async fn run_job(work: Work, timeout_ms: u64, pool: &Addr<TranscoderPool>) -> Op
                 Err(_) => None,
             }
         }
-        Work::Infer { pipeline, .. } => Some(WorkOutcome::Error(TranscodeFailure {
-            code: ErrorCode::InvalidInput,
-            message: format!("this worker does not run inference ({pipeline})"),
-        })),
     }
 }
 

@@ -29,8 +29,8 @@ pub fn models(dir: &Path) -> Option<(Option<PathBuf>, Vec<ModelConfig>)> {
         Some(_) => None,
         None => Some(std::fs::canonicalize(SETUP_RUNTIME).ok()?),
     };
-    let upscale = ModelConfig { warm: true, ..ModelConfig::new("upscale", UPSCALE_MODEL, upscale) };
-    let llm = ModelConfig { warm: true, ..ModelConfig::new("llm", LLM_MODEL, llm) };
+    let upscale = ModelConfig { warm: true, path: Some(upscale), ..ModelConfig::new("upscale", UPSCALE_MODEL) };
+    let llm = ModelConfig { warm: true, path: Some(llm), ..ModelConfig::new("llm", LLM_MODEL) };
     Some((runtime, vec![upscale, llm]))
 }
 

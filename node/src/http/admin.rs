@@ -24,6 +24,8 @@ pub struct AdminState {
     pub orchestrator: Option<OrchestratorHandle>,
     pub chain: Option<Arc<ChainActors>>,
     pub transcoder: Option<lp_actors::worker::Health>,
+    /// An AI worker's link to its orchestrator.
+    pub ai_worker: Option<lp_actors::worker::Health>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,6 +44,9 @@ async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
     if let Some(Err(why)) = state.transcoder.as_ref().map(|t| t.check()) {
         down.push(format!("transcoder: {why}"));
     }
+    if let Some(Err(why)) = state.ai_worker.as_ref().map(|t| t.check()) {
+        down.push(format!("ai-worker: {why}"));
+    }
     if down.is_empty() {
         return HttpResponse::Ok().content_type("text/plain").body("ok\n");
     }
@@ -59,6 +64,9 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
     }
     if let Some(transcoder) = &state.transcoder {
         out["transcoder"] = json!(transcoder.status());
+    }
+    if let Some(worker) = &state.ai_worker {
+        out["ai_worker"] = json!(worker.status());
     }
     if let Some(chain) = &state.chain {
         let round = chain.rounds.send(GetRound).await.ok().flatten();

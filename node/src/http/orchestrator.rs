@@ -6,7 +6,7 @@
 //! | `POST /getOrchestrator` | MessagePack `OrchestratorRequest` → `OrchestratorInfo` (503 + `TranscodeFailure` when capped) |
 //! | `POST /segment` | header `Livepeer-Segment: base64(SegData)`, body = segment → `TranscodeResult`; 403 when the token or hash does not check out, 400 when a header or a profile is malformed |
 //! | `POST /endSession` | MessagePack `EndSession` → nil: the gateway's stream ended, the session's slot is freed once its segments are done |
-//! | `GET /transcoder` | WebSocket for remote transcoders (MessagePack frames, see `lp_wire`); at most 64 KiB may arrive before the `Register` is accepted |
+//! | `GET /transcoder` | WebSocket for remote workers, transcoders and AI workers (`livepeer ai-worker`, whose `Register` lists its models) (MessagePack frames, see `lp_wire`); at most 64 KiB may arrive before the `Register` is accepted |
 //! | `POST /upscale`, `/image-to-image`, `/image-to-text`, `/llm` | the AI API (the gateway forwards its clients' requests as they came; on-chain, a priced model's payment in header `Livepeer-Payment: base64(Payment)`): JSON answers, `llm` with `stream: true` as server-sent events; errors in the spec's shape (400 unknown model, 503 insufficient capacity) |
 
 use std::sync::Arc;
@@ -186,6 +186,7 @@ async fn transcoder(
         secret,
         state.links.clone(),
     )
+    .with_ai(state.orchestrator.ai_pool().clone())
     .start_with(events);
     Ok(response)
 }
