@@ -96,7 +96,9 @@ fn chat(stream: bool) -> Vec<u8> {
 
 #[test]
 fn every_pipeline_answers_through_the_gateway_as_the_spec_says() {
-    let o = orchestrator("");
+    // The safety model here is a stand-in with NudeNet's shape that finds every image exposed
+    // (scripts/models/safety.py): it shows the nsfw flag comes from it, as configured.
+    let o = orchestrator(&format!("safety_model = {:?}", model("safety_exposed.onnx")));
     let g = gateway(&[o.orchestrator_uri()], "");
     let base = g.gateway();
 
@@ -105,14 +107,18 @@ fn every_pipeline_answers_through_the_gateway_as_the_spec_says() {
     let (ct, body) = form(&[("model_id", "x2"), ("prompt", "sharper")], &[("image", &png(&src))]);
     let (status, content_type, text) = post(&format!("{base}/upscale"), &ct, body);
     assert_eq!((status, content_type.as_str()), (200, "application/json"), "{text}");
-    let out = image_of(&json_of(&text));
+    let answer = json_of(&text);
+    assert_eq!(answer["images"][0]["nsfw"], true, "safety_check defaults to true: {text}");
+    let out = image_of(&answer);
     assert_eq!(out.dimensions(), (74, 42));
     assert!(out.enumerate_pixels().all(|(x, y, p)| p == src.get_pixel(x / 2, y / 2)));
 
     // image-to-image: a cold model, loaded at its first request.
-    let (ct, body) = form(&[("model_id", "invert"), ("prompt", "negative")], &[("image", &png(&src))]);
+    let fields = [("model_id", "invert"), ("prompt", "negative"), ("safety_check", "false")];
+    let (ct, body) = form(&fields, &[("image", &png(&src))]);
     let (status, _, text) = post(&format!("{base}/image-to-image"), &ct, body);
     assert_eq!(status, 200, "{text}");
+    assert_eq!(json_of(&text)["images"][0]["nsfw"], false, "no safety check asked for: {text}");
     assert_eq!(image_of(&json_of(&text)).get_pixel(3, 4), &image::Rgb([255 - 18, 255 - 44, 55]));
 
     // image-to-text: OCR of an image rendered with known text.

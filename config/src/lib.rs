@@ -111,6 +111,9 @@
 //! ai_threads = 0
 //! # MiB for cold models; past it the least recently used is unloaded.
 //! ai_cold_memory_mb = 4096
+//! # NudeNet's 320n.onnx: image answers with safety_check say whether they are nsfw.
+//! # Default: unset (nsfw is always false).
+//! # safety_model = "build/models/nudenet/320n.onnx"
 //!
 //! # The AI models offered, one [[orchestrator.models]] table each, one per pipeline and model.
 //! # Default: none; this example offers one.
@@ -153,6 +156,9 @@
 //! ai_device = "cpu"
 //! ai_threads = 0
 //! ai_cold_memory_mb = 4096
+//! # NudeNet's 320n.onnx: image answers with safety_check say whether they are nsfw.
+//! # Default: unset (nsfw is always false).
+//! # safety_model = "build/models/nudenet/320n.onnx"
 //!
 //! # The models served, one [[ai_worker.models]] table each (at least one; capacities add up to
 //! # at most 8). Prices are the orchestrator's: it sends a worker requests only for the models
@@ -468,6 +474,12 @@ section! {
         /// used least recently is unloaded (a model counts its files' size). Warm models do not
         /// count. Default `4096`.
         ai_cold_memory_mb: u64 = 4096 => int(1, None),
+        /// The safety model (`safety_model`): NudeNet's `320n.onnx` (`make setup` puts it at
+        /// `build/models/nudenet/320n.onnx`, from the `nudenet` wheel). With it, an image
+        /// answer of a request with `safety_check` true says whether it is `nsfw`. Default:
+        /// unset (`nsfw` is always false).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        safety_model: Option<PathBuf> = None => path_buf,
         /// The AI models offered (`[[orchestrator.models]]`), one table each; one entry per
         /// pipeline and model. Default: none.
         #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -561,6 +573,9 @@ section! {
         /// Memory for cold models, in MiB (`ai_cold_memory_mb`), as for the orchestrator.
         /// Default `4096`.
         ai_cold_memory_mb: u64 = 4096 => int(1, None),
+        /// The safety model (`safety_model`), as for the orchestrator. Default: unset.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        safety_model: Option<PathBuf> = None => path_buf,
         /// The models served (`[[ai_worker.models]]`), one table each, at least one; their
         /// capacities add up to at most 8.
         #[serde(skip_serializing_if = "Vec::is_empty")]

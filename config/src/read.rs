@@ -810,12 +810,14 @@ mod tests {
                 service_uri: Some("https://example.com:8935".into()),
                 secret_file: Some("s".into()),
                 onnxruntime_path: Some("libonnxruntime.so".into()),
+                safety_model: Some("320n.onnx".into()),
                 models: vec![model],
                 ..Default::default()
             }),
             transcoder: Some(TranscoderConfig::new("https://127.0.0.1:8935", "s")),
             ai_worker: Some(AiWorkerConfig {
                 onnxruntime_path: Some("libonnxruntime.so".into()),
+                safety_model: Some("320n.onnx".into()),
                 models: vec![WorkerModelConfig::new("upscale", "realesr-x4", "realesr-x4.onnx")],
                 ..AiWorkerConfig::new("https://127.0.0.1:8935", "s")
             }),

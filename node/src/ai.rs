@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use lp_actors::gateway::AiPriceCaps;
 use lp_chain::pm::Price;
 use lp_config::{AiWorkerConfig, GatewayConfig, OrchestratorConfig};
-use lp_pipelines::ai::{Device, ModelSet, ModelSpec, Runtime, RuntimeOptions};
+use lp_pipelines::ai::{Device, ModelSet, ModelSpec, Runtime, RuntimeOptions, SafetyModel};
 use lp_wire::ai::Pipeline;
 use lp_wire::{Capabilities, ModelConstraint, PriceInfo};
 use tracing::info;
@@ -57,6 +57,7 @@ struct RuntimeKeys<'a> {
     ai_device: &'a str,
     ai_threads: u32,
     ai_cold_memory_mb: u64,
+    safety_model: &'a Option<std::path::PathBuf>,
 }
 
 /// Start ONNX Runtime and load the warm models (on a blocking thread: a large model takes
@@ -83,6 +84,7 @@ pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>
         ai_device: &o.ai_device,
         ai_threads: o.ai_threads,
         ai_cold_memory_mb: o.ai_cold_memory_mb,
+        safety_model: &o.safety_model,
     };
     load_models(keys, local).await
 }
@@ -106,6 +108,7 @@ pub async fn load_worker(w: &AiWorkerConfig) -> Result<(ModelSet, Vec<u32>)> {
         ai_device: &w.ai_device,
         ai_threads: w.ai_threads,
         ai_cold_memory_mb: w.ai_cold_memory_mb,
+        safety_model: &w.safety_model,
     };
     load_models(keys, local).await?.context("[ai_worker] lists no model")
 }
@@ -149,9 +152,14 @@ async fn load_models(keys: RuntimeKeys<'_>, models: Vec<Local>) -> Result<Option
         .collect::<Result<Vec<_>>>()?;
     let capacities = models.iter().map(|m| m.capacity).collect();
     let budget = keys.ai_cold_memory_mb.saturating_mul(1 << 20);
+    let safety = keys.safety_model.clone();
     let set = actix_web::rt::task::spawn_blocking(move || -> Result<ModelSet> {
         let rt = Runtime::start(&opts).with_context(|| format!("starting ONNX Runtime for {section}.models"))?;
-        let mut set = ModelSet::new(rt, specs, budget);
+        let mut set = ModelSet::new(rt.clone(), specs, budget);
+        if let Some(path) = safety {
+            let model = SafetyModel::load(&rt, &path).with_context(|| format!("{section}.safety_model"))?;
+            set = set.with_safety(model);
+        }
         for l in set.load_warm().context("loading the warm models")? {
             info!(target: "lp::ai", pipeline = %l.pipeline, model = %l.model_id, seconds = l.seconds, "warm model loaded");
         }
