@@ -201,6 +201,12 @@ fn bad_requests_get_the_specs_errors_and_change_nothing() {
     let (status, _, text) = post(&format!("{base}/llm"), "application/json", b"{nope".to_vec());
     assert_eq!(status, 400, "{text}");
 
+    // A body past the 50 MB limit: 413, read no further.
+    let huge = vec![b'x'; lp_wire::limits::MAX_AI_BODY_BYTES + 1];
+    let (status, _, text) = post(&format!("{base}/upscale"), "multipart/form-data; boundary=x", huge);
+    assert_eq!(status, 413, "{text}");
+    assert!(msg(&text).contains("exceeds"), "{text}");
+
     // Nothing of it hurt: the next request is served, and no worker restarted.
     let (ct, body) = form(&[("model_id", "x2"), ("prompt", "p")], &[("image", &src)]);
     assert_eq!(post(&format!("{base}/upscale"), &ct, body).0, 200);

@@ -23,13 +23,14 @@ use lp_wire::ai::{AiRequest, AiResponse, Pipeline, UpscaleRequest};
 fn models() -> ModelSet {
     let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
     let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
-    let spec = ModelSpec {
+    let spec = |id: &str, file: &str, warm| ModelSpec {
         pipeline: Pipeline::Upscale,
-        model_id: "x2".into(),
-        path: dir.join("upscale_x2_nearest.onnx"),
-        warm: true,
+        model_id: id.into(),
+        path: dir.join(file),
+        warm,
     };
-    let mut set = ModelSet::new(rt, vec![spec], 1 << 30);
+    let specs = vec![spec("x2", "upscale_x2_nearest.onnx", true), spec("cold", "upscale_x2_blur.onnx", false)];
+    let mut set = ModelSet::new(rt, specs, 1 << 30);
     set.load_warm().unwrap();
     set
 }
@@ -136,4 +137,43 @@ async fn a_request_beyond_a_models_capacity_is_refused_at_once_not_queued() {
     // Its slot is free again.
     release.send(()).unwrap();
     pool.send(Submit(job("x2"))).await.unwrap().expect("served once the slot is free");
+}
+
+/// What the models looked like when each job started (for the panic test).
+static SEEN: Mutex<Vec<Vec<String>>> = Mutex::new(Vec::new());
+
+/// `ModelSet::infer`, except that the request for model "cold" panics once it is loaded: a
+/// panic while the worker holds its models, which no real request can cause (the test says so).
+fn panics_on_cold(
+    set: &mut ModelSet,
+    request: &AiRequest,
+    on_token: &mut dyn FnMut(&str) -> bool,
+) -> Result<(AiResponse, Option<lp_pipelines::ai::Loading>), lp_pipelines::ai::AiError> {
+    SEEN.lock().unwrap().push(set.loaded().into_iter().map(|(_, id, _)| id).collect());
+    let answer = set.infer(request, on_token);
+    if request.model_id() == "cold" {
+        panic!("injected panic with the models held");
+    }
+    answer
+}
+
+/// A job that panics while the worker holds its models fails alone; the next job runs on a
+/// fresh thread with the models reloaded (the warm one again, the cold one the panic may have
+/// left half-run dropped).
+#[actix::test]
+async fn a_panic_with_the_models_held_fails_only_its_job_and_the_models_are_reloaded() {
+    let worker =
+        LocalWorker::new("w", lp_actors::orchestrator::inference::inference_with(models(), panics_on_cold)).start();
+    let pool = AiPool::new(0).start();
+    for model in ["x2", "cold"] {
+        let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, model);
+        let register = RegisterWorker { name: "w".into(), capacity: 1, offer, recipient: worker.clone().recipient() };
+        pool.send(register).await.unwrap();
+    }
+    let crashed = pool.send(Submit(job("cold"))).await.unwrap().expect_err("the job that panicked fails");
+    assert_eq!(crashed.code, ErrorCode::TranscoderFailed);
+    assert!(crashed.message.contains("injected panic with the models held"), "{}", crashed.message);
+    pool.send(Submit(job("x2"))).await.unwrap().expect("the next job is served");
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(seen, [vec!["x2".to_string()], vec!["x2".to_string()]], "cold dropped after the panic, x2 reloaded");
 }

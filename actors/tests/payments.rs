@@ -747,6 +747,12 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
 
     // A payment that does not cover the request: credited, but the request is refused before
     // any work; the next payment tops the balance up and the request goes through.
+    client(&net.url, net.controller, 3).await.fund(U256::from(ETH), U256::from(ETH)).await.unwrap();
+    eventually("account 3's funds", || async {
+        let sender = net.o_senders.send(lp_actors::chain::GetSender(key(3).address())).await.unwrap().ok()?;
+        (!sender.info.deposit.is_zero()).then_some(())
+    })
+    .await;
     let mut wanted = lp_wire::Capabilities::default();
     wanted.set(lp_wire::capability::AUTH_TOKEN);
     wanted.set(Pipeline::Upscale.capability());
@@ -767,12 +773,6 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
             .collect(),
         expected_price: info.price_info.clone(),
     };
-    client(&net.url, net.controller, 3).await.fund(U256::from(ETH), U256::from(ETH)).await.unwrap();
-    eventually("account 3's funds", || async {
-        let sender = net.o_senders.send(lp_actors::chain::GetSender(key(3).address())).await.unwrap().ok()?;
-        (!sender.info.deposit.is_zero()).then_some(())
-    })
-    .await;
     let orchestrator = net.orchestrator.orchestrator().clone();
     let short = lp_actors::ai::serve(orchestrator.clone(), Pipeline::Upscale, &ct, &body, pay(1, 1)).await;
     let lp_actors::ai::AiBody::Full(json) = short.body else { panic!("a JSON answer") };

@@ -74,6 +74,17 @@ pub fn offer(pipeline: lp_wire::ai::Pipeline, model_id: &str) -> Offer {
 
 /// The compute of an inference worker: `models` (warm ones already loaded), run on its thread.
 pub fn inference(models: ModelSet) -> WorkFn<AiJob> {
+    inference_with(models, ModelSet::infer)
+}
+
+/// How a worker runs a request on its models: [`ModelSet::infer`].
+pub type RunFn =
+    fn(&mut ModelSet, &AiRequest, &mut dyn FnMut(&str) -> bool) -> Result<(AiResponse, Option<Loading>), AiError>;
+
+/// [`inference`] with another `run`: for tests only, to make a job panic while it holds the
+/// models, which no real request can.
+#[doc(hidden)]
+pub fn inference_with(models: ModelSet, run: RunFn) -> WorkFn<AiJob> {
     let models = Mutex::new(models);
     Arc::new(move |job: &AiJob| {
         let mut set = models.lock().unwrap_or_else(|poisoned| {
@@ -88,7 +99,7 @@ pub fn inference(models: ModelSet) -> WorkFn<AiJob> {
         }
         let mut on_token =
             |text: &str| job.tokens.as_ref().is_none_or(|tx| tx.send(text.to_string()).is_ok()) && !job.abandoned();
-        match set.infer(&job.request, &mut on_token) {
+        match run(&mut set, &job.request, &mut on_token) {
             Ok((response, loading)) => {
                 if let Some(l) = loading {
                     loaded_model(&l);
