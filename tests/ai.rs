@@ -194,6 +194,13 @@ fn bad_requests_get_the_specs_errors_and_change_nothing() {
     let (status, _, text) = post(&format!("{base}/upscale"), &ct, body);
     assert_eq!(status, 400, "{text}");
 
+    // A streamed llm request for a model not served keeps its status: the stream starts only
+    // once the request is taken.
+    let streamed = br#"{"model":"no-such-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, content_type, text) =
+        post(&format!("{}/llm", o.orchestrator_uri()), "application/json", streamed.to_vec());
+    assert_eq!((status, content_type.as_str()), (400, "application/json"), "{text}");
+
     // llm without messages, and not JSON at all.
     let (status, _, text) =
         post(&format!("{base}/llm"), "application/json", br#"{"model":"tiny","messages":[]}"#.to_vec());

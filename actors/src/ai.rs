@@ -79,14 +79,15 @@ pub fn parse(pipeline: Pipeline, content_type: &str, body: &[u8]) -> Result<(AiR
     Ok((request, units))
 }
 
-/// How a failure of the orchestrator's side reads in the API: the client's fault is a 400, no
-/// room now is go-livepeer's 503 "insufficient capacity" (the gateway tries another
-/// orchestrator), no worker for it a 503, anything else a 500.
+/// How a failure of the orchestrator's side reads in the API: the client's fault is a 400, a
+/// payment it does not take a 402, no room now is go-livepeer's 503 "insufficient capacity"
+/// (the gateway tries another orchestrator), no worker for it a 503, anything else a 500.
 pub fn failure(f: &TranscodeFailure) -> ApiError {
     match f.code {
-        ErrorCode::InvalidInput | ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance => {
-            ApiError::bad_request(f.message.clone())
-        }
+        ErrorCode::InvalidInput => ApiError::bad_request(f.message.clone()),
+        // The gateway's payment, not the client's request: 402, so that the gateway refreshes
+        // its terms and tries another orchestrator instead of passing it on.
+        ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance => ApiError::http(402, f.message.clone()),
         ErrorCode::OrchestratorBusy => ApiError::unavailable(format!("insufficient capacity: {}", f.message)),
         ErrorCode::NoTranscoders | ErrorCode::NoOrchestrators => ApiError::unavailable(f.message.clone()),
         _ => ApiError::internal(f.message.clone()),
@@ -123,20 +124,35 @@ pub async fn serve(
             Err(_) => Err(ApiError::unavailable("the orchestrator is shutting down")),
         }
     };
-    match pieces {
-        Some(mut rx) => {
-            let pieces = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-            AiAnswer {
-                status: 200,
-                content_type: "text/event-stream".into(),
-                body: AiBody::events(events(model, pieces, answer)),
-            }
-        }
-        None => match answer.await {
+    let Some(mut rx) = pieces else {
+        return match answer.await {
             Ok(response) => AiAnswer::json(&response),
             Err(e) => AiAnswer::error(&e),
+        };
+    };
+    // The status waits for the first piece of text or the answer, whichever comes first: a
+    // refusal (busy, unpaid, no such model) keeps its own status instead of becoming a stream
+    // that says 200.
+    let mut answer = actix::spawn(answer);
+    let failed = |_| Err(ApiError::internal("the request's task failed"));
+    let (first, finished) = tokio::select! {
+        Some(piece) = rx.recv() => (Some(piece), None),
+        // The answer, or no text at all (the job was refused and dropped): wait for the answer.
+        done = &mut answer => match done.unwrap_or_else(failed) {
+            Err(e) => return AiAnswer::error(&e),
+            done => (None, Some(done)),
         },
-    }
+    };
+    let rest = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let pieces = futures::stream::iter(first).chain(rest);
+    let done = async move {
+        match finished {
+            Some(done) => done,
+            None => answer.await.unwrap_or_else(failed),
+        }
+    };
+    let body = AiBody::events(events(model, pieces, done));
+    AiAnswer { status: 200, content_type: "text/event-stream".into(), body }
 }
 
 /// `llm` with `stream: true`: each piece of text as it is made, as a server-sent event

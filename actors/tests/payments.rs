@@ -742,7 +742,7 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     .await;
     let lp_actors::ai::AiBody::Full(json) = unpaid.body else { panic!("a JSON answer") };
     let text = String::from_utf8_lossy(&json);
-    assert_eq!(unpaid.status, 400, "{text}");
+    assert_eq!(unpaid.status, 402, "the gateway's payment, not the client's request: {text}");
     assert!(text.contains("no payment"), "{text}");
 
     // A payment that does not cover the request: credited, but the request is refused before
@@ -777,7 +777,7 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     let short = lp_actors::ai::serve(orchestrator.clone(), Pipeline::Upscale, &ct, &body, pay(1, 1)).await;
     let lp_actors::ai::AiBody::Full(json) = short.body else { panic!("a JSON answer") };
     let text = String::from_utf8_lossy(&json);
-    assert_eq!(short.status, 400, "{text}");
+    assert_eq!(short.status, 402, "{text}");
     assert!(text.contains("does not cover the request"), "{text}");
     let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, &body, pay(2, 3)).await;
     assert_eq!(topped.status, 200, "one ticket left from before and three more cover 24 gwei");

@@ -345,14 +345,17 @@ impl AiRequest {
     }
 
     /// What the request is paid for (go-livepeer's units, ai.md §1.4): the input image's width ×
-    /// height for upscale and image-to-text, × `num_images_per_prompt` for image-to-image, and
+    /// height for upscale, image-to-text and image-to-image (go-livepeer multiplies by
+    /// `num_images_per_prompt`; we make one image, so we count one), and
     /// `max_tokens` for llm. `input_dims` (width, height) come from the caller, who decodes the
     /// image's header ([`check_image_dims`] first); without them an image request counts 0.
     pub fn units(&self, input_dims: Option<(u32, u32)>) -> u64 {
         let pixels = input_dims.map_or(0, |(w, h)| u64::from(w) * u64::from(h));
         match self {
             AiRequest::Upscale(_) | AiRequest::ImageToText(_) => pixels,
-            AiRequest::ImageToImage(r) => pixels.saturating_mul(u64::from(r.num_images_per_prompt.max(1))),
+            // One image is made whatever `num_images_per_prompt` asks (no diffusion models here),
+            // so one is paid for.
+            AiRequest::ImageToImage(_) => pixels,
             AiRequest::Llm(r) => u64::from(r.max_tokens),
         }
     }

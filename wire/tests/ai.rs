@@ -505,7 +505,7 @@ fn units_are_go_livepeers() {
     let mut img2img = ImageToImageRequest::new("m", "p", IMAGE);
     assert_eq!(AiRequest::ImageToImage(img2img.clone()).units(Some((512, 768))), 512 * 768);
     img2img.num_images_per_prompt = 3;
-    assert_eq!(AiRequest::ImageToImage(img2img).units(Some((512, 768))), 3 * 512 * 768);
+    assert_eq!(AiRequest::ImageToImage(img2img).units(Some((512, 768))), 512 * 768, "one image is made and paid");
     assert_eq!(AiRequest::Upscale(UpscaleRequest::new("m", "p", IMAGE)).units(Some((256, 256))), 65536);
     assert_eq!(
         AiRequest::ImageToText(ImageToTextRequest::new("m", IMAGE)).units(Some((u32::MAX, u32::MAX))),

@@ -427,12 +427,17 @@ impl Handler<InferAi> for OrchestratorPool {
                 .filter_map(|(uri, info)| {
                     let model = info.capabilities.as_ref()?.model(cap, &model_id)?.clone();
                     offered = true;
-                    let price = info
-                        .capabilities_prices
-                        .iter()
-                        .find(|p| p.capability == cap && p.constraint == model_id)
-                        .and_then(|p| price_from_wire(p).ok())
-                        .unwrap_or(Price::ZERO);
+                    let listed =
+                        info.capabilities_prices.iter().find(|p| p.capability == cap && p.constraint == model_id);
+                    // No price listed is free; one that does not read is not used.
+                    let price = match listed.map(price_from_wire) {
+                        None => Price::ZERO,
+                        Some(Ok(price)) => price,
+                        Some(Err(e)) => {
+                            reasons.push(format!("{uri}: unreadable price ({e})"));
+                            return None;
+                        }
+                    };
                     if price.above(&max_price) {
                         reasons.push(format!("{uri}: priced at {price}, above the cap ({max_price})"));
                         return None;
@@ -499,6 +504,12 @@ impl Handler<InferAi> for OrchestratorPool {
                         me.do_send(AiLatency(c.uri.clone(), pipeline, model_id.clone(), took));
                         metrics::ai_request(pipeline.name(), &label, took.as_secs_f64());
                         return answer;
+                    }
+                    Ok(answer) if answer.status == 402 => {
+                        // Our payment was refused (terms gone stale): new terms next time.
+                        me.do_send(ForgetAiInfo(c.uri.clone(), cap, model_id.clone()));
+                        metrics::ai_request_error(pipeline.name(), &label, "payment");
+                        reasons.push(format!("{}: payment refused", c.uri));
                     }
                     Ok(answer) if answer.status == 503 => {
                         metrics::ai_request_error(pipeline.name(), &label, "insufficient_capacity");

@@ -123,7 +123,7 @@ impl ImageModel {
         let (w, h) = rgb.dimensions();
         let (tile_w, tile_h) = self.fixed.unwrap_or((tile.max(2 * TILE_OVERLAP + 1), tile.max(2 * TILE_OVERLAP + 1)));
         if self.fixed.is_none() && w <= tile_w && h <= tile_h {
-            let (ow, oh, out) = self.run(rgb, |_, ow, oh, out| (ow, oh, rgb_from_planar(ow, oh, out)))?;
+            let (ow, oh, out) = self.run(rgb, |c, ow, oh, out| rgb_of(c, ow, oh, out).map(|img| (ow, oh, img)))??;
             scale_of((w, h), (ow, oh))?;
             return Ok(out);
         }
@@ -142,7 +142,7 @@ impl ImageModel {
                 if let Some((fw, fh)) = self.fixed {
                     piece = pad_edge(&piece, fw, fh);
                 }
-                let upscaled = self.run(&piece, |_, ow, oh, out| rgb_from_planar(ow, oh, out))?;
+                let upscaled = self.run(&piece, rgb_of)??;
                 let s = scale_of(piece.dimensions(), upscaled.dimensions())?;
                 let out_pixels = u64::from(w) * u64::from(h) * u64::from(s) * u64::from(s);
                 if out_pixels > MAX_OUTPUT_PIXELS {
@@ -175,6 +175,15 @@ impl ImageModel {
             true => image,
             false => image.resize_exact(w, h, imageops::FilterType::Triangle),
         })
+    }
+}
+
+/// An upscaler's answer as an RGB image; one with another channel count (a model whose output
+/// channels are dynamic) is the model's error, not a panic.
+fn rgb_of(channels: usize, w: u32, h: u32, data: &[f32]) -> Result<RgbImage, AiError> {
+    match channels {
+        3 => Ok(rgb_from_planar(w, h, data)),
+        c => Err(AiError::Inference(format!("the upscale model answered {c} channels, not 3"))),
     }
 }
 
