@@ -68,40 +68,35 @@ for script in scripts/models/*.py; do
     touch "$stamp"
   fi
 done
-# PP-OCRv4 (image-to-text): the detector and recognizer that the rapidocr-onnxruntime wheel ships,
-# taken out of the wheel (a zip) without installing it or its dependencies. The recognizer
-# carries its character dictionary in its metadata (`character`), so there is no keys file.
-OCR_WHEEL=rapidocr-onnxruntime==1.4.4
-if [ "$(cat build/models/ppocr/source 2>/dev/null)" != "$OCR_WHEEL" ]; then
-  echo "setup: installing the PP-OCR models from PyPI ($OCR_WHEEL, build/models/ppocr)"
-  rm -rf build/wheels/rapidocr build/models/ppocr
-  build/py/bin/pip download -q --disable-pip-version-check --no-deps "$OCR_WHEEL" -d build/wheels/rapidocr
-  build/py/bin/python - build/wheels/rapidocr/*.whl build/models/ppocr <<'EOF'
+# Models that ship inside PyPI wheels, taken out of the wheel (a zip) without installing it or
+# its dependencies: model_from_wheel PIN DIR MEMBER=FILE...; redone when PIN changes.
+model_from_wheel() {
+  local pin=$1 dir=$2 name
+  shift 2
+  [ "$(cat "$dir/source" 2>/dev/null)" = "$pin" ] && return
+  name=${pin%%==*}
+  echo "setup: installing models from PyPI ($pin, $dir)"
+  rm -rf "build/wheels/$name" "$dir"
+  build/py/bin/pip download -q --disable-pip-version-check --no-deps "$pin" -d "build/wheels/$name"
+  build/py/bin/python - "build/wheels/$name"/*.whl "$dir" "$@" <<'EOF'
 import os, shutil, sys, zipfile
-wheel, out = sys.argv[1], sys.argv[2]
+wheel, out, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 os.makedirs(out, exist_ok=True)
 with zipfile.ZipFile(wheel) as z:
-    for name, dest in [("ch_PP-OCRv4_det_infer.onnx", "det.onnx"), ("ch_PP-OCRv4_rec_infer.onnx", "rec.onnx")]:
-        with z.open(f"rapidocr_onnxruntime/models/{name}") as src, open(f"{out}/{dest}", "wb") as dst:
+    for pair in pairs:
+        member, dest = pair.split("=")
+        with z.open(member) as src, open(f"{out}/{dest}", "wb") as dst:
             shutil.copyfileobj(src, dst)
 EOF
-  echo "$OCR_WHEEL" > build/models/ppocr/source
-fi
-# NudeNet (the safety check behind an image response's `nsfw`): its YOLOv8 detector 320n.onnx,
-# taken out of the nudenet wheel the same way. Only the model is used; the facts of its pre- and
-# post-processing are ported in pipelines/src/ai/safety.rs.
-NUDENET_WHEEL=nudenet==3.4.2
-if [ "$(cat build/models/nudenet/source 2>/dev/null)" != "$NUDENET_WHEEL" ]; then
-  echo "setup: installing the NudeNet model from PyPI ($NUDENET_WHEEL, build/models/nudenet)"
-  rm -rf build/wheels/nudenet build/models/nudenet
-  build/py/bin/pip download -q --disable-pip-version-check --no-deps "$NUDENET_WHEEL" -d build/wheels/nudenet
-  build/py/bin/python - build/wheels/nudenet/*.whl build/models/nudenet <<'EOF'
-import os, shutil, sys, zipfile
-wheel, out = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
-with zipfile.ZipFile(wheel) as z, z.open("nudenet/320n.onnx") as src, open(f"{out}/320n.onnx", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-EOF
-  echo "$NUDENET_WHEEL" > build/models/nudenet/source
-fi
+  echo "$pin" > "$dir/source"
+}
+# PP-OCRv4 (image-to-text): the detector and recognizer of the rapidocr-onnxruntime wheel. The
+# recognizer carries its character dictionary in its metadata (`character`): no keys file.
+model_from_wheel rapidocr-onnxruntime==1.4.4 build/models/ppocr \
+  rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx=det.onnx \
+  rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx=rec.onnx
+# NudeNet (the safety check behind an image response's `nsfw`): its YOLOv8 detector 320n.onnx.
+# Only the model is used; the facts of its pre- and post-processing are ported in
+# pipelines/src/ai/safety.rs.
+model_from_wheel nudenet==3.4.2 build/models/nudenet nudenet/320n.onnx=320n.onnx
 echo "setup: ok"

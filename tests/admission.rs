@@ -105,7 +105,7 @@ fn every_refusal_has_its_status_and_code_and_costs_no_transcode() {
 /// The terms name the price and, ready for AI, each model's price under its capability id.
 #[test]
 fn terms_carry_the_price_and_a_price_per_capability_and_model() {
-    let models = std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)");
+    let models = common::test_models();
     let config = format!(
         "{ORCHESTRATOR}\n[[orchestrator.models]]\npipeline = \"upscale\"\nmodel_id = \"stabilityai/sd-x2-latent-upscaler\"\n\
          path = \"{models}/upscale_x2_nearest.onnx\"\nprice_per_unit = \"7\"\npixels_per_unit = 1000\n"

@@ -5,17 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::Engine;
-use common::{Node, http, metric};
+use common::{Node, http, metric, model};
 use lp_testkit::multipart::form;
 use serde_json::{Value, json};
-
-fn model(name: &str) -> String {
-    let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
-    dir.join(name).display().to_string()
-}
 
 /// An orchestrator serving the test models (`extra` goes into `[orchestrator]`).
 fn orchestrator(extra: &str) -> Node {

@@ -5,15 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Node, http, wait_log, write_secret};
-
-fn model(name: &str) -> String {
-    let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
-    dir.join(name).display().to_string()
-}
+use common::{Node, http, model, wait_log, write_secret};
 
 /// An orchestrator that runs no model itself: x2 has no path.
 fn orchestrator(secret_file: &str) -> Node {

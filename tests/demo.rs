@@ -120,7 +120,7 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // 5 segments of about 5 tickets each, one in 5 winning: no winner to redeem in 4 runs of 1000.
-    let models = std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)");
+    let models = common::test_models();
     let args = ["--serve", "--seconds", "10", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--models", &models];
     let mut demo = Demo::start(&out, &args);
     demo.wait_line("The network stays up", Duration::from_secs(120));
@@ -187,7 +187,7 @@ fn the_offchain_demo_writes_playable_hls_and_a_summary() {
         .args(["demo", "--offchain", "--seconds", "6", "--profiles", "P360p30fps16x9,P144p30fps16x9", "--out"])
         .arg(dir.path())
         .arg("--models")
-        .arg(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"))
+        .arg(common::test_models())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -177,3 +177,14 @@ async fn a_panic_with_the_models_held_fails_only_its_job_and_the_models_are_relo
     let seen = SEEN.lock().unwrap().clone();
     assert_eq!(seen, [vec!["x2".to_string()], vec!["x2".to_string()]], "cold dropped after the panic, x2 reloaded");
 }
+
+/// A local inference worker holds at most `MAX_LOCAL_CAPACITY` jobs over its models: more is
+/// refused when it is added, not found out by a full mailbox later.
+#[actix::test]
+async fn a_local_worker_over_its_capacity_is_refused() {
+    let pool = AiPool::new(0).start();
+    let over = lp_actors::orchestrator::MAX_LOCAL_CAPACITY; // plus the second model's 1
+    let err = lp_actors::orchestrator::add_inference_worker(&pool, "w", models(), &[over, 1]).await.unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+    lp_actors::orchestrator::add_inference_worker(&pool, "w", models(), &[1, 1]).await.expect("within the cap");
+}

@@ -689,18 +689,20 @@ pub(crate) fn check_orchestrator(o: &OrchestratorConfig, r: &mut Reader<'_>) {
             ),
         );
     }
-    // One entry per (pipeline, model). A key that failed to read is empty, and compared with
-    // nothing: its own error says enough.
-    for (i, model) in o.models.iter().enumerate() {
-        if model.pipeline.is_empty() || model.model_id.is_empty() {
+    listed_once(o.models.iter().map(|m| (m.pipeline.as_str(), m.model_id.as_str())), r);
+}
+
+/// One entry per (pipeline, model) of `models` (the `models` key's tables). A key that failed to
+/// read is empty, and compared with nothing: its own error says enough.
+fn listed_once<'a>(models: impl Iterator<Item = (&'a str, &'a str)>, r: &mut Reader<'_>) {
+    let models: Vec<_> = models.collect();
+    for (i, (pipeline, model_id)) in models.iter().enumerate() {
+        if pipeline.is_empty() || model_id.is_empty() {
             continue;
         }
-        let same = |m: &&crate::ModelConfig| m.pipeline == model.pipeline && m.model_id == model.model_id;
-        if let Some(j) = o.models[..i].iter().position(|m| same(&m)) {
+        if let Some(j) = models[..i].iter().position(|m| m == &(*pipeline, *model_id)) {
             let message = format!(
-                "{} model {:?} is listed twice: already at {}",
-                model.pipeline,
-                model.model_id,
+                "{pipeline} model {model_id:?} is listed twice: already at {}",
                 r.path(&format!("models[{j}]"))
             );
             r.error(&format!("models[{i}]"), message);
@@ -717,21 +719,7 @@ pub(crate) fn check_ai_worker(w: &crate::AiWorkerConfig, r: &mut Reader<'_>) {
     if total > MAX_WORKER_CAPACITY {
         r.error("models", format!("the models' capacities add up to {total}; at most {MAX_WORKER_CAPACITY}"));
     }
-    for (i, model) in w.models.iter().enumerate() {
-        if model.pipeline.is_empty() || model.model_id.is_empty() {
-            continue;
-        }
-        let same = |m: &&crate::WorkerModelConfig| m.pipeline == model.pipeline && m.model_id == model.model_id;
-        if let Some(j) = w.models[..i].iter().position(|m| same(&m)) {
-            let message = format!(
-                "{} model {:?} is listed twice: already at {}",
-                model.pipeline,
-                model.model_id,
-                r.path(&format!("models[{j}]"))
-            );
-            r.error(&format!("models[{i}]"), message);
-        }
-    }
+    listed_once(w.models.iter().map(|m| (m.pipeline.as_str(), m.model_id.as_str())), r);
 }
 
 /// The most jobs one inference worker holds at once, over its models (lp-actors'

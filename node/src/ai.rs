@@ -18,18 +18,23 @@ fn pipeline(name: &str) -> Result<Pipeline> {
     Pipeline::from_name(name).filter(|p| p.served()).with_context(|| format!("AI pipeline {name:?} is not served"))
 }
 
+/// Add `model_id` of `pipeline_name` to `caps`: the pipeline's capability bit, and the model in
+/// its constraints. Answers the capability.
+fn offer(caps: &mut Capabilities, pipeline_name: &str, model_id: &str, warm: bool, capacity: u32) -> Result<u32> {
+    let cap = pipeline(pipeline_name)?.capability();
+    caps.set(cap);
+    let model = ModelConstraint { warm, capacity, capacity_in_use: 0 };
+    caps.constraints.entry(cap).or_default().insert(model_id.to_string(), model);
+    Ok(cap)
+}
+
 /// What the orchestrator offers gateways: `base` plus each model's capability bit and
 /// constraint (warm, capacity), and each model's price (`capabilities_prices`).
 pub fn offered(o: &OrchestratorConfig, mut base: Capabilities) -> Result<(Capabilities, Vec<PriceInfo>)> {
     let mut prices = Vec::new();
     for (i, m) in o.models.iter().enumerate() {
         let key = |k: &str| format!("orchestrator.models[{i}].{k}");
-        let cap = pipeline(&m.pipeline)?.capability();
-        base.set(cap);
-        base.constraints
-            .entry(cap)
-            .or_default()
-            .insert(m.model_id.clone(), ModelConstraint { warm: m.warm, capacity: m.capacity, capacity_in_use: 0 });
+        let cap = offer(&mut base, &m.pipeline, &m.model_id, m.warm, m.capacity)?;
         prices.push(PriceInfo {
             price_per_unit: i64::try_from(m.price_per_unit.as_u256()).with_context(|| key("price_per_unit"))?,
             pixels_per_unit: i64::try_from(m.pixels_per_unit).with_context(|| key("pixels_per_unit"))?,
@@ -118,12 +123,7 @@ pub async fn load_worker(w: &AiWorkerConfig) -> Result<(ModelSet, Vec<u32>)> {
 pub fn worker_capabilities(w: &AiWorkerConfig) -> Result<Capabilities> {
     let mut caps = Capabilities { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
     for m in &w.models {
-        let cap = pipeline(&m.pipeline)?.capability();
-        caps.set(cap);
-        caps.constraints
-            .entry(cap)
-            .or_default()
-            .insert(m.model_id.clone(), ModelConstraint { warm: m.warm, capacity: m.capacity, capacity_in_use: 0 });
+        offer(&mut caps, &m.pipeline, &m.model_id, m.warm, m.capacity)?;
     }
     Ok(caps)
 }

@@ -20,6 +20,16 @@ pub fn livepeer_bin() -> PathBuf {
     std::env::var_os("LP_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_livepeer")))
 }
 
+/// The directory of the models `make setup` makes (`LP_TEST_MODELS`, set by .cargo/config.toml).
+pub fn test_models() -> String {
+    std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)")
+}
+
+/// A model of [`test_models`], by its path there.
+pub fn model(name: &str) -> String {
+    PathBuf::from(test_models()).join(name).display().to_string()
+}
+
 /// An orchestrator that transcodes itself (ultrafast), every listener on a free port.
 pub const ORCHESTRATOR: &str = r#"
 [orchestrator]
