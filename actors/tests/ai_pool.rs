@@ -188,3 +188,25 @@ async fn a_local_worker_over_its_capacity_is_refused() {
     assert!(err.to_string().contains("at most"), "{err}");
     lp_actors::orchestrator::add_inference_worker(&pool, "w", models(), &[1, 1]).await.expect("within the cap");
 }
+
+/// An orchestrator whose price for the model does not read is not used (it would otherwise
+/// count as free).
+#[actix::test]
+async fn an_orchestrator_whose_price_does_not_read_is_not_used() {
+    let (pool, _, ran) = ai_pool(false).await;
+    let mut settings = common::settings("odd", 4);
+    let cap = Pipeline::Upscale.capability();
+    settings.capabilities.set(cap);
+    let constraint = lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 };
+    settings.capabilities.constraints.entry(cap).or_default().insert("x2".into(), constraint);
+    let bad = lp_wire::PriceInfo { price_per_unit: 5, pixels_per_unit: 0, capability: cap, constraint: "x2".into() };
+    settings.capability_prices.push(bad);
+    let transport = InProcess::default();
+    transport.add("odd", Orchestrator::new(settings, TranscoderPool::new(1).start()).with_ai(pool).start());
+    let gateway = OrchestratorPool::new(vec!["odd".into()], Rc::new(transport)).start();
+    let answer = gateway.send(upscale_form("x2")).await.unwrap();
+    let lp_actors::ai::AiBody::Full(body) = answer.body else { panic!("a JSON answer") };
+    assert_eq!(answer.status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("unreadable price"));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
