@@ -50,7 +50,7 @@ addr = "127.0.0.1:0"
 fn gateway(orchestrators: &[String], extra: &str) -> Node {
     let list: Vec<String> = orchestrators.iter().map(|o| format!("{o:?}")).collect();
     let config = format!(
-        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{}]\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n",
+        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{}]\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n",
         list.join(", ")
     );
     Node::start("gateway", &config)

@@ -141,7 +141,7 @@ fn a_gateway_finds_a_registered_orchestrator_on_chain_and_transcodes_through_it(
         "gateway",
         &node_config(
             &devnet_dir.join("gateway.toml"),
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n",
         ),
     );
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -70,7 +70,7 @@ fn a_profiles_file_with_an_unusable_bitrate_is_a_config_error() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [\"https://127.0.0.1:1\"]\nprofiles_file = {:?}\nmax_attempts = 0\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [\"https://127.0.0.1:1\"]\nprofiles_file = {:?}\nmax_attempts = 0\n[admin]\naddr = \"127.0.0.1:0\"\n",
             dir.path().join("data"),
             profiles
         ),
@@ -107,7 +107,7 @@ fn gateway(orch: &Node, extra: &str) -> Node {
     Node::start(
         "gateway",
         &format!(
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{:?}]\nprofiles = [\"P144p30fps16x9\"]\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{:?}]\nprofiles = [\"P144p30fps16x9\"]\n{extra}\n[admin]\naddr = \"127.0.0.1:0\"\n",
             orch.orchestrator_uri()
         ),
     )
@@ -159,6 +159,7 @@ fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_se
 const ALL_IN_ONE: &str = r#"
 [gateway]
 http_addr = "127.0.0.1:0"
+rtmp_addr = "127.0.0.1:0"
 profiles = ["P144p30fps16x9"]
 body_timeout_secs = 1
 [orchestrator]

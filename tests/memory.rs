@@ -83,6 +83,7 @@ fn memory_per_stream_session_and_after_streams_end() {
 level = "warn"
 [gateway]
 http_addr = "127.0.0.1:0"
+rtmp_addr = "127.0.0.1:0"
 profiles = ["P144p30fps16x9"]
 max_streams = {max}
 stream_idle_timeout_secs = {idle}

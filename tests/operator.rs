@@ -62,7 +62,7 @@ fn plain_http_to_a_tls_orchestrator_says_to_use_https() {
     let gateway = Node::start(
         "gateway",
         &format!(
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{http_uri:?}]\n\
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{http_uri:?}]\n\
              profiles = [\"P144p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n"
         ),
     );
@@ -81,7 +81,10 @@ fn plain_http_to_a_tls_orchestrator_says_to_use_https() {
 
 #[test]
 fn a_gateway_without_orchestrators_warns_at_start() {
-    let gateway = Node::start("gateway", "[gateway]\nhttp_addr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n");
+    let gateway = Node::start(
+        "gateway",
+        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
+    );
     wait_log(&gateway, "the gateway has no orchestrators");
     let line = gateway.log().lines().find(|l| l.contains("the gateway has no orchestrators")).unwrap().to_string();
     assert!(line.contains("WARN"), "{line}");
@@ -95,7 +98,7 @@ fn a_second_node_on_the_same_data_dir_exits_64() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [\"https://127.0.0.1:1\"]\n\
+            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [\"https://127.0.0.1:1\"]\n\
              [admin]\naddr = \"127.0.0.1:0\"\n",
             data.display().to_string()
         ),
@@ -157,7 +160,7 @@ fn logs_through_a_pipe_have_no_colour_codes() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
+            "data_dir = {:?}\n[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
             dir.path().join("data").display().to_string()
         ),
     )
@@ -222,7 +225,7 @@ fn a_transcoder_is_unhealthy_while_not_registered() {
 fn head_on_hls_answers_like_get_without_a_body() {
     let node = Node::start(
         "run",
-        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n\
+        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n\
          [orchestrator]\nservice_addr = \"127.0.0.1:0\"\nx264_preset = \"ultrafast\"\n[admin]\naddr = \"127.0.0.1:0\"\n",
     );
     let dir = tempfile::tempdir().unwrap();

@@ -95,7 +95,7 @@ impl Paid {
             &config(
                 "gateway.toml",
                 &format!(
-                    "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\norchestrators = [{uri:?}]\n\
+                    "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\norchestrators = [{uri:?}]\n\
                      max_ticket_ev = \"0.01 eth\"\nmax_total_ev = \"0.1 eth\"\n[admin]\naddr = \"127.0.0.1:0\"\n"
                 ),
             ),

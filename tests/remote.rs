@@ -54,6 +54,7 @@ fn two_remote_transcoders_one_killed_mid_stream_every_segment_comes_back() {
             r#"
 [gateway]
 http_addr = "127.0.0.1:0"
+rtmp_addr = "127.0.0.1:0"
 orchestrators = [{:?}]
 profiles = ["P360p30fps16x9", "P240p30fps16x9"]
 [admin]
@@ -114,7 +115,7 @@ fn an_orchestrator_killed_mid_stream_its_segments_go_to_another() {
     let gateway = Node::start(
         "gateway",
         &format!(
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{list}]\nprofiles = [\"P240p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n"
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{list}]\nprofiles = [\"P240p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n"
         ),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +225,7 @@ fn gateway_for(orchestrator_uri: &str) -> Node {
     Node::start(
         "gateway",
         &format!(
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{orchestrator_uri:?}]\n\
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{orchestrator_uri:?}]\n\
              profiles = [\"P240p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n"
         ),
     )
@@ -361,7 +362,7 @@ fn sigterm_finishes_the_segment_in_flight_before_closing_the_links() {
     let gateway = Node::start(
         "gateway",
         &format!(
-            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\norchestrators = [{:?}]\n\
+            "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\norchestrators = [{:?}]\n\
              profiles = [\"P720p30fps16x9\", \"P360p30fps16x9\"]\n[admin]\naddr = \"127.0.0.1:0\"\n",
             orch.orchestrator_uri()
         ),

@@ -10,6 +10,7 @@ use common::*;
 const ALL_IN_ONE: &str = r#"
 [gateway]
 http_addr = "127.0.0.1:0"
+rtmp_addr = "127.0.0.1:0"
 profiles = ["P360p30fps16x9", "P240p30fps16x9"]
 max_segment_bytes = 4000000
 [orchestrator]

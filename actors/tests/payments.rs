@@ -228,6 +228,7 @@ impl Net {
             segment_queue: 4,
             idle_timeout: Duration::from_secs(60),
             hls_window: 6,
+            hls_retention: std::time::Duration::from_secs(600),
             payments: Some(payments),
         };
         let config = GatewayConfig {

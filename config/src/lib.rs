@@ -50,6 +50,18 @@
 //! segment_queue = 4
 //! # Segments listed in each HLS media playlist.
 //! hls_window = 6
+//! # Seconds an ended stream's playlists (closed with #EXT-X-ENDLIST) stay readable.
+//! hls_retention_secs = 600
+//! # RTMP ingest: rtmp://HOST:PORT/live/{stream_key}, H.264 and AAC.
+//! rtmp_addr = "127.0.0.1:1935"
+//! # RTMP streams are cut into segments at the first keyframe after this many seconds (1..=10).
+//! segment_secs = 2
+//! # Also write every stream's segments and playlists here. Default: unset (no recording).
+//! # record_dir = "/var/lib/livepeer/recordings"
+//! # Stream authentication (go-livepeer's -authWebhookUrl): POST {"url": ...} on a stream's
+//! # start; 200 admits it (a JSON body may set manifestID, streamID, profiles, presets), anything
+//! # else refuses it. Default: unset (every stream is admitted).
+//! # auth_webhook_url = "http://127.0.0.1:8000/auth"
 //! # Highest price accepted, in wei per `pixels_per_unit` pixels, at most 9223372036854775807
 //! # wei (the wire's int64); "0" = no cap.
 //! max_price_per_unit = "0"
@@ -364,6 +376,27 @@ section! {
         segment_queue: usize = 4 => int(1, None),
         /// Segments listed in each HLS media playlist (`hls_window`). Must be > 0. Default `6`.
         hls_window: usize = 6 => int(1, None),
+        /// Seconds an ended stream's playlists (closed with `#EXT-X-ENDLIST`) and last segments
+        /// stay readable (`hls_retention_secs`). Must be > 0. Default `600`.
+        hls_retention_secs: u64 = 600 => int(1, None),
+        /// Where the gateway takes RTMP (`rtmp_addr`): `rtmp://HOST:PORT/live/{stream_key}`
+        /// from OBS or ffmpeg, H.264 and AAC, as `IP:PORT`. Default `"127.0.0.1:1935"`.
+        rtmp_addr: SocketAddr = loopback(1935) => socket_addr,
+        /// The length RTMP streams are cut into segments of, at the first keyframe after it, in
+        /// seconds (`segment_secs`), 1 to 10. Default `2`.
+        segment_secs: u64 = 2 => int(1, Some(10)),
+        /// A directory where every stream's segments and playlists are also written as they
+        /// arrive (`record_dir`): `{stream}/{start time}/index.m3u8`, one recording per run of
+        /// the stream. Default: unset (nothing is recorded).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        record_dir: Option<PathBuf> = None => path_buf,
+        /// go-livepeer's stream authentication webhook (`auth_webhook_url`), an `http://` or
+        /// `https://` URL: on a stream's start the gateway POSTs `{"url": "<ingest URL>"}`; 200
+        /// with an empty body admits it, 200 with JSON (`manifestID`, `streamID`, `profiles`,
+        /// `presets`) admits it under that id and with those renditions; anything else, or no
+        /// answer within 5 s, refuses it. Default: unset (every stream is admitted).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        auth_webhook_url: Option<String> = None => url,
         /// The highest price accepted, in wei per `pixels_per_unit` pixels
         /// (`max_price_per_unit`), at most 9223372036854775807 wei (the wire's int64); zero
         /// means no cap. Default `"0"`.

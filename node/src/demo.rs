@@ -159,6 +159,7 @@ async fn run_offchain(args: DemoArgs) -> Result<()> {
         data_dir: out.join(".livepeer"),
         gateway: Some(GatewayConfig {
             http_addr: "127.0.0.1:0".parse()?,
+            rtmp_addr: "127.0.0.1:0".parse()?,
             profiles: args.profiles.clone(),
             ..Default::default()
         }),

@@ -294,6 +294,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             segment_queue: g.segment_queue,
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
             hls_window: g.hls_window,
+            hls_retention: Duration::from_secs(g.hls_retention_secs),
         };
         let config = GatewayConfig {
             profiles: prepared.profiles.clone(),
@@ -308,8 +309,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             ai_max_prices: crate::ai::max_prices(g)?,
         };
         let gw = GatewayHandle::start(config, transport, &watchdog);
+        let webhook = g.auth_webhook_url.clone().map(crate::webhook::AuthWebhook::new);
         let state = gateway::GatewayState {
-            gateway: gw.clone(),
+            ingest: crate::ingest::Ingest::new(gw.clone(), webhook),
             max_segment_bytes: g.max_segment_bytes,
             body_timeout: Duration::from_secs(g.body_timeout_secs),
         };

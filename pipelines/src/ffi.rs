@@ -299,3 +299,21 @@ mod tests {
         open_codec(&mut enc, opts).expect("valid settings open");
     }
 }
+
+/// A packet's bytes.
+pub(crate) fn packet_data(pkt: &AVPacket) -> &[u8] {
+    if pkt.data.is_null() || pkt.size <= 0 {
+        return &[];
+    }
+    // SAFETY: a packet owns `size` bytes at `data` for as long as it lives.
+    unsafe { std::slice::from_raw_parts(pkt.data, pkt.size as usize) }
+}
+
+/// A stream's codec extradata (an `avcC` record, parameter sets …), empty if none.
+pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
+    if par.extradata.is_null() || par.extradata_size <= 0 {
+        return &[];
+    }
+    // SAFETY: the parameters own `extradata_size` bytes at `extradata` for as long as they live.
+    unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
+}

@@ -86,6 +86,11 @@ pub struct SourceInfo {
     pub video_codec: String,
     /// Whether the segment has an audio stream.
     pub has_audio: bool,
+    /// The RFC 6381 codecs of the video and the audio carried (`avc1.64001f,mp4a.40.2`), for
+    /// HLS's `CODECS`; `None` when the video is not H.264 or its SPS was not found. Filled by
+    /// [`probe`] (the transcode leaves it out).
+    #[serde(default)]
+    pub codecs: Option<String>,
 }
 
 /// Encoder settings that are not part of a [`Profile`].
@@ -141,6 +146,7 @@ pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeEr
     let mut dec = src.open_decoder("1")?;
     let mut stats = DecodeStats::default();
     let mut first: Option<(u32, u32)> = None;
+    let mut avc = src.avc_from_extradata();
     let (mut min_pts, mut max_end) = (i64::MAX, i64::MIN);
     let nominal = src.nominal_frame_ticks();
     loop {
@@ -160,6 +166,9 @@ pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeEr
             let dur = if pkt.duration > 0 { pkt.duration } else { nominal };
             min_pts = min_pts.min(pkt.pts);
             max_end = max_end.max(pkt.pts + dur);
+        }
+        if avc.is_none() && src.codec_name == "h264" {
+            avc = avc_from_annex_b(ff::packet_data(&pkt));
         }
         if first.is_none() {
             decode_packet(&mut dec, Some(&pkt), &mut stats, &mut |f| {
@@ -190,7 +199,47 @@ pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeEr
         duration_ms,
         video_codec: src.codec_name.clone(),
         has_audio: src.has_audio,
+        codecs: avc.map(|v| match &src.audio_codec {
+            Some(a) => format!("{v},{a}"),
+            None => v,
+        }),
     })
+}
+
+/// `avc1.PPCCLL` from an SPS NAL unit (its header byte first): profile_idc, the constraint
+/// flags and level_idc, as RFC 6381 names H.264.
+fn avc1(sps: &[u8]) -> Option<String> {
+    (sps.len() >= 4 && sps[0] & 0x1f == 7).then(|| format!("avc1.{:02x}{:02x}{:02x}", sps[1], sps[2], sps[3]))
+}
+
+/// The `avc1` codec of the first SPS in an Annex B access unit.
+fn avc_from_annex_b(data: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i + 3 < data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            if let Some(codec) = avc1(&data[i + 3..]) {
+                return Some(codec);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The RFC 6381 name of an audio track MPEG-TS carries, where HLS players know one.
+fn audio_codec(par: &ffi::AVCodecParameters) -> Option<String> {
+    match par.codec_id {
+        // The MPEG-4 audio object type is FFmpeg's AAC profile + 1 (LC 1 → 2, HE 4 → 5).
+        ffi::AVCodecID_AV_CODEC_ID_AAC => {
+            Some(format!("mp4a.40.{}", if par.profile >= 0 { par.profile + 1 } else { 2 }))
+        }
+        ffi::AVCodecID_AV_CODEC_ID_MP3 => Some("mp4a.40.34".into()),
+        ffi::AVCodecID_AV_CODEC_ID_AC3 => Some("ac-3".into()),
+        ffi::AVCodecID_AV_CODEC_ID_EAC3 => Some("ec-3".into()),
+        _ => None,
+    }
 }
 
 /// Decodes `data` once and encodes one H.264/MPEG-TS rendition per profile (in parallel), copying
@@ -324,6 +373,7 @@ pub fn transcode_until(
             duration_ms: track.duration_ms(src.video_tb),
             video_codec: src.codec_name.clone(),
             has_audio: src.has_audio,
+            codecs: None,
         };
         if stats.errors > 0 {
             tracing::debug!(
@@ -409,6 +459,8 @@ struct Source {
     codec_name: String,
     has_audio: bool,
     audio_copy: Option<AudioCopy>,
+    /// The RFC 6381 name of the audio copied, if players know one.
+    audio_codec: Option<String>,
 }
 
 fn invalid(msg: impl Into<String>) -> TranscodeError {
@@ -539,7 +591,23 @@ impl Source {
             });
             (video_tb, fps, codec_name, audio_copy)
         };
-        Ok(Source { ictx, video, video_tb, fps, codec_name, has_audio, audio_copy })
+        let audio_codec = audio_copy.as_ref().and_then(|a| audio_codec(&a.params));
+        Ok(Source { ictx, video, video_tb, fps, codec_name, has_audio, audio_copy, audio_codec })
+    }
+
+    /// The `avc1` codec from an MP4's `avcC` extradata (version 1, then profile, constraints
+    /// and level); MPEG-TS carries its SPS in the packets instead.
+    fn avc_from_extradata(&self) -> Option<String> {
+        let st = self.ictx.streams().get(self.video)?;
+        let par = st.codecpar();
+        let extra = ff::extradata(&par);
+        if par.codec_id != ffi::AVCodecID_AV_CODEC_ID_H264 || extra.len() < 4 {
+            return None;
+        }
+        match extra[0] {
+            1 => Some(format!("avc1.{:02x}{:02x}{:02x}", extra[1], extra[2], extra[3])),
+            _ => avc_from_annex_b(extra),
+        }
     }
 
     fn fps_f64(&self) -> f64 {

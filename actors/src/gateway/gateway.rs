@@ -2,8 +2,10 @@
 //!
 //! - **Owns** the map of live [`StreamSession`]s (one per stream id) and the stream cap
 //!   (`max_streams`; one more stream is answered `GatewayBusy`).
-//! - **Routes** pushed segments and HLS reads to the stream's session, starting a session on a
-//!   stream's first segment.
+//! - **Routes** pushed segments to the stream's session, starting a session on a stream's first
+//!   segment, and ends streams ([`End`]).
+//! - **Sweeps** the [`HlsRegistry`] (read by viewers without this actor): ended streams are
+//!   forgotten after `hls_retention`.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, [`Policy::Permanent`]: restarted in place after a panic
 //!   (its stream map survives; the pushes in flight through it fail). Stream sessions run under
@@ -12,14 +14,16 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use lp_pipelines::Profile;
 use serde::Serialize;
 
+use super::hls::HlsRegistry;
 use super::orchestrator_pool::OrchestratorPool;
 use super::stream_session::{
-    GetHls, HlsItem, IncomingSegment, PushSegment, SegmentDone, StreamEnded, StreamSession, StreamSettings,
+    EndStream, IncomingSegment, PushSegment, SegmentDone, StreamEnded, StreamSession, StreamSettings,
 };
 use super::transport::OrchestratorTransport;
 use crate::metrics;
@@ -36,6 +40,7 @@ pub struct Gateway {
     pool: Addr<OrchestratorPool>,
     transport: Rc<dyn OrchestratorTransport>,
     watchdog: Watchdog,
+    hls: HlsRegistry,
 }
 
 impl Gateway {
@@ -54,7 +59,14 @@ impl Gateway {
             pool,
             transport,
             watchdog: Watchdog::new(),
+            hls: HlsRegistry::default(),
         }
+    }
+
+    /// Write the streams' HLS into `hls`.
+    pub fn hls(mut self, hls: &HlsRegistry) -> Self {
+        self.hls = hls.clone();
+        self
     }
 
     /// Supervise the stream sessions under the node's watchdog (by default, one of their own).
@@ -73,6 +85,11 @@ impl Actor for Gateway {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        let retention = self.settings.hls_retention;
+        ctx.run_interval((retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)), move |act, _| {
+            let streams = &act.streams;
+            act.hls.sweep(retention, |id| streams.get(id).is_some_and(|a| a.connected()));
+        });
     }
 }
 
@@ -81,15 +98,17 @@ impl Actor for Gateway {
 #[rtype(result = "Result<SegmentDone, TranscodeFailure>")]
 pub struct Push {
     pub stream: String,
+    /// The stream's renditions, if not the gateway's (taken when the push starts the stream).
+    pub profiles: Option<Arc<Vec<Profile>>>,
     pub segment: IncomingSegment,
 }
 
-/// An HLS read of `stream`.
+/// End `stream` (its publisher left, or `DELETE /live/{stream}`); `false` if it is not live.
 #[derive(Message)]
-#[rtype(result = "Option<HlsItem>")]
-pub struct ReadHls {
+#[rtype(result = "bool")]
+pub struct End {
     pub stream: String,
-    pub what: GetHls,
+    pub why: &'static str,
 }
 
 /// A snapshot for `/status`.
@@ -105,7 +124,12 @@ pub struct GatewayStatus {
 
 impl Gateway {
     /// The stream's session, starting one for a new stream (or one that just ended).
-    fn session(&mut self, stream: &str, ctx: &mut Context<Self>) -> Result<Addr<StreamSession>, TranscodeFailure> {
+    fn session(
+        &mut self,
+        stream: &str,
+        profiles: Option<Arc<Vec<Profile>>>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Addr<StreamSession>, TranscodeFailure> {
         if let Some(addr) = self.streams.get(stream).filter(|a| a.connected()) {
             return Ok(addr.clone());
         }
@@ -119,11 +143,12 @@ impl Gateway {
         }
         let session = StreamSession::new(
             stream.to_string(),
-            self.profiles.clone(),
+            profiles.unwrap_or_else(|| self.profiles.clone()),
             self.settings.clone(),
             self.pool.clone(),
             self.transport.clone(),
             ctx.address().recipient(),
+            self.hls.clone(),
         );
         let addr = self.watchdog.start("stream_session", Policy::Transient, session);
         self.streams.insert(stream.to_string(), addr.clone());
@@ -135,11 +160,11 @@ impl Handler<Push> for Gateway {
     type Result = ResponseActFuture<Self, Result<SegmentDone, TranscodeFailure>>;
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) -> Self::Result {
-        let session = match self.session(&msg.stream, ctx) {
+        let session = match self.session(&msg.stream, msg.profiles.clone(), ctx) {
             Ok(s) => s,
             Err(failure) => return Box::pin(fut::ready(Err(failure))),
         };
-        let Push { stream, segment } = msg;
+        let Push { stream, profiles, segment } = msg;
         let retry = segment.clone();
         let first = session.send(PushSegment(segment));
         Box::pin(first.into_actor(self).then(move |answer, act, ctx| {
@@ -151,7 +176,7 @@ impl Handler<Push> for Gateway {
                     code: ErrorCode::TranscoderFailed,
                     message: "the stream's session failed on this segment and restarted".into(),
                 }),
-                false => act.session(&stream, ctx).map(|s| s.send(PushSegment(retry))),
+                false => act.session(&stream, profiles, ctx).map(|s| s.send(PushSegment(retry))),
             });
             async move {
                 match resend {
@@ -170,12 +195,19 @@ impl Handler<Push> for Gateway {
     }
 }
 
-impl Handler<ReadHls> for Gateway {
-    type Result = ResponseFuture<Option<HlsItem>>;
+impl Handler<End> for Gateway {
+    type Result = bool;
 
-    fn handle(&mut self, msg: ReadHls, _: &mut Self::Context) -> Self::Result {
-        let session = self.streams.get(&msg.stream).cloned();
-        Box::pin(async move { session?.send(msg.what).await.ok().flatten() })
+    /// The session finishes its segments in flight; a segment pushed meanwhile starts the
+    /// stream's next run in a new session.
+    fn handle(&mut self, msg: End, _: &mut Self::Context) -> bool {
+        match self.streams.remove(&msg.stream).filter(|a| a.connected()) {
+            Some(session) => {
+                session.do_send(EndStream { why: msg.why });
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -7,9 +7,10 @@ use actix::prelude::*;
 use lp_pipelines::Profile;
 use serde::Serialize;
 
-use super::gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
+use super::gateway::{End, Gateway, GatewayStatus, GetGatewayStatus, Push};
+use super::hls::HlsRegistry;
 use super::orchestrator_pool::{InferAi, ListOrchestrators, OrchestratorList, OrchestratorPool};
-use super::stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
+use super::stream_session::{IncomingSegment, SegmentDone, StreamSettings};
 use super::transport::OrchestratorTransport;
 use crate::ai::AiAnswer;
 use crate::handle::CallError;
@@ -37,6 +38,7 @@ pub struct GatewayHandle {
     gateway: Addr<Gateway>,
     pool: Addr<OrchestratorPool>,
     sent: Option<std::sync::Arc<super::ticket_sender::SentTotals>>,
+    hls: HlsRegistry,
 }
 
 /// A snapshot for `/status`.
@@ -61,23 +63,36 @@ impl GatewayHandle {
         }
         let pool = watchdog.start("orchestrator_pool", Policy::Permanent, pool);
         let sent = config.stream.payments.as_ref().map(|p| p.sent.clone());
+        let hls = HlsRegistry::default();
         let gateway = Gateway::new(config.profiles, config.stream, config.max_streams, pool.clone(), transport)
-            .supervised_by(watchdog);
+            .supervised_by(watchdog)
+            .hls(&hls);
         let gateway = watchdog.start("gateway", Policy::Permanent, gateway);
-        GatewayHandle { gateway, pool, sent }
+        GatewayHandle { gateway, pool, sent, hls }
     }
 
-    /// Transcode one segment of `stream` (starting the stream on its first).
-    pub async fn push(&self, stream: String, segment: IncomingSegment) -> Result<SegmentDone, CallError> {
-        match self.gateway.send(Push { stream, segment }).await {
+    /// Transcode one segment of `stream` (starting the stream on its first, with `profiles`,
+    /// else the gateway's).
+    pub async fn push(
+        &self,
+        stream: String,
+        profiles: Option<std::sync::Arc<Vec<Profile>>>,
+        segment: IncomingSegment,
+    ) -> Result<SegmentDone, CallError> {
+        match self.gateway.send(Push { stream, profiles, segment }).await {
             Ok(answer) => answer.map_err(CallError::Refused),
             Err(_) => Err(CallError::Stopped("gateway")),
         }
     }
 
-    /// A playlist or segment of `stream`'s HLS window; `None` when there is no such thing.
-    pub async fn read_hls(&self, stream: String, what: GetHls) -> Option<HlsItem> {
-        self.gateway.send(ReadHls { stream, what }).await.ok().flatten()
+    /// End `stream` once its segments in flight are done; `false` when it is not live.
+    pub async fn end(&self, stream: String, why: &'static str) -> bool {
+        self.gateway.send(End { stream, why }).await.unwrap_or(false)
+    }
+
+    /// Every stream's HLS (live, or ended within the retention time), read without a round trip.
+    pub fn hls(&self) -> &HlsRegistry {
+        &self.hls
     }
 
     pub async fn report(&self) -> Result<GatewayReport, CallError> {

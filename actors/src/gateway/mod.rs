@@ -9,12 +9,13 @@ pub mod stream_session;
 pub mod ticket_sender;
 pub mod transport;
 
-pub use gateway::{Gateway, GatewayStatus, GetGatewayStatus, Push, ReadHls};
+pub use gateway::{End, Gateway, GatewayStatus, GetGatewayStatus, Push};
 pub use handle::{AiPriceCaps, GatewayConfig, GatewayHandle, GatewayReport};
+pub use hls::{HlsRegistry, RenditionListing, StreamListing};
 pub use orchestrator_pool::{
     HasAlternatives, InferAi, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator,
     SetOrchestrators, Suspend,
 };
-pub use stream_session::{GetHls, HlsItem, IncomingSegment, SegmentDone, StreamSettings};
+pub use stream_session::{IncomingSegment, SegmentDone, StreamSettings};
 pub use ticket_sender::{PayError, SenderSettings, TicketSender};
 pub use transport::{InProcess, OrchestratorTransport, TransportError};

@@ -15,10 +15,14 @@
 //!   carries the tickets for the segment's estimated fee; terms that need refreshing are asked
 //!   for again before the segment is sent, never failing it; a session whose price rose above
 //!   twice its first is dropped.
-//! - **Stops** after `idle_timeout` without segments and tells the gateway.
+//! - **Ends** after `idle_timeout` without segments, or when told ([`EndStream`]: the publisher
+//!   left, `DELETE /live/{stream}`) once its segments in flight are done; its playlists then
+//!   end (`#EXT-X-ENDLIST`) and stay readable in the [`HlsRegistry`] for the retention time.
+//! - **Writes** its HLS into the gateway's [`HlsRegistry`] (one run of the stream's playlists per
+//!   session: a stream that starts again goes on after a discontinuity).
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: supervised, transient (see `crate::supervision`): after a panic it is
-//!   restarted in place with its HLS window and orchestrator sessions; the segments it had in
+//!   restarted in place with its orchestrator sessions (its HLS is in the registry); the segments it had in
 //!   flight fail (their futures are dropped). One that keeps panicking ends, and the stream's
 //!   next segment starts a new session.
 
@@ -34,7 +38,7 @@ use lp_pipelines::{InputFormat, Profile};
 use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
-use super::hls::{HlsStore, SOURCE};
+use super::hls::{HlsRegistry, HlsSegment, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
 use super::ticket_sender::{CreatePayment, NewTerms, PayError, SenderSettings, Settle, TicketSender};
 use super::transport::{OrchestratorTransport, TransportError};
@@ -56,6 +60,8 @@ pub struct StreamSettings {
     pub segment_queue: usize,
     pub idle_timeout: Duration,
     pub hls_window: usize,
+    /// How long an ended stream's HLS stays readable.
+    pub hls_retention: Duration,
     /// On-chain: how segments are paid for. `None` offchain (no tickets).
     pub payments: Option<SenderSettings>,
 }
@@ -73,6 +79,8 @@ pub struct IncomingSegment {
     /// Source resolution, for the master playlist.
     pub width: u32,
     pub height: u32,
+    /// Wall-clock time of the segment's first frame.
+    pub start: SystemTime,
 }
 
 /// A transcoded segment.
@@ -91,22 +99,15 @@ pub struct SegmentDone {
 #[rtype(result = "Result<SegmentDone, TranscodeFailure>")]
 pub struct PushSegment(pub IncomingSegment);
 
-/// Read from the stream's HLS window.
+/// End the stream once its segments in flight are done.
 #[derive(Message)]
-#[rtype(result = "Option<HlsItem>")]
-pub enum GetHls {
-    Master,
-    Media(String),
-    Segment(String, i64),
+#[rtype(result = "()")]
+pub struct EndStream {
+    /// Why, for the log: `publisher left`, `deleted`.
+    pub why: &'static str,
 }
 
-#[derive(Debug, Clone)]
-pub enum HlsItem {
-    Playlist(String),
-    Segment(Bytes),
-}
-
-/// The stream ended (idle); sent to the gateway.
+/// The stream ended; sent to the gateway.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StreamEnded {
@@ -124,7 +125,11 @@ pub struct StreamSession {
     current: CurrentSession,
     in_flight: usize,
     last_activity: Instant,
-    hls: HlsStore,
+    hls: HlsRegistry,
+    /// This session's run of the stream's HLS.
+    run: u64,
+    /// Why the stream is ending, once it is told to.
+    ending: Option<&'static str>,
 }
 
 impl StreamSession {
@@ -135,9 +140,10 @@ impl StreamSession {
         pool: Addr<OrchestratorPool>,
         transport: Rc<dyn OrchestratorTransport>,
         ended: Recipient<StreamEnded>,
+        hls: HlsRegistry,
     ) -> Self {
-        let hls = HlsStore::new(settings.hls_window);
-        info!(target: "lp::gateway", stream = %id, "stream started");
+        let run = hls.start(&id, settings.hls_window);
+        info!(target: "lp::gateway", stream = %id, run, "stream started");
         metrics::stream_created();
         StreamSession {
             id,
@@ -150,6 +156,8 @@ impl StreamSession {
             in_flight: 0,
             last_activity: Instant::now(),
             hls,
+            run,
+            ending: None,
         }
     }
 }
@@ -162,13 +170,16 @@ impl Actor for StreamSession {
         let tick = (self.settings.idle_timeout / 4).max(Duration::from_millis(50));
         ctx.run_interval(tick, |act, ctx| {
             if act.in_flight == 0 && act.last_activity.elapsed() >= act.settings.idle_timeout {
+                act.ending.get_or_insert("idle");
                 ctx.stop();
             }
         });
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        info!(target: "lp::gateway", stream = %self.id, "stream ended (idle)");
+        let why = self.ending.unwrap_or("stopped");
+        info!(target: "lp::gateway", stream = %self.id, run = self.run, why, "stream ended");
+        self.hls.update(&self.id, |hls| hls.end(self.run));
         metrics::stream_ended();
         for session in self.current.held.borrow_mut().drain().map(|(_, s)| s) {
             end_session(&*self.transport, &self.id, session);
@@ -189,6 +200,8 @@ impl Handler<PushSegment> for StreamSession {
 
     fn handle(&mut self, PushSegment(seg): PushSegment, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
+        // Its number in the stream's playlists (after the last one, when the stream restarted).
+        let stored = self.hls.update(&self.id, |hls| hls.arrive(self.run, seg.seq)).flatten().unwrap_or(seg.seq);
         if self.in_flight >= self.settings.segment_queue {
             metrics::segment_failed(ErrorCode::GatewayBusy);
             let failure = TranscodeFailure {
@@ -207,35 +220,57 @@ impl Handler<PushSegment> for StreamSession {
             self.transport.clone(),
             self.current.clone(),
         );
-        Box::pin(work.into_actor(self).map(move |result, act, _| {
+        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
             act.last_activity = Instant::now();
             match &result {
                 Ok(done) => {
                     metrics::segment_transcoded(done.latency.as_secs_f64());
-                    if let Some(ts) = &seg.source_ts {
-                        act.hls.add(SOURCE, seg.width, seg.height, seg.seq, seg.duration_ms, ts.clone());
-                    }
-                    for r in &done.renditions {
-                        let data = Bytes::copy_from_slice(&r.data);
-                        act.hls.add(&r.name, r.width, r.height, seg.seq, seg.duration_ms, data);
-                    }
+                    act.publish(&seg, stored, done);
                 }
                 Err(failure) => metrics::segment_failed(failure.code),
+            }
+            if act.ending.is_some() && act.in_flight == 0 {
+                ctx.stop();
             }
             result
         }))
     }
 }
 
-impl Handler<GetHls> for StreamSession {
-    type Result = Option<HlsItem>;
+impl StreamSession {
+    /// Put a transcoded segment (and its source) into the stream's HLS as `seq`.
+    fn publish(&self, seg: &IncomingSegment, seq: i64, done: &SegmentDone) {
+        let source = seg.source_ts.as_ref().map(|ts| (SOURCE, seg.width, seg.height, ts.clone()));
+        let renditions =
+            done.renditions.iter().map(|r| (r.name.as_str(), r.width, r.height, Bytes::from(r.data.to_vec())));
+        for (name, width, height, data) in source.into_iter().chain(renditions) {
+            let codecs =
+                self.hls.update(&self.id, |hls| hls.wants_codecs(name)).unwrap_or(false).then(|| codecs_of(&data));
+            let added = HlsSegment { width, height, seq, duration_ms: seg.duration_ms, start: seg.start, data };
+            self.hls.update(&self.id, |hls| {
+                hls.add(self.run, name, added);
+                if let Some(Some((codecs, fps))) = codecs {
+                    hls.set_codecs(name, codecs, fps);
+                }
+            });
+        }
+    }
+}
 
-    fn handle(&mut self, msg: GetHls, _: &mut Self::Context) -> Self::Result {
-        match msg {
-            GetHls::Master => self.hls.master_playlist(&self.id).map(HlsItem::Playlist),
-            GetHls::Media(r) => self.hls.media_playlist(&r).map(HlsItem::Playlist),
-            GetHls::Segment(r, seq) => self.hls.segment(&r, seq).map(HlsItem::Segment),
+/// A segment's RFC 6381 codecs and frame rate, for the master playlist.
+fn codecs_of(ts: &Bytes) -> Option<(String, f64)> {
+    let info = lp_pipelines::probe(ts, InputFormat::MpegTs).ok()?;
+    Some((info.codecs?, info.fps))
+}
+
+impl Handler<EndStream> for StreamSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndStream, ctx: &mut Self::Context) {
+        self.ending = Some(msg.why);
+        if self.in_flight == 0 {
+            ctx.stop();
         }
     }
 }

@@ -262,6 +262,7 @@ async fn run_demo(
         data_dir: dir.join("gateway"),
         gateway: Some(GatewayConfig {
             http_addr: "127.0.0.1:0".parse()?,
+            rtmp_addr: "127.0.0.1:0".parse()?,
             profiles: args.profiles.clone(),
             orchestrators: vec![service_uri.clone()],
             max_ticket_ev: Wei::from(10 * TICKET_EV),

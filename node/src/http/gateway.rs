@@ -6,54 +6,52 @@
 //! | `GET /stream/{stream}.m3u8` | master playlist (the source is rendition `source`) |
 //! | `GET /stream/{stream}/{rendition}.m3u8` | media playlist, the last `hls_window` segments |
 //! | `GET /stream/{stream}/{rendition}/{seq}.ts` | a segment |
+//! | `DELETE /live/{stream}` | end the stream: its playlists get `#EXT-X-ENDLIST` |
 //!
 //! Ingest errors, each with a one-line reason in the body: 400 malformed request (unknown
-//! extension, empty body, bad header, bad name), 413 larger than `max_segment_bytes`, 422 not a
-//! decodable segment, 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
+//! extension, empty body, bad header, bad name), 403 the auth webhook refused the stream, 409 an
+//! RTMP publisher holds it, 413 larger than `max_segment_bytes`, 422 not a decodable segment,
+//! 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
 
 use crate::http::ai;
+use crate::ingest::{Ingest, IngestError, NewSegment, SegmentDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
-use lp_actors::gateway::{GatewayHandle, GetHls, HlsItem, IncomingSegment, SegmentDone};
-use lp_actors::handle::CallError;
-use lp_actors::metrics;
-use lp_pipelines::{InputFormat, TranscodeError};
-use lp_wire::{ErrorCode, TranscodeFailure};
+use lp_actors::gateway::SegmentDone;
+use lp_pipelines::InputFormat;
+use lp_wire::ErrorCode;
 use serde_json::json;
-use tracing::{info, warn};
+use std::time::SystemTime;
+use tracing::warn;
 
 #[derive(Clone)]
 pub struct GatewayState {
-    pub gateway: GatewayHandle,
+    pub ingest: Ingest,
     pub max_segment_bytes: u64,
     /// The longest an upload may go without sending a byte.
     pub body_timeout: std::time::Duration,
 }
 
-/// The longest `Content-Duration` believed when the probe cannot tell (no timestamps): longer
-/// than any HLS segment a live pusher makes, short enough not to skew the playlist.
-const MAX_UNPROBED_DURATION_MS: u64 = 20_000;
 /// The longest one upload may take in all, however steadily it trickles in.
 const MAX_UPLOAD: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// How far a `Content-Duration` header may be from the probed duration before it is ignored.
-fn duration_disagrees(header_ms: u64, probed_ms: u64) -> bool {
-    header_ms.abs_diff(probed_ms) > (probed_ms / 2).max(500)
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/live/{stream}/{file}").route(web::put().to(push)).route(web::post().to(push)).default_service(
-            web::to(|| async { plain(StatusCode::METHOD_NOT_ALLOWED, "push segments with PUT or POST") }),
-        ),
-    )
-    .route("/stream/{stream}.m3u8", web::get().to(master))
-    .route("/stream/{stream}.m3u8", web::head().to(master))
-    .route("/stream/{stream}/{rendition}.m3u8", web::get().to(media))
-    .route("/stream/{stream}/{rendition}.m3u8", web::head().to(media))
-    .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment))
-    .route("/stream/{stream}/{rendition}/{seq}.ts", web::head().to(segment));
+    cfg.route("/live/{stream}", web::delete().to(delete))
+        .service(
+            web::resource("/live/{stream}/{file}")
+                .route(web::put().to(push))
+                .route(web::post().to(push))
+                .default_service(web::to(|| async {
+                    plain(StatusCode::METHOD_NOT_ALLOWED, "push segments with PUT or POST")
+                })),
+        )
+        .route("/stream/{stream}.m3u8", web::get().to(master))
+        .route("/stream/{stream}.m3u8", web::head().to(master))
+        .route("/stream/{stream}/{rendition}.m3u8", web::get().to(media))
+        .route("/stream/{stream}/{rendition}.m3u8", web::head().to(media))
+        .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment))
+        .route("/stream/{stream}/{rendition}/{seq}.ts", web::head().to(segment));
     for pipeline in ai::pipelines() {
         cfg.route(&format!("/{}", pipeline.name()), web::post().to(infer));
     }
@@ -68,14 +66,14 @@ async fn infer(state: web::Data<GatewayState>, req: HttpRequest, payload: web::P
         Ok(body) => body,
         Err(e) => return ai::error(&e),
     };
-    ai::respond(state.gateway.infer(pipeline, ai::content_type(&req), body).await)
+    ai::respond(state.ingest.gateway().infer(pipeline, ai::content_type(&req), body).await)
 }
 
 fn plain(status: StatusCode, reason: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{reason}\n"))
 }
 
-fn valid_name(s: &str) -> bool {
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -86,10 +84,14 @@ fn sequence_number(base: &str) -> Option<i64> {
     base[digits..].parse().ok()
 }
 
-fn status_for(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
+fn status_of(e: &IngestError) -> StatusCode {
+    match e {
+        IngestError::Denied(_) => StatusCode::FORBIDDEN,
+        IngestError::Busy(_) => StatusCode::CONFLICT,
+        IngestError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        IngestError::Failed(f) if f.code == ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        IngestError::Failed(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -173,68 +175,23 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     if data.is_empty() {
         return plain(StatusCode::BAD_REQUEST, "empty body: the body must be one segment");
     }
-    let data = data.freeze();
-    metrics::segment_appeared();
-
-    // Classify the input before any orchestrator is asked; HLS serves the source as MPEG-TS.
-    let probe_bytes = data.clone();
-    let probed = web::block(move || {
-        let info = lp_pipelines::probe(&probe_bytes, format)?;
-        let source_ts = match format {
-            InputFormat::MpegTs => Some(probe_bytes),
-            InputFormat::Mp4 => match lp_pipelines::remux_to_mpegts(&probe_bytes, format) {
-                Ok(ts) => Some(web::Bytes::from(ts)),
-                Err(e @ TranscodeError::InvalidInput(_)) => return Err(e),
-                // Our side failed, not the segment: transcode it, without a source rendition.
-                Err(e) => {
-                    warn!(target: "lp::ingest", error = %e, "cannot remux the source to MPEG-TS; HLS leaves it out");
-                    None
-                }
-            },
-        };
-        Ok::<_, TranscodeError>((info, source_ts))
-    })
-    .await;
-    let (source, source_ts) = match probed {
-        Ok(Ok(probed)) => probed,
-        Ok(Err(e @ TranscodeError::InvalidInput(_))) => {
-            metrics::segment_failed(ErrorCode::InvalidInput);
-            warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
-            return plain(StatusCode::UNPROCESSABLE_ENTITY, format!("not a decodable segment: {e}"));
-        }
-        Ok(Err(e)) => {
-            warn!(target: "lp::ingest", %stream, seq, error = %e, "probing the segment failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("probing the segment: {e}"));
-        }
-        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("probing the segment: {e}")),
+    let url = format!("{}://{}{}", req.connection_info().scheme(), req.connection_info().host(), req.uri());
+    let ingest = &state.ingest;
+    let segment = NewSegment {
+        seq,
+        format,
+        data: data.freeze(),
+        duration: SegmentDuration::Probed { header_ms: duration_header },
+        start: SystemTime::now(),
     };
-    // The probed duration wins: a header is a hint, used only when the probe cannot tell, and
-    // ignored when it disagrees (a 300 s header on a 2 s segment would skew the playlist).
-    let duration_ms = match (source.duration_ms, duration_header) {
-        (0, header) => header.unwrap_or(2000).min(MAX_UNPROBED_DURATION_MS),
-        (probed, Some(header)) if duration_disagrees(header, probed) => {
-            warn!(target: "lp::ingest", %stream, seq, header_ms = header, probed_ms = probed, "Content-Duration disagrees with the segment; using the probed duration");
-            probed
-        }
-        (probed, _) => probed,
+    let done = match ingest.admit(&stream, &url).await {
+        Ok(admission) => ingest.segment(&admission, segment).await,
+        Err(e) => Err(e),
     };
-    let segment =
-        IncomingSegment { seq, format, data, source_ts, duration_ms, width: source.width, height: source.height };
-    let done = match state.gateway.push(stream.clone(), segment).await {
+    let done = match done {
         Ok(done) => done,
-        Err(CallError::Refused(TranscodeFailure { code, message })) => {
-            // Live pushers (ffmpeg's HLS muxer) ignore the answer: the log is where this shows.
-            warn!(target: "lp::ingest", %stream, seq, error_code = code.as_str(), error = %message, "segment failed");
-            return plain(status_for(code), format!("{}: {message}", code.as_str()));
-        }
-        Err(CallError::Stopped(_)) => {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the gateway dropped the segment (restarting or shutting down)",
-            );
-        }
+        Err(e) => return plain(status_of(&e), &e),
     };
-    info!(target: "lp::ingest", %stream, seq, renditions = done.renditions.len(), latency_ms = done.latency.as_millis() as u64, "segment transcoded");
 
     let wants_multipart = header_value(&req, "Accept").is_some_and(|a| a.contains("multipart/mixed"));
     if wants_multipart { multipart(&done) } else { HttpResponse::Ok().json(summary(&stream, &done)) }
@@ -279,39 +236,50 @@ fn multipart(done: &SegmentDone) -> HttpResponse {
     HttpResponse::Ok().content_type(format!("multipart/mixed; boundary={boundary}")).body(body)
 }
 
-async fn read_hls(state: &GatewayState, stream: &str, what: GetHls) -> HttpResponse {
-    let item = state.gateway.read_hls(stream.to_string(), what).await;
+/// An HLS answer: CORS open (players on other origins), playlists never cached, segments
+/// (which do not change) for a minute.
+fn hls(found: Option<(&'static str, bytes::Bytes)>) -> HttpResponse {
     let cors = (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-    match item {
-        Some(HlsItem::Playlist(text)) => HttpResponse::Ok()
-            .content_type("application/vnd.apple.mpegurl")
-            .insert_header(cors)
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(text),
-        Some(HlsItem::Segment(bytes)) => HttpResponse::Ok()
-            .content_type("video/mp2t")
-            .insert_header(cors)
-            .insert_header((header::CACHE_CONTROL, "max-age=60"))
-            .body(bytes),
-        None => plain(StatusCode::NOT_FOUND, "no such stream, rendition or segment"),
+    match found {
+        Some((content_type, body)) => {
+            let cache = if content_type == MPEGURL { "no-cache" } else { "max-age=60" };
+            HttpResponse::Ok()
+                .content_type(content_type)
+                .insert_header(cors)
+                .insert_header((header::CACHE_CONTROL, cache))
+                .body(body)
+        }
+        None => {
+            let mut resp = plain(StatusCode::NOT_FOUND, "no such stream, rendition or segment");
+            resp.headers_mut().insert(cors.0, header::HeaderValue::from_static("*"));
+            resp
+        }
     }
 }
 
+const MPEGURL: &str = "application/vnd.apple.mpegurl";
+
 async fn master(state: web::Data<GatewayState>, path: web::Path<String>) -> HttpResponse {
-    read_hls(&state, &path, GetHls::Master).await
+    hls(state.ingest.gateway().hls().master(&path).map(|p| (MPEGURL, p.into())))
 }
 
 async fn media(state: web::Data<GatewayState>, path: web::Path<(String, String)>) -> HttpResponse {
     let (stream, rendition) = path.into_inner();
-    read_hls(&state, &stream, GetHls::Media(rendition)).await
+    hls(state.ingest.gateway().hls().media(&stream, &rendition).map(|p| (MPEGURL, p.into())))
 }
 
 async fn segment(state: web::Data<GatewayState>, path: web::Path<(String, String, String)>) -> HttpResponse {
     let (stream, rendition, seq) = path.into_inner();
-    let Ok(seq) = seq.parse::<i64>() else {
-        return plain(StatusCode::NOT_FOUND, "no such segment");
-    };
-    read_hls(&state, &stream, GetHls::Segment(rendition, seq)).await
+    let found = seq.parse::<i64>().ok().and_then(|seq| state.ingest.gateway().hls().segment(&stream, &rendition, seq));
+    hls(found.map(|ts| ("video/mp2t", ts)))
+}
+
+/// `DELETE /live/{stream}`: end the stream (its playlists get `#EXT-X-ENDLIST`).
+async fn delete(state: web::Data<GatewayState>, path: web::Path<String>) -> HttpResponse {
+    match state.ingest.end(&path).await {
+        true => plain(StatusCode::OK, format!("stream {path} ended")),
+        false => plain(StatusCode::NOT_FOUND, format!("no live stream {path}")),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,158 @@
+//! go-livepeer's stream authentication webhook (`-authWebhookUrl`, `server/auth.go`): on a
+//! stream's start the gateway POSTs `{"url": "<ingest URL>"}`. A 200 with an empty body admits
+//! the stream as it is; a 200 with a JSON body admits it under its `manifestID` (required
+//! there) with its `profiles` (go-livepeer's JSON profiles) or `presets` (preset names), if
+//! any. Any other status, a body that does not parse, or no answer within [`WEBHOOK_TIMEOUT`]
+//! refuses the stream: the gateway fails closed.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use lp_pipelines::Profile;
+use serde::Deserialize;
+
+/// How long the webhook is waited for.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of an answer read.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct AuthWebhook {
+    url: String,
+}
+
+/// What the webhook decided for an admitted stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookAnswer {
+    /// The stream's id (its HLS path); `None`: the stream key.
+    pub manifest_id: Option<String>,
+    /// The operator's own stream id, for the logs.
+    pub stream_id: Option<String>,
+    /// The renditions; `None`: the gateway's.
+    pub profiles: Option<Vec<Profile>>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the auth webhook is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the auth webhook refused the stream (HTTP {status}: {body})")]
+    Refused { status: u16, body: String },
+    #[error("the auth webhook's answer is not usable: {0}")]
+    BadAnswer(String),
+}
+
+/// The answer's JSON, as go-livepeer's `authWebhookResponse` names its fields.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    #[serde(rename = "manifestID", default)]
+    manifest_id: String,
+    #[serde(rename = "streamID", default)]
+    stream_id: String,
+    #[serde(default)]
+    presets: Vec<String>,
+    #[serde(default)]
+    profiles: Vec<serde_json::Value>,
+}
+
+impl AuthWebhook {
+    pub fn new(url: String) -> Self {
+        AuthWebhook { url }
+    }
+
+    /// Ask whether the stream coming in at `ingest_url` may start.
+    pub async fn authenticate(&self, ingest_url: &str) -> Result<WebhookAnswer, WebhookError> {
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(tls_config()).timeout(WEBHOOK_TIMEOUT))
+            .timeout(WEBHOOK_TIMEOUT)
+            .finish();
+        let mut resp = client
+            .post(&self.url)
+            .send_json(&serde_json::json!({ "url": ingest_url }))
+            .await
+            .map_err(|e| WebhookError::Unreachable(format!("{}: {e}", self.url)))?;
+        let body = resp
+            .body()
+            .limit(MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| WebhookError::Unreachable(format!("{}: reading the answer: {e}", self.url)))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = String::from_utf8_lossy(&body).chars().take(200).collect();
+            return Err(WebhookError::Refused { status, body });
+        }
+        parse_answer(&body)
+    }
+}
+
+fn parse_answer(body: &[u8]) -> Result<WebhookAnswer, WebhookError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(WebhookAnswer::default());
+    }
+    let bad = |m: String| WebhookError::BadAnswer(m);
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if answer.manifest_id.is_empty() {
+        return Err(bad("empty manifestID".into()));
+    }
+    if !crate::http::gateway::valid_name(&answer.manifest_id) {
+        return Err(bad(format!("manifestID {:?} is not 1-128 characters of A-Z a-z 0-9 _ -", answer.manifest_id)));
+    }
+    let profiles = if !answer.profiles.is_empty() {
+        let json = serde_json::Value::Array(answer.profiles).to_string();
+        Some(lp_pipelines::profiles_from_json(&json).map_err(|e| bad(format!("profiles: {e}")))?)
+    } else if !answer.presets.is_empty() {
+        Some(lp_pipelines::profiles_from_names(&answer.presets).map_err(|e| bad(format!("presets: {e}")))?)
+    } else {
+        None
+    };
+    Ok(WebhookAnswer {
+        manifest_id: Some(answer.manifest_id),
+        stream_id: (!answer.stream_id.is_empty()).then_some(answer.stream_id),
+        profiles,
+    })
+}
+
+/// TLS to the webhook checks its certificate against the Mozilla roots (`webpki-roots`).
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_parse_as_go_livepeer_writes_them() {
+        assert_eq!(parse_answer(b"").unwrap(), WebhookAnswer::default());
+        let a = parse_answer(
+            br#"{"manifestID":"abc","streamID":"s-1","profiles":[{"name":"low","width":320,"height":180,"bitrate":200000,"fps":30}]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.manifest_id.as_deref(), Some("abc"));
+        assert_eq!(a.stream_id.as_deref(), Some("s-1"));
+        let p = &a.profiles.unwrap()[0];
+        assert_eq!((p.name.as_str(), p.width, p.height), ("low", 320, 180));
+        let a = parse_answer(br#"{"manifestID":"abc","presets":["P144p30fps16x9"]}"#).unwrap();
+        assert_eq!(a.profiles.unwrap()[0].name, "P144p30fps16x9");
+    }
+
+    #[test]
+    fn unusable_answers_refuse_the_stream() {
+        for (body, why) in [
+            (&br#"{"streamID":"x"}"#[..], "empty manifestID"),
+            (b"not json", "expected ident"),
+            (br#"{"manifestID":"../x"}"#, "is not 1-128 characters"),
+            (br#"{"manifestID":"a","presets":["P9000p"]}"#, "presets"),
+        ] {
+            let e = parse_answer(body).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+}
