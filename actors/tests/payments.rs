@@ -229,6 +229,7 @@ impl Net {
             idle_timeout: Duration::from_secs(60),
             hls_window: 6,
             hls_retention: std::time::Duration::from_secs(600),
+            recorder: None,
             payments: Some(payments),
         };
         let config = GatewayConfig {
