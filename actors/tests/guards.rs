@@ -180,13 +180,15 @@ async fn the_gateway_refuses_streams_beyond_max_streams() {
     let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
     transport.inner.add("o", orch);
     let gateway = gateway_with(&transport, &["o"], 1).await;
-    let a = gateway.send(Push { stream: "a".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    let a =
+        gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(0, data.clone()) }).await.unwrap();
     assert_eq!(a.expect("the first stream is served").renditions.len(), 1);
-    let b = gateway.send(Push { stream: "b".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    let b =
+        gateway.send(Push { stream: "b".into(), profiles: None, segment: incoming(0, data.clone()) }).await.unwrap();
     let refused = b.expect_err("a second stream is over max_streams");
     assert_eq!(refused.code, ErrorCode::GatewayBusy);
     assert!(refused.message.contains("max_streams (1)"), "{}", refused.message);
-    let a = gateway.send(Push { stream: "a".into(), segment: incoming(1, data) }).await.unwrap();
+    let a = gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(1, data) }).await.unwrap();
     assert!(a.is_ok(), "the live stream goes on");
     assert_eq!(transport.submitted.borrow().len(), 2, "the refused stream reached no orchestrator");
 }
@@ -208,7 +210,7 @@ async fn undecodable_input_is_not_retried() {
         p[0] = 0x47;
     }
     let failure = gateway
-        .send(Push { stream: "g".into(), segment: incoming(0, Bytes::from(garbage)) })
+        .send(Push { stream: "g".into(), profiles: None, segment: incoming(0, Bytes::from(garbage)) })
         .await
         .unwrap()
         .expect_err("garbage fails");

@@ -261,6 +261,24 @@ pub(crate) fn params_for_copy(par: &rsmpeg::avcodec::AVCodecParameters) -> rsmpe
     out
 }
 
+/// A packet's bytes.
+pub(crate) fn packet_data(pkt: &AVPacket) -> &[u8] {
+    if pkt.data.is_null() || pkt.size <= 0 {
+        return &[];
+    }
+    // SAFETY: a packet owns `size` bytes at `data` for as long as it lives.
+    unsafe { std::slice::from_raw_parts(pkt.data, pkt.size as usize) }
+}
+
+/// A stream's codec extradata (an `avcC` record, parameter sets …), empty if none.
+pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
+    if par.extradata.is_null() || par.extradata_size <= 0 {
+        return &[];
+    }
+    // SAFETY: the parameters own `extradata_size` bytes at `extradata` for as long as they live.
+    unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,22 +316,4 @@ mod tests {
         let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"500000", 0);
         open_codec(&mut enc, opts).expect("valid settings open");
     }
-}
-
-/// A packet's bytes.
-pub(crate) fn packet_data(pkt: &AVPacket) -> &[u8] {
-    if pkt.data.is_null() || pkt.size <= 0 {
-        return &[];
-    }
-    // SAFETY: a packet owns `size` bytes at `data` for as long as it lives.
-    unsafe { std::slice::from_raw_parts(pkt.data, pkt.size as usize) }
-}
-
-/// A stream's codec extradata (an `avcC` record, parameter sets …), empty if none.
-pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
-    if par.extradata.is_null() || par.extradata_size <= 0 {
-        return &[];
-    }
-    // SAFETY: the parameters own `extradata_size` bytes at `extradata` for as long as they live.
-    unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
 }
