@@ -5,7 +5,7 @@ DEMO_OUT ?= demo-out
 # More `livepeer demo` flags, e.g. DEMO_ARGS="--seconds 60 --serve".
 DEMO_ARGS ?=
 
-.PHONY: setup build demo demo-offchain test lint bench bench-memory fuzz clean
+.PHONY: setup build demo demo-offchain test lint bench bench-memory fuzz update-hls-js clean
 
 setup:
 	@bash scripts/setup.sh
@@ -57,6 +57,11 @@ bench-memory: setup
 FUZZ_SECS ?= 1800
 fuzz: setup
 	bash scripts/fuzz.sh $(FUZZ_SECS)
+
+# Vendor hls.js again (node/assets/hls.light.min.js and its license, the player page's) from npm
+# at the version pinned in scripts/update-hls-js.sh; HLS_JS_VERSION=x.y.z for another.
+update-hls-js:
+	bash scripts/update-hls-js.sh
 
 clean:
 	$(CARGO) clean
