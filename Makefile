@@ -5,7 +5,7 @@ DEMO_OUT ?= demo-out
 # More `livepeer demo` flags, e.g. DEMO_ARGS="--seconds 60 --serve".
 DEMO_ARGS ?=
 
-.PHONY: setup build demo demo-offchain test lint bench bench-memory fuzz update-hls-js clean
+.PHONY: setup build demo demo-offchain test lint bench bench-memory bench-latency fuzz update-hls-js clean
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,11 @@ bench: setup
 # (tests/memory.rs; MEMORY_STREAMS, MEMORY_ROUNDS, LP_TEST_BIN tune it). A few minutes.
 bench-memory: setup
 	$(CARGO) test -p lp-node --test memory -- --ignored --nocapture
+
+# The per-segment overhead around the transcode (client time minus the node's own transcode
+# time, p50 and p99) on the release build: tests/latency.rs (LATENCY_SEGMENTS tunes it).
+bench-latency: build
+	LP_TEST_BIN=$(CURDIR)/target/release/livepeer $(CARGO) test --release -p lp-node --test latency -- --ignored --nocapture
 
 # Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
 # probe, transcode, profiles; wire/tests/fuzz.rs: the MessagePack wire messages;
