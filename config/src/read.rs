@@ -791,6 +791,8 @@ mod tests {
             }),
             gateway: Some(GatewayConfig {
                 profiles_file: Some("p.json".into()),
+                record_dir: Some("recordings".into()),
+                auth_webhook_url: Some("https://example.com/auth".into()),
                 ai_max_prices: vec![AiPriceConfig::new("llm", Wei::from(5))],
                 ..Default::default()
             }),

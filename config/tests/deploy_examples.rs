@@ -68,6 +68,7 @@ fn examples_show_the_defaults() {
         data_dir: PathBuf::from(".livepeer-all-in-one"),
         gateway: Some(lp_config::GatewayConfig {
             http_addr: addr("127.0.0.1:9936"),
+            rtmp_addr: addr("127.0.0.1:1936"),
             orchestrators: vec!["https://127.0.0.1:8937".to_string()],
             ..Default::default()
         }),
