@@ -185,8 +185,18 @@ fn a_second_publisher_of_a_live_key_is_refused_and_the_first_goes_on() {
         let total = check_segments(&node, "dup", r, &ended(&node, "dup", r, 30));
         assert!((total - 10.0).abs() <= FRAME + 1e-9, "{r}: {total} s");
     }
-    // Once the first has left, the key can be published again.
-    still_serves(&node, "dup");
+    // Once the first has left, the key can be published again: its playlists go on after a
+    // discontinuity and end again.
+    let out = finished(publisher(&url, 4, false, &[]), 60);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for r in RENDITIONS {
+        let playlist = eventually(&format!("the second run of dup/{r} ended"), || {
+            media_playlist(&node.gateway(), "dup", r)
+                .filter(|p| p.contains("#EXT-X-DISCONTINUITY\n") && p.ends_with("#EXT-X-ENDLIST\n"))
+        });
+        let total = check_segments(&node, "dup", r, &playlist);
+        assert!((total - 14.0).abs() <= 2.0 * FRAME + 1e-9, "{r}: {total} s:\n{playlist}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ pub fn audio(data: &Bytes) -> Result<Audio, TagError> {
 
 /// The FourCC of an enhanced RTMP header, printable.
 fn fourcc(data: &[u8]) -> String {
-    let code = data.get(1..5).unwrap_or_default();
+    let code = data.get(1..data.len().min(5)).unwrap_or_default();
     if code.len() == 4 && code.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         String::from_utf8_lossy(code).trim().to_string()
     } else {
