@@ -109,7 +109,8 @@ fn check_segments(node: &Node, key: &str, rendition: &str, playlist: &str) -> f6
     for (_, uri) in &segments {
         let resp = http().get(format!("{}/stream/{key}/{uri}", node.gateway())).send().unwrap();
         assert_eq!(resp.status(), 200, "{uri}");
-        let info = lp_pipelines::probe(&resp.bytes().unwrap(), InputFormat::MpegTs).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let info =
+            lp_pipelines::probe(&resp.bytes().unwrap(), InputFormat::MpegTs).unwrap_or_else(|e| panic!("{uri}: {e}"));
         assert!(info.has_audio, "{rendition} {uri} has audio");
         if rendition != "source" {
             assert_eq!((info.width, info.height), (256, 144), "{uri}");
@@ -381,7 +382,9 @@ fn streams_that_cannot_be_segmented_are_closed() {
         let before = node.log().matches(logged).count();
         let out = finished(publisher(&rtmp_url(&node, path), 300, false, extra), 60);
         assert!(!out.status.success(), "{path}: ffmpeg published all of it");
-        eventually(&format!("{logged:?} logged for {path}"), || (node.log().matches(logged).count() > before).then_some(()));
+        eventually(&format!("{logged:?} logged for {path}"), || {
+            (node.log().matches(logged).count() > before).then_some(())
+        });
     }
     still_serves(&node, "after-limits");
 }

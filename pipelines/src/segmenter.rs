@@ -51,7 +51,8 @@ impl AacConfig {
     /// Read an AudioSpecificConfig (ISO 14496-3 1.6.2.1): object type, sampling frequency,
     /// channel configuration.
     pub fn parse(asc: Bytes) -> Result<AacConfig, SegmenterError> {
-        const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+        const RATES: [u32; 13] =
+            [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
         let bad = |why: &str| SegmenterError::BadConfig(format!("AAC AudioSpecificConfig: {why}"));
         let mut bits = Bits::new(&asc);
         let mut object_type = bits.read(5).ok_or_else(|| bad("too short"))?;
@@ -168,9 +169,11 @@ impl CutSegment {
         ff::init_logging();
         let ms = AVRational { num: 1, den: 1000 };
         let fail = |what: &str, e: &dyn std::fmt::Display| TranscodeError::Ffmpeg(format!("segmenter: {what}: {e}"));
-        let mut out = ff::MemoryOutput::mpegts(self.bytes() + self.bytes() / 8 + 4096).map_err(|e| fail("muxer", &e))?;
-        let video = ff::codec_params(ffi::AVMediaType_AVMEDIA_TYPE_VIDEO, ffi::AVCodecID_AV_CODEC_ID_H264, &self.video, None)
-            .map_err(|e| fail("video parameters", &e))?;
+        let mut out =
+            ff::MemoryOutput::mpegts(self.bytes() + self.bytes() / 8 + 4096).map_err(|e| fail("muxer", &e))?;
+        let video =
+            ff::codec_params(ffi::AVMediaType_AVMEDIA_TYPE_VIDEO, ffi::AVCodecID_AV_CODEC_ID_H264, &self.video, None)
+                .map_err(|e| fail("video parameters", &e))?;
         {
             let mut st = out.ctx.new_stream();
             st.set_codecpar(video);
@@ -532,7 +535,11 @@ mod tests {
             let info = crate::probe(&ts, InputFormat::MpegTs).unwrap();
             assert_eq!((info.width, info.height), (320, 180), "segment {i}");
             assert!(info.has_audio, "segment {i} has audio");
-            assert_eq!(lp_testkit::media::ffprobe_bytes(&ts).video().frames as usize, seg.video_frames(), "segment {i}: every frame decodes");
+            assert_eq!(
+                lp_testkit::media::ffprobe_bytes(&ts).video().frames as usize,
+                seg.video_frames(),
+                "segment {i}: every frame decodes"
+            );
             let (pts, key) = lp_testkit::media::first_video_frame(&ts);
             assert!(key, "segment {i} starts with a keyframe");
             // The source's timestamps run on across segments (MPEG-TS adds one offset to all).
@@ -590,7 +597,12 @@ mod tests {
             assert!(AacConfig::parse(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
         }
         assert!(check_avcc(AVCC).is_ok());
-        for bad in [&[][..], &AVCC[..7], &[2, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67], &[1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 9, 0x67]] {
+        for bad in [
+            &[][..],
+            &AVCC[..7],
+            &[2, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67],
+            &[1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 9, 0x67],
+        ] {
             assert!(check_avcc(bad).is_err(), "{bad:?}");
         }
     }

@@ -47,12 +47,12 @@ impl Reader<'_> {
         }
         let marker = self.take(1)?[0];
         match marker {
-            0x00 => self.take(8).map(drop),           // number
-            0x01 => self.take(1).map(drop),           // boolean
+            0x00 => self.take(8).map(drop),                          // number
+            0x01 => self.take(1).map(drop),                          // boolean
             0x02 => self.u16().and_then(|n| self.take(n).map(drop)), // string
-            0x03 => self.properties(depth),           // object
-            0x05 | 0x06 => Ok(()),                    // null, undefined
-            0x07 => self.take(2).map(drop),           // reference
+            0x03 => self.properties(depth),                          // object
+            0x05 | 0x06 => Ok(()),                                   // null, undefined
+            0x07 => self.take(2).map(drop),                          // reference
             0x08 => {
                 // ECMA array: the count is a hint, the entries end with the end marker; each
                 // entry is at least 3 bytes (an empty key and a one-byte value).
@@ -69,7 +69,7 @@ impl Reader<'_> {
                 }
                 (0..count).try_for_each(|_| self.value(depth + 1))
             }
-            0x0b => self.take(10).map(drop),                                  // date
+            0x0b => self.take(10).map(drop),                                // date
             0x0c | 0x0f => self.u32().and_then(|n| self.take(n).map(drop)), // long string, XML
             0x10 => {
                 // typed object: a class name, then properties

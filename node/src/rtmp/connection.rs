@@ -127,7 +127,12 @@ struct Connection {
 
 /// Serve one accepted connection until it ends (or `stop` fires); the caller's permit is held
 /// until then.
-pub(crate) async fn serve(io: TcpStream, peer: SocketAddr, shared: std::rc::Rc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    io: TcpStream,
+    peer: SocketAddr,
+    shared: std::rc::Rc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let local = io.local_addr().unwrap_or(shared.addr);
     let _ = io.set_nodelay(true);
     let mut conn = Connection {
@@ -165,9 +170,15 @@ pub(crate) async fn serve(io: TcpStream, peer: SocketAddr, shared: std::rc::Rc<S
             warn!(target: "lp::rtmp", %peer, stream_key = key, phase, limit_s = limit.as_secs(), "RTMP connection timed out; closed")
         }
         End::Io(e) => warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "RTMP connection broke"),
-        End::Protocol(e) => warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "RTMP protocol error; connection closed"),
-        End::Unsupported(codec) => warn!(target: "lp::rtmp", %peer, stream_key = key, %codec, "unsupported codec: the gateway takes H.264 video and AAC audio; connection closed"),
-        End::Media(e) => warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "cannot segment the stream; connection closed"),
+        End::Protocol(e) => {
+            warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "RTMP protocol error; connection closed")
+        }
+        End::Unsupported(codec) => {
+            warn!(target: "lp::rtmp", %peer, stream_key = key, %codec, "unsupported codec: the gateway takes H.264 video and AAC audio; connection closed")
+        }
+        End::Media(e) => {
+            warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "cannot segment the stream; connection closed")
+        }
     }
     if let Some(p) = publishing {
         // Media the segmenter refused would be refused again; anything else keeps its last part.
@@ -234,7 +245,8 @@ impl Connection {
             self.read_at_least(size).await?;
             let part = self.read_buf.split_to(size).freeze();
             let out = &mut self.write_buf;
-            match std::panic::catch_unwind(AssertUnwindSafe(|| server.handshake(&mut std::io::Cursor::new(part), out))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| server.handshake(&mut std::io::Cursor::new(part), out)))
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(End::Protocol(format!("bad handshake: {e}"))),
                 Err(_) => return Err(End::Protocol("bad handshake".into())),
@@ -384,7 +396,9 @@ impl Connection {
                 }
                 .write(buf, w)
                 .map_err(write_error)?;
-                ProtocolControlMessageSetChunkSize { chunk_size: CHUNK_SIZE as u32 }.write(buf, w).map_err(write_error)?;
+                ProtocolControlMessageSetChunkSize { chunk_size: CHUNK_SIZE as u32 }
+                    .write(buf, w)
+                    .map_err(write_error)?;
                 self.writer.set_chunk_size(CHUNK_SIZE);
                 let result = NetConnectionCommand::ConnectResult(NetConnectionCommandConnectResult::default());
                 Command { transaction_id: tx, command_type: CommandType::NetConnection(result) }
@@ -409,7 +423,9 @@ impl Connection {
                 self.unpublish().await;
             }
             CommandType::NetStream(NetStreamCommand::Play { .. } | NetStreamCommand::Play2 { .. }) => {
-                return Err(End::Protocol("play is not supported: watch the stream's HLS at /stream/{key}.m3u8".into()));
+                return Err(End::Protocol(
+                    "play is not supported: watch the stream's HLS at /stream/{key}.m3u8".into(),
+                ));
             }
             // releaseStream, FCPublish, _checkbw and the like need no answer.
             _ => {}

@@ -162,7 +162,10 @@ mod tests {
     fn other_video_codecs_are_named() {
         assert_eq!(video(&b(&[0x12, 0])).unwrap(), Video::Unsupported("Sorenson H.263".into()));
         assert_eq!(video(&b(&[0x1c, 0])).unwrap(), Video::Unsupported("HEVC (codec id 12)".into()));
-        assert_eq!(video(&b(&[0x90, b'h', b'v', b'c', b'1'])).unwrap(), Video::Unsupported("hvc1 (enhanced RTMP)".into()));
+        assert_eq!(
+            video(&b(&[0x90, b'h', b'v', b'c', b'1'])).unwrap(),
+            Video::Unsupported("hvc1 (enhanced RTMP)".into())
+        );
         assert_eq!(video(&b(&[0x90, 0])).unwrap(), Video::Unsupported("FourCC [00] (enhanced RTMP)".into()));
     }
 
@@ -175,6 +178,9 @@ mod tests {
         assert!(audio(&b(&[0xaf, 2, 0])).is_err());
         assert_eq!(audio(&b(&[0x2f, 0xff])).unwrap(), Audio::Unsupported("MP3".into()));
         assert_eq!(audio(&b(&[0xb6, 0])).unwrap(), Audio::Unsupported("Speex".into()));
-        assert_eq!(audio(&b(&[0x90, b'O', b'p', b'u', b's'])).unwrap(), Audio::Unsupported("Opus (enhanced RTMP)".into()));
+        assert_eq!(
+            audio(&b(&[0x90, b'O', b'p', b'u', b's'])).unwrap(),
+            Audio::Unsupported("Opus (enhanced RTMP)".into())
+        );
     }
 }

@@ -100,7 +100,11 @@ pub struct RtmpServer {
 
 impl RtmpServer {
     /// Serve `listener` (already bound) on the current actix system.
-    pub fn start(listener: std::net::TcpListener, ingest: Ingest, settings: RtmpSettings) -> std::io::Result<RtmpServer> {
+    pub fn start(
+        listener: std::net::TcpListener,
+        ingest: Ingest,
+        settings: RtmpSettings,
+    ) -> std::io::Result<RtmpServer> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let listener = TcpListener::from_std(listener)?;
