@@ -37,6 +37,7 @@ lint: setup
 # AI_THREADS), and llm tokens/s; then ticket signing and validation per core beside raw
 # libsecp256k1 sign and recover.
 bench: setup
+	@bash scripts/setup.sh bench
 	$(CARGO) bench -p lp-pipelines --bench ladder
 	$(CARGO) bench -p lp-pipelines --bench ai
 	$(CARGO) bench -p lp-chain --bench tickets

@@ -99,4 +99,11 @@ model_from_wheel rapidocr-onnxruntime==1.4.4 build/models/ppocr \
 # Only the model is used; the facts of its pre- and post-processing are ported in
 # pipelines/src/ai/safety.rs.
 model_from_wheel nudenet==3.4.2 build/models/nudenet nudenet/320n.onnx=320n.onnx
+# The transcoding benchmark's strongest baseline, for `make bench` only (`setup.sh bench`): the
+# newest FFmpeg CLI (9.0.2, static, with libx264) from the imageio-ffmpeg wheel, at
+# build/ffmpeg9/ffmpeg (pipelines/benches/ladder.rs finds it there; it is not put on PATH).
+if [ "${1:-}" = "bench" ]; then
+  model_from_wheel imageio-ffmpeg==0.8.1 build/ffmpeg9 imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2=ffmpeg
+  chmod +x build/ffmpeg9/ffmpeg
+fi
 echo "setup: ok"

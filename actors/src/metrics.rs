@@ -19,6 +19,7 @@ pub const TRANSCODERS_CAPACITY: &str = "livepeer_transcoders_capacity";
 pub const TRANSCODERS_LOAD: &str = "livepeer_transcoders_load";
 pub const STREAM_CREATED: &str = "livepeer_stream_created_total";
 pub const STREAM_ENDED: &str = "livepeer_stream_ended_total";
+pub const RECORDING_ERRORS: &str = "livepeer_recording_errors_total";
 pub const WORKER_RESTARTS: &str = "livepeer_transcode_worker_restarts_total";
 pub const MIL_PIXELS_PROCESSED: &str = "livepeer_mil_pixels_processed";
 pub const TRANSCODE_ABANDONED: &str = "livepeer_transcode_abandoned_total";
@@ -72,6 +73,7 @@ pub const ALL: &[&str] = &[
     TRANSCODERS_LOAD,
     STREAM_CREATED,
     STREAM_ENDED,
+    RECORDING_ERRORS,
     WORKER_RESTARTS,
     MIL_PIXELS_PROCESSED,
     TRANSCODE_ABANDONED,
@@ -117,9 +119,15 @@ pub fn describe() {
         counter!(AI_ABANDONED, "stage" => stage).increment(0);
     }
     counter!(SEGMENT_SOURCE_APPEARED, "seg_type" => "live").increment(0);
-    for name in
-        [SEGMENT_TRANSCODED, STREAM_CREATED, STREAM_ENDED, WORKER_RESTARTS, AI_WORKER_RESTARTS, MIL_PIXELS_PROCESSED]
-    {
+    for name in [
+        SEGMENT_TRANSCODED,
+        STREAM_CREATED,
+        STREAM_ENDED,
+        RECORDING_ERRORS,
+        WORKER_RESTARTS,
+        AI_WORKER_RESTARTS,
+        MIL_PIXELS_PROCESSED,
+    ] {
         counter!(name).increment(0);
     }
     counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS).increment(0);
@@ -172,7 +180,8 @@ fn describe_only() {
     describe_counter!(AI_MODEL_EVICTIONS, "Cold models evicted to make room for another, by pipeline");
     describe_counter!(AI_ABANDONED, "AI jobs dropped because their caller stopped waiting, by stage");
     describe_counter!(STREAM_CREATED, "Streams the gateway started");
-    describe_counter!(STREAM_ENDED, "Streams the gateway ended after their idle timeout");
+    describe_counter!(STREAM_ENDED, "Streams the gateway ended (publisher gone, idle timeout or deleted)");
+    describe_counter!(RECORDING_ERRORS, "Recording writes (record_dir) that failed or were dropped");
     describe_counter!(WORKER_RESTARTS, "Transcode workers restarted after a crash");
     describe_counter!(MIL_PIXELS_PROCESSED, "Millions of pixels transcoded by the orchestrator");
     describe_counter!(
@@ -253,6 +262,10 @@ pub fn stream_created() {
 
 pub fn stream_ended() {
     counter!(STREAM_ENDED).increment(1);
+}
+
+pub fn recording_error() {
+    counter!(RECORDING_ERRORS).increment(1);
 }
 
 pub fn ai_request(pipeline: &'static str, model: &str, secs: f64) {

@@ -1,6 +1,7 @@
 //! The guards the actor headers promise, each crossed once: the auth session's in-flight cap,
 //! the transcoder pool's queue bound, the gateway's stream cap, no retry of undecodable input,
-//! and the suspension of an orchestrator that failed.
+//! the suspension of an orchestrator that failed, and an ending stream's HLS outliving the
+//! retention sweep until its last segment is in.
 //!
 //! A transcode that stays in flight until the test lets it go cannot be made with real FFmpeg
 //! without racing the clock, so the in-flight tests use a held transcode function (it waits on
@@ -19,8 +20,8 @@ use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, HasAlternatives, InProcess, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator, Suspend,
-    TransportError,
+    End, Gateway, HasAlternatives, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push,
+    SelectOrchestrator, StreamSettings, Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
     AuthSession, LocalWorker, Offer, Orchestrator, RegisterWorker, SessionSegment, Submit, TranscodeFn, TranscodeJob,
@@ -180,13 +181,15 @@ async fn the_gateway_refuses_streams_beyond_max_streams() {
     let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
     transport.inner.add("o", orch);
     let gateway = gateway_with(&transport, &["o"], 1).await;
-    let a = gateway.send(Push { stream: "a".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    let a =
+        gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(0, data.clone()) }).await.unwrap();
     assert_eq!(a.expect("the first stream is served").renditions.len(), 1);
-    let b = gateway.send(Push { stream: "b".into(), segment: incoming(0, data.clone()) }).await.unwrap();
+    let b =
+        gateway.send(Push { stream: "b".into(), profiles: None, segment: incoming(0, data.clone()) }).await.unwrap();
     let refused = b.expect_err("a second stream is over max_streams");
     assert_eq!(refused.code, ErrorCode::GatewayBusy);
     assert!(refused.message.contains("max_streams (1)"), "{}", refused.message);
-    let a = gateway.send(Push { stream: "a".into(), segment: incoming(1, data) }).await.unwrap();
+    let a = gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(1, data) }).await.unwrap();
     assert!(a.is_ok(), "the live stream goes on");
     assert_eq!(transport.submitted.borrow().len(), 2, "the refused stream reached no orchestrator");
 }
@@ -208,7 +211,7 @@ async fn undecodable_input_is_not_retried() {
         p[0] = 0x47;
     }
     let failure = gateway
-        .send(Push { stream: "g".into(), segment: incoming(0, Bytes::from(garbage)) })
+        .send(Push { stream: "g".into(), profiles: None, segment: incoming(0, Bytes::from(garbage)) })
         .await
         .unwrap()
         .expect_err("garbage fails");
@@ -313,4 +316,38 @@ async fn an_ended_session_that_panics_stops_at_its_restart() {
     assert_eq!((report[0].restarts, report[0].instances), (1, 0), "{report:?}");
     release.send(()).unwrap();
     let _ = in_flight.await;
+}
+
+/// `Gateway` + `HlsRegistry`: a stream told to end finishes its segment in flight before its
+/// playlists end, and the retention sweep does not take the stream's HLS away meanwhile; once
+/// ended, the HLS is kept for the retention time, then forgotten.
+#[actix::test]
+async fn an_ending_stream_keeps_its_hls_until_its_last_segment_is_in() {
+    let (func, release, started) = held();
+    let transport = Loopback::default();
+    let orch = Orchestrator::new(settings("o", 10), pool_with(func, 1, 8).await).start();
+    transport.inner.add("o", orch);
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
+    let pool = OrchestratorPool::new(vec!["o".into()], t.clone()).start();
+    let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
+    // Swept every 50 ms, ended streams kept 300 ms.
+    let stream = StreamSettings { hls_retention: Duration::from_millis(300), ..common::stream_settings() };
+    let hls = HlsRegistry::default();
+    let gateway = Gateway::new(profiles, stream, 10, pool, t).hls(&hls).start();
+
+    let push = gateway.send(Push { stream: "e".into(), profiles: None, segment: incoming(0, segment()) });
+    let push = actix::spawn(push);
+    wait_until("the transcode starts", || started.load(Ordering::SeqCst) == 1).await;
+    assert!(gateway.send(End { stream: "e".into(), why: "deleted" }).await.unwrap());
+    // Several sweeps and more than the retention time pass while the segment is in flight.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(hls.is_live("e"), "an ending stream is live until its segments are in");
+    release.send(()).unwrap();
+    push.await.unwrap().unwrap().expect("the segment in flight is transcoded");
+    wait_until("the playlist ends", || {
+        hls.media("e", "P144p30fps16x9").is_some_and(|m| m.ends_with("#EXT-X-ENDLIST\n"))
+    })
+    .await;
+    assert!(hls.media("e", "P144p30fps16x9").unwrap().contains("P144p30fps16x9/0.ts"));
+    wait_until("the ended stream is forgotten", || hls.master("e").is_none()).await;
 }

@@ -229,6 +229,7 @@ impl Net {
             idle_timeout: Duration::from_secs(60),
             hls_window: 6,
             hls_retention: std::time::Duration::from_secs(600),
+            recorder: None,
             payments: Some(payments),
         };
         let config = GatewayConfig {
@@ -316,7 +317,7 @@ async fn segments_are_paid_and_the_orchestrator_credits_exactly_what_the_gateway
     let net = Net::start(&opts).await;
     let gateway = net.gateway(2, &opts).await;
     for seq in 0..4 {
-        gateway.push("paid".into(), common::incoming(seq, common::segment())).await.unwrap();
+        gateway.push("paid".into(), None, common::incoming(seq, common::segment())).await.unwrap();
     }
     let sent = gateway.report().await.unwrap().payments.expect("the gateway reports its payments");
     assert!(sent.tickets >= 4, "at least one ticket per segment: {sent:?}");
@@ -338,7 +339,7 @@ async fn two_streams_of_one_gateway_keep_their_own_balances() {
     let gateway = net.gateway(2, &opts).await;
     let push = |stream: &'static str, seq| {
         let gateway = gateway.clone();
-        async move { gateway.push(stream.into(), common::incoming(seq, common::segment())).await }
+        async move { gateway.push(stream.into(), None, common::incoming(seq, common::segment())).await }
     };
     for seq in 0..3 {
         let (a, b) = futures::join!(push("a", seq), push("b", seq));
@@ -441,7 +442,7 @@ async fn an_orchestrator_priced_above_the_gateways_cap_is_not_used() {
     let opts = Options { max_price: 5_000, ..Default::default() };
     let net = Net::start(&opts).await;
     let gateway = net.gateway(2, &opts).await;
-    let err = gateway.push("capped".into(), common::incoming(0, common::segment())).await.unwrap_err();
+    let err = gateway.push("capped".into(), None, common::incoming(0, common::segment())).await.unwrap_err();
     let CallError::Refused(f) = err else { panic!("{err}") };
     assert_eq!(f.code, ErrorCode::NoOrchestrators, "{f}");
     assert!(f.message.contains("above max_price_per_unit"), "{f}");
@@ -456,7 +457,7 @@ async fn expired_parameters_are_refreshed_without_failing_a_segment() {
     let opts = Options::default();
     let net = Net::start(&opts).await;
     let gateway = net.gateway(2, &opts).await;
-    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    gateway.push("s".into(), None, common::incoming(0, common::segment())).await.unwrap();
     // The parameters of the last answer expire 40 blocks after it.
     net.provider.anvil_mine(Some(41), None).await.unwrap();
     let block = net.provider.get_block_number().await.unwrap();
@@ -464,7 +465,7 @@ async fn expired_parameters_are_refreshed_without_failing_a_segment() {
         (net.o_senders.send(GetChainView).await.unwrap()?.block >= block).then_some(())
     })
     .await;
-    let done = gateway.push("s".into(), common::incoming(1, common::segment())).await.unwrap();
+    let done = gateway.push("s".into(), None, common::incoming(1, common::segment())).await.unwrap();
     assert_eq!(done.attempts, 1, "paid on the first attempt, with refreshed parameters");
     let r = &net.orchestrator.payments().await.unwrap()[0];
     assert_eq!(r.sessions.len(), 1, "the same session: {r:?}");
@@ -517,13 +518,13 @@ async fn an_unlocking_sender_is_seen_from_the_chains_events_on_both_sides() {
     let opts = Options::default();
     let net = Net::start(&opts).await;
     let gateway = net.gateway(2, &opts).await;
-    gateway.push("s".into(), common::incoming(0, common::segment())).await.unwrap();
+    gateway.push("s".into(), None, common::incoming(0, common::segment())).await.unwrap();
     let info = net.terms(2).await.unwrap();
     let g_client = client(&net.url, net.controller, 2).await;
     g_client.unlock().await.unwrap();
 
     let err = eventually("the gateway refuses to pay while unlocking", || async {
-        match gateway.push("s".into(), common::incoming(1, common::segment())).await {
+        match gateway.push("s".into(), None, common::incoming(1, common::segment())).await {
             Err(CallError::Refused(f)) => Some(f),
             Ok(_) => None,
             Err(e) => panic!("{e}"),
@@ -592,7 +593,7 @@ async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_
     let gateway = net.gateway(2, &opts).await;
     // About 12 tickets at 1/2: all losing has a chance of 1 in 4000.
     for seq in 0..8 {
-        gateway.push("s".into(), common::incoming(seq, common::segment())).await.unwrap();
+        gateway.push("s".into(), None, common::incoming(seq, common::segment())).await.unwrap();
     }
     let received = net.orchestrator.payments().await.unwrap().remove(0);
     assert!(received.winning_tickets >= 1, "{received:?}");

@@ -16,8 +16,7 @@ use bytes::Bytes;
 use common::*;
 use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    Gateway, GetHls, HlsItem, InProcess, OrchestratorPool, OrchestratorTransport, Push, ReadHls, SegmentDone,
-    TransportError,
+    Gateway, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push, SegmentDone, TransportError,
 };
 use lp_actors::orchestrator::{
     AuthSession, GetWorkers, JobError, Offer, Orchestrator, RegisterWorker, RunJob, SessionEnded, SessionSegment,
@@ -163,7 +162,11 @@ async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let tpool = pool_with(func, 1, 8).await;
     let gateway = gateway_on(tpool);
     let segment = incoming(0, data);
-    let done = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect("retried and transcoded");
+    let done = gateway
+        .send(Push { stream: "s".into(), profiles: None, segment })
+        .await
+        .unwrap()
+        .expect("retried and transcoded");
     assert_eq!(done.attempts, 2, "the first attempt crashed, the second worked");
     assert_eq!(done.renditions.len(), 1);
     assert_eq!(done.renditions[0].pixels, 256 * 144 * 30);
@@ -180,7 +183,11 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
     }
     let gateway = gateway_on(tpool.clone());
     let segment = incoming(0, data);
-    let failure = gateway.send(Push { stream: "s".into(), segment }).await.unwrap().expect_err("a poison segment");
+    let failure = gateway
+        .send(Push { stream: "s".into(), profiles: None, segment })
+        .await
+        .unwrap()
+        .expect_err("a poison segment");
     assert_eq!(failure.code, ErrorCode::TranscoderCrashed, "{failure}");
     assert_eq!(tpool.send(GetWorkers).await.unwrap().len(), 1, "one attempt: two transcoders died, not three");
 }
@@ -238,6 +245,7 @@ struct Stack {
     gateway: Addr<Gateway>,
     orchestrator_pool: Addr<OrchestratorPool>,
     transcoder_pool: Addr<TranscoderPool>,
+    hls: HlsRegistry,
 }
 
 async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
@@ -253,13 +261,18 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     let orchestrator_pool = watchdog.start("orchestrator_pool", Policy::Permanent, opool);
     let stream = common::stream_settings();
     let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
-    let gateway = Gateway::new(profiles, stream, 10, orchestrator_pool.clone(), transport).supervised_by(watchdog);
+    let hls = HlsRegistry::default();
+    let gateway =
+        Gateway::new(profiles, stream, 10, orchestrator_pool.clone(), transport).supervised_by(watchdog).hls(&hls);
     let gateway = watchdog.start("gateway", Policy::Permanent, gateway);
-    Stack { gateway, orchestrator_pool, transcoder_pool }
+    Stack { gateway, orchestrator_pool, transcoder_pool, hls }
 }
 
 async fn push(gateway: &Addr<Gateway>, seq: i64, data: &Bytes) -> Result<SegmentDone, TranscodeFailure> {
-    gateway.send(Push { stream: "s".into(), segment: incoming(seq, data.clone()) }).await.expect("the gateway answers")
+    gateway
+        .send(Push { stream: "s".into(), profiles: None, segment: incoming(seq, data.clone()) })
+        .await
+        .expect("the gateway answers")
 }
 
 fn part(watchdog: &Watchdog, actor: &str) -> PartReport {
@@ -306,9 +319,12 @@ async fn a_gateway_that_panics_is_restarted_in_place_and_the_next_segment_is_tra
     panic_and_watch(&watchdog, &s.gateway, "gateway").await;
     let done = push(&s.gateway, 1, &data).await.expect("transcoded after the restart");
     assert_eq!(done.renditions[0].pixels, 256 * 144 * 30);
-    // Its state survived: the stream's HLS window still has the segment from before the panic.
-    let hls = s.gateway.send(ReadHls { stream: "s".into(), what: GetHls::Segment("P144p30fps16x9".into(), 0) });
-    assert!(matches!(hls.await.unwrap(), Some(HlsItem::Segment(_))));
+    // Its state survived: the stream's session (and so its run of the playlists) is the same one,
+    // not a restart of the stream after a discontinuity.
+    let media = s.hls.media("s", "P144p30fps16x9").unwrap();
+    assert!(media.contains("P144p30fps16x9/0.ts\n#EXT-X-PROGRAM-DATE-TIME:"), "{media}");
+    assert!(media.contains("P144p30fps16x9/1.ts") && !media.contains("DISCONTINUITY"), "{media}");
+    assert_eq!(part(&watchdog, "stream_session").instances, 1, "{media}");
 }
 
 #[actix::test]

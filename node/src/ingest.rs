@@ -84,7 +84,7 @@ pub enum IngestError {
 pub struct Ingest {
     gateway: GatewayHandle,
     webhook: Option<AuthWebhook>,
-    /// HTTP push: the admission of each stream key, kept while its stream is live.
+    /// HTTP push with a webhook: its answer for each stream key, kept while the stream is live.
     admitted: Arc<DashMap<String, Admission>>,
     /// Streams an RTMP publisher holds, by id.
     published: Arc<DashMap<String, ()>>,
@@ -99,21 +99,31 @@ impl Ingest {
         &self.gateway
     }
 
-    /// HTTP push: the admission of stream `key` (asking the webhook on the stream's first
-    /// segment; `url` is the request's). Refused while an RTMP publisher holds the stream.
-    pub async fn admit(&self, key: &str, url: &str) -> Result<Admission, IngestError> {
-        let cached = self.admitted.get(key).map(|a| a.clone()).filter(|a| self.gateway.hls().is_live(&a.id));
-        let admission = match cached {
-            Some(a) => a,
-            None => {
-                let a = self.authenticate(key, url).await?;
-                self.admitted.insert(key.to_string(), a.clone());
-                a
-            }
-        };
+    /// HTTP push: one segment of stream `key` (`url`: the request's). The segment is checked
+    /// first, then the stream admitted (the webhook asked on the stream's first segment), then
+    /// transcoded. Refused while an RTMP publisher holds the stream.
+    pub async fn push(&self, key: &str, url: &str, seg: NewSegment) -> Result<SegmentDone, IngestError> {
+        let checked = check(key, seg).await?;
+        let admission = self.admit(key, url).await?;
         if self.published.contains_key(&admission.id) {
             return Err(IngestError::Busy(format!("an RTMP publisher is streaming to {}", admission.id)));
         }
+        self.transcode(&admission, checked).await
+    }
+
+    /// The admission of a pushed stream: the webhook's answer is kept while the stream is live.
+    async fn admit(&self, key: &str, url: &str) -> Result<Admission, IngestError> {
+        if self.webhook.is_none() {
+            return Ok(Admission { id: key.to_string(), profiles: None });
+        }
+        let hls = self.gateway.hls();
+        if let Some(a) = self.admitted.get(key).filter(|a| hls.is_live(&a.id)) {
+            return Ok(a.clone());
+        }
+        let admission = self.authenticate(key, url).await?;
+        // Keep the answers of live streams only.
+        self.admitted.retain(|_, a| hls.is_live(&a.id));
+        self.admitted.insert(key.to_string(), admission.clone());
         Ok(admission)
     }
 
@@ -166,57 +176,15 @@ impl Ingest {
         }
     }
 
-    /// Check one segment of an admitted stream and have it transcoded.
+    /// RTMP: one segment of an admitted stream, checked and transcoded.
     pub async fn segment(&self, stream: &Admission, seg: NewSegment) -> Result<SegmentDone, IngestError> {
-        metrics::segment_appeared();
-        let (seq, format) = (seg.seq, seg.format);
-        // Classify the input before any orchestrator is asked; HLS serves the source as MPEG-TS.
-        let probe_bytes = seg.data.clone();
-        let probed = actix_web::web::block(move || {
-            let info = lp_pipelines::probe(&probe_bytes, format)?;
-            let source_ts = match format {
-                InputFormat::MpegTs => Some(probe_bytes),
-                InputFormat::Mp4 => match lp_pipelines::remux_to_mpegts(&probe_bytes, format) {
-                    Ok(ts) => Some(Bytes::from(ts)),
-                    Err(e @ TranscodeError::InvalidInput(_)) => return Err(e),
-                    // Our side failed, not the segment: transcode it, without a source rendition.
-                    Err(e) => {
-                        warn!(target: "lp::ingest", error = %e, "cannot remux the source to MPEG-TS; HLS leaves it out");
-                        None
-                    }
-                },
-            };
-            Ok::<_, TranscodeError>((info, source_ts))
-        })
-        .await;
-        let (source, source_ts) = match probed {
-            Ok(Ok(probed)) => probed,
-            Ok(Err(TranscodeError::InvalidInput(e))) => {
-                metrics::segment_failed(ErrorCode::InvalidInput);
-                warn!(target: "lp::ingest", stream = %stream.id, seq, error = %e, "segment refused");
-                return Err(IngestError::Invalid(e));
-            }
-            Ok(Err(e)) => {
-                warn!(target: "lp::ingest", stream = %stream.id, seq, error = %e, "probing the segment failed");
-                return Err(IngestError::Internal(format!("probing the segment: {e}")));
-            }
-            Err(e) => return Err(IngestError::Internal(format!("probing the segment: {e}"))),
-        };
-        let duration_ms = match seg.duration {
-            SegmentDuration::Exact(ms) => ms,
-            SegmentDuration::Probed { header_ms } => probed_duration(&stream.id, seq, source.duration_ms, header_ms),
-        };
-        let segment = IncomingSegment {
-            seq,
-            format,
-            data: seg.data,
-            source_ts,
-            duration_ms,
-            width: source.width,
-            height: source.height,
-            start: seg.start,
-        };
-        match self.gateway.push(stream.id.clone(), stream.profiles.clone(), segment).await {
+        let checked = check(&stream.id, seg).await?;
+        self.transcode(stream, checked).await
+    }
+
+    async fn transcode(&self, stream: &Admission, seg: IncomingSegment) -> Result<SegmentDone, IngestError> {
+        let seq = seg.seq;
+        match self.gateway.push(stream.id.clone(), stream.profiles.clone(), seg).await {
             Ok(done) => {
                 info!(target: "lp::ingest", stream = %stream.id, seq, renditions = done.renditions.len(), latency_ms = done.latency.as_millis() as u64, "segment transcoded");
                 Ok(done)
@@ -229,6 +197,58 @@ impl Ingest {
             Err(CallError::Stopped(_)) => Err(IngestError::Stopped),
         }
     }
+}
+
+/// Check a segment before any orchestrator (or the webhook) is asked: probe it (a segment that
+/// does not decode is refused), measure it, and remux the source to MPEG-TS for HLS.
+async fn check(stream: &str, seg: NewSegment) -> Result<IncomingSegment, IngestError> {
+    metrics::segment_appeared();
+    let (seq, format) = (seg.seq, seg.format);
+    let probe_bytes = seg.data.clone();
+    let probed = actix_web::web::block(move || {
+        let info = lp_pipelines::probe(&probe_bytes, format)?;
+        let source_ts = match format {
+            InputFormat::MpegTs => Some(probe_bytes),
+            InputFormat::Mp4 => match lp_pipelines::remux_to_mpegts(&probe_bytes, format) {
+                Ok(ts) => Some(Bytes::from(ts)),
+                Err(e @ TranscodeError::InvalidInput(_)) => return Err(e),
+                // Our side failed, not the segment: transcode it, without a source rendition.
+                Err(e) => {
+                    warn!(target: "lp::ingest", error = %e, "cannot remux the source to MPEG-TS; HLS leaves it out");
+                    None
+                }
+            },
+        };
+        Ok::<_, TranscodeError>((info, source_ts))
+    })
+    .await;
+    let (source, source_ts) = match probed {
+        Ok(Ok(probed)) => probed,
+        Ok(Err(TranscodeError::InvalidInput(e))) => {
+            metrics::segment_failed(ErrorCode::InvalidInput);
+            warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
+            return Err(IngestError::Invalid(e));
+        }
+        Ok(Err(e)) => {
+            warn!(target: "lp::ingest", %stream, seq, error = %e, "probing the segment failed");
+            return Err(IngestError::Internal(format!("probing the segment: {e}")));
+        }
+        Err(e) => return Err(IngestError::Internal(format!("probing the segment: {e}"))),
+    };
+    let duration_ms = match seg.duration {
+        SegmentDuration::Exact(ms) => ms,
+        SegmentDuration::Probed { header_ms } => probed_duration(stream, seq, source.duration_ms, header_ms),
+    };
+    Ok(IncomingSegment {
+        seq,
+        format,
+        data: seg.data,
+        source_ts,
+        duration_ms,
+        width: source.width,
+        height: source.height,
+        start: seg.start,
+    })
 }
 
 /// The probed duration wins: a header is a hint, used only when the probe cannot tell, and

@@ -302,6 +302,13 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             idle_timeout: Duration::from_secs(g.stream_idle_timeout_secs),
             hls_window: g.hls_window,
             hls_retention: Duration::from_secs(g.hls_retention_secs),
+            recorder: match &g.record_dir {
+                Some(dir) => Some(
+                    lp_actors::gateway::Recorder::start(dir.clone())
+                        .with_context(|| format!("gateway.record_dir {}", dir.display()))?,
+                ),
+                None => None,
+            },
         };
         let config = GatewayConfig {
             profiles: prepared.profiles.clone(),

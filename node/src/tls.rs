@@ -54,6 +54,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// A client config that checks the server's certificate against the Mozilla roots
+/// (`webpki-roots`), for services with real certificates (the auth webhook).
+pub fn verified_client_config() -> ClientConfig {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("default protocol versions are supported")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg
+}
+
 /// A client config that accepts the orchestrator's self-signed certificate.
 pub fn client_config() -> ClientConfig {
     let provider = provider();

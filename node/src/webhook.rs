@@ -113,15 +113,10 @@ fn parse_answer(body: &[u8]) -> Result<WebhookAnswer, WebhookError> {
     })
 }
 
-/// TLS to the webhook checks its certificate against the Mozilla roots (`webpki-roots`).
+/// TLS to the webhook checks its certificate (made once per process).
 fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
-        })
-        .clone()
+    CONFIG.get_or_init(|| Arc::new(crate::tls::verified_client_config())).clone()
 }
 
 #[cfg(test)]

@@ -1,15 +1,22 @@
-//! Ladder benchmark: our `transcode` against one FFmpeg CLI process (`split=4`), both decoding a
-//! 2-second 1080p30 segment once and encoding livepeer_bench's 720p/480p/360p/240p ladder with
-//! libx264 veryfast.
+//! Ladder benchmark: our `transcode` against the FFmpeg CLI — Debian's (5.1, on PATH) and the
+//! newest, 9.0.2 from the `imageio-ffmpeg` wheel (`make bench` installs it at
+//! `build/ffmpeg9/ffmpeg`) — each decoding a 2-second segment once and encoding
+//! livepeer_bench's ladder (720p 3000k / 480p 1600k / 360p 800k / 240p 250k, CBR, 1 s GOP,
+//! bilinear scaling, libx264) in one process (`split`). Cases: the 1080p30 source with the
+//! `veryfast`, `ultrafast` and `medium` presets, and a 720p30 source into the three lower rungs
+//! (`veryfast`). Runs are interleaved (ours, 5.1, 9.0.2, ours, …) so machine noise hits all alike.
 //!
-//! Run with `cargo bench -p lp-pipelines --bench ladder`. Environment:
-//! * `LADDER_RUNS` (default 7): timed runs of each, after one warm-up, interleaved
-//!   (ours, ffmpeg, ours, ffmpeg, ...) so machine noise hits both alike;
-//! * `LADDER_PRESET` (default `veryfast`): the x264 preset of both;
-//! * `LADDER_INPUT`: use this MPEG-TS file instead of generating the segment.
+//! For each case it prints the medians, CPU-seconds per run, cores busy, the ratios of ours to
+//! each CLI, and the quality of every rendition of each side against the source (SSIM and PSNR,
+//! the source scaled to the rendition's size, timestamps aligned with `setpts=PTS-STARTPTS`) and
+//! its size, so that speed is never bought with quality or bits. One JSON line per case
+//! (`{"bench":"ladder",…`).
 //!
-//! Prints a human line and one JSON line (prefixed `{"bench":"ladder"`), and asserts that every
-//! rendition of ours decodes with the source's 60 frames.
+//! Environment: `LADDER_RUNS` (default 7) timed runs of each after one warm-up; `LADDER_CASES`
+//! a comma list of `1080p-veryfast,1080p-ultrafast,1080p-medium,720p-veryfast` (default all);
+//! `LADDER_INPUT` an MPEG-TS file to use as the 1080p source; `LADDER_FFMPEG9` another path for
+//! the newest CLI (a missing one is skipped with a note). Asserts that every rendition of ours
+//! decodes with the source's 60 frames at its size.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,20 +28,23 @@ use lp_pipelines::{H264Profile, InputFormat, Profile, TranscodeOptions, transcod
 const LADDER: [(&str, u32, u32, u32); 4] =
     [("720p", 1280, 720, 3000), ("480p", 854, 480, 1600), ("360p", 640, 360, 800), ("240p", 426, 240, 250)];
 
+type Rung = (&'static str, u32, u32, u32);
+
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("the ffmpeg CLI must be installed");
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The realistic segment of performance.md B1: testsrc2 + temporal noise, 1080p30, H.264 High
-/// 6 Mbps, GOP 60, AAC 48 kHz stereo, MPEG-TS.
-fn make_input(dir: &Path) -> PathBuf {
-    let path = dir.join("seg1080.ts");
+/// The realistic segment of performance.md B1: testsrc2 + temporal noise, 30 fps, H.264 High at
+/// `mbps`, GOP 60, AAC 48 kHz stereo, MPEG-TS.
+fn make_input(dir: &Path, (w, h): (u32, u32), mbps: u32) -> PathBuf {
+    let path = dir.join(format!("seg{h}.ts"));
+    let (src, rate) = (format!("testsrc2=size={w}x{h}:rate=30"), format!("{mbps}M"));
     lp_testkit::media::ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=1920x1080:rate=30",
+        &src,
         "-f",
         "lavfi",
         "-i",
@@ -50,13 +60,13 @@ fn make_input(dir: &Path) -> PathBuf {
         "-pix_fmt",
         "yuv420p",
         "-b:v",
-        "6M",
+        &rate,
         "-minrate",
-        "6M",
+        &rate,
         "-maxrate",
-        "6M",
+        &rate,
         "-bufsize",
-        "6M",
+        &rate,
         "-g",
         "60",
         "-keyint_min",
@@ -78,31 +88,55 @@ fn make_input(dir: &Path) -> PathBuf {
     path
 }
 
-fn ffmpeg_cmd(input: &Path, dir: &Path, preset: &str) -> Command {
+fn ffmpeg_cmd(bin: &Path, input: &Path, out: &Path, ladder: &[Rung], preset: &str) -> Command {
     let graph = {
-        let mut g = String::from("[0:v]split=4");
-        for i in 0..LADDER.len() {
+        let mut g = format!("[0:v]split={}", ladder.len());
+        for i in 0..ladder.len() {
             g.push_str(&format!("[s{i}]"));
         }
-        for (i, (_, w, h, _)) in LADDER.iter().enumerate() {
+        for (i, (_, w, h, _)) in ladder.iter().enumerate() {
             g.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bilinear[o{i}]"));
         }
         g
     };
-    let mut cmd = Command::new("ffmpeg");
+    let mut cmd = Command::new(bin);
     cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
         .arg(input)
         .args(["-filter_complex", &graph]);
-    for (i, (name, _, _, kbps)) in LADDER.iter().enumerate() {
+    for (i, (name, _, _, kbps)) in ladder.iter().enumerate() {
         let b = format!("{kbps}k");
         cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a?"])
             .args(["-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-bf", "0"])
             .args(["-b:v", &b, "-minrate", &b, "-maxrate", &b, "-bufsize", &b])
             .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
             .args(["-c:a", "copy", "-f", "mpegts"])
-            .arg(dir.join(format!("ffmpeg_{name}.ts")));
+            .arg(out.join(format!("{name}.ts")));
     }
     cmd
+}
+
+/// SSIM (All) and PSNR (average, dB) of `rendition` against `source` scaled to its size.
+fn quality(source: &Path, rendition: &Path, (w, h): (u32, u32)) -> (f64, f64) {
+    let graph = format!(
+        "[0:v]setpts=PTS-STARTPTS,split[d1][d2];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS,split[r1][r2];\
+         [d1][r1]ssim;[d2][r2]psnr"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(rendition)
+        .arg("-i")
+        .arg(source)
+        .args(["-lavfi", &graph, "-f", "null", "-"])
+        .output()
+        .expect("the ffmpeg CLI must be installed");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let after = |key: &str| -> f64 {
+        log.lines()
+            .rev()
+            .find_map(|l| l.split_once(key).and_then(|(_, v)| v.split_whitespace().next()?.parse().ok()))
+            .unwrap_or_else(|| panic!("no {key} in the ffmpeg log: {log}"))
+    };
+    (after("All:"), after("average:"))
 }
 
 fn frames_of(path: &Path) -> (u32, u32, u64) {
@@ -151,17 +185,40 @@ fn stats(v: &[f64]) -> Stats {
     Stats { median, min: s[0], max: s[n - 1] }
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; a libtest-style filter argument is ignored.
-    let runs: usize = std::env::var("LADDER_RUNS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(7);
-    let preset = std::env::var("LADDER_PRESET").unwrap_or_else(|_| "veryfast".into());
-    let dir = tempfile::tempdir().unwrap();
-    let input = match std::env::var_os("LADDER_INPUT") {
-        Some(p) => PathBuf::from(p),
-        None => make_input(dir.path()),
-    };
-    let data = std::fs::read(&input).unwrap();
-    let profiles: Vec<Profile> = LADDER
+/// One side of the comparison: its timings, CPU and the renditions of its last run.
+struct Side {
+    name: String,
+    ms: Vec<f64>,
+    cpu_s: f64,
+    out: PathBuf,
+}
+
+impl Side {
+    fn new(name: &str, dir: &Path) -> Side {
+        let out = dir.join(name.replace([' ', '.'], "_"));
+        std::fs::create_dir_all(&out).unwrap();
+        Side { name: name.to_string(), ms: Vec::new(), cpu_s: 0.0, out }
+    }
+}
+
+fn ffmpeg9() -> Option<PathBuf> {
+    let path = std::env::var_os("LADDER_FFMPEG9")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/ffmpeg9/ffmpeg"));
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "(no FFmpeg 9 CLI at {}: run `make bench`, which installs it; comparing with Debian's only)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str, runs: usize, ffmpeg9: Option<&Path>) {
+    let data = std::fs::read(source).unwrap();
+    let profiles: Vec<Profile> = ladder
         .iter()
         .map(|&(name, width, height, kbps)| Profile {
             name: name.to_string(),
@@ -174,78 +231,107 @@ fn main() {
             profile: H264Profile::ConstrainedHigh,
         })
         .collect();
-    let opts = TranscodeOptions { x264_preset: preset.clone(), ..TranscodeOptions::default() };
-
-    let ours_only = std::env::var_os("LADDER_OURS_ONLY").is_some();
-    let ours_once = || {
-        let c = cpu_secs().0;
+    let opts = TranscodeOptions { x264_preset: preset.to_string(), ..TranscodeOptions::default() };
+    let case_dir = dir.join(case);
+    let mut sides = vec![Side::new("ours", &case_dir), Side::new("ffmpeg 5.1", &case_dir)];
+    let mut bins: Vec<Option<PathBuf>> = vec![None, Some(PathBuf::from("ffmpeg"))];
+    if let Some(bin) = ffmpeg9 {
+        sides.push(Side::new("ffmpeg 9.0.2", &case_dir));
+        bins.push(Some(bin.to_path_buf()));
+    }
+    let once = |side: &mut Side, bin: &Option<PathBuf>, timed: bool| {
+        let (own, children) = cpu_secs();
         let t = Instant::now();
-        let out = transcode(&data, InputFormat::MpegTs, &profiles, &opts).expect("transcode");
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        (ms, cpu_secs().0 - c, out)
-    };
-    let ffmpeg_once = || {
-        if ours_only {
-            return (f64::NAN, 0.0);
+        match bin {
+            None => {
+                let out = transcode(&data, InputFormat::MpegTs, &profiles, &opts).expect("transcode");
+                assert_eq!(out.decoded_frames, 60, "source frames");
+                for r in &out.renditions {
+                    std::fs::write(side.out.join(format!("{}.ts", r.name)), &r.data).unwrap();
+                }
+            }
+            Some(bin) => run(&mut ffmpeg_cmd(bin, source, &side.out, ladder, preset)),
         }
-        let c = cpu_secs().1;
-        let t = Instant::now();
-        run(&mut ffmpeg_cmd(&input, dir.path(), &preset));
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        (ms, cpu_secs().1 - c)
+        let (own2, children2) = cpu_secs();
+        if timed {
+            side.ms.push(ms);
+            side.cpu_s += (own2 - own) + (children2 - children);
+        }
     };
-
     // Warm-up (page cache, lazy library init), then interleaved timed runs.
-    let (_, _, warm) = ours_once();
-    ffmpeg_once();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let (mut ours_cpu, mut ffmpeg_cpu) = (0.0, 0.0);
-    let mut last = warm;
+    for (side, bin) in sides.iter_mut().zip(&bins) {
+        once(side, bin, false);
+    }
     for _ in 0..runs {
-        let (ms, cpu, out) = ours_once();
-        ours.push(ms);
-        ours_cpu += cpu;
-        last = out;
-        let (ms, cpu) = ffmpeg_once();
-        theirs.push(ms);
-        ffmpeg_cpu += cpu;
+        for (side, bin) in sides.iter_mut().zip(&bins) {
+            once(side, bin, true);
+        }
     }
 
-    // A benchmark of a broken transcode is worthless: every rendition must decode with 60 frames.
-    assert_eq!(last.decoded_frames, 60, "source frames");
-    for (r, &(name, w, h, _)) in last.renditions.iter().zip(LADDER.iter()) {
-        assert_eq!(r.name, name);
-        let path = dir.path().join(format!("ours_{name}.ts"));
-        std::fs::write(&path, &r.data).unwrap();
-        let got = frames_of(&path);
-        assert_eq!(got, (w, h, 60), "rendition {name} of ours");
-        assert_eq!(r.frames, 60);
+    // A benchmark of a broken transcode is worthless: every rendition must decode whole.
+    for &(name, w, h, _) in ladder {
+        assert_eq!(frames_of(&sides[0].out.join(format!("{name}.ts"))), (w, h, 60), "rendition {name} of ours");
     }
+    let ours_median = stats(&sides[0].ms).median;
+    println!(
+        "\n{case}: {} -> {} ({preset}, {runs} runs each)",
+        source.file_name().unwrap().to_string_lossy(),
+        ladder.iter().map(|r| r.0).collect::<Vec<_>>().join("/")
+    );
+    let mut json_sides = serde_json::Map::new();
+    for side in &sides {
+        let st = stats(&side.ms);
+        let cpu = side.cpu_s / runs as f64;
+        let mut line = format!(
+            "  {:<13} median {:>6.0} ms (min {:.0}, max {:.0})  CPU {cpu:.2} s/run, {:.2} cores busy",
+            side.name,
+            st.median,
+            st.min,
+            st.max,
+            cpu * 1000.0 / st.median
+        );
+        if side.name != "ours" {
+            line.push_str(&format!("  ours/this {:.2}", ours_median / st.median));
+        }
+        println!("{line}");
+        let mut renditions = serde_json::Map::new();
+        for &(name, w, h, _) in ladder {
+            let path = side.out.join(format!("{name}.ts"));
+            let (ssim, psnr) = quality(source, &path, (w, h));
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            println!("      {name:>5}: SSIM {ssim:.5}  PSNR {psnr:.2} dB  {bytes} bytes");
+            renditions.insert(name.into(), serde_json::json!({"ssim": ssim, "psnr": psnr, "bytes": bytes}));
+        }
+        json_sides.insert(
+            side.name.clone(),
+            serde_json::json!({"median_ms": st.median, "min_ms": st.min, "max_ms": st.max, "all_ms": side.ms,
+                "cpu_s": cpu, "ratio_ours": ours_median / st.median, "renditions": renditions}),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({"bench": "ladder", "case": case, "preset": preset, "runs": runs, "sides": json_sides})
+    );
+}
 
-    let (o, f) = (stats(&ours), stats(&theirs));
-    let ratio = o.median / f.median;
-    let n = runs as f64;
-    let (ours_cpu, ffmpeg_cpu) = (ours_cpu / n, ffmpeg_cpu / n);
-    println!(
-        "ladder 1080p30 2s -> 720p/480p/360p/240p {preset}: ours median {:.0} ms (min {:.0}, max {:.0}), \
-         ffmpeg CLI median {:.0} ms (min {:.0}, max {:.0}), ratio {ratio:.2} ({runs} runs each)",
-        o.median, o.min, o.max, f.median, f.min, f.max
-    );
-    println!(
-        "  CPU per run: ours {ours_cpu:.2} s ({:.2} cores busy), ffmpeg CLI {ffmpeg_cpu:.2} s ({:.2} cores busy)",
-        ours_cpu * 1000.0 / o.median,
-        ffmpeg_cpu * 1000.0 / f.median
-    );
-    let json = serde_json::json!({
-        "bench": "ladder",
-        "input": "1080p30 2s",
-        "preset": preset,
-        "runs": runs,
-        "ours_ms": {"median": o.median, "min": o.min, "max": o.max, "all": ours},
-        "ffmpeg_ms": {"median": f.median, "min": f.min, "max": f.max, "all": theirs},
-        "ratio": ratio,
-        "ours_cpu_s": ours_cpu,
-        "ffmpeg_cpu_s": ffmpeg_cpu,
-    });
-    println!("{json}");
+fn main() {
+    // `cargo bench` passes `--bench`; a libtest-style filter argument is ignored.
+    let runs: usize = std::env::var("LADDER_RUNS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(7);
+    let all = "1080p-veryfast,1080p-ultrafast,1080p-medium,720p-veryfast";
+    let cases = std::env::var("LADDER_CASES").unwrap_or_else(|_| all.into());
+    let dir = tempfile::tempdir().unwrap();
+    let ffmpeg9 = ffmpeg9();
+    let source1080 = match std::env::var_os("LADDER_INPUT") {
+        Some(p) => PathBuf::from(p),
+        None => make_input(dir.path(), (1920, 1080), 6),
+    };
+    for case in cases.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let (source, ladder, preset) = match case.split_once('-') {
+            Some(("1080p", preset)) => (source1080.clone(), &LADDER[..], preset),
+            Some(("720p", preset)) => (make_input(dir.path(), (1280, 720), 3), &LADDER[1..], preset),
+            _ => panic!("unknown case {case:?}; expected one of {all}"),
+        };
+        run_case(dir.path(), case, &source, ladder, preset, runs, ffmpeg9.as_deref());
+    }
 }

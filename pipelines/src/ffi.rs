@@ -261,43 +261,22 @@ pub(crate) fn params_for_copy(par: &rsmpeg::avcodec::AVCodecParameters) -> rsmpe
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rsmpeg::avcodec::AVCodec;
-
-    fn x264_context() -> AVCodecContext {
-        let codec = AVCodec::find_encoder_by_name(c"libx264").expect("libx264");
-        let mut enc = AVCodecContext::new(&codec);
-        enc.set_width(64);
-        enc.set_height(64);
-        enc.set_pix_fmt(ffi::AVPixelFormat_AV_PIX_FMT_YUV420P);
-        enc.set_time_base(rsmpeg::avutil::AVRational { num: 1, den: 30 });
-        enc
+/// A packet's bytes.
+pub(crate) fn packet_data(pkt: &AVPacket) -> &[u8] {
+    if pkt.data.is_null() || pkt.size <= 0 {
+        return &[];
     }
+    // SAFETY: a packet owns `size` bytes at `data` for as long as it lives.
+    unsafe { std::slice::from_raw_parts(pkt.data, pkt.size as usize) }
+}
 
-    /// Before `open_codec`, both of these corrupted the heap (`free(): invalid pointer`, or a
-    /// segfault) instead of returning an error.
-    #[test]
-    fn a_refused_encoder_setting_is_an_error_not_a_crash() {
-        init_logging();
-        // libx264 takes kbit/s: 999 bit/s is 0 kbit/s, "bitrate not specified".
-        let mut enc = x264_context();
-        enc.set_bit_rate(999);
-        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"999", 0).set(c"bufsize", c"999", 0);
-        let err = open_codec(&mut enc, opts).expect_err("libx264 refuses 0 kbit/s");
-        assert!(err < 0);
-        // An option out of its range (minrate is an int): refused by av_opt_set_dict.
-        let mut enc = x264_context();
-        enc.set_bit_rate(3_000_000);
-        let opts = AVDictionary::new(c"minrate", c"2147483648", 0).set(c"preset", c"veryfast", 0);
-        assert!(open_codec(&mut enc, opts).is_err());
-        // And good settings still open.
-        let mut enc = x264_context();
-        enc.set_bit_rate(500_000);
-        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"500000", 0);
-        open_codec(&mut enc, opts).expect("valid settings open");
+/// A stream's codec extradata (an `avcC` record, parameter sets …), empty if none.
+pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
+    if par.extradata.is_null() || par.extradata_size <= 0 {
+        return &[];
     }
+    // SAFETY: the parameters own `extradata_size` bytes at `extradata` for as long as they live.
+    unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
 }
 
 /// Codec parameters for packets that come from outside FFmpeg (the RTMP segmenter): the codec,
@@ -358,20 +337,41 @@ pub(crate) fn packet_from(data: &[u8]) -> Option<AVPacket> {
     Some(pkt)
 }
 
-/// A packet's bytes.
-pub(crate) fn packet_data(pkt: &AVPacket) -> &[u8] {
-    if pkt.data.is_null() || pkt.size <= 0 {
-        return &[];
-    }
-    // SAFETY: a packet owns `size` bytes at `data` for as long as it lives.
-    unsafe { std::slice::from_raw_parts(pkt.data, pkt.size as usize) }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsmpeg::avcodec::AVCodec;
 
-/// A stream's codec extradata (an `avcC` record, parameter sets …), empty if none.
-pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
-    if par.extradata.is_null() || par.extradata_size <= 0 {
-        return &[];
+    fn x264_context() -> AVCodecContext {
+        let codec = AVCodec::find_encoder_by_name(c"libx264").expect("libx264");
+        let mut enc = AVCodecContext::new(&codec);
+        enc.set_width(64);
+        enc.set_height(64);
+        enc.set_pix_fmt(ffi::AVPixelFormat_AV_PIX_FMT_YUV420P);
+        enc.set_time_base(rsmpeg::avutil::AVRational { num: 1, den: 30 });
+        enc
     }
-    // SAFETY: the parameters own `extradata_size` bytes at `extradata` for as long as they live.
-    unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
+
+    /// Before `open_codec`, both of these corrupted the heap (`free(): invalid pointer`, or a
+    /// segfault) instead of returning an error.
+    #[test]
+    fn a_refused_encoder_setting_is_an_error_not_a_crash() {
+        init_logging();
+        // libx264 takes kbit/s: 999 bit/s is 0 kbit/s, "bitrate not specified".
+        let mut enc = x264_context();
+        enc.set_bit_rate(999);
+        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"999", 0).set(c"bufsize", c"999", 0);
+        let err = open_codec(&mut enc, opts).expect_err("libx264 refuses 0 kbit/s");
+        assert!(err < 0);
+        // An option out of its range (minrate is an int): refused by av_opt_set_dict.
+        let mut enc = x264_context();
+        enc.set_bit_rate(3_000_000);
+        let opts = AVDictionary::new(c"minrate", c"2147483648", 0).set(c"preset", c"veryfast", 0);
+        assert!(open_codec(&mut enc, opts).is_err());
+        // And good settings still open.
+        let mut enc = x264_context();
+        enc.set_bit_rate(500_000);
+        let opts = AVDictionary::new(c"preset", c"veryfast", 0).set(c"maxrate", c"500000", 0);
+        open_codec(&mut enc, opts).expect("valid settings open");
+    }
 }

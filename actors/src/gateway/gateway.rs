@@ -34,6 +34,8 @@ const MAILBOX: usize = 1024;
 
 pub struct Gateway {
     streams: HashMap<String, Addr<StreamSession>>,
+    /// Sessions told to end that are finishing their segments in flight.
+    ending: HashMap<String, Addr<StreamSession>>,
     profiles: Arc<Vec<Profile>>,
     settings: StreamSettings,
     max_streams: usize,
@@ -53,6 +55,7 @@ impl Gateway {
     ) -> Self {
         Gateway {
             streams: HashMap::new(),
+            ending: HashMap::new(),
             profiles: Arc::new(profiles),
             settings,
             max_streams,
@@ -87,8 +90,10 @@ impl Actor for Gateway {
         ctx.set_mailbox_capacity(MAILBOX);
         let retention = self.settings.hls_retention;
         ctx.run_interval((retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)), move |act, _| {
-            let streams = &act.streams;
-            act.hls.sweep(retention, |id| streams.get(id).is_some_and(|a| a.connected()));
+            let (streams, ending) = (&act.streams, &act.ending);
+            let running = |id: &str| [streams, ending].iter().any(|m| m.get(id).is_some_and(|a| a.connected()));
+            act.hls.sweep(retention, running);
+            act.ending.retain(|_, a| a.connected());
         });
     }
 }
@@ -204,6 +209,7 @@ impl Handler<End> for Gateway {
         match self.streams.remove(&msg.stream).filter(|a| a.connected()) {
             Some(session) => {
                 session.do_send(EndStream { why: msg.why });
+                self.ending.insert(msg.stream, session);
                 true
             }
             None => false,
@@ -216,8 +222,10 @@ impl Handler<StreamEnded> for Gateway {
 
     fn handle(&mut self, msg: StreamEnded, _: &mut Self::Context) {
         // Only forget the session that ended, not a newer one under the same id.
-        if self.streams.get(&msg.id) == Some(&msg.addr) {
-            self.streams.remove(&msg.id);
+        for map in [&mut self.streams, &mut self.ending] {
+            if map.get(&msg.id) == Some(&msg.addr) {
+                map.remove(&msg.id);
+            }
         }
     }
 }

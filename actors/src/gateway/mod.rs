@@ -5,6 +5,7 @@ pub mod gateway;
 pub mod handle;
 pub mod hls;
 pub mod orchestrator_pool;
+pub mod recorder;
 pub mod stream_session;
 pub mod ticket_sender;
 pub mod transport;
@@ -16,6 +17,7 @@ pub use orchestrator_pool::{
     HasAlternatives, InferAi, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator,
     SetOrchestrators, Suspend,
 };
+pub use recorder::Recorder;
 pub use stream_session::{IncomingSegment, SegmentDone, StreamSettings};
 pub use ticket_sender::{PayError, SenderSettings, TicketSender};
 pub use transport::{InProcess, OrchestratorTransport, TransportError};

@@ -40,6 +40,7 @@ use tracing::{debug, info, warn};
 
 use super::hls::{HlsRegistry, HlsSegment, SOURCE};
 use super::orchestrator_pool::{HasAlternatives, OrchestratorPool, OrchestratorSession, SelectOrchestrator, Suspend};
+use super::recorder::{Recorder, Recording};
 use super::ticket_sender::{CreatePayment, NewTerms, PayError, SenderSettings, Settle, TicketSender};
 use super::transport::{OrchestratorTransport, TransportError};
 use crate::metrics;
@@ -62,6 +63,8 @@ pub struct StreamSettings {
     pub hls_window: usize,
     /// How long an ended stream's HLS stays readable.
     pub hls_retention: Duration,
+    /// Where every segment is also written (`record_dir`), if anywhere.
+    pub recorder: Option<Recorder>,
     /// On-chain: how segments are paid for. `None` offchain (no tickets).
     pub payments: Option<SenderSettings>,
 }
@@ -130,6 +133,8 @@ pub struct StreamSession {
     run: u64,
     /// Why the stream is ending, once it is told to.
     ending: Option<&'static str>,
+    /// This run's recording, with `record_dir`.
+    recording: Option<(Recorder, Recording)>,
 }
 
 impl StreamSession {
@@ -143,6 +148,7 @@ impl StreamSession {
         hls: HlsRegistry,
     ) -> Self {
         let run = hls.start(&id, settings.hls_window);
+        let recording = settings.recorder.as_ref().map(|r| (r.clone(), r.recording(&id)));
         info!(target: "lp::gateway", stream = %id, run, "stream started");
         metrics::stream_created();
         StreamSession {
@@ -158,6 +164,7 @@ impl StreamSession {
             hls,
             run,
             ending: None,
+            recording,
         }
     }
 }
@@ -180,6 +187,9 @@ impl Actor for StreamSession {
         let why = self.ending.unwrap_or("stopped");
         info!(target: "lp::gateway", stream = %self.id, run = self.run, why, "stream ended");
         self.hls.update(&self.id, |hls| hls.end(self.run));
+        if let Some((recorder, recording)) = &self.recording {
+            recorder.end(recording);
+        }
         metrics::stream_ended();
         for session in self.current.held.borrow_mut().drain().map(|(_, s)| s) {
             end_session(&*self.transport, &self.id, session);
@@ -245,6 +255,9 @@ impl StreamSession {
         let renditions =
             done.renditions.iter().map(|r| (r.name.as_str(), r.width, r.height, Bytes::from(r.data.to_vec())));
         for (name, width, height, data) in source.into_iter().chain(renditions) {
+            if let Some((recorder, recording)) = &self.recording {
+                recorder.segment(recording, name, width, height, seq, seg.duration_ms, data.clone());
+            }
             let codecs =
                 self.hls.update(&self.id, |hls| hls.wants_codecs(name)).unwrap_or(false).then(|| codecs_of(&data));
             let added = HlsSegment { width, height, seq, duration_ms: seg.duration_ms, start: seg.start, data };

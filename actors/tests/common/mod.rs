@@ -46,6 +46,7 @@ pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
         duration_ms: 1000,
         width: 320,
         height: 180,
+        start: std::time::SystemTime::now(),
     }
 }
 
@@ -70,6 +71,8 @@ pub fn stream_settings() -> StreamSettings {
         segment_queue: 4,
         idle_timeout: Duration::from_secs(60),
         hls_window: 6,
+        hls_retention: Duration::from_secs(600),
+        recorder: None,
         payments: None,
     }
 }

@@ -184,11 +184,7 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
         duration: SegmentDuration::Probed { header_ms: duration_header },
         start: SystemTime::now(),
     };
-    let done = match ingest.admit(&stream, &url).await {
-        Ok(admission) => ingest.segment(&admission, segment).await,
-        Err(e) => Err(e),
-    };
-    let done = match done {
+    let done = match ingest.push(&stream, &url, segment).await {
         Ok(done) => done,
         Err(e) => return plain(status_of(&e), &e),
     };
