@@ -266,9 +266,52 @@ fn amf0_string(s: &str) -> Vec<u8> {
     v
 }
 
+/// Reads until `needle` has come.
+fn read_until(s: &mut TcpStream, needle: &[u8]) {
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(needle.len()).any(|w: &[u8]| w == needle) {
+        let n = s.read(&mut buf).unwrap_or_else(|e| panic!("waiting for {:?}: {e}", String::from_utf8_lossy(needle)));
+        assert!(n > 0, "closed while waiting for {:?}", String::from_utf8_lossy(needle));
+        got.extend(&buf[..n]);
+    }
+}
+
+/// A command: its name, transaction id, then `rest` (AMF0 values).
+fn command(name: &str, tx: f64, rest: &[u8]) -> Vec<u8> {
+    let mut v = amf0_string(name);
+    v.push(0x00);
+    v.extend(tx.to_be_bytes());
+    v.extend(rest);
+    message(3, 20, &v, 128)
+}
+
+/// `connect` to app `live` (a command object with `app` only).
+fn connect_live(s: &mut TcpStream) {
+    let mut object = vec![0x03, 0, 3, b'a', b'p', b'p'];
+    object.extend(amf0_string("live"));
+    object.extend([0, 0, 0x09]);
+    s.write_all(&command("connect", 1.0, &object)).unwrap();
+    read_until(s, b"NetConnection.Connect.Success");
+}
+
+/// A raw client that has published `key` and sends nothing more.
+fn published(node: &Node, key: &str) -> TcpStream {
+    let mut s = handshaken(node);
+    connect_live(&mut s);
+    s.write_all(&command("createStream", 2.0, &[0x05])).unwrap();
+    read_until(&mut s, b"_result");
+    let mut args = vec![0x05];
+    args.extend(amf0_string(key));
+    args.extend(amf0_string("live"));
+    s.write_all(&command("publish", 3.0, &args)).unwrap();
+    read_until(&mut s, b"NetStream.Publish.Start");
+    s
+}
+
 #[test]
 fn garbage_stalled_handshakes_and_too_many_connections_are_closed() {
-    let node = start("max_streams = 3\n");
+    let node = start("max_streams = 4\n");
     // A stalled handshake: C0 and half of C1, then nothing. Closed at the publish deadline.
     let stalled = std::thread::spawn({
         let mut s = connect(&node);
@@ -278,12 +321,17 @@ fn garbage_stalled_handshakes_and_too_many_connections_are_closed() {
             closed_within(&mut s, 15)
         }
     });
+    // A publisher that goes silent once publishing: closed after the idle timeout.
+    let silent = std::thread::spawn({
+        let mut s = published(&node, "silent");
+        move || closed_within(&mut s, 15)
+    });
     // Not RTMP at all: closed at once.
     let mut s = connect(&node);
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert!(closed_within(&mut s, 5) < Duration::from_secs(2));
     wait_log(&node, "not an RTMP client");
-    // Three connections are all max_streams allows: a fourth is closed at once.
+    // Four connections are all max_streams allows: a fifth is closed at once.
     let idle: Vec<TcpStream> = (0..2).map(|_| connect(&node)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut fourth = connect(&node);
@@ -292,7 +340,10 @@ fn garbage_stalled_handshakes_and_too_many_connections_are_closed() {
     drop(idle);
     let took = stalled.join().unwrap();
     assert!(took >= Duration::from_secs(9), "closed after {took:?}, before the deadline");
-    wait_log(&node, "RTMP connection timed out");
+    wait_log(&node, "phase=\"handshake\" limit_s=10");
+    let took = silent.join().unwrap();
+    assert!(took >= Duration::from_secs(9), "closed after {took:?}, before the idle timeout");
+    wait_log(&node, "phase=\"publishing\" limit_s=10");
     // A client that closes in the middle of the handshake is gone at once too.
     let mut s = connect(&node);
     s.write_all(&[3; 100]).unwrap();
@@ -334,6 +385,26 @@ fn hostile_rtmp_messages_are_refused_without_harm() {
     s.write_all(&[0xc5, 1, 2, 3]).unwrap();
     assert!(closed_within(&mut s, 5) < Duration::from_secs(2));
     wait_log(&node, "missing previous chunk header");
+    // Chunk headers that contradict each other: a 1000-byte message begun, then continued by a
+    // header that says it is 10 bytes long. (The chunk reader's arithmetic overflows on it in
+    // debug builds, which is caught; in release builds the message never completes.)
+    let mut s = handshaken(&node);
+    let mut bytes = vec![3, 0, 0, 0, 0, 0x03, 0xe8, 20, 0, 0, 0, 0];
+    bytes.extend([0u8; 128]);
+    bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
+    bytes.extend([0u8; 10]);
+    s.write_all(&bytes).unwrap();
+    closed_within(&mut s, 15);
+    eventually("the contradicting chunk headers logged", || {
+        let log = node.log();
+        (log.contains("inconsistent chunk headers") || log.contains("RTMP connection timed out")).then_some(())
+    });
+    // An acknowledgement window of 0 (scuffle-rtmp's own session divides by it): the
+    // connection goes on and `connect` is answered.
+    let mut s = handshaken(&node);
+    s.write_all(&message(2, 5, &0u32.to_be_bytes(), 128)).unwrap();
+    connect_live(&mut s);
+    drop(s);
     // Publishing before connecting.
     let mut s = handshaken(&node);
     let mut publish = amf0_string("publish");
