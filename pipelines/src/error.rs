@@ -54,6 +54,9 @@ pub enum SegmenterError {
     /// The segment holds more than the limit without reaching a keyframe to cut at.
     #[error("a segment grew past {limit} bytes without a keyframe to cut at")]
     TooLarge { limit: u64 },
+    /// The video's clock went back by more than a frame's reordering could explain.
+    #[error("the video timestamps went back from {from} ms to {to} ms")]
+    Timestamps { from: i64, to: i64 },
     /// A codec configuration that cannot be used.
     #[error("{0}")]
     BadConfig(String),

@@ -17,7 +17,8 @@
 //! keyframe in that long, or audio without video) or [`SegmenterSettings::max_segment_bytes`]
 //! is an error; so is that much media before the first keyframe. Packets before the first
 //! keyframe (nothing could decode them) are dropped, and so are packets whose dts does not move
-//! forward within their track (the muxer would refuse them).
+//! forward within their track (the muxer would refuse them); a video clock that goes back by
+//! more than a second is an error.
 
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +28,10 @@ use rsmpeg::ffi;
 
 use crate::error::{SegmenterError, TranscodeError};
 use crate::ffi as ff;
+
+/// How far (ms) a video frame's dts may go back and be merely dropped; further back, the
+/// stream's clock was reset and its segments could not follow on from each other.
+const MAX_STEP_BACK_MS: i64 = 1000;
 
 /// Where segments are cut, and how large one may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,18 +295,18 @@ impl Segmenter {
 
     /// The stream's H.264 configuration (an AVCDecoderConfigurationRecord). A different one
     /// mid-stream takes effect at the next keyframe, which starts a segment.
-    pub fn video_config(&mut self, avcc: Bytes) -> Result<(), SegmenterError> {
-        check_avcc(&avcc)?;
-        if self.video.as_ref() != Some(&avcc) {
+    pub fn video_config(&mut self, avcc: &[u8]) -> Result<(), SegmenterError> {
+        check_avcc(avcc)?;
+        if self.video.as_deref() != Some(avcc) {
             self.changed |= self.open.is_some();
-            self.video = Some(avcc);
+            self.video = Some(Bytes::copy_from_slice(avcc));
         }
         Ok(())
     }
 
     /// The stream's AAC configuration (an AudioSpecificConfig), like [`Segmenter::video_config`].
-    pub fn audio_config(&mut self, asc: Bytes) -> Result<(), SegmenterError> {
-        let config = AacConfig::parse(asc)?;
+    pub fn audio_config(&mut self, asc: &[u8]) -> Result<(), SegmenterError> {
+        let config = AacConfig::parse(Bytes::copy_from_slice(asc))?;
         if self.audio.as_ref() != Some(&config) {
             self.changed |= self.open.is_some();
             self.audio = Some(config);
@@ -310,19 +315,25 @@ impl Segmenter {
     }
 
     /// One video frame (AVCC NAL units) with its dts and composition offset (ms). Answers the
-    /// segment it finished, if it started one.
+    /// segment it finished, if it started one. The bytes are copied: a segment holds exactly
+    /// the bytes it counts, not the buffers they were read into.
     pub fn video(
         &mut self,
         dts: i64,
         cts: i64,
         keyframe: bool,
-        data: Bytes,
+        data: &[u8],
     ) -> Result<Option<CutSegment>, SegmenterError> {
         let Some(config) = self.video.clone() else {
             self.dropped += 1;
             return Ok(None);
         };
-        if self.last_video_dts.is_some_and(|last| dts <= last) {
+        if let Some(last) = self.last_video_dts
+            && dts <= last
+        {
+            if last - dts > MAX_STEP_BACK_MS {
+                return Err(SegmenterError::Timestamps { from: last, to: dts });
+            }
             self.dropped += 1;
             return Ok(None);
         }
@@ -330,7 +341,8 @@ impl Segmenter {
             self.frame_ms = dts - last;
         }
         self.last_video_dts = Some(dts);
-        let packet = Packet { track: Track::Video { keyframe }, dts, pts: dts + cts, data };
+        let packet =
+            Packet { track: Track::Video { keyframe }, dts, pts: dts + cts, data: Bytes::copy_from_slice(data) };
         let Some(open) = &self.open else {
             if !keyframe {
                 self.wait(dts)?;
@@ -342,6 +354,10 @@ impl Segmenter {
         };
         let elapsed = dts - open.first_dts;
         if keyframe && (elapsed >= self.settings.segment_ms as i64 || self.changed) {
+            // A keyframe after a gap in the timestamps longer than any segment may be.
+            if elapsed as u64 > self.settings.max_segment_ms {
+                return Err(SegmenterError::NoKeyframe { ms: elapsed as u64, limit: self.settings.max_segment_ms });
+            }
             let done = self.close(dts);
             self.start_segment(config, packet);
             return Ok(done);
@@ -350,8 +366,8 @@ impl Segmenter {
         Ok(None)
     }
 
-    /// One raw AAC frame with its dts (ms).
-    pub fn audio(&mut self, dts: i64, data: Bytes) -> Result<(), SegmenterError> {
+    /// One raw AAC frame with its dts (ms); copied, as in [`Segmenter::video`].
+    pub fn audio(&mut self, dts: i64, data: &[u8]) -> Result<(), SegmenterError> {
         if self.audio.is_none() || self.last_audio_dts.is_some_and(|last| dts <= last) {
             self.dropped += 1;
             return Ok(());
@@ -362,7 +378,7 @@ impl Segmenter {
             self.dropped += 1;
             return Ok(());
         }
-        self.append(Packet { track: Track::Audio, dts, pts: dts, data })
+        self.append(Packet { track: Track::Audio, dts, pts: dts, data: Bytes::copy_from_slice(data) })
     }
 
     /// The stream ended: the segment being built, if any, lasting to its last video frame
@@ -505,16 +521,16 @@ mod tests {
 
     fn segment(flv: &Flv, settings: SegmenterSettings) -> Result<Vec<CutSegment>, SegmenterError> {
         let mut s = Segmenter::new(settings);
-        s.video_config(flv.avcc.clone())?;
+        s.video_config(&flv.avcc)?;
         if let Some(asc) = &flv.asc {
-            s.audio_config(asc.clone())?;
+            s.audio_config(asc)?;
         }
         let mut out = Vec::new();
         for (video, dts, pts, key, data) in &flv.packets {
             if *video {
-                out.extend(s.video(*dts, pts - dts, *key, data.clone())?);
+                out.extend(s.video(*dts, pts - dts, *key, data)?);
             } else {
-                s.audio(*dts, data.clone())?;
+                s.audio(*dts, data)?;
             }
         }
         out.extend(s.finish());
@@ -578,13 +594,13 @@ mod tests {
 
     fn configured(settings: SegmenterSettings) -> Segmenter {
         let mut s = Segmenter::new(settings);
-        s.video_config(Bytes::from_static(AVCC)).unwrap();
-        s.audio_config(Bytes::from_static(ASC)).unwrap();
+        s.video_config(AVCC).unwrap();
+        s.audio_config(ASC).unwrap();
         s
     }
 
-    fn frame() -> Bytes {
-        Bytes::from_static(&[0, 0, 0, 1, 0x65])
+    fn frame() -> &'static [u8] {
+        &[0, 0, 0, 1, 0x65]
     }
 
     #[test]
@@ -653,13 +669,28 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_that_jumps_is_refused() {
+        let mut s = configured(SETTINGS);
+        s.video(100_000, 0, true, frame()).unwrap();
+        // Reset to 0 (more than a second back).
+        assert_eq!(s.video(0, 0, false, frame()).unwrap_err(), SegmenterError::Timestamps { from: 100_000, to: 0 });
+        // A keyframe after a gap longer than a segment may be.
+        let mut s = configured(SETTINGS);
+        s.video(0, 0, true, frame()).unwrap();
+        assert_eq!(
+            s.video(40_000, 0, true, frame()).unwrap_err(),
+            SegmenterError::NoKeyframe { ms: 40_000, limit: 30_000 }
+        );
+    }
+
+    #[test]
     fn a_new_configuration_starts_a_segment_at_the_next_keyframe() {
         let mut s = configured(SETTINGS);
         s.video(0, 0, true, frame()).unwrap();
         s.video(40, 0, false, frame()).unwrap();
         let mut other = AVCC.to_vec();
         other[3] = 0x28;
-        s.video_config(Bytes::from(other.clone())).unwrap();
+        s.video_config(&other).unwrap();
         assert!(s.video(80, 0, false, frame()).unwrap().is_none());
         let first = s.video(120, 0, true, frame()).unwrap().expect("cut at the keyframe after the change");
         assert_eq!((first.duration_ms, first.video.as_ref()), (120, AVCC));
@@ -667,7 +698,7 @@ mod tests {
         // The same configuration again changes nothing.
         let mut s = configured(SETTINGS);
         s.video(0, 0, true, frame()).unwrap();
-        s.video_config(Bytes::from_static(AVCC)).unwrap();
+        s.video_config(AVCC).unwrap();
         assert!(s.video(40, 0, true, frame()).unwrap().is_none());
     }
 
@@ -698,10 +729,10 @@ mod tests {
     fn a_segment_larger_than_the_limit_is_refused() {
         let limits = SegmenterSettings { segment_ms: 2000, max_segment_ms: 30_000, max_segment_bytes: 10_000 };
         let mut s = configured(limits);
-        let big = Bytes::from(vec![0u8; 3000]);
-        s.video(0, 0, true, big.clone()).unwrap();
-        s.video(40, 0, false, big.clone()).unwrap();
-        s.video(80, 0, false, big.clone()).unwrap();
-        assert_eq!(s.video(120, 0, false, big).unwrap_err(), SegmenterError::TooLarge { limit: 10_000 });
+        let big = vec![0u8; 3000];
+        s.video(0, 0, true, &big).unwrap();
+        s.video(40, 0, false, &big).unwrap();
+        s.video(80, 0, false, &big).unwrap();
+        assert_eq!(s.video(120, 0, false, &big).unwrap_err(), SegmenterError::TooLarge { limit: 10_000 });
     }
 }

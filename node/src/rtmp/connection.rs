@@ -344,9 +344,9 @@ impl Connection {
                 if let Some(p) = &mut self.publishing {
                     let dts = p.video_ts.extend(timestamp);
                     match flv::video(&payload).map_err(|e| End::Protocol(e.to_string()))? {
-                        flv::Video::AvcConfig(avcc) => p.segmenter.video_config(avcc).map_err(End::Media)?,
+                        flv::Video::AvcConfig(avcc) => p.segmenter.video_config(&avcc).map_err(End::Media)?,
                         flv::Video::AvcFrame { keyframe, cts, data } => {
-                            if let Some(segment) = p.segmenter.video(dts, cts, keyframe, data).map_err(End::Media)? {
+                            if let Some(segment) = p.segmenter.video(dts, cts, keyframe, &data).map_err(End::Media)? {
                                 p.pusher.push(segment);
                             }
                         }
@@ -359,8 +359,8 @@ impl Connection {
                 if let Some(p) = &mut self.publishing {
                     let dts = p.audio_ts.extend(timestamp);
                     match flv::audio(&payload).map_err(|e| End::Protocol(e.to_string()))? {
-                        flv::Audio::AacConfig(asc) => p.segmenter.audio_config(asc).map_err(End::Media)?,
-                        flv::Audio::AacFrame(data) => p.segmenter.audio(dts, data).map_err(End::Media)?,
+                        flv::Audio::AacConfig(asc) => p.segmenter.audio_config(&asc).map_err(End::Media)?,
+                        flv::Audio::AacFrame(data) => p.segmenter.audio(dts, &data).map_err(End::Media)?,
                         flv::Audio::Ignored => {}
                         flv::Audio::Unsupported(codec) => return Err(End::Unsupported(format!("audio: {codec}"))),
                     }
