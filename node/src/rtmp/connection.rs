@@ -161,23 +161,23 @@ pub(crate) async fn serve(
     drop(io);
     let key = stream_key.as_deref().unwrap_or("");
     match &end {
-        End::Closed if stream_key.is_some() => info!(target: "lp::rtmp", %peer, stream_key = key, "publisher left"),
+        End::Closed if stream_key.is_some() => info!(target: "lp::rtmp", %peer, stream_key = %key, "publisher left"),
         End::Closed => info!(target: "lp::rtmp", %peer, "RTMP connection closed before publishing"),
-        End::Shutdown => info!(target: "lp::rtmp", %peer, stream_key = key, "connection closed: the node is stopping"),
+        End::Shutdown => info!(target: "lp::rtmp", %peer, stream_key = %key, "connection closed: the node is stopping"),
         End::Refused => {}
         End::Timeout(phase) => {
             let limit = if *phase == "publishing" { IDLE_TIMEOUT } else { PUBLISH_DEADLINE };
-            warn!(target: "lp::rtmp", %peer, stream_key = key, phase, limit_s = limit.as_secs(), "RTMP connection timed out; closed")
+            warn!(target: "lp::rtmp", %peer, stream_key = %key, phase, limit_s = limit.as_secs(), "RTMP connection timed out; closed")
         }
-        End::Io(e) => warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "RTMP connection broke"),
+        End::Io(e) => warn!(target: "lp::rtmp", %peer, stream_key = %key, error = %e, "RTMP connection broke"),
         End::Protocol(e) => {
-            warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "RTMP protocol error; connection closed")
+            warn!(target: "lp::rtmp", %peer, stream_key = %key, error = %e, "RTMP protocol error; connection closed")
         }
         End::Unsupported(codec) => {
-            warn!(target: "lp::rtmp", %peer, stream_key = key, %codec, "unsupported codec: the gateway takes H.264 video and AAC audio; connection closed")
+            warn!(target: "lp::rtmp", %peer, stream_key = %key, %codec, "unsupported codec: the gateway takes H.264 video and AAC audio; connection closed")
         }
         End::Media(e) => {
-            warn!(target: "lp::rtmp", %peer, stream_key = key, error = %e, "cannot segment the stream; connection closed")
+            warn!(target: "lp::rtmp", %peer, stream_key = %key, error = %e, "cannot segment the stream; connection closed")
         }
     }
     if let Some(p) = publishing {
@@ -451,7 +451,7 @@ impl Connection {
         }
         let bad_name = OnStatusCode("NetStream.Publish.BadName");
         if !crate::http::gateway::valid_name(key) {
-            warn!(target: "lp::rtmp", peer = %self.peer, stream_key = %key.chars().take(140).collect::<String>(), "publish refused: not a valid stream key");
+            warn!(target: "lp::rtmp", peer = %self.peer, stream_key = ?key.chars().take(140).collect::<String>(), "publish refused: not a valid stream key");
             let why = "stream keys are 1-128 characters of A-Z a-z 0-9 _ -".to_string();
             self.status(tx, CommandResultLevel::Error, bad_name, why)?;
             return Err(End::Refused);
@@ -464,7 +464,7 @@ impl Connection {
             Ok(admission) => {
                 self.deadline = Instant::now() + IDLE_TIMEOUT;
                 self.stream_key = Some(key.to_string());
-                info!(target: "lp::rtmp", peer = %self.peer, stream_key = key, stream = %admission.id, "publishing");
+                info!(target: "lp::rtmp", peer = %self.peer, stream_key = %key, stream = %admission.id, "publishing");
                 EventMessageStreamBegin { stream_id: STREAM_ID }
                     .write(&self.writer, &mut self.write_buf)
                     .map_err(|e| End::Io(e.to_string()))?;
@@ -481,7 +481,7 @@ impl Connection {
                 Ok(())
             }
             Err(e) => {
-                warn!(target: "lp::rtmp", peer = %self.peer, stream_key = key, reason = %e, "publish refused");
+                warn!(target: "lp::rtmp", peer = %self.peer, stream_key = %key, reason = %e, "publish refused");
                 let code = match e {
                     IngestError::Busy(_) => bad_name,
                     IngestError::Denied(_) => OnStatusCode("NetStream.Publish.Rejected"),

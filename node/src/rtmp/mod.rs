@@ -20,7 +20,7 @@
 //! We use scuffle-rtmp 0.2 for the parts of RTMP that are pure protocol (the handshake, simple
 //! and digest, the chunk reader and writer, the command and control message codecs) and run
 //! the session ourselves. Against rml_rtmp 0.8, its chunk reader holds up to what a hostile
-//! publisher does: a message may declare at most 10 MB and its buffer grows only with the
+//! publisher does: a message may declare at most 10 MiB and its buffer grows only with the
 //! bytes that arrive (rml_rtmp reserves the declared length, up to 16 MiB, on the first chunk,
 //! and shares one partial buffer across chunk streams, so interleaved messages underflow a
 //! length); it keeps at most 4 partial messages and 100 chunk-stream headers, and chunks of at
@@ -41,7 +41,7 @@
 //! | connections at once | `gateway.max_streams` |
 //! | accept → `publish` answered | [`connection::PUBLISH_DEADLINE`] (10 s) |
 //! | silence while publishing, or a stalled write | [`connection::IDLE_TIMEOUT`] (10 s) |
-//! | a message | 10 MB declared, 4 partial at once (scuffle-rtmp) |
+//! | a message | 10 MiB declared, 4 partial at once (scuffle-rtmp) |
 //! | a chunk | 64 KiB (`SetChunkSize` beyond is a protocol error) |
 //! | an AMF0 command | [`connection::MAX_COMMAND_BYTES`] (64 KiB), counts within its bytes, [`amf0::MAX_DEPTH`] deep |
 //! | a segment | [`MAX_SEGMENT_SECS`] of media without a keyframe, and `gateway.max_segment_bytes` (at most [`MAX_SEGMENT_BYTES`]) |
