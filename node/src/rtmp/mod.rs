@@ -38,7 +38,7 @@
 //!
 //! | what | bound |
 //! |---|---|
-//! | connections at once | `gateway.max_streams` |
+//! | connections at once | `gateway.max_streams` (refusals logged once per 10 s, with their count) |
 //! | accept → `publish` answered | [`connection::PUBLISH_DEADLINE`] (10 s) |
 //! | silence while publishing, or a stalled write | [`connection::IDLE_TIMEOUT`] (10 s) |
 //! | a message | 10 MiB declared, 4 partial at once (scuffle-rtmp) |
@@ -69,6 +69,8 @@ use crate::ingest::Ingest;
 pub const MAX_SEGMENT_SECS: u64 = 30;
 /// The most bytes of one segment (30 s at 16 Mbit/s is 60 MB).
 pub const MAX_SEGMENT_BYTES: u64 = 64 << 20;
+/// Connections refused for the connection bound are logged at most this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long [`RtmpServer::stop`] waits for connections to close.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -142,6 +144,7 @@ async fn accept(
     max: usize,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let (mut last_warned, mut refused) = (None::<std::time::Instant>, 0u64);
     loop {
         let accepted = tokio::select! {
             Ok(_) = stopped.wait_for(|stop| *stop) => break,
@@ -157,7 +160,12 @@ async fn accept(
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            warn!(target: "lp::rtmp", %peer, max_connections = max, "too many RTMP connections (gateway.max_streams); refused");
+            // One line per REFUSAL_LOG_EVERY however many are refused (a flood would fill the log).
+            refused += 1;
+            if last_warned.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+                warn!(target: "lp::rtmp", %peer, max_connections = max, refused, "too many RTMP connections (gateway.max_streams); refused");
+                (last_warned, refused) = (Some(std::time::Instant::now()), 0);
+            }
             continue;
         };
         let (shared, stopped) = (shared.clone(), stopped.clone());
