@@ -5,7 +5,7 @@ DEMO_OUT ?= demo-out
 # More `livepeer demo` flags, e.g. DEMO_ARGS="--seconds 60 --serve".
 DEMO_ARGS ?=
 
-.PHONY: setup build demo demo-offchain test lint bench bench-memory fuzz clean
+.PHONY: setup build demo demo-offchain test lint bench bench-memory bench-latency fuzz update-hls-js clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +47,11 @@ bench: setup
 bench-memory: setup
 	$(CARGO) test -p lp-node --test memory -- --ignored --nocapture
 
+# The per-segment overhead around the transcode (client time minus the node's own transcode
+# time, p50 and p99) on the release build: tests/latency.rs (LATENCY_SEGMENTS tunes it).
+bench-latency: build
+	LP_TEST_BIN=$(CURDIR)/target/release/livepeer $(CARGO) test --release -p lp-node --test latency -- --ignored --nocapture
+
 # Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
 # probe, transcode, profiles; wire/tests/fuzz.rs: the MessagePack wire messages;
 # node/tests/fuzz_ws.rs: the orchestrator's transcoder WebSocket) runs fresh random cases for
@@ -57,6 +62,11 @@ bench-memory: setup
 FUZZ_SECS ?= 1800
 fuzz: setup
 	bash scripts/fuzz.sh $(FUZZ_SECS)
+
+# Vendor hls.js again (node/assets/hls.light.min.js and its license, the player page's) from npm
+# at the version pinned in scripts/update-hls-js.sh; HLS_JS_VERSION=x.y.z for another.
+update-hls-js:
+	bash scripts/update-hls-js.sh
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on Debian bookworm, idempotently:
 # FFmpeg 5.1 development libraries, pkg-config, libclang (for bindgen), the ffmpeg
-# CLI (tests make their media with it), and FFmpeg .pc files without their
-# Libs.private lines (rsmpeg's static pkg-config query fails on Debian otherwise); Node.js and,
+# CLI (tests make their media with it), Chromium (tests/player.rs plays a stream in it,
+# headless), and FFmpeg .pc files without their Libs.private lines (rsmpeg's static
+# pkg-config query fails on Debian otherwise); Node.js and,
 # from npm, the pinned Solidity compiler and anvil (the local chain) for the devnet contracts;
 # from PyPI, into build/py: ONNX Runtime (its libonnxruntime.so, which the node loads at run
 # time, is linked at build/onnxruntime/), the `onnx` package and Pillow, which make the test models
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libclang-dev clang
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-      libavfilter-dev libavdevice-dev ffmpeg curl ca-certificates)
+      libavfilter-dev libavdevice-dev ffmpeg chromium curl ca-certificates)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 python3 -m venv --help >/dev/null 2>&1 || PKGS+=(python3 python3-venv)
 

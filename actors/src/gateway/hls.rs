@@ -100,6 +100,12 @@ pub struct HlsStore {
     last_seq: Option<i64>,
     /// When the stream ended; `None` while it is live.
     ended: Option<Instant>,
+    /// `#EXT-X-PROGRAM-DATE-TIME` of the run's segments: each one starts when the one before it
+    /// ends (so the dates agree with the `EXTINF`s however fast segments arrive); the run's first
+    /// takes its own wall-clock time. The last seq placed and its end, and the recent starts by
+    /// seq (the same in every rendition).
+    clock: Option<(i64, SystemTime)>,
+    starts: VecDeque<(i64, SystemTime)>,
 }
 
 impl HlsStore {
@@ -112,6 +118,8 @@ impl HlsStore {
             offset: None,
             last_seq: None,
             ended: None,
+            clock: None,
+            starts: VecDeque::new(),
         }
     }
 
@@ -121,6 +129,7 @@ impl HlsStore {
         self.run += 1;
         self.offset = None;
         self.ended = None;
+        self.clock = None;
         for t in &mut self.tracks {
             t.discontinuity_next = !t.segments.is_empty() || t.dropped > 0;
         }
@@ -145,10 +154,11 @@ impl HlsStore {
     /// playlists are append-only: a segment that finishes after a later one of the same
     /// rendition (a retry) is not listed, since inserting it would renumber what players
     /// already saw; neither is a late segment of an earlier run.
-    pub fn add(&mut self, run: u64, rendition: &str, seg: HlsSegment) {
+    pub fn add(&mut self, run: u64, rendition: &str, mut seg: HlsSegment) {
         if run != self.run {
             return;
         }
+        seg.start = self.place(seg.seq, seg.duration_ms, seg.start);
         let idx = match self.tracks.iter().position(|t| t.name == rendition) {
             Some(i) => i,
             None => {
@@ -190,6 +200,25 @@ impl HlsStore {
                 track.dropped_discontinuities += i64::from(s.discontinuity);
             }
         }
+    }
+
+    /// The program date of segment `seq` of the run: after the run's last one placed, else (the
+    /// run's first) its own wall-clock `start`.
+    fn place(&mut self, seq: i64, duration_ms: u64, start: SystemTime) -> SystemTime {
+        if let Some(&(_, at)) = self.starts.iter().find(|(s, _)| *s == seq) {
+            return at;
+        }
+        let at = match self.clock {
+            Some((last, end)) if last < seq => end,
+            Some(_) => return start, // older than what is listed: it will not be taken
+            None => start,
+        };
+        self.clock = Some((seq, at + Duration::from_millis(duration_ms)));
+        self.starts.push_back((seq, at));
+        if self.starts.len() > self.keep {
+            self.starts.pop_front();
+        }
+        at
     }
 
     /// Whether `rendition`'s codecs are still unknown (to be set with [`HlsStore::set_codecs`]).
@@ -509,6 +538,34 @@ mod tests {
         );
         assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_millis(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
+    }
+
+    /// Segments pushed faster than real time (a burst, a VOD upload) still get program dates that
+    /// agree with their durations, the same in every rendition; a restart starts from its own
+    /// wall-clock time.
+    #[test]
+    fn program_dates_follow_the_durations_however_fast_segments_arrive() {
+        let mut hls = HlsStore::new(6);
+        let at = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for (seq, dur) in [(0, 2000), (1, 1500), (2, 2000)] {
+            for r in ["a", "b"] {
+                // All three arrive at the same instant.
+                hls.add(0, r, HlsSegment { start: at, ..seg(seq, dur, 1) });
+            }
+        }
+        for r in ["a", "b"] {
+            let media = hls.media_playlist(r).unwrap();
+            let dates: Vec<&str> = media.lines().filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:")).collect();
+            assert_eq!(dates, ["1970-01-12T13:46:40.000Z", "1970-01-12T13:46:42.000Z", "1970-01-12T13:46:43.500Z"]);
+        }
+        let run = hls.restart();
+        let later = at + Duration::from_secs(3600);
+        let seq = hls.arrive(run, 0).unwrap();
+        hls.add(run, "a", HlsSegment { start: later, ..seg(seq, 2000, 1) });
+        assert!(hls.media_playlist("a").unwrap().contains(
+            "#EXT-X-DISCONTINUITY
+#EXT-X-PROGRAM-DATE-TIME:1970-01-12T14:46:40.000Z"
+        ));
     }
 
     #[test]

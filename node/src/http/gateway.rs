@@ -7,6 +7,7 @@
 //! | `GET /stream/{stream}/{rendition}.m3u8` | media playlist, the last `hls_window` segments |
 //! | `GET /stream/{stream}/{rendition}/{seq}.ts` | a segment |
 //! | `DELETE /live/{stream}` | end the stream: its playlists get `#EXT-X-ENDLIST` |
+//! | `GET /`, `/streams`, `/player/{stream}` | the stream list and a player ([`crate::http::player`]) |
 //!
 //! Ingest errors, each with a one-line reason in the body: 400 malformed request (unknown
 //! extension, empty body, bad header, bad name), 403 the auth webhook refused the stream, 409 an
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/stream/{stream}/{rendition}.m3u8", web::head().to(media))
         .route("/stream/{stream}/{rendition}/{seq}.ts", web::get().to(segment))
         .route("/stream/{stream}/{rendition}/{seq}.ts", web::head().to(segment));
+    cfg.configure(crate::http::player::configure);
     for pipeline in ai::pipelines() {
         cfg.route(&format!("/{}", pipeline.name()), web::post().to(infer));
     }

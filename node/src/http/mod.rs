@@ -4,3 +4,4 @@ pub mod admin;
 pub mod ai;
 pub mod gateway;
 pub mod orchestrator;
+pub mod player;
