@@ -370,7 +370,8 @@ section! {
         /// (`body_timeout_secs`); a live pusher sends a segment as it is made, so this is a
         /// silence, not a total. Must be > 0. Default `20`.
         body_timeout_secs: u64 = 20 => int(1, None),
-        /// The most streams served at once (`max_streams`). Must be > 0. Default `100`.
+        /// The most streams served at once (`max_streams`), and the most RTMP connections open at
+        /// once (one more is closed at once). Must be > 0. Default `100`.
         max_streams: u32 = 100 => int(1, None),
         /// Segments of one stream in flight at once (`segment_queue`). Must be > 0. Default `4`.
         segment_queue: usize = 4 => int(1, None),

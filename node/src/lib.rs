@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod node;
 pub mod remote_transcoder;
+pub mod rtmp;
 pub mod telemetry;
 pub mod tls;
 pub mod transcoder;

@@ -27,6 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
+use crate::rtmp::{RtmpServer, RtmpSettings};
 use crate::{ai_worker, tls, transcoder};
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -128,6 +129,8 @@ pub enum PrepareError {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListenAddrs {
     pub gateway: Option<SocketAddr>,
+    /// The gateway's RTMP ingest.
+    pub rtmp: Option<SocketAddr>,
     pub orchestrator: Option<SocketAddr>,
     /// The URI the orchestrator advertises to gateways.
     pub orchestrator_uri: Option<String>,
@@ -137,6 +140,8 @@ pub struct ListenAddrs {
 /// A started node.
 pub struct RunningNode {
     pub addrs: ListenAddrs,
+    /// The gateway's RTMP ingest: stopped first, so its streams end while the gateway runs.
+    rtmp: Option<RtmpServer>,
     servers: Vec<ServerHandle>,
     /// The orchestrator's server and its remote transcoder links: stopped after the servers
     /// above, since the gateway of this process may still be sending it segments.
@@ -184,7 +189,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     });
     let mut servers = Vec::new();
     let mut orchestrator_server = None;
-    let mut addrs = ListenAddrs { gateway: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
+    let mut addrs =
+        ListenAddrs { gateway: None, rtmp: None, orchestrator: None, orchestrator_uri: None, admin: cfg.admin.addr };
+    let mut rtmp = None;
     let mut admin_state = admin::AdminState {
         metrics,
         roles: roles.names(),
@@ -317,8 +324,10 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         };
         let gw = GatewayHandle::start(config, transport, &watchdog);
         let webhook = g.auth_webhook_url.clone().map(crate::webhook::AuthWebhook::new);
+        let ingest = crate::ingest::Ingest::new(gw.clone(), webhook);
+        let rtmp_listener = bind(g.rtmp_addr, "gateway.rtmp_addr")?;
         let state = gateway::GatewayState {
-            ingest: crate::ingest::Ingest::new(gw.clone(), webhook),
+            ingest: ingest.clone(),
             max_segment_bytes: g.max_segment_bytes,
             body_timeout: Duration::from_secs(g.body_timeout_secs),
         };
@@ -334,6 +343,15 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         actix_web::rt::spawn(server);
         info!(target: "lp::node", addr = %local, "gateway listening");
         addrs.gateway = Some(local);
+        let rtmp_local = rtmp_listener.local_addr()?;
+        let settings = RtmpSettings {
+            segment_secs: g.segment_secs,
+            max_connections: g.max_streams as usize,
+            max_segment_bytes: g.max_segment_bytes,
+        };
+        rtmp = Some(RtmpServer::start(rtmp_listener, ingest, settings).context("gateway.rtmp_addr")?);
+        info!(target: "lp::node", addr = %rtmp_local, "rtmp listening (rtmp://HOST:PORT/live/STREAM_KEY)");
+        addrs.rtmp = Some(rtmp_local);
         admin_state.gateway = Some(gw);
     }
 
@@ -404,7 +422,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     std::fs::write(&listen_file, serde_json::to_vec_pretty(&addrs)?)
         .with_context(|| format!("writing {}", listen_file.display()))?;
     drop(fatal_tx);
-    Ok(RunningNode { addrs, servers, orchestrator: orchestrator_server, admin: admin_server, fatal })
+    Ok(RunningNode { addrs, rtmp, servers, orchestrator: orchestrator_server, admin: admin_server, fatal })
 }
 
 /// Run several nodes of this process (the demo's gateway and orchestrator, each with its own
@@ -432,13 +450,16 @@ impl RunningNode {
         wait_all(vec![self]).await
     }
 
-    /// Stop within the grace period: the gateway drains first (it may be sending segments to
-    /// the orchestrator of this process); then the orchestrator stops accepting, finishes the
+    /// Stop within the grace period: RTMP publishers are disconnected, then the gateway drains
+    /// (it may be sending segments to the orchestrator of this process); then the orchestrator stops accepting, finishes the
     /// segments in flight, closes its transcoder links with WebSocket close frames and stops as
     /// soon as its connections are done. The admin listener stops meanwhile.
     pub async fn stop(&self) {
         let deadline = Instant::now() + Duration::from_secs(SHUTDOWN_GRACE);
         let roles = async {
+            if let Some(rtmp) = &self.rtmp {
+                rtmp.stop().await;
+            }
             futures::future::join_all(self.servers.iter().map(|s| s.stop(true))).await;
             if let Some((server, links)) = &self.orchestrator {
                 server.pause().await;

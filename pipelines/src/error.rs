@@ -44,3 +44,20 @@ pub enum ProfileError {
     #[error("cannot read profile file: {0}")]
     Io(String),
 }
+
+/// Why the stream cannot be segmented; the stream should be dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmenterError {
+    /// No video keyframe for `ms` of media (keyframes too far apart, or no video at all).
+    #[error("no video keyframe in {ms} ms of media (at most {limit} ms; send a keyframe every few seconds)")]
+    NoKeyframe { ms: u64, limit: u64 },
+    /// The segment holds more than the limit without reaching a keyframe to cut at.
+    #[error("a segment grew past {limit} bytes without a keyframe to cut at")]
+    TooLarge { limit: u64 },
+    /// The video's clock went back by more than a frame's reordering could explain.
+    #[error("the video timestamps went back from {from} ms to {to} ms")]
+    Timestamps { from: i64, to: i64 },
+    /// A codec configuration that cannot be used.
+    #[error("{0}")]
+    BadConfig(String),
+}

@@ -279,6 +279,64 @@ pub(crate) fn extradata(par: &ffi::AVCodecParameters) -> &[u8] {
     unsafe { std::slice::from_raw_parts(par.extradata, par.extradata_size as usize) }
 }
 
+/// Codec parameters for packets that come from outside FFmpeg (the RTMP segmenter): the codec,
+/// its extradata (an `avcC` record, an AudioSpecificConfig) and, for audio, the sample rate and
+/// channel count. The muxers read the rest from the extradata.
+pub(crate) fn codec_params(
+    media_type: ffi::AVMediaType,
+    codec_id: ffi::AVCodecID,
+    extradata: &[u8],
+    audio: Option<(u32, u32)>,
+) -> Result<rsmpeg::avcodec::AVCodecParameters, String> {
+    let size = c_int::try_from(extradata.len()).map_err(|_| "extradata too large".to_string())?;
+    let mut par = rsmpeg::avcodec::AVCodecParameters::new();
+    let buf = if extradata.is_empty() {
+        ptr::null_mut()
+    } else {
+        // SAFETY: av_mallocz returns a zeroed buffer of the size asked or NULL (checked); the
+        // padding FFmpeg's readers expect past the end is part of it.
+        let p = unsafe { ffi::av_mallocz(extradata.len() + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize) }.cast::<u8>();
+        if p.is_null() {
+            return Err("out of memory".into());
+        }
+        // SAFETY: `p` has room for `extradata.len()` bytes and does not overlap the slice.
+        unsafe { ptr::copy_nonoverlapping(extradata.as_ptr(), p, extradata.len()) };
+        p
+    };
+    // SAFETY: `par` is our own fresh parameter set. It takes ownership of `buf` (allocated with
+    // av_malloc, as avcodec_parameters_free expects when it frees `extradata`); the rest are
+    // plain fields, and av_channel_layout_default only writes the layout it is given.
+    unsafe {
+        let raw = rsmpeg::UnsafeDerefMut::deref_mut(&mut par);
+        raw.codec_type = media_type;
+        raw.codec_id = codec_id;
+        raw.extradata = buf;
+        raw.extradata_size = if buf.is_null() { 0 } else { size };
+        if let Some((sample_rate, channels)) = audio {
+            raw.sample_rate = sample_rate as c_int;
+            raw.frame_size = 1024;
+            ffi::av_channel_layout_default(&mut raw.ch_layout, channels as c_int);
+        }
+    }
+    Ok(par)
+}
+
+/// A packet holding a copy of `data`, like `av_new_packet` plus a copy.
+pub(crate) fn packet_from(data: &[u8]) -> Option<AVPacket> {
+    let size = c_int::try_from(data.len()).ok()?;
+    let mut pkt = AVPacket::new();
+    // SAFETY: `pkt` is a blank packet; av_new_packet gives it a buffer of `size` bytes (plus
+    // zeroed padding) or fails without touching it.
+    if unsafe { ffi::av_new_packet(pkt.as_mut_ptr(), size) } < 0 {
+        return None;
+    }
+    if !data.is_empty() {
+        // SAFETY: the packet's buffer holds `size` == data.len() bytes (above) and is not `data`.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), (*pkt.as_mut_ptr()).data, data.len()) };
+    }
+    Some(pkt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! * [`probe`]: checks that a segment (MPEG-TS or MP4 bytes) is decodable and describes it.
 //! * [`transcode()`]: decodes a segment once and encodes every rendition with libx264 into
 //!   MPEG-TS, in memory.
+//! * [`segmenter`]: cuts a live H.264/AAC stream (RTMP's packets) into MPEG-TS segments.
 //!
 //! # How a transcode works
 //!
@@ -43,13 +44,15 @@ pub mod error;
 mod ffi;
 mod fps;
 pub mod profile;
+pub mod segmenter;
 pub mod transcode;
 
-pub use error::{ProfileError, TranscodeError};
+pub use error::{ProfileError, SegmenterError, TranscodeError};
 pub use profile::{
     H264Profile, MAX_PROFILES, Profile, preset, preset_names, profiles_from_json, profiles_from_json_file,
     profiles_from_names, validate_profiles,
 };
+pub use segmenter::{AacConfig, CutSegment, Segmenter, SegmenterSettings};
 pub use transcode::{
     InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, remux_to_mpegts, transcode,
     transcode_until,

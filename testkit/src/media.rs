@@ -209,3 +209,21 @@ pub fn ffprobe_bytes(bytes: &[u8]) -> ProbeInfo {
     std::fs::write(f.path(), bytes).unwrap();
     ffprobe(f.path())
 }
+
+/// The first video frame of `bytes` as ffprobe decodes it: its presentation time (s) and
+/// whether it is a keyframe.
+pub fn first_video_frame(bytes: &[u8]) -> (f64, bool) {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
+        .args(["-show_entries", "frame=pts_time,key_frame", "-of", "json"])
+        .arg(f.path())
+        .output()
+        .expect("ffprobe must be installed to run these tests");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let frame = &v["frames"][0];
+    let pts = frame["pts_time"].as_str().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN);
+    (pts, frame["key_frame"].as_i64() == Some(1))
+}
