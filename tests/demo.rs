@@ -134,6 +134,12 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     // The on-chain orchestrator serves the free AI models too, and `--serve` says how to ask.
     assert_eq!(summary["ai"]["llm_answer"], "one two three four", "{summary}");
     assert!(output.contains("AI requests (the demo's models"), "{output}");
+    // `--serve` says where to publish over RTMP (and that address takes connections) and where
+    // to watch.
+    let rtmp = output.split_whitespace().find_map(|w| w.strip_prefix("rtmp://")?.strip_suffix("/live/mystream"));
+    let rtmp = rtmp.unwrap_or_else(|| panic!("no RTMP URL: {output}"));
+    assert!(std::net::TcpStream::connect(rtmp).is_ok(), "{rtmp}");
+    assert!(output.contains("/player/mystream"), "{output}");
 
     // Tickets paid for every segment; every winner was redeemed, for its face value, and the
     // orchestrator's pending fees on the chain grew by exactly that.

@@ -186,7 +186,7 @@ async fn run_offchain(args: DemoArgs) -> Result<()> {
     print_summary(&summary, &out);
 
     if args.serve {
-        print_serve_help(&gateway, summary.ai.is_some());
+        print_serve_help(&gateway, running.addrs.rtmp, summary.ai.is_some());
         println!("Metrics: http://{}/metrics   Status: http://{}/status", running.addrs.admin, running.addrs.admin);
         running.wait().await?;
     } else {
@@ -237,12 +237,18 @@ fn prepare(cfg: &Config, roles: Roles) -> Result<node::Prepared> {
         .map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
-fn print_serve_help(gateway: &str, with_ai: bool) {
-    println!("\nThe network stays up (Ctrl-C to stop). Push your own stream, e.g.:");
+fn print_serve_help(gateway: &str, rtmp: Option<std::net::SocketAddr>, with_ai: bool) {
+    println!("\nThe network stays up (Ctrl-C to stop). Push your own stream, e.g. over RTMP:");
+    if let Some(rtmp) = rtmp {
+        println!("  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv rtmp://{rtmp}/live/mystream");
+        println!("  (OBS: Server rtmp://{rtmp}/live, Stream Key mystream, keyframe interval 2 s)");
+    }
+    println!("or over HTTP:");
     println!(
         "  ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f hls -hls_time 2 -method PUT {gateway}/live/mystream/index.m3u8"
     );
-    println!("Then play {gateway}/stream/mystream.m3u8 (e.g. ffplay or any HLS player).");
+    println!("Then watch it at {gateway}/player/mystream (every stream: {gateway}/), or play");
+    println!("{gateway}/stream/mystream.m3u8 in any HLS player.");
     if with_ai {
         ai::print_curl(gateway);
     }

@@ -117,6 +117,7 @@ struct Demo {
     /// The gateway first: it stops before the orchestrator it sends to.
     nodes: Vec<RunningNode>,
     gateway_url: String,
+    gateway_rtmp: Option<std::net::SocketAddr>,
     admins: Vec<(&'static str, SocketAddr)>,
 }
 
@@ -173,7 +174,7 @@ async fn serve(demo: &mut Demo, args: &DemoArgs) -> Result<()> {
     let rpc = demo.anvil.as_ref().map(Anvil::url).unwrap_or_default();
     let provider = lp_chain::client::http_provider(&rpc)?;
     provider.anvil_set_interval_mining(1).await.context("switching anvil to a block a second")?;
-    print_serve_help(&demo.gateway_url, super::ai::models(&args.models).is_some());
+    print_serve_help(&demo.gateway_url, demo.gateway_rtmp, super::ai::models(&args.models).is_some());
     for (role, admin) in &demo.admins {
         println!("The {role}: metrics http://{admin}/metrics, status http://{admin}/status");
     }
@@ -302,6 +303,7 @@ async fn run_demo(
     let gateway_node = node::start(&gateway_cfg, gateway_roles, gateway_prepared).await?;
     let gateway_url = format!("http://{}", gateway_node.addrs.gateway.context("gateway address")?);
     demo.admins.insert(0, ("gateway", gateway_node.addrs.admin));
+    demo.gateway_rtmp = gateway_node.addrs.rtmp;
     demo.nodes.insert(0, gateway_node);
     demo.gateway_url = gateway_url.clone();
     println!(
