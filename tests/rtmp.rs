@@ -200,6 +200,28 @@ fn a_second_publisher_of_a_live_key_is_refused_and_the_first_goes_on() {
     }
 }
 
+#[test]
+fn the_auth_webhook_renames_a_published_stream_and_refuses_another() {
+    let hook = Webhook::start(200, r#"{"manifestID":"cam-1"}"#);
+    let node = start(&format!("auth_webhook_url = {:?}\n", hook.url));
+    let out = finished(publisher(&rtmp_url(&node, "live/secret-key"), 4, false, &[]), 60);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Asked with the publish URL; the stream is served under the webhook's manifestID.
+    let asked: serde_json::Value = serde_json::from_str(&hook.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(asked["url"], rtmp_url(&node, "live/secret-key"), "{asked}");
+    let total = check_segments(&node, "cam-1", "P144p30fps16x9", &ended(&node, "cam-1", "P144p30fps16x9", 30));
+    assert!((total - 4.0).abs() <= FRAME + 1e-9, "{total} s");
+    assert!(media_playlist(&node.gateway(), "secret-key", "source").is_none());
+
+    // Refused by the webhook: the publisher is turned away with a log line, nothing is served.
+    *hook.answer.lock().unwrap() = (403, "banned".into());
+    let out = finished(publisher(&rtmp_url(&node, "live/other"), 4, false, &[]), 30);
+    assert!(!out.status.success(), "a refused publisher was let in");
+    wait_log(&node, "stream refused");
+    assert!(node.log().contains("HTTP 403: banned"), "{}", node.log());
+    assert!(media_playlist(&node.gateway(), "other", "source").is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Broken and hostile publishers
 // ---------------------------------------------------------------------------------------------

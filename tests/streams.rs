@@ -6,10 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 
 fn all_in_one(extra: &str) -> String {
@@ -140,49 +136,6 @@ fn hls_answers_carry_what_players_need() {
     let missing = http().get(format!("{gw}/stream/nope.m3u8")).send().unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.headers()["access-control-allow-origin"], "*", "a player on another origin sees the 404");
-}
-
-/// A webhook on loopback: answers every POST with the current `answer` and records the bodies.
-struct Webhook {
-    url: String,
-    answer: Arc<Mutex<(u16, String)>>,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
-
-impl Webhook {
-    fn start(status: u16, body: &str) -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/auth", listener.local_addr().unwrap());
-        let answer = Arc::new(Mutex::new((status, body.to_string())));
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let (a, b) = (answer.clone(), bodies.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                b.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                let (status, text) = a.lock().unwrap().clone();
-                let mut conn = conn;
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-            }
-        });
-        Webhook { url, answer, bodies }
-    }
 }
 
 #[test]

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -312,4 +314,48 @@ pub fn node_config(devnet_config: &Path, extra: &str) -> String {
     let text = std::fs::read_to_string(devnet_config).unwrap();
     let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("data_dir")).collect();
     format!("{}\n{extra}", kept.join("\n"))
+}
+
+/// An auth webhook on loopback (a plain HTTP/1.1 server on a thread): answers every POST with
+/// the current `answer` (status, body) and records the request bodies.
+pub struct Webhook {
+    pub url: String,
+    pub answer: Arc<Mutex<(u16, String)>>,
+    pub bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Webhook {
+    pub fn start(status: u16, body: &str) -> Webhook {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/auth", listener.local_addr().unwrap());
+        let answer = Arc::new(Mutex::new((status, body.to_string())));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (a, b) = (answer.clone(), bodies.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                b.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                let (status, text) = a.lock().unwrap().clone();
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        Webhook { url, answer, bodies }
+    }
 }
