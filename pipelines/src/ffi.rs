@@ -189,6 +189,9 @@ pub(crate) enum OpenError {
     Internal(String),
 }
 
+/// The FFmpeg CLI's default `-muxdelay`, in microseconds.
+const MUX_MAX_DELAY_US: i32 = 700_000;
+
 /// An MPEG-TS muxer writing into memory.
 pub(crate) struct MemoryOutput {
     pub(crate) ctx: AVFormatContextOutput,
@@ -210,8 +213,23 @@ impl MemoryOutput {
             }
         });
         let io = AVIOContextCustom::alloc_context(AVMem::new(IO_BUFFER), true, Vec::new(), None, Some(write), None);
-        let ctx = AVFormatContextOutput::create(c"out.ts", Some(AVIOContextContainer::Custom(io)))
+        let mut ctx = AVFormatContextOutput::create(c"out.ts", Some(AVIOContextContainer::Custom(io)))
             .map_err(|e| format!("cannot create the MPEG-TS muxer: {e}"))?;
+        // As the FFmpeg CLI muxes (`-muxdelay 0.7`): audio frames are gathered into PES packets
+        // of up to 0.35 s instead of one PES (padded to whole 188-byte packets) per frame, which
+        // made a 2 s rendition about 8 KB larger than the CLI's. `mpegts_copyts` keeps the
+        // timestamps as they are (the delay would otherwise be added to them), so renditions
+        // stay aligned with the source.
+        // SAFETY: `ctx` is a freshly created output context whose private data is the mpegts
+        // muxer's options; max_delay is a plain field read when the header is written.
+        let ret = unsafe {
+            let raw = ctx.as_mut_ptr();
+            (*raw).max_delay = MUX_MAX_DELAY_US;
+            ffi::av_opt_set((*raw).priv_data, c"mpegts_copyts".as_ptr(), c"1".as_ptr(), 0)
+        };
+        if ret < 0 {
+            return Err(format!("cannot set the MPEG-TS muxer's options: {}", err_str(ret)));
+        }
         Ok(Self { ctx, buf })
     }
 
