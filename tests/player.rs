@@ -21,22 +21,9 @@ use common::*;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
 
-const ALL_IN_ONE: &str = r#"
-[gateway]
-http_addr = "127.0.0.1:0"
-rtmp_addr = "127.0.0.1:0"
-profiles = ["P144p30fps16x9"]
-[orchestrator]
-service_addr = "127.0.0.1:0"
-capacity = 2
-x264_preset = "ultrafast"
-[admin]
-addr = "127.0.0.1:0"
-"#;
-
 #[test]
 fn the_stream_list_has_each_stream_live_then_ended_as_html_and_json() {
-    let node = Node::start("run", ALL_IN_ONE);
+    let node = Node::start("run", &all_in_one(""));
     let gw = node.gateway();
     let client = http();
     let html = || {
@@ -92,7 +79,7 @@ fn the_stream_list_has_each_stream_live_then_ended_as_html_and_json() {
 
 #[test]
 fn the_player_page_and_hls_js_are_served_and_bad_names_are_404() {
-    let node = Node::start("run", ALL_IN_ONE);
+    let node = Node::start("run", &all_in_one(""));
     let gw = node.gateway();
     let client = http();
     let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
@@ -136,7 +123,7 @@ fn the_player_page_and_hls_js_are_served_and_bad_names_are_404() {
 #[test]
 fn a_live_stream_plays_in_headless_chromium_and_so_does_a_picked_rendition() {
     const STREAM: &str = "player-e2e";
-    let node = Node::start("run", ALL_IN_ONE);
+    let node = Node::start("run", &all_in_one(""));
     let gw = node.gateway();
     // 40 s of 320x180 H.264 + AAC in 2 s segments.
     let segments = make_segments(node.dir.path(), 40, 320, 180);

@@ -8,14 +8,6 @@ mod common;
 
 use common::*;
 
-fn all_in_one(extra: &str) -> String {
-    format!(
-        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n{extra}\n\
-         [orchestrator]\nservice_addr = \"127.0.0.1:0\"\ncapacity = 2\nx264_preset = \"ultrafast\"\n\
-         [admin]\naddr = \"127.0.0.1:0\"\n"
-    )
-}
-
 fn get(url: &str) -> (u16, String) {
     let resp = http().get(url).send().unwrap();
     (resp.status().as_u16(), resp.text().unwrap())

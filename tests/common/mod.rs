@@ -41,6 +41,16 @@ x264_preset = "ultrafast"
 addr = "127.0.0.1:0"
 "#;
 
+/// A gateway and an orchestrator with a local transcoder in one process (`livepeer run`), all on
+/// port 0, rendering P144p30fps16x9 with x264 ultrafast; `extra` goes into `[gateway]`.
+pub fn all_in_one(extra: &str) -> String {
+    format!(
+        "[gateway]\nhttp_addr = \"127.0.0.1:0\"\nrtmp_addr = \"127.0.0.1:0\"\nprofiles = [\"P144p30fps16x9\"]\n{extra}\n\
+         [orchestrator]\nservice_addr = \"127.0.0.1:0\"\ncapacity = 2\nx264_preset = \"ultrafast\"\n\
+         [admin]\naddr = \"127.0.0.1:0\"\n"
+    )
+}
+
 /// A running `livepeer` process, killed when dropped.
 pub struct Node {
     pub child: Child,
