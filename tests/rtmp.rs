@@ -180,6 +180,13 @@ fn a_second_publisher_of_a_live_key_is_refused_and_the_first_goes_on() {
     let second = finished(publisher(&url, 5, true, &[]), 30);
     assert!(!second.status.success(), "the second publisher was let in");
     wait_log(&node, "publish refused");
+    // Neither an HTTP push into the published stream nor a DELETE of it is taken: the
+    // publisher holds it.
+    let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
+    let (status, _, body) = push(&node.gateway(), "dup", "0.ts", seg);
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let deleted = http().delete(format!("{}/live/dup", node.gateway())).send().unwrap();
+    assert_eq!(deleted.status(), 409);
     let out = finished(first, 60);
     assert!(out.status.success(), "the first publisher was cut off: {}", String::from_utf8_lossy(&out.stderr));
     for r in RENDITIONS {

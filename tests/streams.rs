@@ -160,6 +160,10 @@ fn the_auth_webhook_admits_renames_and_refuses_streams_and_a_dead_one_refuses_al
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("HTTP 401") && text.contains("no such key"), "{text}");
     assert_eq!(get(&format!("{gw}/stream/key2.m3u8")).0, 404);
+    // A 200 with an empty body admits the stream as it is.
+    *hook.answer.lock().unwrap() = (200, String::new());
+    assert_eq!(push(&gw, "plain", "0.ts", segments[0].clone()).0, 200);
+    assert!(get(&format!("{gw}/stream/plain.m3u8")).1.contains("plain/P144p30fps16x9.m3u8"));
     // A 200 whose body is not an answer refuses too.
     *hook.answer.lock().unwrap() = (200, r#"{"manifestID":""}"#.into());
     assert_eq!(push(&gw, "key3", "0.ts", segments[0].clone()).0, 403);

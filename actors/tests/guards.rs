@@ -120,11 +120,14 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     assert_eq!(started.load(Ordering::SeqCst), 2, "the late job never reached FFmpeg");
 }
 
-/// The in-process transport, counting the segments submitted to each orchestrator.
+/// The in-process transport, counting the segments submitted to each orchestrator; with
+/// `forge`, every answer also carries a rendition of that name no one asked for (what a hostile
+/// orchestrator could send).
 #[derive(Clone, Default)]
 struct Loopback {
     inner: InProcess,
     submitted: Rc<RefCell<Vec<String>>>,
+    forge: Option<String>,
 }
 
 impl OrchestratorTransport for Loopback {
@@ -145,7 +148,17 @@ impl OrchestratorTransport for Loopback {
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         self.submitted.borrow_mut().push(uri.to_string());
-        self.inner.submit_segment(uri, seg, payment, data, timeout)
+        let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
+        let Some(name) = self.forge.clone() else { return answer };
+        Box::pin(async move {
+            let mut result = answer.await?;
+            if let lp_wire::TranscodeOutcome::Data(data) = &mut result.result {
+                let mut forged = data.segments[0].clone();
+                (forged.name, forged.width, forged.height) = (name, u32::MAX, u32::MAX);
+                data.segments.push(forged);
+            }
+            Ok(result)
+        })
     }
 
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
@@ -350,4 +363,47 @@ async fn an_ending_stream_keeps_its_hls_until_its_last_segment_is_in() {
     .await;
     assert!(hls.media("e", "P144p30fps16x9").unwrap().contains("P144p30fps16x9/0.ts"));
     wait_until("the ended stream is forgotten", || hls.master("e").is_none()).await;
+}
+
+/// `StreamSession`: renditions an orchestrator sends that were not asked for (a name that is a
+/// path, an absurd size) reach neither the playlists nor the recording.
+#[actix::test]
+async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
+    let transport = Loopback { forge: Some("../../escaped".into()), ..Loopback::default() };
+    let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
+    transport.inner.add("o", orch);
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
+    let pool = OrchestratorPool::new(vec!["o".into()], t.clone()).start();
+    let root = tempfile::tempdir().unwrap();
+    let records = root.path().join("rec");
+    let recorder = lp_actors::gateway::Recorder::start(records.clone()).unwrap();
+    let stream = StreamSettings { recorder: Some(recorder), ..common::stream_settings() };
+    let hls = HlsRegistry::default();
+    let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
+    let gateway = Gateway::new(profiles, stream, 10, pool, t).hls(&hls).start();
+    let push = Push { stream: "f".into(), profiles: None, segment: incoming(0, segment()) };
+    let done = gateway.send(push).await.unwrap().expect("transcoded");
+    assert_eq!(done.renditions.len(), 2, "the forged rendition did come back");
+    let master = hls.master("f").unwrap();
+    assert!(master.contains("f/P144p30fps16x9.m3u8") && !master.contains("escaped"), "{master}");
+    assert!(hls.media("f", "../../escaped").is_none());
+    assert!(gateway.send(End { stream: "f".into(), why: "deleted" }).await.unwrap());
+    wait_until("the recording ends", || {
+        walk(&records).iter().any(|p| p.ends_with("P144p30fps16x9.m3u8"))
+            && walk(&records).iter().any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("ENDLIST")))
+    })
+    .await;
+    let files = walk(root.path());
+    assert!(files.iter().all(|p| p.starts_with(&records)), "{files:?}");
+    assert!(!files.iter().any(|p| p.to_string_lossy().contains("escaped")), "{files:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }

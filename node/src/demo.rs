@@ -381,7 +381,7 @@ async fn push_stream(gateway: &str, segments: &[PathBuf], hls_dir: &Path) -> Res
     pushed.master_path = hls_dir.join(format!("{STREAM}.m3u8"));
     fs::write(&pushed.master_path, &master)?;
     for (name, segs) in &listed {
-        fs::write(hls_dir.join(STREAM).join(format!("{name}.m3u8")), vod_playlist(name, segs))?;
+        fs::write(hls_dir.join(STREAM).join(format!("{name}.m3u8")), vod_playlist(name, segs, true))?;
     }
     Ok(pushed)
 }

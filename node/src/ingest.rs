@@ -128,13 +128,20 @@ impl Ingest {
     }
 
     /// RTMP: a publisher asks to publish stream `key` from `url`. The webhook is asked every
-    /// time (each publish starts a run of the stream); a stream already published is refused.
+    /// time (each publish starts a run of the stream); a stream already published, or live
+    /// otherwise, is refused.
     pub async fn publish(&self, key: &str, url: &str) -> Result<Admission, IngestError> {
         let admission = self.authenticate(key, url).await?;
         match self.published.entry(admission.id.clone()) {
             dashmap::Entry::Occupied(_) => {
                 Err(IngestError::Busy(format!("another publisher is streaming to {}", admission.id)))
             }
+            // Pushed over HTTP (or still finishing its last segments): publishing now would
+            // mix two sources into one run of the playlists.
+            dashmap::Entry::Vacant(_) if self.gateway.hls().is_live(&admission.id) => Err(IngestError::Busy(format!(
+                "{} is live (pushed over HTTP, or just ended and finishing)",
+                admission.id
+            ))),
             dashmap::Entry::Vacant(v) => {
                 v.insert(());
                 Ok(admission)
@@ -148,12 +155,18 @@ impl Ingest {
         self.gateway.end(stream.id.clone(), "publisher left").await;
     }
 
-    /// `DELETE /live/{stream}`: end a stream, by id or by the key it was pushed under; `false`
-    /// when no such stream is live.
-    pub async fn end(&self, stream: &str) -> bool {
+    /// `DELETE /live/{stream}`: end a pushed stream, by id or by the key it was pushed under;
+    /// `Ok(false)` when no such stream is live. A stream an RTMP publisher holds is not ended
+    /// this way (its publisher would start it again with its next segment): 409.
+    pub async fn end(&self, stream: &str) -> Result<bool, IngestError> {
         let id = self.admitted.get(stream).map(|a| a.id.clone()).unwrap_or_else(|| stream.to_string());
+        if self.published.contains_key(&id) {
+            return Err(IngestError::Busy(format!(
+                "an RTMP publisher is streaming to {id}; disconnect it to end the stream"
+            )));
+        }
         self.admitted.remove(stream);
-        self.gateway.end(id, "deleted").await
+        Ok(self.gateway.end(id, "deleted").await)
     }
 
     async fn authenticate(&self, key: &str, url: &str) -> Result<Admission, IngestError> {

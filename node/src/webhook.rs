@@ -9,7 +9,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lp_pipelines::Profile;
-use serde::Deserialize;
 
 /// How long the webhook is waited for.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,20 +41,6 @@ pub enum WebhookError {
     BadAnswer(String),
 }
 
-/// The answer's JSON, as go-livepeer's `authWebhookResponse` names its fields.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Answer {
-    #[serde(rename = "manifestID", default)]
-    manifest_id: String,
-    #[serde(rename = "streamID", default)]
-    stream_id: String,
-    #[serde(default)]
-    presets: Vec<String>,
-    #[serde(default)]
-    profiles: Vec<serde_json::Value>,
-}
-
 impl AuthWebhook {
     pub fn new(url: String) -> Self {
         AuthWebhook { url }
@@ -86,30 +71,44 @@ impl AuthWebhook {
     }
 }
 
+/// The answer, read as go-livepeer reads its `authWebhookResponse` (Go's JSON decoding matches
+/// field names regardless of case): an empty body admits as is; otherwise `manifestID` is
+/// required, and the renditions are the known `presets` (unknown ones skipped) followed by the
+/// `profiles`.
 fn parse_answer(body: &[u8]) -> Result<WebhookAnswer, WebhookError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(WebhookAnswer::default());
     }
     let bad = |m: String| WebhookError::BadAnswer(m);
-    let answer: Answer = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-    if answer.manifest_id.is_empty() {
+    let answer: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let field = |name: &str| answer.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let text = |name: &str| field(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let manifest_id = text("manifestID");
+    if manifest_id.is_empty() {
         return Err(bad("empty manifestID".into()));
     }
-    if !crate::http::gateway::valid_name(&answer.manifest_id) {
-        return Err(bad(format!("manifestID {:?} is not 1-128 characters of A-Z a-z 0-9 _ -", answer.manifest_id)));
+    if !crate::http::gateway::valid_name(&manifest_id) {
+        return Err(bad(format!("manifestID {manifest_id:?} is not 1-128 characters of A-Z a-z 0-9 _ -")));
     }
-    let profiles = if !answer.profiles.is_empty() {
-        let json = serde_json::Value::Array(answer.profiles).to_string();
-        Some(lp_pipelines::profiles_from_json(&json).map_err(|e| bad(format!("profiles: {e}")))?)
-    } else if !answer.presets.is_empty() {
-        Some(lp_pipelines::profiles_from_names(&answer.presets).map_err(|e| bad(format!("presets: {e}")))?)
-    } else {
-        None
-    };
+    let mut profiles: Vec<Profile> = field("presets")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|name| lp_pipelines::preset(name.as_str()?))
+        .collect();
+    if let Some(list) = field("profiles").and_then(|v| v.as_array()).filter(|l| !l.is_empty()) {
+        let json = serde_json::Value::Array(list.clone()).to_string();
+        profiles.extend(lp_pipelines::profiles_from_json(&json).map_err(|e| bad(format!("profiles: {e}")))?);
+    }
+    if !profiles.is_empty() {
+        lp_pipelines::validate_profiles(&profiles).map_err(|e| bad(format!("profiles: {e}")))?;
+    }
+    let stream_id = text("streamID");
     Ok(WebhookAnswer {
-        manifest_id: Some(answer.manifest_id),
-        stream_id: (!answer.stream_id.is_empty()).then_some(answer.stream_id),
-        profiles,
+        manifest_id: Some(manifest_id),
+        stream_id: (!stream_id.is_empty()).then_some(stream_id),
+        profiles: (!profiles.is_empty()).then_some(profiles),
     })
 }
 
@@ -134,8 +133,14 @@ mod tests {
         assert_eq!(a.stream_id.as_deref(), Some("s-1"));
         let p = &a.profiles.unwrap()[0];
         assert_eq!((p.name.as_str(), p.width, p.height), ("low", 320, 180));
-        let a = parse_answer(br#"{"manifestID":"abc","presets":["P144p30fps16x9"]}"#).unwrap();
-        assert_eq!(a.profiles.unwrap()[0].name, "P144p30fps16x9");
+        // Keys in any case, as Go decodes them; known presets first (an unknown one skipped),
+        // then the profiles.
+        let a = parse_answer(
+            br#"{"manifestId":"abc","presets":["P144p30fps16x9","P9000p"],"profiles":[{"name":"low","width":320,"height":180,"bitrate":200000}]}"#,
+        )
+        .unwrap();
+        let names: Vec<String> = a.profiles.unwrap().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["P144p30fps16x9", "low"]);
     }
 
     #[test]
@@ -144,7 +149,8 @@ mod tests {
             (&br#"{"streamID":"x"}"#[..], "empty manifestID"),
             (b"not json", "expected ident"),
             (br#"{"manifestID":"../x"}"#, "is not 1-128 characters"),
-            (br#"{"manifestID":"a","presets":["P9000p"]}"#, "presets"),
+            (br#"{"manifestID":"a","profiles":[{"name":"x","width":1}]}"#, "profiles"),
+            (b" ", "EOF while parsing"),
         ] {
             let e = parse_answer(body).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");

@@ -36,9 +36,11 @@ struct Track {
     name: String,
     width: u32,
     height: u32,
-    /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`) and frame rate, from the first segment that told.
+    /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`) and frame rate, read from its first segment.
     codecs: Option<String>,
     frame_rate: Option<f64>,
+    /// Whether its first segment was handed out to read the codecs from.
+    codecs_probed: bool,
     segments: VecDeque<Segment>,
     /// The seq of the first segment ever added: the media sequence number of the first entry.
     base: i64,
@@ -144,7 +146,7 @@ impl HlsStore {
             return None;
         }
         let offset = *self.offset.get_or_insert(match self.last_seq {
-            Some(last) if self.run > 0 => last + 1 - seq,
+            Some(last) if self.run > 0 => last.saturating_add(1).saturating_sub(seq),
             _ => 0,
         });
         Some(seq.saturating_add(offset))
@@ -154,9 +156,10 @@ impl HlsStore {
     /// playlists are append-only: a segment that finishes after a later one of the same
     /// rendition (a retry) is not listed, since inserting it would renumber what players
     /// already saw; neither is a late segment of an earlier run.
-    pub fn add(&mut self, run: u64, rendition: &str, mut seg: HlsSegment) {
+    /// Returns whether the segment was taken.
+    pub fn add(&mut self, run: u64, rendition: &str, mut seg: HlsSegment) -> bool {
         if run != self.run {
-            return;
+            return false;
         }
         seg.start = self.place(seg.seq, seg.duration_ms, seg.start);
         let idx = match self.tracks.iter().position(|t| t.name == rendition) {
@@ -168,6 +171,7 @@ impl HlsStore {
                     height: seg.height,
                     codecs: None,
                     frame_rate: None,
+                    codecs_probed: false,
                     segments: VecDeque::new(),
                     base: seg.seq.max(0),
                     dropped: 0,
@@ -180,7 +184,7 @@ impl HlsStore {
         };
         let track = &mut self.tracks[idx];
         if track.segments.back().is_some_and(|last| last.seq >= seg.seq) {
-            return;
+            return false;
         }
         self.last_seq = Some(self.last_seq.map_or(seg.seq, |l| l.max(seg.seq)));
         track.width = seg.width;
@@ -200,6 +204,7 @@ impl HlsStore {
                 track.dropped_discontinuities += i64::from(s.discontinuity);
             }
         }
+        true
     }
 
     /// The program date of segment `seq` of the run: after the run's last one placed, else (the
@@ -209,7 +214,9 @@ impl HlsStore {
             return at;
         }
         let at = match self.clock {
-            Some((last, end)) if last < seq => end,
+            Some((last, end)) if last + 1 == seq => end,
+            // A gap (a segment failed or was dropped): its own time, never before the last end.
+            Some((last, end)) if last < seq => start.max(end),
             Some(_) => return start, // older than what is listed: it will not be taken
             None => start,
         };
@@ -221,9 +228,13 @@ impl HlsStore {
         at
     }
 
-    /// Whether `rendition`'s codecs are still unknown (to be set with [`HlsStore::set_codecs`]).
-    pub fn wants_codecs(&self, rendition: &str) -> bool {
-        !self.tracks.iter().any(|t| t.name == rendition && t.codecs.is_some())
+    /// `true` once per rendition: its codecs are to be read from the segment just added and set
+    /// with [`HlsStore::set_codecs`].
+    pub fn take_codecs_probe(&mut self, rendition: &str) -> bool {
+        self.tracks
+            .iter_mut()
+            .find(|t| t.name == rendition)
+            .is_some_and(|t| !std::mem::replace(&mut t.codecs_probed, true))
     }
 
     pub fn set_codecs(&mut self, rendition: &str, codecs: String, frame_rate: f64) {
@@ -249,9 +260,9 @@ impl HlsStore {
     fn ordered(&self) -> Vec<&Track> {
         let mut tracks: Vec<&Track> = self.tracks.iter().collect();
         tracks.sort_by(|a, b| {
-            (a.name != SOURCE, std::cmp::Reverse(a.width * a.height), &a.name).cmp(&(
+            (a.name != SOURCE, std::cmp::Reverse(a.width.saturating_mul(a.height)), &a.name).cmp(&(
                 b.name != SOURCE,
-                std::cmp::Reverse(b.width * b.height),
+                std::cmp::Reverse(b.width.saturating_mul(b.height)),
                 &b.name,
             ))
         });
@@ -289,7 +300,7 @@ impl HlsStore {
     pub fn media_playlist(&self, rendition: &str) -> Option<String> {
         let track = self.tracks.iter().find(|t| t.name == rendition)?;
         let skip = track.segments.len().saturating_sub(self.window);
-        let media_sequence = track.base + track.dropped + skip as i64;
+        let media_sequence = track.base.saturating_add(track.dropped + skip as i64);
         let discontinuity_sequence =
             track.dropped_discontinuities + track.segments.iter().take(skip).filter(|s| s.discontinuity).count() as i64;
         let mut out = format!(
@@ -321,11 +332,6 @@ impl HlsStore {
     pub fn segment(&self, rendition: &str, seq: i64) -> Option<Bytes> {
         let track = self.tracks.iter().find(|t| t.name == rendition)?;
         track.segments.iter().find(|s| s.seq == seq).map(|s| s.data.clone())
-    }
-
-    /// Rendition names, the source included.
-    pub fn renditions(&self) -> Vec<String> {
-        self.tracks.iter().map(|t| t.name.clone()).collect()
     }
 }
 
@@ -431,17 +437,21 @@ fn rfc3339_millis(t: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
-/// A finished recording's (VOD) media playlist listing `(seq, duration_ms)` segments as
-/// `<rendition>/<seq>.ts`, relative to the playlist's own URL.
-pub fn vod_playlist(rendition: &str, segments: &[(i64, u64)]) -> String {
+/// A recording's media playlist listing `(seq, duration_ms)` segments as `<rendition>/<seq>.ts`,
+/// relative to the playlist's own URL: `EVENT` while the recording goes on, a `VOD` with
+/// `#EXT-X-ENDLIST` once it has `ended`.
+pub fn vod_playlist(rendition: &str, segments: &[(i64, u64)], ended: bool) -> String {
     let target = segments.iter().map(|(_, d)| d.div_ceil(1000)).max().unwrap_or(2).max(1);
+    let kind = if ended { "VOD" } else { "EVENT" };
     let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}\n"
     );
     for (seq, duration_ms) in segments {
         let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{seq}.ts\n", *duration_ms as f64 / 1000.0);
     }
-    out.push_str("#EXT-X-ENDLIST\n");
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
     out
 }
 
@@ -574,9 +584,9 @@ mod tests {
         let names: Vec<String> = a.ordered().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, [SOURCE, "big", "w", "x"]);
 
-        assert!(a.wants_codecs("w"));
+        assert!(a.take_codecs_probe("w"));
+        assert!(!a.take_codecs_probe("w"), "the codecs are read once");
         a.set_codecs("w", "avc1.64001e,mp4a.40.2".into(), 30.0);
-        assert!(!a.wants_codecs("w"));
         let master = a.master_playlist("s").unwrap();
         assert!(
             master.contains(
@@ -654,8 +664,10 @@ mod tests {
 
     #[test]
     fn finished_playlists_end() {
-        let text = vod_playlist("a", &[(0, 2000), (1, 1500)]);
+        let text = vod_playlist("a", &[(0, 2000), (1, 1500)], true);
         assert!(text.ends_with("#EXTINF:1.500,\na/1.ts\n#EXT-X-ENDLIST\n"), "{text}");
         assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+        let live = vod_playlist("a", &[(0, 2000)], false);
+        assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !live.contains("ENDLIST"), "{live}");
     }
 }

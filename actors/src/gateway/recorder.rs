@@ -76,6 +76,12 @@ impl Recorder {
         duration_ms: u64,
         data: Bytes,
     ) {
+        // Rendition names are profile names (`A-Z a-z 0-9 _ - .`): never a path of their own.
+        if rendition.is_empty() || rendition.contains(['/', '\\']) || rendition.chars().all(|c| c == '.') {
+            metrics::recording_error();
+            warn!(target: "lp::record", rendition, "a rendition name that is not a file name is not recorded");
+            return;
+        }
         let dir = recording.dir.clone();
         self.send(Write::Segment { dir, rendition: rendition.to_string(), width, height, seq, duration_ms, data });
     }
@@ -102,8 +108,8 @@ struct Track {
     width: u32,
     height: u32,
     bytes: u64,
-    /// `(seq, duration_ms)` of every segment written.
-    segments: Vec<(i64, u64)>,
+    /// The duration of every segment written, by seq.
+    segments: BTreeMap<i64, u64>,
 }
 
 fn write_all(rx: Receiver<Write>) {
@@ -114,7 +120,7 @@ fn write_all(rx: Receiver<Write>) {
                 let tracks = recordings.entry(dir.clone()).or_default();
                 let track = tracks.entry(rendition.clone()).or_default();
                 (track.width, track.height, track.bytes) = (width, height, track.bytes + data.len() as u64);
-                track.segments.push((seq, duration_ms));
+                track.segments.insert(seq, duration_ms);
                 let result = write_segment(&dir, &rendition, seq, &data)
                     .and_then(|()| write_playlists(&dir, tracks, Some(&rendition), false));
                 (dir, result)
@@ -150,9 +156,11 @@ fn write_playlists(
     let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     // The source first, then the largest.
     let mut ordered: Vec<(&String, &Track)> = tracks.iter().collect();
-    ordered.sort_by_key(|(name, t)| (name.as_str() != super::hls::SOURCE, std::cmp::Reverse(t.width * t.height)));
+    ordered.sort_by_key(|(name, t)| {
+        (name.as_str() != super::hls::SOURCE, std::cmp::Reverse(t.width.saturating_mul(t.height)))
+    });
     for (name, track) in ordered {
-        let ms: u64 = track.segments.iter().map(|s| s.1).sum();
+        let ms: u64 = track.segments.values().sum();
         let bandwidth = (track.bytes * 8 * 1000).checked_div(ms).unwrap_or(0).max(1);
         let _ = writeln!(
             master,
@@ -160,25 +168,11 @@ fn write_playlists(
             track.width, track.height
         );
         if only.is_none_or(|o| o == name) {
-            replace(&dir.join(format!("{name}.m3u8")), &media_playlist(name, &track.segments, ended))?;
+            let segments: Vec<(i64, u64)> = track.segments.iter().map(|(s, d)| (*s, *d)).collect();
+            replace(&dir.join(format!("{name}.m3u8")), &super::hls::vod_playlist(name, &segments, ended))?;
         }
     }
     replace(&dir.join("index.m3u8"), &master)
-}
-
-fn media_playlist(rendition: &str, segments: &[(i64, u64)], ended: bool) -> String {
-    let target = segments.iter().map(|(_, d)| d.div_ceil(1000)).max().unwrap_or(2).max(1);
-    let kind = if ended { "VOD" } else { "EVENT" };
-    let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}\n"
-    );
-    for (seq, duration_ms) in segments {
-        let _ = write!(out, "#EXTINF:{:.3},\n{rendition}/{seq}.ts\n", *duration_ms as f64 / 1000.0);
-    }
-    if ended {
-        out.push_str("#EXT-X-ENDLIST\n");
-    }
-    out
 }
 
 /// Write `path` whole or not at all (readers never see half a playlist).
@@ -224,6 +218,18 @@ mod tests {
         assert!(source < p360, "{master}");
         assert!(master.contains("BANDWIDTH=1000,RESOLUTION=640x360"), "{master}");
         assert!(rec.dir.starts_with(root.path().join("cam")));
+
+        // Segments that finish out of order, or twice, are listed once each, in order; a name
+        // that is not a file name is not written.
+        let rec = recorder.recording("cam2");
+        for seq in [1, 0, 1] {
+            recorder.segment(&rec, "r", 2, 2, seq, 2000, Bytes::from_static(b"x"));
+        }
+        recorder.segment(&rec, "..", 2, 2, 0, 2000, Bytes::from_static(b"x"));
+        recorder.end(&rec);
+        let vod = wait_for(&rec.dir.join("r.m3u8"), "#EXT-X-ENDLIST");
+        assert!(vod.contains("#EXTINF:2.000,\nr/0.ts\n#EXTINF:2.000,\nr/1.ts\n#EXT-X-ENDLIST\n"), "{vod}");
+        assert!(!rec.dir.join("../0.ts").exists() && !rec.dir.parent().unwrap().join("0.ts").exists());
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! `StreamSession`: one live stream on the gateway, from its first segment until it goes idle.
+//! `StreamSession`: one run of a live stream on the gateway, from its first segment until it ends.
 //!
 //! - **Owns** everything about the stream: its profiles, its current orchestrator session
 //!   (sticky; re-selected when it fails or its auth token nears expiry), the sessions it holds
 //!   with each orchestrator it used (one per orchestrator, reused across retries, so failures
 //!   never open more sessions than there are orchestrators; each is ended on the orchestrator
-//!   when the stream stops, which frees its slot at once), its segments in flight and its HLS
-//!   window.
+//!   when the stream stops, which frees its slot at once), its segments in flight and its
+//!   recording. Of the renditions an orchestrator answers with, only those of the stream's
+//!   profiles are published (names become URLs and file names).
 //! - **Bounds** segments in flight at `segment_queue`; one more is answered `GatewayBusy` at once.
 //! - **Retries** a failed segment up to `max_attempts` times, preferring another orchestrator
 //!   (the orchestrator's pool in turn picks another transcoder); undecodable input is not
@@ -252,29 +253,40 @@ impl StreamSession {
     /// Put a transcoded segment (and its source) into the stream's HLS as `seq`.
     fn publish(&self, seg: &IncomingSegment, seq: i64, done: &SegmentDone) {
         let source = seg.source_ts.as_ref().map(|ts| (SOURCE, seg.width, seg.height, ts.clone()));
-        let renditions =
-            done.renditions.iter().map(|r| (r.name.as_str(), r.width, r.height, Bytes::from(r.data.to_vec())));
+        // Only the renditions asked for, once each, at their profile's size: names and sizes
+        // come from the orchestrator, and names become URLs and (recording) file names.
+        let mut seen = Vec::new();
+        let renditions = done.renditions.iter().filter_map(|r| {
+            let p = self.profiles.iter().find(|p| p.name == r.name && !seen.contains(&r.name))?;
+            seen.push(r.name.clone());
+            Some((p.name.as_str(), p.width, p.height, Bytes::copy_from_slice(&r.data)))
+        });
         for (name, width, height, data) in source.into_iter().chain(renditions) {
+            let added = HlsSegment { width, height, seq, duration_ms: seg.duration_ms, start: seg.start, data };
+            let data = added.data.clone();
+            let (taken, probe) = self
+                .hls
+                .update(&self.id, |hls| (hls.add(self.run, name, added), hls.take_codecs_probe(name)))
+                .unwrap_or((false, false));
+            if !taken {
+                continue;
+            }
             if let Some((recorder, recording)) = &self.recording {
                 recorder.segment(recording, name, width, height, seq, seg.duration_ms, data.clone());
             }
-            let codecs =
-                self.hls.update(&self.id, |hls| hls.wants_codecs(name)).unwrap_or(false).then(|| codecs_of(&data));
-            let added = HlsSegment { width, height, seq, duration_ms: seg.duration_ms, start: seg.start, data };
-            self.hls.update(&self.id, |hls| {
-                hls.add(self.run, name, added);
-                if let Some(Some((codecs, fps))) = codecs {
-                    hls.set_codecs(name, codecs, fps);
-                }
-            });
+            if probe {
+                // FFmpeg off the actor's thread: the codecs are read once per rendition.
+                let (hls, id, name) = (self.hls.clone(), self.id.clone(), name.to_string());
+                tokio::task::spawn_blocking(move || {
+                    if let Ok(info) = lp_pipelines::probe(&data, InputFormat::MpegTs)
+                        && let Some(codecs) = info.codecs
+                    {
+                        hls.update(&id, |hls| hls.set_codecs(&name, codecs, info.fps));
+                    }
+                });
+            }
         }
     }
-}
-
-/// A segment's RFC 6381 codecs and frame rate, for the master playlist.
-fn codecs_of(ts: &Bytes) -> Option<(String, f64)> {
-    let info = lp_pipelines::probe(ts, InputFormat::MpegTs).ok()?;
-    Some((info.codecs?, info.fps))
 }
 
 impl Handler<EndStream> for StreamSession {

@@ -83,8 +83,12 @@ pub fn valid_name(s: &str) -> bool {
 /// (ffmpeg's HLS muxer names segments `index0.ts`, `index1.ts` …).
 fn sequence_number(base: &str) -> Option<i64> {
     let digits = base.len() - base.bytes().rev().take_while(|b| b.is_ascii_digit()).count();
-    base[digits..].parse().ok()
+    base[digits..].parse().ok().filter(|&seq| seq <= MAX_SEQ)
 }
+
+/// The largest sequence number taken: 2-second segments for 70,000 years, and far from where
+/// the playlists' arithmetic could overflow.
+const MAX_SEQ: i64 = 1 << 40;
 
 fn status_of(e: &IngestError) -> StatusCode {
     match e {
@@ -114,7 +118,10 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
         return plain(StatusCode::BAD_REQUEST, format!("unknown extension .{ext}; push .ts or .mp4 segments"));
     };
     let Some(seq) = sequence_number(base) else {
-        return plain(StatusCode::BAD_REQUEST, format!("{file}: no sequence number in the file name"));
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!("{file}: no sequence number (0 to {MAX_SEQ}) at the end of the file name"),
+        );
     };
     let duration_header = match header_value(&req, lp_wire::headers::CONTENT_DURATION) {
         None => None,
@@ -177,7 +184,9 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     if data.is_empty() {
         return plain(StatusCode::BAD_REQUEST, "empty body: the body must be one segment");
     }
-    let url = format!("{}://{}{}", req.connection_info().scheme(), req.connection_info().host(), req.uri());
+    // go-livepeer's webhook URL: http://{Host}{path}.
+    let host = header_value(&req, "Host").unwrap_or_default();
+    let url = format!("http://{host}{}", req.uri().path());
     let ingest = &state.ingest;
     let segment = NewSegment {
         seq,
@@ -272,11 +281,12 @@ async fn segment(state: web::Data<GatewayState>, path: web::Path<(String, String
     hls(found.map(|ts| ("video/mp2t", ts)))
 }
 
-/// `DELETE /live/{stream}`: end the stream (its playlists get `#EXT-X-ENDLIST`).
+/// `DELETE /live/{stream}`: end a pushed stream (its playlists get `#EXT-X-ENDLIST`).
 async fn delete(state: web::Data<GatewayState>, path: web::Path<String>) -> HttpResponse {
     match state.ingest.end(&path).await {
-        true => plain(StatusCode::OK, format!("stream {path} ended")),
-        false => plain(StatusCode::NOT_FOUND, format!("no live stream {path}")),
+        Ok(true) => plain(StatusCode::OK, format!("stream {path} ended")),
+        Ok(false) => plain(StatusCode::NOT_FOUND, format!("no live stream {path}")),
+        Err(e) => plain(status_of(&e), e),
     }
 }
 
@@ -290,6 +300,8 @@ mod tests {
         assert_eq!(sequence_number("index7"), Some(7));
         assert_eq!(sequence_number("seg_003"), Some(3));
         assert_eq!(sequence_number("abc"), None);
+        assert_eq!(sequence_number("1099511627776"), Some(MAX_SEQ));
+        assert_eq!(sequence_number("9223372036854775807"), None, "too large for the playlists");
         assert_eq!(sequence_number(""), None);
     }
 
