@@ -39,8 +39,6 @@ struct Track {
     /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`) and frame rate, read from its first segment.
     codecs: Option<String>,
     frame_rate: Option<f64>,
-    /// Whether its first segment was handed out to read the codecs from.
-    codecs_probed: bool,
     segments: VecDeque<Segment>,
     /// The seq of the first segment ever added: the media sequence number of the first entry.
     base: i64,
@@ -171,7 +169,6 @@ impl HlsStore {
                     height: seg.height,
                     codecs: None,
                     frame_rate: None,
-                    codecs_probed: false,
                     segments: VecDeque::new(),
                     base: seg.seq.max(0),
                     dropped: 0,
@@ -228,13 +225,11 @@ impl HlsStore {
         at
     }
 
-    /// `true` once per rendition: its codecs are to be read from the segment just added and set
-    /// with [`HlsStore::set_codecs`].
-    pub fn take_codecs_probe(&mut self, rendition: &str) -> bool {
-        self.tracks
-            .iter_mut()
-            .find(|t| t.name == rendition)
-            .is_some_and(|t| !std::mem::replace(&mut t.codecs_probed, true))
+    /// Those of `renditions` whose codecs are not known yet (to be set with
+    /// [`HlsStore::set_codecs`]).
+    pub fn codecs_unknown(&self, renditions: &[&str]) -> Vec<String> {
+        let known = |name: &&str| self.tracks.iter().any(|t| t.name == *name && t.codecs.is_some());
+        renditions.iter().filter(|n| !known(n)).map(|n| n.to_string()).collect()
     }
 
     pub fn set_codecs(&mut self, rendition: &str, codecs: String, frame_rate: f64) {
@@ -584,9 +579,9 @@ mod tests {
         let names: Vec<String> = a.ordered().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, [SOURCE, "big", "w", "x"]);
 
-        assert!(a.take_codecs_probe("w"));
-        assert!(!a.take_codecs_probe("w"), "the codecs are read once");
+        assert_eq!(a.codecs_unknown(&["w", "x", "new"]), ["w", "x", "new"]);
         a.set_codecs("w", "avc1.64001e,mp4a.40.2".into(), 30.0);
+        assert_eq!(a.codecs_unknown(&["w", "x"]), ["x"]);
         let master = a.master_playlist("s").unwrap();
         assert!(
             master.contains(

@@ -222,7 +222,13 @@ impl Handler<PushSegment> for StreamSession {
             return Box::pin(async { Err(failure) }.into_actor(self));
         }
         self.in_flight += 1;
-        let work = process_segment(
+        // The renditions whose codecs the master playlist does not have yet: read from this
+        // segment, off the actor's thread, and set with it (so no playlist lists it without).
+        let mut names: Vec<&str> = self.profiles.iter().map(|p| p.name.as_str()).collect();
+        names.push(SOURCE);
+        let unknown = self.hls.update(&self.id, |hls| hls.codecs_unknown(&names)).unwrap_or_default();
+        let source_ts = seg.source_ts.clone();
+        let transcoded = process_segment(
             self.id.clone(),
             seg.clone(),
             self.profiles.clone(),
@@ -231,13 +237,21 @@ impl Handler<PushSegment> for StreamSession {
             self.transport.clone(),
             self.current.clone(),
         );
-        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
+        let work = async move {
+            let result = transcoded.await;
+            let codecs = match &result {
+                Ok(done) if !unknown.is_empty() => read_codecs(unknown, source_ts, done).await,
+                _ => Vec::new(),
+            };
+            (result, codecs)
+        };
+        Box::pin(work.into_actor(self).map(move |(result, codecs), act, ctx| {
             act.in_flight -= 1;
             act.last_activity = Instant::now();
             match &result {
                 Ok(done) => {
                     metrics::segment_transcoded(done.latency.as_secs_f64());
-                    act.publish(&seg, stored, done);
+                    act.publish(&seg, stored, done, &codecs);
                 }
                 Err(failure) => metrics::segment_failed(failure.code),
             }
@@ -249,9 +263,34 @@ impl Handler<PushSegment> for StreamSession {
     }
 }
 
+/// The codecs and frame rate of the `names` renditions of a segment (`source`: its source), read
+/// with FFmpeg on the blocking pool.
+async fn read_codecs(names: Vec<String>, source_ts: Option<Bytes>, done: &SegmentDone) -> Vec<(String, String, f64)> {
+    let data: Vec<(String, Bytes)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let ts = match name == SOURCE {
+                true => source_ts.clone()?,
+                false => Bytes::copy_from_slice(&done.renditions.iter().find(|r| r.name == name)?.data),
+            };
+            Some((name, ts))
+        })
+        .collect();
+    let read = move || {
+        data.into_iter()
+            .filter_map(|(name, ts)| {
+                let info = lp_pipelines::probe(&ts, InputFormat::MpegTs).ok()?;
+                Some((name, info.codecs?, info.fps))
+            })
+            .collect()
+    };
+    tokio::task::spawn_blocking(read).await.unwrap_or_default()
+}
+
 impl StreamSession {
-    /// Put a transcoded segment (and its source) into the stream's HLS as `seq`.
-    fn publish(&self, seg: &IncomingSegment, seq: i64, done: &SegmentDone) {
+    /// Put a transcoded segment (and its source) into the stream's HLS as `seq`, with the codecs
+    /// read from it (`codecs`: rendition, codecs, frame rate).
+    fn publish(&self, seg: &IncomingSegment, seq: i64, done: &SegmentDone, codecs: &[(String, String, f64)]) {
         let source = seg.source_ts.as_ref().map(|ts| (SOURCE, seg.width, seg.height, ts.clone()));
         // Only the renditions asked for, once each, at their profile's size: names and sizes
         // come from the orchestrator, and names become URLs and (recording) file names.
@@ -264,26 +303,17 @@ impl StreamSession {
         for (name, width, height, data) in source.into_iter().chain(renditions) {
             let added = HlsSegment { width, height, seq, duration_ms: seg.duration_ms, start: seg.start, data };
             let data = added.data.clone();
-            let (taken, probe) = self
-                .hls
-                .update(&self.id, |hls| (hls.add(self.run, name, added), hls.take_codecs_probe(name)))
-                .unwrap_or((false, false));
-            if !taken {
-                continue;
-            }
-            if let Some((recorder, recording)) = &self.recording {
-                recorder.segment(recording, name, width, height, seq, seg.duration_ms, data.clone());
-            }
-            if probe {
-                // FFmpeg off the actor's thread: the codecs are read once per rendition.
-                let (hls, id, name) = (self.hls.clone(), self.id.clone(), name.to_string());
-                tokio::task::spawn_blocking(move || {
-                    if let Ok(info) = lp_pipelines::probe(&data, InputFormat::MpegTs)
-                        && let Some(codecs) = info.codecs
-                    {
-                        hls.update(&id, |hls| hls.set_codecs(&name, codecs, info.fps));
-                    }
-                });
+            let taken = self.hls.update(&self.id, |hls| {
+                let taken = hls.add(self.run, name, added);
+                if let Some((_, c, fps)) = codecs.iter().find(|(n, ..)| n == name) {
+                    hls.set_codecs(name, c.clone(), *fps);
+                }
+                taken
+            });
+            if taken == Some(true)
+                && let Some((recorder, recording)) = &self.recording
+            {
+                recorder.segment(recording, name, width, height, seq, seg.duration_ms, data);
             }
         }
     }
