@@ -136,7 +136,11 @@ fn every_pipeline_answers_through_the_gateway_as_the_spec_says() {
         events[..events.len() - 1].iter().map(|e| json_of(e.strip_prefix("data: ").expect("data: lines"))).collect();
     let streamed: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(streamed, "one two three four");
-    assert!(chunks.len() >= 3, "the text comes in pieces: {text}");
+    // At least one text event and the final one. How many pieces the text comes in depends on
+    // timing: once the answer is in, the pieces still on their way are sent as one (the tiny
+    // model can finish before its first piece is forwarded on a loaded machine), so this is not
+    // a count; the model's token-by-token streaming is checked in pipelines/tests/ai_llm.rs.
+    assert!(chunks.len() >= 2, "text events and the final one: {text}");
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "stop");
     assert_eq!(last["usage"]["completion_tokens"], 5);
