@@ -370,6 +370,11 @@ impl HlsRegistry {
         self.0.get_mut(stream).map(|mut store| f(&mut store))
     }
 
+    /// Whether `stream` is held (live, or ended within the retention time) with a segment.
+    pub fn contains(&self, stream: &str) -> bool {
+        self.0.get(stream).is_some_and(|s| !s.tracks.is_empty())
+    }
+
     /// Whether `stream` is held and live.
     pub fn is_live(&self, stream: &str) -> bool {
         self.0.get(stream).is_some_and(|s| s.is_live())

@@ -66,7 +66,7 @@ async fn player(state: web::Data<GatewayState>, path: web::Path<String>) -> Http
         return not_found();
     }
     let hls = state.ingest.gateway().hls();
-    let status = match (hls.master(&file).is_some(), hls.is_live(&file)) {
+    let status = match (hls.contains(&file), hls.is_live(&file)) {
         (_, true) => "live",
         (true, false) => "ended",
         (false, false) => "waiting",
