@@ -229,6 +229,16 @@ fn the_auth_webhook_renames_a_published_stream_and_refuses_another() {
     assert!(media_playlist(&node.gateway(), "other", "source").is_none());
 }
 
+#[test]
+fn a_publish_into_a_stream_live_over_http_is_refused() {
+    let node = start("");
+    let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
+    assert_eq!(push(&node.gateway(), "mix", "0.ts", seg).0, 200);
+    let out = finished(publisher(&rtmp_url(&node, "live/mix"), 2, false, &[]), 30);
+    assert!(!out.status.success(), "a publisher was mixed into a pushed stream");
+    wait_log(&node, "pushed over HTTP");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Broken and hostile publishers
 // ---------------------------------------------------------------------------------------------
