@@ -68,6 +68,23 @@ struct Options {
     redeem: bool,
     /// Serve upscale model "x2" (a real ×2 model) at this price, wei per input pixel.
     ai_price: Option<i64>,
+    /// Reach the chain as an Arbitrum endpoint answers it: blocks carry `l1BlockNumber`
+    /// ([`l1_number`]).
+    arbitrum: bool,
+}
+
+/// The L1 block number of block `number` through the Arbitrum-like endpoint: one L1 block per
+/// two blocks (Arbitrum One makes about forty per L1 block), far above the chain's own numbers.
+fn l1_number(number: u64) -> u64 {
+    20_000_000 + number / 2
+}
+
+/// What an Arbitrum endpoint adds to a block: `l1BlockNumber`.
+fn arbitrum_block(result: &mut serde_json::Value) {
+    let number = result.get("number").and_then(|n| n.as_str()).and_then(|n| u64::from_str_radix(&n[2..], 16).ok());
+    if let (Some(number), Some(block)) = (number, result.as_object_mut()) {
+        block.insert("l1BlockNumber".into(), format!("{:#x}", l1_number(number)).into());
+    }
 }
 
 impl Default for Options {
@@ -80,12 +97,14 @@ impl Default for Options {
             ev: U256::from(EV),
             redeem: false,
             ai_price: None,
+            arbitrum: false,
         }
     }
 }
 
 struct Net {
     _anvil: Anvil,
+    _proxy: Option<lp_testkit::net::RewritingProxy>,
     _tmp: tempfile::TempDir,
     provider: DynProvider,
     url: String,
@@ -103,7 +122,8 @@ impl Net {
     /// (dev account 2: 1 ETH deposit, 1 ETH reserve).
     async fn start(opts: &Options) -> Net {
         let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-        let url = anvil.url();
+        let proxy = opts.arbitrum.then(|| lp_testkit::net::RewritingProxy::start(anvil.port(), arbitrum_block));
+        let url = proxy.as_ref().map_or_else(|| anvil.url(), |p| p.url());
         let params = DevnetParams { round_length: 100, ..Default::default() };
         let o_addr = key(1).address();
         let d = deploy(&url, DEV_KEYS[0], &params, &[(o_addr, lpt(1000))]).await.unwrap();
@@ -177,6 +197,7 @@ impl Net {
         transport.add(URI, orchestrator.orchestrator().clone());
         let net = Net {
             _anvil: anvil,
+            _proxy: proxy,
             _tmp: tmp,
             provider,
             url,
@@ -582,14 +603,40 @@ async fn an_orchestrator_that_is_not_active_takes_no_tickets() {
 /// once their parameters expire: the orchestrator's fees rise by what the broker paid.
 #[actix::test]
 async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_expire() {
+    winners_stored_then_redeemed_after_expiry(false).await;
+}
+
+/// On Arbitrum contracts see the L1 block number as `block.number`, and go-livepeer's ticket
+/// parameters expire 40 L1 blocks after they are issued: so do ours, from the head's
+/// `l1BlockNumber` (counted in the chain's own blocks they would expire at once for a
+/// go-livepeer gateway, and never be redeemed here).
+#[actix::test]
+async fn on_arbitrum_ticket_parameters_expire_by_l1_blocks() {
+    winners_stored_then_redeemed_after_expiry(true).await;
+}
+
+async fn winners_stored_then_redeemed_after_expiry(arbitrum: bool) {
     // Tickets worth 0.0005 ETH, face value 0.001 ETH: half of them win, and each is worth more
     // than its redemption's gas.
     let ev = U256::from(500_000_000_000_000u64);
-    let opts =
-        Options { ev, max_face_value: ev * U256::from(2), price: 500_000_000, redeem: true, ..Default::default() };
+    let opts = Options {
+        ev,
+        max_face_value: ev * U256::from(2),
+        price: 500_000_000,
+        redeem: true,
+        arbitrum,
+        ..Default::default()
+    };
     let net = Net::start(&opts).await;
     let o_client = client(&net.url, net.controller, 1).await;
     let fees_before = o_client.status(key(1).address()).await.unwrap().pending_fees;
+    let head = net.provider.get_block_number().await.unwrap();
+    let block = if arbitrum { l1_number(head) } else { head };
+    eventually("the chain view at the head", || async {
+        (net.o_senders.send(GetChainView).await.unwrap()?.block == block).then_some(())
+    })
+    .await;
+    assert_eq!(params_of(&net.terms(2).await.unwrap()).expiration_block, block + 40);
     let gateway = net.gateway(2, &opts).await;
     // About 12 tickets at 1/2: all losing has a chance of 1 in 4000.
     for seq in 0..8 {
@@ -601,7 +648,8 @@ async fn winning_tickets_are_stored_at_once_and_redeemed_after_their_parameters_
     assert_eq!(stored.len() as u64, received.winning_tickets, "every winner is stored before its answer");
     assert!(stored.iter().all(|t| t.status == TicketStatus::Pending));
 
-    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    // 41 blocks of the chain; through Arbitrum, 41 L1 blocks.
+    net.provider.anvil_mine(Some(if arbitrum { 82 } else { 41 }), None).await.unwrap();
     let redeemed = eventually("every winner redeemed", || async {
         let rows = net.store.send(WinningTickets(Some(TicketStatus::Redeemed))).await.unwrap();
         (rows.len() == stored.len()).then_some(rows)

@@ -139,7 +139,7 @@ impl Net {
     /// Tell the redeemer of the chain's head, as the block watcher does.
     async fn tick(&self, redeemer: &Addr<Redeemer>) -> u64 {
         let number = self.head().await;
-        redeemer.do_send(ChainEvent::NewHead { number, hash: B256::ZERO });
+        redeemer.do_send(ChainEvent::NewHead { number, hash: B256::ZERO, l1_number: number });
         number
     }
 }
@@ -519,7 +519,7 @@ async fn a_ticket_pending_when_the_process_stopped_is_redeemed_after_the_restart
             store.send(QueueWinningTicket(queued)).await.unwrap();
             let o = Arc::new(client(&url, controller, 1).await);
             let redeemer = Redeemer::new(o, store.clone()).start();
-            redeemer.do_send(ChainEvent::NewHead { number: head, hash: B256::ZERO });
+            redeemer.do_send(ChainEvent::NewHead { number: head, hash: B256::ZERO, l1_number: head });
             settle().await;
         });
     })

@@ -68,3 +68,99 @@ impl Proxy {
         self.down.store(false, Ordering::SeqCst);
     }
 }
+
+/// An HTTP JSON-RPC proxy to `127.0.0.1:<upstream>` that passes every request on and hands each
+/// answer's `result` to `rewrite` first: what an RPC endpoint of another chain would answer
+/// (Arbitrum's blocks carry `l1BlockNumber`, which anvil's do not). HTTP/1.1 with keep-alive;
+/// bodies by `Content-Length` or chunked.
+pub struct RewritingProxy {
+    port: u16,
+}
+
+impl RewritingProxy {
+    pub fn start(upstream: u16, rewrite: fn(&mut serde_json::Value)) -> RewritingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                    let _ = relay(client, server, rewrite);
+                });
+            }
+        });
+        RewritingProxy { port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Requests from `client` to `server` unchanged, answers back rewritten, until either closes.
+fn relay(client: TcpStream, mut server: TcpStream, rewrite: fn(&mut serde_json::Value)) -> std::io::Result<()> {
+    use std::io::BufReader;
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut from_server = BufReader::new(server.try_clone()?);
+    let mut client = client;
+    loop {
+        let (head, body) = read_message(&mut from_client)?;
+        server.write_all(head.as_bytes())?;
+        server.write_all(&body)?;
+        let (head, body) = read_message(&mut from_server)?;
+        let mut answer: serde_json::Value = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+        let answers: Vec<&mut serde_json::Value> = match &mut answer {
+            serde_json::Value::Array(all) => all.iter_mut().collect(),
+            one => vec![one],
+        };
+        for result in answers.into_iter().filter_map(|a| a.get_mut("result")) {
+            rewrite(result);
+        }
+        let body = serde_json::to_vec(&answer).map_err(std::io::Error::other)?;
+        let status = head.lines().next().unwrap_or("HTTP/1.1 200 OK");
+        write!(client, "{status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())?;
+        client.write_all(&body)?;
+    }
+}
+
+/// One HTTP message: its head (through the blank line; `Transfer-Encoding` taken out and
+/// `Content-Length` set when the body came chunked) and its body.
+fn read_message(from: &mut impl std::io::BufRead) -> std::io::Result<(String, Vec<u8>)> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if from.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        lines.push(line);
+    }
+    let header = |name: &str| {
+        lines.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_ascii_lowercase())
+        })
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            from.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; size + 2];
+            from.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+        lines.retain(|l| !l.to_ascii_lowercase().starts_with("transfer-encoding"));
+        lines.push(format!("content-length: {}\r\n", body.len()));
+    } else if let Some(n) = header("content-length").and_then(|v| v.parse().ok()) {
+        body.resize(n, 0);
+        from.read_exact(&mut body)?;
+    }
+    Ok((lines.concat() + "\r\n", body))
+}

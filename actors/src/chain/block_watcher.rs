@@ -6,7 +6,8 @@
 //! - **Every poll** (`block_poll_interval_secs`): fetch the head; check the first new block's
 //!   parent hash against the stored last block; fetch the logs of the watched topics from the
 //!   watched contracts for the new range (in chunks of [`MAX_LOG_RANGE`] blocks); publish them,
-//!   then the new head; store the head and the recent headers.
+//!   then the new head with the number contracts see (Arbitrum's `l1BlockNumber`, go-livepeer's
+//!   `L1BlockNumber`); store the head and the recent headers.
 //! - **Backfill**: on start it continues from the stored last block, so events that happened
 //!   while the node was down are published before anything new.
 //! - **Replaced chain**: on its first poll, and whenever a stored block is no longer on the
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U64};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
 use alloy::transports::{RpcError, TransportErrorKind};
@@ -60,8 +61,10 @@ pub enum ChainEvent {
     Logs(Arc<Vec<Log>>),
     /// The blocks after `common_ancestor` were replaced; their logs are replayed next.
     Reorg { common_ancestor: u64, replaced: u64 },
-    /// The chain head after everything before it was published.
-    NewHead { number: u64, hash: B256 },
+    /// The chain head after everything before it was published. `l1_number` is the block
+    /// number contracts see as `block.number`, which ticket parameters expire by: Arbitrum's
+    /// `l1BlockNumber` of the head, and on other chains `number`.
+    NewHead { number: u64, hash: B256, l1_number: u64 },
 }
 
 /// Add a subscriber.
@@ -230,16 +233,33 @@ impl Handler<PollNow> for BlockWatcher {
     }
 }
 
-/// `(hash, parent hash)` of block `number`, or `None` when the chain has no such block.
-async fn header(provider: &DynProvider, number: u64) -> Result<Option<(B256, B256)>, WatchError> {
-    let block = provider
-        .get_block_by_number(BlockNumberOrTag::Number(number))
-        .await
-        .map_err(|e| WatchError::rpc(RpcCall::Block(number), &e))?;
-    Ok(block.map(|b| (b.header.hash, b.header.parent_hash)))
+/// A block header as the watcher needs it.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    hash: B256,
+    parent_hash: B256,
+    /// Arbitrum's number of the L1 block the block belongs to (absent on other chains).
+    l1_block_number: Option<U64>,
 }
 
-async fn existing_header(provider: &DynProvider, number: u64) -> Result<(B256, B256), WatchError> {
+impl Header {
+    /// The block number contracts see as `block.number`: on Arbitrum the L1 block's.
+    fn l1_number(&self, number: u64) -> u64 {
+        self.l1_block_number.map_or(number, |n| n.to())
+    }
+}
+
+/// The header of block `number`, or `None` when the chain has no such block. Read as JSON, not
+/// as alloy's Ethereum block, so that Arbitrum's `l1BlockNumber` is kept.
+async fn header(provider: &DynProvider, number: u64) -> Result<Option<Header>, WatchError> {
+    provider
+        .raw_request("eth_getBlockByNumber".into(), (BlockNumberOrTag::Number(number), false))
+        .await
+        .map_err(|e| WatchError::rpc(RpcCall::Block(number), &e))
+}
+
+async fn existing_header(provider: &DynProvider, number: u64) -> Result<Header, WatchError> {
     header(provider, number).await?.ok_or(WatchError::MissingBlock(number))
 }
 
@@ -272,7 +292,7 @@ async fn poll_once(
         None => head,
         Some((number, hash)) if head > number => {
             // The block after the last one seen must build on it.
-            if existing_header(provider, number + 1).await?.1 == hash {
+            if existing_header(provider, number + 1).await?.parent_hash == hash {
                 number + 1
             } else {
                 reorganized(&chain, &subscribers, number, head).await?
@@ -282,8 +302,8 @@ async fn poll_once(
             // No new block. Either the last one is still there, or a node behind the one we
             // asked before answers (nothing to do until it catches up), or the chain got shorter.
             match header(provider, number).await? {
-                Some((h, _)) if h == hash => return Ok(head),
-                None if stored_hash(store, head).await? == Some(existing_header(provider, head).await?.0) => {
+                Some(h) if h.hash == hash => return Ok(head),
+                None if stored_hash(store, head).await? == Some(existing_header(provider, head).await?.hash) => {
                     return Ok(head);
                 }
                 _ => reorganized(&chain, &subscribers, number, head).await?,
@@ -291,6 +311,7 @@ async fn poll_once(
         }
     };
     let mut start = from;
+    let mut head_header = None;
     while start <= head {
         let end = (start + MAX_LOG_RANGE - 1).min(head);
         let filter =
@@ -303,20 +324,25 @@ async fn poll_once(
         let keep_from = head.saturating_sub(HEADER_RETENTION);
         let mut headers = Vec::new();
         for n in start.max(keep_from)..end {
-            let (hash, parent) = existing_header(provider, n).await?;
-            headers.push((n, hash, parent));
+            let h = existing_header(provider, n).await?;
+            headers.push((n, h.hash, h.parent_hash));
         }
-        let (end_hash, end_parent) = existing_header(provider, end).await?;
+        let end_header = existing_header(provider, end).await?;
         if !logs.is_empty() {
             debug!(target: "lp::chain", from = start, to = end, logs = logs.len(), "chain logs");
             BlockWatcher::publish(&subscribers, ChainEvent::Logs(Arc::new(logs)));
         }
-        store.send(RecordProgress { headers, last: (end, end_hash, end_parent) }).await?;
+        store.send(RecordProgress { headers, last: (end, end_header.hash, end_header.parent_hash) }).await?;
+        head_header = Some(end_header);
         start = end + 1;
     }
     store.send(PruneBlockHeaders { below: head.saturating_sub(HEADER_RETENTION) }).await?;
-    let head_hash = stored_hash(store, head).await?.unwrap_or_default();
-    BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash: head_hash });
+    let head_header = match head_header {
+        Some(h) => h,
+        None => existing_header(provider, head).await?,
+    };
+    let (hash, l1_number) = (head_header.hash, head_header.l1_number(head));
+    BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash, l1_number });
     Ok(head)
 }
 
@@ -326,14 +352,14 @@ async fn stored_hash(store: &Store, number: u64) -> Result<Option<B256>, WatchEr
 
 /// Whether the chain holds block `number` with hash `hash`.
 async fn on_chain(provider: &DynProvider, number: u64, hash: B256) -> Result<bool, WatchError> {
-    Ok(header(provider, number).await?.is_some_and(|(h, _)| h == hash))
+    Ok(header(provider, number).await?.is_some_and(|h| h.hash == hash))
 }
 
 /// Compare the chain's genesis hash with the database's. Another genesis (a devnet started
 /// again: same chain id, other blocks) drops what the database kept of the old chain, so the
 /// next poll starts from the current head. Answers whether it did.
 async fn start_over_if_replaced(chain: &Chain) -> Result<bool, WatchError> {
-    let genesis = existing_header(&chain.provider, 0).await?.0;
+    let genesis = existing_header(&chain.provider, 0).await?.hash;
     let stored = chain.store.send(GenesisHash).await?;
     let old = match stored {
         Some(g) if g == genesis => return Ok(false),
@@ -385,8 +411,8 @@ async fn reorganized(
     let ancestor = common_ancestor(chain, number, head).await?;
     info!(target: "lp::chain", ancestor, replaced = number - ancestor, "chain reorganized; replaying the replaced blocks");
     BlockWatcher::publish(subscribers, ChainEvent::Reorg { common_ancestor: ancestor, replaced: number - ancestor });
-    let (hash, parent) = existing_header(&chain.provider, ancestor).await?;
-    chain.store.send(RecordProgress { headers: Vec::new(), last: (ancestor, hash, parent) }).await?;
+    let h = existing_header(&chain.provider, ancestor).await?;
+    chain.store.send(RecordProgress { headers: Vec::new(), last: (ancestor, h.hash, h.parent_hash) }).await?;
     Ok(ancestor + 1)
 }
 

@@ -9,7 +9,8 @@
 //!   listener it tells ([`SetPendingListener`]).
 //! - **On each new head** ([`ChainEvent::NewHead`]) it takes up to [`MAX_BATCH`] pending
 //!   tickets whose parameters have expired (`params_expiration_block <= head`: `recipientRand` is
-//!   revealed only once they are dead) and whose next attempt is due, oldest first, and
+//!   revealed only once they are dead; head and backoffs count the blocks contracts see, on
+//!   Arbitrum the L1 blocks) and whose next attempt is due, oldest first, and
 //!   (go-livepeer's `pm/queue.go` and `sendermonitor.go`, §4.9):
 //!   1. fails those whose creation round is too old (`creationRound + ticketValidityPeriod <=
 //!      currentRound`), recorded and not retried; waits, attempting nothing, while the current
@@ -195,8 +196,9 @@ impl Handler<ChainEvent> for Redeemer {
     type Result = ();
 
     fn handle(&mut self, event: ChainEvent, ctx: &mut Self::Context) {
-        if let ChainEvent::NewHead { number, .. } = event {
-            self.wanted = Some(self.wanted.map_or(number, |w| w.max(number)));
+        // Parameters expire by the number contracts see (on Arbitrum the L1 block's).
+        if let ChainEvent::NewHead { l1_number, .. } = event {
+            self.wanted = Some(self.wanted.map_or(l1_number, |w| w.max(l1_number)));
             if !self.busy {
                 self.start_pass(ctx);
             }

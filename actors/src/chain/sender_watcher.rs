@@ -49,6 +49,8 @@ pub const SENDER_TTL: Duration = Duration::from_secs(3600);
 /// The chain as ticket parameters need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainView {
+    /// The block number ticket parameters expire by: the one contracts see as `block.number`
+    /// (on Arbitrum the L1 block's, as go-livepeer counts them; [`ChainEvent::NewHead`]).
     pub block: u64,
     pub last_initialized_round: u64,
     /// The round new tickets commit to, and its block hash ([`RoundInfo::ticket_round`]).
@@ -264,9 +266,9 @@ impl Handler<ChainEvent> for SenderWatcher {
                     self.refresh(sender, ctx);
                 }
             }
-            ChainEvent::NewHead { number, .. } => {
+            ChainEvent::NewHead { l1_number, .. } => {
                 // Never backwards (a reorg): parameters pruned as expired must stay expired.
-                self.block = Some(self.block.map_or(number, |b| b.max(number)));
+                self.block = Some(self.block.map_or(l1_number, |b| b.max(l1_number)));
                 self.read_gas_price(ctx);
                 if self.recipient.is_some() && self.active.is_none() {
                     self.read_active(ctx);
