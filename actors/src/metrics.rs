@@ -195,13 +195,15 @@ fn describe_only() {
     describe_counter!(TICKET_REDEMPTION_ERRORS, "Winning ticket attempts that did not redeem it, by error");
 }
 
+static REDEEMED: crate::payment::GweiCounter = crate::payment::GweiCounter::new(VALUE_REDEEMED);
+
 /// One attempt at a winning ticket: redeemed by us (`error` `None`), the value it paid counted;
 /// or not, counted by `error` (one of [`REDEMPTION_ERRORS`]).
 pub fn ticket_redemption(error: Option<&'static str>, outcome: &lp_chain::db::TicketOutcome) {
     match error {
         None => {
             if let lp_chain::db::TicketOutcome::Redeemed { paid: Some(paid), .. } = outcome {
-                counter!(VALUE_REDEEMED).increment(crate::payment::gwei(*paid));
+                REDEEMED.add(*paid);
             }
         }
         Some(error) => counter!(TICKET_REDEMPTION_ERRORS, "error" => error).increment(1),

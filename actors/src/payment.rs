@@ -1,7 +1,8 @@
 //! What the gateway's ticket senders and the orchestrator's ticket receivers share: the wire
 //! form of ticket parameters, prices and payments (lp-wire's `lp_rpc` messages) to and from
 //! lp-chain's types, and the payment metrics (go-livepeer's names; amounts of ETH in gwei, its
-//! unit, which also keeps a u64 counter from overflowing before 18 billion ETH).
+//! unit, which also keeps a u64 counter from overflowing before 18 billion ETH; what is below a
+//! gwei is carried to the next amount, [`GweiCounter`]).
 
 use alloy::primitives::{Address, B256, U256};
 use lp_chain::pm::{Price, TicketParams};
@@ -34,14 +35,34 @@ pub(crate) fn describe() {
     }
 }
 
-/// Wei as whole gwei (rounded down), saturating.
-pub(crate) fn gwei(wei: U256) -> u64 {
-    (wei / U256::from(1_000_000_000u64)).saturating_to()
+/// A counter of amounts in gwei that carries what is below a gwei to the next amount: tickets
+/// worth less than a gwei each still add up (rounded down one by one they would count nothing).
+pub(crate) struct GweiCounter {
+    name: &'static str,
+    /// Wei counted but not yet a whole gwei.
+    rest: parking_lot::Mutex<U256>,
 }
+
+impl GweiCounter {
+    pub(crate) const fn new(name: &'static str) -> GweiCounter {
+        GweiCounter { name, rest: parking_lot::Mutex::new(U256::ZERO) }
+    }
+
+    pub(crate) fn add(&self, wei: U256) {
+        let gwei = U256::from(1_000_000_000u64);
+        let mut rest = self.rest.lock();
+        let total = rest.saturating_add(wei);
+        *rest = total % gwei;
+        counter!(self.name).increment((total / gwei).saturating_to());
+    }
+}
+
+static VALUE_SENT: GweiCounter = GweiCounter::new(TICKET_VALUE_SENT);
+static VALUE_RECV: GweiCounter = GweiCounter::new(TICKET_VALUE_RECV);
 
 pub(crate) fn tickets_sent(count: u32, ev: U256) {
     counter!(TICKETS_SENT).increment(u64::from(count));
-    counter!(TICKET_VALUE_SENT).increment(gwei(ev.saturating_mul(U256::from(count))));
+    VALUE_SENT.add(ev.saturating_mul(U256::from(count)));
 }
 
 pub(crate) fn payment_create_error(reason: &'static str) {
@@ -50,7 +71,7 @@ pub(crate) fn payment_create_error(reason: &'static str) {
 
 pub(crate) fn tickets_received(count: usize, ev: U256, winning: usize) {
     counter!(TICKETS_RECV).increment(count as u64);
-    counter!(TICKET_VALUE_RECV).increment(gwei(ev.saturating_mul(U256::from(count))));
+    VALUE_RECV.add(ev.saturating_mul(U256::from(count)));
     counter!(WINNING_TICKETS_RECV).increment(winning as u64);
 }
 
@@ -171,6 +192,21 @@ pub fn price_from_wire(p: &PriceInfo) -> Result<Price, Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_below_a_gwei_adds_up_instead_of_counting_nothing() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let value = GweiCounter::new("test_value_gwei");
+        let milli_gwei = U256::from(1_000_000u64);
+        metrics::with_local_recorder(&recorder, || (0..2500).for_each(|_| value.add(milli_gwei)));
+        assert!(handle.render().contains("test_value_gwei 2\n"), "{}", handle.render());
+        metrics::with_local_recorder(&recorder, || {
+            (0..500).for_each(|_| value.add(milli_gwei));
+            value.add(U256::from(7_000_000_000u64));
+        });
+        assert!(handle.render().contains("test_value_gwei 10\n"), "{}", handle.render());
+    }
 
     #[test]
     fn ticket_params_survive_the_wire_and_bad_fields_are_named() {

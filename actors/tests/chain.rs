@@ -10,6 +10,7 @@ use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
+use lp_actors::chain::reward_caller::{RETRY_AFTER, REWARD_CALL_ERRORS};
 use lp_actors::chain::{
     BlockWatcher, ChainEvent, PollNow, RewardCaller, RoundChanged, RoundInitializer, RoundWatcher, Subscribe,
     SubscribeRounds,
@@ -179,6 +180,7 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
     let stake_before = operator.status(o).await.unwrap().total_stake;
 
+    let metrics = Metrics::local();
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open_in(tmp.path()).await.unwrap();
     let watcher = BlockWatcher::new(
@@ -219,6 +221,70 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     assert!(status.total_stake > stake_before, "reward raised the stake");
     let observed = seen.lock().iter().any(|RoundChanged(r)| r.round == now.round + 1 && r.initialized);
     assert!(observed, "the round watcher published the initialized round");
+    assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no reward call failed");
+}
+
+/// The metrics this test's thread records (the actors of an `actix::test` run on it).
+struct Metrics {
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    _guard: metrics::LocalRecorderGuard<'static>,
+}
+
+impl Metrics {
+    fn local() -> Metrics {
+        let recorder = Box::leak(Box::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()));
+        Metrics { handle: recorder.handle(), _guard: metrics::set_default_local_recorder(recorder) }
+    }
+
+    /// The value of the unlabelled series `name`, if recorded.
+    fn value(&self, name: &str) -> Option<f64> {
+        let text = self.handle.render();
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+/// A reward call that fails (the RPC endpoint down) is counted in `livepeer_reward_call_errors`
+/// and made again after [`RETRY_AFTER`]; once the endpoint is back, the orchestrator is rewarded
+/// for the round, and nothing more is counted.
+#[actix::test]
+async fn a_failed_reward_call_is_counted_and_made_again_until_it_succeeds() {
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let url = anvil.url();
+    let params = DevnetParams { round_length: 20, ..Default::default() };
+    let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
+    let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
+    let provider = http_provider(&url).unwrap();
+    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
+    if !operator.current_round().await.unwrap().initialized {
+        operator.initialize_round().await.unwrap();
+    }
+    operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
+    // Active from the next round, which is initialized and not yet rewarded.
+    let now = operator.current_round().await.unwrap();
+    let head = operator.block_number().await.unwrap();
+    provider.anvil_mine(Some(now.start_block + now.length - head), None).await.unwrap();
+    operator.initialize_round().await.unwrap();
+    let round = operator.current_round().await.unwrap();
+
+    let proxy = lp_testkit::net::Proxy::start(anvil.port());
+    let through_proxy = Arc::new(client(&proxy.url(), d.contracts.controller, DEV_KEYS[1]).await);
+    let metrics = Metrics::local();
+    proxy.take_down();
+    let started = Instant::now();
+    let rewarder = RewardCaller::new(through_proxy).start();
+    rewarder.send(RoundChanged(round.clone())).await.unwrap();
+    while metrics.value(REWARD_CALL_ERRORS) != Some(1.0) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the failed call was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.bring_back();
+    let deadline = Instant::now() + RETRY_AFTER + Duration::from_secs(20);
+    while operator.status(o).await.unwrap().last_reward_round != round.round {
+        assert!(Instant::now() < deadline, "not rewarded after the endpoint came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= RETRY_AFTER, "made again after the backoff, not at once");
+    assert_eq!(metrics.value(REWARD_CALL_ERRORS), Some(1.0), "one failure, then the call succeeded");
 }
 
 /// A panic injected into the block watcher (`InjectPanic`: no chain answer can make it panic):
