@@ -91,7 +91,7 @@ impl Demo {
 }
 
 impl Drop for Demo {
-    /// SIGTERM first, so that the demo stops its anvil (a SIGKILL would leave it running).
+    /// SIGTERM first, so that the demo ends as a user would end it.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
@@ -184,6 +184,24 @@ fn an_interrupted_devnet_demo_leaves_no_chain_behind() {
     demo.signal("-INT");
     assert_eq!(demo.exit_code(Duration::from_secs(30)), Some(130), "{}", demo.output());
     assert!(!listening(&rpc), "anvil outlived the demo");
+}
+
+/// A SIGKILL runs no cleanup in the demo, and anvil still ends with it.
+#[test]
+fn a_killed_devnet_demo_leaves_no_chain_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut demo = Demo::start(&out, &["--seconds", "2", "--profiles", "P144p30fps16x9"]);
+    let line = demo.wait_line("chain up at", Duration::from_secs(60));
+    let rpc = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches(',').to_string();
+    assert!(listening(&rpc), "{line}");
+    demo.signal("-KILL");
+    assert_eq!(demo.exit_code(Duration::from_secs(10)), None, "killed by the signal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listening(&rpc) {
+        assert!(Instant::now() < deadline, "anvil outlived the killed demo");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -36,13 +36,26 @@ pub struct AnvilOptions {
     pub chain_id: Option<u64>,
     /// Where anvil keeps its state across restarts (`--state`), if anywhere.
     pub state_file: Option<PathBuf>,
+    /// Let anvil outlive this process (`livepeer devnet`); otherwise it ends with this process,
+    /// however it ends (see [`Anvil`]).
+    pub detached: bool,
 }
 
-/// A running anvil, killed when dropped.
+/// A running anvil, stopped when dropped.
+///
+/// Unless [`AnvilOptions::detached`], anvil runs under a `sh` that holds the read end of a pipe
+/// from this process and stops anvil when the pipe closes: when the handle is dropped, and also
+/// when this process dies of a SIGKILL or a crash, which run no destructor (the kernel closes
+/// the pipe). Linux's parent-death signal would do the same but needs unsafe code.
 pub struct Anvil {
     child: Child,
     port: u16,
+    /// The pipe `sh` waits on (`None` when detached).
+    tie: Option<std::process::ChildStdin>,
 }
+
+/// `sh -c TIED anvil ARGS…`: anvil in the background, stopped (and reaped) once stdin closes.
+const TIED: &str = r#""$0" "$@" </dev/null & pid=$!; read -r line; kill "$pid"; wait "$pid""#;
 
 /// The anvil binary: `$ANVIL_BIN`, else the one `make setup` installs, else `anvil` on PATH.
 ///
@@ -90,7 +103,13 @@ impl Anvil {
             Some(p) => p,
             None => free_port()?,
         };
-        let mut cmd = Command::new(anvil_bin()?);
+        let mut cmd = if opts.detached {
+            Command::new(anvil_bin()?)
+        } else {
+            let mut sh = Command::new("sh");
+            sh.arg("-c").arg(TIED).arg(anvil_bin()?);
+            sh
+        };
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"]);
         if let Some(t) = opts.block_time {
             cmd.args(["--block-time", &t.to_string()]);
@@ -101,8 +120,10 @@ impl Anvil {
         if let Some(state) = &opts.state_file {
             cmd.arg("--state").arg(state);
         }
-        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        let mut anvil = Anvil { child, port };
+        let stdin = if opts.detached { Stdio::null() } else { Stdio::piped() };
+        let mut child = cmd.stdin(stdin).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let tie = child.stdin.take();
+        let mut anvil = Anvil { child, port, tie };
         anvil.wait_ready()?;
         Ok(anvil)
     }
@@ -130,7 +151,8 @@ impl Anvil {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Detach: leave anvil running after this handle is dropped (`livepeer devnet`).
+    /// Leave anvil running after this handle is gone (`livepeer devnet`); anvil's pid. Only a
+    /// [`AnvilOptions::detached`] anvil outlives this process.
     pub fn into_pid(self) -> u32 {
         let pid = self.child.id();
         std::mem::forget(self);
@@ -140,7 +162,13 @@ impl Anvil {
 
 impl Drop for Anvil {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        match self.tie.take() {
+            // Closing the pipe stops anvil; `sh` exits once anvil has.
+            Some(tie) => drop(tie),
+            None => {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }

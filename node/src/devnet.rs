@@ -88,7 +88,7 @@ async fn run(args: DevnetArgs) -> Result<()> {
     let dir = fs::canonicalize(&dir)?;
     println!("starting anvil on 127.0.0.1:{} (a block every {} s)…", args.port, args.block_time);
     // Deploy with a block per transaction, then mine on a timer so that rounds advance.
-    let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), ..Default::default() })?;
+    let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), detached: true, ..Default::default() })?;
     let rpc_url = anvil.url();
     let params = DevnetParams { round_length: args.round_length, ..Default::default() };
     let accounts: Vec<Address> =
