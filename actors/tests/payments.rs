@@ -832,3 +832,50 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, &body, pay(2, 3)).await;
     assert_eq!(topped.status, 200, "one ticket left from before and three more cover 24 gwei");
 }
+
+/// The payment actors, panicked (injected with `InjectPanic`: no ticket or chain answer makes
+/// them panic), are restarted in place with their state: the ticket sender goes on from its next
+/// nonce (the orchestrator would refuse a nonce used again as a replay), the ticket receiver
+/// keeps its nonces (a replayed payment is still refused) and its credit, and both sender
+/// watchers answer with their chain view again.
+#[actix::test]
+async fn payment_actors_restarted_after_a_panic_keep_their_state() {
+    use lp_actors::orchestrator::orchestrator::GetReceivers;
+    use lp_actors::supervision::InjectPanic;
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let settings = net.sender_settings(2).await;
+    let g_senders = settings.chain.clone();
+    let sender = net.watchdog.start("ticket_sender", Policy::Transient, TicketSender::new(settings, &info).unwrap());
+    let fee = CreatePayment { renditions: vec![(256, 144, 30.0)], duration_ms: 1000 };
+    let (seg, _) = paid_segment(&info, &params_of(&info), 2, 1, 1);
+    let (first, _) = sender.send(fee.clone()).await.unwrap().unwrap();
+    assert_eq!(refusal(&net, seg.clone(), first.clone()).await, None);
+    let credited = net.orchestrator.payments().await.unwrap().remove(0);
+
+    let receivers = net.orchestrator.orchestrator().send(GetReceivers).await.unwrap();
+    sender.do_send(InjectPanic);
+    receivers[0].do_send(InjectPanic);
+    net.o_senders.do_send(InjectPanic);
+    g_senders.do_send(InjectPanic);
+    let restarts = |actor: &str| net.watchdog.report().iter().find(|p| p.actor == actor).map_or(0, |p| p.restarts);
+    eventually("every payment actor restarted", || async {
+        (restarts("ticket_sender") == 1 && restarts("ticket_receiver") == 1 && restarts("sender_watcher") == 2)
+            .then_some(())
+    })
+    .await;
+
+    let (second, _) = sender.send(fee).await.unwrap().unwrap();
+    let next = first.ticket_sender_params.last().unwrap().sender_nonce + 1;
+    assert_eq!(second.ticket_sender_params[0].sender_nonce, next, "the sender's nonces go on");
+    let (mut seg1, mut seg2) = (seg.clone(), seg);
+    (seg1.seq, seg2.seq) = (1, 2);
+    assert_eq!(refusal(&net, seg1, second.clone()).await, None, "paid after the restarts");
+    let (code, message) = refusal(&net, seg2, first).await.expect("a replay is refused");
+    assert_eq!(code, ErrorCode::PaymentRefused);
+    assert!(message.contains("already used"), "the receiver's nonces are kept: {message}");
+    let now = net.orchestrator.payments().await.unwrap().remove(0);
+    let tickets = credited.tickets + second.ticket_sender_params.len() as u64;
+    assert_eq!(now.tickets, tickets, "the receiver's credit is kept: {now:?}");
+}
