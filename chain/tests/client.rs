@@ -383,3 +383,40 @@ async fn fund_unlock_and_withdraw_deposit_and_reserve() {
     // 3 ETH back, less the gas of the withdrawal.
     assert!(st.eth_balance > before + eth("2.99"), "{} -> {}", before, st.eth_balance);
 }
+
+/// On Arbitrum a round's block hash can read as zero (go-livepeer's workaround): tickets then
+/// commit to the round before it and its hash. The zero is written into the RoundsManager's
+/// storage with `anvil_setStorageAt`, since our contracts always record a hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_whose_block_hash_reads_as_zero_gives_tickets_the_round_before() {
+    use alloy::primitives::{B256, keccak256};
+    use alloy::providers::Provider;
+    let net = devnet_with(&params(), &[]).await;
+    let c = client(&net, 0).await;
+    let previous = next_round(&net, &c).await;
+    let last = next_round(&net, &c).await;
+    let before = c.current_round().await.unwrap();
+    assert_eq!(before.ticket_round, (last, before.block_hash_of_last_initialized));
+    let rounds_manager = net.deployment.contracts.rounds_manager;
+    let rm = lp_chain::bindings::RoundsManager::new(rounds_manager, &net.provider);
+    let previous_hash = rm.blockHashForRound(U256::from(previous)).call().await.unwrap();
+    assert!(!previous_hash.is_zero() && !before.block_hash_of_last_initialized.is_zero());
+
+    // `blockHashForRound` is a mapping from the round: find its slot among the first ones.
+    let mut found = None;
+    for index in 0u64..64 {
+        let key = keccak256([B256::from(U256::from(last)), B256::from(U256::from(index))].concat());
+        let value = net.provider.get_storage_at(rounds_manager, key.into()).await.unwrap();
+        if B256::from(value) == before.block_hash_of_last_initialized {
+            found = Some(key);
+            break;
+        }
+    }
+    let slot = found.expect("the slot of blockHashForRound(last)");
+    net.provider.anvil_set_storage_at(rounds_manager, slot.into(), B256::ZERO).await.unwrap();
+
+    let after = c.current_round().await.unwrap();
+    assert!(after.block_hash_of_last_initialized.is_zero(), "the hash now reads as zero");
+    assert_eq!(after.last_initialized_round, last);
+    assert_eq!(after.ticket_round, (previous, previous_hash), "tickets commit to the round before");
+}
