@@ -244,6 +244,11 @@ impl Net {
     /// A gateway paying from dev account `i`.
     async fn gateway(&self, i: usize, opts: &Options) -> GatewayHandle {
         let payments = self.sender_settings(i).await;
+        self.gateway_paying(payments, opts)
+    }
+
+    /// A gateway paying as `payments` says.
+    fn gateway_paying(&self, payments: SenderSettings, opts: &Options) -> GatewayHandle {
         let stream = StreamSettings {
             max_attempts: 3,
             segment_queue: 4,
@@ -491,6 +496,52 @@ async fn expired_parameters_are_refreshed_without_failing_a_segment() {
     let r = &net.orchestrator.payments().await.unwrap()[0];
     assert_eq!(r.sessions.len(), 1, "the same session: {r:?}");
     assert!(r.tickets >= 2);
+}
+
+/// The orchestrator refuses a payment the gateway thought good (its view of the chain is ahead:
+/// the parameters expired there): the attempt is lost, and the stream starts the session over
+/// with new terms and a new balance, paid in full, on the next attempt.
+#[actix::test]
+async fn a_refused_payment_starts_the_session_over_with_new_terms() {
+    use lp_actors::chain::PollNow;
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    // The gateway's own chain actors, which see a new block only when told to poll.
+    let c = client(&net.url, net.controller, 2).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let settings = ChainSettings {
+        poll_interval: Duration::from_secs(3600),
+        initialize_round: None,
+        reward: false,
+        redeem: false,
+    };
+    let chain = lp_actors::chain::start(c.clone(), store, settings, None, &net.watchdog);
+    let senders =
+        net.watchdog.start("sender_watcher", Policy::Permanent, SenderWatcher::new(c.clone()).own(key(2).address()));
+    chain.watch_senders(&senders);
+    chain.blocks.send(PollNow).await.unwrap().unwrap();
+    let behind = net.view(&senders).await.block;
+    let mut payments = net.sender_settings(2).await;
+    payments.chain = senders.clone();
+    let gateway = net.gateway_paying(payments, &opts);
+    let first = gateway.push("s".into(), None, common::incoming(0, common::segment())).await.unwrap();
+    assert_eq!(first.attempts, 1);
+
+    net.provider.anvil_mine(Some(41), None).await.unwrap();
+    let block = net.provider.get_block_number().await.unwrap();
+    eventually("the orchestrator sees the new head", || async {
+        (net.o_senders.send(GetChainView).await.unwrap()?.block >= block).then_some(())
+    })
+    .await;
+    assert_eq!(net.view(&senders).await.block, behind, "the gateway still sees the old head");
+    let done = gateway.push("s".into(), None, common::incoming(1, common::segment())).await.unwrap();
+    assert_eq!(done.attempts, 2, "the refused attempt, then one with new terms");
+    let r = &net.orchestrator.payments().await.unwrap()[0];
+    assert_eq!(r.sessions.len(), 2, "a second session, with its own balance: {r:?}");
+    assert!(r.sessions.iter().all(|s| s.balance >= 0), "each paid for what it was given: {r:?}");
+    let sent = gateway.report().await.unwrap().payments.unwrap();
+    assert!(sent.tickets > r.tickets, "the refused tickets were sent but not credited: {sent:?} {r:?}");
 }
 
 #[actix::test]
