@@ -48,7 +48,8 @@ fn job(model: &str) -> AiJob {
 }
 
 /// An inference worker on `models()`, each job held at a gate until the test releases it (when
-/// `held`), counting the jobs it ran; registered on a new AI pool for model x2, capacity 1.
+/// `held`), counting the jobs it took (as they reach it, before the gate); registered on a new AI
+/// pool for model x2, capacity 1.
 async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Arc<AtomicUsize>) {
     let (release, gate) = crossbeam_channel::unbounded::<()>();
     let gate = Mutex::new(gate);
@@ -56,10 +57,10 @@ async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Ar
     let real = inference(models());
     let ran_here = ran.clone();
     let f: WorkFn<AiJob> = Arc::new(move |job: &AiJob| {
+        ran_here.fetch_add(1, Ordering::SeqCst);
         if held {
             let _ = gate.lock().unwrap().recv();
         }
-        ran_here.fetch_add(1, Ordering::SeqCst);
         real(job)
     });
     let pool = AiPool::new(0).start();
@@ -99,14 +100,14 @@ async fn the_gateway_prefers_warm_and_moves_on_from_insufficient_capacity() {
 
     // Both free: the warm one is used although it is listed second.
     let first = actix::spawn(gateway.send(upscale_form("x2")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::wait_until("the first request at the warm worker", || ran_warm.load(Ordering::SeqCst) == 1).await;
     release_warm.send(()).unwrap();
     assert_eq!(first.await.unwrap().unwrap().status, 200);
     assert_eq!((ran_warm.load(Ordering::SeqCst), ran_cold.load(Ordering::SeqCst)), (1, 0));
 
     // The warm one's slot is taken: this request goes to the cold one, not to a queue.
     let blocker = actix::spawn(warm_pool.send(Submit(job("x2"))));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    common::wait_until("the blocker at the warm worker", || ran_warm.load(Ordering::SeqCst) == 2).await;
     let second = gateway.send(upscale_form("x2")).await.unwrap();
     assert_eq!(second.status, 200);
     assert_eq!(ran_cold.load(Ordering::SeqCst), 1, "served by the cold orchestrator");
@@ -120,9 +121,9 @@ async fn the_gateway_prefers_warm_and_moves_on_from_insufficient_capacity() {
 
 #[actix::test]
 async fn a_request_beyond_a_models_capacity_is_refused_at_once_not_queued() {
-    let (pool, release, _) = ai_pool(true).await;
+    let (pool, release, took) = ai_pool(true).await;
     let running = actix::spawn(pool.send(Submit(job("x2"))));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    common::wait_until("the job at the worker", || took.load(Ordering::SeqCst) == 1).await;
     let busy = pool.send(Submit(job("x2"))).await.unwrap().expect_err("the model's one slot is taken");
     assert_eq!(busy.code, ErrorCode::OrchestratorBusy);
     assert!(busy.message.contains("insufficient capacity"), "{}", busy.message);

@@ -48,6 +48,17 @@ impl Handler<RoundChanged> for Collector {
     }
 }
 
+/// Answered once everything sent to the collector before it was handled: a watcher publishes a
+/// poll's events before it answers the poll, so after `PollNow` and a `Flush` they are all in.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Collector {
+    type Result = ();
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) {}
+}
+
 fn lpt(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
 }
@@ -93,14 +104,15 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     .start();
     let collector = Collector::default();
     let seen = collector.chain.clone();
-    watcher.send(Subscribe(collector.start().recipient())).await.unwrap();
+    let collector = collector.start();
+    watcher.send(Subscribe(collector.clone().recipient())).await.unwrap();
     let start = watcher.send(PollNow).await.unwrap().unwrap();
 
     let snapshot = provider.anvil_snapshot().await.unwrap();
     operator.set_service_uri("https://replaced.example:8935").await.unwrap();
     provider.anvil_mine(Some(2), None).await.unwrap();
     watcher.send(PollNow).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    collector.send(Flush).await.unwrap();
     assert_eq!(uris(&seen.lock()), ["https://replaced.example:8935"]);
 
     // Another history from the snapshot on, longer than the one the watcher saw. (A new client:
@@ -110,7 +122,7 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     operator.set_service_uri("https://canonical.example:8935").await.unwrap();
     provider.anvil_mine(Some(4), None).await.unwrap();
     let head = watcher.send(PollNow).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    collector.send(Flush).await.unwrap();
 
     let events = seen.lock().clone();
     let reorg = events.iter().position(|e| matches!(e, ChainEvent::Reorg { .. })).expect("a reorg was published");
@@ -158,9 +170,10 @@ async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
     let second = new_watcher();
     let collector = Collector::default();
     let seen = collector.chain.clone();
-    second.send(Subscribe(collector.start().recipient())).await.unwrap();
+    let collector = collector.start();
+    second.send(Subscribe(collector.clone().recipient())).await.unwrap();
     second.send(PollNow).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    collector.send(Flush).await.unwrap();
     assert_eq!(uris(&seen.lock()), ["https://while-down.example:8935"]);
 }
 

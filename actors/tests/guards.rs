@@ -45,16 +45,6 @@ fn held() -> (TranscodeFn, crossbeam_channel::Sender<()>, Arc<AtomicUsize>) {
     (f, release, started)
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// `AuthSession`: one more segment than `max_in_flight` is answered `OrchestratorBusy` at once,
 /// and the held one still completes.
 #[actix::test]
@@ -66,7 +56,7 @@ async fn an_auth_session_refuses_segments_beyond_its_in_flight_cap() {
     let session = AuthSession::new("s".into(), pool, orch.recipient(), 1, Duration::from_secs(70)).start();
     let first = session.send(SessionSegment(job(data.clone())));
     let first = actix::spawn(first);
-    wait_until("the first segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    common::wait_until("the first segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
     let second = session.send(SessionSegment(job(data))).await.unwrap().expect_err("over the cap");
     assert_eq!(second.code, ErrorCode::OrchestratorBusy);
     assert!(second.message.contains("1 segments in flight"), "{}", second.message);
@@ -83,7 +73,7 @@ async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
     let (func, release, started) = held();
     let pool = pool_with(func, 1, 1).await;
     let running = actix::spawn(pool.send(Submit(job(data.clone()))));
-    wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
+    common::wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
     let queued = actix::spawn(pool.send(Submit(job(data.clone()))));
     // Messages reach the pool in the order they are sent: the second is queued, the third is one
     // too many.
@@ -106,7 +96,7 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     let (func, release, started) = held();
     let pool = pool_with(func, 1, 1).await;
     let running = actix::spawn(pool.send(Submit(job(data.clone()))));
-    wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
+    common::wait_until("the first job to start", || started.load(Ordering::SeqCst) == 1).await;
     let late = TranscodeJob { deadline: std::time::Instant::now() + Duration::from_millis(200), ..job(data.clone()) };
     let dropped = pool.send(Submit(late)).await.unwrap().expect_err("dropped at its deadline");
     assert!(dropped.message.contains("the caller stopped waiting"), "{}", dropped.message);
@@ -319,12 +309,12 @@ async fn an_ended_session_that_panics_stops_at_its_restart() {
     let session = AuthSession::new("s".into(), pool, orch.recipient(), 4, Duration::from_secs(70));
     let session = watchdog.start("auth_session", Policy::Transient, session);
     let in_flight = actix::spawn(session.send(SessionSegment(job(segment()))));
-    wait_until("the segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    common::wait_until("the segment to reach the transcoder", || started.load(Ordering::SeqCst) == 1).await;
     session.send(EndWhenIdle).await.unwrap();
     assert!(session.connected(), "ended, but a segment is in flight");
 
     session.do_send(InjectPanic);
-    wait_until("the ended session to stop at its restart", || !session.connected()).await;
+    common::wait_until("the ended session to stop at its restart", || !session.connected()).await;
     let report = watchdog.report();
     assert_eq!((report[0].restarts, report[0].instances), (1, 0), "{report:?}");
     release.send(()).unwrap();
@@ -350,19 +340,19 @@ async fn an_ending_stream_keeps_its_hls_until_its_last_segment_is_in() {
 
     let push = gateway.send(Push { stream: "e".into(), profiles: None, segment: incoming(0, segment()) });
     let push = actix::spawn(push);
-    wait_until("the transcode starts", || started.load(Ordering::SeqCst) == 1).await;
+    common::wait_until("the transcode starts", || started.load(Ordering::SeqCst) == 1).await;
     assert!(gateway.send(End { stream: "e".into(), why: "deleted" }).await.unwrap());
     // Several sweeps and more than the retention time pass while the segment is in flight.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(hls.is_live("e"), "an ending stream is live until its segments are in");
     release.send(()).unwrap();
     push.await.unwrap().unwrap().expect("the segment in flight is transcoded");
-    wait_until("the playlist ends", || {
+    common::wait_until("the playlist ends", || {
         hls.media("e", "P144p30fps16x9").is_some_and(|m| m.ends_with("#EXT-X-ENDLIST\n"))
     })
     .await;
     assert!(hls.media("e", "P144p30fps16x9").unwrap().contains("P144p30fps16x9/0.ts"));
-    wait_until("the ended stream is forgotten", || hls.master("e").is_none()).await;
+    common::wait_until("the ended stream is forgotten", || hls.master("e").is_none()).await;
 }
 
 /// `StreamSession`: renditions an orchestrator sends that were not asked for (a name that is a
@@ -388,7 +378,7 @@ async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
     assert!(master.contains("f/P144p30fps16x9.m3u8") && !master.contains("escaped"), "{master}");
     assert!(hls.media("f", "../../escaped").is_none());
     assert!(gateway.send(End { stream: "f".into(), why: "deleted" }).await.unwrap());
-    wait_until("the recording ends", || {
+    common::wait_until("the recording ends", || {
         walk(&records).iter().any(|p| p.ends_with("P144p30fps16x9.m3u8"))
             && walk(&records).iter().any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("ENDLIST")))
     })

@@ -97,3 +97,14 @@ pub async fn pool_with(func: TranscodeFn, capacity: u32, max_queue: usize) -> Ad
     add_worker(&pool, func, capacity).await;
     pool
 }
+
+/// Wait (up to 6 s) until `done`, naming `what` when it never happens.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
