@@ -11,17 +11,20 @@ use common::*;
 fn a_config_with_three_errors_reports_all_three_and_exits_64() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
+    let data_dir = dir.path().join("never-created");
     std::fs::write(
         &path,
-        r#"
-data_dir = "/tmp/never-created-by-livepeer-test"
+        format!(
+            r#"
+data_dir = {data_dir:?}
 [gateway]
 http_addr = "not an address"
 max_attempts = "three"
 [orchestrator]
 service_addr = "127.0.0.1:0"
 max_sesions = 4
-"#,
+"#
+        ),
     )
     .unwrap();
     let out = Command::new(livepeer_bin()).args(["run", "-c"]).arg(&path).output().unwrap();
@@ -31,19 +34,22 @@ max_sesions = 4
     for key in ["gateway.http_addr", "gateway.max_attempts", "orchestrator.max_sesions"] {
         assert!(stderr.contains(key), "{key} missing from: {stderr}");
     }
-    assert!(!std::path::Path::new("/tmp/never-created-by-livepeer-test").exists(), "nothing may start");
+    assert!(!data_dir.exists(), "nothing may start");
 }
 
 #[test]
 fn amounts_of_wei_are_checked_per_key_and_dumped_in_wei() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("o.toml");
+    let data_dir = dir.path().join("never-created");
     // Beyond the wire's int64, and less than a wei: usage errors naming the key, before anything
     // starts.
     std::fs::write(
         &path,
-        "data_dir = \"/tmp/never-created-by-livepeer-test\"\n[orchestrator]\nservice_addr = \"127.0.0.1:0\"\n\
-         price_per_unit = \"99999999999999999999\"\nticket_ev = \"0.5 wei\"\n",
+        format!(
+            "data_dir = {data_dir:?}\n[orchestrator]\nservice_addr = \"127.0.0.1:0\"\n\
+             price_per_unit = \"99999999999999999999\"\nticket_ev = \"0.5 wei\"\n"
+        ),
     )
     .unwrap();
     let out = Command::new(livepeer_bin()).args(["orchestrator", "-c"]).arg(&path).output().unwrap();
@@ -52,7 +58,7 @@ fn amounts_of_wei_are_checked_per_key_and_dumped_in_wei() {
     assert!(stderr.contains("orchestrator.price_per_unit: 99999999999999999999 wei is too large"), "{stderr}");
     assert!(stderr.contains("int64"), "{stderr}");
     assert!(stderr.contains("orchestrator.ticket_ev: \"0.5 wei\" is not a whole number of wei"), "{stderr}");
-    assert!(!std::path::Path::new("/tmp/never-created-by-livepeer-test").exists(), "nothing may start");
+    assert!(!data_dir.exists(), "nothing may start");
 
     // With a unit, an amount is dumped in wei.
     std::fs::write(&path, "[orchestrator]\nprice_per_unit = \"8 gwei\"\n").unwrap();
@@ -103,8 +109,13 @@ fn dump_config_prints_defaults_and_environment_overrides() {
 fn help_explains_the_roles() {
     let out = Command::new(livepeer_bin()).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["gateway", "orchestrator", "transcoder", "run", "demo", "LIVEPEER_"] {
-        assert!(text.contains(word), "{word} missing from --help:\n{text}");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("LIVEPEER_<SECTION>__<KEY>") && text.contains("64"), "overrides and exit 64:\n{text}");
+    // A line for each command, saying what it runs.
+    for command in ["gateway", "orchestrator", "transcoder", "ai-worker", "run", "demo", "devnet", "chain"] {
+        let line = text.lines().find(|l| l.trim_start().split_whitespace().next() == Some(command));
+        let says = line.and_then(|l| l.trim_start().strip_prefix(command)).map(str::trim).unwrap_or_default();
+        assert!(says.len() > 10, "no line for {command} in --help:\n{text}");
     }
 }
 

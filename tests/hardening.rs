@@ -136,6 +136,7 @@ fn a_transcoder_outage_does_not_lock_streams_out_and_ended_streams_free_their_se
         let body = String::from_utf8_lossy(&body).to_string();
         assert_eq!(status, 503, "{body}");
         assert!(body.contains("NoTranscoders") && !body.contains("OrchestratorCapped"), "{body}");
+        assert!(body.contains("MaxAttempts") && body.contains("after 3 attempts"), "{body}");
     }
     assert_eq!(sessions(&orch), 1, "twelve failed attempts of one stream hold one session");
 

@@ -24,6 +24,11 @@ addr = "127.0.0.1:0"
 }
 
 fn transcoder(orchestrator_uri: &str, secret_file: &str) -> Node {
+    transcoder_with(orchestrator_uri, secret_file, "ultrafast")
+}
+
+/// A transcoder encoding with x264's `preset`.
+fn transcoder_with(orchestrator_uri: &str, secret_file: &str, preset: &str) -> Node {
     Node::start(
         "transcoder",
         &format!(
@@ -32,7 +37,7 @@ fn transcoder(orchestrator_uri: &str, secret_file: &str) -> Node {
 orchestrator = {orchestrator_uri:?}
 secret_file = {secret_file:?}
 capacity = 1
-x264_preset = "ultrafast"
+x264_preset = {preset:?}
 [admin]
 addr = "127.0.0.1:0"
 "#
@@ -45,8 +50,11 @@ fn two_remote_transcoders_one_killed_mid_stream_every_segment_comes_back() {
     let keys = tempfile::tempdir().unwrap();
     let secret_file = write_secret(keys.path(), "secret", "correct horse battery staple\n");
     let orch = orchestrator(&secret_file);
-    let mut t1 = transcoder(&orch.orchestrator_uri(), &secret_file);
-    let _t2 = transcoder(&orch.orchestrator_uri(), &secret_file);
+    // Slow transcoders (seconds a segment), so that the one killed is killed with one in flight.
+    let mut t1 = transcoder_with(&orch.orchestrator_uri(), &secret_file, "veryslow");
+    orch.wait_transcoders(1);
+    let t1_name = orch.status()["orchestrator"]["transcoders"][0]["name"].as_str().unwrap().to_string();
+    let mut t2 = transcoder_with(&orch.orchestrator_uri(), &secret_file, "veryslow");
     orch.wait_transcoders(2);
     let gateway = Node::start(
         "gateway",
@@ -63,15 +71,27 @@ addr = "127.0.0.1:0"
             orch.orchestrator_uri()
         ),
     );
-    let segments = make_segments(keys.path(), 20, 1280, 720);
+    let segments = make_segments(keys.path(), 10, 1280, 720);
     let gw = gateway.gateway();
 
-    // Push the stream from another thread, as a live source would, and kill one transcoder
-    // while segment 4 is in flight.
+    // Push the stream from another thread, as a live source would, and kill the transcoder the
+    // orchestrator shows working on a segment.
     let pusher = push_in_background(&gw, "split", segments.clone());
-    wait_metric(&gateway, "livepeer_segment_transcoded_total", 4.0);
-    std::thread::sleep(Duration::from_millis(100));
-    t1.kill();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let busy = loop {
+        let status = orch.status();
+        let workers = status["orchestrator"]["transcoders"].as_array().cloned().unwrap_or_default();
+        if let Some(w) = workers.iter().find(|w| w["load"].as_u64() >= Some(1)) {
+            break w["name"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no transcoder took a segment: {status}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if busy == t1_name {
+        t1.kill()
+    } else {
+        t2.kill()
+    }
 
     let answers = pusher.join().unwrap();
     for (seq, (status, ct, body)) in answers.iter().enumerate() {
@@ -80,9 +100,14 @@ addr = "127.0.0.1:0"
         assert_eq!(parts.len(), 2);
         for (name, _, bytes) in parts {
             let p = ffprobe_bytes(&bytes);
-            assert_eq!(p.video().frames, 60, "{name} of segment {seq}");
+            let size = if name == "P360p30fps16x9" { (640, 360) } else { (426, 240) };
+            assert_eq!((p.video().width, p.video().height, p.video().frames), (size.0, size.1, 60), "{name} of {seq}");
         }
     }
+    // The segment the killed transcoder had was re-queued by the orchestrator, not retried by
+    // the gateway.
+    assert!(orch.log().contains("worker went away mid-job; re-queueing it"), "{}", orch.log());
+    assert!(!gateway.log().contains("segment attempt failed"), "{}", gateway.log());
     orch.wait_transcoders(1);
     assert_eq!(metric(&orch.metrics(), "livepeer_transcoders_number"), 1.0);
 }

@@ -53,14 +53,15 @@ fn ten_segments_come_back_in_every_rendition_and_hls_lists_them() {
     // six segments, and what it lists is served and decodes.
     let client = http();
     let master = client.get(format!("{gw}/stream/e2e.m3u8")).send().unwrap().text().unwrap();
-    for r in ["source", "P360p30fps16x9", "P240p30fps16x9"] {
+    for (r, size) in [("source", (1280, 720)), ("P360p30fps16x9", (640, 360)), ("P240p30fps16x9", (426, 240))] {
         assert!(master.contains(&format!("e2e/{r}.m3u8")), "{master}");
         let media = client.get(format!("{gw}/stream/e2e/{r}.m3u8")).send().unwrap().text().unwrap();
         let listed: Vec<&str> = media.lines().filter(|l| l.ends_with(".ts")).collect();
         assert_eq!(listed, (4..10).map(|s| format!("{r}/{s}.ts")).collect::<Vec<_>>(), "{media}");
         let seg = client.get(format!("{gw}/stream/e2e/{}", listed[5])).send().unwrap();
         assert_eq!(seg.headers()["content-type"], "video/mp2t");
-        assert_eq!(ffprobe_bytes(&seg.bytes().unwrap()).video().frames, 60);
+        let got = ffprobe_bytes(&seg.bytes().unwrap());
+        assert_eq!((got.video().width, got.video().height, got.video().frames), (size.0, size.1, 60), "{r}");
     }
     assert_eq!(client.get(format!("{gw}/stream/nope.m3u8")).send().unwrap().status(), 404);
 
@@ -73,6 +74,7 @@ fn ten_segments_come_back_in_every_rendition_and_hls_lists_them() {
     assert_eq!(metric(&m, "livepeer_max_sessions_total"), 10.0);
     assert_eq!(metric(&m, "livepeer_transcoders_number"), 2.0);
     assert_eq!(metric(&m, "livepeer_transcoders_capacity"), 2.0);
+    assert!(!m.contains("e2e"), "no metric label carries the stream id:\n{m}");
 }
 
 #[test]
@@ -82,8 +84,12 @@ fn bad_input_gets_a_clear_4xx_and_the_next_segment_still_works() {
     let good = &segments[0];
     let gw = node.gateway();
     let client = http();
-    let put = |path: &str, body: Vec<u8>| {
-        let resp = client.put(format!("{gw}{path}")).body(body).send().unwrap();
+    let put = |path: &str, body: Vec<u8>, headers: &[(&str, &str)]| {
+        let mut req = client.put(format!("{gw}{path}")).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().unwrap();
         (resp.status().as_u16(), resp.text().unwrap())
     };
 
@@ -97,11 +103,24 @@ fn bad_input_gets_a_clear_4xx_and_the_next_segment_still_works() {
         ("/live/bad%2F..%2Fx/7.ts", good.clone(), 400, "stream names"),
     ];
     for (path, body, want, reason) in cases {
-        let (status, text) = put(path, body);
+        let (status, text) = put(path, body, &[]);
         assert_eq!(status, want, "{path}: {text}");
         assert!(text.contains(reason), "{path}: the reason {text:?} should mention {reason:?}");
         assert!(!text.trim().is_empty() && text.trim().lines().count() == 1, "one-line reason: {text:?}");
     }
+    let headers: [(&str, &str, &str); 4] = [
+        ("Content-Duration", "abc", "is not milliseconds"),
+        ("Content-Duration", "0", "is not milliseconds"),
+        ("Content-Duration", "300001", "is not milliseconds"),
+        ("Content-Resolution", "12by9", "is not WIDTHxHEIGHT"),
+    ];
+    for (name, value, reason) in headers {
+        let (status, text) = put("/live/bad/10.ts", good.clone(), &[(name, value)]);
+        assert_eq!(status, 400, "{name}: {value}: {text}");
+        assert!(text.contains(name) && text.contains(reason), "{name}: {value}: {text}");
+    }
+    // ffmpeg's HLS muxer uploads its playlist too: answered, and nothing is made of it.
+    assert_eq!(put("/live/bad/index.m3u8", b"#EXTM3U\n".to_vec(), &[]), (200, "playlist ignored\n".into()));
     let resp = client.get(format!("{gw}/live/bad/1.ts")).send().unwrap();
     assert_eq!(resp.status(), 405);
 
@@ -221,13 +240,22 @@ fn idle_streams_and_sessions_end_and_a_new_push_starts_them_again() {
     let gw = node.gateway();
     assert_eq!(push(&gw, "idle", "0.ts", segments[0].clone()).0, 200);
     assert_eq!(node.status()["gateway"]["status"]["streams"], serde_json::json!(["idle"]));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let status = node.status();
-    assert_eq!(status["gateway"]["status"]["streams"], serde_json::json!([]), "{status}");
-    assert_eq!(status["orchestrator"]["status"]["current_sessions"], 0, "{status}");
+    // Both idle timeouts are 1 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = node.status();
+        let ended = status["gateway"]["status"]["streams"] == serde_json::json!([]);
+        if ended && status["orchestrator"]["status"]["current_sessions"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the stream and its session never ended: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert_eq!(metric(&node.metrics(), "livepeer_stream_ended_total"), 1.0);
     assert_eq!(push(&gw, "idle", "1.ts", segments[0].clone()).0, 200);
     assert_eq!(metric(&node.metrics(), "livepeer_stream_created_total"), 2.0);
+    let status = node.status();
+    assert_eq!(status["orchestrator"]["status"]["current_sessions"], 1, "a new session at the orchestrator: {status}");
 }
 
 #[test]

@@ -107,5 +107,29 @@ fn signatures_are_checked_like_the_broker_checks_them() {
     high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
     high[64] = if ours[64] == 27 { 28 } else { 27 };
     assert_eq!(pm::recover(hash, &high), Err(SignatureError::HighS));
+    // s = n / 2 exactly is the largest OpenZeppelin takes: not refused as high.
+    let mut half = ours;
+    half[32..64].copy_from_slice(&(n >> 1usize).to_be_bytes::<32>());
+    assert_ne!(pm::recover(hash, &half), Err(SignatureError::HighS));
     assert_ne!(pm::recover(B256::repeat_byte(7), &ours), Ok(key.address()));
+}
+
+/// The creation round is the first word of `auxData`; a shorter one (not the broker's 64 bytes)
+/// reads as round 0 rather than panicking.
+#[test]
+fn the_creation_round_is_read_from_the_first_word_of_aux_data() {
+    let real = vectors("real-contract-ticket.json");
+    let mut winner = pm::WinningTicket {
+        ticket: ticket(&real["ticket"]),
+        sig: field(&real, "sig"),
+        recipient_rand: U256::ZERO,
+        params_expiration_block: 0,
+    };
+    let round = U256::from_be_slice(&winner.ticket.auxData[..32]).to::<u64>();
+    assert!(round > 0);
+    assert_eq!(winner.creation_round(), round);
+    winner.ticket.auxData = Bytes::copy_from_slice(&winner.ticket.auxData[..32]);
+    assert_eq!(winner.creation_round(), round, "one word is enough");
+    winner.ticket.auxData = Bytes::copy_from_slice(&winner.ticket.auxData[..31]);
+    assert_eq!(winner.creation_round(), 0);
 }

@@ -256,6 +256,46 @@ mod tests {
     }
 
     #[test]
+    fn prices_above_a_cap_are_told_apart_as_fractions() {
+        let cap = Price { per_unit: 2, pixels_per_unit: 3 };
+        assert!(Price { per_unit: 4, pixels_per_unit: 5 }.above(&cap), "4/5 > 2/3");
+        assert!(!Price { per_unit: 3, pixels_per_unit: 5 }.above(&cap), "3/5 < 2/3");
+        assert!(Price { per_unit: 1, pixels_per_unit: 2 }.above(&Price { per_unit: 1, pixels_per_unit: 3 }));
+        assert_eq!(Price { per_unit: 1200, pixels_per_unit: 7 }.to_string(), "1200 wei per 7 pixels");
+    }
+
+    /// The face value at its edges: exactly 100 redemption costs when that equals EV; 100 × EV
+    /// when redemption costs nothing; exactly EV when that is all the sender backs.
+    #[test]
+    fn face_values_at_their_edges() {
+        let exact = Terms { ev: U256::from(100), gas_price: U256::from(1), redeem_gas: 1, ..terms(0, U256::MAX) };
+        assert_eq!(face_value(&exact), Ok(U256::from(100)));
+        assert_eq!(face_value(&terms(0, U256::MAX)), Ok(U256::from(500)));
+        assert_eq!(face_value(&terms(0, U256::from(5))), Ok(U256::from(5)));
+    }
+
+    #[test]
+    fn parameters_give_their_ev_aux_data_and_whether_they_are_free() {
+        let p = TicketParams {
+            recipient: Address::ZERO,
+            face_value: U256::from(1000),
+            win_prob: U256::MAX / U256::from(4),
+            recipient_rand_hash: B256::ZERO,
+            seed: B256::ZERO,
+            expiration_block: 0,
+            creation_round: 9,
+            creation_round_block_hash: B256::repeat_byte(3),
+        };
+        assert_eq!(p.ev(), U256::from(249), "1000 × a quarter, rounded down");
+        let aux = p.aux_data();
+        assert_eq!(&aux[..32], &U256::from(9).to_be_bytes::<32>(), "the round");
+        assert_eq!(&aux[32..], B256::repeat_byte(3).as_slice(), "its block hash");
+        assert!(!p.is_free());
+        assert!(TicketParams { face_value: U256::ZERO, ..p.clone() }.is_free());
+        assert!(TicketParams { win_prob: U256::ZERO, ..p }.is_free());
+    }
+
+    #[test]
     fn expected_value_inverts_win_prob_within_rounding() {
         for (ev, face) in [(5u64, 100_000_000u64), (8_000_000_000, 1_000_000_000_000_000), (1, 1)] {
             let (ev, face) = (U256::from(ev), U256::from(face));
