@@ -770,7 +770,15 @@ impl Config {
     /// `LIVEPEER_`, sorted by name. Non-UTF-8 names are skipped; non-UTF-8 values are converted
     /// lossily.
     pub fn env_overrides() -> Vec<(String, String)> {
-        let mut vars: Vec<(String, String)> = std::env::vars_os()
+        Self::overrides_in(std::env::vars_os())
+    }
+
+    /// [`Config::env_overrides`] of the environment `vars`.
+    pub fn overrides_in(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
             .filter_map(|(name, value)| {
                 let name = name.into_string().ok()?;
                 name.starts_with(ENV_PREFIX).then(|| (name, value.to_string_lossy().into_owned()))

@@ -334,6 +334,23 @@ fn variables_without_the_prefix_are_ignored() {
 
 #[test]
 fn env_overrides_only_lists_livepeer_variables() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let os = |s: &str| OsString::from(s);
+    let env = vec![
+        (os("PATH"), os("/usr/bin")),
+        (os("LIVEPEER_GATEWAY__MAX_ATTEMPTS"), os("5")),
+        (OsString::from_vec(b"LIVEPEER_\xff".to_vec()), os("skipped: not UTF-8")),
+        (os("LIVEPEER_DATA_DIR"), OsString::from_vec(b"/srv/\xfflp".to_vec())),
+        (os("XLIVEPEER_NETWORK"), os("devnet")),
+    ];
+    assert_eq!(
+        Config::overrides_in(env),
+        [
+            ("LIVEPEER_DATA_DIR".to_string(), "/srv/\u{fffd}lp".to_string()),
+            ("LIVEPEER_GATEWAY__MAX_ATTEMPTS".to_string(), "5".to_string()),
+        ]
+    );
     let vars = Config::env_overrides();
     assert!(vars.iter().all(|(name, _)| name.starts_with("LIVEPEER_")));
     assert!(vars.is_sorted());

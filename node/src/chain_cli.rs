@@ -474,6 +474,20 @@ mod tests {
     }
 
     #[test]
+    fn the_tx_policy_takes_its_keys_from_the_config() {
+        let text = "network = \"devnet\"\n[eth]\nurl = \"http://127.0.0.1:8545\"\npassword_file = \"password\"\n\
+                    controller = \"0x0000000000000000000000000000000000000001\"\n\
+                    min_gas_price = \"2 gwei\"\nmax_gas_price = \"300 gwei\"\ntx_timeout_secs = 77\n\
+                    max_tx_replacements = 5\nblock_poll_interval_secs = 9\n";
+        let cfg = lp_config::Config::from_toml_str(text, &[]).unwrap();
+        let policy = tx_policy(cfg.eth.as_ref().unwrap()).unwrap();
+        assert_eq!((policy.min_gas_price, policy.max_gas_price), (2_000_000_000, 300_000_000_000));
+        assert_eq!(policy.timeout, Duration::from_secs(77));
+        assert_eq!(policy.max_replacements, 5);
+        assert_eq!(policy.poll_interval, Duration::from_secs(9));
+    }
+
+    #[test]
     fn amounts_parse_strictly_and_errors_name_the_argument() {
         match parse(&["bond", "1.5", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]).unwrap() {
             ChainCommand::Bond { amount, to: Some(_) } => assert_eq!(amount, eth(15, 17)),

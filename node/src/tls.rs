@@ -117,3 +117,23 @@ impl ServerCertVerifier for AcceptAnyCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// Made at the first start, then reused: gateways that pinned nothing still meet the same
+    /// certificate after a restart, and the key stays private.
+    #[test]
+    fn the_certificate_is_made_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        server_config(dir.path(), &["orchestrator.example".into()]).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let first = (fs::read(&cert).unwrap(), fs::read(&key).unwrap());
+        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        server_config(dir.path(), &["another.example".into()]).unwrap();
+        assert_eq!((fs::read(&cert).unwrap(), fs::read(&key).unwrap()), first, "the same certificate and key");
+    }
+}

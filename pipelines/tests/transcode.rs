@@ -302,10 +302,8 @@ fn damaged_middle_still_transcodes() {
         }
     }
     let profiles = [custom("x", 160, 90, 0, 0, H264Profile::EncoderDefault)];
-    match transcode(&data, InputFormat::MpegTs, &profiles, &fast()) {
-        Ok(out) => assert!(out.decoded_frames > 0 && out.renditions[0].frames > 0),
-        Err(e) => assert!(matches!(e, TranscodeError::InvalidInput(_)), "{e:?}"),
-    }
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).expect("what decodes is transcoded");
+    assert!(out.decoded_frames > 0 && out.renditions[0].frames > 0, "{} decoded", out.decoded_frames);
 }
 
 #[test]
