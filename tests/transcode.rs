@@ -258,6 +258,14 @@ fn idle_streams_and_sessions_end_and_a_new_push_starts_them_again() {
     assert_eq!(status["orchestrator"]["status"]["current_sessions"], 1, "a new session at the orchestrator: {status}");
 }
 
+/// `RUST_LOG` (the harness sets `info`) wins over `log.level`.
+#[test]
+fn rust_log_overrides_the_configured_level() {
+    let node = Node::start("run", &format!("[log]\nlevel = \"error\"\n{ALL_IN_ONE}"));
+    let log = node.log();
+    assert!(log.contains("gateway listening") && log.contains("INFO"), "{log}");
+}
+
 #[test]
 fn json_logs_on_request() {
     let node = Node::start("run", &format!("[log]\nformat = \"json\"\n{ALL_IN_ONE}"));

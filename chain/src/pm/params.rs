@@ -272,6 +272,12 @@ mod tests {
         assert_eq!(face_value(&exact), Ok(U256::from(100)));
         assert_eq!(face_value(&terms(0, U256::MAX)), Ok(U256::from(500)));
         assert_eq!(face_value(&terms(0, U256::from(5))), Ok(U256::from(5)));
+        // Backed for exactly one redemption (1e14 at 10 gwei): taken.
+        let one_redemption = U256::from(100_000_000_000_000u64);
+        assert_eq!(face_value(&terms(10_000_000_000, one_redemption)), Ok(one_redemption));
+        // Below one redemption at exactly the average gas price: taken.
+        let below = U256::from(10_000_000_000_000u64);
+        assert_eq!(face_value(&terms(AVG_GAS_PRICE, below)), Ok(below));
     }
 
     #[test]

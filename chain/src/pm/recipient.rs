@@ -195,11 +195,57 @@ impl NonceBook {
 mod tests {
     use super::*;
 
+    /// The codes are metric label values (`livepeer_payment_recv_errors{error_code}`).
+    #[test]
+    fn each_refusal_has_its_stable_code() {
+        let codes = [
+            (TicketError::WrongRecipient { expected: Address::ZERO, got: Address::ZERO }, "WrongRecipient"),
+            (TicketError::ZeroSender, "ZeroSender"),
+            (TicketError::InvalidRecipientRand, "InvalidRecipientRand"),
+            (TicketError::WrongSigner { sender: Address::ZERO, signer: Address::ZERO }, "InvalidSignature"),
+            (TicketError::Replayed(1), "Replayed"),
+            (TicketError::TooManyNonces, "TooManyNonces"),
+            (TicketError::Expired { expiration_block: 1, block: 2 }, "Expired"),
+        ];
+        for (error, code) in codes {
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_recipient_shows_its_address_and_never_its_secret() {
+        let secret = [0xab; 32];
+        let shown = format!("{:?}", Recipient::new(Address::repeat_byte(0x11), secret));
+        assert!(shown.contains("0x1111111111111111111111111111111111111111"), "{shown}");
+        assert!(!shown.to_lowercase().contains("abab") && !shown.contains("171, 171"), "{shown}");
+    }
+
+    #[test]
+    fn parameters_expire_forty_blocks_after_they_are_issued() {
+        let terms = Terms {
+            ev: U256::from(5),
+            gas_price: U256::from(100),
+            redeem_gas: 10_000,
+            max_float: U256::MAX,
+            max_face_value: U256::ZERO,
+            block: 1234,
+            round: 3,
+            round_block_hash: B256::repeat_byte(1),
+        };
+        let recipient = Recipient::new(Address::repeat_byte(0x11), [7; 32]);
+        let price = Price { per_unit: 1, pixels_per_unit: 1 };
+        let params = recipient.issue(Address::repeat_byte(0x22), &terms, price, B256::repeat_byte(9)).unwrap();
+        assert_eq!(params.expiration_block, 1234 + PARAMS_EXPIRY_BLOCKS);
+        assert_eq!((params.creation_round, params.creation_round_block_hash), (3, B256::repeat_byte(1)));
+    }
+
     #[test]
     fn nonces_are_refused_twice_capped_per_parameters_and_forgotten_once_expired() {
         let mut book = NonceBook::default();
+        assert!(book.is_empty());
         let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
         book.record(a, 100, 1).unwrap();
+        assert!(!book.is_empty());
         assert_eq!(book.record(a, 100, 1), Err(TicketError::Replayed(1)));
         book.record(b, 200, 1).unwrap();
         for n in 2..=MAX_SENDER_NONCES as u32 {
@@ -211,5 +257,7 @@ mod tests {
         book.prune(101);
         assert_eq!(book.len(), 1, "the expired set is forgotten, the other kept");
         assert_eq!(book.record(b, 200, 1), Err(TicketError::Replayed(1)));
+        book.prune(201);
+        assert!(book.is_empty());
     }
 }

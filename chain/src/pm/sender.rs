@@ -201,7 +201,107 @@ pub fn sign_tickets(
 
 #[cfg(test)]
 mod tests {
+    use alloy::primitives::{Address, B256};
+
     use super::*;
+
+    fn u(n: u64) -> U256 {
+        U256::from(n)
+    }
+
+    fn funds(deposit: u64, reserve: u64) -> SenderInfo {
+        SenderInfo { deposit: u(deposit), reserve: u(reserve), ..SenderInfo::default() }
+    }
+
+    /// §4.5: the reserve is shared by the pool; a recipient's share is less what it claimed.
+    #[test]
+    fn the_reserve_is_shared_by_the_pool_less_what_this_recipient_claimed() {
+        let info = SenderInfo { reserve_claimed_in_round: u(200), claimed_by_me: u(100), ..funds(0, 1000) };
+        assert_eq!(info.reserve_alloc(3), u(300), "(1000 + 200) / 3 - 100");
+        assert_eq!(info.reserve_alloc(0), U256::ZERO, "an empty pool");
+        assert_eq!(SenderInfo { claimed_by_me: u(500), ..info.clone() }.reserve_alloc(3), U256::ZERO);
+        assert_eq!(info.available_funds(3, u(50)), u(250), "share + deposit - pending");
+        assert_eq!(SenderInfo { deposit: u(40), ..info }.available_funds(3, u(50)), u(290));
+    }
+
+    /// Pending redemptions come off the max float unless the deposit is at least three times
+    /// them.
+    #[test]
+    fn max_float_is_the_share_less_pending_unless_the_deposit_covers_them_three_times() {
+        let covered = funds(300, 900);
+        assert_eq!(covered.max_float(3, U256::ZERO), u(300), "nothing pending");
+        assert_eq!(covered.max_float(3, u(100)), u(300), "deposit = 3 × pending");
+        assert_eq!(funds(299, 900).max_float(3, u(100)), u(200), "deposit < 3 × pending");
+        assert_eq!(funds(0, 900).max_float(3, u(500)), U256::ZERO, "never below zero");
+    }
+
+    /// go-livepeer's `ValidateSender`: an unlock that ends by the next round.
+    #[test]
+    fn a_sender_is_unlocking_when_its_withdraw_round_comes_by_the_next_round() {
+        let at = |withdraw_round| SenderInfo { withdraw_round, ..funds(1, 1) };
+        assert!(!at(0).unlocking_by(10), "no unlock");
+        assert!(at(11).unlocking_by(10), "withdrawable next round");
+        assert!(at(5).unlocking_by(10), "withdrawable already");
+        assert!(!at(12).unlocking_by(10), "two rounds away");
+    }
+
+    #[test]
+    fn own_funds_are_checked_unlock_first() {
+        assert_eq!(check_funds(&funds(1, 1)), Ok(()));
+        assert_eq!(check_funds(&funds(0, 1)), Err(Unfunded::NoDeposit));
+        assert_eq!(check_funds(&funds(1, 0)), Err(Unfunded::NoReserve));
+        let unlocking = SenderInfo { withdraw_round: 7, ..funds(0, 0) };
+        assert_eq!(check_funds(&unlocking), Err(Unfunded::Unlocking(7)));
+    }
+
+    /// go-livepeer's `validateTicketParams`, each check at its edge.
+    #[test]
+    fn a_recipients_parameters_are_checked_in_go_livepeers_order_at_each_edge() {
+        let params = |face: u64, expiration_block| TicketParams {
+            recipient: Address::repeat_byte(1),
+            face_value: u(face),
+            // One in four: EV = face / 4, rounded down.
+            win_prob: U256::MAX / u(4),
+            recipient_rand_hash: B256::ZERO,
+            seed: B256::ZERO,
+            expiration_block,
+            creation_round: 1,
+            creation_round_block_hash: B256::repeat_byte(2),
+        };
+        let limits = SenderLimits { max_ticket_ev: u(100), max_total_ev: u(1000), deposit_multiplier: 2 };
+        let own = funds(1000, 1);
+        let check = |p: &TicketParams, block, tickets| check_params(p, block, tickets, &limits, &own);
+        // A face value of 400: EV 99, at most 10 tickets, at most the deposit / 2 = 500.
+        let good = params(400, 100);
+        assert_eq!(check(&good, 98, 10), Ok(()), "two blocks left, ten tickets");
+        assert_eq!(check(&params(400, 0), 0, 1), Err(ParamsRejected::NoExpiration));
+        assert_eq!(check(&good, 99, 1), Err(ParamsRejected::Expired { expiration_block: 100, block: 99 }));
+        let free = TicketParams { win_prob: U256::ZERO, ..params(400, 0) };
+        assert_eq!(check(&TicketParams { expiration_block: 100, ..free }, 98, 1), Ok(()), "free: nothing else");
+        let one_ticket = TicketParams { win_prob: U256::MAX, ..params(50, 100) };
+        let ev = one_ticket.ev();
+        assert_eq!(check(&one_ticket, 98, 1), Err(ParamsRejected::FaceValueNotAboveEv { face_value: u(50), ev }));
+        assert_eq!(check(&params(404, 100), 98, 1), Ok(()), "EV 100 = max_ticket_ev");
+        assert_eq!(check(&params(408, 100), 98, 1), Err(ParamsRejected::TicketEvTooHigh { ev: u(101), max: u(100) }));
+        let total = ParamsRejected::TotalEvTooHigh { tickets: 11, total: u(1089), max: u(1000) };
+        assert_eq!(check(&good, 98, 11), Err(total));
+        let unlocking = SenderInfo { withdraw_round: 3, ..own.clone() };
+        let err = check_params(&good, 98, 1, &limits, &unlocking);
+        assert_eq!(err, Err(ParamsRejected::Unfunded(Unfunded::Unlocking(3))));
+        assert_eq!(check_params(&good, 98, 1, &limits, &funds(800, 1)), Ok(()), "400 = 800 / 2");
+        let err = check_params(&good, 98, 1, &limits, &funds(799, 1));
+        assert_eq!(err, Err(ParamsRejected::FaceValueAboveDeposit { face_value: u(400), max: u(399) }));
+    }
+
+    #[test]
+    fn the_fee_estimate_is_go_livepeers() {
+        let price = Price { per_unit: 1, pixels_per_unit: 1 };
+        // 100 × 10 px at ⌈29.97⌉ = 30 fps for ⌈1.5⌉ = 2 s, + 2 %.
+        assert_eq!(fee_estimate(&[(100, 10, 29.97)], 1500, price), u(61_200));
+        assert_eq!(fee_estimate(&[(100, 10, 0.0)], 1000, price), u(61_200), "pass-through counts as 60 fps");
+        let two = fee_estimate(&[(100, 10, 30.0), (10, 10, 30.0)], 1000, Price { per_unit: 3, pixels_per_unit: 2 });
+        assert_eq!(two, u(50_490), "33 000 px + 2 % = 33 660, at 3/2");
+    }
 
     #[test]
     fn tickets_cover_the_fee_or_one_ev_less_the_credit_and_repay_a_debt() {
