@@ -235,6 +235,15 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     let observed = seen.lock().iter().any(|RoundChanged(r)| r.round == now.round + 1 && r.initialized);
     assert!(observed, "the round watcher published the initialized round");
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no reward call failed");
+
+    // A subscriber that comes later is told the current round at once.
+    let late = Collector::default();
+    let told = late.rounds.clone();
+    let late = late.start();
+    rounds.send(SubscribeRounds(late.clone().recipient())).await.unwrap();
+    late.send(Flush).await.unwrap();
+    let told = told.lock().clone();
+    assert!(matches!(told.as_slice(), [RoundChanged(r)] if r.round == now.round + 1), "{:?}", told.len());
 }
 
 /// The metrics this test's thread records (the actors of an `actix::test` run on it).

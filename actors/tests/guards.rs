@@ -24,8 +24,8 @@ use lp_actors::gateway::{
     SelectOrchestrator, StreamSettings, Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, LocalWorker, Offer, Orchestrator, RegisterWorker, SessionSegment, Submit, TranscodeFn, TranscodeJob,
-    TranscoderPool,
+    AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, RegisterWorker, SessionSegment, Submit, TranscodeFn,
+    TranscodeJob, TranscoderPool,
 };
 use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 
@@ -85,6 +85,38 @@ async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
     assert!(running.await.unwrap().unwrap().is_ok());
     assert!(queued.await.unwrap().unwrap().is_ok());
     assert_eq!(started.load(Ordering::SeqCst), 2);
+}
+
+/// A job goes to the free worker with the lowest load for its capacity: three jobs at once on
+/// a worker for three and a worker for one are two and one (handing them to the first free
+/// worker, or the one with the most free slots, would give all three to the first).
+#[actix::test]
+async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
+    let data = segment();
+    let (func, release, started) = held();
+    let pool = TranscoderPool::new(8).start();
+    for (name, capacity) in [("big", 3), ("small", 1)] {
+        let worker = LocalWorker::new(name, func.clone()).start();
+        let offer = Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None };
+        pool.send(RegisterWorker { name: name.into(), capacity, offer, recipient: worker.recipient() }).await.unwrap();
+    }
+    let jobs: Vec<_> = (0..3).map(|_| actix::spawn(pool.send(Submit(job(data.clone()))))).collect();
+    // Two jobs start at once (one on each worker's thread); the third waits on big's.
+    common::wait_until("two jobs running", || started.load(Ordering::SeqCst) == 2).await;
+    let loads = loop {
+        let mut loads: Vec<(String, u32)> =
+            pool.send(GetWorkers).await.unwrap().into_iter().map(|w| (w.name, w.load)).collect();
+        loads.sort();
+        if loads.iter().map(|(_, l)| l).sum::<u32>() == 3 {
+            break loads;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(loads, [("big".to_string(), 2), ("small".to_string(), 1)]);
+    for job in jobs {
+        release.send(()).unwrap();
+        assert!(job.await.unwrap().unwrap().is_ok());
+    }
 }
 
 /// An orchestrator that says `uri` is where its segments go.
@@ -248,6 +280,34 @@ async fn a_suspended_orchestrator_is_tried_last() {
     transport.inner.remove("o2");
     let s = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().unwrap();
     assert_eq!(s.uri, "o1");
+}
+
+/// The tiers: orchestrators a stream would rather avoid come after the others, and before the
+/// suspended ones.
+#[actix::test]
+async fn orchestrators_to_avoid_come_before_suspended_ones() {
+    let transport = Loopback::default();
+    let uris = ["o1", "o2", "o3"];
+    for uri in uris {
+        let orch = Orchestrator::new(settings(uri, 100), pool_with(real(), 1, 8).await).start();
+        transport.inner.add(uri, orch);
+    }
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
+    let pool = OrchestratorPool::new(uris.iter().map(|u| u.to_string()).collect(), t).start();
+    pool.send(Suspend("o3".into())).await.unwrap();
+    let pick = |avoid: &[&str]| {
+        let msg = SelectOrchestrator { avoid: avoid.iter().map(|u| u.to_string()).collect(), held: vec![] };
+        let sent = pool.send(msg);
+        async move { sent.await.unwrap().unwrap().uri }
+    };
+    for _ in 0..4 {
+        assert_eq!(pick(&["o1"]).await, "o2", "the one not avoided nor suspended");
+        let avoided = pick(&["o1", "o2"]).await;
+        assert!(avoided == "o1" || avoided == "o2", "an avoided one before the suspended o3: {avoided}");
+    }
+    transport.inner.remove("o1");
+    transport.inner.remove("o2");
+    assert_eq!(pick(&["o1", "o2"]).await, "o3", "the suspended one when nothing else answers");
 }
 
 /// The pool hands a job only to a transcoder that offers what it needs (go-livepeer's

@@ -27,25 +27,28 @@ use lp_wire::{
     AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeData, TranscodeFailure,
     TranscodeResult,
 };
+use parking_lot::Mutex;
 
 /// Real FFmpeg, except that the first call panics (an injected crash).
-fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>) {
+fn panics_once() -> (TranscodeFn, Arc<AtomicUsize>, Arc<Mutex<Vec<std::thread::ThreadId>>>) {
     let calls = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(Mutex::new(Vec::new()));
     let real = real();
-    let counter = calls.clone();
+    let (counter, on) = (calls.clone(), threads.clone());
     let f: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
+        on.lock().push(std::thread::current().id());
         if counter.fetch_add(1, Ordering::SeqCst) == 0 {
             panic!("injected crash in the device context");
         }
         real(job)
     });
-    (f, calls)
+    (f, calls, threads)
 }
 
 #[actix::test]
 async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     let data = segment();
-    let (func, calls) = panics_once();
+    let (func, calls, threads) = panics_once();
     let pool = pool_with(func, 1, 8).await;
 
     let first = pool.send(Submit(job(data.clone()))).await.unwrap();
@@ -59,6 +62,8 @@ async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     assert_eq!((second.segments[0].width, second.segments[0].height), (256, 144));
     assert_eq!(second.segments[0].pixels, 256 * 144 * 30);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let threads = threads.lock();
+    assert_ne!(threads[0], threads[1], "the next job runs on a fresh thread, not the one that panicked");
 }
 
 /// A transcoder that leaves (unregisters and answers `Disconnected`) on its first job, as a
@@ -158,7 +163,7 @@ fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
 #[actix::test]
 async fn the_gateway_retries_a_segment_whose_transcoder_crashed() {
     let data = segment();
-    let (func, _) = panics_once();
+    let (func, _, _) = panics_once();
     let tpool = pool_with(func, 1, 8).await;
     let gateway = gateway_on(tpool);
     let segment = incoming(0, data);
