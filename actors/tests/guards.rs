@@ -113,8 +113,10 @@ async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(loads, [("big".to_string(), 2), ("small".to_string(), 1)]);
-    for job in jobs {
+    for _ in &jobs {
         release.send(()).unwrap();
+    }
+    for job in jobs {
         assert!(job.await.unwrap().unwrap().is_ok());
     }
 }
