@@ -47,9 +47,23 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("devnet up at"), "{stdout}");
-    // Idempotent: a second run finds the running devnet and changes nothing.
+    // Idempotent: a second run finds the running devnet and changes nothing: the same files,
+    // byte for byte (the contract addresses, the configs, the keys).
+    let files = |dir: &Path| {
+        let mut files: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(&devnet_dir);
+    assert!(before.len() >= 3, "{:?}", before.iter().map(|f| &f.0).collect::<Vec<_>>());
     let again = String::from_utf8_lossy(&start().stdout).to_string();
     assert!(again.contains("already running"), "{again}");
+    assert!(files(&devnet_dir) == before, "the second run changed the devnet's files");
 
     let cfg = devnet_dir.join("orchestrator.toml");
     // Rounds need initializing before anything bonds; the devnet starts with an initialized one,
