@@ -139,6 +139,52 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     assert_eq!(provider.get_block_number().await.unwrap(), head);
 }
 
+/// A range longer than `MAX_LOG_RANGE` is asked for in chunks, with nothing lost at the edge;
+/// and a poll that fails (the endpoint down) fails alone: the next one publishes what happened
+/// meanwhile, from the stored block.
+#[actix::test]
+async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_next() {
+    use lp_actors::chain::block_watcher::MAX_LOG_RANGE;
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let url = anvil.url();
+    let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
+    let provider = http_provider(&url).unwrap();
+    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
+    let proxy = lp_testkit::net::Proxy::start(anvil.port());
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
+    let through_proxy = http_provider(&proxy.url()).unwrap();
+    let watcher =
+        BlockWatcher::new(through_proxy, store, vec![d.contracts.service_registry], topics, Duration::from_secs(3600))
+            .start();
+    let collector = Collector::default();
+    let seen = collector.chain.clone();
+    let collector = collector.start();
+    watcher.send(Subscribe(collector.clone().recipient())).await.unwrap();
+    watcher.send(PollNow).await.unwrap().unwrap();
+
+    operator.set_service_uri("https://before-the-edge.example:8935").await.unwrap();
+    provider.anvil_mine(Some(MAX_LOG_RANGE + 50), None).await.unwrap();
+    operator.set_service_uri("https://after-the-edge.example:8935").await.unwrap();
+    watcher.send(PollNow).await.unwrap().unwrap();
+    collector.send(Flush).await.unwrap();
+    let events = std::mem::take(&mut *seen.lock());
+    let logs: Vec<&ChainEvent> = events.iter().filter(|e| matches!(e, ChainEvent::Logs(_))).collect();
+    assert_eq!(logs.len(), 2, "one Logs event per chunk with events");
+    assert_eq!(uris(&events), ["https://before-the-edge.example:8935", "https://after-the-edge.example:8935"]);
+
+    proxy.take_down();
+    operator.set_service_uri("https://while-unreachable.example:8935").await.unwrap();
+    assert!(watcher.send(PollNow).await.unwrap().is_err(), "the endpoint is down");
+    proxy.bring_back();
+    let head = watcher.send(PollNow).await.unwrap().expect("the next poll works");
+    collector.send(Flush).await.unwrap();
+    let events = seen.lock().clone();
+    assert_eq!(uris(&events), ["https://while-unreachable.example:8935"]);
+    assert_eq!(head, provider.get_block_number().await.unwrap());
+}
+
 #[actix::test]
 async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
     let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
