@@ -66,6 +66,40 @@ async fn a_panicking_worker_fails_only_its_segment_and_is_restarted() {
     assert_ne!(threads[0], threads[1], "the next job runs on a fresh thread, not the one that panicked");
 }
 
+/// A job that wedges its thread (a codec that never returns) fails at `WORKER_JOB_TIMEOUT` as
+/// `TranscoderFailed`; the thread is abandoned and the next job runs on a fresh one. (Time is
+/// paused, so the two minutes pass at once.)
+#[actix::test]
+async fn a_wedged_job_fails_at_the_job_timeout_and_the_next_runs_on_a_fresh_thread() {
+    let (unstick, stuck) = crossbeam_channel::bounded::<()>(0);
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let (real, on) = (real(), threads.clone());
+    let f: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
+        let first = {
+            let mut threads = on.lock();
+            threads.push(std::thread::current().id());
+            threads.len() == 1
+        };
+        if first {
+            let _ = stuck.recv();
+        }
+        real(job)
+    });
+    let worker = lp_actors::orchestrator::LocalWorker::new("w", f).start();
+    tokio::time::pause();
+    let wedged = worker.send(RunJob(job(segment()))).await.unwrap();
+    let Err(JobError::Failed(failure)) = wedged else { panic!("the wedged job must fail") };
+    assert_eq!(failure.code, ErrorCode::TranscoderFailed);
+    let limit = format!("no result in {:?}", lp_wire::limits::WORKER_JOB_TIMEOUT);
+    assert!(failure.message.contains(&limit), "{}", failure.message);
+    tokio::time::resume();
+    let next = worker.send(RunJob(job(segment()))).await.unwrap();
+    assert!(next.is_ok(), "the next job is transcoded");
+    let threads = threads.lock().clone();
+    assert!(threads.len() == 2 && threads[0] != threads[1], "on a fresh thread: {threads:?}");
+    drop(unstick);
+}
+
 /// A transcoder that leaves (unregisters and answers `Disconnected`) on its first job, as a
 /// remote transcoder whose connection drops mid-segment does.
 struct Vanishing {
