@@ -115,8 +115,8 @@ pub(crate) fn open_codec(ctx: &mut AVCodecContext, opts: AVDictionary) -> Result
 }
 
 /// Opens `data` with the named demuxer (`mpegts`, `mp4`) through a custom AVIOContext that reads
-/// (and seeks) over an in-memory copy, then runs `avformat_find_stream_info`.
-pub(crate) fn open_input(data: &[u8], demuxer: &CStr) -> Result<AVFormatContextInput, OpenError> {
+/// (and seeks) over an in-memory copy, then (with `stream_info`) runs `avformat_find_stream_info`.
+pub(crate) fn open_input(data: &[u8], demuxer: &CStr, stream_info: bool) -> Result<AVFormatContextInput, OpenError> {
     let fmt = AVInputFormat::find(demuxer)
         .ok_or_else(|| OpenError::Internal(format!("demuxer {demuxer:?} missing from this FFmpeg build")))?;
     let size = data.len() as u64;
@@ -174,6 +174,9 @@ pub(crate) fn open_input(data: &[u8], demuxer: &CStr) -> Result<AVFormatContextI
     // avformat_close_input on drop.
     let mut input = unsafe { AVFormatContextInput::from_raw(raw) };
     input.io_context = Some(AVIOContextContainer::Custom(io));
+    if !stream_info {
+        return Ok(input);
+    }
     // SAFETY: valid opened context; NULL options are allowed.
     let ret = unsafe { ffi::avformat_find_stream_info(input.as_mut_ptr(), ptr::null_mut()) };
     if ret < 0 {

@@ -285,6 +285,8 @@ mod tests {
         assert_eq!(check(&params(408, 100), 98, 1), Err(ParamsRejected::TicketEvTooHigh { ev: u(101), max: u(100) }));
         let total = ParamsRejected::TotalEvTooHigh { tickets: 11, total: u(1089), max: u(1000) };
         assert_eq!(check(&good, 98, 11), Err(total));
+        let exact = SenderLimits { max_total_ev: u(990), ..limits.clone() };
+        assert_eq!(check_params(&good, 98, 10, &exact, &own), Ok(()), "10 × 99 = max_total_ev");
         let unlocking = SenderInfo { withdraw_round: 3, ..own.clone() };
         let err = check_params(&good, 98, 1, &limits, &unlocking);
         assert_eq!(err, Err(ParamsRejected::Unfunded(Unfunded::Unlocking(3))));
