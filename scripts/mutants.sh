@@ -25,7 +25,7 @@ ROOT=$PWD
 VERSION=27.1.0
 TOOLS=$ROOT/build/tools
 BIN=$TOOLS/bin/cargo-mutants
-if ! [ -x "$BIN" ] || ! "$BIN" --version | grep -q "$VERSION"; then
+if ! [ -x "$BIN" ] || ! "$BIN" mutants --version | grep -q "$VERSION"; then
     echo "installing cargo-mutants $VERSION into $TOOLS (from the crate registry; a few minutes)"
     cargo install --locked --root "$TOOLS" --version "$VERSION" cargo-mutants
 fi

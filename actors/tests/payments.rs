@@ -74,9 +74,10 @@ struct Options {
 }
 
 /// The L1 block number of block `number` through the Arbitrum-like endpoint: one L1 block per
-/// two blocks (Arbitrum One makes about forty per L1 block), far above the chain's own numbers.
+/// two blocks (Arbitrum One makes about forty per L1 block), so below the chain's own numbers as
+/// on Arbitrum One (an L2 number anywhere would show).
 fn l1_number(number: u64) -> u64 {
-    20_000_000 + number / 2
+    number / 2
 }
 
 /// What an Arbitrum endpoint adds to a block: `l1BlockNumber`.

@@ -35,10 +35,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256, U64};
+use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, Log};
 use alloy::transports::{RpcError, TransportErrorKind};
+use lp_chain::client::{BlockHeader as Header, block_header};
 use lp_chain::error::ChainError;
 use tracing::{debug, info, warn};
 
@@ -233,28 +234,9 @@ impl Handler<PollNow> for BlockWatcher {
     }
 }
 
-/// A block header as the watcher needs it.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Header {
-    hash: B256,
-    parent_hash: B256,
-    /// Arbitrum's number of the L1 block the block belongs to (absent on other chains).
-    l1_block_number: Option<U64>,
-}
-
-impl Header {
-    /// The block number contracts see as `block.number`: on Arbitrum the L1 block's.
-    fn l1_number(&self, number: u64) -> u64 {
-        self.l1_block_number.map_or(number, |n| n.to())
-    }
-}
-
-/// The header of block `number`, or `None` when the chain has no such block. Read as JSON, not
-/// as alloy's Ethereum block, so that Arbitrum's `l1BlockNumber` is kept.
+/// The header of block `number`, or `None` when the chain has no such block.
 async fn header(provider: &DynProvider, number: u64) -> Result<Option<Header>, WatchError> {
-    provider
-        .raw_request("eth_getBlockByNumber".into(), (BlockNumberOrTag::Number(number), false))
+    block_header(provider, BlockNumberOrTag::Number(number))
         .await
         .map_err(|e| WatchError::rpc(RpcCall::Block(number), &e))
 }
@@ -341,7 +323,7 @@ async fn poll_once(
         Some(h) => h,
         None => existing_header(provider, head).await?,
     };
-    let (hash, l1_number) = (head_header.hash, head_header.l1_number(head));
+    let (hash, l1_number) = (head_header.hash, head_header.l1_number());
     BlockWatcher::publish(&subscribers, ChainEvent::NewHead { number: head, hash, l1_number });
     Ok(head)
 }

@@ -224,10 +224,10 @@ impl Actor for SenderWatcher {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        // Until the block and round watchers' first news: the chain's head and round now, and
-        // its gas price.
+        // Until the block and round watchers' first news: the chain's head (the number contracts
+        // see, as every later head) and round now, and its gas price.
         let client = self.client.clone();
-        let read = async move { tokio::join!(client.block_number(), client.current_round()) };
+        let read = async move { tokio::join!(client.l1_block_number(), client.current_round()) };
         ctx.spawn(read.into_actor(self).map(|(head, round), act, ctx| {
             if let (Ok(head), None) = (head, act.block) {
                 act.block = Some(head);

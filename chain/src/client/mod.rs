@@ -20,7 +20,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256, U64, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
@@ -46,6 +47,33 @@ pub use broker::Redeemed;
 pub use reward::expected_reward;
 pub use rounds::RoundInfo;
 pub use status::NodeStatus;
+
+/// A block header as the node needs it, read as JSON rather than as alloy's Ethereum block so
+/// that Arbitrum's `l1BlockNumber` is kept.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockHeader {
+    pub number: U64,
+    pub hash: B256,
+    pub parent_hash: B256,
+    /// Arbitrum's number of the L1 block the block belongs to (absent on other chains).
+    pub l1_block_number: Option<U64>,
+}
+
+impl BlockHeader {
+    /// The block number contracts see as `block.number`: on Arbitrum the L1 block's.
+    pub fn l1_number(&self) -> u64 {
+        self.l1_block_number.unwrap_or(self.number).to()
+    }
+}
+
+/// The header of block `at`, or `None` when the chain has no such block.
+pub async fn block_header(
+    provider: &DynProvider,
+    at: BlockNumberOrTag,
+) -> Result<Option<BlockHeader>, alloy::transports::RpcError<alloy::transports::TransportErrorKind>> {
+    provider.raw_request("eth_getBlockByNumber".into(), (at, false)).await
+}
 
 /// How long one JSON-RPC request may take (go-livepeer's `ethRPCTimeout`).
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(20);
@@ -173,6 +201,14 @@ impl ChainClient {
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64, ChainError> {
         Ok(self.inner.provider.get_block_number().await?)
+    }
+
+    /// The number contracts see as `block.number` at the head: on Arbitrum its L1 block's
+    /// (the head's `l1BlockNumber`, by which ticket parameters expire), elsewhere the head's.
+    pub async fn l1_block_number(&self) -> Result<u64, ChainError> {
+        let head = block_header(&self.inner.provider, BlockNumberOrTag::Latest).await?;
+        let head = head.ok_or_else(|| ChainError::Rpc("the endpoint has no latest block".into()))?;
+        Ok(head.l1_number())
     }
 
     /// Send any transaction from the client's account through its [`TxManager`].
