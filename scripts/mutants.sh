@@ -36,7 +36,10 @@ mkdir -p "$OUT"
 git worktree remove --force "$TREE" 2>/dev/null || rm -rf "$TREE"
 git worktree prune
 git worktree add --quiet --detach "$TREE" HEAD
+# What `make setup` put beside the sources: FFmpeg's .pc files, ONNX Runtime, the models, and
+# anvil (under chain/contracts/node_modules).
 ln -s "$ROOT/build" "$TREE/build"
+ln -s "$ROOT/chain/contracts/node_modules" "$TREE/chain/contracts/node_modules"
 trap 'git -C "$ROOT" worktree remove --force "$TREE" 2>/dev/null || true' EXIT
 
 # group -> "package|files (space separated)|cargo test arguments"
@@ -60,11 +63,17 @@ for group in ${MUTANTS_GROUPS:-${ORDER[*]}}; do
     file_args=()
     for f in $files; do file_args+=(-f "$f"); done
     echo "== $group: $package, $files"
-    # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: both are results here.
+    # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: both are results here;
+    # anything else (a usage error, tests failing before any mutation) stops the run.
+    rc=0
     # shellcheck disable=SC2086
     (cd "$TREE" && CARGO_TARGET_DIR=$OUT/target CARGO_INCREMENTAL=1 CARGO_PROFILE_DEV_DEBUG=0 \
         "$BIN" mutants --in-place --no-shuffle -p "$package" "${file_args[@]}" --timeout 300 \
-        -o "$OUT/$group" ${MUTANTS_ARGS:-} -- $test_args) || [ $? -le 3 ]
+        -o "$OUT/$group" ${MUTANTS_ARGS:-} -- $test_args) || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ "$rc" -ne 3 ]; then
+        echo "cargo-mutants failed on group $group (exit $rc): see $OUT/$group/mutants.out/debug.log" >&2
+        exit "$rc"
+    fi
     counts=""
     for kind in caught missed timeout unviable; do
         n=$(grep -c . "$OUT/$group/mutants.out/$kind.txt" 2>/dev/null || true)

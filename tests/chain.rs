@@ -48,7 +48,7 @@ fn devnet_then_register_initialize_round_status_and_reward() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("devnet up at"), "{stdout}");
     // Idempotent: a second run finds the running devnet and changes nothing: the same files,
-    // byte for byte (the contract addresses, the configs, the keys).
+    // byte for byte (the contract addresses, the configs, the password).
     let files = |dir: &Path| {
         let mut files: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
             .unwrap()

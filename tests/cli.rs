@@ -110,7 +110,7 @@ fn help_explains_the_roles() {
     let out = Command::new(livepeer_bin()).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("LIVEPEER_<SECTION>__<KEY>") && text.contains("64"), "overrides and exit 64:\n{text}");
+    assert!(text.contains("LIVEPEER_<SECTION>__<KEY>") && text.contains("status 64"), "overrides and exit 64:\n{text}");
     // A line for each command, saying what it runs.
     for command in ["gateway", "orchestrator", "transcoder", "ai-worker", "run", "demo", "devnet", "chain"] {
         let line = text.lines().find(|l| l.trim_start().split_whitespace().next() == Some(command));

@@ -50,10 +50,13 @@ impl GweiCounter {
 
     pub(crate) fn add(&self, wei: U256) {
         let gwei = U256::from(1_000_000_000u64);
-        let mut rest = self.rest.lock();
-        let total = rest.saturating_add(wei);
-        *rest = total % gwei;
-        counter!(self.name).increment((total / gwei).saturating_to());
+        let whole = {
+            let mut rest = self.rest.lock();
+            let total = rest.saturating_add(wei);
+            *rest = total % gwei;
+            total / gwei
+        };
+        counter!(self.name).increment(whole.saturating_to());
     }
 }
 

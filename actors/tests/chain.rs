@@ -164,9 +164,13 @@ async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_ne
     watcher.send(Subscribe(collector.clone().recipient())).await.unwrap();
     watcher.send(PollNow).await.unwrap().unwrap();
 
+    // The next poll reads from head + 1: the chunk's last block and the next one's first hold
+    // an event each (a block per transaction).
+    let head = provider.get_block_number().await.unwrap();
+    provider.anvil_mine(Some(MAX_LOG_RANGE - 1), None).await.unwrap();
     operator.set_service_uri("https://before-the-edge.example:8935").await.unwrap();
-    provider.anvil_mine(Some(MAX_LOG_RANGE + 50), None).await.unwrap();
     operator.set_service_uri("https://after-the-edge.example:8935").await.unwrap();
+    assert_eq!(provider.get_block_number().await.unwrap(), head + MAX_LOG_RANGE + 1);
     watcher.send(PollNow).await.unwrap().unwrap();
     collector.send(Flush).await.unwrap();
     let events = std::mem::take(&mut *seen.lock());

@@ -86,8 +86,11 @@ async fn a_wedged_job_fails_at_the_job_timeout_and_the_next_runs_on_a_fresh_thre
         real(job)
     });
     let worker = lp_actors::orchestrator::LocalWorker::new("w", f).start();
+    let wedged = actix::spawn(worker.send(RunJob(job(segment()))));
+    // In real time until the job is on its thread; then the wait for it passes at once.
+    wait_until("the job on its thread", || threads.lock().len() == 1).await;
     tokio::time::pause();
-    let wedged = worker.send(RunJob(job(segment()))).await.unwrap();
+    let wedged = wedged.await.unwrap().unwrap();
     let Err(JobError::Failed(failure)) = wedged else { panic!("the wedged job must fail") };
     assert_eq!(failure.code, ErrorCode::TranscoderFailed);
     let limit = format!("no result in {:?}", lp_wire::limits::WORKER_JOB_TIMEOUT);

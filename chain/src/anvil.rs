@@ -54,8 +54,16 @@ pub struct Anvil {
     tie: Option<std::process::ChildStdin>,
 }
 
-/// `sh -c TIED anvil ARGS…`: anvil in the background, stopped (and reaped) once stdin closes.
-const TIED: &str = r#""$0" "$@" </dev/null & pid=$!; read -r line; kill "$pid"; wait "$pid""#;
+/// `sh -c TIED anvil ARGS…`: anvil in the background and a reader of our pipe (saved as fd 3: a
+/// background job's stdin is /dev/null) that stops anvil once the pipe closes; `sh` waits for
+/// anvil, so it exits when anvil does (a start that fails is seen at once), and then stops the
+/// reader, which so never signals a pid that is no longer anvil's.
+const TIED: &str = r#"exec 3<&0 0</dev/null
+"$0" "$@" & pid=$!
+(read -r line <&3; kill "$pid") & reader=$!
+wait "$pid"; status=$?
+kill "$reader" 2>/dev/null
+exit "$status""#;
 
 /// The anvil binary: `$ANVIL_BIN`, else the one `make setup` installs, else `anvil` on PATH.
 ///

@@ -85,6 +85,8 @@ impl RewritingProxy {
             for client in listener.incoming().flatten() {
                 std::thread::spawn(move || {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                    // Each message goes out in a few writes: no Nagle delay between them.
+                    let _ = (client.set_nodelay(true), server.set_nodelay(true));
                     let _ = relay(client, server, rewrite);
                 });
             }
@@ -108,15 +110,20 @@ fn relay(client: TcpStream, mut server: TcpStream, rewrite: fn(&mut serde_json::
         server.write_all(head.as_bytes())?;
         server.write_all(&body)?;
         let (head, body) = read_message(&mut from_server)?;
-        let mut answer: serde_json::Value = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
-        let answers: Vec<&mut serde_json::Value> = match &mut answer {
-            serde_json::Value::Array(all) => all.iter_mut().collect(),
-            one => vec![one],
+        // Not JSON (an error page): passed on as it came.
+        let body = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(mut answer) => {
+                let answers: Vec<&mut serde_json::Value> = match &mut answer {
+                    serde_json::Value::Array(all) => all.iter_mut().collect(),
+                    one => vec![one],
+                };
+                for result in answers.into_iter().filter_map(|a| a.get_mut("result")) {
+                    rewrite(result);
+                }
+                serde_json::to_vec(&answer).map_err(std::io::Error::other)?
+            }
+            Err(_) => body,
         };
-        for result in answers.into_iter().filter_map(|a| a.get_mut("result")) {
-            rewrite(result);
-        }
-        let body = serde_json::to_vec(&answer).map_err(std::io::Error::other)?;
         let status = head.lines().next().unwrap_or("HTTP/1.1 200 OK");
         write!(client, "{status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())?;
         client.write_all(&body)?;
