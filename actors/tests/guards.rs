@@ -65,6 +65,50 @@ async fn an_auth_session_refuses_segments_beyond_its_in_flight_cap() {
     assert_eq!(started.load(Ordering::SeqCst), 1, "the refused segment never reached a transcoder");
 }
 
+/// Collects the ids of the sessions that told it they ended.
+#[derive(Default)]
+struct Ended(Arc<Mutex<Vec<String>>>);
+
+impl Actor for Ended {
+    type Context = Context<Self>;
+}
+
+impl Handler<lp_actors::orchestrator::SessionEnded> for Ended {
+    type Result = ();
+    fn handle(&mut self, e: lp_actors::orchestrator::SessionEnded, _: &mut Self::Context) {
+        self.0.lock().unwrap().push(e.id);
+    }
+}
+
+/// `AuthSession`: it ends after `idle_timeout` without segments, never while one is in flight
+/// however long it takes, and tells the orchestrator; ended by the gateway with nothing in
+/// flight, it stops at once.
+#[actix::test]
+async fn an_auth_session_ends_when_idle_never_with_a_segment_in_flight() {
+    let data = segment();
+    let (func, release, started) = held();
+    let pool = pool_with(func, 4, 8).await;
+    let ended = Ended::default();
+    let seen = ended.0.clone();
+    let ended = ended.start().recipient();
+    let idle = Duration::from_millis(200);
+    let session = AuthSession::new("slow".into(), pool.clone(), ended.clone(), 4, idle).start();
+    let running = actix::spawn(session.send(SessionSegment(job(data))));
+    common::wait_until("the segment at the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    // Several idle timeouts pass with the segment in flight.
+    tokio::time::sleep(idle * 4).await;
+    assert!(session.connected() && seen.lock().unwrap().is_empty(), "ended with a segment in flight");
+    release.send(()).unwrap();
+    assert!(running.await.unwrap().unwrap().is_ok());
+    common::wait_until("the idle session to end", || *seen.lock().unwrap() == ["slow"]).await;
+    assert!(!session.connected());
+
+    let quiet = AuthSession::new("quiet".into(), pool, ended, 4, Duration::from_secs(70)).start();
+    quiet.send(lp_actors::orchestrator::EndWhenIdle).await.unwrap();
+    common::wait_until("the ended session to stop", || seen.lock().unwrap().len() == 2).await;
+    assert_eq!(seen.lock().unwrap()[1], "quiet");
+}
+
 /// `TranscoderPool`: with its one transcoder busy and `max_queue` jobs waiting, one more is
 /// answered `OrchestratorBusy` at once; the queued ones are transcoded in turn.
 #[actix::test]
