@@ -103,10 +103,39 @@ async fn an_auth_session_ends_when_idle_never_with_a_segment_in_flight() {
     common::wait_until("the idle session to end", || *seen.lock().unwrap() == ["slow"]).await;
     assert!(!session.connected());
 
-    let quiet = AuthSession::new("quiet".into(), pool, ended, 4, Duration::from_secs(70)).start();
+    let quiet = AuthSession::new("quiet".into(), pool.clone(), ended.clone(), 4, Duration::from_secs(70)).start();
     quiet.send(lp_actors::orchestrator::EndWhenIdle).await.unwrap();
     common::wait_until("the ended session to stop", || seen.lock().unwrap().len() == 2).await;
     assert_eq!(seen.lock().unwrap()[1], "quiet");
+
+    // Ended by the gateway with a segment in flight: it stops once that segment is done.
+    let busy = AuthSession::new("busy".into(), pool, ended, 4, Duration::from_secs(70)).start();
+    let running = actix::spawn(busy.send(SessionSegment(job(segment()))));
+    common::wait_until("its segment at the transcoder", || started.load(Ordering::SeqCst) == 2).await;
+    busy.send(lp_actors::orchestrator::EndWhenIdle).await.unwrap();
+    assert!(busy.connected() && seen.lock().unwrap().len() == 2, "stopped with a segment in flight");
+    release.send(()).unwrap();
+    assert!(running.await.unwrap().unwrap().is_ok(), "the segment in flight is answered");
+    common::wait_until("the ended session to stop", || seen.lock().unwrap().len() == 3).await;
+}
+
+/// What an orchestrator tells a gateway of itself: its price, its capabilities and its
+/// per-capability prices (for AI models), as configured.
+#[actix::test]
+async fn an_orchestrator_states_its_price_capabilities_and_model_prices() {
+    let mut s = settings("o", 4);
+    (s.price_per_unit, s.pixels_per_unit) = (1200, 3);
+    let model_price =
+        lp_wire::PriceInfo { price_per_unit: 7, pixels_per_unit: 1, capability: 32, constraint: "x2".into() };
+    s.capability_prices.push(model_price.clone());
+    let orch = Orchestrator::new(s, pool_with(real(), 1, 8).await).start();
+    let req = OrchestratorRequest::default();
+    let info = orch.send(lp_actors::orchestrator::GetOrchestratorInfo(req)).await.unwrap().unwrap();
+    let price = info.price_info.expect("a price");
+    assert_eq!((price.price_per_unit, price.pixels_per_unit), (1200, 3));
+    assert_eq!(info.capabilities, Some(lp_wire::Capabilities::transcoding()));
+    assert_eq!(info.capabilities_prices, [model_price]);
+    assert_eq!(info.transcoder, "o");
 }
 
 /// `TranscoderPool`: with its one transcoder busy and `max_queue` jobs waiting, one more is
