@@ -91,15 +91,18 @@ async fn an_auth_session_ends_when_idle_never_with_a_segment_in_flight() {
     let ended = Ended::default();
     let seen = ended.0.clone();
     let ended = ended.start().recipient();
-    let idle = Duration::from_millis(200);
+    let idle = Duration::from_millis(800);
     let session = AuthSession::new("slow".into(), pool.clone(), ended.clone(), 4, idle).start();
     let running = actix::spawn(session.send(SessionSegment(job(data))));
     common::wait_until("the segment at the transcoder", || started.load(Ordering::SeqCst) == 1).await;
-    // Several idle timeouts pass with the segment in flight.
-    tokio::time::sleep(idle * 4).await;
+    // Two idle timeouts pass with the segment in flight.
+    tokio::time::sleep(idle * 2).await;
     assert!(session.connected() && seen.lock().unwrap().is_empty(), "ended with a segment in flight");
     release.send(()).unwrap();
     assert!(running.await.unwrap().unwrap().is_ok());
+    // Half the idle timeout after its last segment (two of its checks later) it is still up.
+    tokio::time::sleep(idle / 2).await;
+    assert!(session.connected(), "ended before its idle timeout");
     common::wait_until("the idle session to end", || *seen.lock().unwrap() == ["slow"]).await;
     assert!(!session.connected());
 
