@@ -144,8 +144,8 @@ pub struct TranscodeOutput {
 ///
 /// MPEG-TS carries in its packets all the probe needs (the SPS, the ADTS headers, timestamps),
 /// so it is read first without FFmpeg's stream-info pass, which decodes frames ahead: that pass
-/// was most of the probe (8 of 14 ms for a 720p segment, 25 of 33 ms for a 1080p one, on the
-/// development VM). What that reading cannot tell (a frame rate from a single frame, AAC without
+/// was most of the probe (a 720p segment probes in 6 ms instead of 14, a 1080p one in 14 instead
+/// of 30, on the development VM). What that reading cannot tell (a frame rate from a single frame, AAC without
 /// ADTS headers, a stream table that comes late, a segment that does not decode) is probed the
 /// full way, which also words the errors.
 pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeError> {
