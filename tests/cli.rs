@@ -113,7 +113,7 @@ fn help_explains_the_roles() {
     assert!(text.contains("LIVEPEER_<SECTION>__<KEY>") && text.contains("status 64"), "overrides and exit 64:\n{text}");
     // A line for each command, saying what it runs.
     for command in ["gateway", "orchestrator", "transcoder", "ai-worker", "run", "demo", "devnet", "chain"] {
-        let line = text.lines().find(|l| l.trim_start().split_whitespace().next() == Some(command));
+        let line = text.lines().find(|l| l.split_whitespace().next() == Some(command));
         let says = line.and_then(|l| l.trim_start().strip_prefix(command)).map(str::trim).unwrap_or_default();
         assert!(says.len() > 10, "no line for {command} in --help:\n{text}");
     }
