@@ -173,14 +173,19 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     assert!(!listening(&rpc), "anvil outlived the demo");
 }
 
-#[test]
-fn an_interrupted_devnet_demo_leaves_no_chain_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let mut demo = Demo::start(&out, &["--seconds", "2", "--profiles", "P144p30fps16x9"]);
+/// A short devnet demo writing under `dir`, once its chain answers, and the chain's RPC URL.
+fn demo_with_its_chain_up(dir: &Path) -> (Demo, String) {
+    let mut demo = Demo::start(&dir.join("out"), &["--seconds", "2", "--profiles", "P144p30fps16x9"]);
     let line = demo.wait_line("chain up at", Duration::from_secs(60));
     let rpc = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches(',').to_string();
     assert!(listening(&rpc), "{line}");
+    (demo, rpc)
+}
+
+#[test]
+fn an_interrupted_devnet_demo_leaves_no_chain_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut demo, rpc) = demo_with_its_chain_up(dir.path());
     demo.signal("-INT");
     assert_eq!(demo.exit_code(Duration::from_secs(30)), Some(130), "{}", demo.output());
     assert!(!listening(&rpc), "anvil outlived the demo");
@@ -190,11 +195,7 @@ fn an_interrupted_devnet_demo_leaves_no_chain_behind() {
 #[test]
 fn a_killed_devnet_demo_leaves_no_chain_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let mut demo = Demo::start(&out, &["--seconds", "2", "--profiles", "P144p30fps16x9"]);
-    let line = demo.wait_line("chain up at", Duration::from_secs(60));
-    let rpc = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches(',').to_string();
-    assert!(listening(&rpc), "{line}");
+    let (mut demo, rpc) = demo_with_its_chain_up(dir.path());
     demo.signal("-KILL");
     assert_eq!(demo.exit_code(Duration::from_secs(10)), None, "killed by the signal");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -228,6 +228,9 @@ struct Loopback {
     inner: InProcess,
     submitted: Rc<RefCell<Vec<String>>>,
     forge: Option<String>,
+    /// Orchestrators whose URI starts with this never answer for their terms (a host that
+    /// swallows packets).
+    silent: Option<&'static str>,
 }
 
 impl OrchestratorTransport for Loopback {
@@ -236,6 +239,9 @@ impl OrchestratorTransport for Loopback {
         uri: &str,
         req: OrchestratorRequest,
     ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        if self.silent.is_some_and(|prefix| uri.starts_with(prefix)) {
+            return Box::pin(futures::future::pending());
+        }
         self.inner.get_orchestrator(uri, req)
     }
 
@@ -278,59 +284,14 @@ impl OrchestratorTransport for Loopback {
     }
 }
 
-/// Orchestrators whose URI starts with "dead" never answer for their terms (a host that
-/// swallows packets); the others are `Loopback`'s.
-#[derive(Clone, Default)]
-struct Stalling(Loopback);
-
-impl OrchestratorTransport for Stalling {
-    fn get_orchestrator(
-        &self,
-        uri: &str,
-        req: OrchestratorRequest,
-    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
-        if uri.starts_with("dead") {
-            return Box::pin(futures::future::pending());
-        }
-        self.0.get_orchestrator(uri, req)
-    }
-
-    fn submit_segment(
-        &self,
-        uri: &str,
-        seg: SegData,
-        payment: Payment,
-        data: Bytes,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
-        self.0.submit_segment(uri, seg, payment, data, timeout)
-    }
-
-    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
-        self.0.end_session(uri, token)
-    }
-
-    fn infer(
-        &self,
-        uri: &str,
-        pipeline: lp_wire::ai::Pipeline,
-        content_type: &str,
-        body: Bytes,
-        payment: Payment,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
-        self.0.infer(uri, pipeline, content_type, body, payment, timeout)
-    }
-}
-
 /// The orchestrators of a tier are asked for their terms all at once, and the first to accept
 /// is taken: dead ones listed first cost one wait (the transport's timeout), not one each, and
 /// here none, since the live one answers. Asked one after another, selection would never end.
 #[actix::test]
 async fn a_whole_tier_is_asked_at_once_so_dead_orchestrators_do_not_delay_selection() {
-    let transport = Stalling::default();
+    let transport = Loopback { silent: Some("dead"), ..Loopback::default() };
     let orch = Orchestrator::new(settings("o", 100), pool_with(real(), 1, 8).await).start();
-    transport.0.inner.add("o", orch);
+    transport.inner.add("o", orch);
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport);
     let pool = OrchestratorPool::new(vec!["dead1".into(), "dead2".into(), "o".into()], t).start();
     let select = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] });
