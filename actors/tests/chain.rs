@@ -82,26 +82,43 @@ fn uris(events: &[ChainEvent]) -> Vec<String> {
         .collect()
 }
 
+/// anvil with our contracts (rounds of 50 blocks), dev account 1 to change its service URI,
+/// and a node database, for the block watcher's tests.
+struct UriChain {
+    anvil: Anvil,
+    url: String,
+    d: lp_chain::devnet::DevnetDeployment,
+    provider: alloy::providers::DynProvider,
+    operator: ChainClient,
+    _tmp: tempfile::TempDir,
+    store: Store,
+}
+
+impl UriChain {
+    async fn start() -> UriChain {
+        let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+        let url = anvil.url();
+        let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
+        let provider = http_provider(&url).unwrap();
+        let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_in(tmp.path()).await.unwrap();
+        UriChain { anvil, url, d, provider, operator, _tmp: tmp, store }
+    }
+
+    /// A block watcher of ServiceURIUpdate events through `provider`, polling when told.
+    fn watcher(&self, provider: alloy::providers::DynProvider) -> Addr<BlockWatcher> {
+        let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
+        let registry = vec![self.d.contracts.service_registry];
+        BlockWatcher::new(provider, self.store.clone(), registry, topics, Duration::from_secs(3600)).start()
+    }
+}
+
 #[actix::test]
 async fn the_block_watcher_replays_a_reorganized_range() {
-    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-    let url = anvil.url();
-    let params = DevnetParams { round_length: 50, ..Default::default() };
-    let d = deploy(&url, DEV_KEYS[0], &params, &[]).await.unwrap();
-    let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
-
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open_in(tmp.path()).await.unwrap();
-    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
-    let watcher = BlockWatcher::new(
-        provider.clone(),
-        store.clone(),
-        vec![d.contracts.service_registry],
-        topics,
-        Duration::from_secs(3600),
-    )
-    .start();
+    let chain = UriChain::start().await;
+    let UriChain { url, d, provider, operator, store, .. } = &chain;
+    let watcher = chain.watcher(provider.clone());
     let collector = Collector::default();
     let seen = collector.chain.clone();
     let collector = collector.start();
@@ -118,7 +135,7 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     // Another history from the snapshot on, longer than the one the watcher saw. (A new client:
     // the old one's nonce counter remembers the reverted transaction.)
     assert!(provider.anvil_revert(snapshot).await.unwrap());
-    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
+    let operator = client(url, d.contracts.controller, DEV_KEYS[1]).await;
     operator.set_service_uri("https://canonical.example:8935").await.unwrap();
     provider.anvil_mine(Some(4), None).await.unwrap();
     let head = watcher.send(PollNow).await.unwrap().unwrap();
@@ -145,19 +162,10 @@ async fn the_block_watcher_replays_a_reorganized_range() {
 #[actix::test]
 async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_next() {
     use lp_actors::chain::block_watcher::MAX_LOG_RANGE;
-    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-    let url = anvil.url();
-    let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
-    let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
-    let proxy = lp_testkit::net::Proxy::start(anvil.port());
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open_in(tmp.path()).await.unwrap();
-    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
-    let through_proxy = http_provider(&proxy.url()).unwrap();
-    let watcher =
-        BlockWatcher::new(through_proxy, store, vec![d.contracts.service_registry], topics, Duration::from_secs(3600))
-            .start();
+    let chain = UriChain::start().await;
+    let UriChain { provider, operator, .. } = &chain;
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let watcher = chain.watcher(http_provider(&proxy.url()).unwrap());
     let collector = Collector::default();
     let seen = collector.chain.clone();
     let collector = collector.start();
@@ -191,24 +199,9 @@ async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_ne
 
 #[actix::test]
 async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
-    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-    let url = anvil.url();
-    let d = deploy(&url, DEV_KEYS[0], &DevnetParams { round_length: 50, ..Default::default() }, &[]).await.unwrap();
-    let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open_in(tmp.path()).await.unwrap();
-    let topics = vec![ServiceRegistry::ServiceURIUpdate::SIGNATURE_HASH];
-    let new_watcher = || {
-        BlockWatcher::new(
-            provider.clone(),
-            store.clone(),
-            vec![d.contracts.service_registry],
-            topics.clone(),
-            Duration::from_secs(3600),
-        )
-        .start()
-    };
+    let chain = UriChain::start().await;
+    let UriChain { provider, operator, .. } = &chain;
+    let new_watcher = || chain.watcher(provider.clone());
     let first = new_watcher();
     first.send(PollNow).await.unwrap().unwrap();
     drop(first);
