@@ -24,8 +24,8 @@ use lp_actors::gateway::{
     SelectOrchestrator, StreamSettings, Suspend, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, RegisterWorker, SessionSegment, Submit, TranscodeFn,
-    TranscodeJob, TranscoderPool,
+    AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, SessionSegment,
+    Submit, TranscodeFn, TranscodeJob, TranscoderPool,
 };
 use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 
@@ -227,6 +227,10 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
 struct Loopback {
     inner: InProcess,
     submitted: Rc<RefCell<Vec<String>>>,
+    /// The session id (from its auth token) of each segment submitted, and of each session the
+    /// gateway ended.
+    sessions: Rc<RefCell<Vec<String>>>,
+    ended: Rc<RefCell<Vec<String>>>,
     forge: Option<String>,
     /// Orchestrators whose URI starts with this never answer for their terms (a host that
     /// swallows packets).
@@ -254,6 +258,7 @@ impl OrchestratorTransport for Loopback {
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
         self.submitted.borrow_mut().push(uri.to_string());
+        self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
         let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
         let Some(name) = self.forge.clone() else { return answer };
         Box::pin(async move {
@@ -268,6 +273,7 @@ impl OrchestratorTransport for Loopback {
     }
 
     fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        self.ended.borrow_mut().push(token.session_id.clone());
         self.inner.end_session(uri, token)
     }
 
@@ -326,6 +332,34 @@ async fn the_gateway_refuses_streams_beyond_max_streams() {
     let a = gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(1, data) }).await.unwrap();
     assert!(a.is_ok(), "the live stream goes on");
     assert_eq!(transport.submitted.borrow().len(), 2, "the refused stream reached no orchestrator");
+}
+
+/// `StreamSession`: a session whose auth token expires within the refresh margin (3 minutes) is
+/// not used for another segment: the stream takes fresh terms and ends the old session. A fresh
+/// token is kept from segment to segment.
+#[actix::test]
+async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
+    let data = segment();
+    for (validity, sessions) in [(Duration::from_secs(30 * 60), 1), (Duration::from_secs(60), 3)] {
+        let transport = Loopback::default();
+        let pool = pool_with(real(), 1, 8).await;
+        let orch = Orchestrator::new(OrchestratorSettings { auth_token_validity: validity, ..settings("o", 10) }, pool);
+        let orch = orch.start();
+        transport.inner.add("o", orch);
+        let gateway = gateway_with(&transport, &["o"], 1).await;
+        for seq in 0..3 {
+            let pushed = Push { stream: "a".into(), profiles: None, segment: incoming(seq, data.clone()) };
+            assert!(gateway.send(pushed).await.unwrap().is_ok(), "segment {seq} with tokens valid {validity:?}");
+        }
+        let used = transport.sessions.borrow().clone();
+        let mut distinct = used.clone();
+        distinct.dedup();
+        assert_eq!((used.len(), distinct.len()), (3, sessions), "tokens valid {validity:?}: {used:?}");
+        // Each replaced session is ended (in the background), and only those.
+        common::wait_until("the replaced sessions to be ended", || transport.ended.borrow().len() == sessions - 1)
+            .await;
+        assert_eq!(*transport.ended.borrow(), distinct[..sessions - 1]);
+    }
 }
 
 /// Undecodable input fails once, as `InvalidInput`: no other orchestrator is asked, though one

@@ -236,6 +236,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             // lp-config checks that both fit the wire's int64; a config built in code may not.
             price_per_unit: i64::try_from(o.price_per_unit.as_u256()).context("orchestrator.price_per_unit")?,
             pixels_per_unit: i64::try_from(o.pixels_per_unit).context("orchestrator.pixels_per_unit")?,
+            auth_token_validity: lp_actors::orchestrator::auth::AUTH_TOKEN_VALIDITY,
         };
         let orch = OrchestratorHandle::start(settings, &watchdog);
         if o.transcode {

@@ -17,13 +17,20 @@ pub const AUTH_TOKEN_VALIDITY: Duration = Duration::from_secs(30 * 60);
 /// Issues and checks auth tokens.
 pub struct AuthTokens {
     secret: [u8; 32],
+    validity: Duration,
 }
 
 impl AuthTokens {
+    /// Tokens valid for [`AUTH_TOKEN_VALIDITY`], under a fresh random secret.
     pub fn new() -> Self {
+        Self::with_validity(AUTH_TOKEN_VALIDITY)
+    }
+
+    /// Tokens valid for `validity` (shorter than go-livepeer's only in tests, to see them expire).
+    pub fn with_validity(validity: Duration) -> Self {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        AuthTokens { secret }
+        AuthTokens { secret, validity }
     }
 
     fn mac(&self, session_id: &str, expiration: i64) -> Vec<u8> {
@@ -38,7 +45,7 @@ impl AuthTokens {
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);
         let session_id = hex::encode(id);
-        let expiration = (now() + AUTH_TOKEN_VALIDITY).as_secs() as i64;
+        let expiration = (now() + self.validity).as_secs() as i64;
         AuthToken { token: ByteBuf::from(self.mac(&session_id, expiration)), session_id, expiration }
     }
 

@@ -74,6 +74,10 @@ pub struct OrchestratorSettings {
     pub payments: Option<PaymentSettings>,
     /// Per-capability prices (AI models), advertised as `capabilities_prices`.
     pub capability_prices: Vec<PriceInfo>,
+    /// How long an auth token is valid: go-livepeer's 30 minutes
+    /// ([`AUTH_TOKEN_VALIDITY`](super::auth::AUTH_TOKEN_VALIDITY));
+    /// shorter only in tests, to see tokens expire.
+    pub auth_token_validity: Duration,
 }
 
 impl OrchestratorSettings {
@@ -101,8 +105,8 @@ pub struct Orchestrator {
 impl Orchestrator {
     pub fn new(settings: OrchestratorSettings, pool: Addr<TranscoderPool>) -> Self {
         Orchestrator {
+            tokens: AuthTokens::with_validity(settings.auth_token_validity),
             settings,
-            tokens: AuthTokens::new(),
             sessions: HashMap::new(),
             pool,
             ai: None,

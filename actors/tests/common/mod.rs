@@ -61,6 +61,7 @@ pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
         pixels_per_unit: 1,
         payments: None,
         capability_prices: Vec::new(),
+        auth_token_validity: lp_actors::orchestrator::auth::AUTH_TOKEN_VALIDITY,
     }
 }
 
