@@ -105,6 +105,31 @@ mod tests {
         assert!(AuthTokens::new().verify(&t).is_err());
     }
 
+    fn unix_secs() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+
+    #[test]
+    fn tokens_are_valid_for_thirty_minutes_through_their_last_second() {
+        let before = unix_secs();
+        let t = AuthTokens::new().issue();
+        assert!((before + 1800..=unix_secs() + 1800).contains(&t.expiration), "{}", t.expiration - before);
+
+        // As go-livepeer: a token expiring this second is still valid (retried if the second
+        // turns between the token and its check).
+        let tokens = AuthTokens::new();
+        loop {
+            let expiration = unix_secs();
+            let t =
+                AuthToken { token: ByteBuf::from(tokens.mac("abc", expiration)), session_id: "abc".into(), expiration };
+            let verified = tokens.verify(&t);
+            if unix_secs() == expiration {
+                assert_eq!(verified, Ok(()));
+                break;
+            }
+        }
+    }
+
     #[test]
     fn expired_tokens_are_refused() {
         let tokens = AuthTokens::new();
