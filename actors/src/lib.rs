@@ -35,4 +35,6 @@ pub mod orchestrator;
 pub mod payment;
 pub mod store;
 pub mod supervision;
+#[cfg(test)]
+mod testing;
 pub mod worker;

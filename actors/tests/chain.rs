@@ -1,6 +1,10 @@
 //! The chain actors against a real local chain (anvil) with our contracts: the block watcher
 //! replays a reorganized range, and the round initializer and reward caller do their jobs.
 
+mod common;
+
+use common::Metrics;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -287,25 +291,6 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     late.send(Flush).await.unwrap();
     let told = told.lock().clone();
     assert!(matches!(told.as_slice(), [RoundChanged(r)] if r.round == now.round + 1), "{:?}", told.len());
-}
-
-/// The metrics this test's thread records (the actors of an `actix::test` run on it).
-struct Metrics {
-    handle: metrics_exporter_prometheus::PrometheusHandle,
-    _guard: metrics::LocalRecorderGuard<'static>,
-}
-
-impl Metrics {
-    fn local() -> Metrics {
-        let recorder = Box::leak(Box::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()));
-        Metrics { handle: recorder.handle(), _guard: metrics::set_default_local_recorder(recorder) }
-    }
-
-    /// The value of the unlabelled series `name`, if recorded.
-    fn value(&self, name: &str) -> Option<f64> {
-        let text = self.handle.render();
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    }
 }
 
 /// A reward call that fails (the RPC endpoint down) is counted in `livepeer_reward_call_errors`

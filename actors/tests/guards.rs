@@ -141,6 +141,43 @@ async fn an_orchestrator_states_its_price_capabilities_and_model_prices() {
     assert_eq!(info.transcoder, "o");
 }
 
+/// `Orchestrator`: at `max_sessions` it refuses terms with `OrchestratorCapped` (unless the
+/// gateway asks it to ignore the cap), a session the gateway ends frees its slot, and the
+/// session gauges follow. Capabilities it does not offer are refused at once.
+#[actix::test]
+async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
+    use lp_actors::orchestrator::{EndSession, GetOrchestratorInfo, SubmitSegment};
+    let metrics = Metrics::local();
+    let data = segment();
+    let orch = Orchestrator::new(settings("o", 1), pool_with(real(), 1, 8).await).start();
+    let terms = |ignore_capacity_check| {
+        orch.send(GetOrchestratorInfo(OrchestratorRequest { ignore_capacity_check, ..Default::default() }))
+    };
+    let sessions = || (metrics.value("livepeer_current_sessions_total"), metrics.value("livepeer_max_sessions_total"));
+    let token = terms(false).await.unwrap().expect("terms").auth_token;
+    assert_eq!(sessions(), (Some(0.0), Some(1.0)));
+    let seg = common::seg_data(token.clone(), &data);
+    let done = orch.send(SubmitSegment { seg, payment: Payment::default(), data: data.clone() }).await.unwrap();
+    assert!(matches!(done.expect("admitted").result, lp_wire::TranscodeOutcome::Data(_)));
+    assert_eq!(sessions(), (Some(1.0), Some(1.0)));
+    let capped = terms(false).await.unwrap().expect_err("at max_sessions");
+    assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
+    assert!(capped.message.contains("max_sessions (1)"), "{}", capped.message);
+    assert!(terms(true).await.unwrap().is_ok(), "the cap ignored when asked");
+
+    orch.send(EndSession(token.unwrap())).await.unwrap().expect("the session's own token ends it");
+    common::wait_until("the ended session's slot", || sessions().0 == Some(0.0)).await;
+    assert!(terms(false).await.unwrap().is_ok(), "a slot is free again");
+
+    let mut wanted = lp_wire::Capabilities::transcoding();
+    wanted.set(lp_wire::capability::FIRST_AI);
+    let req = OrchestratorRequest { capabilities: Some(wanted), ..Default::default() };
+    let refused = orch.send(GetOrchestratorInfo(req)).await.unwrap().expect_err("not offered");
+    assert_eq!(refused.code, ErrorCode::InvalidInput);
+    let req = OrchestratorRequest { capabilities: Some(lp_wire::Capabilities::transcoding()), ..Default::default() };
+    assert!(orch.send(GetOrchestratorInfo(req)).await.unwrap().is_ok());
+}
+
 /// `TranscoderPool`: with its one transcoder busy and `max_queue` jobs waiting, one more is
 /// answered `OrchestratorBusy` at once; the queued ones are transcoded in turn.
 #[actix::test]
@@ -168,6 +205,9 @@ async fn the_transcoder_pool_refuses_jobs_beyond_its_queue() {
 /// worker, or the one with the most free slots, would give all three to the first).
 #[actix::test]
 async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
+    let metrics = Metrics::local();
+    let gauges =
+        || ["number", "capacity", "load"].map(|g| metrics.value(&format!("livepeer_transcoders_{g}")).unwrap_or(-1.0));
     let data = segment();
     let (func, release, started) = held();
     let pool = TranscoderPool::new(8).start();
@@ -189,12 +229,15 @@ async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(loads, [("big".to_string(), 2), ("small".to_string(), 1)]);
+    // The gauges follow: 2 workers, capacity 4, load 3; load 0 once the jobs are done.
+    assert_eq!(gauges(), [2.0, 4.0, 3.0]);
     for _ in &jobs {
         release.send(()).unwrap();
     }
     for job in jobs {
         assert!(job.await.unwrap().unwrap().is_ok());
     }
+    common::wait_until("the load gauge back at 0", || gauges() == [2.0, 4.0, 0.0]).await;
 }
 
 /// An orchestrator that says `uri` is where its segments go.

@@ -296,21 +296,7 @@ fn paid_segment(
     first: u32,
     tickets: u32,
 ) -> (SegData, Payment) {
-    let data = common::segment();
-    let seg = SegData {
-        manifest_id: ByteBuf::from(b"stream".to_vec()),
-        seq: 0,
-        hash: ByteBuf::from(blake3::hash(&data).as_bytes().to_vec()),
-        sig: ByteBuf::new(),
-        duration: 1000,
-        capabilities: None,
-        auth_token: info.auth_token.clone(),
-        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
-        format: lp_wire::Container::MpegTs,
-        segment_parameters: None,
-        force_session_reinit: false,
-        timeout_ms: 0,
-    };
+    let seg = common::seg_data(info.auth_token.clone(), &common::segment());
     let signed = sign_tickets(&key(signer), params, first, tickets).unwrap();
     let payment = Payment {
         ticket_params: Some(params_to_wire(params)),

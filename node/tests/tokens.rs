@@ -33,17 +33,8 @@ fn segment(token: &AuthToken, data: &[u8]) -> String {
 
 #[actix::test]
 async fn an_expired_token_is_refused_and_a_fresh_one_taken() {
-    let settings = OrchestratorSettings {
-        service_uri: "http://127.0.0.1:1".into(),
-        max_sessions: 4,
-        session_idle_timeout: Duration::from_secs(70),
-        price_per_unit: 0,
-        pixels_per_unit: 1,
-        capabilities: lp_wire::Capabilities::transcoding(),
-        payments: None,
-        capability_prices: Vec::new(),
-        auth_token_validity: Duration::from_secs(1),
-    };
+    let settings =
+        OrchestratorSettings { auth_token_validity: Duration::from_secs(1), ..OrchestratorSettings::offchain("o", 4) };
     let state = OrchestratorState {
         orchestrator: OrchestratorHandle::start(settings, &Watchdog::new()),
         secret: None,

@@ -239,3 +239,29 @@ impl Handler<GetGatewayStatus> for Gateway {
         MessageResult(GatewayStatus { streams, profiles: self.profiles.iter().map(|p| p.name.clone()).collect() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{InProcess, ListOrchestrators};
+
+    #[actix::test]
+    async fn the_mailboxes_of_the_gateway_and_its_orchestrator_pool_hold_their_bounds() {
+        let transport: Rc<dyn OrchestratorTransport> = Rc::new(InProcess::default());
+        let pool = OrchestratorPool::new(vec!["o".into()], transport.clone()).start();
+        let settings = StreamSettings {
+            max_attempts: 3,
+            segment_queue: 4,
+            idle_timeout: Duration::from_secs(60),
+            hls_window: 6,
+            hls_retention: Duration::from_secs(600),
+            recorder: None,
+            payments: None,
+        };
+        let gateway = Gateway::new(Vec::new(), settings, 1, pool.clone(), transport).start();
+        gateway.send(GetGatewayStatus).await.unwrap();
+        crate::testing::assert_mailbox_bound(&gateway, MAILBOX, || GetGatewayStatus);
+        pool.send(ListOrchestrators).await.unwrap();
+        crate::testing::assert_mailbox_bound(&pool, crate::gateway::orchestrator_pool::MAILBOX, || ListOrchestrators);
+    }
+}

@@ -50,7 +50,7 @@ use lp_wire::{Capabilities, ErrorCode, OrchestratorInfo, OrchestratorRequest, Pa
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
-const MAILBOX: usize = 1024;
+pub(crate) const MAILBOX: usize = 1024;
 /// How long an orchestrator that failed is tried only after every other one.
 pub const SUSPENSION: Duration = Duration::from_secs(30);
 /// How long an orchestrator's terms are used for AI requests before they are asked again.

@@ -146,3 +146,20 @@ impl Handler<SessionSegment> for AuthSession {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::{Orchestrator, OrchestratorSettings};
+
+    #[actix::test]
+    async fn the_mailbox_holds_its_bound() {
+        let pool = TranscoderPool::new(8).start();
+        let ended = Orchestrator::new(OrchestratorSettings::offchain("o", 1), pool.clone()).start().recipient();
+        let session = AuthSession::new("s".into(), pool, ended, 1, Duration::from_secs(70)).start();
+        // The session has no message that answers without changing it: let it start (its
+        // `started` sets the bound) by yielding to it.
+        tokio::task::yield_now().await;
+        crate::testing::assert_mailbox_bound(&session, MAILBOX, || EndWhenIdle);
+    }
+}

@@ -81,6 +81,22 @@ pub struct OrchestratorSettings {
 }
 
 impl OrchestratorSettings {
+    /// A free, offchain transcoding orchestrator at `service_uri` with go-livepeer's defaults
+    /// otherwise (sessions idle out after 70 s, tokens are valid for 30 minutes).
+    pub fn offchain(service_uri: impl Into<String>, max_sessions: u32) -> Self {
+        OrchestratorSettings {
+            service_uri: service_uri.into(),
+            max_sessions,
+            session_idle_timeout: Duration::from_secs(70),
+            price_per_unit: 0,
+            pixels_per_unit: 1,
+            capabilities: Capabilities::transcoding(),
+            payments: None,
+            capability_prices: Vec::new(),
+            auth_token_validity: super::auth::AUTH_TOKEN_VALIDITY,
+        }
+    }
+
     pub fn price(&self) -> Price {
         Price {
             per_unit: u64::try_from(self.price_per_unit).unwrap_or(0),
@@ -570,5 +586,17 @@ impl Handler<GetOrchestratorStatus> for Orchestrator {
             current_sessions: self.sessions.len(),
             max_sessions: self.settings.max_sessions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix::test]
+    async fn the_mailbox_holds_its_bound() {
+        let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 1), TranscoderPool::new(8).start()).start();
+        orch.send(GetOrchestratorStatus).await.unwrap();
+        crate::testing::assert_mailbox_bound(&orch, MAILBOX, || GetOrchestratorStatus);
     }
 }

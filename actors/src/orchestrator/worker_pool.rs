@@ -369,3 +369,15 @@ impl<J: Job> Handler<GetWorkers> for WorkerPool<J> {
         MessageResult(list)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix::test]
+    async fn the_mailbox_holds_its_bound() {
+        let pool = TranscoderPool::new(8).start();
+        pool.send(GetWorkers).await.unwrap();
+        crate::testing::assert_mailbox_bound(&pool, MAILBOX, || GetWorkers);
+    }
+}

@@ -52,17 +52,7 @@ pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
 
 /// An orchestrator that says `uri` is where its segments go.
 pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
-    OrchestratorSettings {
-        capabilities: lp_wire::Capabilities::transcoding(),
-        service_uri: uri.into(),
-        max_sessions,
-        session_idle_timeout: Duration::from_secs(70),
-        price_per_unit: 0,
-        pixels_per_unit: 1,
-        payments: None,
-        capability_prices: Vec::new(),
-        auth_token_validity: lp_actors::orchestrator::auth::AUTH_TOKEN_VALIDITY,
-    }
+    OrchestratorSettings::offchain(uri, max_sessions)
 }
 
 /// A stream's settings: 3 attempts, 4 segments in flight, offchain.
@@ -108,4 +98,41 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The metrics this test's thread records (the actors of an `actix::test` run on it).
+pub struct Metrics {
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    _guard: metrics::LocalRecorderGuard<'static>,
+}
+
+impl Metrics {
+    pub fn local() -> Metrics {
+        let recorder = Box::leak(Box::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()));
+        Metrics { handle: recorder.handle(), _guard: metrics::set_default_local_recorder(recorder) }
+    }
+
+    /// The value of the unlabelled series `name`, if recorded.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        let text = self.handle.render();
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+/// The `SegData` a gateway sends for `data` under `token`: one 144p rendition.
+pub fn seg_data(token: Option<lp_wire::AuthToken>, data: &[u8]) -> lp_wire::SegData {
+    lp_wire::SegData {
+        manifest_id: serde_bytes::ByteBuf::from(b"stream".to_vec()),
+        seq: 0,
+        hash: serde_bytes::ByteBuf::from(blake3::hash(data).as_bytes().to_vec()),
+        sig: serde_bytes::ByteBuf::new(),
+        duration: 1000,
+        capabilities: None,
+        auth_token: token,
+        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
+        format: lp_wire::Container::MpegTs,
+        segment_parameters: None,
+        force_session_reinit: false,
+        timeout_ms: 0,
+    }
 }
