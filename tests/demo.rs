@@ -166,6 +166,24 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     let metrics_url = metrics_line.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
     let metrics = http().get(metrics_url.trim_end_matches(',')).send().unwrap().text().unwrap();
     assert_eq!(metric(&metrics, "livepeer_tickets_sent") as u64, sent);
+    // Every metric the Grafana dashboard in deploy/ charts is one this running node exports
+    // (a histogram by its buckets), so no panel of a fresh node says "No data" for a typo.
+    let dashboard: Value = serde_json::from_str(include_str!("../deploy/grafana-dashboard.json")).unwrap();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let exprs: Vec<&str> =
+        panels.iter().flat_map(|p| p["targets"].as_array().unwrap()).map(|t| t["expr"].as_str().unwrap()).collect();
+    let charted: std::collections::BTreeSet<String> = exprs
+        .iter()
+        .flat_map(|e| {
+            e.match_indices("livepeer_")
+                .map(|(at, _)| e[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+        })
+        .collect();
+    assert!(charted.len() >= 20, "{charted:?}");
+    let exported =
+        |name: &str| metrics.lines().any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])));
+    let missing: Vec<&String> = charted.iter().filter(|name| !exported(name)).collect();
+    assert!(missing.is_empty(), "the dashboard charts {missing:?}, which the node does not export:\n{metrics}");
 
     // SIGTERM stops it, and anvil with it.
     demo.signal("-TERM");

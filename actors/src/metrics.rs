@@ -232,6 +232,14 @@ pub fn segment_failed(code: ErrorCode) {
     counter!(SEGMENT_TRANSCODE_FAILED, "error_code" => code.as_str()).increment(1);
 }
 
+/// Declare `livepeer_transcode_retried` at zero for each try a gateway with `max_attempts`
+/// makes after the first.
+pub fn declare_retries(max_attempts: u32) {
+    for attempt in 2..=max_attempts {
+        counter!(TRANSCODE_RETRIED, "try" => attempt.to_string()).increment(0);
+    }
+}
+
 pub fn transcode_retried(attempt: u32) {
     counter!(TRANSCODE_RETRIED, "try" => attempt.to_string()).increment(1);
 }

@@ -33,6 +33,12 @@ pub(crate) fn describe() {
     for name in [TICKET_VALUE_SENT, TICKETS_SENT, TICKET_VALUE_RECV, TICKETS_RECV, WINNING_TICKETS_RECV] {
         counter!(name).increment(0);
     }
+    for reason in crate::gateway::ticket_sender::PayError::REASONS {
+        counter!(PAYMENT_CREATE_ERRORS, "reason" => reason).increment(0);
+    }
+    for code in crate::orchestrator::ticket_receiver::PaymentRefused::CODES {
+        counter!(PAYMENT_RECV_ERRORS, "error_code" => code).increment(0);
+    }
 }
 
 /// A counter of amounts in gwei that carries what is below a gwei to the next amount: tickets
@@ -69,6 +75,7 @@ pub(crate) fn tickets_sent(count: u32, ev: U256) {
 }
 
 pub(crate) fn payment_create_error(reason: &'static str) {
+    debug_assert!(crate::gateway::ticket_sender::PayError::REASONS.contains(&reason), "undeclared {reason}");
     counter!(PAYMENT_CREATE_ERRORS, "reason" => reason).increment(1);
 }
 
@@ -79,6 +86,7 @@ pub(crate) fn tickets_received(count: usize, ev: U256, winning: usize) {
 }
 
 pub(crate) fn payment_recv_error(code: &'static str) {
+    debug_assert!(crate::orchestrator::ticket_receiver::PaymentRefused::CODES.contains(&code), "undeclared {code}");
     counter!(PAYMENT_RECV_ERRORS, "error_code" => code).increment(1);
 }
 

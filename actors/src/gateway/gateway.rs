@@ -88,6 +88,7 @@ impl Actor for Gateway {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        metrics::declare_retries(self.settings.max_attempts);
         let retention = self.settings.hls_retention;
         ctx.run_interval((retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)), move |act, _| {
             let (streams, ending) = (&act.streams, &act.ending);

@@ -99,6 +99,10 @@ pub enum PayError {
 }
 
 impl PayError {
+    /// Every [`reason`](Self::reason), declared at zero when the node starts.
+    pub const REASONS: [&'static str; 5] = ["Refresh", "PriceRose", "Unfunded", "ParamsRejected", "Unusable"];
+
+    /// The `reason` label of `livepeer_payment_create_errors`.
     fn reason(&self) -> &'static str {
         match self {
             PayError::Refresh(_) => "Refresh",

@@ -133,6 +133,28 @@ pub enum PaymentRefused {
 }
 
 impl PaymentRefused {
+    /// Every [`code`](Self::code), declared at zero when the node starts.
+    pub const CODES: [&'static str; 18] = [
+        "Malformed",
+        "NoPrice",
+        "PriceChanged",
+        "RecipientInactive",
+        "SenderUnlocking",
+        "WrongRecipient",
+        "ZeroSender",
+        "InvalidRecipientRand",
+        "InvalidSignature",
+        "Replayed",
+        "TooManyNonces",
+        "Expired",
+        "InsufficientBalance",
+        "InsufficientSenderReserve",
+        "IssuedBeforeRestart",
+        "NoChainView",
+        "Chain",
+        "Store",
+    ];
+
     /// The `error_code` label of `livepeer_payment_recv_errors`.
     pub fn code(&self) -> &'static str {
         match self {
