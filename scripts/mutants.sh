@@ -68,7 +68,7 @@ for group in ${MUTANTS_GROUPS:-${ORDER[*]}}; do
     rc=0
     # shellcheck disable=SC2086
     (cd "$TREE" && CARGO_TARGET_DIR=$OUT/target CARGO_INCREMENTAL=1 CARGO_PROFILE_DEV_DEBUG=0 \
-        "$BIN" mutants --in-place --no-shuffle -p "$package" "${file_args[@]}" --timeout 300 \
+        "$BIN" mutants --in-place --no-shuffle -p "$package" "${file_args[@]}" --timeout-multiplier 3 --minimum-test-timeout 60 \
         -o "$OUT/$group" ${MUTANTS_ARGS:-} -- $test_args) || rc=$?
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ "$rc" -ne 3 ]; then
         echo "cargo-mutants failed on group $group (exit $rc): see $OUT/$group/mutants.out/debug.log" >&2
