@@ -107,8 +107,11 @@ pub fn free_port() -> Result<u16, AnvilError> {
 
 impl Anvil {
     pub fn spawn(opts: AnvilOptions) -> Result<Anvil, AnvilError> {
+        // On Linux, anvil binds port 0 and the kernel picks a free port as it binds, so no other
+        // process can take it between a check and the bind; the port is then read from /proc.
         let port = match opts.port {
             Some(p) => p,
+            None if cfg!(target_os = "linux") => 0,
             None => free_port()?,
         };
         let mut cmd = if opts.detached {
@@ -139,7 +142,10 @@ impl Anvil {
     fn wait_ready(&mut self) -> Result<(), AnvilError> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.port == 0 {
+                self.port = listening_port(self.child.id()).unwrap_or(0);
+            }
+            if self.port != 0 && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -166,6 +172,30 @@ impl Anvil {
         std::mem::forget(self);
         pid
     }
+}
+
+/// The port a process (or, for anvil under `sh`, one of its children) listens on over TCP: the
+/// socket among its open files that `/proc/net/tcp` lists as listening.
+fn listening_port(pid: u32) -> Option<u16> {
+    let mut pids = vec![pid.to_string()];
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    pids.extend(children.split_whitespace().map(String::from));
+    let sockets: Vec<String> = pids
+        .iter()
+        .flat_map(|p| std::fs::read_dir(format!("/proc/{p}/fd")).into_iter().flatten().flatten())
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| Some(link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_string()))
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        // sl, local address (hex ip:port), remote address, state (0A: listening), ..., inode.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let listening = fields.get(3) == Some(&"0A") && sockets.iter().any(|s| Some(&s.as_str()) == fields.get(9));
+        if !listening {
+            return None;
+        }
+        u16::from_str_radix(fields[1].rsplit(':').next()?, 16).ok()
+    })
 }
 
 impl Drop for Anvil {

@@ -85,6 +85,28 @@ fn expect_revert(err: ChainError, reason: &str) {
     assert_eq!(err.to_string(), format!("reverted: {reason}"));
 }
 
+/// Anvils started at once each get a port of their own (the kernel's pick as anvil binds, read
+/// back), and each URL reaches its own anvil: the chain ids differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anvils_started_at_once_each_listen_on_their_own_port() {
+    use alloy::providers::Provider;
+    let spawned: Vec<_> = (0..4u64)
+        .map(|i| {
+            std::thread::spawn(move || Anvil::spawn(AnvilOptions { chain_id: Some(1000 + i), ..Default::default() }))
+        })
+        .collect();
+    let anvils: Vec<Anvil> = spawned.into_iter().map(|t| t.join().unwrap().expect("anvil")).collect();
+    let mut ports: Vec<u16> = anvils.iter().map(|a| a.port()).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 4, "{ports:?}");
+    assert!(ports.iter().all(|p| *p != 0));
+    for (i, anvil) in anvils.iter().enumerate() {
+        let chain_id = http_provider(&anvil.url()).unwrap().get_chain_id().await.unwrap();
+        assert_eq!(chain_id, 1000 + i as u64, "{}", anvil.url());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolves_every_contract_through_the_controller() {
     let net = devnet().await;
