@@ -15,6 +15,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use lp_actors::chain::reward_caller::{RETRY_AFTER, REWARD_CALL_ERRORS};
+use lp_actors::chain::round_initializer::RETRY_AFTER as INIT_RETRY_AFTER;
 use lp_actors::chain::{
     BlockWatcher, ChainEvent, PollNow, RewardCaller, RoundChanged, RoundInitializer, RoundWatcher, Subscribe,
     SubscribeRounds,
@@ -84,6 +85,49 @@ fn uris(events: &[ChainEvent]) -> Vec<String> {
         })
         .flatten()
         .collect()
+}
+
+/// anvil with our contracts (rounds of 20 blocks) and dev account 1 as `operator`, holding 1000
+/// LPT, its current round initialized; registered as an orchestrator when `register` (active
+/// from the next round on).
+struct RoundChain {
+    anvil: Anvil,
+    d: lp_chain::devnet::DevnetDeployment,
+    provider: alloy::providers::DynProvider,
+    operator: Arc<ChainClient>,
+    o: Address,
+}
+
+impl RoundChain {
+    async fn start(register: bool) -> RoundChain {
+        let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+        let url = anvil.url();
+        let params = DevnetParams { round_length: 20, ..Default::default() };
+        let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
+        let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
+        let provider = http_provider(&url).unwrap();
+        let operator = Arc::new(client(&url, d.contracts.controller, DEV_KEYS[1]).await);
+        if !operator.current_round().await.unwrap().initialized {
+            operator.initialize_round().await.unwrap();
+        }
+        if register {
+            operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
+        }
+        RoundChain { anvil, d, provider, operator, o }
+    }
+
+    /// Mine into the next round; the round as it is then (not yet initialized).
+    async fn next_round(&self) -> lp_chain::client::RoundInfo {
+        let now = self.operator.current_round().await.unwrap();
+        let head = self.operator.block_number().await.unwrap();
+        self.provider.anvil_mine(Some(now.start_block + now.length - head), None).await.unwrap();
+        self.operator.current_round().await.unwrap()
+    }
+
+    /// A client for dev account `i` through `url` (a proxy of this chain).
+    async fn client_via(&self, url: &str, i: usize) -> Arc<ChainClient> {
+        Arc::new(client(url, self.d.contracts.controller, DEV_KEYS[i]).await)
+    }
 }
 
 /// anvil with our contracts (rounds of 50 blocks), dev account 1 to change its service URI,
@@ -226,18 +270,8 @@ async fn a_restarted_watcher_backfills_what_happened_while_it_was_down() {
 
 #[actix::test]
 async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
-    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-    let url = anvil.url();
-    let params = DevnetParams { round_length: 20, ..Default::default() };
-    let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
-    let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
-    let provider = http_provider(&url).unwrap();
-    let operator = Arc::new(client(&url, d.contracts.controller, DEV_KEYS[1]).await);
-    let round = operator.current_round().await.unwrap();
-    if !round.initialized {
-        operator.initialize_round().await.unwrap();
-    }
-    operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
+    let chain = RoundChain::start(true).await;
+    let (provider, operator, o, d) = (&chain.provider, chain.operator.clone(), chain.o, &chain.d);
     let stake_before = operator.status(o).await.unwrap().total_stake;
 
     let metrics = Metrics::local();
@@ -264,8 +298,7 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     // Move into the next round: the initializer initializes it, then the reward caller (the
     // orchestrator is active from this round on) calls reward once.
     let now = operator.current_round().await.unwrap();
-    let head = operator.block_number().await.unwrap();
-    provider.anvil_mine(Some(now.start_block + now.length - head), None).await.unwrap();
+    chain.next_round().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         let s = operator.status(o).await.unwrap();
@@ -298,26 +331,15 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
 /// for the round, and nothing more is counted.
 #[actix::test]
 async fn a_failed_reward_call_is_counted_and_made_again_until_it_succeeds() {
-    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
-    let url = anvil.url();
-    let params = DevnetParams { round_length: 20, ..Default::default() };
-    let o = PrivateKeySigner::from_slice(&alloy::hex::decode(&DEV_KEYS[1][2..]).unwrap()).unwrap().address();
-    let d = deploy(&url, DEV_KEYS[0], &params, &[(o, lpt(1000))]).await.unwrap();
-    let provider = http_provider(&url).unwrap();
-    let operator = client(&url, d.contracts.controller, DEV_KEYS[1]).await;
-    if !operator.current_round().await.unwrap().initialized {
-        operator.initialize_round().await.unwrap();
-    }
-    operator.register(lpt(500), 100_000, 500_000, "https://127.0.0.1:8935").await.unwrap();
+    let chain = RoundChain::start(true).await;
+    let (operator, o) = (&chain.operator, chain.o);
     // Active from the next round, which is initialized and not yet rewarded.
-    let now = operator.current_round().await.unwrap();
-    let head = operator.block_number().await.unwrap();
-    provider.anvil_mine(Some(now.start_block + now.length - head), None).await.unwrap();
+    chain.next_round().await;
     operator.initialize_round().await.unwrap();
     let round = operator.current_round().await.unwrap();
 
-    let proxy = lp_testkit::net::Proxy::start(anvil.port());
-    let through_proxy = Arc::new(client(&proxy.url(), d.contracts.controller, DEV_KEYS[1]).await);
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let through_proxy = chain.client_via(&proxy.url(), 1).await;
     let metrics = Metrics::local();
     proxy.take_down();
     let started = Instant::now();
@@ -335,6 +357,54 @@ async fn a_failed_reward_call_is_counted_and_made_again_until_it_succeeds() {
     }
     assert!(started.elapsed() >= RETRY_AFTER, "made again after the backoff, not at once");
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), Some(1.0), "one failure, then the call succeeded");
+}
+
+/// The round initializer reads the round again before it sends anything: news of a round that
+/// someone has initialized since costs no transaction, not even a gas estimate; a round still
+/// uninitialized is initialized; a failed attempt (the RPC endpoint down) is made again after
+/// [`INIT_RETRY_AFTER`].
+#[actix::test]
+async fn the_round_initializer_reads_the_round_again_and_retries_a_failed_attempt() {
+    let chain = RoundChain::start(false).await;
+    let recorder = lp_testkit::net::RewritingProxy::start(chain.anvil.port(), |_| {});
+    let gate = lp_testkit::net::Proxy::start(recorder.port());
+    let initializer = RoundInitializer::new(chain.client_via(&gate.url(), 2).await, Duration::ZERO).start();
+    let sent =
+        || recorder.methods().iter().filter(|m| *m == "eth_estimateGas" || *m == "eth_sendRawTransaction").count();
+    let initialized = || async { chain.operator.current_round().await.unwrap().initialized };
+
+    // Stale news: the operator initialized the round after the news was out.
+    let stale = chain.next_round().await;
+    assert!(!stale.initialized);
+    chain.operator.initialize_round().await.unwrap();
+    initializer.send(RoundChanged(stale)).await.unwrap();
+    // The next round, which nobody initializes but the initializer.
+    let fresh = chain.next_round().await;
+    initializer.send(RoundChanged(fresh)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !initialized().await {
+        assert!(Instant::now() < deadline, "the initializer did not initialize the round");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One estimate and one transaction, both for the fresh round.
+    assert_eq!(sent(), 2, "{:?}", recorder.methods());
+
+    // The endpoint down: the attempt fails, and is made again once it is back.
+    let next = chain.next_round().await;
+    gate.take_down();
+    let started = Instant::now();
+    initializer.send(RoundChanged(next)).await.unwrap();
+    while gate.dropped() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the initializer did not try");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gate.bring_back();
+    let deadline = Instant::now() + INIT_RETRY_AFTER + Duration::from_secs(20);
+    while !initialized().await {
+        assert!(Instant::now() < deadline, "not initialized after the endpoint came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= INIT_RETRY_AFTER, "made again after {INIT_RETRY_AFTER:?}, not at once");
 }
 
 /// A panic injected into the block watcher (`InjectPanic`: no chain answer can make it panic):

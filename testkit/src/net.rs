@@ -3,15 +3,16 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Forwards every connection to `127.0.0.1:<upstream>` while up; while down, every open
-/// connection is closed and new ones are dropped at once.
+/// connection is closed and new ones are dropped at once (and counted).
 pub struct Proxy {
     port: u16,
     down: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    dropped: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -20,10 +21,13 @@ impl Proxy {
         let port = listener.local_addr().expect("its address").port();
         let (down, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::<TcpStream>::new())));
         let (is_down, conns) = (down.clone(), open.clone());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let dropping = dropped.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 if is_down.load(Ordering::SeqCst) {
+                    dropping.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
@@ -46,7 +50,12 @@ impl Proxy {
                 pipe(server, client);
             }
         });
-        Proxy { port, down, open }
+        Proxy { port, down, open, dropped }
+    }
+
+    /// The connections dropped while down.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
     }
 
     pub fn port(&self) -> u16 {
@@ -72,41 +81,67 @@ impl Proxy {
 /// An HTTP JSON-RPC proxy to `127.0.0.1:<upstream>` that passes every request on and hands each
 /// answer's `result` to `rewrite` first: what an RPC endpoint of another chain would answer
 /// (Arbitrum's blocks carry `l1BlockNumber`, which anvil's do not). HTTP/1.1 with keep-alive;
-/// bodies by `Content-Length` or chunked.
+/// bodies by `Content-Length` or chunked. It keeps the `method` of every request.
 pub struct RewritingProxy {
     port: u16,
+    methods: Arc<Mutex<Vec<String>>>,
 }
 
 impl RewritingProxy {
     pub fn start(upstream: u16, rewrite: fn(&mut serde_json::Value)) -> RewritingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
+        let methods = Arc::new(Mutex::new(Vec::new()));
+        let seen = methods.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                let seen = seen.clone();
                 std::thread::spawn(move || {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
                     // Each message goes out in a few writes: no Nagle delay between them.
                     let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                    let _ = relay(client, server, rewrite);
+                    let _ = relay(client, server, rewrite, &seen);
                 });
             }
         });
-        RewritingProxy { port }
+        RewritingProxy { port, methods }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The methods of the requests so far (each of a batch), in order.
+    pub fn methods(&self) -> Vec<String> {
+        self.methods.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// Requests from `client` to `server` unchanged, answers back rewritten, until either closes.
-fn relay(client: TcpStream, mut server: TcpStream, rewrite: fn(&mut serde_json::Value)) -> std::io::Result<()> {
+fn relay(
+    client: TcpStream,
+    mut server: TcpStream,
+    rewrite: fn(&mut serde_json::Value),
+    methods: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     use std::io::BufReader;
     let mut from_client = BufReader::new(client.try_clone()?);
     let mut from_server = BufReader::new(server.try_clone()?);
     let mut client = client;
     loop {
         let (head, body) = read_message(&mut from_client)?;
+        if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) {
+            let requests = match &request {
+                serde_json::Value::Array(all) => all.iter().collect(),
+                one => vec![one],
+            };
+            let named = requests.into_iter().filter_map(|r| Some(r.get("method")?.as_str()?.to_string()));
+            methods.lock().unwrap_or_else(|e| e.into_inner()).extend(named);
+        }
         server.write_all(head.as_bytes())?;
         server.write_all(&body)?;
         let (head, body) = read_message(&mut from_server)?;
