@@ -14,13 +14,15 @@ use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
+use lp_actors::chain::orchestrator_registry::{GetPool, RETRY_AFTER as REGISTRY_RETRY_AFTER};
 use lp_actors::chain::reward_caller::{RETRY_AFTER, REWARD_CALL_ERRORS};
 use lp_actors::chain::round_initializer::RETRY_AFTER as INIT_RETRY_AFTER;
 use lp_actors::chain::{
-    BlockWatcher, ChainEvent, PollNow, RewardCaller, RoundChanged, RoundInitializer, RoundWatcher, Subscribe,
-    SubscribeRounds,
+    BlockWatcher, ChainEvent, OrchestratorRegistry, PollNow, RewardCaller, RoundChanged, RoundInitializer,
+    RoundWatcher, Subscribe, SubscribeRounds,
 };
-use lp_actors::store::{LastBlock, Store};
+use lp_actors::gateway::SetOrchestrators;
+use lp_actors::store::{LastBlock, Orchestrators, Store};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::bindings::ServiceRegistry;
 use lp_chain::client::{ChainClient, http_provider};
@@ -405,6 +407,93 @@ async fn the_round_initializer_reads_the_round_again_and_retries_a_failed_attemp
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(started.elapsed() >= INIT_RETRY_AFTER, "made again after {INIT_RETRY_AFTER:?}, not at once");
+}
+
+/// Collects the lists of orchestrators handed to the gateway.
+#[derive(Default)]
+struct Lists(Arc<Mutex<Vec<Vec<String>>>>);
+
+impl Actor for Lists {
+    type Context = Context<Self>;
+}
+
+impl Handler<SetOrchestrators> for Lists {
+    type Result = ();
+    fn handle(&mut self, SetOrchestrators(uris): SetOrchestrators, _: &mut Self::Context) {
+        self.0.lock().push(uris);
+    }
+}
+
+/// The orchestrator registry hands the gateway the active orchestrators' service URIs on a new
+/// round and stores every pool member in the database; it reads the pool again within the round
+/// (a changed URI arrives without a new round); a failed read (the RPC endpoint down) keeps the
+/// last list and is made again after [`REGISTRY_RETRY_AFTER`].
+#[actix::test]
+async fn the_orchestrator_registry_lists_stores_refreshes_and_retries() {
+    let chain = RoundChain::start(true).await;
+    let round = chain.next_round().await;
+    chain.operator.initialize_round().await.unwrap();
+    let round = lp_chain::client::RoundInfo { initialized: true, ..round };
+    let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let lists = Lists::default();
+    let seen = lists.0.clone();
+    let registry =
+        OrchestratorRegistry::new(chain.client_via(&gate.url(), 2).await, store.clone(), lists.start().recipient());
+    let registry = registry.refresh_every(Duration::from_millis(500)).start();
+
+    registry.send(RoundChanged(round.clone())).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().is_empty() {
+        assert!(Instant::now() < deadline, "no list");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock()[0], ["https://127.0.0.1:8935"]);
+    let rows = store.send(Orchestrators).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].address, rows[0].service_uri.as_str()), (chain.o, "https://127.0.0.1:8935"));
+    assert_eq!(rows[0].activation_round, round.round);
+    assert!(!rows[0].stake.is_zero());
+
+    // Within the round: the new URI is read on the next refresh.
+    chain.operator.set_service_uri("https://127.0.0.1:9935").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().last().unwrap() != &["https://127.0.0.1:9935"] {
+        assert!(Instant::now() < deadline, "the new URI never came: {:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The endpoint down: the reads fail and the last list stays.
+    gate.take_down();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gate.dropped() == 0 {
+        assert!(Instant::now() < deadline, "the registry did not read again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(registry.send(GetPool).await.unwrap()[0].service_uri, "https://127.0.0.1:9935", "the last list stays");
+
+    // A failed read is made again (here by a registry that refreshes only every minute).
+    let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let lists = Lists::default();
+    let seen = lists.0.clone();
+    let registry = OrchestratorRegistry::new(chain.client_via(&gate.url(), 3).await, store, lists.start().recipient());
+    let registry = registry.start();
+    gate.take_down();
+    let started = Instant::now();
+    registry.send(RoundChanged(round)).await.unwrap();
+    while gate.dropped() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the registry did not read");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gate.bring_back();
+    let deadline = Instant::now() + REGISTRY_RETRY_AFTER + Duration::from_secs(20);
+    while seen.lock().is_empty() {
+        assert!(Instant::now() < deadline, "no list after the endpoint came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() >= REGISTRY_RETRY_AFTER, "read again after {REGISTRY_RETRY_AFTER:?}, not at once");
+    assert_eq!(seen.lock()[0], ["https://127.0.0.1:9935"]);
 }
 
 /// A panic injected into the block watcher (`InjectPanic`: no chain answer can make it panic):

@@ -6,12 +6,12 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Forwards every connection to `127.0.0.1:<upstream>` while up; while down, every open
-/// connection is closed and new ones are dropped at once (and counted).
+/// Forwards every connection to `127.0.0.1:<upstream>` while up. While down, new connections
+/// are dropped at once and an open one is cut when a request comes on it (as a host that went
+/// away answers nothing); both are counted, so a test knows a request was tried.
 pub struct Proxy {
     port: u16,
     down: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
     dropped: Arc<AtomicUsize>,
 }
 
@@ -19,10 +19,8 @@ impl Proxy {
     pub fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
-        let (down, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::<TcpStream>::new())));
-        let (is_down, conns) = (down.clone(), open.clone());
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let dropping = dropped.clone();
+        let (down, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (is_down, dropping) = (down.clone(), dropped.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -31,31 +29,32 @@ impl Proxy {
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else { continue };
-                conns.lock().unwrap_or_else(|e| e.into_inner()).extend([c, s]);
-                let pipe = |mut from: TcpStream, mut to: TcpStream| {
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        while let Ok(n @ 1..) = from.read(&mut buf) {
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
+                // Bytes from the client while down cut the connection; answers always pass.
+                let pipe =
+                    |mut from: TcpStream, mut to: TcpStream, watch: Option<(Arc<AtomicBool>, Arc<AtomicUsize>)>| {
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 16 * 1024];
+                            while let Ok(n @ 1..) = from.read(&mut buf) {
+                                if let Some((down, dropped)) = &watch
+                                    && down.load(Ordering::SeqCst)
+                                {
+                                    dropped.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
                             }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                };
+                            let _ = to.shutdown(Shutdown::Both);
+                            let _ = from.shutdown(Shutdown::Both);
+                        });
+                    };
                 let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else { continue };
-                pipe(c, s);
-                pipe(server, client);
+                pipe(c, s, Some((is_down.clone(), dropping.clone())));
+                pipe(server, client, None);
             }
         });
-        Proxy { port, down, open, dropped }
-    }
-
-    /// The connections dropped while down.
-    pub fn dropped(&self) -> usize {
-        self.dropped.load(Ordering::SeqCst)
+        Proxy { port, down, dropped }
     }
 
     pub fn port(&self) -> u16 {
@@ -68,13 +67,15 @@ impl Proxy {
 
     pub fn take_down(&self) {
         self.down.store(true, Ordering::SeqCst);
-        for c in self.open.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
     }
 
     pub fn bring_back(&self) {
         self.down.store(false, Ordering::SeqCst);
+    }
+
+    /// The connections dropped or cut while down.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
     }
 }
 

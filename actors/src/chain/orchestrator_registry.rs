@@ -41,11 +41,19 @@ pub struct OrchestratorRegistry {
     reading: bool,
     /// The last round seen, for the periodic re-reads.
     round: Option<lp_chain::client::RoundInfo>,
+    refresh: Duration,
 }
 
 impl OrchestratorRegistry {
     pub fn new(client: Arc<ChainClient>, store: Store, target: Recipient<SetOrchestrators>) -> Self {
-        OrchestratorRegistry { client, store, target, members: Vec::new(), reading: false, round: None }
+        let (members, round) = (Vec::new(), None);
+        OrchestratorRegistry { client, store, target, members, reading: false, round, refresh: REFRESH_EVERY }
+    }
+
+    /// Re-read the pool every `refresh` within a round instead of [`REFRESH_EVERY`].
+    pub fn refresh_every(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
     }
 }
 
@@ -54,7 +62,7 @@ impl Actor for OrchestratorRegistry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        ctx.run_interval(REFRESH_EVERY, |act, ctx| {
+        ctx.run_interval(self.refresh, |act, ctx| {
             if let Some(round) = act.round.clone() {
                 ctx.notify(RoundChanged(round));
             }
