@@ -30,7 +30,8 @@ pub struct DevnetArgs {
     /// Blocks per round.
     #[arg(long, default_value_t = 10)]
     pub round_length: u64,
-    /// Seconds between blocks.
+    /// Seconds between blocks; 0 mines a block only for each transaction (rounds then move only
+    /// when blocks are mined, e.g. with anvil's `anvil_mine`: scripted runs and tests).
     #[arg(long, default_value_t = 1)]
     pub block_time: u64,
     /// Stop the devnet started from DIR.
@@ -86,7 +87,7 @@ async fn run(args: DevnetArgs) -> Result<()> {
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(&dir)?;
-    println!("starting anvil on 127.0.0.1:{} (a block every {} s)…", args.port, args.block_time);
+    println!("starting anvil on 127.0.0.1:{} ({})…", args.port, mining(args.block_time));
     // Deploy with a block per transaction, then mine on a timer so that rounds advance.
     let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), detached: true, ..Default::default() })?;
     let rpc_url = anvil.url();
@@ -108,7 +109,9 @@ async fn run(args: DevnetArgs) -> Result<()> {
     let next_round_start = round.start_block + round.length;
     provider.anvil_mine(Some(next_round_start.saturating_sub(head)), None).await.context("mining to the next round")?;
     client.initialize_round().await?;
-    provider.anvil_set_interval_mining(args.block_time).await.context("switching anvil to interval mining")?;
+    if args.block_time > 0 {
+        provider.anvil_set_interval_mining(args.block_time).await.context("switching anvil to interval mining")?;
+    }
     let anvil_pid = anvil.into_pid();
 
     let password_file = dir.join("password.txt");
@@ -162,4 +165,11 @@ async fn run(args: DevnetArgs) -> Result<()> {
 fn print_configs(dir: &Path) {
     println!("configs: {} and {}", dir.join("orchestrator.toml").display(), dir.join("gateway.toml").display());
     println!("try: livepeer chain -c {} status", dir.join("orchestrator.toml").display());
+}
+
+fn mining(block_time: u64) -> String {
+    match block_time {
+        0 => "a block per transaction".into(),
+        secs => format!("a block every {secs} s"),
+    }
 }
