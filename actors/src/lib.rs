@@ -35,6 +35,5 @@ pub mod orchestrator;
 pub mod payment;
 pub mod store;
 pub mod supervision;
-#[cfg(test)]
-mod testing;
+pub mod testing;
 pub mod worker;

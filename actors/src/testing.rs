@@ -1,4 +1,5 @@
-//! What the actors' unit tests share.
+//! What the actors' tests share (their own and lp-actors' integration tests); the node uses
+//! none of it.
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -6,7 +7,7 @@ use actix::prelude::*;
 /// `addr`'s mailbox takes `bound` messages and refuses the next one. The test runs on the
 /// actor's thread and does not yield here, so the actor cannot take any of them out meanwhile;
 /// it must have started (its `started` sets the bound).
-pub(crate) fn assert_mailbox_bound<A, M>(addr: &Addr<A>, bound: usize, msg: impl Fn() -> M)
+pub fn assert_mailbox_bound<A, M>(addr: &Addr<A>, bound: usize, msg: impl Fn() -> M)
 where
     A: Actor + Handler<M>,
     A::Context: ToEnvelope<A, M>,

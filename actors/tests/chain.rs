@@ -496,6 +496,40 @@ async fn the_orchestrator_registry_lists_stores_refreshes_and_retries() {
     assert_eq!(seen.lock()[0], ["https://127.0.0.1:9935"]);
 }
 
+/// Each chain actor's mailbox takes its bound and refuses the next message (each one a message
+/// that changes nothing).
+#[actix::test]
+async fn the_chain_actors_mailboxes_hold_their_bounds() {
+    use lp_actors::chain::{
+        GetRound, block_watcher, orchestrator_registry, reward_caller, round_initializer, round_watcher,
+    };
+    use lp_actors::testing::assert_mailbox_bound;
+    let chain = RoundChain::start(false).await;
+    let initialized = chain.operator.current_round().await.unwrap();
+    let not_initialized = lp_chain::client::RoundInfo { initialized: false, ..initialized.clone() };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+
+    let rounds = RoundWatcher::new(chain.operator.clone()).start();
+    rounds.send(GetRound).await.unwrap();
+    assert_mailbox_bound(&rounds, round_watcher::MAILBOX, || GetRound);
+    let initializer = RoundInitializer::new(chain.operator.clone(), Duration::ZERO).start();
+    initializer.send(RoundChanged(initialized.clone())).await.unwrap();
+    assert_mailbox_bound(&initializer, round_initializer::MAILBOX, || RoundChanged(initialized.clone()));
+    let rewarder = RewardCaller::new(chain.operator.clone()).start();
+    rewarder.send(RoundChanged(not_initialized.clone())).await.unwrap();
+    assert_mailbox_bound(&rewarder, reward_caller::MAILBOX, || RoundChanged(not_initialized.clone()));
+    let registry =
+        OrchestratorRegistry::new(chain.operator.clone(), store.clone(), Lists::default().start().recipient());
+    let registry = registry.start();
+    registry.send(GetPool).await.unwrap();
+    assert_mailbox_bound(&registry, orchestrator_registry::MAILBOX, || GetPool);
+    let blocks = BlockWatcher::new(chain.provider.clone(), store, vec![], vec![], Duration::from_secs(3600)).start();
+    let collector = Collector::default().start();
+    blocks.send(Subscribe(collector.clone().recipient())).await.unwrap();
+    assert_mailbox_bound(&blocks, block_watcher::MAILBOX, || Subscribe(collector.clone().recipient()));
+}
+
 /// A panic injected into the block watcher (`InjectPanic`: no chain answer can make it panic):
 /// the watchdog names it while it waits for its restart, and the restarted watcher, on the same
 /// address, keeps its subscribers and goes on from the stored block.

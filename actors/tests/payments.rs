@@ -917,3 +917,17 @@ async fn payment_actors_restarted_after_a_panic_keep_their_state() {
     let tickets = credited.tickets + second.ticket_sender_params.len() as u64;
     assert_eq!(now.tickets, tickets, "the receiver's credit is kept: {now:?}");
 }
+
+/// The sender watcher's and the redeemer's mailboxes take their bounds and refuse the next
+/// message.
+#[actix::test]
+async fn the_watchers_mailboxes_hold_their_bounds() {
+    use lp_actors::chain::{GetPending, redeemer, sender_watcher};
+    use lp_actors::testing::assert_mailbox_bound;
+    let net = Net::start(&Options { redeem: true, ..Default::default() }).await;
+    net.o_senders.send(GetChainView).await.unwrap();
+    assert_mailbox_bound(&net.o_senders, sender_watcher::MAILBOX, || GetChainView);
+    let redeemer = net.chain.redeemer.clone().expect("a redeemer");
+    redeemer.send(GetPending(Address::ZERO)).await.unwrap();
+    assert_mailbox_bound(&redeemer, redeemer::MAILBOX, || GetPending(Address::ZERO));
+}

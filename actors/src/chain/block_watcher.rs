@@ -48,7 +48,7 @@ use crate::store::{
     StartOver, Store, StoreError,
 };
 
-const MAILBOX: usize = 64;
+pub const MAILBOX: usize = 64;
 /// Most blocks asked for in one `eth_getLogs` (go-livepeer: 1000).
 pub const MAX_LOG_RANGE: u64 = 1000;
 /// Recent headers kept for reorg detection (deeper reorgs replay this far back).

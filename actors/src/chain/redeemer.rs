@@ -61,7 +61,7 @@ use crate::store::{DueWinningTickets, RecordTicketOutcomes, Store};
 
 use super::block_watcher::ChainEvent;
 
-const MAILBOX: usize = 64;
+pub const MAILBOX: usize = 64;
 /// Most tickets taken up in one pass (so in one batch transaction).
 pub const MAX_BATCH: usize = 20;
 /// The longest wait, in blocks, before a ticket is tried again.

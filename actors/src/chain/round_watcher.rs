@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::block_watcher::ChainEvent;
 
-const MAILBOX: usize = 64;
+pub const MAILBOX: usize = 64;
 
 /// The round changed (a new round began, or the current one got initialized).
 #[derive(Message, Debug, Clone)]

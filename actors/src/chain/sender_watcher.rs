@@ -41,7 +41,7 @@ use super::round_watcher::RoundChanged;
 use crate::payment;
 use crate::supervision::inject_panic;
 
-const MAILBOX: usize = 1024;
+pub const MAILBOX: usize = 1024;
 /// go-livepeer's `smTTL` is 2 days; an hour keeps the cache (and the `livepeer_max_float`
 /// series) to the senders that are paying now.
 pub const SENDER_TTL: Duration = Duration::from_secs(3600);
