@@ -130,15 +130,26 @@ async fn an_orchestrator_states_its_price_capabilities_and_model_prices() {
     (s.price_per_unit, s.pixels_per_unit) = (1200, 3);
     let model_price =
         lp_wire::PriceInfo { price_per_unit: 7, pixels_per_unit: 1, capability: 32, constraint: "x2".into() };
-    s.capability_prices.push(model_price.clone());
+    let other_model = lp_wire::PriceInfo { price_per_unit: 9, constraint: "x4".into(), ..model_price.clone() };
+    s.capability_prices.extend([model_price.clone(), other_model.clone()]);
     let orch = Orchestrator::new(s, pool_with(real(), 1, 8).await).start();
     let req = OrchestratorRequest::default();
     let info = orch.send(lp_actors::orchestrator::GetOrchestratorInfo(req)).await.unwrap().unwrap();
     let price = info.price_info.expect("a price");
     assert_eq!((price.price_per_unit, price.pixels_per_unit), (1200, 3));
     assert_eq!(info.capabilities, Some(lp_wire::Capabilities::transcoding()));
-    assert_eq!(info.capabilities_prices, [model_price]);
+    assert_eq!(info.capabilities_prices, [model_price, other_model]);
     assert_eq!(info.transcoder, "o");
+
+    // A gateway asking for a model gets that model's price, not another's of its capability.
+    for (model, price) in [("x2", 7), ("x4", 9)] {
+        let mut wanted = lp_wire::Capabilities::transcoding();
+        wanted.constraints.entry(32).or_default().insert(model.into(), Default::default());
+        let req = OrchestratorRequest { capabilities: Some(wanted), ..Default::default() };
+        let info = orch.send(lp_actors::orchestrator::GetOrchestratorInfo(req)).await.unwrap().unwrap();
+        let got = info.price_info.expect("a price");
+        assert_eq!((got.price_per_unit, got.pixels_per_unit), (price, 1), "{model}");
+    }
 }
 
 /// `Orchestrator`: at `max_sessions` it refuses terms with `OrchestratorCapped` (unless the
