@@ -189,6 +189,17 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     assert!(orch.send(GetOrchestratorInfo(req)).await.unwrap().is_ok());
 }
 
+/// `LocalWorker`: its mailbox takes its bound of jobs and refuses the next.
+#[actix::test]
+async fn a_local_workers_mailbox_holds_its_bound() {
+    let worker = LocalWorker::new("w", real()).start();
+    // It has no message but jobs: let it start (its `started` sets the bound) by yielding.
+    tokio::task::yield_now().await;
+    let data = segment();
+    let bound = lp_actors::orchestrator::local_worker::MAILBOX;
+    lp_actors::testing::assert_mailbox_bound(&worker, bound, || lp_actors::orchestrator::RunJob(job(data.clone())));
+}
+
 /// `TranscoderPool`: with its one transcoder busy and `max_queue` jobs waiting, one more is
 /// answered `OrchestratorBusy` at once; the queued ones are transcoded in turn.
 #[actix::test]

@@ -247,7 +247,7 @@ mod tests {
     use crate::gateway::{InProcess, ListOrchestrators};
 
     #[actix::test]
-    async fn the_mailboxes_of_the_gateway_and_its_orchestrator_pool_hold_their_bounds() {
+    async fn the_mailboxes_of_the_gateway_its_orchestrator_pool_and_a_stream_session_hold_their_bounds() {
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(InProcess::default());
         let pool = OrchestratorPool::new(vec!["o".into()], transport.clone()).start();
         let settings = StreamSettings {
@@ -259,10 +259,20 @@ mod tests {
             recorder: None,
             payments: None,
         };
-        let gateway = Gateway::new(Vec::new(), settings, 1, pool.clone(), transport).start();
+        let gateway = Gateway::new(Vec::new(), settings.clone(), 1, pool.clone(), transport.clone()).start();
         gateway.send(GetGatewayStatus).await.unwrap();
         crate::testing::assert_mailbox_bound(&gateway, MAILBOX, || GetGatewayStatus);
         pool.send(ListOrchestrators).await.unwrap();
         crate::testing::assert_mailbox_bound(&pool, crate::gateway::orchestrator_pool::MAILBOX, || ListOrchestrators);
+
+        // A stream session has no message that changes nothing: it is let start (its `started`
+        // sets the bound) by yielding to it, and given ends (which wait for its segments).
+        let (profiles, ended) = (Arc::new(Vec::new()), gateway.recipient());
+        let session =
+            StreamSession::new("s".into(), profiles, settings, pool, transport, ended, HlsRegistry::default()).start();
+        tokio::task::yield_now().await;
+        crate::testing::assert_mailbox_bound(&session, super::super::stream_session::MAILBOX, || EndStream {
+            why: "test",
+        });
     }
 }

@@ -51,7 +51,7 @@ use lp_wire::{
     TranscodedSegmentData, segment_timeout,
 };
 
-const MAILBOX: usize = 64;
+pub(crate) const MAILBOX: usize = 64;
 /// Refresh a session whose auth token has less than this left (go-livepeer: the last 10% of 30 min).
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(3 * 60);
 

@@ -23,7 +23,7 @@ use lp_wire::limits::WORKER_JOB_TIMEOUT;
 use lp_wire::{ErrorCode, TranscodeFailure};
 
 /// The pool never sends more than a few jobs to one worker.
-const MAILBOX: usize = 8;
+pub const MAILBOX: usize = 8;
 /// What the thread answers: the job's result, or the panic message when the job panicked.
 type Reply<J> = oneshot::Sender<Result<Result<<J as Job>::Output, TranscodeFailure>, String>>;
 
