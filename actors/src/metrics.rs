@@ -58,52 +58,6 @@ pub const TICKET_REDEMPTION_ERRORS: &str = "livepeer_ticket_redemption_errors";
 pub const REDEMPTION_ERRORS: &[&str] =
     &["used", "expired", "no_block_hash", "revert", "unprofitable", "rpc", "gas_price", "timeout", "other"];
 
-/// Every metric this crate records (the Grafana dashboard in `deploy/` is checked against it).
-pub const ALL: &[&str] = &[
-    SEGMENT_SOURCE_APPEARED,
-    SEGMENT_TRANSCODED,
-    SEGMENT_TRANSCODE_FAILED,
-    TRANSCODE_TIME,
-    TRANSCODE_OVERALL_LATENCY,
-    TRANSCODE_RETRIED,
-    CURRENT_SESSIONS,
-    MAX_SESSIONS,
-    TRANSCODERS_NUMBER,
-    TRANSCODERS_CAPACITY,
-    TRANSCODERS_LOAD,
-    STREAM_CREATED,
-    STREAM_ENDED,
-    RECORDING_ERRORS,
-    WORKER_RESTARTS,
-    MIL_PIXELS_PROCESSED,
-    TRANSCODE_ABANDONED,
-    AI_WORKERS_NUMBER,
-    AI_WORKERS_CAPACITY,
-    AI_WORKERS_LOAD,
-    AI_ABANDONED,
-    AI_WORKER_RESTARTS,
-    AI_REQUEST_COUNT,
-    AI_REQUEST_LATENCY,
-    AI_REQUEST_ERRORS,
-    AI_JOB_TIME,
-    AI_MODEL_LOAD_TIME,
-    AI_MODEL_EVICTIONS,
-    ACTOR_RESTARTS,
-    ACTOR_FAILURES,
-    crate::chain::reward_caller::REWARD_CALL_ERRORS,
-    VALUE_REDEEMED,
-    TICKET_REDEMPTION_ERRORS,
-    crate::payment::TICKET_VALUE_SENT,
-    crate::payment::TICKETS_SENT,
-    crate::payment::PAYMENT_CREATE_ERRORS,
-    crate::payment::TICKET_VALUE_RECV,
-    crate::payment::TICKETS_RECV,
-    crate::payment::PAYMENT_RECV_ERRORS,
-    crate::payment::WINNING_TICKETS_RECV,
-    crate::payment::SUGGESTED_GAS_PRICE,
-    crate::payment::MAX_FLOAT,
-];
-
 /// Register descriptions (the `# HELP` lines) and declare every series at zero, so that a
 /// scrape shows them (and `rate()` works) before their first event (histograms excepted: the
 /// exporter renders them from their first observation). Call once after

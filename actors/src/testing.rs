@@ -14,6 +14,7 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
+    assert_ne!(bound, 16, "a bound of 16 is actix's default: a test could not tell it was set");
     for i in 1..=bound {
         assert!(addr.try_send(msg()).is_ok(), "message {i} of a mailbox of {bound} refused");
     }

@@ -72,7 +72,7 @@ async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Ar
 
 /// An orchestrator advertising model x2 of upscale (`warm` as given), on `ai`.
 fn orchestrator(uri: &str, warm: bool, ai: Addr<AiPool>) -> Addr<Orchestrator> {
-    let mut settings = common::settings(uri, 4);
+    let mut settings = lp_actors::orchestrator::OrchestratorSettings::offchain(uri, 4);
     let cap = Pipeline::Upscale.capability();
     settings.capabilities.set(cap);
     let constraint = lp_wire::ModelConstraint { warm, capacity: 1, capacity_in_use: 0 };
@@ -195,7 +195,7 @@ async fn a_local_worker_over_its_capacity_is_refused() {
 #[actix::test]
 async fn an_orchestrator_whose_price_does_not_read_is_not_used() {
     let (pool, _, ran) = ai_pool(false).await;
-    let mut settings = common::settings("odd", 4);
+    let mut settings = lp_actors::orchestrator::OrchestratorSettings::offchain("odd", 4);
     let cap = Pipeline::Upscale.capability();
     settings.capabilities.set(cap);
     let constraint = lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 };

@@ -464,14 +464,17 @@ async fn the_orchestrator_registry_lists_stores_refreshes_and_retries() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // The endpoint down: the reads fail and the last list stays.
+    // The endpoint down: the reads fail and the last list stays. A second read is tried only
+    // once the first one's failure is handled.
     gate.take_down();
+    let handed = seen.lock().len();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while gate.dropped() == 0 {
+    while gate.dropped() < 2 {
         assert!(Instant::now() < deadline, "the registry did not read again");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(registry.send(GetPool).await.unwrap()[0].service_uri, "https://127.0.0.1:9935", "the last list stays");
+    assert_eq!(seen.lock().len(), handed, "a failed read hands the gateway nothing");
 
     // A failed read is made again (here by a registry that refreshes only every minute).
     let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
@@ -524,6 +527,13 @@ async fn the_chain_actors_mailboxes_hold_their_bounds() {
     let registry = registry.start();
     registry.send(GetPool).await.unwrap();
     assert_mailbox_bound(&registry, orchestrator_registry::MAILBOX, || GetPool);
+    let senders = lp_actors::chain::SenderWatcher::new(chain.operator.clone()).start();
+    senders.send(lp_actors::chain::GetChainView).await.unwrap();
+    assert_mailbox_bound(&senders, lp_actors::chain::sender_watcher::MAILBOX, || lp_actors::chain::GetChainView);
+    let redeemer = lp_actors::chain::Redeemer::new(chain.operator.clone(), store.clone()).start();
+    let pending = || lp_actors::chain::GetPending(Address::ZERO);
+    redeemer.send(pending()).await.unwrap();
+    assert_mailbox_bound(&redeemer, lp_actors::chain::redeemer::MAILBOX, pending);
     let blocks = BlockWatcher::new(chain.provider.clone(), store, vec![], vec![], Duration::from_secs(3600)).start();
     let collector = Collector::default().start();
     blocks.send(Subscribe(collector.clone().recipient())).await.unwrap();

@@ -52,7 +52,7 @@ async fn an_auth_session_refuses_segments_beyond_its_in_flight_cap() {
     let data = segment();
     let (func, release, started) = held();
     let pool = pool_with(func, 4, 8).await;
-    let orch = Orchestrator::new(settings("o", 4), pool.clone()).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 4), pool.clone()).start();
     let session = AuthSession::new("s".into(), pool, orch.recipient(), 1, Duration::from_secs(70)).start();
     let first = session.send(SessionSegment(job(data.clone())));
     let first = actix::spawn(first);
@@ -126,7 +126,7 @@ async fn an_auth_session_ends_when_idle_never_with_a_segment_in_flight() {
 /// per-capability prices (for AI models), as configured.
 #[actix::test]
 async fn an_orchestrator_states_its_price_capabilities_and_model_prices() {
-    let mut s = settings("o", 4);
+    let mut s = OrchestratorSettings::offchain("o", 4);
     (s.price_per_unit, s.pixels_per_unit) = (1200, 3);
     let model_price =
         lp_wire::PriceInfo { price_per_unit: 7, pixels_per_unit: 1, capability: 32, constraint: "x2".into() };
@@ -160,7 +160,7 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     use lp_actors::orchestrator::{EndSession, GetOrchestratorInfo, SubmitSegment};
     let metrics = Metrics::local();
     let data = segment();
-    let orch = Orchestrator::new(settings("o", 1), pool_with(real(), 1, 8).await).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 1), pool_with(real(), 1, 8).await).start();
     let terms = |ignore_capacity_check| {
         orch.send(GetOrchestratorInfo(OrchestratorRequest { ignore_capacity_check, ..Default::default() }))
     };
@@ -361,7 +361,7 @@ impl OrchestratorTransport for Loopback {
 #[actix::test]
 async fn a_whole_tier_is_asked_at_once_so_dead_orchestrators_do_not_delay_selection() {
     let transport = Loopback { silent: Some("dead"), ..Loopback::default() };
-    let orch = Orchestrator::new(settings("o", 100), pool_with(real(), 1, 8).await).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 100), pool_with(real(), 1, 8).await).start();
     transport.inner.add("o", orch);
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport);
     let pool = OrchestratorPool::new(vec!["dead1".into(), "dead2".into(), "o".into()], t).start();
@@ -383,7 +383,7 @@ async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -
 async fn the_gateway_refuses_streams_beyond_max_streams() {
     let data = segment();
     let transport = Loopback::default();
-    let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool_with(real(), 1, 8).await).start();
     transport.inner.add("o", orch);
     let gateway = gateway_with(&transport, &["o"], 1).await;
     let a =
@@ -408,7 +408,10 @@ async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
     for (validity, sessions) in [(Duration::from_secs(30 * 60), 1), (Duration::from_secs(60), 3)] {
         let transport = Loopback::default();
         let pool = pool_with(real(), 1, 8).await;
-        let orch = Orchestrator::new(OrchestratorSettings { auth_token_validity: validity, ..settings("o", 10) }, pool);
+        let orch = Orchestrator::new(
+            OrchestratorSettings { auth_token_validity: validity, ..OrchestratorSettings::offchain("o", 10) },
+            pool,
+        );
         let orch = orch.start();
         transport.inner.add("o", orch);
         let gateway = gateway_with(&transport, &["o"], 1).await;
@@ -433,7 +436,7 @@ async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
 async fn undecodable_input_is_not_retried() {
     let transport = Loopback::default();
     for uri in ["o1", "o2"] {
-        let orch = Orchestrator::new(settings(uri, 10), pool_with(real(), 1, 8).await).start();
+        let orch = Orchestrator::new(OrchestratorSettings::offchain(uri, 10), pool_with(real(), 1, 8).await).start();
         transport.inner.add(uri, orch);
     }
     let gateway = gateway_with(&transport, &["o1", "o2"], 10).await;
@@ -457,7 +460,7 @@ async fn undecodable_input_is_not_retried() {
 async fn a_suspended_orchestrator_is_tried_last() {
     let transport = Loopback::default();
     for uri in ["o1", "o2"] {
-        let orch = Orchestrator::new(settings(uri, 100), pool_with(real(), 1, 8).await).start();
+        let orch = Orchestrator::new(OrchestratorSettings::offchain(uri, 100), pool_with(real(), 1, 8).await).start();
         transport.inner.add(uri, orch);
     }
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
@@ -487,7 +490,7 @@ async fn orchestrators_to_avoid_come_before_suspended_ones() {
     let transport = Loopback::default();
     let uris = ["o1", "o2", "o3"];
     for uri in uris {
-        let orch = Orchestrator::new(settings(uri, 100), pool_with(real(), 1, 8).await).start();
+        let orch = Orchestrator::new(OrchestratorSettings::offchain(uri, 100), pool_with(real(), 1, 8).await).start();
         transport.inner.add(uri, orch);
     }
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
@@ -562,7 +565,7 @@ async fn an_ended_session_that_panics_stops_at_its_restart() {
 
     let (func, release, started) = held();
     let pool = pool_with(func, 1, 8).await;
-    let orch = Orchestrator::new(settings("o", 4), pool.clone()).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 4), pool.clone()).start();
     let watchdog = Watchdog::new();
     let session = AuthSession::new("s".into(), pool, orch.recipient(), 4, Duration::from_secs(70));
     let session = watchdog.start("auth_session", Policy::Transient, session);
@@ -586,7 +589,7 @@ async fn an_ended_session_that_panics_stops_at_its_restart() {
 async fn an_ending_stream_keeps_its_hls_until_its_last_segment_is_in() {
     let (func, release, started) = held();
     let transport = Loopback::default();
-    let orch = Orchestrator::new(settings("o", 10), pool_with(func, 1, 8).await).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool_with(func, 1, 8).await).start();
     transport.inner.add("o", orch);
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
     let pool = OrchestratorPool::new(vec!["o".into()], t.clone()).start();
@@ -618,7 +621,7 @@ async fn an_ending_stream_keeps_its_hls_until_its_last_segment_is_in() {
 #[actix::test]
 async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
     let transport = Loopback { forge: Some("../../escaped".into()), ..Loopback::default() };
-    let orch = Orchestrator::new(settings("o", 10), pool_with(real(), 1, 8).await).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool_with(real(), 1, 8).await).start();
     transport.inner.add("o", orch);
     let t: Rc<dyn OrchestratorTransport> = Rc::new(transport.clone());
     let pool = OrchestratorPool::new(vec!["o".into()], t.clone()).start();

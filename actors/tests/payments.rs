@@ -159,7 +159,7 @@ impl Net {
         chain.watch_senders(&o_senders);
         chain.redemptions_to(&o_senders);
         let secret = store.send(RecipientSecret).await.unwrap();
-        let mut settings = common::settings(URI, 10);
+        let mut settings = lp_actors::orchestrator::OrchestratorSettings::offchain(URI, 10);
         settings.price_per_unit = opts.price as i64;
         settings.payments = Some(PaymentSettings {
             recipient: Arc::new(Recipient::new(o_addr, secret)),
@@ -916,18 +916,4 @@ async fn payment_actors_restarted_after_a_panic_keep_their_state() {
     let now = net.orchestrator.payments().await.unwrap().remove(0);
     let tickets = credited.tickets + second.ticket_sender_params.len() as u64;
     assert_eq!(now.tickets, tickets, "the receiver's credit is kept: {now:?}");
-}
-
-/// The sender watcher's and the redeemer's mailboxes take their bounds and refuse the next
-/// message.
-#[actix::test]
-async fn the_watchers_mailboxes_hold_their_bounds() {
-    use lp_actors::chain::{GetPending, redeemer, sender_watcher};
-    use lp_actors::testing::assert_mailbox_bound;
-    let net = Net::start(&Options { redeem: true, ..Default::default() }).await;
-    net.o_senders.send(GetChainView).await.unwrap();
-    assert_mailbox_bound(&net.o_senders, sender_watcher::MAILBOX, || GetChainView);
-    let redeemer = net.chain.redeemer.clone().expect("a redeemer");
-    redeemer.send(GetPending(Address::ZERO)).await.unwrap();
-    assert_mailbox_bound(&redeemer, redeemer::MAILBOX, || GetPending(Address::ZERO));
 }

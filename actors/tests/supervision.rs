@@ -19,8 +19,8 @@ use lp_actors::gateway::{
     Gateway, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push, SegmentDone, TransportError,
 };
 use lp_actors::orchestrator::{
-    AuthSession, GetWorkers, JobError, Offer, Orchestrator, RegisterWorker, RunJob, SessionEnded, SessionSegment,
-    Submit, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterWorker,
+    AuthSession, GetWorkers, JobError, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, RunJob, SessionEnded,
+    SessionSegment, Submit, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterWorker,
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
 use lp_wire::{
@@ -190,7 +190,7 @@ fn loopback(orchestrator: Addr<Orchestrator>) -> InProcess {
 
 /// A gateway whose one orchestrator ("loopback", up to 3 attempts a segment) uses `tpool`.
 fn gateway_on(tpool: Addr<TranscoderPool>) -> Addr<Gateway> {
-    let orch = Orchestrator::new(settings("loopback", 4), tpool).start();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("loopback", 4), tpool).start();
     let transport: Rc<dyn OrchestratorTransport> = Rc::new(loopback(orch));
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone()).start();
     let stream = common::stream_settings();
@@ -293,7 +293,8 @@ struct Stack {
 async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
     let transcoder_pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(8));
     add_worker(&transcoder_pool, real(), 1).await;
-    let orchestrator = Orchestrator::new(settings("loopback", 4), transcoder_pool.clone()).supervised_by(watchdog);
+    let orchestrator = Orchestrator::new(OrchestratorSettings::offchain("loopback", 4), transcoder_pool.clone())
+        .supervised_by(watchdog);
     let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
     let transport: Rc<dyn OrchestratorTransport> = match panic_on_first_submit {
         true => Rc::new(PanicsOnSubmit(loopback(orchestrator), Default::default())),

@@ -23,6 +23,10 @@ pub enum AnvilError {
     Spawn(#[from] std::io::Error),
     #[error("anvil did not answer on {0} within 20 s")]
     NoAnswer(String),
+    /// Its listening port could not be read from /proc (started on port 0): it is started again
+    /// on a port chosen beforehand.
+    #[error("the port anvil listens on could not be read from /proc")]
+    PortUnknown,
 }
 
 /// How to run anvil.
@@ -135,15 +139,25 @@ impl Anvil {
         let mut child = cmd.stdin(stdin).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
         let tie = child.stdin.take();
         let mut anvil = Anvil { child, port, tie };
-        anvil.wait_ready()?;
-        Ok(anvil)
+        match anvil.wait_ready() {
+            // No /proc to read the port from (a sandbox, another kernel): a port chosen first.
+            Err(AnvilError::PortUnknown) => {
+                drop(anvil);
+                Anvil::spawn(AnvilOptions { port: Some(free_port()?), ..opts })
+            }
+            ready => ready.map(|()| anvil),
+        }
     }
 
     fn wait_ready(&mut self) -> Result<(), AnvilError> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.port == 0 {
                 self.port = listening_port(self.child.id()).unwrap_or(0);
+                if self.port == 0 && started.elapsed() > Duration::from_secs(3) {
+                    return Err(AnvilError::PortUnknown);
+                }
             }
             if self.port != 0 && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
@@ -174,12 +188,17 @@ impl Anvil {
     }
 }
 
-/// The port a process (or, for anvil under `sh`, one of its children) listens on over TCP: the
-/// socket among its open files that `/proc/net/tcp` lists as listening.
+/// The port a process or one of its descendants (anvil under `sh`, or behind a wrapper given as
+/// `ANVIL_BIN`) listens on over TCP: the socket among their open files that `/proc/net/tcp`
+/// lists as listening.
 fn listening_port(pid: u32) -> Option<u16> {
     let mut pids = vec![pid.to_string()];
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    pids.extend(children.split_whitespace().map(String::from));
+    let mut i = 0;
+    while let Some(p) = pids.get(i).cloned() {
+        let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        pids.extend(children.split_whitespace().map(String::from));
+        i += 1;
+    }
     let sockets: Vec<String> = pids
         .iter()
         .flat_map(|p| std::fs::read_dir(format!("/proc/{p}/fd")).into_iter().flatten().flatten())

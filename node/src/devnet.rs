@@ -88,7 +88,8 @@ async fn run(args: DevnetArgs) -> Result<()> {
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(&dir)?;
     println!("starting anvil on 127.0.0.1:{} ({})…", args.port, mining(args.block_time));
-    // Deploy with a block per transaction, then mine on a timer so that rounds advance.
+    // Deploy with a block per transaction, then (unless --block-time 0) mine on a timer so
+    // that rounds advance.
     let anvil = Anvil::spawn(AnvilOptions { port: Some(args.port), detached: true, ..Default::default() })?;
     let rpc_url = anvil.url();
     let params = DevnetParams { round_length: args.round_length, ..Default::default() };

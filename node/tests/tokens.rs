@@ -1,6 +1,6 @@
 //! An expired auth token at the orchestrator's HTTP port: `/segment` and `/endSession` answer
 //! 403 `AuthFailed` "expired auth token", and a fresh token from `/getOrchestrator` is taken
-//! again. The orchestrator issues tokens valid for one second (go-livepeer's are valid for 30
+//! again. The orchestrator issues tokens valid for three seconds (go-livepeer's are valid for 30
 //! minutes), so the test sees one expire.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +34,7 @@ fn segment(token: &AuthToken, data: &[u8]) -> String {
 #[actix::test]
 async fn an_expired_token_is_refused_and_a_fresh_one_taken() {
     let settings =
-        OrchestratorSettings { auth_token_validity: Duration::from_secs(1), ..OrchestratorSettings::offchain("o", 4) };
+        OrchestratorSettings { auth_token_validity: Duration::from_secs(3), ..OrchestratorSettings::offchain("o", 4) };
     let state = OrchestratorState {
         orchestrator: OrchestratorHandle::start(settings, &Watchdog::new()),
         secret: None,

@@ -24,7 +24,7 @@ use super::round_watcher::RoundChanged;
 use crate::gateway::orchestrator_pool::SetOrchestrators;
 use crate::store::{Store, UpsertOrchestrators};
 
-pub const MAILBOX: usize = 16;
+pub const MAILBOX: usize = 32;
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use super::round_watcher::RoundChanged;
 
-pub const MAILBOX: usize = 16;
+pub const MAILBOX: usize = 32;
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 pub const REWARD_CALL_ERRORS: &str = "livepeer_reward_call_errors";

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::round_watcher::RoundChanged;
 
-pub const MAILBOX: usize = 16;
+pub const MAILBOX: usize = 32;
 pub const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub struct RoundInitializer {

@@ -105,6 +105,7 @@ mod tests {
         assert!(AuthTokens::new().verify(&t).is_err());
     }
 
+    /// The clock read independently of `now()`, so that a broken `now()` shows.
     fn unix_secs() -> i64 {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
     }

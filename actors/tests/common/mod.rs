@@ -10,8 +10,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use lp_actors::gateway::{IncomingSegment, StreamSettings};
 use lp_actors::orchestrator::{
-    LocalWorker, Offer, OrchestratorSettings, RegisterWorker, TranscodeFn, TranscodeJob, TranscoderPool,
-    ffmpeg_transcode,
+    LocalWorker, Offer, RegisterWorker, TranscodeFn, TranscodeJob, TranscoderPool, ffmpeg_transcode,
 };
 use lp_pipelines::{InputFormat, TranscodeOptions};
 
@@ -48,11 +47,6 @@ pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
         height: 180,
         start: std::time::SystemTime::now(),
     }
-}
-
-/// An orchestrator that says `uri` is where its segments go.
-pub fn settings(uri: &str, max_sessions: u32) -> OrchestratorSettings {
-    OrchestratorSettings::offchain(uri, max_sessions)
 }
 
 /// A stream's settings: 3 attempts, 4 segments in flight, offchain.
