@@ -813,6 +813,7 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     assert_eq!((r.tickets, r.ev_received), (sent.tickets, sent.ev_sent), "credited EV = sent EV");
     let session = r.sessions.iter().find(|s| s.session == lp_actors::orchestrator::ai_session(Pipeline::Upscale, "x2"));
     let session = session.expect("a balance for the model");
+    assert_eq!(session.session, "30_x2", "go-livepeer's manifest id: <capability>_<model_id>");
     assert_eq!(session.price_per_unit, price as u64, "the model's price, not transcoding's");
     let cost = 2 * 1200 * i128::from(price);
     let credited = i128::try_from(sent.ev_sent).unwrap();
@@ -916,4 +917,28 @@ async fn payment_actors_restarted_after_a_panic_keep_their_state() {
     let now = net.orchestrator.payments().await.unwrap().remove(0);
     let tickets = credited.tickets + second.ticket_sender_params.len() as u64;
     assert_eq!(now.tickets, tickets, "the receiver's credit is kept: {now:?}");
+}
+
+/// A segment that names no sender, sent to a priced orchestrator, is refused
+/// `InsufficientBalance` before any work; a free orchestrator on-chain asks for no tickets: its
+/// terms carry no ticket parameters and the same segment is transcoded, with no sender tracked.
+#[actix::test]
+async fn a_free_orchestrator_asks_for_no_tickets_and_a_priced_one_refuses_an_unpaid_segment() {
+    for price in [10_000, 0] {
+        let net = Net::start(&Options { price, ..Default::default() }).await;
+        let info = net.terms(2).await.unwrap();
+        let seg = common::seg_data(info.auth_token.clone(), &common::segment());
+        let answer = net.orchestrator.submit(seg, Payment::default(), common::segment()).await;
+        if price > 0 {
+            assert!(info.ticket_params.is_some());
+            let Err(CallError::Refused(f)) = answer else { panic!("an unpaid segment was taken: {answer:?}") };
+            assert_eq!(f.code, ErrorCode::InsufficientBalance, "{f}");
+            assert!(f.message.contains("no payment"), "{f}");
+        } else {
+            assert!(info.ticket_params.is_none(), "a free orchestrator issued ticket parameters");
+            let done = answer.expect("a free orchestrator takes an unpaid segment");
+            assert!(matches!(done.result, lp_wire::TranscodeOutcome::Data(_)), "{:?}", done.result);
+            assert!(net.orchestrator.payments().await.unwrap().is_empty(), "no sender is tracked");
+        }
+    }
 }
