@@ -280,6 +280,21 @@ async fn an_orchestrator_without_a_secret_refuses_every_worker() {
     w.refused("accepts no remote transcoders").await;
 }
 
+/// A link's mailbox takes its bound and refuses the next message.
+#[actix::test]
+async fn a_links_mailbox_holds_its_bound() {
+    let (events, incoming) = mpsc::unbounded::<LinkEvent>();
+    let (sent_tx, _sent) = mpsc::unbounded();
+    let transport = Memory { sent: sent_tx, registered: Rc::default() };
+    let pool = TranscoderPool::new(8).start();
+    let link = WorkerLink::new("memory".into(), Box::new(transport), pool, None, Links::default()).start_with(incoming);
+    // Its messages all act: let it start (its `started` sets the bound) by yielding to it.
+    tokio::task::yield_now().await;
+    let close = || lp_actors::orchestrator::CloseLink;
+    lp_actors::testing::assert_mailbox_bound(&link, lp_actors::orchestrator::worker_link::MAILBOX, close);
+    drop(events);
+}
+
 #[actix::test]
 async fn text_and_unreadable_frames_are_refused() {
     let (pool, links) = setup();
