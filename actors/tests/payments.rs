@@ -942,3 +942,31 @@ async fn a_free_orchestrator_asks_for_no_tickets_and_a_priced_one_refuses_an_unp
         }
     }
 }
+
+/// The ticket sender's and a ticket receiver's mailboxes take their bounds and refuse the next
+/// message.
+#[actix::test]
+async fn the_ticket_actors_mailboxes_hold_their_bounds() {
+    use lp_actors::gateway::ticket_sender;
+    use lp_actors::orchestrator::ticket_receiver::{self, GetReceiverStatus};
+    use lp_actors::testing::assert_mailbox_bound;
+    let net = Net::start(&Options::default()).await;
+    let info = net.terms(2).await.unwrap();
+    let sender = TicketSender::new(net.sender_settings(2).await, &info).expect("a ticket sender").start();
+    sender.send(NewTerms(info.clone())).await.unwrap();
+    assert_mailbox_bound(&sender, ticket_sender::MAILBOX, || NewTerms(info.clone()));
+
+    let secret = net.store.send(RecipientSecret).await.unwrap();
+    let payments = PaymentSettings {
+        recipient: Arc::new(Recipient::new(key(1).address(), secret)),
+        ev: U256::from(EV),
+        max_face_value: U256::ZERO,
+        redeem_gas: lp_chain::networks::REDEEM_GAS_L1,
+        store: net.store.clone(),
+        chain: net.o_senders.clone(),
+        epoch: Epoch::random(),
+    };
+    let receiver = lp_actors::orchestrator::TicketReceiver::new(key(2).address(), payments).start();
+    receiver.send(GetReceiverStatus).await.unwrap();
+    assert_mailbox_bound(&receiver, ticket_receiver::MAILBOX, || GetReceiverStatus);
+}

@@ -39,7 +39,7 @@ use crate::chain::{GetSender, SenderWatcher};
 use crate::payment::{self, params_from_wire, params_to_wire, price_from_wire, price_to_wire};
 use crate::supervision::inject_panic;
 
-const MAILBOX: usize = 64;
+pub const MAILBOX: usize = 64;
 
 /// How the gateway pays (on-chain).
 #[derive(Clone)]

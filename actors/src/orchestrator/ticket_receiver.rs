@@ -46,7 +46,7 @@ use crate::payment::{self, Malformed, params_from_wire, price_from_wire};
 use crate::store::{QueueWinningTicket, Store};
 use crate::supervision::inject_panic;
 
-const MAILBOX: usize = 256;
+pub const MAILBOX: usize = 256;
 
 /// What every ticket receiver of this orchestrator shares.
 #[derive(Clone)]
