@@ -171,6 +171,11 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     let done = orch.send(SubmitSegment { seg, payment: Payment::default(), data: data.clone() }).await.unwrap();
     assert!(matches!(done.expect("admitted").result, lp_wire::TranscodeOutcome::Data(_)));
     assert_eq!(sessions(), (Some(1.0), Some(1.0)));
+    // The session's next segment goes to the same session: it is not a second one over the cap.
+    let seg = common::seg_data(token.clone(), &data);
+    let again = orch.send(SubmitSegment { seg, payment: Payment::default(), data: data.clone() }).await.unwrap();
+    assert!(matches!(again.expect("admitted").result, lp_wire::TranscodeOutcome::Data(_)), "its own session");
+    assert_eq!(sessions(), (Some(1.0), Some(1.0)));
     let capped = terms(false).await.unwrap().expect_err("at max_sessions");
     assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
     assert!(capped.message.contains("max_sessions (1)"), "{}", capped.message);
