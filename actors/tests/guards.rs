@@ -236,37 +236,42 @@ async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
     let gauges =
         || ["number", "capacity", "load"].map(|g| metrics.value(&format!("livepeer_transcoders_{g}")).unwrap_or(-1.0));
     let data = segment();
-    let (func, release, started) = held();
-    let pool = TranscoderPool::new(8).start();
-    for (name, capacity) in [("big", 6), ("small", 2)] {
-        let worker = LocalWorker::new(name, func.clone()).start();
-        let offer = Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None };
-        pool.send(RegisterWorker { name: name.into(), capacity, offer, recipient: worker.recipient() }).await.unwrap();
-    }
-    // By load/capacity, not by load: after one job each, big (1/6) takes the next two (2/6 is
-    // still below small's 1/2); comparing loads (or load × capacity) would give each two.
-    let jobs: Vec<_> = (0..4).map(|_| actix::spawn(pool.send(Submit(job(data.clone()))))).collect();
-    // Two jobs start at once (one on each worker's thread); the others wait on big's.
-    common::wait_until("two jobs running", || started.load(Ordering::SeqCst) == 2).await;
-    let loads = loop {
-        let mut loads: Vec<(String, u32)> =
-            pool.send(GetWorkers).await.unwrap().into_iter().map(|w| (w.name, w.load)).collect();
-        loads.sort();
-        if loads.iter().map(|(_, l)| l).sum::<u32>() == 4 {
-            break loads;
+    // Eight pools: which of two workers is compared first follows each pool's hash order, and a
+    // broken ratio on one side only shows in one of the two orders.
+    for _ in 0..8 {
+        let (func, release, started) = held();
+        let pool = TranscoderPool::new(8).start();
+        for (name, capacity) in [("big", 6), ("small", 2)] {
+            let worker = LocalWorker::new(name, func.clone()).start();
+            let offer = Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None };
+            let register = RegisterWorker { name: name.into(), capacity, offer, recipient: worker.recipient() };
+            pool.send(register).await.unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    assert_eq!(loads, [("big".to_string(), 3), ("small".to_string(), 1)]);
-    // The gauges follow: 2 workers, capacity 8, load 4; load 0 once the jobs are done.
-    assert_eq!(gauges(), [2.0, 8.0, 4.0]);
-    for _ in &jobs {
-        release.send(()).unwrap();
+        // By load/capacity, not by load: after one job each, big (1/6) takes the next two (2/6
+        // is still below small's 1/2); comparing loads (or load × capacity) would give each two.
+        let jobs: Vec<_> = (0..4).map(|_| actix::spawn(pool.send(Submit(job(data.clone()))))).collect();
+        // Two jobs start at once (one on each worker's thread); the others wait on big's.
+        common::wait_until("two jobs running", || started.load(Ordering::SeqCst) == 2).await;
+        let loads = loop {
+            let mut loads: Vec<(String, u32)> =
+                pool.send(GetWorkers).await.unwrap().into_iter().map(|w| (w.name, w.load)).collect();
+            loads.sort();
+            if loads.iter().map(|(_, l)| l).sum::<u32>() == 4 {
+                break loads;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(loads, [("big".to_string(), 3), ("small".to_string(), 1)]);
+        // The gauges follow: 2 workers, capacity 8, load 4; load 0 once the jobs are done.
+        assert_eq!(gauges(), [2.0, 8.0, 4.0]);
+        for _ in &jobs {
+            release.send(()).unwrap();
+        }
+        for job in jobs {
+            assert!(job.await.unwrap().unwrap().is_ok());
+        }
+        common::wait_until("the load gauge back at 0", || gauges() == [2.0, 8.0, 0.0]).await;
     }
-    for job in jobs {
-        assert!(job.await.unwrap().unwrap().is_ok());
-    }
-    common::wait_until("the load gauge back at 0", || gauges() == [2.0, 8.0, 0.0]).await;
 }
 
 /// An orchestrator that says `uri` is where its segments go.
