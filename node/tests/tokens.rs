@@ -10,24 +10,10 @@ use base64::Engine;
 use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
 use lp_actors::supervision::Watchdog;
 use lp_node::http::orchestrator::{self, OrchestratorState};
-use lp_wire::{AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, SegData, TranscodeFailure};
-use serde_bytes::ByteBuf;
+use lp_wire::{AuthToken, EndSession, ErrorCode, OrchestratorInfo, OrchestratorRequest, TranscodeFailure};
 
 fn segment(token: &AuthToken, data: &[u8]) -> String {
-    let seg = SegData {
-        manifest_id: ByteBuf::from(b"s".to_vec()),
-        seq: 0,
-        hash: ByteBuf::from(blake3::hash(data).as_bytes().to_vec()),
-        sig: ByteBuf::new(),
-        duration: 1000,
-        capabilities: None,
-        auth_token: Some(token.clone()),
-        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
-        format: lp_wire::Container::MpegTs,
-        segment_parameters: None,
-        force_session_reinit: false,
-        timeout_ms: 0,
-    };
+    let seg = lp_actors::testing::seg_data(Some(token.clone()), data);
     base64::engine::general_purpose::STANDARD.encode(lp_wire::encode(&seg))
 }
 

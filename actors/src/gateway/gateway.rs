@@ -250,15 +250,7 @@ mod tests {
     async fn the_mailboxes_of_the_gateway_its_orchestrator_pool_and_a_stream_session_hold_their_bounds() {
         let transport: Rc<dyn OrchestratorTransport> = Rc::new(InProcess::default());
         let pool = OrchestratorPool::new(vec!["o".into()], transport.clone()).start();
-        let settings = StreamSettings {
-            max_attempts: 3,
-            segment_queue: 4,
-            idle_timeout: Duration::from_secs(60),
-            hls_window: 6,
-            hls_retention: Duration::from_secs(600),
-            recorder: None,
-            payments: None,
-        };
+        let settings = crate::testing::stream_settings();
         let gateway = Gateway::new(Vec::new(), settings.clone(), 1, pool.clone(), transport.clone()).start();
         gateway.send(GetGatewayStatus).await.unwrap();
         crate::testing::assert_mailbox_bound(&gateway, MAILBOX, || GetGatewayStatus);

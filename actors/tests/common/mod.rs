@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use lp_actors::gateway::{IncomingSegment, StreamSettings};
+use lp_actors::gateway::IncomingSegment;
 use lp_actors::orchestrator::{
     LocalWorker, Offer, RegisterWorker, TranscodeFn, TranscodeJob, TranscoderPool, ffmpeg_transcode,
 };
@@ -49,18 +49,9 @@ pub fn incoming(seq: i64, data: Bytes) -> IncomingSegment {
     }
 }
 
-/// A stream's settings: 3 attempts, 4 segments in flight, offchain.
-pub fn stream_settings() -> StreamSettings {
-    StreamSettings {
-        max_attempts: 3,
-        segment_queue: 4,
-        idle_timeout: Duration::from_secs(60),
-        hls_window: 6,
-        hls_retention: Duration::from_secs(600),
-        recorder: None,
-        payments: None,
-    }
-}
+// Not every suite uses both.
+#[allow(unused_imports)]
+pub use lp_actors::testing::{seg_data, stream_settings};
 
 /// Register one worker, "w", running `func` with `capacity` slots, on `pool`.
 pub async fn add_worker(pool: &Addr<TranscoderPool>, func: TranscodeFn, capacity: u32) {
@@ -110,23 +101,5 @@ impl Metrics {
     pub fn value(&self, name: &str) -> Option<f64> {
         let text = self.handle.render();
         text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    }
-}
-
-/// The `SegData` a gateway sends for `data` under `token`: one 144p rendition.
-pub fn seg_data(token: Option<lp_wire::AuthToken>, data: &[u8]) -> lp_wire::SegData {
-    lp_wire::SegData {
-        manifest_id: serde_bytes::ByteBuf::from(b"stream".to_vec()),
-        seq: 0,
-        hash: serde_bytes::ByteBuf::from(blake3::hash(data).as_bytes().to_vec()),
-        sig: serde_bytes::ByteBuf::new(),
-        duration: 1000,
-        capabilities: None,
-        auth_token: token,
-        profiles: vec![(&lp_pipelines::preset("P144p30fps16x9").unwrap()).into()],
-        format: lp_wire::Container::MpegTs,
-        segment_parameters: None,
-        force_session_reinit: false,
-        timeout_ms: 0,
     }
 }
