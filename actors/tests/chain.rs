@@ -361,6 +361,20 @@ async fn a_failed_reward_call_is_counted_and_made_again_until_it_succeeds() {
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), Some(1.0), "one failure, then the call succeeded");
 }
 
+/// With `gate` down, `send` a message that makes its actor call the chain; once that call has
+/// been cut, bring `gate` back. When the message was sent.
+async fn one_failed_try(
+    gate: &lp_testkit::net::Proxy,
+    send: impl std::future::Future<Output = Result<(), MailboxError>>,
+) -> Instant {
+    gate.take_down();
+    let started = Instant::now();
+    send.await.unwrap();
+    common::wait_until("a call to the endpoint that is down", || gate.dropped() > 0).await;
+    gate.bring_back();
+    started
+}
+
 /// The round initializer reads the round again before it sends anything: news of a round that
 /// someone has initialized since costs no transaction, not even a gas estimate; a round still
 /// uninitialized is initialized; a failed attempt (the RPC endpoint down) is made again after
@@ -393,14 +407,7 @@ async fn the_round_initializer_reads_the_round_again_and_retries_a_failed_attemp
 
     // The endpoint down: the attempt fails, and is made again once it is back.
     let next = chain.next_round().await;
-    gate.take_down();
-    let started = Instant::now();
-    initializer.send(RoundChanged(next)).await.unwrap();
-    while gate.dropped() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the initializer did not try");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    gate.bring_back();
+    let started = one_failed_try(&gate, initializer.send(RoundChanged(next))).await;
     let deadline = Instant::now() + INIT_RETRY_AFTER + Duration::from_secs(20);
     while !initialized().await {
         assert!(Instant::now() < deadline, "not initialized after the endpoint came back");
@@ -482,14 +489,7 @@ async fn the_orchestrator_registry_lists_stores_refreshes_and_retries() {
     let seen = lists.0.clone();
     let registry = OrchestratorRegistry::new(chain.client_via(&gate.url(), 3).await, store, lists.start().recipient());
     let registry = registry.start();
-    gate.take_down();
-    let started = Instant::now();
-    registry.send(RoundChanged(round)).await.unwrap();
-    while gate.dropped() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the registry did not read");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    gate.bring_back();
+    let started = one_failed_try(&gate, registry.send(RoundChanged(round))).await;
     let deadline = Instant::now() + REGISTRY_RETRY_AFTER + Duration::from_secs(20);
     while seen.lock().is_empty() {
         assert!(Instant::now() < deadline, "no list after the endpoint came back");

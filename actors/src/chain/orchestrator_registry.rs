@@ -46,8 +46,15 @@ pub struct OrchestratorRegistry {
 
 impl OrchestratorRegistry {
     pub fn new(client: Arc<ChainClient>, store: Store, target: Recipient<SetOrchestrators>) -> Self {
-        let (members, round) = (Vec::new(), None);
-        OrchestratorRegistry { client, store, target, members, reading: false, round, refresh: REFRESH_EVERY }
+        OrchestratorRegistry {
+            client,
+            store,
+            target,
+            members: Vec::new(),
+            reading: false,
+            round: None,
+            refresh: REFRESH_EVERY,
+        }
     }
 
     /// Re-read the pool every `refresh` within a round instead of [`REFRESH_EVERY`].
