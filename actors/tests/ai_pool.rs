@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Loopback;
+
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,13 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use lp_actors::gateway::{InProcess, InferAi, OrchestratorPool};
+use lp_actors::ai::{AiAnswer, AiBody};
+use lp_actors::gateway::{InProcess, InferAi, MAX_AI_TRIES, OrchestratorPool};
 use lp_actors::orchestrator::{
     AiJob, AiPool, LocalWorker, Orchestrator, RegisterWorker, Submit, TranscoderPool, WorkFn, inference,
 };
+use lp_chain::pm::Price;
 use lp_pipelines::ai::{ModelSet, ModelSpec, Runtime, RuntimeOptions};
-use lp_wire::ErrorCode;
 use lp_wire::ai::{AiRequest, AiResponse, Pipeline, UpscaleRequest};
+use lp_wire::{ErrorCode, TranscodeFailure};
 
 fn models() -> ModelSet {
     let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
@@ -72,12 +76,45 @@ async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Ar
 
 /// An orchestrator advertising model x2 of upscale (`warm` as given), on `ai`.
 fn orchestrator(uri: &str, warm: bool, ai: Addr<AiPool>) -> Addr<Orchestrator> {
+    Orchestrator::new(offering_x2(uri, warm), TranscoderPool::new(1).start()).with_ai(ai).start()
+}
+
+fn offering_x2(uri: &str, warm: bool) -> lp_actors::orchestrator::OrchestratorSettings {
     let mut settings = lp_actors::orchestrator::OrchestratorSettings::offchain(uri, 4);
     let cap = Pipeline::Upscale.capability();
     settings.capabilities.set(cap);
     let constraint = lp_wire::ModelConstraint { warm, capacity: 1, capacity_in_use: 0 };
     settings.capabilities.constraints.entry(cap).or_default().insert("x2".into(), constraint);
+    settings
+}
+
+/// A warm orchestrator pricing x2 at `per_unit` wei per `pixels` pixels, and listing first a
+/// free price for another model, on `ai`.
+fn priced(uri: &str, per_unit: i64, pixels: i64, ai: Addr<AiPool>) -> Addr<Orchestrator> {
+    let mut settings = offering_x2(uri, true);
+    let price = |model: &str, price_per_unit, pixels_per_unit| lp_wire::PriceInfo {
+        price_per_unit,
+        pixels_per_unit,
+        capability: Pipeline::Upscale.capability(),
+        constraint: model.into(),
+    };
+    settings.capability_prices = vec![price("other", 0, 1), price("x2", per_unit, pixels)];
     Orchestrator::new(settings, TranscoderPool::new(1).start()).with_ai(ai).start()
+}
+
+/// A whole answer's body, as text.
+fn text(answer: &AiAnswer) -> String {
+    let AiBody::Full(body) = &answer.body else { panic!("an event stream") };
+    String::from_utf8_lossy(body).into_owned()
+}
+
+/// A gateway's pool over `orchestrators` (URI and orchestrator), through `transport`.
+fn gateway_over(transport: &Loopback, orchestrators: Vec<(&str, Addr<Orchestrator>)>) -> OrchestratorPool {
+    let uris = orchestrators.iter().map(|(uri, _)| uri.to_string()).collect();
+    for (uri, orchestrator) in orchestrators {
+        transport.inner.add(uri, orchestrator);
+    }
+    OrchestratorPool::new(uris, Rc::new(transport.clone()))
 }
 
 /// A client's upscale request for `model`, as multipart/form-data.
@@ -210,4 +247,91 @@ async fn an_orchestrator_whose_price_does_not_read_is_not_used() {
     assert_eq!(answer.status, 503, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("unreadable price"));
     assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+/// Among equally warm and fast orchestrators the cheapest per pixel is used (10 wei per 5
+/// pixels before 3 wei per pixel, though listed second); a model's own listed price is what the
+/// cap is held against, not the first price of its pipeline.
+#[actix::test]
+async fn the_cheapest_per_pixel_is_used_and_each_models_own_price_is_capped() {
+    let transport = Loopback::default();
+    let dear = priced("dear", 3, 1, ai_pool(false).await.0);
+    let cheap = priced("cheap", 10, 5, ai_pool(false).await.0);
+    let gateway = gateway_over(&transport, vec![("dear", dear), ("cheap", cheap.clone())]).start();
+    assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    assert_eq!(*transport.inferred.borrow(), ["cheap"]);
+
+    // x2 costs 2 wei a pixel there; the cap is 1 (the free price listed first is another model's).
+    let capped = Loopback::default();
+    let at_one = Price { per_unit: 1, pixels_per_unit: 1 };
+    let gateway = gateway_over(&capped, vec![("cheap", cheap)]).max_price(at_one).start();
+    let refused = gateway.send(upscale_form("x2")).await.unwrap();
+    assert_eq!(refused.status, 503);
+    assert!(text(&refused).contains("above the cap"), "{}", text(&refused));
+    assert!(capped.inferred.borrow().is_empty(), "sent to an orchestrator above the cap");
+}
+
+/// Orchestrators' terms are asked for once and used until they are older than the TTL.
+#[actix::test]
+async fn terms_are_used_until_the_ttl_then_asked_again() {
+    let transport = Loopback::default();
+    let o = orchestrator("o", true, ai_pool(false).await.0);
+    let ttl = Duration::from_millis(500);
+    let gateway = gateway_over(&transport, vec![("o", o)]).ai_info_ttl(ttl).start();
+    for _ in 0..2 {
+        assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    }
+    assert_eq!(*transport.asked.borrow(), ["o"], "asked again within the TTL");
+    // Time passing, not synchronisation: the terms must be older than the TTL.
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    assert_eq!(*transport.asked.borrow(), ["o", "o"], "stale terms used");
+}
+
+/// No orchestrator listed (an on-chain pool not read yet): 503, not the 400 of a model that
+/// every orchestrator answered it does not offer.
+#[actix::test]
+async fn with_no_orchestrator_listed_the_answer_is_503() {
+    let gateway = gateway_over(&Loopback::default(), vec![]).start();
+    let answer = gateway.send(upscale_form("x2")).await.unwrap();
+    assert_eq!(answer.status, 503, "{}", text(&answer));
+    assert!(text(&answer).contains("no orchestrators available"), "{}", text(&answer));
+}
+
+/// A request is tried on at most MAX_AI_TRIES orchestrators: here four offer the model but
+/// none has a worker for it (each answers 503).
+#[actix::test]
+async fn a_request_is_tried_on_at_most_max_ai_tries_orchestrators() {
+    let transport = Loopback::default();
+    let uris = ["o1", "o2", "o3", "o4"];
+    let orchestrators = uris.iter().map(|&uri| (uri, orchestrator(uri, true, AiPool::new(0).start()))).collect();
+    let gateway = gateway_over(&transport, orchestrators).start();
+    let answer = gateway.send(upscale_form("x2")).await.unwrap();
+    assert_eq!(answer.status, 503);
+    assert_eq!(transport.inferred.borrow().len(), MAX_AI_TRIES, "{:?}", transport.inferred.borrow());
+}
+
+/// An orchestrator whose worker fails a request (500) is suspended: the request goes on to the
+/// next one, and later requests go to the others first while it is suspended.
+#[actix::test]
+async fn an_orchestrator_that_fails_a_request_is_suspended() {
+    let failing: WorkFn<AiJob> = Arc::new(|_: &AiJob| {
+        Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "device lost".into() })
+    });
+    let broken = AiPool::new(0).start();
+    let worker = LocalWorker::new("broken", failing).start();
+    let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
+    broken
+        .send(RegisterWorker { name: "broken".into(), capacity: 1, offer, recipient: worker.recipient() })
+        .await
+        .unwrap();
+    let transport = Loopback::default();
+    let bad = orchestrator("bad", true, broken);
+    let good = orchestrator("good", false, ai_pool(false).await.0);
+    // The broken one is warm: ranked first until it fails.
+    let gateway = gateway_over(&transport, vec![("good", good), ("bad", bad)]).start();
+    assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    assert_eq!(*transport.inferred.borrow(), ["bad", "good"]);
+    assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    assert_eq!(*transport.inferred.borrow(), ["bad", "good", "good"], "the failed one was not suspended");
 }

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,16 +17,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytes::Bytes;
 use common::*;
-use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    End, Gateway, HasAlternatives, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push,
-    SelectOrchestrator, StreamSettings, Suspend, TransportError,
+    End, Gateway, HasAlternatives, HlsRegistry, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
+    StreamSettings, Suspend,
 };
 use lp_actors::orchestrator::{
     AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, SessionSegment,
     Submit, TranscodeFn, TranscodeJob, TranscoderPool,
 };
-use lp_wire::{AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
+use lp_wire::{ErrorCode, OrchestratorRequest, Payment};
 
 /// A transcode function that holds every job until the test releases one (then transcodes it
 /// with real FFmpeg), and counts how many it was given.
@@ -297,76 +295,6 @@ async fn a_queued_job_is_dropped_at_its_deadline_and_frees_its_place() {
     assert_eq!(started.load(Ordering::SeqCst), 2, "the late job never reached FFmpeg");
 }
 
-/// The in-process transport, counting the segments submitted to each orchestrator; with
-/// `forge`, every answer also carries a rendition of that name no one asked for (what a hostile
-/// orchestrator could send).
-#[derive(Clone, Default)]
-struct Loopback {
-    inner: InProcess,
-    submitted: Rc<RefCell<Vec<String>>>,
-    /// The session id (from its auth token) of each segment submitted, and of each session the
-    /// gateway ended.
-    sessions: Rc<RefCell<Vec<String>>>,
-    ended: Rc<RefCell<Vec<String>>>,
-    forge: Option<String>,
-    /// Orchestrators whose URI starts with this never answer for their terms (a host that
-    /// swallows packets).
-    silent: Option<&'static str>,
-}
-
-impl OrchestratorTransport for Loopback {
-    fn get_orchestrator(
-        &self,
-        uri: &str,
-        req: OrchestratorRequest,
-    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
-        if self.silent.is_some_and(|prefix| uri.starts_with(prefix)) {
-            return Box::pin(futures::future::pending());
-        }
-        self.inner.get_orchestrator(uri, req)
-    }
-
-    fn submit_segment(
-        &self,
-        uri: &str,
-        seg: SegData,
-        payment: Payment,
-        data: Bytes,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
-        self.submitted.borrow_mut().push(uri.to_string());
-        self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
-        let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
-        let Some(name) = self.forge.clone() else { return answer };
-        Box::pin(async move {
-            let mut result = answer.await?;
-            if let lp_wire::TranscodeOutcome::Data(data) = &mut result.result {
-                let mut forged = data.segments[0].clone();
-                (forged.name, forged.width, forged.height) = (name, u32::MAX, u32::MAX);
-                data.segments.push(forged);
-            }
-            Ok(result)
-        })
-    }
-
-    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
-        self.ended.borrow_mut().push(token.session_id.clone());
-        self.inner.end_session(uri, token)
-    }
-
-    fn infer(
-        &self,
-        uri: &str,
-        pipeline: lp_wire::ai::Pipeline,
-        content_type: &str,
-        body: Bytes,
-        payment: Payment,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
-        self.inner.infer(uri, pipeline, content_type, body, payment, timeout)
-    }
-}
-
 /// The orchestrators of a tier are asked for their terms all at once, and the first to accept
 /// is taken: dead ones listed first cost one wait (the transport's timeout), not one each, and
 /// here none, since the live one answers. Asked one after another, selection would never end.
@@ -380,6 +308,28 @@ async fn a_whole_tier_is_asked_at_once_so_dead_orchestrators_do_not_delay_select
     let select = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] });
     let selected = tokio::time::timeout(Duration::from_secs(10), select).await.expect("selection waited on the dead");
     assert_eq!(selected.unwrap().unwrap().uri, "o");
+}
+
+/// Terms that name no transcoder (an orchestrator whose `service_uri` was left empty) cannot take
+/// a stream: the next orchestrator is selected, and with no other the failure says why.
+#[actix::test]
+async fn an_orchestrator_naming_no_transcoder_is_not_selected() {
+    let transport = Loopback::default();
+    for (uri, service_uri) in [("empty", ""), ("o", "o")] {
+        let settings = OrchestratorSettings::offchain(service_uri, 100);
+        transport.inner.add(uri, Orchestrator::new(settings, pool_with(real(), 1, 8).await).start());
+    }
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport);
+    let pool = OrchestratorPool::new(vec!["empty".into(), "o".into()], t.clone()).start();
+    // Selection starts one further each time: both orders.
+    for _ in 0..2 {
+        let selected = pool.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap();
+        assert_eq!(selected.unwrap().uri, "o");
+    }
+    let alone = OrchestratorPool::new(vec!["empty".into()], t).start();
+    let failure = alone.send(SelectOrchestrator { avoid: vec![], held: vec![] }).await.unwrap().expect_err("selected");
+    assert_eq!(failure.code, ErrorCode::NoOrchestrators);
+    assert!(failure.message.contains("empty: incomplete orchestrator info"), "{failure}");
 }
 
 async fn gateway_with(transport: &Loopback, uris: &[&str], max_streams: usize) -> Addr<Gateway> {

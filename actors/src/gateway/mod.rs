@@ -14,8 +14,8 @@ pub use gateway::{End, Gateway, GatewayStatus, GetGatewayStatus, Push};
 pub use handle::{AiPriceCaps, GatewayConfig, GatewayHandle, GatewayReport};
 pub use hls::{HlsRegistry, RenditionListing, StreamListing};
 pub use orchestrator_pool::{
-    HasAlternatives, InferAi, ListOrchestrators, OrchestratorPool, OrchestratorSession, SelectOrchestrator,
-    SetOrchestrators, Suspend,
+    HasAlternatives, InferAi, ListOrchestrators, MAX_AI_TRIES, OrchestratorPool, OrchestratorSession,
+    SelectOrchestrator, SetOrchestrators, Suspend,
 };
 pub use recorder::Recorder;
 pub use stream_session::{IncomingSegment, SegmentDone, StreamSettings};

@@ -84,6 +84,8 @@ pub struct OrchestratorPool {
     /// Orchestrators' last terms for AI requests of a capability and model (each model has its
     /// price, and on-chain its ticket parameters), and when they came.
     ai_infos: HashMap<(String, u32, String), (Instant, OrchestratorInfo)>,
+    /// How long those terms are used: [`AI_INFO_TTL`]; shorter only in tests.
+    ai_info_ttl: Duration,
     /// The last time an AI request took, per orchestrator, pipeline and model.
     ai_latency: HashMap<(String, Pipeline, String), Duration>,
     /// On-chain: how AI requests are paid, and the payer per orchestrator and priced model.
@@ -103,6 +105,7 @@ impl OrchestratorPool {
             signed: None,
             ai_max_prices: HashMap::new(),
             ai_infos: HashMap::new(),
+            ai_info_ttl: AI_INFO_TTL,
             ai_latency: HashMap::new(),
             payments: None,
             ai_payers: HashMap::new(),
@@ -126,6 +129,13 @@ impl OrchestratorPool {
     fn ai_cap(&self, pipeline: Pipeline, model: &str) -> Price {
         let own = self.ai_max_prices.get(&(pipeline, Some(model.to_string())));
         own.or_else(|| self.ai_max_prices.get(&(pipeline, None))).copied().unwrap_or(self.max_price)
+    }
+
+    /// Use orchestrators' terms for AI requests this long before asking again (default
+    /// [`AI_INFO_TTL`]).
+    pub fn ai_info_ttl(mut self, ttl: Duration) -> Self {
+        self.ai_info_ttl = ttl;
+        self
     }
 
     /// Use no orchestrator priced above `max_price` (zero: no cap).
@@ -377,7 +387,9 @@ impl Handler<InferAi> for OrchestratorPool {
         let mut ask = Vec::new();
         for uri in &self.uris {
             match self.ai_infos.get(&(uri.clone(), cap, model_id.clone())) {
-                Some((at, info)) if now.duration_since(*at) < AI_INFO_TTL => known.push((uri.clone(), info.clone())),
+                Some((at, info)) if now.duration_since(*at) < self.ai_info_ttl => {
+                    known.push((uri.clone(), info.clone()))
+                }
                 _ => ask.push(uri.clone()),
             }
         }

@@ -3,16 +3,20 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use lp_actors::gateway::IncomingSegment;
+use futures::future::LocalBoxFuture;
+use lp_actors::gateway::{InProcess, IncomingSegment, OrchestratorTransport, TransportError};
 use lp_actors::orchestrator::{
     LocalWorker, Offer, RegisterWorker, TranscodeFn, TranscodeJob, TranscoderPool, ffmpeg_transcode,
 };
 use lp_pipelines::{InputFormat, TranscodeOptions};
+use lp_wire::{AuthToken, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeResult};
 
 /// One second of 320x180 30 fps H.264 in MPEG-TS.
 pub fn segment() -> Bytes {
@@ -101,5 +105,82 @@ impl Metrics {
     pub fn value(&self, name: &str) -> Option<f64> {
         let text = self.handle.render();
         text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+/// The in-process transport, recording the orchestrators asked for their terms, the segments
+/// and AI requests sent to each, and the sessions ended; with `forge`, every segment's answer
+/// also carries a rendition of that name no one asked for (what a hostile orchestrator could
+/// send).
+#[derive(Clone, Default)]
+pub struct Loopback {
+    pub inner: InProcess,
+    /// The orchestrators asked for their terms, in order.
+    pub asked: Rc<RefCell<Vec<String>>>,
+    pub submitted: Rc<RefCell<Vec<String>>>,
+    /// The session id (from its auth token) of each segment submitted, and of each session the
+    /// gateway ended.
+    pub sessions: Rc<RefCell<Vec<String>>>,
+    pub ended: Rc<RefCell<Vec<String>>>,
+    /// The transcoder URIs AI requests were sent to, in order.
+    pub inferred: Rc<RefCell<Vec<String>>>,
+    pub forge: Option<String>,
+    /// Orchestrators whose URI starts with this never answer for their terms (a host that
+    /// swallows packets).
+    pub silent: Option<&'static str>,
+}
+
+impl OrchestratorTransport for Loopback {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        if self.silent.is_some_and(|prefix| uri.starts_with(prefix)) {
+            return Box::pin(futures::future::pending());
+        }
+        self.asked.borrow_mut().push(uri.to_string());
+        self.inner.get_orchestrator(uri, req)
+    }
+
+    fn submit_segment(
+        &self,
+        uri: &str,
+        seg: SegData,
+        payment: Payment,
+        data: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        self.submitted.borrow_mut().push(uri.to_string());
+        self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
+        let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
+        let Some(name) = self.forge.clone() else { return answer };
+        Box::pin(async move {
+            let mut result = answer.await?;
+            if let lp_wire::TranscodeOutcome::Data(data) = &mut result.result {
+                let mut forged = data.segments[0].clone();
+                (forged.name, forged.width, forged.height) = (name, u32::MAX, u32::MAX);
+                data.segments.push(forged);
+            }
+            Ok(result)
+        })
+    }
+
+    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        self.ended.borrow_mut().push(token.session_id.clone());
+        self.inner.end_session(uri, token)
+    }
+
+    fn infer(
+        &self,
+        uri: &str,
+        pipeline: lp_wire::ai::Pipeline,
+        content_type: &str,
+        body: Bytes,
+        payment: Payment,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
+        self.inferred.borrow_mut().push(uri.to_string());
+        self.inner.infer(uri, pipeline, content_type, body, payment, timeout)
     }
 }
