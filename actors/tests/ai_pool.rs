@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use lp_actors::ai::{AiAnswer, AiBody};
-use lp_actors::gateway::{InProcess, InferAi, MAX_AI_TRIES, OrchestratorPool};
+use lp_actors::gateway::{HasAlternatives, InProcess, InferAi, MAX_AI_TRIES, OrchestratorPool};
 use lp_actors::orchestrator::{
     AiJob, AiPool, LocalWorker, Orchestrator, RegisterWorker, Submit, TranscoderPool, WorkFn, inference,
 };
@@ -150,6 +150,8 @@ async fn the_gateway_prefers_warm_and_moves_on_from_insufficient_capacity() {
     assert_eq!(ran_cold.load(Ordering::SeqCst), 1, "served by the cold orchestrator");
     release_warm.send(()).unwrap();
     blocker.await.unwrap().unwrap().expect("the held job completes");
+    // Busy is not failed: the warm one is not suspended for it.
+    assert!(gateway.send(HasAlternatives("cold".into())).await.unwrap(), "the busy orchestrator was suspended");
 
     // A model neither offers: 400, without trying anyone.
     let unknown = gateway.send(upscale_form("nobody")).await.unwrap();
@@ -334,4 +336,38 @@ async fn an_orchestrator_that_fails_a_request_is_suspended() {
     assert_eq!(*transport.inferred.borrow(), ["bad", "good"]);
     assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
     assert_eq!(*transport.inferred.borrow(), ["bad", "good", "good"], "the failed one was not suspended");
+    assert!(!gateway.send(HasAlternatives("good".into())).await.unwrap());
+}
+
+/// Among equally warm, free orchestrators one not tried yet comes before one whose latency is
+/// known (so each is measured): the second request goes to the other one.
+#[actix::test]
+async fn an_orchestrator_not_tried_yet_comes_before_one_with_a_known_latency() {
+    let transport = Loopback::default();
+    let a = orchestrator("a", true, ai_pool(false).await.0);
+    let b = orchestrator("b", true, ai_pool(false).await.0);
+    let gateway = gateway_over(&transport, vec![("a", a), ("b", b)]).start();
+    for _ in 0..2 {
+        assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
+    }
+    assert_eq!(*transport.inferred.borrow(), ["a", "b"]);
+}
+
+/// A request the orchestrator answers 400 (an image that does not decode) is the client's
+/// fault: that answer is the gateway's, at once; no other orchestrator is tried and none is
+/// suspended.
+#[actix::test]
+async fn a_bad_request_is_answered_as_the_orchestrator_answered_it_without_trying_another() {
+    let transport = Loopback::default();
+    let a = orchestrator("a", true, ai_pool(false).await.0);
+    let b = orchestrator("b", true, ai_pool(false).await.0);
+    let gateway = gateway_over(&transport, vec![("a", a), ("b", b)]).start();
+    let (content_type, body) =
+        lp_testkit::multipart::form(&[("model_id", "x2"), ("prompt", "p")], &[("image", b"not an image")]);
+    let request =
+        InferAi { pipeline: Pipeline::Upscale, model_id: "x2".into(), units: 12, content_type, body: body.into() };
+    let answer = gateway.send(request).await.unwrap();
+    assert_eq!(answer.status, 400, "{}", text(&answer));
+    assert_eq!(transport.inferred.borrow().len(), 1, "{:?}", transport.inferred.borrow());
+    assert!(gateway.send(HasAlternatives("b".into())).await.unwrap(), "a was suspended for the client's request");
 }

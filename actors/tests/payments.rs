@@ -17,7 +17,8 @@ use alloy::signers::local::PrivateKeySigner;
 use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
 use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms};
 use lp_actors::gateway::{
-    GatewayConfig, GatewayHandle, InProcess, PayError, SenderSettings, StreamSettings, TicketSender,
+    GatewayConfig, GatewayHandle, InProcess, InferAi, OrchestratorPool, PayError, SenderSettings, StreamSettings,
+    TicketSender,
 };
 use lp_actors::handle::CallError;
 use lp_actors::orchestrator::{Epoch, OrchestratorHandle, PaymentSettings};
@@ -870,6 +871,27 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
     assert!(text.contains("does not cover the request"), "{text}");
     let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, &body, pay(2, 3)).await;
     assert_eq!(topped.status, 200, "one ticket left from before and three more cover 24 gwei");
+
+    // A gateway that cannot pay (no payment settings) gets the orchestrator's 402: that is the
+    // gateway's payment, not the client's request, so the client is answered 503, not 402; and
+    // the refused terms are forgotten, so the next request asks for new ones.
+    let transport = common::Loopback { inner: net.transport.clone(), ..Default::default() };
+    let unpaying = OrchestratorPool::new(vec![URI.into()], Rc::new(transport.clone())).signed_by(&key(2)).start();
+    for asked in 1..=2 {
+        let request = InferAi {
+            pipeline: Pipeline::Upscale,
+            model_id: "x2".into(),
+            units: 1200,
+            content_type: ct.clone(),
+            body: body.clone(),
+        };
+        let answer = unpaying.send(request).await.unwrap();
+        let lp_actors::ai::AiBody::Full(json) = answer.body else { panic!("a JSON answer") };
+        let text = String::from_utf8_lossy(&json);
+        assert_eq!(answer.status, 503, "{text}");
+        assert!(text.contains("payment refused"), "{text}");
+        assert_eq!(transport.asked.borrow().len(), asked, "the refused terms were used again");
+    }
 }
 
 /// The payment actors, panicked (injected with `InjectPanic`: no ticket or chain answer makes
