@@ -339,14 +339,19 @@ async fn an_orchestrator_that_fails_a_request_is_suspended() {
     assert!(!gateway.send(HasAlternatives("good".into())).await.unwrap());
 }
 
+/// A gateway over two warm, free orchestrators, a and b, listed in that order.
+async fn warm_a_and_b(transport: &Loopback) -> Addr<OrchestratorPool> {
+    let a = orchestrator("a", true, ai_pool(false).await.0);
+    let b = orchestrator("b", true, ai_pool(false).await.0);
+    gateway_over(transport, vec![("a", a), ("b", b)]).start()
+}
+
 /// Among equally warm, free orchestrators one not tried yet comes before one whose latency is
 /// known (so each is measured): the second request goes to the other one.
 #[actix::test]
 async fn an_orchestrator_not_tried_yet_comes_before_one_with_a_known_latency() {
     let transport = Loopback::default();
-    let a = orchestrator("a", true, ai_pool(false).await.0);
-    let b = orchestrator("b", true, ai_pool(false).await.0);
-    let gateway = gateway_over(&transport, vec![("a", a), ("b", b)]).start();
+    let gateway = warm_a_and_b(&transport).await;
     for _ in 0..2 {
         assert_eq!(gateway.send(upscale_form("x2")).await.unwrap().status, 200);
     }
@@ -359,9 +364,7 @@ async fn an_orchestrator_not_tried_yet_comes_before_one_with_a_known_latency() {
 #[actix::test]
 async fn a_bad_request_is_answered_as_the_orchestrator_answered_it_without_trying_another() {
     let transport = Loopback::default();
-    let a = orchestrator("a", true, ai_pool(false).await.0);
-    let b = orchestrator("b", true, ai_pool(false).await.0);
-    let gateway = gateway_over(&transport, vec![("a", a), ("b", b)]).start();
+    let gateway = warm_a_and_b(&transport).await;
     let (content_type, body) =
         lp_testkit::multipart::form(&[("model_id", "x2"), ("prompt", "p")], &[("image", b"not an image")]);
     let request =
