@@ -18,8 +18,8 @@ use actix::prelude::*;
 use bytes::Bytes;
 use common::*;
 use lp_actors::gateway::{
-    End, Gateway, HasAlternatives, HlsRegistry, OrchestratorPool, OrchestratorTransport, Push, SelectOrchestrator,
-    StreamSettings, Suspend,
+    End, Gateway, GetGatewayStatus, HasAlternatives, HlsRegistry, OrchestratorPool, OrchestratorTransport, Push,
+    SelectOrchestrator, StreamSettings, Suspend,
 };
 use lp_actors::orchestrator::{
     AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, SessionSegment,
@@ -367,7 +367,9 @@ async fn the_gateway_refuses_streams_beyond_max_streams() {
 #[actix::test]
 async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
     let data = segment();
-    for (validity, sessions) in [(Duration::from_secs(30 * 60), 1), (Duration::from_secs(60), 3)] {
+    // 200 s is above the margin for the test's few seconds; 150 s is within it.
+    let cases = [(Duration::from_secs(30 * 60), 1), (Duration::from_secs(200), 1), (Duration::from_secs(150), 3)];
+    for (validity, sessions) in cases {
         let transport = Loopback::default();
         let pool = pool_with(real(), 1, 8).await;
         let orch = Orchestrator::new(
@@ -389,6 +391,42 @@ async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
         common::wait_until("the replaced sessions to be ended", || transport.ended.borrow().len() == sessions - 1)
             .await;
         assert_eq!(*transport.ended.borrow(), distinct[..sessions - 1]);
+    }
+}
+
+/// `StreamSession`: a stream ends `idle_timeout` after its last segment, never while one is in
+/// flight however long it takes; then the gateway lists it no more.
+#[actix::test]
+async fn a_stream_ends_when_idle_never_with_a_segment_in_flight() {
+    let (func, release, started) = held();
+    let transport = Loopback::default();
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool_with(func, 1, 8).await).start();
+    transport.inner.add("o", orch);
+    let t: Rc<dyn OrchestratorTransport> = Rc::new(transport);
+    let pool = OrchestratorPool::new(vec!["o".into()], t.clone()).start();
+    let idle = Duration::from_millis(800);
+    let settings = StreamSettings { idle_timeout: idle, ..common::stream_settings() };
+    let profiles = vec![lp_pipelines::preset("P144p30fps16x9").unwrap()];
+    let gateway = Gateway::new(profiles, settings, 10, pool, t).start();
+    let streams = || {
+        let status = gateway.send(GetGatewayStatus);
+        async move { status.await.unwrap().streams }
+    };
+    let pushed =
+        actix::spawn(gateway.send(Push { stream: "a".into(), profiles: None, segment: incoming(0, segment()) }));
+    common::wait_until("the segment at the transcoder", || started.load(Ordering::SeqCst) == 1).await;
+    // Two idle timeouts pass with the segment in flight.
+    tokio::time::sleep(idle * 2).await;
+    assert_eq!(streams().await, ["a"], "ended with a segment in flight");
+    release.send(()).unwrap();
+    assert!(pushed.await.unwrap().unwrap().is_ok());
+    // Half the idle timeout after its last segment it is still up.
+    tokio::time::sleep(idle / 2).await;
+    assert_eq!(streams().await, ["a"], "ended before its idle timeout");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !streams().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the idle stream never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
