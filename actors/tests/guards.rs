@@ -637,6 +637,8 @@ async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
     assert_eq!(done.renditions.len(), 2, "the forged rendition did come back");
     let master = hls.master("f").unwrap();
     assert!(master.contains("f/P144p30fps16x9.m3u8") && !master.contains("escaped"), "{master}");
+    // What players choose a rendition by, read from the segment before it is listed.
+    assert!(master.contains("CODECS=\"avc1.") && master.contains("FRAME-RATE=30.000"), "{master}");
     assert!(hls.media("f", "../../escaped").is_none());
     assert!(gateway.send(End { stream: "f".into(), why: "deleted" }).await.unwrap());
     common::wait_until("the recording ends", || {
