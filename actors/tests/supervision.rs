@@ -14,19 +14,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytes::Bytes;
 use common::*;
-use futures::future::LocalBoxFuture;
 use lp_actors::gateway::{
-    End, Gateway, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push, SegmentDone, TransportError,
+    End, Gateway, HlsRegistry, InProcess, OrchestratorPool, OrchestratorTransport, Push, SegmentDone,
 };
 use lp_actors::orchestrator::{
     AuthSession, GetWorkers, JobError, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, RunJob, SessionEnded,
     SessionSegment, Submit, TranscodeFn, TranscodeJob, TranscoderPool, UnregisterWorker,
 };
 use lp_actors::supervision::{InjectPanic, MAX_RESTARTS, PartReport, Policy, Watchdog};
-use lp_wire::{
-    AuthToken, ErrorCode, OrchestratorInfo, OrchestratorRequest, Payment, SegData, TranscodeData, TranscodeFailure,
-    TranscodeResult,
-};
+use lp_wire::{ErrorCode, TranscodeData, TranscodeFailure};
 use parking_lot::Mutex;
 
 /// Real FFmpeg, except that the first call panics (an injected crash).
@@ -239,49 +235,6 @@ async fn the_gateway_never_resends_a_crashing_segment_to_the_same_orchestrator()
 // transport that panics): no real input can make these actors panic.
 // ---------------------------------------------------------------------------------------------
 
-/// [`loopback`], except that the first segment panics inside the stream session's future.
-struct PanicsOnSubmit(InProcess, std::cell::Cell<bool>);
-
-impl OrchestratorTransport for PanicsOnSubmit {
-    fn get_orchestrator(
-        &self,
-        uri: &str,
-        req: OrchestratorRequest,
-    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
-        self.0.get_orchestrator(uri, req)
-    }
-
-    fn submit_segment(
-        &self,
-        uri: &str,
-        seg: SegData,
-        payment: Payment,
-        data: Bytes,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
-        if !self.1.replace(true) {
-            panic!("injected panic in the stream session");
-        }
-        self.0.submit_segment(uri, seg, payment, data, timeout)
-    }
-
-    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
-        self.0.end_session(uri, token)
-    }
-
-    fn infer(
-        &self,
-        uri: &str,
-        pipeline: lp_wire::ai::Pipeline,
-        content_type: &str,
-        body: Bytes,
-        payment: Payment,
-        timeout: Duration,
-    ) -> LocalBoxFuture<'static, Result<lp_actors::ai::AiAnswer, TransportError>> {
-        self.0.infer(uri, pipeline, content_type, body, payment, timeout)
-    }
-}
-
 /// The roles as the node wires them: every long-lived actor under `watchdog`, one real worker.
 struct Stack {
     gateway: Addr<Gateway>,
@@ -297,7 +250,10 @@ async fn stack(watchdog: &Watchdog, panic_on_first_submit: bool) -> Stack {
         .supervised_by(watchdog);
     let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);
     let transport: Rc<dyn OrchestratorTransport> = match panic_on_first_submit {
-        true => Rc::new(PanicsOnSubmit(loopback(orchestrator), Default::default())),
+        // The first segment panics inside the stream session's future.
+        true => {
+            Rc::new(common::Loopback { inner: loopback(orchestrator), panics: Rc::new(1.into()), ..Default::default() })
+        }
         false => Rc::new(loopback(orchestrator)),
     };
     let opool = OrchestratorPool::new(vec!["loopback".into()], transport.clone());

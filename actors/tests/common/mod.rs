@@ -125,6 +125,8 @@ pub struct Loopback {
     /// The transcoder URIs AI requests were sent to, in order.
     pub inferred: Rc<RefCell<Vec<String>>>,
     pub forge: Option<String>,
+    /// How many of the next segments panic when submitted (inside the caller's future).
+    pub panics: Rc<std::cell::Cell<u32>>,
     /// Orchestrators whose URI starts with this never answer for their terms (a host that
     /// swallows packets).
     pub silent: Option<&'static str>,
@@ -151,6 +153,10 @@ impl OrchestratorTransport for Loopback {
         data: Bytes,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        if self.panics.get() > 0 {
+            self.panics.set(self.panics.get() - 1);
+            panic!("injected panic in the stream session");
+        }
         self.submitted.borrow_mut().push(uri.to_string());
         self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
         let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
