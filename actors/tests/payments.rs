@@ -15,7 +15,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
-use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms};
+use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms, PayUnits};
 use lp_actors::gateway::{
     GatewayConfig, GatewayHandle, InProcess, InferAi, OrchestratorPool, PayError, SenderSettings, StreamSettings,
     TicketSender,
@@ -29,6 +29,7 @@ use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::client::{ChainClient, http_provider};
 use lp_chain::db::TicketStatus;
 use lp_chain::devnet::{DevnetParams, deploy};
+use lp_chain::pm::recipient::MAX_SENDER_NONCES;
 use lp_chain::pm::sender::sign_tickets;
 use lp_chain::pm::{Price, Recipient, SenderLimits, TicketParams};
 use lp_chain::tx::TxPolicy;
@@ -550,6 +551,28 @@ async fn a_price_rise_above_twice_the_first_drops_the_session() {
     sender.send(NewTerms(tripled)).await.unwrap();
     let err = sender.send(fee).await.unwrap().unwrap_err();
     assert!(matches!(err, PayError::PriceRose { .. }), "{err}");
+}
+
+/// A set of parameters takes at most `MAX_SENDER_NONCES` tickets at the orchestrator: the
+/// gateway sends up to that many on one set, then asks for new terms rather than send tickets
+/// the orchestrator would refuse; new parameters start again from nonce 1.
+#[actix::test]
+async fn a_sender_asks_for_new_terms_before_its_nonces_pass_the_receivers_cap() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let info = net.terms(2).await.unwrap();
+    let ev = params_of(&info).ev();
+    let sender = TicketSender::new(net.sender_settings(2).await, &info).expect("a priced session").start();
+    // Units (pixels at the session's price) worth `tickets` tickets.
+    let worth = |tickets: usize| PayUnits((ev * U256::from(tickets) / U256::from(opts.price)).to());
+    let (payment, _) = sender.send(worth(MAX_SENDER_NONCES)).await.unwrap().expect("the whole cap on one set");
+    assert_eq!(payment.ticket_sender_params.len(), MAX_SENDER_NONCES);
+    let err = sender.send(worth(1)).await.unwrap().unwrap_err();
+    assert!(matches!(err, PayError::Refresh(_)), "{err}");
+    sender.send(NewTerms(net.terms(2).await.unwrap())).await.unwrap();
+    let (payment, _) = sender.send(worth(1)).await.unwrap().expect("paid on the new parameters");
+    let nonces: Vec<u32> = payment.ticket_sender_params.iter().map(|t| t.sender_nonce).collect();
+    assert_eq!(nonces, [1]);
 }
 
 #[actix::test]

@@ -329,3 +329,23 @@ impl Handler<NewTerms> for TicketSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lp_chain::pm::sender::Unfunded;
+
+    /// Each reason no payment was made has its own `reason` label, declared at start.
+    #[test]
+    fn every_pay_error_has_its_own_declared_label() {
+        let errors = [
+            PayError::Refresh("expired".into()),
+            PayError::PriceRose { initial: Price::ZERO, now: Price::ZERO },
+            PayError::Rejected(ParamsRejected::Unfunded(Unfunded::NoDeposit)),
+            PayError::Rejected(ParamsRejected::NoExpiration),
+            PayError::Unusable("no head".into()),
+        ];
+        let reasons: Vec<&str> = errors.iter().map(PayError::reason).collect();
+        assert_eq!(reasons, PayError::REASONS);
+    }
+}

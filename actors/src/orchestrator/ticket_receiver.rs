@@ -522,3 +522,38 @@ impl Handler<ForgetSession> for TicketReceiver {
         self.sessions.remove(&session);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lp_chain::pm::params::ParamsError;
+
+    /// Each refusal's `error_code` label is declared at start (`CODES`), in order, and no two
+    /// kinds of refusal share one (the labels tell an operator which check failed).
+    #[test]
+    fn every_refusal_has_its_own_declared_label() {
+        let a = Address::ZERO;
+        let refusals = [
+            PaymentRefused::Malformed(Malformed("sender".into())),
+            PaymentRefused::NoPrice,
+            PaymentRefused::PriceChanged { fixed: Price::ZERO, expected: Price::ZERO },
+            PaymentRefused::RecipientInactive,
+            PaymentRefused::SenderUnlocking(3),
+            TicketError::WrongRecipient { expected: a, got: a }.into(),
+            TicketError::ZeroSender.into(),
+            TicketError::InvalidRecipientRand.into(),
+            TicketError::WrongSigner { sender: a, signer: a }.into(),
+            TicketError::Replayed(1).into(),
+            TicketError::TooManyNonces.into(),
+            TicketError::Expired { expiration_block: 1, block: 2 }.into(),
+            PaymentRefused::InsufficientBalance { balance: 0, ev: U256::from(1) },
+            ParamsError::NoRound.into(),
+            PaymentRefused::IssuedBeforeRestart,
+            PaymentRefused::NoChainView,
+            PaymentRefused::Chain("rpc".into()),
+            PaymentRefused::Store("disk".into()),
+        ];
+        let codes: Vec<&str> = refusals.iter().map(PaymentRefused::code).collect();
+        assert_eq!(codes, PaymentRefused::CODES);
+    }
+}
