@@ -1,0 +1,192 @@
+//! The sender watcher on a real local chain (anvil, our contracts): a sender's funds are read
+//! once and kept between the TicketBroker's events, read again on an event naming the sender
+//! and at a new round; the max float is the sender's reserve shared by the pool, less the face
+//! value in flight; the chain view's block never goes backwards; an orchestrator's activity is
+//! read again at each new round. Each message is the one the block watcher, round watcher or
+//! redeemer sends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::providers::ext::AnvilApi;
+use alloy::signers::local::PrivateKeySigner;
+use lp_actors::chain::{
+    ChainEvent, ChainView, GetChainView, GetSender, PendingChanged, RedeemGas, RoundChanged, SenderView, SenderWatcher,
+};
+use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
+use lp_chain::client::{ChainClient, RoundInfo, http_provider};
+use lp_chain::devnet::{DevnetParams, deploy};
+use lp_chain::tx::TxPolicy;
+
+const ETH: u64 = 1_000_000_000_000_000_000;
+
+fn eth(n: u64) -> U256 {
+    U256::from(n) * U256::from(ETH)
+}
+
+fn key(i: usize) -> PrivateKeySigner {
+    DEV_KEYS[i].parse().unwrap()
+}
+
+/// Contracts on a fresh anvil, an orchestrator account (dev account 1, with LPT, not registered)
+/// and a gateway (dev account 2) with 1 ETH of deposit and 1 ETH of reserve.
+struct Chain {
+    _anvil: Anvil,
+    url: String,
+    orchestrator: Arc<ChainClient>,
+    gateway: Arc<ChainClient>,
+}
+
+impl Chain {
+    async fn start() -> Chain {
+        let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+        let url = anvil.url();
+        let params = DevnetParams { round_length: 50, ..Default::default() };
+        let d = deploy(&url, DEV_KEYS[0], &params, &[(key(1).address(), eth(1000))]).await.unwrap();
+        let controller = d.contracts.controller;
+        let orchestrator = Self::client(&url, controller, 1).await;
+        if !orchestrator.current_round().await.unwrap().initialized {
+            orchestrator.initialize_round().await.unwrap();
+        }
+        let gateway = Self::client(&url, controller, 2).await;
+        gateway.fund(eth(1), eth(1)).await.unwrap();
+        Chain { _anvil: anvil, url, orchestrator, gateway }
+    }
+
+    async fn client(url: &str, controller: Address, i: usize) -> Arc<ChainClient> {
+        Arc::new(ChainClient::connect(url, controller, Some(key(i)), TxPolicy::default()).await.unwrap())
+    }
+
+    /// A watcher reading the chain as the orchestrator, once it has its first chain view.
+    async fn watcher(&self, watcher: SenderWatcher) -> (Addr<SenderWatcher>, ChainView) {
+        let addr = watcher.start();
+        let view = eventually("the first chain view", || async { addr.send(GetChainView).await.unwrap() }).await;
+        (addr, view)
+    }
+
+    async fn round(&self) -> RoundInfo {
+        self.orchestrator.current_round().await.unwrap()
+    }
+}
+
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sender(watcher: &Addr<SenderWatcher>, sender: Address) -> SenderView {
+    watcher.send(GetSender(sender)).await.unwrap().unwrap()
+}
+
+fn head(l1_number: u64) -> ChainEvent {
+    ChainEvent::NewHead { number: l1_number, hash: B256::ZERO, l1_number }
+}
+
+#[actix::test]
+async fn funds_are_kept_between_events_and_read_again_on_an_event_naming_the_sender() {
+    let chain = Chain::start().await;
+    let (watcher, view) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone())).await;
+    let g = key(2).address();
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1));
+
+    // More deposit, which the watcher hears of only through the broker's event.
+    let receipt = chain.gateway.fund(eth(1), U256::ZERO).await.unwrap();
+    watcher.send(head(view.block + 1)).await.unwrap();
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1), "kept across a new head: no read per head");
+    let logs = receipt.inner.logs().to_vec();
+    assert!(!logs.is_empty(), "fundDeposit logs DepositFunded");
+    watcher.send(ChainEvent::Logs(Arc::new(logs))).await.unwrap();
+    eventually("the deposit read again after the event", || async {
+        (sender(&watcher, g).await.info.deposit == eth(2)).then_some(())
+    })
+    .await;
+}
+
+#[actix::test]
+async fn a_new_round_reads_every_cached_sender_again() {
+    let chain = Chain::start().await;
+    let (watcher, _) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone())).await;
+    let g = key(2).address();
+    assert_eq!(sender(&watcher, g).await.info.reserve, eth(1));
+    chain.gateway.fund(U256::ZERO, eth(1)).await.unwrap();
+    let round = chain.round().await;
+    watcher.send(RoundChanged(RoundInfo { round: round.round + 1, ..round })).await.unwrap();
+    eventually("the reserve read again at the new round", || async {
+        (sender(&watcher, g).await.info.reserve == eth(2)).then_some(())
+    })
+    .await;
+}
+
+/// go-livepeer's max float (§4.5): the reserve split over the pool's members, and less the face
+/// value of this node's redemptions in flight once that is more than a third of the deposit.
+#[actix::test]
+async fn the_max_float_is_the_reserves_share_of_the_pool_less_the_face_value_in_flight() {
+    let chain = Chain::start().await;
+    let (watcher, _) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone())).await;
+    let g = key(2).address();
+    let round = chain.round().await;
+    watcher.send(RoundChanged(RoundInfo { pool_size: 1, ..round.clone() })).await.unwrap();
+    assert_eq!(sender(&watcher, g).await.max_float, eth(1), "the whole reserve for a pool of one");
+    watcher.send(RoundChanged(RoundInfo { pool_size: 4, ..round.clone() })).await.unwrap();
+    assert_eq!(sender(&watcher, g).await.max_float, eth(1) / U256::from(4), "a quarter each for four");
+
+    watcher.send(RoundChanged(RoundInfo { pool_size: 1, ..round })).await.unwrap();
+    let half = eth(1) / U256::from(2);
+    watcher.send(PendingChanged { sender: g, pending: half }).await.unwrap();
+    assert_eq!(sender(&watcher, g).await.max_float, half, "less what is being redeemed");
+    watcher.send(PendingChanged { sender: g, pending: U256::ZERO }).await.unwrap();
+    assert_eq!(sender(&watcher, g).await.max_float, eth(1), "all of it once the redemption is done");
+}
+
+#[actix::test]
+async fn the_chain_view_takes_the_redeemers_gas_and_its_block_never_goes_backwards() {
+    let chain = Chain::start().await;
+    let (watcher, view) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone())).await;
+    assert_eq!(view.redeem_gas, None, "no estimate before the redeemer's");
+    assert!(view.recipient_active, "a gateway's watcher watches no recipient");
+    watcher.send(RedeemGas(123_456)).await.unwrap();
+    watcher.send(head(view.block + 10)).await.unwrap();
+    // A reorg to a shorter chain: parameters already expired must stay expired.
+    watcher.send(head(view.block + 5)).await.unwrap();
+    let now = watcher.send(GetChainView).await.unwrap().unwrap();
+    assert_eq!((now.block, now.redeem_gas), (view.block + 10, Some(123_456)));
+}
+
+#[actix::test]
+async fn an_orchestrator_is_seen_active_from_the_round_it_joins() {
+    let chain = Chain::start().await;
+    let o = key(1).address();
+    let (watcher, _) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone()).recipient(o)).await;
+    assert!(!watcher.send(GetChainView).await.unwrap().unwrap().recipient_active, "not registered");
+
+    chain.orchestrator.register(eth(500), 0, 1_000_000, "https://o.test:8935").await.unwrap();
+    let round = chain.round().await;
+    let provider = http_provider(&chain.url).unwrap();
+    let block = provider.get_block_number().await.unwrap();
+    provider.anvil_mine(Some(round.start_block + round.length - block), None).await.unwrap();
+    chain.orchestrator.initialize_round().await.unwrap();
+    watcher.send(RoundChanged(chain.round().await)).await.unwrap();
+    eventually("the orchestrator active in the new round", || async {
+        watcher.send(GetChainView).await.unwrap().unwrap().recipient_active.then_some(())
+    })
+    .await;
+}
+
+/// A gateway's own account is read at start; asked before that read is back, the watcher reads
+/// it then: it never answers the empty funds it starts from.
+#[actix::test]
+async fn a_gateways_own_funds_are_never_answered_before_they_are_read() {
+    let chain = Chain::start().await;
+    let g = key(2).address();
+    let watcher = SenderWatcher::new(chain.gateway.clone()).own(g).start();
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1));
+}
