@@ -47,7 +47,7 @@ declare -A GROUP_SPECS=(
     [pm]="lp-chain|chain/src/pm/*.rs|--lib --test pm --test pm_props"
     [admission]="lp-actors|actors/src/orchestrator/auth.rs actors/src/orchestrator/auth_session.rs actors/src/orchestrator/orchestrator.rs actors/src/orchestrator/worker_pool.rs|--lib --test guards --test supervision --test ai_pool --test payments"
     [gateway]="lp-actors|actors/src/gateway/stream_session.rs actors/src/gateway/orchestrator_pool.rs|--lib --test guards --test supervision --test payments --test ai_pool"
-    [payments]="lp-actors|actors/src/orchestrator/ticket_receiver.rs actors/src/gateway/ticket_sender.rs actors/src/chain/sender_watcher.rs actors/src/chain/redeemer.rs|--lib --test payments --test redeemer"
+    [payments]="lp-actors|actors/src/orchestrator/ticket_receiver.rs actors/src/gateway/ticket_sender.rs actors/src/chain/sender_watcher.rs actors/src/chain/redeemer.rs|--lib --test payments --test redeemer --test sender_watcher"
     [chain]="lp-actors|actors/src/chain/block_watcher.rs actors/src/chain/round_watcher.rs actors/src/chain/round_initializer.rs actors/src/chain/reward_caller.rs actors/src/chain/orchestrator_registry.rs|--lib --test chain --test chain_replaced"
 )
 ORDER=(pm admission gateway payments chain)
