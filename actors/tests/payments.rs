@@ -575,6 +575,37 @@ async fn a_sender_asks_for_new_terms_before_its_nonces_pass_the_receivers_cap() 
     assert_eq!(nonces, [1]);
 }
 
+/// A sender pays what its terms ask for its own work: nothing on free terms (no price, or
+/// tickets worth nothing), and for an AI model that model's own price among the several listed
+/// for its pipeline.
+#[actix::test]
+async fn a_sender_pays_its_own_models_price_and_nothing_on_free_terms() {
+    let net = Net::start(&Options::default()).await;
+    let info = net.terms(2).await.unwrap();
+    let settings = net.sender_settings(2).await;
+    let mut free = info.clone();
+    free.price_info = Some(price_to_wire(Price::ZERO));
+    assert!(TicketSender::new(settings.clone(), &free).is_none(), "a free price: nothing to pay");
+    let mut worthless = info.clone();
+    let mut params = params_of(&info);
+    params.win_prob = U256::ZERO;
+    worthless.ticket_params = Some(params_to_wire(&params));
+    assert!(TicketSender::new(settings.clone(), &worthless).is_none(), "tickets that never win: nothing to pay");
+
+    let cap = Pipeline::Upscale.capability();
+    let price = |model: &str, price_per_unit| lp_wire::PriceInfo {
+        price_per_unit,
+        pixels_per_unit: 1,
+        capability: cap,
+        constraint: model.into(),
+    };
+    let mut ai = info;
+    ai.capabilities_prices = vec![price("a", 1_000), price("b", 2_000)];
+    let sender = TicketSender::for_model(settings, &ai, cap, "b").expect("a priced model").start();
+    let (payment, _) = sender.send(PayUnits(1_000)).await.unwrap().unwrap();
+    assert_eq!(payment.expected_price.map(|p| p.price_per_unit), Some(2_000), "model b's price, not a's");
+}
+
 #[actix::test]
 async fn the_ticket_secret_survives_a_restart_so_issued_parameters_stay_valid() {
     let opts = Options::default();
