@@ -606,6 +606,30 @@ async fn a_sender_pays_its_own_models_price_and_nothing_on_free_terms() {
     assert_eq!(payment.expected_price.map(|p| p.price_per_unit), Some(2_000), "model b's price, not a's");
 }
 
+/// The payment settings show in a log with their accounts, never with the keys behind them.
+#[actix::test]
+async fn payment_settings_show_their_accounts_never_their_keys() {
+    let net = Net::start(&Options::default()).await;
+    let gateway = format!("{:?}", net.sender_settings(2).await);
+    assert!(gateway.contains(&format!("{:?}", key(2).address())), "{gateway}");
+    assert!(!gateway.contains(DEV_KEYS[2].trim_start_matches("0x")), "{gateway}");
+    let secret = net.store.send(RecipientSecret).await.unwrap();
+    let orchestrator = format!(
+        "{:?}",
+        PaymentSettings {
+            recipient: Arc::new(Recipient::new(key(1).address(), secret)),
+            ev: U256::from(EV),
+            max_face_value: U256::ZERO,
+            redeem_gas: 1,
+            store: net.store.clone(),
+            chain: net.o_senders.clone(),
+            epoch: Epoch::random(),
+        }
+    );
+    assert!(orchestrator.contains(&format!("{:?}", key(1).address())), "{orchestrator}");
+    assert!(!orchestrator.contains(&alloy::hex::encode(secret)), "{orchestrator}");
+}
+
 #[actix::test]
 async fn the_ticket_secret_survives_a_restart_so_issued_parameters_stay_valid() {
     let opts = Options::default();
