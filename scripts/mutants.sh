@@ -11,7 +11,8 @@
 #                    pm          lp-chain's ticket primitives (signatures, EV, face value, checks)
 #                    admission   the orchestrator's auth, sessions, caps and worker pool
 #                    gateway     the gateway's stream session and orchestrator selection
-#                    payments    ticket receiver, ticket sender, sender watcher, redeemer
+#                    tickets     the orchestrator's ticket receiver and the gateway's ticket sender
+#                    settlement  sender watcher (funds, max float, chain view) and redeemer
 #                    chain       block and round watchers, round initializer, reward caller,
 #                                orchestrator registry
 #   MUTANTS_ARGS     more cargo-mutants arguments (e.g. "--shard 0/4", "--re ticket_count")
@@ -47,10 +48,11 @@ declare -A GROUP_SPECS=(
     [pm]="lp-chain|chain/src/pm/*.rs|--lib --test pm --test pm_props"
     [admission]="lp-actors|actors/src/orchestrator/auth.rs actors/src/orchestrator/auth_session.rs actors/src/orchestrator/orchestrator.rs actors/src/orchestrator/worker_pool.rs|--lib --test guards --test supervision --test ai_pool --test payments"
     [gateway]="lp-actors|actors/src/gateway/stream_session.rs actors/src/gateway/orchestrator_pool.rs|--lib --test guards --test supervision --test payments --test ai_pool"
-    [payments]="lp-actors|actors/src/orchestrator/ticket_receiver.rs actors/src/gateway/ticket_sender.rs actors/src/chain/sender_watcher.rs actors/src/chain/redeemer.rs|--lib --test payments --test redeemer --test sender_watcher"
+    [tickets]="lp-actors|actors/src/orchestrator/ticket_receiver.rs actors/src/gateway/ticket_sender.rs|--lib --test payments"
+    [settlement]="lp-actors|actors/src/chain/sender_watcher.rs actors/src/chain/redeemer.rs|--lib --test payments --test redeemer --test sender_watcher"
     [chain]="lp-actors|actors/src/chain/block_watcher.rs actors/src/chain/round_watcher.rs actors/src/chain/round_initializer.rs actors/src/chain/reward_caller.rs actors/src/chain/orchestrator_registry.rs|--lib --test chain --test chain_replaced"
 )
-ORDER=(pm admission gateway payments chain)
+ORDER=(pm admission gateway tickets settlement chain)
 
 summary=()
 for group in ${MUTANTS_GROUPS:-${ORDER[*]}}; do
