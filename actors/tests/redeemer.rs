@@ -2,7 +2,10 @@
 //! store: real winning tickets (the recipient an active transcoder, winProb = 2^256 − 1, signed
 //! by a funded sender) are queued, redeemed once their parameters expire, batched, retried
 //! through a lack of funds and an RPC endpoint that is down, recorded when someone else redeemed
-//! them or they expired, redeemed after a restart and after a panic.
+//! them or they expired, redeemed after a restart and after a panic. Each outcome is also
+//! counted: `livepeer_value_redeemed`, `livepeer_ticket_redemption_errors{error}`.
+
+mod common;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
+use common::Metrics;
 use lp_actors::chain::{ChainEvent, ChainSettings, GetPending, PendingChanged, Redeemer, SetPendingListener};
 use lp_actors::store::{QueueWinningTicket, Store, WinningTickets};
 use lp_actors::supervision::{InjectPanic, Watchdog};
@@ -205,6 +209,7 @@ impl Handler<PendingChanged> for Listener {
 
 #[actix::test]
 async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
+    let metrics = Metrics::local();
     let net = Net::start().await;
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
@@ -240,6 +245,7 @@ async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
     eprintln!("gas of one ticket redeemed alone (redeemWinningTicket): {gas}, tx {tx}");
     assert!(net.o.is_used_ticket(hash(&t)).await.unwrap());
     assert_eq!(net.fees().await, fees_before + face_value, "the orchestrator's fees rose by the face value");
+    assert_eq!(metrics.value("livepeer_value_redeemed"), Some(1e8), "0.1 ETH, in gwei");
 
     // The face value was in flight while the redemption was sent, and is no more.
     let s = net.s_addr();
@@ -311,6 +317,7 @@ async fn tickets_due_in_the_same_block_are_redeemed_in_one_batch() {
 
 #[actix::test]
 async fn a_ticket_whose_sender_cannot_pay_yet_is_retried_until_it_is_funded() {
+    let metrics = Metrics::local();
     let net = Net::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
@@ -344,6 +351,7 @@ async fn a_ticket_whose_sender_cannot_pay_yet_is_retried_until_it_is_funded() {
     assert_eq!((r.attempts, r.paid), (3, Some(face_value)));
     assert!(r.tx_hash.is_some());
     assert_eq!(net.fees().await, fees_before + face_value);
+    assert_eq!(metrics.value(r#"livepeer_ticket_redemption_errors{error="revert"}"#), Some(2.0));
 }
 
 /// The broker skips, silently, a ticket that fails inside a batch. Here the sender drains its
@@ -410,6 +418,7 @@ async fn tickets_a_batch_skipped_are_tried_alone_for_their_reason_and_kept() {
 
 #[actix::test]
 async fn tickets_wait_while_the_rpc_endpoint_is_down_and_are_redeemed_when_it_returns() {
+    let metrics = Metrics::local();
     let net = Net::start().await;
     net.fund_sender().await;
     let proxy = Proxy::start(net.anvil.port());
@@ -444,10 +453,14 @@ async fn tickets_wait_while_the_rpc_endpoint_is_down_and_are_redeemed_when_it_re
     assert_eq!((ra.attempts, rb.attempts), (3, 3));
     assert_eq!(ra.tx_hash, rb.tx_hash, "redeemed together, in one batch");
     assert_eq!(net.fees().await, fees_before + eth_tenths(3));
+    let rpc_errors = metrics.value(r#"livepeer_ticket_redemption_errors{error="rpc"}"#);
+    assert_eq!(rpc_errors, Some(4.0), "two failed attempts of each ticket");
+    assert_eq!(metrics.value("livepeer_value_redeemed"), Some(3e8));
 }
 
 #[actix::test]
 async fn a_ticket_someone_else_redeemed_first_is_recorded_and_not_retried() {
+    let metrics = Metrics::local();
     let net = Net::start().await;
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
@@ -469,10 +482,13 @@ async fn a_ticket_someone_else_redeemed_first_is_recorded_and_not_retried() {
     net.tick(&redeemer).await;
     settle().await;
     assert_eq!(row(&store, &t).await.attempts, 1, "not retried");
+    assert_eq!(metrics.value(r#"livepeer_ticket_redemption_errors{error="used"}"#), Some(1.0));
+    assert_eq!(metrics.value("livepeer_value_redeemed"), None, "not by us: nothing counted");
 }
 
 #[actix::test]
 async fn an_expired_ticket_and_one_without_a_block_hash_are_failed_and_not_retried() {
+    let metrics = Metrics::local();
     let net = Net::start().await;
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
@@ -499,6 +515,10 @@ async fn an_expired_ticket_and_one_without_a_block_hash_are_failed_and_not_retri
     for t in [&old, &future] {
         let r = row(&store, t).await;
         assert_eq!((r.status, r.attempts, r.tx_hash), (TicketStatus::Failed, 1, None), "not retried");
+    }
+    for error in ["expired", "no_block_hash"] {
+        let series = format!(r#"livepeer_ticket_redemption_errors{{error="{error}"}}"#);
+        assert_eq!(metrics.value(&series), Some(1.0), "{error}");
     }
 }
 
