@@ -365,6 +365,12 @@ async fn two_streams_of_one_gateway_keep_their_own_balances() {
     let sessions = &received[0].sessions;
     assert_eq!(sessions.len(), 2, "one balance per stream's session: {sessions:?}");
     assert!(sessions.iter().all(|s| s.balance >= 0), "{sessions:?}");
+    // A stream that ends: its orchestrator session ends, and its balance is forgotten.
+    assert!(gateway.end("a".into(), "test").await);
+    eventually("the ended stream's balance forgotten", || async {
+        (net.orchestrator.payments().await.unwrap()[0].sessions.len() == 1).then_some(())
+    })
+    .await;
 }
 
 #[actix::test]
@@ -406,7 +412,9 @@ async fn each_bad_ticket_is_refused_with_its_own_error_and_no_credit() {
         assert!(msg.contains("the payment expects"), "{msg}");
     }
 
-    assert!(net.orchestrator.payments().await.unwrap()[0].tickets == 0, "nothing was credited");
+    let r = net.orchestrator.payments().await.unwrap().remove(0);
+    assert_eq!(r.tickets, 0, "nothing was credited");
+    assert!(r.sessions.is_empty(), "a refused payment opens no balance: {r:?}");
 
     // A valid payment is taken; the same nonces again are a replay.
     let (seg, payment) = paid_segment(&info, &params, 2, 1, 3);
