@@ -30,7 +30,7 @@ use lp_chain::client::{ChainClient, http_provider};
 use lp_chain::db::TicketStatus;
 use lp_chain::devnet::{DevnetParams, deploy};
 use lp_chain::pm::recipient::MAX_SENDER_NONCES;
-use lp_chain::pm::sender::sign_tickets;
+use lp_chain::pm::sender::{fee_estimate, sign_tickets, ticket_count};
 use lp_chain::pm::{Price, Recipient, SenderLimits, TicketParams};
 use lp_chain::tx::TxPolicy;
 use lp_pipelines::ai::{ModelSet, ModelSpec, Runtime, RuntimeOptions};
@@ -331,7 +331,13 @@ async fn segments_are_paid_and_the_orchestrator_credits_exactly_what_the_gateway
     let opts = Options::default();
     let net = Net::start(&opts).await;
     let gateway = net.gateway(2, &opts).await;
-    for seq in 0..4 {
+    gateway.push("paid".into(), None, common::incoming(0, common::segment())).await.unwrap();
+    // The first segment pays go-livepeer's fee estimate of its renditions (one second of 144p at
+    // 30 fps, here 1.4 tickets' worth) in whole tickets.
+    let fee = fee_estimate(&[(256, 144, 30.0)], 1000, Price { per_unit: opts.price, pixels_per_unit: 1 });
+    let first = gateway.report().await.unwrap().payments.unwrap().tickets;
+    assert_eq!(first, u64::from(ticket_count(fee, 0, U256::from(EV))), "fee {fee} wei");
+    for seq in 1..4 {
         gateway.push("paid".into(), None, common::incoming(seq, common::segment())).await.unwrap();
     }
     let sent = gateway.report().await.unwrap().payments.expect("the gateway reports its payments");
