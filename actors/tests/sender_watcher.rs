@@ -15,6 +15,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use lp_actors::chain::{
     ChainEvent, ChainView, GetChainView, GetSender, PendingChanged, RedeemGas, RoundChanged, SenderView, SenderWatcher,
+    chain_view,
 };
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
 use lp_chain::client::{ChainClient, RoundInfo, http_provider};
@@ -60,10 +61,11 @@ impl Chain {
         Arc::new(ChainClient::connect(url, controller, Some(key(i)), TxPolicy::default()).await.unwrap())
     }
 
-    /// A watcher reading the chain as the orchestrator, once it has its first chain view.
+    /// A watcher and its first chain view, asked for at once: `chain_view` waits for the
+    /// watcher's first reads (a node takes requests before they are back).
     async fn watcher(&self, watcher: SenderWatcher) -> (Addr<SenderWatcher>, ChainView) {
         let addr = watcher.start();
-        let view = eventually("the first chain view", || async { addr.send(GetChainView).await.unwrap() }).await;
+        let view = chain_view(&addr).await.expect("the first chain view, waited for");
         (addr, view)
     }
 
