@@ -13,6 +13,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
+use lp_actors::chain::sender_watcher::VIEW_WAIT;
 use lp_actors::chain::{
     ChainEvent, ChainView, GetChainView, GetSender, PendingChanged, RedeemGas, RoundChanged, SenderView, SenderWatcher,
     chain_view,
@@ -35,8 +36,9 @@ fn key(i: usize) -> PrivateKeySigner {
 /// Contracts on a fresh anvil, an orchestrator account (dev account 1, with LPT, not registered)
 /// and a gateway (dev account 2) with 1 ETH of deposit and 1 ETH of reserve.
 struct Chain {
-    _anvil: Anvil,
+    anvil: Anvil,
     url: String,
+    controller: Address,
     orchestrator: Arc<ChainClient>,
     gateway: Arc<ChainClient>,
 }
@@ -54,7 +56,7 @@ impl Chain {
         }
         let gateway = Self::client(&url, controller, 2).await;
         gateway.fund(eth(1), eth(1)).await.unwrap();
-        Chain { _anvil: anvil, url, orchestrator, gateway }
+        Chain { anvil, url, controller, orchestrator, gateway }
     }
 
     async fn client(url: &str, controller: Address, i: usize) -> Arc<ChainClient> {
@@ -191,4 +193,19 @@ async fn a_gateways_own_funds_are_never_answered_before_they_are_read() {
     let g = key(2).address();
     let watcher = SenderWatcher::new(chain.gateway.clone()).own(g).start();
     assert_eq!(sender(&watcher, g).await.info.deposit, eth(1));
+}
+
+/// A node whose chain endpoint is down answers "no chain view" after `VIEW_WAIT`: it does not
+/// hold a request for ever.
+#[actix::test]
+async fn the_chain_view_is_waited_for_at_most_view_wait() {
+    let chain = Chain::start().await;
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let client = Chain::client(&proxy.url(), chain.controller, 1).await;
+    proxy.take_down();
+    let watcher = SenderWatcher::new(client).start();
+    let asked = Instant::now();
+    assert_eq!(chain_view(&watcher).await, None);
+    let waited = asked.elapsed();
+    assert!(waited >= VIEW_WAIT && waited < VIEW_WAIT * 3, "{waited:?}");
 }
