@@ -7,13 +7,14 @@ mod common;
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
+use common::eventually;
 use lp_actors::chain::{ChainActors, ChainSettings, ChainView, GetChainView, SenderWatcher};
 use lp_actors::gateway::ticket_sender::{CreatePayment, NewTerms, PayUnits};
 use lp_actors::gateway::{
@@ -276,17 +277,6 @@ impl Net {
     async fn terms(&self, i: usize) -> Result<OrchestratorInfo, CallError> {
         let (address, sig) = sign_request(&key(i));
         self.orchestrator.info(OrchestratorRequest { address, sig, ..Default::default() }).await
-    }
-}
-
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

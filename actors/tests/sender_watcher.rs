@@ -5,14 +5,17 @@
 //! read again at each new round. Each message is the one the block watcher, round watcher or
 //! redeemer sends.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
+use common::eventually;
 use lp_actors::chain::sender_watcher::VIEW_WAIT;
 use lp_actors::chain::{
     ChainEvent, ChainView, GetChainView, GetSender, PendingChanged, RedeemGas, RoundChanged, SenderView, SenderWatcher,
@@ -73,17 +76,6 @@ impl Chain {
 
     async fn round(&self) -> RoundInfo {
         self.orchestrator.current_round().await.unwrap()
-    }
-}
-
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -89,6 +89,18 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Wait (up to 30 s, a chain's pace) until `f` answers `Some`, and answer it.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The metrics this test's thread records (the actors of an `actix::test` run on it).
 pub struct Metrics {
     handle: metrics_exporter_prometheus::PrometheusHandle,
