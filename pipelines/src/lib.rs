@@ -46,6 +46,7 @@ mod fps;
 pub mod profile;
 pub mod segmenter;
 pub mod transcode;
+mod ts;
 
 pub use error::{ProfileError, SegmenterError, TranscodeError};
 pub use profile::{
