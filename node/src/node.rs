@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::channel::mpsc;
 use lp_actors::chain::{ChainSettings, SenderWatcher};
 use lp_actors::gateway::SenderSettings;
-use lp_actors::gateway::{GatewayConfig, GatewayHandle, OrchestratorTransport, StreamSettings};
+use lp_actors::gateway::{GatewayConfig, GatewayHandle, InProcess, LocalFirst, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{Epoch, PaymentSettings};
 use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
 use lp_actors::store::RecipientSecret;
@@ -281,7 +281,15 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         if uris.is_empty() && cfg.eth.is_none() {
             warn!(target: "lp::node", "the gateway has no orchestrators: every segment will be refused (503 NoOrchestrators); list them in gateway.orchestrators");
         }
-        let transport: Rc<dyn OrchestratorTransport> = Rc::new(HttpTransport::new());
+        // The orchestrator of this process is reached in-process, the others over HTTP(S).
+        let transport: Rc<dyn OrchestratorTransport> = match (&addrs.orchestrator_uri, &admin_state.orchestrator) {
+            (Some(uri), Some(own)) => {
+                let local = InProcess::default();
+                local.add(uri, own.orchestrator().clone());
+                Rc::new(LocalFirst { local, remote: HttpTransport::new() })
+            }
+            _ => Rc::new(HttpTransport::new()),
+        };
         let payments = match (&chain, &senders) {
             (Some((client, _, _)), Some(senders)) => Some(SenderSettings {
                 signer: Arc::new(client.signer().context("the gateway needs an account")?.clone()),

@@ -20,4 +20,4 @@ pub use orchestrator_pool::{
 pub use recorder::Recorder;
 pub use stream_session::{IncomingSegment, SegmentDone, StreamSettings};
 pub use ticket_sender::{PayError, SenderSettings, TicketSender};
-pub use transport::{InProcess, OrchestratorTransport, TransportError};
+pub use transport::{InProcess, LocalFirst, OrchestratorTransport, TransportError};

@@ -78,9 +78,9 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    /// Reach `orchestrator` at `uri`.
-    pub fn add(&self, uri: impl Into<String>, orchestrator: Addr<Orchestrator>) {
-        self.orchestrators.borrow_mut().insert(uri.into(), orchestrator);
+    /// Reach `orchestrator` at `uri` (with or without a trailing `/`).
+    pub fn add(&self, uri: &str, orchestrator: Addr<Orchestrator>) {
+        self.orchestrators.borrow_mut().insert(uri.trim_end_matches('/').to_string(), orchestrator);
     }
 
     /// `uri` goes down.
@@ -89,7 +89,7 @@ impl InProcess {
     }
 
     fn get(&self, uri: &str) -> Result<Addr<Orchestrator>, TransportError> {
-        let found = self.orchestrators.borrow().get(uri).cloned();
+        let found = self.orchestrators.borrow().get(uri.trim_end_matches('/')).cloned();
         found.ok_or_else(|| TransportError::Unreachable(format!("{uri} is down")))
     }
 }
@@ -144,5 +144,88 @@ impl OrchestratorTransport for InProcess {
         let o = self.get(uri);
         let content_type = content_type.to_string();
         Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, &body, payment).await) })
+    }
+}
+
+/// The orchestrators of this process reached in-process, every other one through `remote`: the
+/// gateway of an all-in-one node sends its own orchestrator segments without a loopback
+/// HTTP(S) trip (TLS both ways, MessagePack, copies), as the same actors would answer it.
+pub struct LocalFirst<T> {
+    pub local: InProcess,
+    pub remote: T,
+}
+
+impl<T: OrchestratorTransport> LocalFirst<T> {
+    /// Which of the two reaches `uri`.
+    fn route(&self, uri: &str) -> &dyn OrchestratorTransport {
+        match self.local.orchestrators.borrow().contains_key(uri.trim_end_matches('/')) {
+            true => &self.local,
+            false => &self.remote,
+        }
+    }
+}
+
+impl<T: OrchestratorTransport> OrchestratorTransport for LocalFirst<T> {
+    fn get_orchestrator(
+        &self,
+        uri: &str,
+        req: OrchestratorRequest,
+    ) -> LocalBoxFuture<'static, Result<OrchestratorInfo, TransportError>> {
+        self.route(uri).get_orchestrator(uri, req)
+    }
+
+    fn submit_segment(
+        &self,
+        uri: &str,
+        seg: SegData,
+        payment: Payment,
+        data: Bytes,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<TranscodeResult, TransportError>> {
+        self.route(uri).submit_segment(uri, seg, payment, data, timeout)
+    }
+
+    fn end_session(&self, uri: &str, token: AuthToken) -> LocalBoxFuture<'static, Result<(), TransportError>> {
+        self.route(uri).end_session(uri, token)
+    }
+
+    fn infer(
+        &self,
+        uri: &str,
+        pipeline: Pipeline,
+        content_type: &str,
+        body: Bytes,
+        payment: Payment,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
+        self.route(uri).infer(uri, pipeline, content_type, body, payment, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::{OrchestratorSettings, TranscoderPool};
+    use actix::Actor;
+
+    fn orchestrator(service_uri: &str) -> Addr<Orchestrator> {
+        Orchestrator::new(OrchestratorSettings::offchain(service_uri, 4), TranscoderPool::new(4).start()).start()
+    }
+
+    /// The orchestrator of this process answers itself, even where the remote side would reach
+    /// something at the same URI; every other one goes to the remote side.
+    #[actix::test]
+    async fn the_own_orchestrator_is_reached_in_process_and_others_remotely() {
+        let local = InProcess::default();
+        local.add("https://own:8935", orchestrator("https://own:8935"));
+        let remote = InProcess::default();
+        remote.add("https://own:8935", orchestrator("https://impostor:1"));
+        remote.add("https://other:8935/", orchestrator("https://other:8935"));
+        let both = LocalFirst { local, remote };
+        let ask = |uri: &'static str| both.get_orchestrator(uri, OrchestratorRequest::default());
+        assert_eq!(ask("https://own:8935").await.unwrap().transcoder, "https://own:8935");
+        assert_eq!(ask("https://own:8935/").await.unwrap().transcoder, "https://own:8935", "a trailing / is the same");
+        assert_eq!(ask("https://other:8935").await.unwrap().transcoder, "https://other:8935");
+        assert!(matches!(ask("https://down:1").await, Err(TransportError::Unreachable(_))));
     }
 }
