@@ -1,7 +1,7 @@
 //! What the ingest probe reads from MPEG-TS packets without FFmpeg's demuxer: the program's
 //! streams (PAT and PMT), the timestamps of the video's PES packets, the first video access
-//! unit and the first bytes of the audio. A pass over a 2-second 1080p segment takes a fraction
-//! of a millisecond; FFmpeg's demuxer, which parses every frame, took 4 ms.
+//! unit and the first bytes of the audio: PES headers only. FFmpeg's demuxer, which parses
+//! every frame, took 4 ms of the probe's 11 ms on a 2-second 1080p segment.
 //!
 //! It reads what common encoders and muxers write (one PAT, one program, its tables in one
 //! packet each; H.264 video) and answers `None` for anything else, which the caller then probes
