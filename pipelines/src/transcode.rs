@@ -147,9 +147,9 @@ pub struct TranscodeOutput {
 /// audio's headers, timestamps), so [`ts::scan`] reads them first and only the first access unit
 /// is decoded, without FFmpeg's demuxer and its stream-info pass, which decodes frames ahead
 /// (a 2-second 1080p segment on the development VM, release build, glibc's malloc: 30 ms with
-/// that pass, 11 ms without it, 6.5 ms this way). What the scan cannot tell (a frame rate from a single frame, a codec it does
-/// not know, a stream table that comes late, a first access unit that does not decode) is
-/// probed the full way, which also words the errors.
+/// that pass, 11 ms without it, 6.5 ms this way). What the scan cannot tell (a frame rate from
+/// a single frame, a codec it does not know, a stream table that comes late, a first access
+/// unit that does not decode) is probed the full way, which also words the errors.
 pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeError> {
     if format == InputFormat::MpegTs
         && let Some(info) = ts::scan(data).and_then(|scan| probe_scanned(&scan))
