@@ -259,6 +259,12 @@ mod tests {
         assert!(scan(&[0x47; 100]).is_none(), "not whole packets");
         let mut garbage = vec![0u8; 188 * 4];
         garbage[0] = 0x47;
-        assert!(scan(&garbage).is_none(), "a lost sync byte");
+        assert!(scan(&garbage).is_none(), "garbage");
+        let mut segment = lp_testkit::media::segment();
+        let scanned = scan(&segment).expect("a segment the ffmpeg CLI made");
+        assert_eq!(scanned.video_pts.len(), 30, "one PES per frame");
+        let middle = (segment.len() / 188 / 2) * 188;
+        segment[middle] = 0;
+        assert!(scan(&segment).is_none(), "a lost sync byte");
     }
 }
