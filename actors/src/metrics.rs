@@ -115,7 +115,10 @@ fn describe_only() {
     );
     describe_counter!(TRANSCODE_RETRIED, "Segment attempts after the first, by try");
     describe_gauge!(CURRENT_SESSIONS, "Gateway sessions the orchestrator currently serves");
-    describe_gauge!(MAX_SESSIONS, "Configured max_sessions of the orchestrator");
+    describe_gauge!(
+        MAX_SESSIONS,
+        "The orchestrator's max_sessions now (with auto: the measured local streams plus the remote transcoders' capacity)"
+    );
     describe_gauge!(TRANSCODERS_NUMBER, "Transcoders registered with the orchestrator");
     describe_gauge!(TRANSCODERS_CAPACITY, "Total capacity of the registered transcoders");
     describe_gauge!(TRANSCODERS_LOAD, "Segments the registered transcoders are working on");
@@ -205,6 +208,11 @@ pub fn transcode_time(secs: f64, pixels: u64) {
 
 pub fn sessions(current: usize, max: u32) {
     gauge!(CURRENT_SESSIONS).set(current as f64);
+    max_sessions(max);
+}
+
+/// The session cap now (`max_sessions = "auto"` follows the remote transcoders).
+pub fn max_sessions(max: u32) {
     gauge!(MAX_SESSIONS).set(max as f64);
 }
 

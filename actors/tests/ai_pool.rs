@@ -70,7 +70,9 @@ async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Ar
     let pool = AiPool::new(0).start();
     let worker = LocalWorker::new("w", f).start();
     let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
-    pool.send(RegisterWorker { name: "w".into(), capacity: 1, offer, recipient: worker.recipient() }).await.unwrap();
+    pool.send(RegisterWorker { remote: false, name: "w".into(), capacity: 1, offer, recipient: worker.recipient() })
+        .await
+        .unwrap();
     (pool, release, ran)
 }
 
@@ -207,7 +209,13 @@ async fn a_panic_with_the_models_held_fails_only_its_job_and_the_models_are_relo
     let pool = AiPool::new(0).start();
     for model in ["x2", "cold"] {
         let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, model);
-        let register = RegisterWorker { name: "w".into(), capacity: 1, offer, recipient: worker.clone().recipient() };
+        let register = RegisterWorker {
+            remote: false,
+            name: "w".into(),
+            capacity: 1,
+            offer,
+            recipient: worker.clone().recipient(),
+        };
         pool.send(register).await.unwrap();
     }
     let crashed = pool.send(Submit(job("cold"))).await.unwrap().expect_err("the job that panicked fails");
@@ -324,7 +332,13 @@ async fn an_orchestrator_that_fails_a_request_is_suspended() {
     let worker = LocalWorker::new("broken", failing).start();
     let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
     broken
-        .send(RegisterWorker { name: "broken".into(), capacity: 1, offer, recipient: worker.recipient() })
+        .send(RegisterWorker {
+            remote: false,
+            name: "broken".into(),
+            capacity: 1,
+            offer,
+            recipient: worker.recipient(),
+        })
         .await
         .unwrap();
     let transport = Loopback::default();

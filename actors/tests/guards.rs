@@ -192,6 +192,48 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     assert!(orch.send(GetOrchestratorInfo(req)).await.unwrap().is_ok());
 }
 
+/// `max_sessions = "auto"`: the cap is the local part (what `livepeer bench` measured) plus the
+/// capacity of the remote transcoders registered now, and follows them as they come and go,
+/// and so does the gauge. (The "remote" worker is a local one registered as remote: the pool
+/// counts only the registration's flag.)
+#[actix::test]
+async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
+    use lp_actors::orchestrator::{GetOrchestratorInfo, SessionCap, SubmitSegment, UnregisterWorker};
+    let metrics = Metrics::local();
+    let data = segment();
+    let cap = SessionCap::auto(1);
+    let pool = TranscoderPool::new(0).with_session_cap(cap.clone()).start();
+    add_worker(&pool, real(), 1).await;
+    let settings = OrchestratorSettings { max_sessions: cap, ..OrchestratorSettings::offchain("o", 1) };
+    let orch = Orchestrator::new(settings, pool.clone()).start();
+    let terms = || orch.send(GetOrchestratorInfo(OrchestratorRequest::default()));
+    let token = terms().await.unwrap().expect("a slot").auth_token;
+    let seg = common::seg_data(token, &data);
+    let done = orch.send(SubmitSegment { seg, payment: Payment::default(), data: data.clone() }).await.unwrap();
+    assert!(matches!(done.expect("admitted").result, lp_wire::TranscodeOutcome::Data(_)));
+    let capped = terms().await.unwrap().expect_err("the one local session is taken");
+    assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
+    assert!(capped.message.contains("max_sessions (auto: 1 = 1 local + 0 remote)"), "{}", capped.message);
+    assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(1.0));
+
+    let remote = LocalWorker::new("r", real()).start();
+    let register = RegisterWorker {
+        remote: true,
+        name: "r".into(),
+        capacity: 2,
+        offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
+        recipient: remote.recipient(),
+    };
+    let id = pool.send(register).await.unwrap();
+    assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(3.0), "1 local + 2 remote");
+    assert!(terms().await.unwrap().is_ok(), "the remote transcoder's capacity makes room");
+
+    pool.send(UnregisterWorker(id)).await.unwrap();
+    assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(1.0));
+    let capped = terms().await.unwrap().expect_err("its capacity left with it");
+    assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
+}
+
 /// `LocalWorker`: its mailbox takes its bound of jobs and refuses the next.
 #[actix::test]
 async fn a_local_workers_mailbox_holds_its_bound() {
@@ -242,7 +284,8 @@ async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
         for (name, capacity) in [("big", 6), ("small", 2)] {
             let worker = LocalWorker::new(name, func.clone()).start();
             let offer = Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None };
-            let register = RegisterWorker { name: name.into(), capacity, offer, recipient: worker.recipient() };
+            let register =
+                RegisterWorker { remote: false, name: name.into(), capacity, offer, recipient: worker.recipient() };
             pool.send(register).await.unwrap();
         }
         // By load/capacity, not by load: after one job each, big (1/6) takes the next two (2/6
@@ -536,6 +579,7 @@ async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
 
     let pool = TranscoderPool::new(8).start();
     let register = |name: &'static str, capabilities| RegisterWorker {
+        remote: false,
         name: name.into(),
         capacity: 1,
         offer: Offer { capabilities, model: None },

@@ -60,6 +60,7 @@ async fn pool() -> Addr<TranscoderPool> {
     let pool = TranscoderPool::new(4).start();
     let echo = Echo.start();
     pool.send(RegisterWorker {
+        remote: false,
         name: "echo".into(),
         offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
         capacity: 1,
@@ -111,6 +112,7 @@ async fn ai_pool() -> (Addr<AiPool>, lp_wire::Capabilities) {
             .or_default()
             .insert(model.into(), lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 });
         let register = RegisterWorker {
+            remote: false,
             name: "words".into(),
             offer: inference::offer(pipeline, model),
             capacity: 1,

@@ -93,7 +93,9 @@
 //! # Serve HTTPS with a self-signed certificate made at first start. false (plain HTTP) is only
 //! # allowed when service_addr is a loopback address.
 //! tls = true
-//! # Most transcoding sessions at once.
+//! # Most transcoding sessions at once, or "auto": the streams `livepeer bench` measured this
+//! # machine carries (it writes <data_dir>/bench.json) plus the connected remote transcoders'
+//! # capacity.
 //! max_sessions = 10
 //! # The shared secret remote transcoders authenticate with; required when transcode = false.
 //! # Default: unset (no remote transcoders).
@@ -317,6 +319,25 @@ section! {
     }
 }
 
+/// The orchestrator's session cap (`max_sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxSessions {
+    /// At most this many sessions (> 0).
+    Fixed(u32),
+    /// `"auto"`: the streams this machine carries, as `livepeer bench` measured them, plus the
+    /// capacity of the remote transcoders connected at the time.
+    Auto,
+}
+
+impl Serialize for MaxSessions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MaxSessions::Fixed(n) => s.serialize_u32(*n),
+            MaxSessions::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
 /// The log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -458,8 +479,12 @@ section! {
         /// Serve HTTPS with a self-signed certificate made at first start (`tls`). `false` (plain
         /// HTTP) is allowed only when `service_addr` is a loopback address. Default `true`.
         tls: bool = true => bool,
-        /// The most transcoding sessions at once (`max_sessions`). Must be > 0. Default `10`.
-        max_sessions: u32 = 10 => int(1, None),
+        /// The most transcoding sessions at once (`max_sessions`): a number > 0, or `"auto"` for
+        /// what this machine carries (the streams `livepeer bench` found at a real-time duration
+        /// ratio of at most 0.8, read from `<data_dir>/bench.json`, when `transcode = true`) plus
+        /// the capacity of the remote transcoders connected at the time (go-livepeer's `auto`).
+        /// Default `10`.
+        max_sessions: MaxSessions = MaxSessions::Fixed(10) => max_sessions,
         /// The file holding the shared secret remote transcoders authenticate with
         /// (`secret_file`). Required when `transcode = false`. Read by the node, not when the
         /// config is loaded. Default: unset (no remote transcoders).

@@ -17,7 +17,8 @@ use alloy_primitives::utils::format_units;
 use toml::{Table, Value};
 
 use crate::{
-    Config, ConfigError, ConfigErrors, ENV_PREFIX, LogFormat, Network, OrchestratorConfig, ParseWeiError, Wei,
+    Config, ConfigError, ConfigErrors, ENV_PREFIX, LogFormat, MaxSessions, Network, OrchestratorConfig, ParseWeiError,
+    Wei,
 };
 
 /// The TOML type a key holds; used to read environment overrides and to list known keys.
@@ -80,6 +81,7 @@ plain_fields!(
     Wei => Str,
     Network => Str,
     LogFormat => Str,
+    MaxSessions => Int,
     bool => Bool,
     u32 => Int,
     u64 => Int,
@@ -484,6 +486,18 @@ impl<'e> Reader<'e> {
         };
         self.error(key, message);
         None
+    }
+
+    /// A session cap: an integer > 0, or `"auto"`.
+    pub(crate) fn max_sessions(&mut self, key: &str) -> Option<MaxSessions> {
+        match self.take(key)? {
+            Value::Integer(v) => self.in_range(key, v, 1, None).map(MaxSessions::Fixed),
+            Value::String(s) if s == "auto" => Some(MaxSessions::Auto),
+            other => {
+                self.type_error(key, "a positive integer or \"auto\"", &other);
+                None
+            }
+        }
     }
 
     /// A pixel count on the wire (an int64), > 0: an integer, or, as configs once wrote it, a

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use lp_config::{
-    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, ModelConfig, Network,
-    OrchestratorConfig, TranscoderConfig, Wei,
+    AdminConfig, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogFormat, MaxSessions, ModelConfig,
+    Network, OrchestratorConfig, TranscoderConfig, Wei,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
@@ -86,7 +86,7 @@ fn empty_sections_enable_roles_with_defaults() {
     assert_eq!(orchestrator.service_addr, addr("127.0.0.1:8935"));
     assert_eq!(orchestrator.service_uri, None);
     assert!(orchestrator.tls);
-    assert_eq!(orchestrator.max_sessions, 10);
+    assert_eq!(orchestrator.max_sessions, MaxSessions::Fixed(10));
     assert_eq!(orchestrator.secret_file, None);
     assert_eq!(orchestrator.price_per_unit, wei(0));
     assert_eq!(orchestrator.pixels_per_unit, 1);
@@ -213,6 +213,28 @@ fn dump_writes_every_key_and_leaves_out_unset_ones() {
     assert!(!dumped.contains("[gateway]"), "{dumped}");
 }
 
+/// `max_sessions`: a number, or "auto" from the file, an override or `--dump-config`'s output;
+/// anything else is an error naming both forms.
+#[test]
+fn max_sessions_is_a_number_or_auto() {
+    let auto = parse("[orchestrator]\nmax_sessions = \"auto\"").unwrap();
+    assert_eq!(auto.orchestrator.as_ref().unwrap().max_sessions, MaxSessions::Auto);
+    assert!(auto.to_toml().contains("max_sessions = \"auto\""), "{}", auto.to_toml());
+    assert_eq!(Config::from_toml_str(&auto.to_toml(), &[]).unwrap(), auto, "round trip");
+    let env = parse_env("[orchestrator]\nmax_sessions = 3", &[("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "auto")]);
+    assert_eq!(env.unwrap().orchestrator.unwrap().max_sessions, MaxSessions::Auto);
+    let env = parse_env("[orchestrator]", &[("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "4")]);
+    assert_eq!(env.unwrap().orchestrator.unwrap().max_sessions, MaxSessions::Fixed(4));
+    for bad in ["\"Auto\"", "\"4\"", "true", "2.5"] {
+        single_error(
+            parse(&format!("[orchestrator]\nmax_sessions = {bad}")),
+            "orchestrator.max_sessions",
+            "expected a positive integer or \"auto\"",
+        );
+    }
+    single_error(parse("[orchestrator]\nmax_sessions = 0"), "orchestrator.max_sessions", "must be at least 1");
+}
+
 #[test]
 fn numeric_strings_also_accept_integers() {
     let config = parse("[orchestrator]\nprice_per_unit = 1500\nticket_ev = 1000\n").unwrap();
@@ -253,7 +275,7 @@ fn env_overrides_section_keys_and_the_file_values_stand() {
     // A string key keeps a number-looking value as the string.
     assert_eq!(gateway.max_price_per_unit, wei(1000));
     let orchestrator = config.orchestrator.unwrap();
-    assert_eq!(orchestrator.max_sessions, 20);
+    assert_eq!(orchestrator.max_sessions, MaxSessions::Fixed(20));
     assert_eq!(orchestrator.capacity, 2);
     assert!(orchestrator.transcode);
     assert_eq!(config.log.format, LogFormat::Json);
@@ -314,11 +336,11 @@ fn env_override_of_an_unknown_key_is_an_error_naming_the_variable() {
 #[test]
 fn env_override_of_the_wrong_type_names_key_and_variable() {
     let error = single_error(
-        parse_env("", &[("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "many")]),
-        "orchestrator.max_sessions",
+        parse_env("", &[("LIVEPEER_ORCHESTRATOR__CAPACITY", "many")]),
+        "orchestrator.capacity",
         "expected an integer",
     );
-    assert!(error.message.contains("(set by LIVEPEER_ORCHESTRATOR__MAX_SESSIONS)"), "{error}");
+    assert!(error.message.contains("(set by LIVEPEER_ORCHESTRATOR__CAPACITY)"), "{error}");
     single_error(
         parse_env("", &[("LIVEPEER_GATEWAY__HTTP_ADDR", "nope")]),
         "gateway.http_addr",

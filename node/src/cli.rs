@@ -10,7 +10,7 @@ use lp_config::Config;
 
 use crate::exit::{EX_USAGE, failure_status};
 use crate::node::{self, Roles};
-use crate::{chain_cli, demo, devnet, telemetry};
+use crate::{bench, chain_cli, demo, devnet, telemetry};
 
 /// livepeer-rs: a Livepeer node — gateway, orchestrator, transcoder and AI worker in one binary.
 ///
@@ -52,6 +52,12 @@ pub enum Command {
     /// Start a local chain (anvil) with our Livepeer contracts, short rounds and funded dev
     /// accounts, and write configs that use it.
     Devnet(devnet::DevnetArgs),
+    /// Size this machine as go-livepeer's livepeer_bench does: K = 1, 2, 3 … live streams of
+    /// a 1080p30 segment into its 720p/480p/360p/240p ladder through the orchestrator's own
+    /// transcoder (the config's x264_preset and capacity), the real-time duration ratio per K,
+    /// and the largest K at a ratio of at most 0.8, written to <data_dir>/bench.json for
+    /// max_sessions = "auto". --baseline FFMPEG sweeps an FFmpeg CLI alongside.
+    Bench(bench::BenchArgs),
     /// The operator's on-chain actions: status, bond, unbond, rebond, withdraw-stake, register,
     /// reward, fund, unlock, withdraw, withdraw-fees, initialize-round.
     Chain(chain_cli::ChainArgs),
@@ -76,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::AiWorker(a) => run_role(a, Some("ai-worker")),
         Command::Run(a) => run_role(a, None),
         Command::Demo(a) => demo::main(a),
+        Command::Bench(a) => bench::main(a),
         Command::Devnet(a) => devnet::main(a),
         Command::Chain(a) => chain_cli::main(a),
     }

@@ -6,6 +6,7 @@
 
 pub mod ai;
 pub mod ai_worker;
+pub mod bench;
 pub mod chain_cli;
 pub mod cli;
 pub mod client;

@@ -15,16 +15,17 @@ use lp_actors::chain::{ChainSettings, SenderWatcher};
 use lp_actors::gateway::SenderSettings;
 use lp_actors::gateway::{GatewayConfig, GatewayHandle, InProcess, LocalFirst, OrchestratorTransport, StreamSettings};
 use lp_actors::orchestrator::{Epoch, PaymentSettings};
-use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings};
+use lp_actors::orchestrator::{Links, OrchestratorHandle, OrchestratorSettings, SessionCap};
 use lp_actors::store::RecipientSecret;
 use lp_actors::supervision::Policy;
 use lp_actors::supervision::Watchdog;
 use lp_chain::pm::{Price, Recipient, SenderLimits};
-use lp_config::Config;
+use lp_config::{Config, MaxSessions};
 use lp_pipelines::{Profile, TranscodeOptions};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use crate::bench::Sizing;
 use crate::client::HttpTransport;
 use crate::http::{admin, gateway, orchestrator};
 use crate::rtmp::{RtmpServer, RtmpSettings};
@@ -78,6 +79,9 @@ pub struct Prepared {
     pub orchestrator_secret: Option<String>,
     pub transcoder_secret: Option<String>,
     pub ai_worker_secret: Option<String>,
+    /// The orchestrator's session cap, `max_sessions = "auto"`'s local part read from the
+    /// `livepeer bench` result.
+    pub max_sessions: Option<SessionCap>,
 }
 
 /// Check what the config points at (profiles, secret files). Every problem is reported.
@@ -99,6 +103,20 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>
             Ok(s) => prepared.orchestrator_secret = Some(s),
             Err(e) => errors.push(PrepareError::Secret { key: "orchestrator.secret_file", reason: format!("{e:#}") }),
         }
+    }
+    if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
+        prepared.max_sessions = match o.max_sessions {
+            MaxSessions::Fixed(n) => Some(SessionCap::fixed(n)),
+            // Remote transcoders only: go-livepeer's `auto`, their capacity alone.
+            MaxSessions::Auto if !o.transcode => Some(SessionCap::auto(0)),
+            MaxSessions::Auto => match Sizing::local_sessions(&cfg.data_dir, o) {
+                Ok(local) => Some(SessionCap::auto(local)),
+                Err(reason) => {
+                    errors.push(PrepareError::Sizing { reason });
+                    None
+                }
+            },
+        };
     }
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
         match transcoder::read_secret(&t.secret_file) {
@@ -122,6 +140,8 @@ pub enum PrepareError {
     Profiles { key: &'static str, source: lp_pipelines::ProfileError },
     #[error("{key}: {reason}")]
     Secret { key: &'static str, reason: String },
+    #[error("orchestrator.max_sessions: {reason}")]
+    Sizing { reason: String },
 }
 
 /// The addresses the node listens on, also written to `<data_dir>/listen.json` once all are
@@ -231,7 +251,7 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             capability_prices,
             capabilities,
             service_uri: uri.clone(),
-            max_sessions: o.max_sessions,
+            max_sessions: prepared.max_sessions.clone().context("node::prepare reads max_sessions")?,
             session_idle_timeout: Duration::from_secs(o.session_idle_timeout_secs),
             // lp-config checks that both fit the wire's int64; a config built in code may not.
             price_per_unit: i64::try_from(o.price_per_unit.as_u256()).context("orchestrator.price_per_unit")?,

@@ -22,11 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use lp_pipelines::{H264Profile, InputFormat, Profile, TranscodeOptions, transcode};
-
-/// (name, width, height, kbps): livepeer_bench's transcodingOptions.json ladder.
-const LADDER: [(&str, u32, u32, u32); 4] =
-    [("720p", 1280, 720, 3000), ("480p", 854, 480, 1600), ("360p", 640, 360, 800), ("240p", 426, 240, 250)];
+use lp_pipelines::bench::{self, LIVEPEER_BENCH_LADDER as LADDER};
+use lp_pipelines::{InputFormat, TranscodeOptions, transcode};
 
 type Rung = (&'static str, u32, u32, u32);
 
@@ -35,84 +32,11 @@ fn run(cmd: &mut Command) {
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The realistic segment of performance.md B1: testsrc2 + temporal noise, 30 fps, H.264 High at
-/// `mbps`, GOP 60, AAC 48 kHz stereo, MPEG-TS.
+/// The realistic segment of performance.md B1 (`lp_pipelines::bench::source_args`), 2 s.
 fn make_input(dir: &Path, (w, h): (u32, u32), mbps: u32) -> PathBuf {
     let path = dir.join(format!("seg{h}.ts"));
-    let (src, rate) = (format!("testsrc2=size={w}x{h}:rate=30"), format!("{mbps}M"));
-    lp_testkit::media::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &src,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        "2",
-        "-vf",
-        "noise=alls=12:allf=t+u",
-        "-c:v",
-        "libx264",
-        "-profile:v",
-        "high",
-        "-pix_fmt",
-        "yuv420p",
-        "-b:v",
-        &rate,
-        "-minrate",
-        &rate,
-        "-maxrate",
-        &rate,
-        "-bufsize",
-        &rate,
-        "-g",
-        "60",
-        "-keyint_min",
-        "60",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-ac",
-        "2",
-        "-ar",
-        "48000",
-        "-f",
-        "mpegts",
-        path.to_str().unwrap(),
-    ]);
+    run(Command::new("ffmpeg").args(bench::source_args(&path, (w, h), mbps, 2)));
     path
-}
-
-fn ffmpeg_cmd(bin: &Path, input: &Path, out: &Path, ladder: &[Rung], preset: &str) -> Command {
-    let graph = {
-        let mut g = format!("[0:v]split={}", ladder.len());
-        for i in 0..ladder.len() {
-            g.push_str(&format!("[s{i}]"));
-        }
-        for (i, (_, w, h, _)) in ladder.iter().enumerate() {
-            g.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bilinear[o{i}]"));
-        }
-        g
-    };
-    let mut cmd = Command::new(bin);
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
-        .arg(input)
-        .args(["-filter_complex", &graph]);
-    for (i, (name, _, _, kbps)) in ladder.iter().enumerate() {
-        let b = format!("{kbps}k");
-        cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a?"])
-            .args(["-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-bf", "0"])
-            .args(["-b:v", &b, "-minrate", &b, "-maxrate", &b, "-bufsize", &b])
-            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
-            .args(["-c:a", "copy", "-f", "mpegts"])
-            .arg(out.join(format!("{name}.ts")));
-    }
-    cmd
 }
 
 /// SSIM (All) and PSNR (average, dB) of `rendition` against `source` scaled to its size.
@@ -218,19 +142,7 @@ fn ffmpeg9() -> Option<PathBuf> {
 
 fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str, runs: usize, ffmpeg9: Option<&Path>) {
     let data = std::fs::read(source).unwrap();
-    let profiles: Vec<Profile> = ladder
-        .iter()
-        .map(|&(name, width, height, kbps)| Profile {
-            name: name.to_string(),
-            width,
-            height,
-            bitrate: kbps * 1000,
-            fps: 0,
-            fps_den: 1,
-            gop_ms: 1000,
-            profile: H264Profile::ConstrainedHigh,
-        })
-        .collect();
+    let profiles = bench::ladder(ladder);
     let opts = TranscodeOptions { x264_preset: preset.to_string(), ..TranscodeOptions::default() };
     let case_dir = dir.join(case);
     let mut sides = vec![Side::new("ours", &case_dir), Side::new("ffmpeg 5.1", &case_dir)];
@@ -250,7 +162,7 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
                     std::fs::write(side.out.join(format!("{}.ts", r.name)), &r.data).unwrap();
                 }
             }
-            Some(bin) => run(&mut ffmpeg_cmd(bin, source, &side.out, ladder, preset)),
+            Some(bin) => run(&mut bench::ffmpeg_ladder_command(bin, source, &side.out, &profiles, preset, 30.0)),
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let (own2, children2) = cpu_secs();

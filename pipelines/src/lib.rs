@@ -7,6 +7,7 @@
 //! * [`transcode()`]: decodes a segment once and encodes every rendition with libx264 into
 //!   MPEG-TS, in memory.
 //! * [`segmenter`]: cuts a live H.264/AAC stream (RTMP's packets) into MPEG-TS segments.
+//! * [`bench`]: livepeer_bench's ladder and the FFmpeg CLI baseline, for the benchmarks.
 //!
 //! # How a transcode works
 //!
@@ -40,6 +41,7 @@
 //! the first time this crate opens an input, instead of being printed to stderr.
 
 pub mod ai;
+pub mod bench;
 pub mod error;
 mod ffi;
 mod fps;

@@ -63,9 +63,17 @@ impl Node {
     /// Start `livepeer <args…> -c <config>`; `config` is TOML without `data_dir`, which is set to
     /// a fresh temporary directory. Waits until the node has bound its listeners.
     pub fn start(role: &str, config: &str) -> Node {
+        Node::start_with_data(role, config, |_| {})
+    }
+
+    /// [`Node::start`], `prepare` first given the (created) data directory, for files the node
+    /// reads at start.
+    pub fn start_with_data(role: &str, config: &str, prepare: impl FnOnce(&Path)) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        prepare(&dir.path().join("data"));
         let child = spawn(role, dir.path());
         let mut node = Node { child, dir, listen: Value::Null, role: role.to_string() };
         if role != "transcoder" {

@@ -12,7 +12,7 @@ use super::job::{Offer, ffmpeg_transcode};
 use super::local_worker::LocalWorker;
 use super::orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, GetReceivers, Orchestrator, OrchestratorSettings,
-    OrchestratorStatus, SESSION_MAX_IN_FLIGHT, SubmitSegment,
+    OrchestratorStatus, SubmitSegment,
 };
 use super::ticket_receiver::{GetReceiverStatus, ReceiverStatus};
 use super::worker_pool::{GetWorkers, RegisterWorker, TranscoderPool, WorkerStatus};
@@ -31,6 +31,7 @@ pub async fn add_local_workers(
         let name = format!("local-{i}");
         let worker = LocalWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
         let register = RegisterWorker {
+            remote: false,
             name,
             offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
             capacity: 1,
@@ -63,6 +64,7 @@ pub async fn add_inference_worker(
     let worker = LocalWorker::new(name, inference::inference(models)).start();
     for (offer, capacity) in offers.into_iter().zip(capacities) {
         let register = RegisterWorker {
+            remote: false,
             name: name.to_string(),
             capacity: *capacity,
             offer,
@@ -94,11 +96,11 @@ pub struct OrchestratorReport {
 }
 
 impl OrchestratorHandle {
-    /// Start the role's actors under `watchdog`. The transcoder queue holds what every session
-    /// may have in flight, so a full one means the orchestrator really is busy.
+    /// Start the role's actors under `watchdog`. The transcoder pool shares the session cap
+    /// ([`TranscoderPool::with_session_cap`]).
     pub fn start(settings: OrchestratorSettings, watchdog: &Watchdog) -> Self {
-        let queue = settings.max_sessions as usize * SESSION_MAX_IN_FLIGHT;
-        let pool = watchdog.start("transcoder_pool", Policy::Permanent, TranscoderPool::new(queue));
+        let pool = TranscoderPool::new(0).with_session_cap(settings.max_sessions.clone());
+        let pool = watchdog.start("transcoder_pool", Policy::Permanent, pool);
         let ai = watchdog.start("ai_pool", Policy::Permanent, AiPool::new(0));
         let orchestrator = Orchestrator::new(settings, pool.clone()).with_ai(ai.clone()).supervised_by(watchdog);
         let orchestrator = watchdog.start("orchestrator", Policy::Permanent, orchestrator);

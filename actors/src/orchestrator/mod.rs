@@ -10,6 +10,7 @@ pub mod links;
 pub mod local_worker;
 #[allow(clippy::module_inception)]
 pub mod orchestrator;
+pub mod session_cap;
 pub mod ticket_receiver;
 pub mod worker_link;
 pub mod worker_pool;
@@ -24,6 +25,7 @@ pub use orchestrator::{
     EndSession, GetOrchestratorInfo, GetOrchestratorStatus, MAX_SENDERS, Orchestrator, OrchestratorSettings,
     OrchestratorStatus, Rejected, SESSION_MAX_IN_FLIGHT, SubmitAi, SubmitSegment, ai_session,
 };
+pub use session_cap::SessionCap;
 pub use ticket_receiver::{Epoch, PaymentRefused, PaymentSettings, TicketReceiver};
 pub use worker_link::{Close, CloseLink, LinkEvent, LinkTransport, WorkerLink};
 pub use worker_pool::{GetWorkers, RegisterWorker, Submit, TranscoderPool, UnregisterWorker, WorkerPool, WorkerStatus};

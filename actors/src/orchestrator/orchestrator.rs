@@ -40,6 +40,7 @@ use super::auth::AuthTokens;
 use super::auth_session::{AuthSession, EndWhenIdle, SessionEnded, SessionSegment};
 use super::inference::{AiJob, AiPool};
 use super::job::TranscodeJob;
+use super::session_cap::SessionCap;
 use super::ticket_receiver::{
     Debit, ForgetSession, IssueParams, PaymentRefused, PaymentSettings, ReceivePayment, TicketReceiver,
 };
@@ -63,7 +64,8 @@ pub const SESSION_MAX_IN_FLIGHT: usize = 4;
 pub struct OrchestratorSettings {
     /// The URI gateways send segments to.
     pub service_uri: String,
-    pub max_sessions: u32,
+    /// `max_sessions`, shared with the transcoder pool (see [`SessionCap`]).
+    pub max_sessions: SessionCap,
     pub session_idle_timeout: Duration,
     pub price_per_unit: i64,
     pub pixels_per_unit: i64,
@@ -86,7 +88,7 @@ impl OrchestratorSettings {
     pub fn offchain(service_uri: impl Into<String>, max_sessions: u32) -> Self {
         OrchestratorSettings {
             service_uri: service_uri.into(),
-            max_sessions,
+            max_sessions: SessionCap::fixed(max_sessions),
             session_idle_timeout: Duration::from_secs(70),
             price_per_unit: 0,
             pixels_per_unit: 1,
@@ -145,13 +147,13 @@ impl Orchestrator {
     }
 
     fn capped(&self) -> bool {
-        self.sessions.len() >= self.settings.max_sessions as usize
+        self.sessions.len() >= self.settings.max_sessions.get() as usize
     }
 
     fn capped_failure(&self) -> TranscodeFailure {
         TranscodeFailure {
             code: ErrorCode::OrchestratorCapped,
-            message: format!("orchestrator is at its max_sessions ({})", self.settings.max_sessions),
+            message: format!("orchestrator is at its max_sessions ({})", self.settings.max_sessions.describe()),
         }
     }
 
@@ -187,7 +189,7 @@ impl Orchestrator {
     }
 
     fn publish(&self) {
-        metrics::sessions(self.sessions.len(), self.settings.max_sessions);
+        metrics::sessions(self.sessions.len(), self.settings.max_sessions.get());
     }
 
     /// The price of `model` of AI capability `cap`, if this orchestrator lists one.
@@ -277,7 +279,9 @@ impl Handler<GetReceivers> for Orchestrator {
 pub struct OrchestratorStatus {
     pub service_uri: String,
     pub current_sessions: usize,
+    /// The cap now (with `auto`, it follows the remote transcoders).
     pub max_sessions: u32,
+    pub max_sessions_auto: bool,
 }
 
 impl Handler<GetOrchestratorInfo> for Orchestrator {
@@ -584,7 +588,8 @@ impl Handler<GetOrchestratorStatus> for Orchestrator {
         MessageResult(OrchestratorStatus {
             service_uri: self.settings.service_uri.clone(),
             current_sessions: self.sessions.len(),
-            max_sessions: self.settings.max_sessions,
+            max_sessions: self.settings.max_sessions.get(),
+            max_sessions_auto: self.settings.max_sessions.is_auto(),
         })
     }
 }

@@ -260,6 +260,7 @@ impl WorkerLink {
         let registrations: Vec<futures::future::BoxFuture<'static, Result<Registration, MailboxError>>> =
             if models.is_empty() {
                 let register = RegisterWorker {
+                    remote: true,
                     name,
                     capacity,
                     offer: Offer { capabilities, model: None },
@@ -275,6 +276,7 @@ impl WorkerLink {
                     .into_iter()
                     .map(|(offer, capacity)| {
                         let register = RegisterWorker {
+                            remote: true,
                             name: name.clone(),
                             capacity,
                             offer,

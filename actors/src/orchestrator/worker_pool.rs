@@ -16,8 +16,9 @@
 //!   crashes them, and failed with `TranscoderCrashed` (which no one retries) instead of being
 //!   handed to the next. A job that a worker *failed* is answered with the failure and the caller
 //!   decides whether to retry.
-//! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` and a full queue
-//!   answers `OrchestratorBusy` at once. With `max_queue` 0 nothing is queued: a job no worker
+//! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` (the
+//!   orchestrator's pool: by its session cap, which follows the remote workers under
+//!   `max_sessions = "auto"`) and a full queue answers `OrchestratorBusy` at once. With `max_queue` 0 nothing is queued: a job no worker
 //!   has a free slot for now is answered `OrchestratorBusy` ("insufficient capacity") at once,
 //!   and so is a job re-queued after a disconnect that no free worker can take.
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
@@ -33,6 +34,8 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use super::job::{Job, JobError, Offer, RunJob, TranscodeJob};
+use super::orchestrator::SESSION_MAX_IN_FLIGHT;
+use super::session_cap::SessionCap;
 use crate::metrics;
 use crate::supervision::InjectPanic;
 use lp_wire::{ErrorCode, TranscodeFailure};
@@ -49,6 +52,8 @@ type Reply<J> = oneshot::Sender<Result<<J as Job>::Output, TranscodeFailure>>;
 
 struct Worker<J: Job> {
     name: String,
+    /// A worker process connected over a link, not a thread of this one.
+    remote: bool,
     capacity: u32,
     load: u32,
     offer: Offer,
@@ -68,17 +73,43 @@ pub struct WorkerPool<J: Job> {
     next_id: u64,
     queue: VecDeque<Pending<J>>,
     max_queue: usize,
+    /// The orchestrator's session cap, which the queue follows and "auto" counts the remote
+    /// workers' capacity into ([`with_session_cap`](Self::with_session_cap)).
+    cap: Option<SessionCap>,
 }
 
 impl<J: Job> WorkerPool<J> {
     pub fn new(max_queue: usize) -> Self {
-        WorkerPool { workers: HashMap::new(), next_id: 1, queue: VecDeque::new(), max_queue }
+        WorkerPool { workers: HashMap::new(), next_id: 1, queue: VecDeque::new(), max_queue, cap: None }
+    }
+
+    /// The orchestrator's transcoder pool: its queue holds what every session the cap allows
+    /// may have in flight ([`SESSION_MAX_IN_FLIGHT`] each), so a full one means the orchestrator
+    /// really is busy; with `auto`, the remote workers' capacity is written into the cap.
+    pub fn with_session_cap(mut self, cap: SessionCap) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+
+    fn max_queue(&self) -> usize {
+        match &self.cap {
+            Some(cap) => cap.get() as usize * SESSION_MAX_IN_FLIGHT,
+            None => self.max_queue,
+        }
     }
 
     fn publish(&self) {
         let capacity = self.workers.values().map(|t| t.capacity).sum();
         let load = self.workers.values().map(|t| t.load).sum();
         metrics::workers(J::KIND, self.workers.len(), capacity, load);
+    }
+
+    /// A worker came or went: an `auto` session cap follows the remote workers' capacity.
+    fn workers_changed(&self) {
+        if let Some(cap) = self.cap.as_ref().filter(|c| c.is_auto()) {
+            cap.set_remote(self.workers.values().filter(|w| w.remote).map(|w| w.capacity).sum());
+            metrics::max_sessions(cap.get());
+        }
     }
 
     /// The free worker with the lowest load/capacity among those that offer `needs`.
@@ -130,7 +161,7 @@ impl<J: Job> WorkerPool<J> {
             });
         }
         self.fail_queue_if_no_workers();
-        if self.max_queue == 0 {
+        if self.max_queue() == 0 {
             // Nothing waits in a pool without a queue: a job re-queued after its worker went
             // away, which no free worker can take now, is answered at once.
             for pending in std::mem::take(&mut self.queue) {
@@ -197,6 +228,9 @@ impl<J: Job> Handler<InjectPanic> for WorkerPool<J> {
 /// Answers its id. A worker serving several models registers once per model.
 pub struct RegisterWorker<J: Job> {
     pub name: String,
+    /// A worker process connected over a link (it counts toward `max_sessions = "auto"`), not a
+    /// thread of this process.
+    pub remote: bool,
     pub capacity: u32,
     pub offer: Offer,
     pub recipient: Recipient<RunJob<J>>,
@@ -245,12 +279,14 @@ impl<J: Job> Handler<RegisterWorker<J>> for WorkerPool<J> {
             id,
             Worker {
                 name: msg.name,
+                remote: msg.remote,
                 capacity: msg.capacity.max(1),
                 load: 0,
                 offer: msg.offer,
                 recipient: msg.recipient,
             },
         );
+        self.workers_changed();
         self.dispatch(ctx);
         id
     }
@@ -263,6 +299,7 @@ impl<J: Job> Handler<UnregisterWorker> for WorkerPool<J> {
         if let Some(t) = self.workers.remove(&id) {
             info!(target: "lp::pool", kind = J::KIND, worker = %t.name, in_flight = t.load, "worker unregistered");
         }
+        self.workers_changed();
         self.dispatch(ctx);
     }
 }
@@ -273,7 +310,7 @@ impl<J: Job> Handler<Submit<J>> for WorkerPool<J> {
     fn handle(&mut self, Submit(job): Submit<J>, ctx: &mut Self::Context) -> Self::Result {
         self.drop_abandoned();
         let needs = job.needs();
-        let refused = match self.max_queue {
+        let refused = match self.max_queue() {
             // No queue: a job runs now or not at all.
             0 if self.pick(&needs).is_none() => Some(match self.offered(&needs) {
                 true => busy("insufficient capacity: every worker that runs this is busy"),

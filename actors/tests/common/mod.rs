@@ -62,6 +62,7 @@ pub async fn add_worker(pool: &Addr<TranscoderPool>, func: TranscodeFn, capacity
     let worker = LocalWorker::new("w", func).start();
     let capabilities = lp_wire::Capabilities::transcoding();
     pool.send(RegisterWorker {
+        remote: false,
         name: "w".into(),
         capacity,
         offer: Offer { capabilities, model: None },
