@@ -5,7 +5,7 @@ DEMO_OUT ?= demo-out
 # More `livepeer demo` flags, e.g. DEMO_ARGS="--seconds 60 --serve".
 DEMO_ARGS ?=
 
-.PHONY: setup build demo demo-offchain test lint bench bench-memory bench-latency fuzz mutants update-hls-js clean
+.PHONY: setup build demo demo-offchain test lint bench bench-memory bench-latency bench-sweep fuzz mutants update-hls-js clean
 
 setup:
 	@bash scripts/setup.sh
@@ -51,6 +51,17 @@ bench-memory: setup
 # time, p50 and p99) on the release build: tests/latency.rs (LATENCY_SEGMENTS tunes it).
 bench-latency: build
 	LP_TEST_BIN=$(CURDIR)/target/release/livepeer $(CARGO) test --release -p lp-node --test latency -- --ignored --nocapture
+
+# Node sizing the way go-livepeer's livepeer_bench does it: `livepeer bench` (the release build)
+# runs K = 1, 2, 3 ... live streams of a 1080p30 segment into livepeer_bench's ladder through
+# the orchestrator's transcoder and through the FFmpeg 9.0.2 CLI, interleaved, and writes the
+# largest K at a real-time duration ratio of at most 0.8 to <data_dir>/bench.json, which
+# max_sessions = "auto" reads. SWEEP_ARGS adds flags (`-c FILE` for a node's preset, capacity
+# and data_dir; `--segments N`). A few minutes.
+SWEEP_ARGS ?=
+bench-sweep: build
+	@bash scripts/setup.sh bench
+	./target/release/livepeer bench --baseline build/ffmpeg9/ffmpeg $(SWEEP_ARGS)
 
 # Fuzzing, by hand, for hours: every fuzz target (pipelines/tests/fuzz.rs: segment demux,
 # probe, transcode, profiles; wire/tests/fuzz.rs: the MessagePack wire messages;

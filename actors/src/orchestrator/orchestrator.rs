@@ -1,7 +1,8 @@
 //! `Orchestrator`: the orchestrator role's root actor.
 //!
 //! - **Owns** the auth-token secret, the map of live [`AuthSession`]s and the session cap
-//!   (`max_sessions`); hands out [`OrchestratorInfo`], admits segments, and ends a session
+//!   (`max_sessions`, a [`SessionCap`]: fixed, or "auto", following the remote transcoders
+//!   the pool has); hands out [`OrchestratorInfo`], admits segments, and ends a session
 //!   when its gateway says the stream is over ([`EndSession`]).
 //! - **Checks** before any work: a valid, unexpired auth token, profiles the encoder can take
 //!   (every field in range, 1 to 16 of them) and a segment hash (blake3) that matches the bytes. A check that fails is a [`Rejected`] error (HTTP 403 on the wire); work
