@@ -30,7 +30,7 @@ use bytes::Bytes;
 use clap::Args;
 use lp_actors::orchestrator::{Submit, TranscodeJob, TranscoderPool, add_local_workers};
 use lp_config::{Config, OrchestratorConfig};
-use lp_pipelines::bench::{LIVEPEER_BENCH_LADDER, ffmpeg_ladder_command, ladder, source_args};
+use lp_pipelines::bench::{LIVEPEER_BENCH_LADDER, cpu_seconds, ffmpeg_ladder_command, ladder, source_args};
 use lp_pipelines::{InputFormat, Profile, SourceInfo, TranscodeOptions};
 use serde::{Deserialize, Serialize};
 
@@ -45,8 +45,8 @@ const SIZING_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The node's config: the orchestrator's x264_preset and capacity (else the transcoder
-    /// section's, else the defaults), and data_dir, where the result goes.
+    /// The orchestrator's config: its x264_preset and capacity (without an [orchestrator]
+    /// section, the defaults), and data_dir, where the result goes.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// An MPEG-TS segment to send (every stream sends it over and over). Default: a generated
@@ -243,22 +243,9 @@ impl Side for Cli {
     }
 }
 
-/// (own, children) CPU seconds of this process so far, from /proc (zeros elsewhere).
-fn cpu_secs() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return (0.0, 0.0);
-    };
-    // The fields after the command name in parentheses; utime is the 14th field overall.
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    let tick = 100.0; // USER_HZ
-    let g = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
-    (g(11) + g(12), g(13) + g(14))
-}
-
 /// K streams of `segments` segments each through `side`, live.
 fn sweep_once(side: &dyn Side, streams: u32, segments: u32, duration: Duration) -> Result<Row> {
-    let (own, children) = cpu_secs();
+    let (own, children) = cpu_seconds();
     let started = Instant::now();
     let times: Vec<Duration> = thread::scope(|scope| {
         let mut handles = Vec::new();
@@ -283,7 +270,7 @@ fn sweep_once(side: &dyn Side, streams: u32, segments: u32, duration: Duration) 
         Ok::<_, anyhow::Error>(all)
     })?;
     let wall = started.elapsed().as_secs_f64();
-    let (own2, children2) = cpu_secs();
+    let (own2, children2) = cpu_seconds();
     let total: f64 = times.iter().map(Duration::as_secs_f64).sum();
     let n = times.len() as f64;
     Ok(Row {
@@ -352,14 +339,8 @@ fn run(args: BenchArgs) -> Result<()> {
     let Some(cfg) = cfg.filter(|_| errors.is_empty()) else {
         bail!("invalid configuration: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     };
-    let (preset, capacity) = match (&cfg.orchestrator, &cfg.transcoder) {
-        (Some(o), _) => (o.x264_preset.clone(), o.capacity),
-        (None, Some(t)) => (t.x264_preset.clone(), t.capacity),
-        (None, None) => {
-            let o = OrchestratorConfig::default();
-            (o.x264_preset, o.capacity)
-        }
-    };
+    let o = cfg.orchestrator.clone().unwrap_or_default();
+    let (preset, capacity) = (o.x264_preset, o.capacity);
     let dir = tempfile::tempdir().context("making a temporary directory")?;
     let source = match &args.source {
         Some(path) => path.clone(),
@@ -419,7 +400,7 @@ fn run(args: BenchArgs) -> Result<()> {
         STAGGER.as_millis(),
         duration.as_secs_f64(),
     );
-    let (ours_rows, base_rows) = actix::System::new().block_on(async {
+    let (rows, baseline) = actix::System::new().block_on(async {
         // The pool is the orchestrator's; its queue holds whatever the sweep sends.
         let pool = TranscoderPool::new(args.max_streams as usize * 4).start();
         let opts = TranscodeOptions { x264_preset: preset.clone(), ..Default::default() };
@@ -428,14 +409,19 @@ fn run(args: BenchArgs) -> Result<()> {
         let (segments, max) = (args.segments, args.max_streams);
         tokio::task::spawn_blocking(move || {
             let mut sides: Vec<&dyn Side> = vec![&ours];
-            if let Some(b) = &baseline {
-                sides.push(b);
-            }
+            sides.extend(baseline.as_ref().map(|b| b as &dyn Side));
             let mut rows = sweep(&sides, segments, duration, max)?.into_iter();
-            let ours_rows = rows.next().unwrap_or_default();
-            let base_rows =
-                baseline.as_ref().map(|b| (b.bin.clone(), b.version.clone(), rows.next().unwrap_or_default()));
-            Ok::<_, anyhow::Error>((ours_rows, base_rows))
+            let ours = rows.next().unwrap_or_default();
+            let baseline = baseline.map(|b| {
+                let rows = rows.next().unwrap_or_default();
+                Baseline {
+                    ffmpeg: b.bin.display().to_string(),
+                    version: b.version,
+                    max_streams: max_streams(&rows),
+                    rows,
+                }
+            });
+            Ok::<_, anyhow::Error>((ours, baseline))
         })
         .await
         .context("the sweep's thread panicked")?
@@ -443,19 +429,14 @@ fn run(args: BenchArgs) -> Result<()> {
 
     let sizing = Sizing {
         version: SIZING_VERSION,
-        max_streams: max_streams(&ours_rows),
+        max_streams: max_streams(&rows),
         x264_preset: preset,
         capacity,
         cores,
         source: info,
         ladder: names,
-        rows: ours_rows,
-        baseline: base_rows.map(|(bin, version, rows)| Baseline {
-            ffmpeg: bin.display().to_string(),
-            version,
-            max_streams: max_streams(&rows),
-            rows,
-        }),
+        rows,
+        baseline,
         measured_at: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         livepeer: env!("CARGO_PKG_VERSION").to_string(),
     };

@@ -52,11 +52,14 @@ pub enum Command {
     /// Start a local chain (anvil) with our Livepeer contracts, short rounds and funded dev
     /// accounts, and write configs that use it.
     Devnet(devnet::DevnetArgs),
-    /// Size this machine as go-livepeer's livepeer_bench does: K = 1, 2, 3 … live streams of
-    /// a 1080p30 segment into its 720p/480p/360p/240p ladder through the orchestrator's own
-    /// transcoder (the config's x264_preset and capacity), the real-time duration ratio per K,
-    /// and the largest K at a ratio of at most 0.8, written to <data_dir>/bench.json for
-    /// max_sessions = "auto". --baseline FFMPEG sweeps an FFmpeg CLI alongside.
+    /// Size this machine: how many live streams it transcodes in real time, for max_sessions =
+    /// "auto".
+    ///
+    /// As go-livepeer's livepeer_bench does: K = 1, 2, 3 … live streams of a 1080p30 segment
+    /// into its 720p/480p/360p/240p ladder through the orchestrator's own transcoder (the
+    /// config's x264_preset and capacity), the real-time duration ratio per K, and the largest K
+    /// at a ratio of at most 0.8, written to <data_dir>/bench.json. --baseline FFMPEG sweeps an
+    /// FFmpeg CLI alongside.
     Bench(bench::BenchArgs),
     /// The operator's on-chain actions: status, bond, unbond, rebond, withdraw-stake, register,
     /// reward, fund, unlock, withdraw, withdraw-fees, initialize-round.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use lp_pipelines::bench::{self, LIVEPEER_BENCH_LADDER as LADDER};
+use lp_pipelines::bench::{self, LIVEPEER_BENCH_LADDER as LADDER, cpu_seconds};
 use lp_pipelines::{InputFormat, TranscodeOptions, transcode};
 
 type Rung = (&'static str, u32, u32, u32);
@@ -79,20 +79,6 @@ fn frames_of(path: &Path) -> (u32, u32, u64) {
         _ => 0,
     };
     (n("width") as u32, n("height") as u32, n("nb_read_frames"))
-}
-
-/// (own, children) CPU seconds (user + system) of this process so far, from /proc (Linux only;
-/// zeros elsewhere).
-fn cpu_secs() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return (0.0, 0.0);
-    };
-    // Fields after the parenthesised command name; utime is field 14 overall.
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    let tick = 100.0; // USER_HZ on Linux
-    let g = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
-    (g(11) + g(12), g(13) + g(14))
 }
 
 struct Stats {
@@ -152,7 +138,7 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
         bins.push(Some(bin.to_path_buf()));
     }
     let once = |side: &mut Side, bin: &Option<PathBuf>, timed: bool| {
-        let (own, children) = cpu_secs();
+        let (own, children) = cpu_seconds();
         let t = Instant::now();
         match bin {
             None => {
@@ -165,7 +151,7 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
             Some(bin) => run(&mut bench::ffmpeg_ladder_command(bin, source, &side.out, &profiles, preset, 30.0)),
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        let (own2, children2) = cpu_secs();
+        let (own2, children2) = cpu_seconds();
         if timed {
             side.ms.push(ms);
             side.cpu_s += (own2 - own) + (children2 - children);

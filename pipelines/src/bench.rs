@@ -95,3 +95,17 @@ pub fn ffmpeg_ladder_command(
     }
     cmd
 }
+
+/// (own, children) CPU seconds (user + system) of this process so far, from /proc (Linux only;
+/// zeros elsewhere). A child's time counts once it has been waited for.
+pub fn cpu_seconds() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // The fields after the command name in parentheses; utime is the 14th field overall.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let tick = 100.0; // USER_HZ on Linux
+    let g = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
+    (g(11) + g(12), g(13) + g(14))
+}
