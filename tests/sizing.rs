@@ -100,6 +100,29 @@ fn the_bench_sizes_the_orchestrator_and_auto_takes_its_figure() {
         "{}",
         stderr(&stale)
     );
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("veryfast", "ultrafast")).unwrap();
+
+    // Not one stream, and no remote transcoders possible: a node that would refuse every
+    // session does not start.
+    let mut none = sizing.clone();
+    none["max_streams"] = 0.into();
+    std::fs::write(data.join("bench.json"), none.to_string()).unwrap();
+    let refused = livepeer(&["orchestrator"], &config);
+    assert_eq!(refused.status.code(), Some(64), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("carries no stream of its ladder"), "{}", stderr(&refused));
+
+    // A transcoder in the same process would count this machine twice.
+    std::fs::write(data.join("bench.json"), &measured).unwrap();
+    let secret = write_secret(dir.path(), "secret.txt", "sizing-secret");
+    let orchestrator = std::fs::read_to_string(&config).unwrap().replace("[admin]\naddr = \"127.0.0.1:0\"\n", "");
+    let both = format!(
+        "{orchestrator}secret_file = {secret:?}\n[transcoder]\norchestrator = \"https://127.0.0.1:1\"\n\
+         secret_file = {secret:?}\n[admin]\naddr = \"127.0.0.1:0\"\n"
+    );
+    std::fs::write(&config, both).unwrap();
+    let twice = livepeer(&["run"], &config);
+    assert_eq!(twice.status.code(), Some(64), "{}", stderr(&twice));
+    assert!(stderr(&twice).contains("would count this machine twice"), "{}", stderr(&twice));
 }
 
 /// Without a local transcoder, "auto" is go-livepeer's: the capacity of the remote transcoders

@@ -202,7 +202,7 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
     let metrics = Metrics::local();
     let data = segment();
     let cap = SessionCap::auto(1);
-    let pool = TranscoderPool::new(0).with_session_cap(cap.clone()).start();
+    let pool = TranscoderPool::for_sessions(cap.clone()).start();
     add_worker(&pool, real(), 1).await;
     let settings = OrchestratorSettings { max_sessions: cap, ..OrchestratorSettings::offchain("o", 1) };
     let orch = Orchestrator::new(settings, pool.clone()).start();
@@ -232,6 +232,37 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
     assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(1.0));
     let capped = terms().await.unwrap().expect_err("its capacity left with it");
     assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
+}
+
+/// The orchestrator's transcoder queue follows its session cap: under "auto" with nothing
+/// measured locally, a remote transcoder's capacity makes room for what its sessions have in
+/// flight (a job behind a busy worker waits instead of being refused), and none is left once it
+/// goes.
+#[actix::test]
+async fn the_transcoder_queue_follows_an_auto_cap() {
+    use lp_actors::orchestrator::{SessionCap, UnregisterWorker};
+    let data = segment();
+    let pool = TranscoderPool::for_sessions(SessionCap::auto(0)).start();
+    let (func, release, started) = held();
+    let register = RegisterWorker {
+        remote: true,
+        name: "r".into(),
+        capacity: 1,
+        offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
+        recipient: LocalWorker::new("r", func).start().recipient(),
+    };
+    let id = pool.send(register).await.unwrap();
+    let first = actix::spawn(pool.send(Submit(job(data.clone()))));
+    common::wait_until("the first job to reach the worker", || started.load(Ordering::SeqCst) == 1).await;
+    let second = actix::spawn(pool.send(Submit(job(data.clone()))));
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    assert!(first.await.unwrap().unwrap().is_ok());
+    assert!(second.await.unwrap().unwrap().is_ok(), "queued behind the first, not refused");
+
+    pool.send(UnregisterWorker(id)).await.unwrap();
+    let refused = pool.send(Submit(job(data))).await.unwrap().expect_err("no capacity, no queue");
+    assert_eq!(refused.code, ErrorCode::NoTranscoders, "{}", refused.message);
 }
 
 /// `LocalWorker`: its mailbox takes its bound of jobs and refuses the next.

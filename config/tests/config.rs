@@ -233,6 +233,11 @@ fn max_sessions_is_a_number_or_auto() {
         );
     }
     single_error(parse("[orchestrator]\nmax_sessions = 0"), "orchestrator.max_sessions", "must be at least 1");
+    single_error(
+        parse_env("", &[("LIVEPEER_ORCHESTRATOR__MAX_SESSIONS", "many")]),
+        "orchestrator.max_sessions",
+        "found string \"many\" (set by LIVEPEER_ORCHESTRATOR__MAX_SESSIONS)",
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! see it. Per K it reports livepeer_bench's two figures, the real-time segments (done within
 //! their duration) and the real-time duration ratio (Σ transcode time / Σ source duration), with
 //! the mean and longest segment and the cores kept busy, and stops at the first K whose ratio is
-//! above 0.8, go-livepeer's rule for sizing `-maxSessions`. `--baseline FFMPEG` runs the same
+//! above 0.8, the rule Livepeer's docs give for sizing `-maxSessions`. `--baseline FFMPEG` runs the same
 //! sweep through an FFmpeg CLI, interleaved with ours (one process per segment, at most one per
 //! stream at a time, decoding once and encoding the whole ladder with `split`).
 //!
@@ -28,13 +28,14 @@ use actix::prelude::*;
 use anyhow::{Context as _, Result, bail, ensure};
 use bytes::Bytes;
 use clap::Args;
-use lp_actors::orchestrator::{Submit, TranscodeJob, TranscoderPool, add_local_workers};
+use lp_actors::orchestrator::{SESSION_MAX_IN_FLIGHT, Submit, TranscodeJob, TranscoderPool, add_local_workers};
 use lp_config::{Config, OrchestratorConfig};
 use lp_pipelines::bench::{LIVEPEER_BENCH_LADDER, cpu_seconds, ffmpeg_ladder_command, ladder, source_args};
 use lp_pipelines::{InputFormat, Profile, SourceInfo, TranscodeOptions};
 use serde::{Deserialize, Serialize};
 
-/// go-livepeer's sizing rule: the most streams whose real-time duration ratio is at most this.
+/// Livepeer's sizing rule (its docs for livepeer_bench): the most streams whose real-time
+/// duration ratio is at most this.
 pub const RATIO_LIMIT: f64 = 0.8;
 /// The result's name in the data directory.
 pub const SIZING_FILE: &str = "bench.json";
@@ -401,8 +402,8 @@ fn run(args: BenchArgs) -> Result<()> {
         duration.as_secs_f64(),
     );
     let (rows, baseline) = actix::System::new().block_on(async {
-        // The pool is the orchestrator's; its queue holds whatever the sweep sends.
-        let pool = TranscoderPool::new(args.max_streams as usize * 4).start();
+        // The orchestrator's kind of pool, its queue sized for every stream of the sweep.
+        let pool = TranscoderPool::new(args.max_streams as usize * SESSION_MAX_IN_FLIGHT).start();
         let opts = TranscodeOptions { x264_preset: preset.clone(), ..Default::default() };
         add_local_workers(&pool, capacity, opts).await.context("starting the local workers")?;
         let ours = Ours { pool, data: data.clone(), profiles: Arc::new(profiles.clone()), capacity };
@@ -455,6 +456,12 @@ fn run(args: BenchArgs) -> Result<()> {
         }
     }
     println!("{summary}");
+    if sizing.rows.last().is_some_and(|r| r.streams == args.max_streams && r.duration_ratio <= RATIO_LIMIT) {
+        println!(
+            "every K up to --max-streams {} was within {RATIO_LIMIT}: this machine carries at least that",
+            args.max_streams
+        );
+    }
     if sizing.max_streams == 0 {
         println!(
             "this machine does not carry one stream of this ladder at {RATIO_LIMIT}: a faster x264_preset, or remote transcoders"

@@ -110,12 +110,21 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>
             // Remote transcoders only: go-livepeer's `auto`, their capacity alone.
             MaxSessions::Auto if !o.transcode => Some(SessionCap::auto(0)),
             MaxSessions::Auto => match Sizing::local_sessions(&cfg.data_dir, o) {
-                Ok(local) => Some(SessionCap::auto(local)),
-                Err(reason) => {
-                    errors.push(PrepareError::Sizing { reason });
-                    None
-                }
-            },
+                // go-livepeer refuses `auto` with a transcoder in the orchestrator's process too.
+                Ok(_) if roles.transcoder => Err("\"auto\" with a [transcoder] in the same process would count this \
+                                                  machine twice; run the transcoder as its own node, or set a number"
+                    .to_string()),
+                Ok(0) if o.secret_file.is_none() => Err(format!(
+                    "\"auto\": `livepeer bench` found that this machine carries no stream of its ladder at a ratio \
+                     of at most {} and there can be no remote transcoders (no secret_file): choose a faster \
+                     x264_preset and run it again, or set a number",
+                    crate::bench::RATIO_LIMIT
+                )),
+                Ok(local) => Ok(SessionCap::auto(local)),
+                Err(reason) => Err(reason),
+            }
+            .map_err(|reason| errors.push(PrepareError::Sizing { reason }))
+            .ok(),
         };
     }
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
@@ -258,6 +267,9 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
             pixels_per_unit: i64::try_from(o.pixels_per_unit).context("orchestrator.pixels_per_unit")?,
             auth_token_validity: lp_actors::orchestrator::auth::AUTH_TOKEN_VALIDITY,
         };
+        if settings.max_sessions.is_auto() {
+            info!(target: "lp::node", max_sessions = %settings.max_sessions.describe(), "max_sessions auto: this machine's measured streams plus the remote transcoders' capacity");
+        }
         let orch = OrchestratorHandle::start(settings, &watchdog);
         if o.transcode {
             let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };

@@ -97,9 +97,9 @@ pub struct OrchestratorReport {
 
 impl OrchestratorHandle {
     /// Start the role's actors under `watchdog`. The transcoder pool shares the session cap
-    /// ([`TranscoderPool::with_session_cap`]).
+    /// ([`TranscoderPool::for_sessions`]).
     pub fn start(settings: OrchestratorSettings, watchdog: &Watchdog) -> Self {
-        let pool = TranscoderPool::new(0).with_session_cap(settings.max_sessions.clone());
+        let pool = TranscoderPool::for_sessions(settings.max_sessions.clone());
         let pool = watchdog.start("transcoder_pool", Policy::Permanent, pool);
         let ai = watchdog.start("ai_pool", Policy::Permanent, AiPool::new(0));
         let orchestrator = Orchestrator::new(settings, pool.clone()).with_ai(ai.clone()).supervised_by(watchdog);

@@ -32,9 +32,17 @@ impl SessionCap {
 
     /// The cap now.
     pub fn get(&self) -> u32 {
+        self.parts().0
+    }
+
+    /// The cap now and its remote part.
+    fn parts(&self) -> (u32, u32) {
         match self.auto {
-            true => self.local.saturating_add(self.remote.load(Ordering::Relaxed)),
-            false => self.local,
+            true => {
+                let remote = self.remote.load(Ordering::Relaxed);
+                (self.local.saturating_add(remote), remote)
+            }
+            false => (self.local, 0),
         }
     }
 
@@ -49,11 +57,9 @@ impl SessionCap {
 
     /// The cap in a message: `10`, or `auto: 3 = 1 local + 2 remote`.
     pub fn describe(&self) -> String {
-        match self.auto {
-            true => {
-                format!("auto: {} = {} local + {} remote", self.get(), self.local, self.remote.load(Ordering::Relaxed))
-            }
-            false => self.local.to_string(),
+        match self.parts() {
+            (cap, remote) if self.auto => format!("auto: {cap} = {} local + {remote} remote", self.local),
+            (cap, _) => cap.to_string(),
         }
     }
 }

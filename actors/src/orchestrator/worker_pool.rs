@@ -72,42 +72,54 @@ pub struct WorkerPool<J: Job> {
     workers: HashMap<u64, Worker<J>>,
     next_id: u64,
     queue: VecDeque<Pending<J>>,
-    max_queue: usize,
-    /// The orchestrator's session cap, which the queue follows and "auto" counts the remote
-    /// workers' capacity into ([`with_session_cap`](Self::with_session_cap)).
-    cap: Option<SessionCap>,
+    bound: QueueBound,
+}
+
+/// How many jobs may wait.
+enum QueueBound {
+    Fixed(usize),
+    /// The orchestrator's transcoder pool: what every session its cap allows may have in flight,
+    /// [`SESSION_MAX_IN_FLIGHT`] each, so that a full queue means the orchestrator really is
+    /// busy; an `auto` cap has the remote workers' capacity written into it.
+    Sessions(SessionCap),
 }
 
 impl<J: Job> WorkerPool<J> {
+    /// A pool whose queue holds `max_queue` jobs (0: none, a job runs now or is refused).
     pub fn new(max_queue: usize) -> Self {
-        WorkerPool { workers: HashMap::new(), next_id: 1, queue: VecDeque::new(), max_queue, cap: None }
+        WorkerPool::bounded(QueueBound::Fixed(max_queue))
     }
 
-    /// The orchestrator's transcoder pool: its queue holds what every session the cap allows
-    /// may have in flight ([`SESSION_MAX_IN_FLIGHT`] each), so a full one means the orchestrator
-    /// really is busy; with `auto`, the remote workers' capacity is written into the cap.
-    pub fn with_session_cap(mut self, cap: SessionCap) -> Self {
-        self.cap = Some(cap);
-        self
+    /// The orchestrator's transcoder pool, its queue bounded by the session cap `cap` (see
+    /// [`QueueBound::Sessions`]).
+    pub fn for_sessions(cap: SessionCap) -> Self {
+        WorkerPool::bounded(QueueBound::Sessions(cap))
+    }
+
+    fn bounded(bound: QueueBound) -> Self {
+        WorkerPool { workers: HashMap::new(), next_id: 1, queue: VecDeque::new(), bound }
     }
 
     fn max_queue(&self) -> usize {
-        match &self.cap {
-            Some(cap) => cap.get() as usize * SESSION_MAX_IN_FLIGHT,
-            None => self.max_queue,
+        match &self.bound {
+            QueueBound::Fixed(n) => *n,
+            QueueBound::Sessions(cap) => cap.get() as usize * SESSION_MAX_IN_FLIGHT,
         }
     }
 
     fn publish(&self) {
-        let capacity = self.workers.values().map(|t| t.capacity).sum();
+        let capacity = self.workers.values().fold(0u32, |sum, t| sum.saturating_add(t.capacity));
         let load = self.workers.values().map(|t| t.load).sum();
         metrics::workers(J::KIND, self.workers.len(), capacity, load);
     }
 
     /// A worker came or went: an `auto` session cap follows the remote workers' capacity.
     fn workers_changed(&self) {
-        if let Some(cap) = self.cap.as_ref().filter(|c| c.is_auto()) {
-            cap.set_remote(self.workers.values().filter(|w| w.remote).map(|w| w.capacity).sum());
+        if let QueueBound::Sessions(cap) = &self.bound
+            && cap.is_auto()
+        {
+            let remote = self.workers.values().filter(|w| w.remote).fold(0u32, |sum, w| sum.saturating_add(w.capacity));
+            cap.set_remote(remote);
             metrics::max_sessions(cap.get());
         }
     }
