@@ -83,10 +83,15 @@ fn the_bench_sizes_the_orchestrator_and_auto_takes_its_figure() {
     let figure = sizing["max_streams"].as_u64().unwrap();
     assert!(stdout.contains(&format!("max_sessions = \"auto\" takes {figure} from it")), "{stdout}");
 
-    // The orchestrator takes the figure, in /status and the gauge.
+    // The orchestrator takes the figure, in /status and the gauge. (With a secret_file, so that
+    // it starts even if a loaded test machine measured 0 streams.)
     let measured = std::fs::read(data.join("bench.json")).unwrap();
-    let node =
-        Node::start_with_data("orchestrator", AUTO, |d| std::fs::write(d.join("bench.json"), &measured).unwrap());
+    let secret = write_secret(dir.path(), "secret.txt", "sizing-secret");
+    let with_secret =
+        AUTO.replace("max_sessions = \"auto\"\n", &format!("max_sessions = \"auto\"\nsecret_file = {secret:?}\n"));
+    let node = Node::start_with_data("orchestrator", &with_secret, |d| {
+        std::fs::write(d.join("bench.json"), &measured).unwrap()
+    });
     let status = &node.status()["orchestrator"]["status"];
     assert_eq!((status["max_sessions"].as_u64(), status["max_sessions_auto"].as_bool()), (Some(figure), Some(true)));
     assert_eq!(metric(&node.metrics(), "livepeer_max_sessions_total"), figure as f64);
@@ -113,7 +118,6 @@ fn the_bench_sizes_the_orchestrator_and_auto_takes_its_figure() {
 
     // A transcoder in the same process would count this machine twice.
     std::fs::write(data.join("bench.json"), &measured).unwrap();
-    let secret = write_secret(dir.path(), "secret.txt", "sizing-secret");
     let orchestrator = std::fs::read_to_string(&config).unwrap().replace("[admin]\naddr = \"127.0.0.1:0\"\n", "");
     let both = format!(
         "{orchestrator}secret_file = {secret:?}\n[transcoder]\norchestrator = \"https://127.0.0.1:1\"\n\
