@@ -18,9 +18,10 @@
 //!   decides whether to retry.
 //! - **Mailbox**: bounded at [`MAILBOX`]; the queue is bounded by `max_queue` (the
 //!   orchestrator's pool: by its session cap, which follows the remote workers under
-//!   `max_sessions = "auto"`) and a full queue answers `OrchestratorBusy` at once. With `max_queue` 0 nothing is queued: a job no worker
-//!   has a free slot for now is answered `OrchestratorBusy` ("insufficient capacity") at once,
-//!   and so is a job re-queued after a disconnect that no free worker can take.
+//!   `max_sessions = "auto"`) and a full queue answers `OrchestratorBusy` at once. With a bound
+//!   of 0 nothing is queued: a job no worker has a free slot for now is answered
+//!   `OrchestratorBusy` ("insufficient capacity") at once, and so is a job re-queued after a
+//!   disconnect that no free worker can take.
 //! - **Restart policy**: supervised, permanent (see `crate::supervision`): restarted in place
 //!   after a panic with its workers, their loads and its queue; a job handed out before the
 //!   panic is awaited outside the pool's context, so its answer still reaches its caller.
