@@ -10,13 +10,14 @@
 //! see it. Per K it reports livepeer_bench's two figures, the real-time segments (done within
 //! their duration) and the real-time duration ratio (Σ transcode time / Σ source duration), with
 //! the mean and longest segment and the cores kept busy, and stops at the first K whose ratio is
-//! above 0.8, the rule Livepeer's docs give for sizing `-maxSessions`. `--baseline FFMPEG` runs the same
-//! sweep through an FFmpeg CLI, interleaved with ours (one process per segment, at most one per
-//! stream at a time, decoding once and encoding the whole ladder with `split`).
+//! above 0.8, the rule Livepeer's docs give for sizing `-maxSessions`. `--baseline FFMPEG` runs
+//! the same sweep through an FFmpeg CLI, interleaved with ours (one process per segment, at most
+//! one per stream at a time, decoding once and encoding the whole ladder with `split`).
 //!
 //! The result goes to `<data_dir>/bench.json` ([`Sizing`]); an orchestrator with
 //! `max_sessions = "auto"` and `transcode = true` takes its `max_streams` as its own part, and
-//! refuses to start on a result measured with another preset, capacity or core count.
+//! refuses to start on a result measured with another preset, capacity or core count
+//! ([`Sizing::local_sessions`]; `node::prepare` has the other refusals).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
