@@ -46,7 +46,7 @@ trap 'git -C "$ROOT" worktree remove --force "$TREE" 2>/dev/null || true' EXIT
 # group -> "package|files (space separated)|cargo test arguments"
 declare -A GROUP_SPECS=(
     [pm]="lp-chain|chain/src/pm/*.rs|--lib --test pm --test pm_props"
-    [admission]="lp-actors|actors/src/orchestrator/auth.rs actors/src/orchestrator/auth_session.rs actors/src/orchestrator/orchestrator.rs actors/src/orchestrator/worker_pool.rs|--lib --test guards --test supervision --test ai_pool --test payments"
+    [admission]="lp-actors|actors/src/orchestrator/auth.rs actors/src/orchestrator/auth_session.rs actors/src/orchestrator/orchestrator.rs actors/src/orchestrator/session_cap.rs actors/src/orchestrator/worker_pool.rs|--lib --test guards --test supervision --test ai_pool --test payments"
     [gateway]="lp-actors|actors/src/gateway/stream_session.rs actors/src/gateway/orchestrator_pool.rs|--lib --test guards --test supervision --test payments --test ai_pool"
     [tickets]="lp-actors|actors/src/orchestrator/ticket_receiver.rs actors/src/gateway/ticket_sender.rs|--lib --test payments"
     [settlement]="lp-actors|actors/src/chain/sender_watcher.rs actors/src/chain/redeemer.rs|--lib --test payments --test redeemer --test sender_watcher"
