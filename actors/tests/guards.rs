@@ -177,6 +177,8 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     let capped = terms(false).await.unwrap().expect_err("at max_sessions");
     assert_eq!(capped.code, ErrorCode::OrchestratorCapped);
     assert!(capped.message.contains("max_sessions (1)"), "{}", capped.message);
+    let status = orch.send(lp_actors::orchestrator::GetOrchestratorStatus).await.unwrap();
+    assert_eq!((status.max_sessions, status.max_sessions_auto), (1, false), "/status");
     assert!(terms(true).await.unwrap().is_ok(), "the cap ignored when asked");
 
     orch.send(EndSession(token.unwrap())).await.unwrap().expect("the session's own token ends it");
@@ -198,7 +200,9 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
 /// counts only the registration's flag.)
 #[actix::test]
 async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
-    use lp_actors::orchestrator::{GetOrchestratorInfo, SessionCap, SubmitSegment, UnregisterWorker};
+    use lp_actors::orchestrator::{
+        GetOrchestratorInfo, GetOrchestratorStatus, SessionCap, SubmitSegment, UnregisterWorker,
+    };
     let metrics = Metrics::local();
     let data = segment();
     let cap = SessionCap::auto(1);
@@ -226,6 +230,8 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
     };
     let id = pool.send(register).await.unwrap();
     assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(3.0), "1 local + 2 remote");
+    let status = orch.send(GetOrchestratorStatus).await.unwrap();
+    assert_eq!((status.max_sessions, status.max_sessions_auto), (3, true), "/status");
     assert!(terms().await.unwrap().is_ok(), "the remote transcoder's capacity makes room");
 
     pool.send(UnregisterWorker(id)).await.unwrap();
