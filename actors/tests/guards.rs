@@ -242,8 +242,8 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
 
 /// The orchestrator's transcoder queue follows its session cap: under "auto" with nothing
 /// measured locally, a remote transcoder's capacity makes room for what its sessions have in
-/// flight (a job behind a busy worker waits instead of being refused), and none is left once it
-/// goes.
+/// flight (jobs behind a busy worker wait instead of being refused, up to the bound), and none
+/// is left once it goes.
 #[actix::test]
 async fn the_transcoder_queue_follows_an_auto_cap() {
     use lp_actors::orchestrator::{SessionCap, UnregisterWorker};
@@ -260,11 +260,17 @@ async fn the_transcoder_queue_follows_an_auto_cap() {
     let id = pool.send(register).await.unwrap();
     let first = actix::spawn(pool.send(Submit(job(data.clone()))));
     common::wait_until("the first job to reach the worker", || started.load(Ordering::SeqCst) == 1).await;
-    let second = actix::spawn(pool.send(Submit(job(data.clone()))));
-    release.send(()).unwrap();
-    release.send(()).unwrap();
+    // The cap is 1 session, so the queue holds its SESSION_MAX_IN_FLIGHT (4) segments.
+    let queued: Vec<_> = (0..4).map(|_| actix::spawn(pool.send(Submit(job(data.clone()))))).collect();
+    let over = pool.send(Submit(job(data.clone()))).await.unwrap().expect_err("one more than the queue holds");
+    assert_eq!(over.code, ErrorCode::OrchestratorBusy, "{}", over.message);
+    for _ in 0..5 {
+        release.send(()).unwrap();
+    }
     assert!(first.await.unwrap().unwrap().is_ok());
-    assert!(second.await.unwrap().unwrap().is_ok(), "queued behind the first, not refused");
+    for job in queued {
+        assert!(job.await.unwrap().unwrap().is_ok(), "queued behind the first, not refused");
+    }
 
     pool.send(UnregisterWorker(id)).await.unwrap();
     let refused = pool.send(Submit(job(data))).await.unwrap().expect_err("no capacity, no queue");
