@@ -252,7 +252,8 @@ section! {
         /// Which network the node is on (`network`). Default `"offchain"`; the others need `[eth]`.
         network: Network = Network::Offchain => named,
         /// Directory for the node's state: database, keys, the orchestrator's self-signed
-        /// certificate (`data_dir`). Relative paths are relative to the working directory.
+        /// certificate and its `livepeer bench` result (`data_dir`). Relative paths are relative
+        /// to the working directory.
         /// Default `".livepeer"`.
         data_dir: PathBuf = PathBuf::from(".livepeer") => path_buf,
         /// Logging (`[log]`). Defaults apply when the section is absent.
