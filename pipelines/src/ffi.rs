@@ -1,6 +1,7 @@
 //! The few FFmpeg operations that rsmpeg 0.14 does not wrap safely: opening a codec with
 //! options, opening an in-memory input with a forced demuxer, muxing into memory, referencing
-//! packets, error strings, and routing FFmpeg's log into `tracing`.
+//! packets, a parser for whole access units, error strings, and routing FFmpeg's log into
+//! `tracing`.
 //!
 //! This module is the only one that needs raw FFI, hence the `unsafe_code` allowance; every
 //! block carries a `SAFETY:` comment and the functions it exports are safe.
@@ -11,7 +12,7 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
-use rsmpeg::avcodec::{AVCodecContext, AVPacket};
+use rsmpeg::avcodec::{AVCodecContext, AVCodecParserContext, AVPacket};
 use rsmpeg::avformat::{
     AVFormatContextInput, AVFormatContextOutput, AVIOContextContainer, AVIOContextCustom, AVInputFormat,
 };
@@ -20,6 +21,15 @@ use rsmpeg::ffi;
 
 /// Size of the AVIOContext buffers (FFmpeg's own default).
 const IO_BUFFER: usize = 32 * 1024;
+
+/// A parser for `codec_id` that is given one whole access unit at a time
+/// (`PARSER_FLAG_COMPLETE_FRAMES`: it does not wait for the next one to find where this one ends).
+pub(crate) fn access_unit_parser(codec_id: ffi::AVCodecID) -> Option<AVCodecParserContext> {
+    let mut parser = AVCodecParserContext::find(codec_id)?;
+    // SAFETY: a plain field of the parser just allocated, set before its first use.
+    unsafe { (*parser.as_mut_ptr()).flags |= ffi::PARSER_FLAG_COMPLETE_FRAMES as c_int };
+    Some(parser)
+}
 
 /// A readable description of an FFmpeg error code.
 pub(crate) fn err_str(code: c_int) -> String {
