@@ -141,15 +141,19 @@ pub struct TranscodeOutput {
 /// Demux + decode check without encoding: fails with [`TranscodeError::InvalidInput`] when the
 /// bytes are not a decodable segment (garbage, empty, truncated MPEG-TS whose length is not a
 /// multiple of 188 or that does not start with the 0x47 sync byte, no video stream, no frame
-/// decodes). Only the first video frame is decoded; the rest is demuxed to measure the duration.
+/// decodes). At most the first video frame is decoded; the rest is demuxed to measure the
+/// duration.
 ///
-/// MPEG-TS carries in its packets all the probe needs besides the frame size (the SPS, the
-/// audio's headers, timestamps), so [`ts::scan`] reads them first and only the first access unit
-/// is decoded, without FFmpeg's demuxer and its stream-info pass, which decodes frames ahead
-/// (a 2-second 1080p segment on the development VM, release build, glibc's malloc: 30 ms with
-/// that pass, 11 ms without it, 6.5 ms this way). What the scan cannot tell (a frame rate from
-/// a single frame, a codec it does not know, a stream table that comes late, a first access
-/// unit that does not decode) is probed the full way, which also words the errors.
+/// MPEG-TS carries in its packets all the probe needs (the SPS, the audio's headers,
+/// timestamps), so [`ts::scan`] reads them first and FFmpeg's H.264 parser reads the size from
+/// the first access unit's SPS and slice header, without FFmpeg's demuxer and its stream-info
+/// pass, which decodes frames ahead, and without decoding a picture (a 2-second 1080p segment on
+/// the development VM, release build, glibc's malloc: 30 ms with that pass, 11 ms without it,
+/// 6.5 ms decoding the first picture alone; 0.1 ms this way, where that one decode of a noisy
+/// 455 KB IDR took 45 ms). So on this path a first picture whose slices are damaged is left to
+/// the transcode, which answers it `InvalidInput`. What the scan cannot tell (a frame rate from
+/// a single frame, a codec it does not know, a stream table that comes late, an access unit the
+/// parser finds no picture in) is probed the full way, which also words the errors.
 pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeError> {
     if format == InputFormat::MpegTs
         && let Some(info) = ts::scan(data).and_then(|scan| probe_scanned(&scan))
@@ -159,10 +163,10 @@ pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeEr
     probe_full(data, format)
 }
 
-/// A segment [`ts::scan`] read: the size from its first access unit, decoded alone; the frame
-/// rate and duration from the timestamps (the most common gap is one frame).
+/// A segment [`ts::scan`] read: the size from its first access unit's headers; the frame rate
+/// and duration from the timestamps (the most common gap is one frame).
 fn probe_scanned(scan: &ts::Scan) -> Option<SourceInfo> {
-    let (width, height) = first_frame_size(&scan.first_video)?;
+    let (width, height) = access_unit_size(&scan.first_video)?;
     let frame = frame_ticks(&scan.video_pts)?;
     let first = *scan.video_pts.iter().min()?;
     let end = scan.video_pts.iter().max()? + frame;
@@ -187,7 +191,7 @@ const MPEGTS_TB: AVRational = AVRational { num: 1, den: 90_000 };
 /// The picture size an H.264 access unit (Annex B) declares, cropping applied: FFmpeg's H.264
 /// parser reads its SPS and first slice header, without decoding the picture (a noisy 1080p IDR
 /// of 455 KB took 45 ms to decode). `None` when the parser finds no slice with a valid SPS.
-fn first_frame_size(access_unit: &[u8]) -> Option<(u32, u32)> {
+fn access_unit_size(access_unit: &[u8]) -> Option<(u32, u32)> {
     let codec = AVCodec::find_decoder(ffi::AVCodecID_AV_CODEC_ID_H264)?;
     let mut dec = AVCodecContext::new(&codec);
     let mut parser = ff::access_unit_parser(ffi::AVCodecID_AV_CODEC_ID_H264)?;
