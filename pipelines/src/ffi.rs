@@ -12,11 +12,12 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
+use rsmpeg::UnsafeDerefMut;
 use rsmpeg::avcodec::{AVCodecContext, AVCodecParserContext, AVPacket};
 use rsmpeg::avformat::{
     AVFormatContextInput, AVFormatContextOutput, AVIOContextContainer, AVIOContextCustom, AVInputFormat,
 };
-use rsmpeg::avutil::{AVDictionary, AVMem};
+use rsmpeg::avutil::{AVDictionary, AVFrame, AVMem};
 use rsmpeg::ffi;
 
 /// Size of the AVIOContext buffers (FFmpeg's own default).
@@ -266,6 +267,20 @@ pub(crate) fn packet_ref(pkt: &AVPacket) -> Option<AVPacket> {
     // SAFETY: both packets are valid; av_packet_ref only reads `pkt` and fills the blank `out`.
     let ret = unsafe { ffi::av_packet_ref(out.as_mut_ptr(), pkt.as_ptr()) };
     (ret >= 0).then_some(out)
+}
+
+/// Copies the picture's aspect ratio and colour description from `src` to `dst` (what
+/// `av_frame_copy_props` does for these, without the side data and metadata).
+pub(crate) fn copy_picture_props(dst: &mut AVFrame, src: &AVFrame) {
+    // SAFETY: both frames are valid; these are plain fields of `dst`, written through its
+    // exclusive borrow.
+    let d = unsafe { dst.deref_mut() };
+    d.sample_aspect_ratio = src.sample_aspect_ratio;
+    d.color_primaries = src.color_primaries;
+    d.color_trc = src.color_trc;
+    d.colorspace = src.colorspace;
+    d.color_range = src.color_range;
+    d.chroma_location = src.chroma_location;
 }
 
 /// FFmpeg's short name of a codec id ("h264", "aac", ...).
