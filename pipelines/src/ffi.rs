@@ -283,6 +283,33 @@ pub(crate) fn copy_picture_props(dst: &mut AVFrame, src: &AVFrame) {
     d.chroma_location = src.chroma_location;
 }
 
+/// Writes the parameters FFmpeg's stream-info pass would have read into stream `index` of an
+/// input opened without that pass: the sample rate, `channels` (their default layout), the
+/// profile and 1024 samples a frame (AAC's). False when there is no such stream.
+pub(crate) fn set_aac_params(
+    ictx: &mut AVFormatContextInput,
+    index: usize,
+    sample_rate: i32,
+    channels: i32,
+    profile: i32,
+) -> bool {
+    if index >= ictx.nb_streams as usize {
+        return false;
+    }
+    // SAFETY: `index` is below nb_streams, so the stream and its codecpar are valid and owned by
+    // the context we borrow exclusively; av_channel_layout_uninit/default only touch the layout.
+    unsafe {
+        let st = *(*ictx.as_mut_ptr()).streams.add(index);
+        let par = &mut *(*st).codecpar;
+        par.sample_rate = sample_rate;
+        ffi::av_channel_layout_uninit(&mut par.ch_layout);
+        ffi::av_channel_layout_default(&mut par.ch_layout, channels);
+        par.profile = profile;
+        par.frame_size = 1024;
+    }
+    true
+}
+
 /// FFmpeg's short name of a codec id ("h264", "aac", ...).
 pub(crate) fn codec_name(id: ffi::AVCodecID) -> String {
     // SAFETY: avcodec_get_name accepts any id and returns a static NUL-terminated string (never

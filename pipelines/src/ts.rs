@@ -16,6 +16,18 @@ pub(crate) struct Scan {
     pub first_video: Vec<u8>,
     /// The RFC 6381 codec of the program's audio stream, if it has one (for HLS's `CODECS`).
     pub audio: Option<String>,
+    /// What the first ADTS header says, when the audio is AAC in ADTS.
+    pub adts: Option<Adts>,
+}
+
+/// An ADTS header's stream parameters (ISO 14496-3 1.A.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Adts {
+    /// FFmpeg's AAC profile: the MPEG-4 audio object type - 1 (LC = 1).
+    pub profile: u8,
+    pub sample_rate: u32,
+    /// 0: the channels are described in the stream (a program config element), not here.
+    pub channels: u32,
 }
 
 const PACKET: usize = 188;
@@ -106,14 +118,17 @@ pub(crate) fn scan(data: &[u8]) -> Option<Scan> {
         }
     }
     let streams = streams?;
-    let audio = match streams.audio {
-        None => None,
-        Some((_, kind)) => Some(audio_codec(kind, audio_head.as_deref()?)?),
+    let (audio, adts) = match streams.audio {
+        None => (None, None),
+        Some((_, kind)) => {
+            let head = audio_head.as_deref()?;
+            (Some(audio_codec(kind, head)?), if matches!(kind, AudioType::Aac) { adts(head) } else { None })
+        }
     };
     if video_pts.is_empty() {
         return None;
     }
-    Some(Scan { video_pts, first_video: first_video?, audio })
+    Some(Scan { video_pts, first_video: first_video?, audio, adts })
 }
 
 /// The payload of a packet, after its adaptation field; `None` when it carries none.
@@ -221,7 +236,21 @@ fn audio_codec(kind: AudioType, head: &[u8]) -> Option<String> {
 
 /// The MPEG-4 audio object type of an ADTS header (its profile + 1).
 fn adts_object_type(head: &[u8]) -> Option<u8> {
-    (head.len() >= 7 && head[0] == 0xff && head[1] & 0xf6 == 0xf0).then(|| (head[2] >> 6) + 1)
+    adts(head).map(|h| h.profile + 1)
+}
+
+/// An ADTS header's profile, sampling frequency and channel configuration.
+fn adts(head: &[u8]) -> Option<Adts> {
+    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    if head.len() < 7 || head[0] != 0xff || head[1] & 0xf6 != 0xf0 {
+        return None;
+    }
+    let config = u32::from(head[2] & 1) << 2 | u32::from(head[3] >> 6);
+    Some(Adts {
+        profile: head[2] >> 6,
+        sample_rate: *RATES.get(usize::from(head[2] >> 2 & 0x0f))?,
+        channels: if config == 7 { 8 } else { config },
+    })
 }
 
 /// The layer (1 to 3) of an MPEG audio frame header.
@@ -248,6 +277,21 @@ mod tests {
         assert_eq!(adts_object_type(&[0xff, 0xf1, 0x50, 0x80, 0, 0, 0]), Some(2), "AAC LC");
         assert_eq!(adts_object_type(&[0xff, 0xf1, 0x10, 0x80, 0, 0, 0]), Some(1), "AAC Main");
         assert_eq!(adts_object_type(&[0x00, 0xf1, 0x50, 0x80, 0, 0, 0]), None, "no sync word");
+        // LC, 48 kHz (index 3), stereo; HE signalled as LC at half the rate, 5.1; 7.1.
+        assert_eq!(
+            adts(&[0xff, 0xf1, 0x4c, 0x80, 0, 0, 0]),
+            Some(Adts { profile: 1, sample_rate: 48000, channels: 2 })
+        );
+        assert_eq!(
+            adts(&[0xff, 0xf1, 0x58, 0x80, 0, 0, 0]),
+            Some(Adts { profile: 1, sample_rate: 24000, channels: 2 })
+        );
+        assert_eq!(
+            adts(&[0xff, 0xf1, 0x51, 0x80, 0, 0, 0]),
+            Some(Adts { profile: 1, sample_rate: 44100, channels: 6 })
+        );
+        assert_eq!(adts(&[0xff, 0xf1, 0x51, 0xc0, 0, 0, 0]).map(|h| h.channels), Some(8));
+        assert_eq!(adts(&[0xff, 0xf1, 0x74, 0x80, 0, 0, 0]), None, "reserved sampling frequency index 13");
         assert_eq!(mpeg_audio_layer(&[0xff, 0xfb, 0x90, 0x64]), Some(3), "MP3");
         assert_eq!(mpeg_audio_layer(&[0xff, 0xfd, 0x90, 0x64]), Some(2), "MP2");
         assert_eq!(mpeg_audio_layer(&[0xff, 0xf9, 0x90, 0x64]), None, "reserved layer");
