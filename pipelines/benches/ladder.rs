@@ -2,7 +2,8 @@
 //! newest, 9.0.2 from the `imageio-ffmpeg` wheel (`make bench` installs it at
 //! `build/ffmpeg9/ffmpeg`) — each decoding a 2-second segment once and encoding
 //! livepeer_bench's ladder (720p 3000k / 480p 1600k / 360p 800k / 240p 250k, CBR, 1 s GOP,
-//! bilinear scaling, libx264) in one process (`split`). Cases: the 1080p30 source with the
+//! libx264) in one process (`split`; the CLI scales each rung bilinear from the source, ours the
+//! top rung so and each smaller one bicubic from the next larger). Cases: the 1080p30 source with the
 //! `veryfast`, `ultrafast` and `medium` presets, and a 720p30 source into the three lower rungs
 //! (`veryfast`). Runs are interleaved (ours, 5.1, 9.0.2, ours, …) so machine noise hits all alike.
 //!

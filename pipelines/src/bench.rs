@@ -55,7 +55,8 @@ pub fn source_args(out: &Path, (w, h): (u32, u32), mbps: u32, secs: u32) -> Vec<
 }
 
 /// One FFmpeg CLI process (`bin`) that decodes `input` once and encodes every profile as our
-/// transcode does: `split` into a bilinear `scale` per rendition, libx264 at `preset` with the
+/// transcode does, but for the scaling: `split` into a bilinear `scale` from the source per
+/// rendition (ours cascades, see `transcode::scaled_from`), libx264 at `preset` with the
 /// profile's bitrate as `b = minrate = maxrate = bufsize`, its GOP in frames of `fps` (the
 /// source's rate), its H.264 profile, the audio copied, each into `out_dir/<name>.ts`.
 pub fn ffmpeg_ladder_command(
