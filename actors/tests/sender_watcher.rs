@@ -107,6 +107,39 @@ async fn funds_are_kept_between_events_and_read_again_on_an_event_naming_the_sen
     .await;
 }
 
+/// A sender nobody asked about for the TTL is dropped at the next block, so the next question
+/// reads it from the chain again; the gateway's own account stays cached.
+#[actix::test]
+async fn senders_unasked_for_the_ttl_are_dropped_but_the_gateways_own() {
+    let chain = Chain::start().await;
+    let g = key(2).address();
+    let other = Chain::client(&chain.url, chain.controller, 3).await;
+    other.fund(eth(1), eth(1)).await.unwrap();
+    let h = key(3).address();
+    let ttl = std::time::Duration::from_secs(1);
+    let (watcher, view) = chain.watcher(SenderWatcher::new(chain.orchestrator.clone()).own(g).sender_ttl(ttl)).await;
+    eventually("the gateway's own funds read", || async {
+        (sender(&watcher, g).await.info.deposit == eth(1)).then_some(())
+    })
+    .await;
+    assert_eq!(sender(&watcher, h).await.info.deposit, eth(1));
+
+    // More deposit for both, which the watcher does not hear of (no logs sent).
+    chain.gateway.fund(eth(1), U256::ZERO).await.unwrap();
+    other.fund(eth(1), U256::ZERO).await.unwrap();
+    assert_eq!(sender(&watcher, h).await.info.deposit, eth(1), "cached");
+    watcher.send(head(view.block + 1)).await.unwrap();
+    assert_eq!(sender(&watcher, h).await.info.deposit, eth(1), "asked within the TTL: kept at a new block");
+    let asked = Instant::now();
+
+    while asked.elapsed() <= ttl {
+        tokio::time::sleep(ttl / 4).await;
+    }
+    watcher.send(head(view.block + 2)).await.unwrap();
+    assert_eq!(sender(&watcher, h).await.info.deposit, eth(2), "dropped after the TTL, so read again");
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1), "the gateway's own account is kept");
+}
+
 #[actix::test]
 async fn a_new_round_reads_every_cached_sender_again() {
     let chain = Chain::start().await;

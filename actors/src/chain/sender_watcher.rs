@@ -9,7 +9,7 @@
 //!   A sender is read from the chain on first use; a TicketBroker event naming it (deposit or
 //!   reserve funded, reserve claimed, a ticket paid, an unlock, a withdrawal) reads it again; a
 //!   new round reads every cached sender again (claims reset per round). Senders not asked about
-//!   for [`SENDER_TTL`] are dropped.
+//!   for [`SENDER_TTL`] are dropped at the next block; the gateway's own account is kept.
 //! - **Answers** [`GetSender`] (funds, max float, available funds) and [`GetChainView`] (block,
 //!   round, gas price).
 //! - **Own account** ([`SenderWatcher::own`], a gateway): its funds are read at start and on each
@@ -116,6 +116,7 @@ pub struct SenderWatcher {
     round: Option<RoundInfo>,
     gas_price: Option<u128>,
     senders: HashMap<Address, Tracked>,
+    sender_ttl: Duration,
     pending: HashMap<Address, U256>,
     redeem_gas: Option<u64>,
 }
@@ -131,6 +132,7 @@ impl SenderWatcher {
             round: None,
             gas_price: None,
             senders: HashMap::new(),
+            sender_ttl: SENDER_TTL,
             pending: HashMap::new(),
             redeem_gas: None,
         }
@@ -139,6 +141,12 @@ impl SenderWatcher {
     /// Also watch this node's own account as a sender (a gateway).
     pub fn own(mut self, address: Address) -> Self {
         self.own = Some(address);
+        self
+    }
+
+    /// How long a sender nobody asks about stays cached (default [`SENDER_TTL`]).
+    pub fn sender_ttl(mut self, ttl: Duration) -> Self {
+        self.sender_ttl = ttl;
         self
     }
 
@@ -277,8 +285,8 @@ impl Handler<ChainEvent> for SenderWatcher {
                 for sender in stale {
                     self.refresh(sender, ctx);
                 }
-                let own = self.own;
-                self.senders.retain(|s, t| Some(*s) == own || t.used.elapsed() < SENDER_TTL);
+                let (own, ttl) = (self.own, self.sender_ttl);
+                self.senders.retain(|s, t| Some(*s) == own || t.used.elapsed() < ttl);
             }
             ChainEvent::Reorg { .. } => {}
         }
