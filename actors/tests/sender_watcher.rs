@@ -220,6 +220,37 @@ async fn a_gateways_own_funds_are_never_answered_before_they_are_read() {
     assert_eq!(sender(&watcher, g).await.info.deposit, eth(1));
 }
 
+/// A read of a sender that fails (the endpoint is down) leaves its cached funds answered, and is
+/// made again at a next block once the endpoint is back, with no event naming the sender (blocks
+/// keep coming: the read's failure lands some time after the endpoint went down).
+#[actix::test]
+async fn a_failed_read_answers_the_cache_and_is_made_again_at_the_next_block() {
+    let chain = Chain::start().await;
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let client = Chain::client(&proxy.url(), chain.controller, 1).await;
+    let (watcher, view) = chain.watcher(SenderWatcher::new(client)).await;
+    let g = key(2).address();
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1));
+
+    let receipt = chain.gateway.fund(eth(1), U256::ZERO).await.unwrap();
+    proxy.take_down();
+    watcher.send(ChainEvent::Logs(Arc::new(receipt.inner.logs().to_vec()))).await.unwrap();
+    eventually("the read after the event tried", || async { (proxy.dropped() > 0).then_some(()) }).await;
+    assert_eq!(sender(&watcher, g).await.info.deposit, eth(1), "the cached funds, while the endpoint is down");
+
+    proxy.bring_back();
+    let mut block = view.block;
+    eventually("the failed read made again at the next block", || {
+        block += 1;
+        let watcher = watcher.clone();
+        async move {
+            watcher.send(head(block)).await.unwrap();
+            (sender(&watcher, g).await.info.deposit == eth(2)).then_some(())
+        }
+    })
+    .await;
+}
+
 /// A node whose chain endpoint is down answers "no chain view" after `VIEW_WAIT`: it does not
 /// hold a request for ever.
 #[actix::test]
