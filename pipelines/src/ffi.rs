@@ -285,16 +285,16 @@ pub(crate) fn copy_picture_props(dst: &mut AVFrame, src: &AVFrame) {
 
 /// Writes the parameters FFmpeg's stream-info pass would have read into stream `index` of an
 /// input opened without that pass: the sample rate, `channels` (their default layout), the
-/// profile and 1024 samples a frame (AAC's). False when there is no such stream.
+/// profile and 1024 samples a frame (AAC's). Nothing when there is no such stream.
 pub(crate) fn set_aac_params(
     ictx: &mut AVFormatContextInput,
     index: usize,
     sample_rate: i32,
     channels: i32,
     profile: i32,
-) -> bool {
+) {
     if index >= ictx.nb_streams as usize {
-        return false;
+        return;
     }
     // SAFETY: `index` is below nb_streams, so the stream and its codecpar are valid and owned by
     // the context we borrow exclusively; av_channel_layout_uninit/default only touch the layout.
@@ -307,7 +307,6 @@ pub(crate) fn set_aac_params(
         par.profile = profile;
         par.frame_size = 1024;
     }
-    true
 }
 
 /// FFmpeg's short name of a codec id ("h264", "aac", ...).

@@ -627,8 +627,9 @@ struct Scanned {
 }
 
 impl Scanned {
-    /// `None` where the packets do not tell it all: a frame rate from one frame, a size the
-    /// parser cannot read, audio other than AAC in ADTS, or channels the stream describes.
+    /// `None` where the packets do not tell it all: a frame rate from one frame (or above the
+    /// 1000 fps the stream-info path takes), a size the parser cannot read, audio other than
+    /// AAC in ADTS, or channels the stream describes.
     fn of(scan: &ts::Scan) -> Option<Scanned> {
         let adts = match (&scan.audio, scan.adts) {
             (None, _) => None,
@@ -636,6 +637,9 @@ impl Scanned {
             _ => return None,
         };
         let fps = rate_of_gap(frame_ticks(&scan.video_pts)?);
+        if f64::from(fps.num) > 1000.0 * f64::from(fps.den) {
+            return None;
+        }
         Some(Scanned { fps, size: access_unit_size(&scan.first_video)?, adts })
     }
 }
@@ -1661,6 +1665,15 @@ mod probe_tests {
                 assert_eq!(a, b, "{name}: packet {i}");
             }
         }
+    }
+
+    /// A rate the stream-info path would refuse (above 1000 fps) is left to that path.
+    #[test]
+    fn a_frame_rate_above_1000_is_left_to_the_stream_info_pass() {
+        let mut scan = ts::scan(&lp_testkit::media::segment()).unwrap();
+        assert!(Scanned::of(&scan).is_some());
+        scan.video_pts = (0..30).collect();
+        assert!(Scanned::of(&scan).is_none(), "90 000 fps");
     }
 
     #[test]
