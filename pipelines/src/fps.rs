@@ -8,6 +8,11 @@
 /// its own up to the slot of the next frame, so frames that share a slot are dropped (all but the
 /// last) and gaps are filled by repeating the previous frame. The output therefore has
 /// `round(duration / interval)` frames for an input of `duration`.
+///
+/// A gap longer than [`MAX_FILL_SECS`] is a timestamp jump, not frames dropped: it is filled
+/// with that much at most and the rest is skipped, so the output keeps the jump as a
+/// passthrough rendition does. (Filled, a jump of a day in a segment of 50 frames asked for
+/// millions of frames, held a worker for minutes and grew its memory without bound.)
 #[derive(Debug, Clone)]
 pub(crate) struct FpsConverter {
     start: Option<i64>,
@@ -19,7 +24,12 @@ pub(crate) struct FpsConverter {
     /// Whether a frame is held (pushed but not yet known to be finished).
     holding: bool,
     emitted: u64,
+    /// Most slots one gap is filled with.
+    max_fill: i64,
 }
+
+/// The longest gap between two frames that is filled with repeats, in seconds.
+pub(crate) const MAX_FILL_SECS: u32 = 10;
 
 impl FpsConverter {
     /// `tb`: time base of the timestamps (num, den); `rate`: output frame rate (num, den).
@@ -27,7 +37,8 @@ impl FpsConverter {
     pub(crate) fn new(tb: (i32, i32), rate: (u32, u32)) -> Option<Self> {
         let num = i128::from(tb.1) * i128::from(rate.1);
         let den = i128::from(tb.0) * i128::from(rate.0);
-        (num > 0 && den > 0).then_some(Self { start: None, num, den, next: 0, holding: false, emitted: 0 })
+        let max_fill = (u64::from(MAX_FILL_SECS) * u64::from(rate.0)).div_ceil(u64::from(rate.1.max(1))).max(1) as i64;
+        (num > 0 && den > 0).then_some(Self { start: None, num, den, next: 0, holding: false, emitted: 0, max_fill })
     }
 
     fn slot(&self, start: i64, pts: i64) -> i64 {
@@ -54,13 +65,21 @@ impl FpsConverter {
         let start = *self.start.get_or_insert(pts);
         let s = self.slot(start, pts);
         if self.holding {
-            while self.next < s {
-                out.push(self.pts_of(start, self.next));
-                self.next += 1;
-                self.emitted += 1;
-            }
+            self.fill(start, s, out);
         }
         self.holding = true;
+    }
+
+    /// Appends the held frame's slots from the next one up to (not including) `until`, at most
+    /// `max_fill` of them, and moves on to `until`.
+    fn fill(&mut self, start: i64, until: i64, out: &mut Vec<i64>) {
+        let end = until.min(self.next.saturating_add(self.max_fill));
+        while self.next < end {
+            out.push(self.pts_of(start, self.next));
+            self.next += 1;
+            self.emitted += 1;
+        }
+        self.next = self.next.max(until);
     }
 
     /// End of input at `end_pts` (the end of the last frame). Appends the timestamps at which
@@ -71,11 +90,7 @@ impl FpsConverter {
             return;
         }
         let end = self.slot(start, end_pts);
-        while self.next < end {
-            out.push(self.pts_of(start, self.next));
-            self.next += 1;
-            self.emitted += 1;
-        }
+        self.fill(start, end, out);
         if self.emitted == 0 {
             out.push(self.pts_of(start, self.next));
             self.next += 1;
@@ -143,5 +158,30 @@ mod tests {
     #[test]
     fn single_frame_gives_one() {
         assert_eq!(run(1, 3000, 5, (10, 1)).len(), 1);
+    }
+
+    /// Dropped frames are filled; a timestamp jump (here a day) is filled with
+    /// `MAX_FILL_SECS` of repeats at most, and the frames after it keep their own timestamps.
+    #[test]
+    fn a_timestamp_jump_is_filled_for_max_fill_secs_at_most() {
+        let mut c = FpsConverter::new((1, 90000), (30, 1)).unwrap();
+        let mut out = Vec::new();
+        for pts in [0, 3000, 15_000] {
+            c.push(pts, &mut out);
+        }
+        assert_eq!(out, [0, 3000, 6000, 9000, 12000], "a gap of four frames is filled");
+        out.clear();
+        let day = 86_400 * 90_000;
+        c.push(day, &mut out);
+        assert_eq!(out.len(), (MAX_FILL_SECS * 30) as usize);
+        assert_eq!(out[0], 15_000);
+        out.clear();
+        c.push(day + 3000, &mut out);
+        c.finish(day + 6000, &mut out);
+        assert_eq!(out, [day, day + 3000], "after the jump, on the source's timestamps");
+        // The end of the last frame far away is no bigger a gap.
+        let mut out = Vec::new();
+        c.finish(day * 2, &mut out);
+        assert!(out.len() <= (MAX_FILL_SECS * 30) as usize);
     }
 }

@@ -379,6 +379,7 @@ pub fn transcode_until(
                 src_fps: if from_rendition { profile_rate(p).or(src.fps) } else { src.fps },
                 from_rendition,
                 feeds,
+                deadline,
                 audio: src.audio_copy.as_ref().map(|a| (a.params.clone(), a.time_base)),
             };
             match thread::Builder::new().name(format!("lp-enc-{i}")).spawn_scoped(scope, move || run_rendition(job, rx))
@@ -1121,6 +1122,9 @@ struct Job {
     from_rendition: bool,
     /// The renditions scaled from this one's frames: they get every message, in order.
     feeds: Vec<Sender<Msg>>,
+    /// Checked before each frame is encoded, so a frame that has to be repeated many times
+    /// or a long queue stops there too.
+    deadline: Option<Instant>,
     audio: Option<(AVCodecParameters, AVRational)>,
 }
 
@@ -1139,11 +1143,13 @@ impl From<TranscodeError> for Stop {
 
 fn run_rendition(job: Job, rx: Receiver<Msg>) -> Result<Rendition, Stop> {
     let mut w = Worker::new(job);
+    let mut ended = false;
     for msg in rx.iter() {
         match msg {
             Msg::Video { frame, source } => w.video(frame, source)?,
             Msg::Audio(p) => w.audio(p)?,
             Msg::End { end_pts } => {
+                ended = true;
                 w.end(end_pts)?;
                 // Let the fed renditions flush now, alongside this one's flush.
                 for tx in std::mem::take(&mut w.job.feeds) {
@@ -1154,9 +1160,16 @@ fn run_rendition(job: Job, rx: Receiver<Msg>) -> Result<Rendition, Stop> {
                 for tx in &w.job.feeds {
                     let _ = tx.send(Msg::Abort);
                 }
-                return Err(Stop::Failed(TranscodeError::DeadlinePassed { frames: w.frames }));
+                return Err(w.late());
             }
         }
+    }
+    if w.job.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(w.late());
+    }
+    if w.job.from_rendition && !ended {
+        // The rendition feeding this one failed: its error is the one reported.
+        return Err(Stop::FeedClosed);
     }
     w.finish()
 }
@@ -1236,6 +1249,10 @@ impl Worker {
         r
     }
 
+    fn late(&self) -> Stop {
+        Stop::Failed(TranscodeError::DeadlinePassed { frames: self.frames })
+    }
+
     fn end(&mut self, end_pts: i64) -> Result<(), Stop> {
         let (Some(conv), Some((held, source))) = (self.conv.as_mut(), self.held.take()) else {
             return Ok(());
@@ -1285,6 +1302,9 @@ impl Worker {
             frame.clone()
         };
         for &p in pts {
+            if self.job.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Stop::Failed(TranscodeError::DeadlinePassed { frames: self.frames }));
+            }
             pic.set_pts(p);
             feed(&self.job.feeds, || Some(Msg::Video { frame: pic.clone(), source }))?;
             pic.set_pict_type(if self.frames == 0 {

@@ -336,6 +336,75 @@ fn a_transcode_past_its_deadline_stops() {
     assert_eq!(out.renditions[0].frames, 30);
 }
 
+/// `pieces` runs of 5 frames at 25 fps (320x180, no audio), each 1000 s after the last: an
+/// MPEG-TS segment whose timestamps jump, as a hostile or broken sender can make one.
+fn jumping_segment(dir: &std::path::Path, pieces: u32) -> Vec<u8> {
+    let mut data = Vec::new();
+    for k in 0..pieces {
+        let path = dir.join(format!("piece{k}.ts"));
+        let offset = (k * 1000).to_string();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25",
+            "-frames:v",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "0",
+            "-output_ts_offset",
+            &offset,
+            "-f",
+            "mpegts",
+            path.to_str().unwrap(),
+        ]);
+        data.extend(std::fs::read(path).unwrap());
+    }
+    data
+}
+
+/// A rendition at another frame rate fills a gap by repeating a frame; a timestamp jump (here
+/// 1000 s) is filled with 10 s of repeats at most, not with 30 000 frames, and the frames after
+/// it keep their timestamps.
+#[test]
+fn a_timestamp_jump_is_not_filled_with_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = jumping_segment(dir.path(), 2);
+    let profiles = [custom("r30", 160, 90, 30, 0, H264Profile::High)];
+    let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
+    assert_eq!(out.decoded_frames, 10);
+    let frames = out.renditions[0].frames;
+    // 10 frames at 25 fps are 12 at 30 fps, plus at most 10 s of the first run's last frame.
+    assert!((12..=12 + 300).contains(&frames), "{frames} frames");
+    let got = ffprobe(&write(dir.path(), "r30.ts", &out.renditions[0].data));
+    assert_eq!(got.video().frames, frames);
+    assert!(got.duration > 1000.0, "the jump is kept: {got:?}");
+}
+
+/// The deadline is checked before every frame a rendition encodes, so a segment whose frames
+/// each ask for many repeats stops at it too (before, a rendition only saw it between frames
+/// of the source, and the decoder, blocked on the full queue, did not check it).
+#[test]
+fn the_deadline_stops_a_rendition_that_repeats_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = jumping_segment(dir.path(), 12);
+    let profiles = [custom("r60", 320, 180, 60, 0, H264Profile::High)];
+    let started = std::time::Instant::now();
+    let full = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
+    let whole = started.elapsed();
+    assert!(full.renditions[0].frames > 11 * 500, "{} frames", full.renditions[0].frames);
+
+    let started = std::time::Instant::now();
+    let deadline = Some(started + whole / 8);
+    let e = transcode_until(&data, InputFormat::MpegTs, &profiles, &fast(), deadline).unwrap_err();
+    assert!(matches!(e, TranscodeError::DeadlinePassed { .. }), "{e}");
+    assert!(started.elapsed() < whole / 2, "stopped after {:?} of a {whole:?} transcode", started.elapsed());
+}
+
 #[test]
 fn damaged_middle_still_transcodes() {
     // A segment whose middle packets are overwritten keeps its length and sync bytes: what
