@@ -336,20 +336,21 @@ fn a_transcode_past_its_deadline_stops() {
     assert_eq!(out.renditions[0].frames, 30);
 }
 
-/// `pieces` runs of 5 frames at 25 fps (320x180, no audio), each 1000 s after the last: an
-/// MPEG-TS segment whose timestamps jump, as a hostile or broken sender can make one.
-fn jumping_segment(dir: &std::path::Path, pieces: u32) -> Vec<u8> {
+/// `pieces` runs of `frames` frames at 25 fps (320x180, no audio), each 1000 s after the last:
+/// an MPEG-TS segment whose timestamps jump, as a hostile or broken sender can make one.
+fn jumping_segment(dir: &std::path::Path, pieces: u32, frames: u32) -> Vec<u8> {
     let mut data = Vec::new();
     for k in 0..pieces {
         let path = dir.join(format!("piece{k}.ts"));
         let offset = (k * 1000).to_string();
+        let frames = frames.to_string();
         ffmpeg(&[
             "-f",
             "lavfi",
             "-i",
             "testsrc2=size=320x180:rate=25",
             "-frames:v",
-            "5",
+            &frames,
             "-c:v",
             "libx264",
             "-preset",
@@ -373,7 +374,7 @@ fn jumping_segment(dir: &std::path::Path, pieces: u32) -> Vec<u8> {
 #[test]
 fn a_timestamp_jump_is_not_filled_with_repeats() {
     let dir = tempfile::tempdir().unwrap();
-    let data = jumping_segment(dir.path(), 2);
+    let data = jumping_segment(dir.path(), 2, 5);
     let profiles = [custom("r30", 160, 90, 30, 0, H264Profile::High)];
     let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
     assert_eq!(out.decoded_frames, 10);
@@ -386,17 +387,18 @@ fn a_timestamp_jump_is_not_filled_with_repeats() {
 }
 
 /// The deadline is checked before every frame a rendition encodes, so a segment whose frames
-/// each ask for many repeats stops at it too (before, a rendition only saw it between frames
-/// of the source, and the decoder, blocked on the full queue, did not check it).
+/// each ask for many repeats stops at it too. Before, a rendition saw it only between frames
+/// of the source, and the decoder, blocked on the full queue, did not check it: the 16 frames
+/// queued, 600 repeats each, were encoded after the deadline.
 #[test]
 fn the_deadline_stops_a_rendition_that_repeats_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let data = jumping_segment(dir.path(), 12);
+    let data = jumping_segment(dir.path(), 24, 1);
     let profiles = [custom("r60", 320, 180, 60, 0, H264Profile::High)];
     let started = std::time::Instant::now();
     let full = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
     let whole = started.elapsed();
-    assert!(full.renditions[0].frames > 11 * 500, "{} frames", full.renditions[0].frames);
+    assert!(full.renditions[0].frames > 23 * 500, "{} frames", full.renditions[0].frames);
 
     let started = std::time::Instant::now();
     let deadline = Some(started + whole / 8);
