@@ -309,6 +309,21 @@ pub(crate) fn set_aac_params(
     }
 }
 
+/// Writes how many frames the decoder of stream `index` holds back to put them in presentation
+/// order (`video_delay`, which the stream-info pass would have found) into an input opened
+/// without that pass. Nothing when there is no such stream.
+pub(crate) fn set_video_delay(ictx: &mut AVFormatContextInput, index: usize, delay: i32) {
+    if index >= ictx.nb_streams as usize {
+        return;
+    }
+    // SAFETY: `index` is below nb_streams, so the stream and its codecpar are valid and owned by
+    // the context we borrow exclusively.
+    unsafe {
+        let st = *(*ictx.as_mut_ptr()).streams.add(index);
+        (*(*st).codecpar).video_delay = delay;
+    }
+}
+
 /// FFmpeg's short name of a codec id ("h264", "aac", ...).
 pub(crate) fn codec_name(id: ffi::AVCodecID) -> String {
     // SAFETY: avcodec_get_name accepts any id and returns a static NUL-terminated string (never

@@ -20,9 +20,10 @@
 //! the source (frames are dropped or repeated by timestamp, like FFmpeg's `fps` filter, so the
 //! output has duration × fps frames), scales with swscale to [`Profile::output_size`], encodes
 //! with libx264 and muxes MPEG-TS into memory together with a copy of the first audio stream.
-//! Scaling cascades: the largest rendition is scaled from the source (bilinear), each smaller
-//! one from the next larger rendition at the same frame rate (bicubic), which is a third of the
-//! work of scaling each from the source and is as sharp or sharper (SSIM against the source).
+//! Scaling cascades: a rendition is scaled (bicubic) from the next larger rendition at the same
+//! frame rate when that one is itself smaller than the source; the others, the largest among
+//! them, from the source (bilinear). That is a third of the work of scaling each from the
+//! source, and as sharp or sharper (SSIM against the source).
 //!
 //! Encoder settings follow lpms: `b = minrate = maxrate = bufsize = bitrate` (CBR-like VBV),
 //! the preset from [`TranscodeOptions`] (default `veryfast`), no B-frames for Baseline and

@@ -620,29 +620,60 @@ fn rescale(v: i64, from: AVRational, to: AVRational) -> i64 {
 }
 
 /// What a transcode needs of a segment that FFmpeg's stream-info pass would otherwise find, as
-/// [`ts::scan`] read it from the packets.
+/// [`ts::scan`] read it from the packets. The audio is as its ADTS header states it: for HE-AAC
+/// that is the AAC-LC core at half the rate, where the pass reports HE at the full rate. The
+/// audio is copied frame by frame with its headers, so the renditions are the same either way.
 struct Scanned {
+    video_pid: u16,
+    audio_pid: Option<u16>,
     fps: AVRational,
     size: (u32, u32),
+    /// Frames the decoder holds back to reorder them (what B-frames need).
+    reorder: i32,
     adts: Option<ts::Adts>,
 }
 
 impl Scanned {
     /// `None` where the packets do not tell it all: a frame rate from one frame (or above the
-    /// 1000 fps the stream-info path takes), a size the parser cannot read, audio other than
-    /// AAC in ADTS, or channels the stream describes.
+    /// 1000 fps the stream-info path takes), video PES packets without a timestamp or with
+    /// more than one picture (the gaps would not be frames), a size the parser cannot read,
+    /// audio other than AAC in ADTS, or channels the stream describes.
     fn of(scan: &ts::Scan) -> Option<Scanned> {
         let adts = match (&scan.audio, scan.adts) {
             (None, _) => None,
             (Some(_), Some(a)) if a.channels > 0 => Some(a),
             _ => return None,
         };
+        if scan.video_pes != scan.video_pts.len() || pictures_in(&scan.first_video) != 1 {
+            return None;
+        }
         let fps = rate_of_gap(frame_ticks(&scan.video_pts)?);
         if f64::from(fps.num) > 1000.0 * f64::from(fps.den) {
             return None;
         }
-        Some(Scanned { fps, size: access_unit_size(&scan.first_video)?, adts })
+        Some(Scanned {
+            video_pid: scan.video_pid,
+            audio_pid: scan.audio_pid,
+            fps,
+            size: access_unit_size(&scan.first_video)?,
+            reorder: reorder_depth(&scan.video_pts),
+            adts,
+        })
     }
+}
+
+/// The pictures an H.264 access unit (Annex B) starts: its slices whose `first_mb_in_slice` is 0
+/// (coded as a single 1 bit, the top bit of the byte after the NAL header).
+fn pictures_in(access_unit: &[u8]) -> usize {
+    access_unit.windows(5).filter(|w| w[..3] == [0, 0, 1] && matches!(w[3] & 0x1f, 1 | 5) && w[4] & 0x80 != 0).count()
+}
+
+/// How many frames a decoder must hold back to show them in order, from their timestamps in
+/// decode order: the most frames decoded before one and shown after it (H.264 allows 16).
+fn reorder_depth(pts_in_decode_order: &[i64]) -> i32 {
+    let pts = pts_in_decode_order;
+    let depth = (0..pts.len()).map(|i| pts[i.saturating_sub(16)..i].iter().filter(|&&p| p > pts[i]).count());
+    depth.max().unwrap_or(0) as i32
 }
 
 /// The frame rate of one frame's gap in 90 kHz ticks, as FFmpeg's stream-info pass states a
@@ -676,13 +707,20 @@ impl Source {
             && let Some(known) = ts::scan(data).as_ref().and_then(Scanned::of)
         {
             match Source::open(data, format, Some(&known)) {
-                Ok(src) if src.audio_copy.is_some() == known.adts.is_some() && src.codec_name == "h264" => {
-                    return Ok(src);
-                }
+                Ok(src) if src.agrees_with(&known) => return Ok(src),
                 _ => tracing::debug!("the demuxer disagrees with the scan; reading the stream info"),
             }
         }
         Source::open(data, format, None)
+    }
+
+    /// Whether the demuxer chose the streams the scan read (by PID), H.264, and the audio
+    /// copied exactly when the scan read its parameters.
+    fn agrees_with(&self, known: &Scanned) -> bool {
+        let pid = |i: usize| self.ictx.streams().get(i).map(|st| st.id as u16);
+        self.codec_name == "h264"
+            && pid(self.video) == Some(known.video_pid)
+            && self.audio_copy.as_ref().map(|a| pid(a.index)) == known.adts.map(|_| known.audio_pid)
     }
 
     /// Open `data`: after FFmpeg's stream-info pass (which decodes frames ahead to fill in every
@@ -707,6 +745,16 @@ impl Source {
                 .map(|st| st.index as usize);
             if let Some(i) = first_audio {
                 ff::set_aac_params(&mut ictx, i, a.sample_rate as i32, a.channels as i32, i32::from(a.profile));
+            }
+        }
+        if let Some(k) = known {
+            let first_video = ictx
+                .streams()
+                .into_iter()
+                .find(|st| st.codecpar().codec_type == ffi::AVMediaType_AVMEDIA_TYPE_VIDEO)
+                .map(|st| st.index as usize);
+            if let Some(i) = first_video {
+                ff::set_video_delay(&mut ictx, i, k.reorder);
             }
         }
         let mut video = None;
@@ -994,8 +1042,10 @@ fn dispatch_audio(pkt: &AVPacket, senders: &mut [Option<Sender<Msg>>]) {
 // Threads
 // ---------------------------------------------------------------------------------------------
 
-/// Decoded frames queued per rendition. The decoder may run this far ahead of the slowest
-/// encoder (frames are shared, so this bounds memory to roughly this many source frames).
+/// Frames queued per rendition. The decoder may run this far ahead of the slowest encoder it
+/// feeds, and a rendition this far ahead of one it feeds (frames are shared, so this bounds
+/// memory to roughly this many source frames, and as many scaled ones per rendition feeding
+/// another).
 /// Measured on 2 cores: 4 starves the small renditions, 16..32 are equal.
 const QUEUE_FRAMES: usize = 16;
 
@@ -1626,16 +1676,18 @@ mod probe_tests {
     }
 
     /// Everything a transcode reads of its source, opened from the scan or with the
-    /// stream-info pass: the streams, their parameters and every packet the demuxer hands out.
-    fn read_source(data: &[u8], known: Option<&Scanned>) -> (String, Vec<String>) {
+    /// stream-info pass: the streams, their parameters and every packet the demuxer hands out;
+    /// and the timestamps of the frames its decoder gives.
+    fn read_source(data: &[u8], known: Option<&Scanned>) -> (String, Vec<String>, Vec<i64>) {
         let mut src = Source::open(data, InputFormat::MpegTs, known).unwrap();
+        let video_delay = src.ictx.streams().get(src.video).unwrap().codecpar().video_delay;
         let q = |r: AVRational| (r.num, r.den);
         let audio = src.audio_copy.as_ref().map(|a| {
             let p = &a.params;
             (a.index, q(a.time_base), p.codec_id, p.sample_rate, p.ch_layout.nb_channels, p.profile, p.frame_size)
         });
         let params = format!(
-            "video {} {:?} fps {:?} size {:?} {} audio {} {:?} {:?}",
+            "video {} {:?} delay {video_delay} fps {:?} size {:?} {} audio {} {:?} {:?}",
             src.video,
             q(src.video_tb),
             src.fps.map(q),
@@ -1645,14 +1697,19 @@ mod probe_tests {
             audio,
             src.audio_codec
         );
-        let mut packets = Vec::new();
+        let mut dec = src.open_decoder("auto").unwrap();
+        let (mut packets, mut frames, mut stats) = (Vec::new(), Vec::new(), DecodeStats::default());
         while let Ok(Some(p)) = src.ictx.read_packet() {
             let mut bytes = std::hash::DefaultHasher::new();
             std::hash::Hash::hash(ff::packet_data(&p), &mut bytes);
             let bytes = std::hash::Hasher::finish(&bytes);
             packets.push(format!("{} {} {} {} {} {bytes}", p.stream_index, p.pts, p.dts, p.duration, p.flags));
+            if p.stream_index as usize == src.video {
+                decode_packet(&mut dec, Some(&p), &mut stats, &mut |f| frames.push(f.best_effort_timestamp));
+            }
         }
-        (params, packets)
+        decode_packet(&mut dec, None, &mut stats, &mut |f| frames.push(f.best_effort_timestamp));
+        (params, packets, frames)
     }
 
     /// A transcode opens an MPEG-TS segment from the scan, without FFmpeg's stream-info pass,
@@ -1677,14 +1734,41 @@ mod probe_tests {
             let known = ts::scan(&data).as_ref().and_then(Scanned::of);
             assert_eq!(known.is_some(), scanned, "{name}: opened from the scan");
             let Some(known) = known else { continue };
-            let (lean, lean_packets) = read_source(&data, Some(&known));
-            let (full, full_packets) = read_source(&data, None);
+            let (lean, lean_packets, lean_frames) = read_source(&data, Some(&known));
+            let (full, full_packets, full_frames) = read_source(&data, None);
             assert_eq!(lean, full, "{name}");
+            assert_eq!(lean_frames, full_frames, "{name}: the decoded frames");
+            assert!(lean_frames.len() >= 24, "{name}: {} frames", lean_frames.len());
             assert_eq!(lean_packets.len(), full_packets.len(), "{name}");
             for (i, (a, b)) in lean_packets.iter().zip(&full_packets).enumerate() {
                 assert_eq!(a, b, "{name}: packet {i}");
             }
         }
+    }
+
+    #[test]
+    fn reorder_depth_and_pictures_come_from_the_packets() {
+        assert_eq!(reorder_depth(&[0, 3000, 6000, 9000]), 0, "no B-frames");
+        assert_eq!(reorder_depth(&[0, 9000, 3000, 6000]), 1, "I P B B");
+        assert_eq!(reorder_depth(&[0, 12000, 6000, 3000, 9000]), 2, "a B-pyramid");
+        assert_eq!(reorder_depth(&[]), 0);
+        let aud = [0, 0, 0, 1, 0x09, 0xf0];
+        let idr = [0, 0, 1, 0x65, 0x88, 0x84];
+        let second_slice = [0, 0, 1, 0x65, 0x40, 0x21];
+        let p = [0, 0, 1, 0x41, 0x9a, 0x02];
+        assert_eq!(pictures_in(&[&aud[..], &idr, &second_slice].concat()), 1);
+        assert_eq!(pictures_in(&[&aud[..], &idr, &aud, &p].concat()), 2, "two access units in one PES");
+        assert_eq!(pictures_in(&aud), 0);
+    }
+
+    /// A segment whose video PES packets each carry two frames (one in two PES without a
+    /// timestamp, as a muxer may write them) is left to the stream-info pass.
+    #[test]
+    fn video_pes_packets_without_a_timestamp_are_left_to_the_stream_info_pass() {
+        let mut scan = ts::scan(&lp_testkit::media::segment()).unwrap();
+        assert!(Scanned::of(&scan).is_some());
+        scan.video_pes += 1;
+        assert!(Scanned::of(&scan).is_none());
     }
 
     /// A rate the stream-info path would refuse (above 1000 fps) is left to that path.

@@ -10,8 +10,13 @@
 /// A 2-second segment's worth of stream tables and PES headers, read.
 #[derive(Debug)]
 pub(crate) struct Scan {
+    /// The PIDs of the video and of the audio stream read.
+    pub video_pid: u16,
+    pub audio_pid: Option<u16>,
     /// The presentation timestamps (90 kHz, unwrapped) of the video's PES packets, in order.
     pub video_pts: Vec<i64>,
+    /// The video's PES packets, with or without a timestamp.
+    pub video_pes: usize,
     /// The payload of the first video PES: an H.264 access unit (Annex B).
     pub first_video: Vec<u8>,
     /// The RFC 6381 codec of the program's audio stream, if it has one (for HLS's `CODECS`).
@@ -60,14 +65,17 @@ struct Streams {
 }
 
 /// Read `data` (whole 188-byte packets). `None`: not something this reader knows (no H.264
-/// video, a stream it does not know, tables across packets, a lost sync byte), or no timestamps.
+/// video, a stream it does not know, more than one program, tables across packets or changing
+/// within the segment, a lost sync byte), or no timestamps.
 pub(crate) fn scan(data: &[u8]) -> Option<Scan> {
     if data.is_empty() || !data.len().is_multiple_of(PACKET) {
         return None;
     }
     let mut pmt_pid = None;
+    let mut pmt_section: Option<&[u8]> = None;
     let mut streams: Option<Streams> = None;
     let mut video_pts: Vec<i64> = Vec::with_capacity(data.len() / PACKET / 8);
+    let mut video_pes = 0;
     let mut first_video: Option<Vec<u8>> = None;
     // Whether the first video PES is still being read.
     let mut in_first_video = false;
@@ -90,8 +98,16 @@ pub(crate) fn scan(data: &[u8]) -> Option<Scan> {
             continue;
         }
         if Some(pid) == pmt_pid {
-            if start && streams.is_none() {
-                streams = Some(pmt(payload)?);
+            if start {
+                let section = section(payload, 0x02)?;
+                match pmt_section {
+                    None => {
+                        streams = Some(pmt(payload)?);
+                        pmt_section = Some(section);
+                    }
+                    Some(first) if first != section => return None,
+                    Some(_) => {}
+                }
             }
             continue;
         }
@@ -99,6 +115,7 @@ pub(crate) fn scan(data: &[u8]) -> Option<Scan> {
         if pid == s.video {
             if start {
                 in_first_video = false;
+                video_pes += 1;
                 let (pts, es) = pes(payload)?;
                 if let Some(pts) = pts {
                     video_pts.push(unwrap(pts, video_pts.first().copied()));
@@ -128,7 +145,15 @@ pub(crate) fn scan(data: &[u8]) -> Option<Scan> {
     if video_pts.is_empty() {
         return None;
     }
-    Some(Scan { video_pts, first_video: first_video?, audio, adts })
+    Some(Scan {
+        video_pid: streams.video,
+        audio_pid: streams.audio.map(|(pid, _)| pid),
+        video_pts,
+        video_pes,
+        first_video: first_video?,
+        audio,
+        adts,
+    })
 }
 
 /// The payload of a packet, after its adaptation field; `None` when it carries none.
@@ -155,14 +180,17 @@ fn section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
     s.get(3..3 + length.checked_sub(4)?)
 }
 
-/// The PAT: the PID of the first program's PMT.
+/// The PAT: the PID of its one program's PMT (`None` for none, or more than one).
 fn pat(payload: &[u8]) -> Option<u16> {
     let s = section(payload, 0x00)?;
-    // transport_stream_id, version, section numbers; then 4 bytes per program.
-    s.get(5..)?.chunks_exact(4).find_map(|p| {
+    // transport_stream_id, version, section numbers; then 4 bytes per program (number 0 is the
+    // network information table's).
+    let mut pmts = s.get(5..)?.chunks_exact(4).filter_map(|p| {
         let program = u16::from(p[0]) << 8 | u16::from(p[1]);
         (program != 0).then_some(u16::from(p[2] & 0x1f) << 8 | u16::from(p[3]))
-    })
+    });
+    let first = pmts.next()?;
+    pmts.next().is_none().then_some(first)
 }
 
 /// The PMT: the H.264 video and the first audio stream; `None` on any stream type the probe
@@ -297,6 +325,25 @@ mod tests {
         assert_eq!(mpeg_audio_layer(&[0xff, 0xf9, 0x90, 0x64]), None, "reserved layer");
     }
 
+    /// A PAT's payload (pointer field first) listing `programs` as (number, PMT PID).
+    fn pat_payload(programs: &[(u16, u16)]) -> Vec<u8> {
+        let length = 5 + 4 * programs.len() + 4;
+        let mut p = vec![0, 0x00, 0xb0 | (length >> 8) as u8, length as u8, 0, 1, 0xc1, 0, 0];
+        for &(number, pid) in programs {
+            p.extend([(number >> 8) as u8, number as u8, 0xe0 | (pid >> 8) as u8, pid as u8]);
+        }
+        p.extend([0; 4]);
+        p
+    }
+
+    #[test]
+    fn one_program_is_read_and_more_are_left_to_ffmpeg() {
+        assert_eq!(pat(&pat_payload(&[(1, 0x1000)])), Some(0x1000));
+        assert_eq!(pat(&pat_payload(&[(0, 0x10), (1, 0x1000)])), Some(0x1000), "the NIT is no program");
+        assert_eq!(pat(&pat_payload(&[(1, 0x1000), (2, 0x1001)])), None);
+        assert_eq!(pat(&pat_payload(&[])), None);
+    }
+
     #[test]
     fn what_it_does_not_know_is_left_to_ffmpeg() {
         assert!(scan(&[]).is_none());
@@ -307,6 +354,20 @@ mod tests {
         let mut segment = lp_testkit::media::segment();
         let scanned = scan(&segment).expect("a segment the ffmpeg CLI made");
         assert_eq!(scanned.video_pts.len(), 30, "one PES per frame");
+        assert_eq!(scanned.video_pes, 30);
+        // The PMT again later with other contents (a stream added): the tables changed.
+        let pmt = segment
+            .chunks_exact(188)
+            .position(|p| p[1] & 0x40 != 0 && u16::from(p[1] & 0x1f) << 8 | u16::from(p[2]) == 0x1000)
+            .expect("FFmpeg's PMT PID");
+        let mut changed = segment.clone();
+        let at = (segment.len() / 188 - 1) * 188;
+        changed[at..at + 188].copy_from_slice(&segment[pmt * 188..pmt * 188 + 188]);
+        assert!(scan(&changed).is_some(), "the same PMT again");
+        // The version bits of the section (after the header, pointer field, table id, length
+        // and program number).
+        changed[at + 10] ^= 0x3e;
+        assert!(scan(&changed).is_none(), "a PMT of another version");
         let middle = (segment.len() / 188 / 2) * 188;
         segment[middle] = 0;
         assert!(scan(&segment).is_none(), "a lost sync byte");
