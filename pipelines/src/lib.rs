@@ -18,8 +18,10 @@
 //! shared by reference (no pixel copy) through a bounded channel with one worker thread per
 //! rendition. A worker converts the frame rate when the profile asks for one that differs from
 //! the source (frames are dropped or repeated by timestamp, like FFmpeg's `fps` filter, so the
-//! output has duration × fps frames), scales with swscale to [`Profile::output_size`], encodes
-//! with libx264 and muxes MPEG-TS into memory together with a copy of the first audio stream.
+//! output has duration × fps frames; a timestamp jump is filled with 10 s of repeats at most),
+//! scales with swscale to [`Profile::output_size`], encodes with libx264 and muxes MPEG-TS into
+//! memory together with a copy of the first audio stream. The deadline is checked before each
+//! frame is encoded.
 //! Scaling cascades: a rendition is scaled (bicubic) from the next larger rendition at the same
 //! frame rate when that one is itself smaller than the source; the others, the largest among
 //! them, from the source (bilinear). That is a third of the work of scaling each from the
