@@ -17,7 +17,9 @@ use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use common::Metrics;
-use lp_actors::chain::{ChainEvent, ChainSettings, GetPending, PendingChanged, Redeemer, SetPendingListener};
+use lp_actors::chain::{
+    ChainEvent, ChainSettings, GetPending, PendingChanged, RedeemGas, Redeemer, SetGasListener, SetPendingListener,
+};
 use lp_actors::store::{QueueWinningTicket, Store, WinningTickets};
 use lp_actors::supervision::{InjectPanic, Watchdog};
 use lp_chain::anvil::{Anvil, AnvilOptions, DEV_KEYS};
@@ -207,6 +209,21 @@ impl Handler<PendingChanged> for Listener {
     }
 }
 
+/// Collects the redeemer's [`RedeemGas`] estimates (what the sender watcher is told).
+#[derive(Default)]
+struct GasListener(Arc<Mutex<Vec<u64>>>);
+
+impl Actor for GasListener {
+    type Context = Context<Self>;
+}
+
+impl Handler<RedeemGas> for GasListener {
+    type Result = ();
+    fn handle(&mut self, RedeemGas(gas): RedeemGas, _: &mut Self::Context) {
+        self.0.lock().push(gas);
+    }
+}
+
 #[actix::test]
 async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
     let metrics = Metrics::local();
@@ -225,6 +242,9 @@ async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
     let seen = listener.0.clone();
     let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
     redeemer.send(SetPendingListener(listener.start().recipient())).await.unwrap();
+    let gas_listener = GasListener::default();
+    let estimates = gas_listener.0.clone();
+    redeemer.send(SetGasListener(gas_listener.start().recipient())).await.unwrap();
 
     // Not before its parameters expire: recipientRand stays secret until then.
     net.tick(&redeemer).await;
@@ -254,6 +274,10 @@ async fn a_queued_ticket_is_redeemed_once_its_parameters_expire() {
         [PendingChanged { sender: s, pending: face_value }, PendingChanged { sender: s, pending: U256::ZERO }]
     );
     assert_eq!(redeemer.send(GetPending(s)).await.unwrap(), U256::ZERO);
+    // Its gas was estimated before it was sent, and the estimate published.
+    let estimates = estimates.lock().clone();
+    assert_eq!(estimates.len(), 1, "{estimates:?}");
+    assert!(estimates[0] >= gas && estimates[0] < gas * 2, "estimated {estimates:?}, used {gas}");
 
     // Redeemed stays redeemed: no second attempt.
     net.mine(1).await;
