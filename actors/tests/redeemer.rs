@@ -518,7 +518,12 @@ async fn an_expired_ticket_and_one_without_a_block_hash_are_failed_and_not_retri
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
     let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
+    // Past round 2, where "created + 2 rounds" and "created × 2" part.
+    for _ in 0..3 {
+        net.next_round().await;
+    }
     let round = net.o.current_round().await.unwrap().round;
+    assert!(round > 2, "round {round}");
     let old = net.ticket(eth_tenths(1), 1, 1).await;
     // A creation round that has no block hash (a ticket the receiver should never have taken).
     let future = net.ticket_with(eth_tenths(1), 2, 1, pm::aux_data(round + 5, B256::repeat_byte(7))).await;
