@@ -293,6 +293,9 @@ async fn tickets_due_in_the_same_block_are_redeemed_in_one_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
     let redeemer = Redeemer::new(net.o.clone(), store.clone()).start();
+    let gas_listener = GasListener::default();
+    let estimates = gas_listener.0.clone();
+    redeemer.send(SetGasListener(gas_listener.start().recipient())).await.unwrap();
     let face_value = eth_tenths(1);
 
     // Two alone, for their gas: the first fees of a round cost more (storage written from zero).
@@ -337,6 +340,16 @@ async fn tickets_due_in_the_same_block_are_redeemed_in_one_batch() {
         single_gas[0], single_gas[1], gas[0], txs[0]
     );
     assert!(per_ticket < single_gas[1], "batching saves gas: {per_ticket} vs {}", single_gas[1]);
+
+    // The batch is sent with gas for all its tickets: their estimates, and the margin.
+    let estimates = estimates.lock().clone();
+    assert_eq!(estimates.len(), 2 + N as usize, "{estimates:?}");
+    let estimated: u64 = estimates[2..].iter().sum();
+    let sent = net.provider.get_transaction_by_hash(txs[0]).await.unwrap().expect("the batch's transaction");
+    assert_eq!(
+        alloy::consensus::Transaction::gas_limit(&sent),
+        estimated + estimated * lp_actors::chain::redeemer::BATCH_GAS_MARGIN_PERCENT / 100
+    );
 }
 
 #[actix::test]
