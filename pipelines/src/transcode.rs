@@ -397,7 +397,7 @@ pub fn transcode_until(
         let mut late = false;
         if spawn_error.is_none() {
             loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if past(deadline) {
                     late = true;
                     for tx in senders.iter().flatten() {
                         let _ = tx.send(Msg::Abort);
@@ -1191,6 +1191,15 @@ impl From<TranscodeError> for Stop {
     }
 }
 
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A rendition that stopped at the deadline after encoding `frames`.
+fn late(frames: u64) -> Stop {
+    Stop::Failed(TranscodeError::DeadlinePassed { frames })
+}
+
 fn run_rendition(job: Job, rx: Receiver<Msg>) -> Result<Rendition, Stop> {
     let mut w = Worker::new(job);
     let mut ended = false;
@@ -1210,12 +1219,12 @@ fn run_rendition(job: Job, rx: Receiver<Msg>) -> Result<Rendition, Stop> {
                 for tx in &w.job.feeds {
                     let _ = tx.send(Msg::Abort);
                 }
-                return Err(w.late());
+                return Err(late(w.frames));
             }
         }
     }
-    if w.job.deadline.is_some_and(|d| Instant::now() >= d) {
-        return Err(w.late());
+    if past(w.job.deadline) {
+        return Err(late(w.frames));
     }
     if w.job.from_rendition && !ended {
         // The rendition feeding this one failed: its error is the one reported.
@@ -1299,10 +1308,6 @@ impl Worker {
         r
     }
 
-    fn late(&self) -> Stop {
-        Stop::Failed(TranscodeError::DeadlinePassed { frames: self.frames })
-    }
-
     fn end(&mut self, end_pts: i64) -> Result<(), Stop> {
         let (Some(conv), Some((held, source))) = (self.conv.as_mut(), self.held.take()) else {
             return Ok(());
@@ -1352,8 +1357,8 @@ impl Worker {
             frame.clone()
         };
         for &p in pts {
-            if self.job.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Stop::Failed(TranscodeError::DeadlinePassed { frames: self.frames }));
+            if past(self.job.deadline) {
+                return Err(late(self.frames));
             }
             pic.set_pts(p);
             feed(&self.job.feeds, || Some(Msg::Video { frame: pic.clone(), source }))?;
@@ -1451,7 +1456,7 @@ impl Worker {
     }
 
     fn finish(mut self) -> Result<Rendition, Stop> {
-        // Input ended without an End message (its feeder failed): show what is held once.
+        // Input ended without an End message (the transcode failed elsewhere): show what is held.
         if let (Some((held, source)), Some(conv)) = (self.held.take(), self.conv.as_mut()) {
             let mut slots = Vec::new();
             conv.finish(i64::MIN / 4, &mut slots);
