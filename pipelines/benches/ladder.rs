@@ -40,30 +40,6 @@ fn make_input(dir: &Path, (w, h): (u32, u32), mbps: u32) -> PathBuf {
     path
 }
 
-/// SSIM (All) and PSNR (average, dB) of `rendition` against `source` scaled to its size.
-fn quality(source: &Path, rendition: &Path, (w, h): (u32, u32)) -> (f64, f64) {
-    let graph = format!(
-        "[0:v]setpts=PTS-STARTPTS,split[d1][d2];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS,split[r1][r2];\
-         [d1][r1]ssim;[d2][r2]psnr"
-    );
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(rendition)
-        .arg("-i")
-        .arg(source)
-        .args(["-lavfi", &graph, "-f", "null", "-"])
-        .output()
-        .expect("the ffmpeg CLI must be installed");
-    let log = String::from_utf8_lossy(&out.stderr);
-    let after = |key: &str| -> f64 {
-        log.lines()
-            .rev()
-            .find_map(|l| l.split_once(key).and_then(|(_, v)| v.split_whitespace().next()?.parse().ok()))
-            .unwrap_or_else(|| panic!("no {key} in the ffmpeg log: {log}"))
-    };
-    (after("All:"), after("average:"))
-}
-
 fn frames_of(path: &Path) -> (u32, u32, u64) {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
@@ -197,7 +173,7 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
         let mut renditions = serde_json::Map::new();
         for &(name, w, h, _) in ladder {
             let path = side.out.join(format!("{name}.ts"));
-            let (ssim, psnr) = quality(source, &path, (w, h));
+            let (ssim, psnr) = bench::quality(source, &path, (w, h));
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             println!("      {name:>5}: SSIM {ssim:.5}  PSNR {psnr:.2} dB  {bytes} bytes");
             renditions.insert(name.into(), serde_json::json!({"ssim": ssim, "psnr": psnr, "bytes": bytes}));

@@ -97,6 +97,31 @@ pub fn ffmpeg_ladder_command(
     cmd
 }
 
+/// SSIM (All) and PSNR (average, dB) of `rendition` against `source` scaled to its size
+/// (bicubic), frame by frame from each one's first timestamp, by the `ffmpeg` CLI on PATH.
+pub fn quality(source: &Path, rendition: &Path, (w, h): (u32, u32)) -> (f64, f64) {
+    let graph = format!(
+        "[0:v]setpts=PTS-STARTPTS,split[d1][d2];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS,split[r1][r2];\
+         [d1][r1]ssim;[d2][r2]psnr"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(rendition)
+        .arg("-i")
+        .arg(source)
+        .args(["-lavfi", &graph, "-f", "null", "-"])
+        .output()
+        .expect("the ffmpeg CLI must be installed");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let after = |key: &str| -> f64 {
+        log.lines()
+            .rev()
+            .find_map(|l| l.split_once(key).and_then(|(_, v)| v.split_whitespace().next()?.parse().ok()))
+            .unwrap_or_else(|| panic!("no {key} in the ffmpeg log: {log}"))
+    };
+    (after("All:"), after("average:"))
+}
+
 /// (own, children) CPU seconds (user + system) of this process so far, from /proc (Linux only;
 /// zeros elsewhere). A child's time counts once it has been waited for.
 pub fn cpu_seconds() -> (f64, f64) {

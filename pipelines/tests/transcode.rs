@@ -1,5 +1,6 @@
 //! End-to-end transcodes of small segments made with the ffmpeg CLI, checked with ffprobe.
 
+use lp_pipelines::bench::quality;
 use lp_pipelines::{
     H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
 };
@@ -63,24 +64,6 @@ fn ts_720p30_to_360p_and_240p() {
     assert_eq!(out.renditions[0].name, "P360p30fps16x9");
 }
 
-/// SSIM of the rendition at `rendition` against the source at `source` scaled to `w`x`h`
-/// (bicubic), frame by frame from each one's first timestamp.
-fn ssim(source: &std::path::Path, rendition: &std::path::Path, (w, h): (u32, u32)) -> f64 {
-    let graph =
-        format!("[0:v]setpts=PTS-STARTPTS[r];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS[s];[r][s]ssim");
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(rendition)
-        .arg("-i")
-        .arg(source)
-        .args(["-lavfi", &graph, "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let all = log.rsplit("All:").next().and_then(|t| t.split_whitespace().next()).and_then(|v| v.parse().ok());
-    all.unwrap_or_else(|| panic!("no SSIM in ffmpeg's output: {log}"))
-}
-
 /// The lower rungs of a ladder are scaled from the next larger rendition (cascade), not from the
 /// source: each one still holds every frame, in order, at its size, and is as close to the
 /// source as the same rendition scaled straight from the source (transcoded alone).
@@ -105,7 +88,7 @@ fn renditions_scaled_from_a_larger_one_are_as_good_as_from_the_source() {
 
         let alone = transcode(&data, InputFormat::MpegTs, std::slice::from_ref(p), &fast()).unwrap();
         let alone_path = write(dir.path(), &format!("{}-alone.ts", r.name), &alone.renditions[0].data);
-        let (chained, direct) = (ssim(&input, &path, size), ssim(&input, &alone_path, size));
+        let (chained, direct) = (quality(&input, &path, size).0, quality(&input, &alone_path, size).0);
         // A frame out of order or from another rung would cost far more than this.
         assert!(chained >= direct - 0.002, "{}: SSIM {chained} scaled in cascade, {direct} from the source", r.name);
     }
