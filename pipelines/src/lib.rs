@@ -42,9 +42,10 @@
 //! `cargo bench -p lp-pipelines --bench ladder` transcodes a 2 s 1080p30 segment to
 //! livepeer_bench's 720p/480p/360p/240p ladder and compares with one FFmpeg CLI process doing
 //! the same (`split`, each rung scaled bilinear from the source), Debian's 5.1 and 9.0.2. On the
-//! 2-core development VM at veryfast ours took 0.81 of FFmpeg 9.0.2's wall time (868 ms vs
-//! 1068 ms): both cores busy (1.95 vs 1.83) and less CPU (1.69 vs 1.95 s: cascade scaling, no
-//! stream-info pass, no process start-up), with every rung's SSIM at or above the CLI's.
+//! 2-core development VM at veryfast ours took 0.81 to 0.87 of FFmpeg 9.0.2's wall time in two
+//! runs (868 ms vs 1068 ms, 911 ms vs 1042 ms): both cores busy (1.90–1.95 vs 1.83–1.86) and
+//! less CPU (1.69–1.73 vs 1.93–1.95 s: cascade scaling, no stream-info pass, no process
+//! start-up), with every rung's SSIM at or above the CLI's.
 //!
 //! FFmpeg's own log is routed into `tracing` (target `ffmpeg`; errors and warnings at DEBUG)
 //! the first time this crate opens an input, instead of being printed to stderr.
