@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use lp_pipelines::Profile;
-use lp_testkit::media::{ffmpeg, one_frame_with_audio};
+use lp_testkit::media::{ffmpeg, one_frame_with_audio, segment_with_jumps};
 use lp_wire::{ErrorCode, TranscodeFailure};
 
 fn profile(bitrate: u32) -> Profile {
@@ -276,4 +276,31 @@ fn a_fresh_node_exports_every_series_at_zero() {
         let series = format!("livepeer_segment_transcode_failed_total{{error_code=\"{}\"}} 0", code.as_str());
         assert!(text.lines().any(|l| l == series), "{series} missing:\n{text}");
     }
+}
+
+/// A segment whose timestamps jump 1000 s between its two halves was probed as 1000 s long:
+/// the gateway paid the orchestrator for 1000 s of pixels and its playlist's target duration,
+/// which only grows, told players to wait 1000 s between reloads. The jump counts as one
+/// frame now. A segment of more honest media than `Content-Duration` may state (31 frames
+/// 10 s apart) is refused, and the stream serves on.
+#[test]
+fn a_timestamp_jump_is_not_media_and_a_segment_spans_300_s_at_most() {
+    let node = Node::start("run", ALL_IN_ONE);
+    let gw = node.gateway();
+    let jumps = segment_with_jumps(node.dir.path(), 2, 25, 1000);
+    let (status, _, body) = push(&gw, "jump", "0.ts", jumps);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let playlist = http().get(format!("{gw}/stream/jump/P144p30fps16x9.m3u8")).send().unwrap().text().unwrap();
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
+    assert!(playlist.contains("#EXTINF:2.000,"), "{playlist}");
+
+    let long = segment_with_jumps(node.dir.path(), 31, 1, 10);
+    let (status, _, body) = push(&gw, "jump", "1.ts", long);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("the segment spans 310.0 s of media; at most 300 s"), "{body}");
+    let again = http().get(format!("{gw}/stream/jump/P144p30fps16x9.m3u8")).send().unwrap().text().unwrap();
+    assert_eq!(again, playlist, "the refused segment changed nothing");
+    let (status, _, _) = push(&gw, "jump", "2.ts", make_segments(node.dir.path(), 2, 320, 180).remove(0));
+    assert_eq!(status, 200);
 }

@@ -21,6 +21,10 @@ use tracing::{info, warn};
 
 use crate::webhook::{AuthWebhook, WebhookError};
 
+/// The longest segment, in milliseconds of media, pushed or in a `Content-Duration` header:
+/// longer ones are refused (a live pusher's are seconds long).
+pub const MAX_SEGMENT_MS: u64 = 300_000;
+
 /// The longest `Content-Duration` believed when the probe cannot tell (no timestamps): longer
 /// than any HLS segment a live pusher makes, short enough not to skew the playlist.
 const MAX_UNPROBED_DURATION_MS: u64 = 20_000;
@@ -252,6 +256,16 @@ async fn check(stream: &str, seg: NewSegment) -> Result<IncomingSegment, IngestE
         SegmentDuration::Exact(ms) => ms,
         SegmentDuration::Probed { header_ms } => probed_duration(stream, seq, source.duration_ms, header_ms),
     };
+    if duration_ms > MAX_SEGMENT_MS {
+        metrics::segment_failed(ErrorCode::InvalidInput);
+        let e = format!(
+            "the segment spans {:.1} s of media; at most {} s",
+            duration_ms as f64 / 1000.0,
+            MAX_SEGMENT_MS / 1000
+        );
+        warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
+        return Err(IngestError::Invalid(e));
+    }
     Ok(IncomingSegment {
         seq,
         format,

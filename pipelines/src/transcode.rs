@@ -21,7 +21,7 @@ use rsmpeg::swscale::SwsContext;
 
 use crate::error::TranscodeError;
 use crate::ffi as ff;
-use crate::fps::FpsConverter;
+use crate::fps::{FpsConverter, MAX_FILL_SECS};
 use crate::profile::{Profile, validate_profiles};
 use crate::ts;
 
@@ -170,9 +170,7 @@ pub fn probe(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeEr
 fn probe_scanned(scan: &ts::Scan) -> Option<SourceInfo> {
     let (width, height) = access_unit_size(&scan.first_video)?;
     let frame = frame_ticks(&scan.video_pts)?;
-    let first = *scan.video_pts.iter().min()?;
-    let end = scan.video_pts.iter().max()? + frame;
-    let duration_ms = rescale(end - first, MPEGTS_TB, AVRational { num: 1, den: 1000 }).max(0) as u64;
+    let duration_ms = ticks_ms(media_ticks(&scan.video_pts, frame, frame, MPEGTS_TB), MPEGTS_TB);
     Some(SourceInfo {
         width,
         height,
@@ -245,11 +243,11 @@ fn probe_full(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeE
     };
     let nominal = src.nominal_frame_ticks();
     // MPEG-TS packets often carry no duration: count one nominal frame then.
-    let min_pts = timed.iter().map(|&(pts, _)| pts).min().unwrap_or(i64::MAX);
-    let max_end = timed.iter().map(|&(pts, dur)| pts + if dur > 0 { dur } else { nominal }).max().unwrap_or(i64::MIN);
-    let duration_ticks = if min_pts <= max_end { max_end - min_pts } else { 0 };
+    let last = timed.iter().max().map_or(0, |&(_, dur)| if dur > 0 { dur } else { nominal });
+    let pts: Vec<i64> = timed.iter().map(|&(pts, _)| pts).collect();
+    let duration_ticks = media_ticks(&pts, nominal, last, src.video_tb);
     let duration_ms = if duration_ticks > 0 {
-        rescale(duration_ticks, src.video_tb, AVRational { num: 1, den: 1000 }).max(0) as u64
+        ticks_ms(duration_ticks, src.video_tb)
     } else if src.ictx.duration > 0 {
         (src.ictx.duration / 1000) as u64
     } else {
@@ -269,13 +267,41 @@ fn probe_full(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeE
     })
 }
 
-/// One frame's duration in ticks from the video's timestamps: the most common gap between
-/// consecutive distinct ones (frames in decode order have their pts out of order).
+/// How much media a segment's video timestamps (`pts`, in `tb`, any order) span: from the first
+/// to the last, plus `last`, the last frame's duration. A gap longer than [`MAX_FILL_SECS`]
+/// counts as one `frame`: it is a timestamp jump (a pusher's clock reset, or a crafted
+/// segment), not media, as the frame-rate conversion treats it. Counted whole, a jump of a day
+/// in a 2-second segment made the segment a day long: the gateway paid for a day of pixels and
+/// timed its attempts by it, and the playlist's `TARGETDURATION`, which only grows, told
+/// players to wait a day between reloads.
+fn media_ticks(pts: &[i64], frame: i64, last: i64, tb: AVRational) -> i64 {
+    let mut pts = pts.to_vec();
+    pts.sort_unstable();
+    pts.dedup();
+    let jump = jump_ticks(tb);
+    let gaps: i64 = pts.windows(2).map(|w| if w[1] - w[0] > jump { frame } else { w[1] - w[0] }).sum();
+    if pts.is_empty() { 0 } else { gaps + last }
+}
+
+/// The longest gap between two frames that is not a timestamp jump, in ticks of `tb`.
+fn jump_ticks(tb: AVRational) -> i64 {
+    rescale(i64::from(MAX_FILL_SECS), AVRational { num: 1, den: 1 }, tb)
+}
+
+/// Ticks of `tb` in whole milliseconds (0 for a negative count).
+fn ticks_ms(ticks: i64, tb: AVRational) -> u64 {
+    rescale(ticks, tb, AVRational { num: 1, den: 1000 }).max(0) as u64
+}
+
+/// One frame's duration in ticks from the video's MPEG-TS timestamps: the most common gap
+/// between consecutive distinct ones (frames in decode order have their pts out of order),
+/// timestamp jumps left out.
 fn frame_ticks(timestamps: &[i64]) -> Option<i64> {
     let mut pts = timestamps.to_vec();
     pts.sort_unstable();
     pts.dedup();
-    let mut gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+    let jump = jump_ticks(MPEGTS_TB);
+    let mut gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|gap| *gap <= jump).collect();
     gaps.sort_unstable();
     // The most common gap; ties go to the smaller one.
     let mut best: Option<(usize, i64)> = None;
@@ -1678,6 +1704,21 @@ mod probe_tests {
             assert_eq!(format!("{lean:?}"), format!("{full:?}"), "{name}");
             assert!(lean.fps > 20.0 && lean.duration_ms >= 1900, "{name}: {lean:?}");
         }
+    }
+
+    /// A gap longer than `MAX_FILL_SECS` counts as one frame; one of exactly that long is
+    /// media (a slide shown for 10 s); the order of the timestamps does not matter.
+    #[test]
+    fn a_segments_media_leaves_out_its_timestamp_jumps() {
+        let s = 90_000;
+        assert_eq!(media_ticks(&[], 3000, 3000, MPEGTS_TB), 0);
+        assert_eq!(media_ticks(&[7], 3000, 3000, MPEGTS_TB), 3000);
+        assert_eq!(media_ticks(&[6000, 0, 3000], 3000, 1000, MPEGTS_TB), 7000);
+        assert_eq!(media_ticks(&[0, 3000, 3000 + 10 * s], 3000, 3000, MPEGTS_TB), 6000 + 10 * s);
+        assert_eq!(media_ticks(&[0, 3000, 3001 + 10 * s, 6001 + 10 * s], 3000, 3000, MPEGTS_TB), 4 * 3000);
+        // A frame rate is never a jump: the most common gap at most 10 s long.
+        assert_eq!(frame_ticks(&[0, 100 * s, 200 * s, 200 * s + 3000]), Some(3000));
+        assert_eq!(frame_ticks(&[0, 100 * s, 200 * s]), None);
     }
 
     /// Everything a transcode reads of its source, opened from the scan or with the

@@ -4,7 +4,9 @@ use lp_pipelines::bench::quality;
 use lp_pipelines::{
     H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
 };
-use lp_testkit::media::{ffmpeg, ffprobe, ffprobe_keyframes, make_segment, one_frame_with_audio, write};
+use lp_testkit::media::{
+    ffmpeg, ffprobe, ffprobe_keyframes, make_segment, one_frame_with_audio, segment_with_jumps, write,
+};
 
 fn fast() -> TranscodeOptions {
     TranscodeOptions { x264_preset: "ultrafast".into(), ..TranscodeOptions::default() }
@@ -319,36 +321,18 @@ fn a_transcode_past_its_deadline_stops() {
     assert_eq!(out.renditions[0].frames, 30);
 }
 
-/// `pieces` runs of `frames` frames at 25 fps (320x180, no audio), each 1000 s after the last:
-/// an MPEG-TS segment whose timestamps jump, as a hostile or broken sender can make one.
-fn jumping_segment(dir: &std::path::Path, pieces: u32, frames: u32) -> Vec<u8> {
-    let mut data = Vec::new();
-    for k in 0..pieces {
-        let path = dir.join(format!("piece{k}.ts"));
-        let offset = (k * 1000).to_string();
-        let frames = frames.to_string();
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25",
-            "-frames:v",
-            &frames,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "0",
-            "-output_ts_offset",
-            &offset,
-            "-f",
-            "mpegts",
-            path.to_str().unwrap(),
-        ]);
-        data.extend(std::fs::read(path).unwrap());
+/// A timestamp jump is not media: a segment's probed duration counts it as one frame, read
+/// from the scan (five frames a piece) or the full way (one frame a piece: no gap but the
+/// jumps, so the rate is the stream's own, 25 fps). Counted whole, the 1000 s jumps made the
+/// gateway pay for, time and list in the playlist a segment of 23 000 s.
+#[test]
+fn a_timestamp_jump_is_not_counted_in_a_segments_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    for (pieces, frames) in [(2, 5), (24, 1)] {
+        let info = probe(&segment_with_jumps(dir.path(), pieces, frames, 1000), InputFormat::MpegTs).unwrap();
+        assert_eq!(info.duration_ms, u64::from(pieces * frames) * 40, "{pieces} pieces of {frames}: {info:?}");
+        assert_eq!(info.fps, 25.0, "{pieces} pieces of {frames}");
     }
-    data
 }
 
 /// A rendition at another frame rate fills a gap by repeating a frame; a timestamp jump (here
@@ -357,7 +341,7 @@ fn jumping_segment(dir: &std::path::Path, pieces: u32, frames: u32) -> Vec<u8> {
 #[test]
 fn a_timestamp_jump_is_not_filled_with_repeats() {
     let dir = tempfile::tempdir().unwrap();
-    let data = jumping_segment(dir.path(), 2, 5);
+    let data = segment_with_jumps(dir.path(), 2, 5, 1000);
     let profiles = [custom("r30", 160, 90, 30, 0, H264Profile::High)];
     let out = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();
     assert_eq!(out.decoded_frames, 10);
@@ -376,7 +360,7 @@ fn a_timestamp_jump_is_not_filled_with_repeats() {
 #[test]
 fn the_deadline_stops_a_rendition_that_repeats_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let data = jumping_segment(dir.path(), 24, 1);
+    let data = segment_with_jumps(dir.path(), 24, 1, 1000);
     let profiles = [custom("r60", 320, 180, 60, 0, H264Profile::High)];
     let started = std::time::Instant::now();
     let full = transcode(&data, InputFormat::MpegTs, &profiles, &fast()).unwrap();

@@ -41,6 +41,38 @@ pub fn one_frame_with_audio(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// `pieces` runs of `frames` frames at 25 fps (320x180, no audio), each `secs_apart` seconds
+/// after the last: an MPEG-TS segment whose timestamps jump, as a hostile or broken sender can
+/// make one.
+pub fn segment_with_jumps(dir: &Path, pieces: u32, frames: u32, secs_apart: u32) -> Vec<u8> {
+    let mut data = Vec::new();
+    for k in 0..pieces {
+        let path = dir.join(format!("piece{k}.ts"));
+        let (offset, frames) = ((k * secs_apart).to_string(), frames.to_string());
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25",
+            "-frames:v",
+            &frames,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "0",
+            "-output_ts_offset",
+            &offset,
+            "-f",
+            "mpegts",
+            path.to_str().unwrap(),
+        ]);
+        data.extend(std::fs::read(&path).unwrap());
+    }
+    data
+}
+
 /// A `secs`-second test segment of `w`x`h` at `fps` (H.264, GOP = 1 s), with AAC audio when
 /// `audio`, written to `dir/name` (the container follows the extension: .ts or .mp4).
 pub fn make_segment(dir: &Path, name: &str, w: u32, h: u32, fps: u32, secs: u32, audio: bool) -> PathBuf {

@@ -15,7 +15,7 @@
 //! 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
 
 use crate::http::ai;
-use crate::ingest::{Ingest, IngestError, NewSegment, SegmentDuration};
+use crate::ingest::{Ingest, IngestError, MAX_SEGMENT_MS, NewSegment, SegmentDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
@@ -126,11 +126,11 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let duration_header = match header_value(&req, lp_wire::headers::CONTENT_DURATION) {
         None => None,
         Some(v) => match v.parse::<u64>() {
-            Ok(ms) if ms > 0 && ms <= 300_000 => Some(ms),
+            Ok(ms) if ms > 0 && ms <= MAX_SEGMENT_MS => Some(ms),
             _ => {
                 return plain(
                     StatusCode::BAD_REQUEST,
-                    format!("Content-Duration {v:?} is not milliseconds in 1..=300000"),
+                    format!("Content-Duration {v:?} is not milliseconds in 1..={MAX_SEGMENT_MS}"),
                 );
             }
         },
