@@ -238,7 +238,9 @@ async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_ne
 
     proxy.take_down();
     operator.set_service_uri("https://while-unreachable.example:8935").await.unwrap();
-    assert!(watcher.send(PollNow).await.unwrap().is_err(), "the endpoint is down");
+    let e = watcher.send(PollNow).await.unwrap().expect_err("the endpoint is down");
+    // The log line names the request that failed.
+    assert!(e.to_string().starts_with("head: "), "{e}");
     proxy.bring_back();
     let head = watcher.send(PollNow).await.unwrap().expect("the next poll works");
     collector.send(Flush).await.unwrap();
@@ -586,4 +588,37 @@ async fn a_block_watcher_that_panics_is_restarted_and_keeps_its_subscribers() {
     }
     let report = watchdog.report();
     assert_eq!((report[0].actor, report[0].restarts, report[0].failures), ("block_watcher", 1, 0));
+}
+
+/// A panic while a poll is in flight (here held by an endpoint that hangs) drops the poll with
+/// the actor's futures; the restarted watcher polls again at its next tick. Before, a watcher
+/// kept its "polling" mark across the restart would never poll again.
+#[actix::test]
+async fn a_block_watcher_restarted_in_a_poll_polls_again() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let anvil = Anvil::spawn(AnvilOptions::default()).unwrap();
+    let proxy = lp_testkit::net::Proxy::start(anvil.port());
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let provider = http_provider(&proxy.url()).unwrap();
+    proxy.hang();
+    let watcher = BlockWatcher::new(provider, store, vec![], vec![], Duration::from_millis(20));
+    let watchdog = Watchdog::new();
+    let watcher = watchdog.start("block_watcher", Policy::Permanent, watcher);
+    let started = Instant::now();
+    while proxy.held() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the first poll never asked");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Ticks while the poll hangs start no other.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(proxy.held(), 1);
+
+    watcher.do_send(InjectPanic);
+    while proxy.held() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the restarted watcher never polled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(watchdog.report()[0].restarts, 1);
 }

@@ -1,5 +1,5 @@
-//! A TCP proxy that can be taken down and brought back: a real network endpoint (an RPC
-//! server, say) going away and returning, with no fake on either side.
+//! A TCP proxy that can be taken down, hung and brought back: a real network endpoint (an RPC
+//! server, say) going away, hanging and returning, with no fake on either side.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -8,53 +8,71 @@ use std::sync::{Arc, Mutex};
 
 /// Forwards every connection to `127.0.0.1:<upstream>` while up. While down, new connections
 /// are dropped at once and an open one is cut when a request comes on it (as a host that went
-/// away answers nothing); both are counted, so a test knows a request was tried.
+/// away answers nothing); both are counted, so a test knows a request was tried. While hung,
+/// requests are taken and never answered (as a host that hangs), and the connections holding
+/// one are counted.
 pub struct Proxy {
     port: u16,
-    down: Arc<AtomicBool>,
-    dropped: Arc<AtomicUsize>,
+    state: Arc<State>,
+}
+
+#[derive(Default)]
+struct State {
+    down: AtomicBool,
+    dropped: AtomicUsize,
+    hung: AtomicBool,
+    held: AtomicUsize,
 }
 
 impl Proxy {
     pub fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
-        let (down, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
-        let (is_down, dropping) = (down.clone(), dropped.clone());
+        let state = Arc::new(State::default());
+        let shared = state.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                if is_down.load(Ordering::SeqCst) {
-                    dropping.fetch_add(1, Ordering::SeqCst);
+                if shared.down.load(Ordering::SeqCst) {
+                    shared.dropped.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                // Bytes from the client while down cut the connection; answers always pass.
-                let pipe =
-                    |mut from: TcpStream, mut to: TcpStream, watch: Option<(Arc<AtomicBool>, Arc<AtomicUsize>)>| {
-                        std::thread::spawn(move || {
-                            let mut buf = [0u8; 16 * 1024];
-                            while let Ok(n @ 1..) = from.read(&mut buf) {
-                                if let Some((down, dropped)) = &watch
-                                    && down.load(Ordering::SeqCst)
-                                {
-                                    dropped.fetch_add(1, Ordering::SeqCst);
+                // Bytes from the client while down cut the connection, and while hung are
+                // swallowed; answers always pass.
+                let pipe = |mut from: TcpStream, mut to: TcpStream, watch: Option<Arc<State>>| {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        let mut holding = false;
+                        while let Ok(n @ 1..) = from.read(&mut buf) {
+                            if let Some(state) = &watch {
+                                if state.down.load(Ordering::SeqCst) {
+                                    state.dropped.fetch_add(1, Ordering::SeqCst);
                                     break;
                                 }
-                                if to.write_all(&buf[..n]).is_err() {
-                                    break;
+                                // A connection that held a request holds on (its answer
+                                // never comes).
+                                if holding || state.hung.load(Ordering::SeqCst) {
+                                    if !std::mem::replace(&mut holding, true) {
+                                        state.held.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                    continue;
                                 }
                             }
-                            let _ = to.shutdown(Shutdown::Both);
-                            let _ = from.shutdown(Shutdown::Both);
-                        });
-                    };
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
                 let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else { continue };
-                pipe(c, s, Some((is_down.clone(), dropping.clone())));
+                pipe(c, s, Some(shared.clone()));
                 pipe(server, client, None);
             }
         });
-        Proxy { port, down, dropped }
+        Proxy { port, state }
     }
 
     pub fn port(&self) -> u16 {
@@ -66,16 +84,27 @@ impl Proxy {
     }
 
     pub fn take_down(&self) {
-        self.down.store(true, Ordering::SeqCst);
+        self.state.down.store(true, Ordering::SeqCst);
+    }
+
+    /// Requests from now on are never answered, until [`Proxy::bring_back`].
+    pub fn hang(&self) {
+        self.state.hung.store(true, Ordering::SeqCst);
     }
 
     pub fn bring_back(&self) {
-        self.down.store(false, Ordering::SeqCst);
+        self.state.down.store(false, Ordering::SeqCst);
+        self.state.hung.store(false, Ordering::SeqCst);
     }
 
     /// The connections dropped or cut while down.
     pub fn dropped(&self) -> usize {
-        self.dropped.load(Ordering::SeqCst)
+        self.state.dropped.load(Ordering::SeqCst)
+    }
+
+    /// The connections that sent a request while hung.
+    pub fn held(&self) -> usize {
+        self.state.held.load(Ordering::SeqCst)
     }
 }
 
