@@ -220,7 +220,9 @@ async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_ne
     let seen = collector.chain.clone();
     let collector = collector.start();
     watcher.send(Subscribe(collector.clone().recipient())).await.unwrap();
-    watcher.send(PollNow).await.unwrap().unwrap();
+    let first = watcher.send(PollNow).await.unwrap().unwrap();
+    // No new block: nothing to read, and no failure.
+    assert_eq!(watcher.send(PollNow).await.unwrap().unwrap(), first);
 
     // The next poll reads from head + 1: the chunk's last block and the next one's first hold
     // an event each (a block per transaction).
