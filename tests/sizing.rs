@@ -82,6 +82,11 @@ fn the_bench_sizes_the_orchestrator_and_auto_takes_its_figure() {
     }
     let figure = sizing["max_streams"].as_u64().unwrap();
     assert!(stdout.contains(&format!("max_sessions = \"auto\" takes {figure} from it")), "{stdout}");
+    // A sweep that never passed 0.8 says its figure is a floor (320x180 at ultrafast: K = 2 is
+    // far within it on any machine that runs the tests).
+    let floor = "every K up to --max-streams 2 was within 0.8: this machine carries at least that";
+    assert_eq!(stdout.contains(floor), figure == 2, "{stdout}");
+    assert_eq!(stdout.contains("this machine does not carry one stream"), figure == 0, "{stdout}");
 
     // The orchestrator takes the figure, in /status and the gauge. (With a secret_file, so that
     // it starts even if a loaded test machine measured 0 streams.)
