@@ -204,6 +204,23 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     assert!(matches!(events.last(), Some(ChainEvent::NewHead { number, .. }) if *number == head));
     assert_eq!(store.send(LastBlock).await.unwrap().unwrap().0, head);
     assert_eq!(provider.get_block_number().await.unwrap(), head);
+
+    // The tip replaced by another block at the same height, no block after it: a reorg too.
+    let snapshot = provider.anvil_snapshot().await.unwrap();
+    operator.set_service_uri("https://tip-a.example:8935").await.unwrap();
+    let tip = watcher.send(PollNow).await.unwrap().unwrap();
+    assert!(provider.anvil_revert(snapshot).await.unwrap());
+    let operator = client(url, d.contracts.controller, DEV_KEYS[1]).await;
+    operator.set_service_uri("https://tip-b.example:8935").await.unwrap();
+    seen.lock().clear();
+    assert_eq!(watcher.send(PollNow).await.unwrap().unwrap(), tip);
+    collector.send(Flush).await.unwrap();
+    let events = seen.lock().clone();
+    assert!(
+        matches!(events.first(), Some(ChainEvent::Reorg { common_ancestor, replaced: 1 }) if *common_ancestor == tip - 1),
+        "{events:?}"
+    );
+    assert_eq!(uris(&events), ["https://tip-b.example:8935"]);
 }
 
 /// A range longer than `MAX_LOG_RANGE` is asked for in chunks, with nothing lost at the edge;
@@ -221,8 +238,12 @@ async fn long_ranges_are_read_in_chunks_and_a_failed_poll_is_made_good_by_the_ne
     let collector = collector.start();
     watcher.send(Subscribe(collector.clone().recipient())).await.unwrap();
     let first = watcher.send(PollNow).await.unwrap().unwrap();
-    // No new block: nothing to read, and no failure.
+    // No new block: nothing to read or publish, and no failure.
+    collector.send(Flush).await.unwrap();
+    seen.lock().clear();
     assert_eq!(watcher.send(PollNow).await.unwrap().unwrap(), first);
+    collector.send(Flush).await.unwrap();
+    assert!(seen.lock().is_empty(), "{:?}", seen.lock());
 
     // The next poll reads from head + 1: the chunk's last block and the next one's first hold
     // an event each (a block per transaction).
