@@ -273,3 +273,39 @@ async fn a_chain_shorter_than_the_stored_last_block_is_followed_from_its_head() 
     watcher.send(PollNow).await.unwrap().unwrap();
     wait_for(&seen, "the event after the revert", |e| uris(e) == ["https://after-revert.example:8935"]).await;
 }
+
+/// An endpoint whose head is a block the watcher stored, below its last one (a node behind the
+/// one asked before; here the same anvil gone back to a snapshot): nothing is replayed or
+/// forgotten until it catches up, and what it mines then builds from the block they share.
+#[actix::test]
+async fn an_endpoint_behind_the_last_block_is_waited_for() {
+    let net = devnet().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).await;
+    let watcher = net.watcher(store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
+
+    let snapshot = net.provider.anvil_snapshot().await.unwrap();
+    let shared = watcher.send(PollNow).await.unwrap().unwrap();
+    net.provider.anvil_mine(Some(5), None).await.unwrap();
+    let last = watcher.send(PollNow).await.unwrap().unwrap();
+    let stored = store.send(LastBlock).await.unwrap();
+    assert!(net.provider.anvil_revert(snapshot).await.unwrap());
+    assert_eq!(net.provider.get_block_number().await.unwrap(), shared);
+
+    assert_eq!(watcher.send(PollNow).await.unwrap().unwrap(), shared);
+    assert_eq!(store.send(LastBlock).await.unwrap(), stored, "the last block is kept");
+
+    // It mines past the last block on another history: that one is replayed from the block
+    // they share.
+    net.set_service_uri("https://caught-up.example:8935").await;
+    net.provider.anvil_mine(Some(5), None).await.unwrap();
+    watcher.send(PollNow).await.unwrap().unwrap();
+    wait_for(&seen, "the replay from the shared block", |e| {
+        let reorgs: Vec<&ChainEvent> = e.iter().filter(|e| matches!(e, ChainEvent::Reorg { .. })).collect();
+        matches!(reorgs[..], [ChainEvent::Reorg { common_ancestor, replaced }] if *common_ancestor == shared && *replaced == last - shared)
+            && uris(e) == ["https://caught-up.example:8935"]
+    })
+    .await;
+}
