@@ -18,6 +18,10 @@
 //! `LADDER_INPUT` an MPEG-TS file to use as the 1080p source; `LADDER_FFMPEG9` another path for
 //! the newest CLI (a missing one is skipped with a note). Asserts that every rendition of ours
 //! decodes with the source's 60 frames at its size.
+//!
+//! Ours runs with the node's allocator, jemalloc, which FFmpeg's and x264's buffers come from
+//! too (glibc's malloc handed them fresh pages at every segment: 23 000 page faults a 1080p
+//! segment against 7 700).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +29,10 @@ use std::time::Instant;
 
 use lp_pipelines::bench::{self, LIVEPEER_BENCH_LADDER as LADDER, cpu_seconds};
 use lp_pipelines::{InputFormat, TranscodeOptions, transcode};
+
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 type Rung = (&'static str, u32, u32, u32);
 
