@@ -391,6 +391,59 @@ async fn a_ticket_whose_sender_cannot_pay_yet_is_retried_until_it_is_funded() {
     assert_eq!(metrics.value(r#"livepeer_ticket_redemption_errors{error="revert"}"#), Some(2.0));
 }
 
+/// A gas price above the redeemer's `max_gas_price` sends nothing: the ticket is kept for the
+/// next block, and the error counted as `gas_price`.
+#[actix::test]
+async fn a_gas_price_above_the_maximum_keeps_the_ticket_for_a_later_block() {
+    let metrics = Metrics::local();
+    let net = Net::start().await;
+    net.fund_sender().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path()).await;
+    let policy = TxPolicy { max_gas_price: 1, ..TxPolicy::default() };
+    let capped = ChainClient::connect(&net.anvil.url(), net.controller, Some(key(1)), policy).await.unwrap();
+    let redeemer = Redeemer::new(Arc::new(capped), store.clone()).start();
+    let t = net.ticket(eth_tenths(1), 1, 1).await;
+    store.send(QueueWinningTicket(t.clone())).await.unwrap();
+    net.mine(1).await;
+
+    let head = net.tick(&redeemer).await;
+    let r = wait_row(&store, &t, "attempted", |r| r.attempts == 1).await;
+    assert_eq!((r.status, r.next_attempt_block), (TicketStatus::Pending, head + 1));
+    assert!(r.last_error.as_deref().unwrap().contains("above the configured maximum of 1 wei"), "{r:?}");
+    assert_eq!(metrics.value(r#"livepeer_ticket_redemption_errors{error="gas_price"}"#), Some(1.0));
+    assert!(!net.o.is_used_ticket(hash(&t)).await.unwrap());
+}
+
+/// A redemption that is not mined within the policy's timeout (automine off, no replacement
+/// allowed) keeps the ticket for a later block, and the error is counted as `timeout`.
+#[actix::test]
+async fn a_redemption_not_mined_in_time_keeps_the_ticket_for_a_later_block() {
+    let metrics = Metrics::local();
+    let net = Net::start().await;
+    net.fund_sender().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open_store(tmp.path()).await;
+    let policy = TxPolicy {
+        timeout: Duration::from_millis(300),
+        max_replacements: 0,
+        receipt_poll_interval: Duration::from_millis(50),
+        ..TxPolicy::default()
+    };
+    let impatient = ChainClient::connect(&net.anvil.url(), net.controller, Some(key(1)), policy).await.unwrap();
+    let redeemer = Redeemer::new(Arc::new(impatient), store.clone()).start();
+    let t = net.ticket(eth_tenths(1), 1, 1).await;
+    store.send(QueueWinningTicket(t.clone())).await.unwrap();
+    net.mine(1).await;
+
+    net.provider.anvil_set_auto_mine(false).await.unwrap();
+    let head = net.tick(&redeemer).await;
+    let r = wait_row(&store, &t, "attempted", |r| r.attempts == 1).await;
+    assert_eq!((r.status, r.next_attempt_block, r.tx_hash), (TicketStatus::Pending, head + 1, None));
+    assert_eq!(metrics.value(r#"livepeer_ticket_redemption_errors{error="timeout"}"#), Some(1.0), "{r:?}");
+    net.provider.anvil_set_auto_mine(true).await.unwrap();
+}
+
 /// The broker skips, silently, a ticket that fails inside a batch. Here the sender drains its
 /// deposit with another ticket mined just before the batch (automine off, the rival paying a
 /// higher gas price): both tickets of the batch are skipped, so each is tried alone, which gives
