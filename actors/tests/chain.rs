@@ -205,7 +205,9 @@ async fn the_block_watcher_replays_a_reorganized_range() {
     assert_eq!(store.send(LastBlock).await.unwrap().unwrap().0, head);
     assert_eq!(provider.get_block_number().await.unwrap(), head);
 
-    // The tip replaced by another block at the same height, no block after it: a reorg too.
+    // The tip replaced by another block at the same height, no block after it: a reorg too,
+    // replayed from the block after the common ancestor (whose own event was published before).
+    operator.set_service_uri("https://ancestor.example:8935").await.unwrap();
     let snapshot = provider.anvil_snapshot().await.unwrap();
     operator.set_service_uri("https://tip-a.example:8935").await.unwrap();
     let tip = watcher.send(PollNow).await.unwrap().unwrap();

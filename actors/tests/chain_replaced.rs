@@ -229,8 +229,9 @@ async fn a_database_without_a_recorded_genesis_keeps_its_progress_on_the_same_ch
     net.watcher(store.clone()).send(PollNow).await.unwrap().unwrap();
     store.send(ForgetGenesis).await.unwrap();
 
-    // While no watcher runs.
+    // While no watcher runs, below the head (which a watcher starting over begins at).
     net.set_service_uri("https://while-down.example:8935").await;
+    net.provider.anvil_mine(Some(3), None).await.unwrap();
     let watcher = net.watcher(store.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
