@@ -497,6 +497,17 @@ async fn the_orchestrator_registry_lists_stores_refreshes_and_retries() {
         assert!(Instant::now() < deadline, "the new URI never came: {:?}", seen.lock());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // An active orchestrator without a service URI is not listed.
+    chain.operator.set_service_uri("").await.unwrap();
+    while !seen.lock().last().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "an empty URI was listed: {:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    chain.operator.set_service_uri("https://127.0.0.1:9935").await.unwrap();
+    while seen.lock().last().unwrap() != &["https://127.0.0.1:9935"] {
+        assert!(Instant::now() < deadline, "the URI never came back: {:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The endpoint down: the reads fail and the last list stays. A second read is tried only
     // once the first one's failure is handled.
@@ -643,6 +654,75 @@ async fn a_block_watcher_restarted_in_a_poll_polls_again() {
     watcher.do_send(InjectPanic);
     while proxy.held() < 2 {
         assert!(started.elapsed() < Duration::from_secs(5), "the restarted watcher never polled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(watchdog.report()[0].restarts, 1);
+}
+
+/// A reward caller restarted after a panic while it waits to retry a failed call (the endpoint
+/// was down) tries again at once, not at the next round: the retry's timer went with the
+/// actor's context.
+#[actix::test]
+async fn a_reward_caller_restarted_while_it_waits_to_retry_tries_again_at_once() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let chain = RoundChain::start(true).await;
+    let (operator, o) = (&chain.operator, chain.o);
+    chain.next_round().await;
+    operator.initialize_round().await.unwrap();
+    let round = operator.current_round().await.unwrap();
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let through_proxy = chain.client_via(&proxy.url(), 1).await;
+    let metrics = Metrics::local();
+    proxy.take_down();
+    let watchdog = Watchdog::new();
+    let rewarder = watchdog.start("reward_caller", Policy::Permanent, RewardCaller::new(through_proxy));
+    rewarder.send(RoundChanged(round.clone())).await.unwrap();
+    let failed = Instant::now();
+    while metrics.value(REWARD_CALL_ERRORS) != Some(1.0) {
+        assert!(failed.elapsed() < Duration::from_secs(10), "the failed call was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = Instant::now();
+    proxy.bring_back();
+    rewarder.do_send(InjectPanic);
+    while operator.status(o).await.unwrap().last_reward_round != round.round {
+        assert!(failed.elapsed() < RETRY_AFTER, "not rewarded before the retry would have come");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(watchdog.report()[0].restarts, 1);
+}
+
+/// An orchestrator registry restarted after a panic while its read hangs reads again at its
+/// next refresh: a registry kept "reading" across the restart would never read again.
+#[actix::test]
+async fn an_orchestrator_registry_restarted_in_a_read_reads_again() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let chain = RoundChain::start(true).await;
+    let round = chain.operator.current_round().await.unwrap();
+    let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let registry =
+        OrchestratorRegistry::new(chain.client_via(&gate.url(), 2).await, store, Lists::default().start().recipient())
+            .refresh_every(Duration::from_millis(50));
+    let watchdog = Watchdog::new();
+    let registry = watchdog.start("orchestrator_registry", Policy::Permanent, registry);
+    gate.hang();
+    registry.send(RoundChanged(round)).await.unwrap();
+    let started = Instant::now();
+    while gate.held() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the first read never asked");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Refreshes while the read hangs start no other.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gate.held(), 1);
+
+    registry.do_send(InjectPanic);
+    while gate.held() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the restarted registry never read again");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(watchdog.report()[0].restarts, 1);

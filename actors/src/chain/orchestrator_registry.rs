@@ -84,6 +84,8 @@ impl Supervised for OrchestratorRegistry {
     }
 }
 
+crate::supervision::inject_panic!(OrchestratorRegistry);
+
 impl Handler<RoundChanged> for OrchestratorRegistry {
     type Result = ();
 

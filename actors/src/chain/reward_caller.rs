@@ -59,6 +59,8 @@ impl Supervised for RewardCaller {
     }
 }
 
+crate::supervision::inject_panic!(RewardCaller);
+
 /// How an attempt for `round` ended: `Ok(true)` when `reward` was called.
 #[derive(Message)]
 #[rtype(result = "()")]
