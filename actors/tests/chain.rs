@@ -727,3 +727,29 @@ async fn an_orchestrator_registry_restarted_in_a_read_reads_again() {
     }
     assert_eq!(watchdog.report()[0].restarts, 1);
 }
+
+/// A round not initialized yet is not rewarded (the call would revert and be counted as an
+/// error); the same round once initialized is.
+#[actix::test]
+async fn a_round_is_rewarded_once_it_is_initialized() {
+    let chain = RoundChain::start(true).await;
+    let (operator, o) = (&chain.operator, chain.o);
+    let metrics = Metrics::local();
+    let round = chain.next_round().await;
+    assert!(!round.initialized);
+    let rewarder = RewardCaller::new(operator.clone()).start();
+    rewarder.send(RoundChanged(round.clone())).await.unwrap();
+    // What a call would take on anvil, several times over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no call was made");
+    assert_ne!(operator.status(o).await.unwrap().last_reward_round, round.round);
+
+    operator.initialize_round().await.unwrap();
+    rewarder.send(RoundChanged(operator.current_round().await.unwrap())).await.unwrap();
+    let started = Instant::now();
+    while operator.status(o).await.unwrap().last_reward_round != round.round {
+        assert!(started.elapsed() < Duration::from_secs(10), "not rewarded once initialized");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metrics.value(REWARD_CALL_ERRORS), None);
+}
