@@ -729,7 +729,8 @@ async fn an_orchestrator_registry_restarted_in_a_read_reads_again() {
 }
 
 /// A round not initialized yet is not rewarded (the call would revert and be counted as an
-/// error); the same round once initialized is.
+/// error); the same round once initialized is, once however often it is told, and then the
+/// next one; a round rewarded already is not called again.
 #[actix::test]
 async fn a_round_is_rewarded_once_it_is_initialized() {
     let chain = RoundChain::start(true).await;
@@ -745,11 +746,56 @@ async fn a_round_is_rewarded_once_it_is_initialized() {
     assert_ne!(operator.status(o).await.unwrap().last_reward_round, round.round);
 
     operator.initialize_round().await.unwrap();
-    rewarder.send(RoundChanged(operator.current_round().await.unwrap())).await.unwrap();
+    // Told twice (the round watcher tells every subscriber at once): still one call.
+    let initialized = operator.current_round().await.unwrap();
+    rewarder.send(RoundChanged(initialized.clone())).await.unwrap();
+    rewarder.send(RoundChanged(initialized)).await.unwrap();
     let started = Instant::now();
     while operator.status(o).await.unwrap().last_reward_round != round.round {
         assert!(started.elapsed() < Duration::from_secs(10), "not rewarded once initialized");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(metrics.value(REWARD_CALL_ERRORS), None);
+
+    // And the next round too, by the same caller.
+    let next = chain.next_round().await;
+    operator.initialize_round().await.unwrap();
+    rewarder.send(RoundChanged(operator.current_round().await.unwrap())).await.unwrap();
+    while operator.status(o).await.unwrap().last_reward_round != next.round {
+        assert!(started.elapsed() < Duration::from_secs(20), "the next round was not rewarded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A caller that starts in a round rewarded already (a restarted node) calls nothing.
+    let restarted = RewardCaller::new(operator.clone()).start();
+    restarted.send(RoundChanged(operator.current_round().await.unwrap())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no call failed");
+}
+
+/// Each retry of a failing reward call waits twice as long as the one before.
+#[actix::test]
+async fn failed_reward_calls_are_retried_further_and_further_apart() {
+    let chain = RoundChain::start(true).await;
+    chain.next_round().await;
+    chain.operator.initialize_round().await.unwrap();
+    let round = chain.operator.current_round().await.unwrap();
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let through_proxy = chain.client_via(&proxy.url(), 1).await;
+    let metrics = Metrics::local();
+    proxy.take_down();
+    let first = Duration::from_millis(100);
+    let rewarder = RewardCaller::new(through_proxy).retry_after(first).start();
+    rewarder.send(RoundChanged(round)).await.unwrap();
+    let started = Instant::now();
+    let mut failed_at = Vec::new();
+    while failed_at.len() < 3 {
+        let errors = metrics.value(REWARD_CALL_ERRORS).unwrap_or(0.0) as usize;
+        if errors > failed_at.len() {
+            failed_at.push(Instant::now());
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{} failures", failed_at.len());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(failed_at[1] - failed_at[0] >= first, "{:?}", failed_at[1] - failed_at[0]);
+    assert!(failed_at[2] - failed_at[1] >= first * 2, "{:?}", failed_at[2] - failed_at[1]);
 }

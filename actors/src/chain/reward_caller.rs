@@ -34,12 +34,24 @@ pub struct RewardCaller {
     /// The newest round to reward, when one is wanted.
     wanted: Option<u64>,
     busy: bool,
+    retry_after: Duration,
 }
 
 impl RewardCaller {
     pub fn new(client: Arc<ChainClient>) -> Self {
-        RewardCaller { client, rewarded: None, wanted: None, busy: false }
+        RewardCaller { client, rewarded: None, wanted: None, busy: false, retry_after: RETRY_AFTER }
     }
+
+    /// The first retry's wait instead of [`RETRY_AFTER`] (tests).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = wait;
+        self
+    }
+}
+
+/// The wait after the `try_no`-th failed attempt: `first`, doubling, at most [`MAX_RETRY_AFTER`].
+fn retry_wait(first: Duration, try_no: u32) -> Duration {
+    (first * 2u32.saturating_pow(try_no.saturating_sub(1))).min(MAX_RETRY_AFTER)
 }
 
 impl Actor for RewardCaller {
@@ -131,7 +143,7 @@ impl Handler<Attempted> for RewardCaller {
             }
             Err(e) => {
                 counter!(REWARD_CALL_ERRORS).increment(1);
-                let wait = (RETRY_AFTER * 2u32.saturating_pow(try_no - 1)).min(MAX_RETRY_AFTER);
+                let wait = retry_wait(self.retry_after, try_no);
                 warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
                 ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
                 return;
@@ -141,5 +153,17 @@ impl Handler<Attempted> for RewardCaller {
         if let Some(next) = self.wanted.filter(|w| self.rewarded.is_none_or(|r| r < *w)) {
             ctx.notify(Attempt { round: next, try_no: 1 });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_wait_doubles_up_to_the_cap() {
+        let waits: Vec<u64> = (1..=8).map(|n| retry_wait(RETRY_AFTER, n).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(retry_wait(RETRY_AFTER, u32::MAX), MAX_RETRY_AFTER);
     }
 }
