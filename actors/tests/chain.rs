@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
@@ -344,6 +344,11 @@ async fn rounds_get_initialized_and_the_orchestrator_rewarded() {
     let observed = seen.lock().iter().any(|RoundChanged(r)| r.round == now.round + 1 && r.initialized);
     assert!(observed, "the round watcher published the initialized round");
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no reward call failed");
+    // New heads within the round change nothing: each state of it is told once.
+    provider.anvil_mine(Some(3), None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let told = seen.lock().iter().filter(|RoundChanged(r)| r.round == now.round + 1 && r.initialized).count();
+    assert_eq!(told, 1, "the initialized round told {told} times");
 
     // A subscriber that comes later is told the current round at once.
     let late = Collector::default();
@@ -803,4 +808,40 @@ async fn failed_reward_calls_are_retried_further_and_further_apart() {
     }
     assert!(failed_at[1] - failed_at[0] >= first, "{:?}", failed_at[1] - failed_at[0]);
     assert!(failed_at[2] - failed_at[1] >= first * 2, "{:?}", failed_at[2] - failed_at[1]);
+}
+
+/// A round watcher restarted after a panic while its read hangs reads again at the next head:
+/// a watcher kept "reading" across the restart would never read again.
+#[actix::test]
+async fn a_round_watcher_restarted_in_a_read_reads_again() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let chain = RoundChain::start(false).await;
+    let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let watchdog = Watchdog::new();
+    let rounds =
+        watchdog.start("round_watcher", Policy::Permanent, RoundWatcher::new(chain.client_via(&gate.url(), 2).await));
+    let head = ChainEvent::NewHead { number: 1, hash: B256::ZERO, l1_number: 1 };
+    gate.hang();
+    rounds.send(head.clone()).await.unwrap();
+    let started = Instant::now();
+    while gate.held() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the first read never asked");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // A read asks several calls at once, each on a connection of its own. Heads while it
+    // hangs start no other read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let one_read = gate.held();
+    rounds.send(head.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gate.held(), one_read);
+
+    rounds.do_send(InjectPanic);
+    rounds.send(head).await.expect("the same address, restarted");
+    while gate.held() <= one_read {
+        assert!(started.elapsed() < Duration::from_secs(5), "the restarted watcher never read again");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(watchdog.report()[0].restarts, 1);
 }
