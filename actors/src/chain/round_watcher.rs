@@ -89,6 +89,8 @@ impl Supervised for RoundWatcher {
     }
 }
 
+crate::supervision::inject_panic!(RoundWatcher);
+
 impl Handler<ChainEvent> for RoundWatcher {
     type Result = ();
 
