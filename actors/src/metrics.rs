@@ -85,6 +85,7 @@ pub fn describe() {
         counter!(name).increment(0);
     }
     counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS).increment(0);
+    counter!(crate::chain::round_initializer::ROUND_INITIALIZE_ERRORS).increment(0);
     counter!(VALUE_REDEEMED).increment(0);
     for error in REDEMPTION_ERRORS {
         counter!(TICKET_REDEMPTION_ERRORS, "error" => *error).increment(0);
@@ -148,6 +149,10 @@ fn describe_only() {
     describe_counter!(ACTOR_RESTARTS, "Actors restarted in place after a panic, by actor");
     describe_counter!(ACTOR_FAILURES, "Actors not restarted after panicking too often, by actor");
     describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
+    describe_counter!(
+        crate::chain::round_initializer::ROUND_INITIALIZE_ERRORS,
+        "Failed initializeRound calls (each retry counts)"
+    );
     describe_counter!(VALUE_REDEEMED, "Value of the winning tickets this node redeemed, gwei");
     describe_counter!(TICKET_REDEMPTION_ERRORS, "Winning ticket attempts that did not redeem it, by error");
 }

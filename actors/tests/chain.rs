@@ -16,7 +16,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use lp_actors::chain::orchestrator_registry::{GetPool, RETRY_AFTER as REGISTRY_RETRY_AFTER};
 use lp_actors::chain::reward_caller::{RETRY_AFTER, REWARD_CALL_ERRORS};
-use lp_actors::chain::round_initializer::RETRY_AFTER as INIT_RETRY_AFTER;
+use lp_actors::chain::round_initializer::{RETRY_AFTER as INIT_RETRY_AFTER, ROUND_INITIALIZE_ERRORS};
 use lp_actors::chain::{
     BlockWatcher, ChainEvent, OrchestratorRegistry, PollNow, RewardCaller, RoundChanged, RoundInitializer,
     RoundWatcher, Subscribe, SubscribeRounds,
@@ -413,6 +413,7 @@ async fn one_failed_try(
 /// [`INIT_RETRY_AFTER`].
 #[actix::test]
 async fn the_round_initializer_reads_the_round_again_and_retries_a_failed_attempt() {
+    let metrics = Metrics::local();
     let chain = RoundChain::start(false).await;
     let recorder = lp_testkit::net::RewritingProxy::start(chain.anvil.port(), |_| {});
     let gate = lp_testkit::net::Proxy::start(recorder.port());
@@ -451,6 +452,39 @@ async fn the_round_initializer_reads_the_round_again_and_retries_a_failed_attemp
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(started.elapsed() >= INIT_RETRY_AFTER, "made again after {INIT_RETRY_AFTER:?}, not at once");
+    assert_eq!(metrics.value(ROUND_INITIALIZE_ERRORS), Some(1.0), "the failed attempt was counted");
+}
+
+/// A round initializer restarted after a panic while it waits to retry a failed call checks
+/// the round again at once, not after [`INIT_RETRY_AFTER`]: the retry's timer went with the
+/// actor's context.
+#[actix::test]
+async fn a_round_initializer_restarted_while_it_waits_to_retry_tries_again_at_once() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+
+    let chain = RoundChain::start(false).await;
+    let gate = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let through_gate = chain.client_via(&gate.url(), 2).await;
+    let metrics = Metrics::local();
+    let watchdog = Watchdog::new();
+    let initializer =
+        watchdog.start("round_initializer", Policy::Permanent, RoundInitializer::new(through_gate, Duration::ZERO));
+    let next = chain.next_round().await;
+    gate.take_down();
+    initializer.send(RoundChanged(next)).await.unwrap();
+    let failed = Instant::now();
+    while metrics.value(ROUND_INITIALIZE_ERRORS) != Some(1.0) {
+        assert!(failed.elapsed() < Duration::from_secs(10), "the failed call was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = Instant::now();
+    gate.bring_back();
+    initializer.do_send(InjectPanic);
+    while !chain.operator.current_round().await.unwrap().initialized {
+        assert!(failed.elapsed() < INIT_RETRY_AFTER, "not initialized before the retry would have come");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(watchdog.report()[0].restarts, 1);
 }
 
 /// Collects the lists of orchestrators handed to the gateway.
@@ -829,10 +863,17 @@ async fn a_round_watcher_restarted_in_a_read_reads_again() {
         assert!(started.elapsed() < Duration::from_secs(5), "the first read never asked");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // A read asks several calls at once, each on a connection of its own. Heads while it
-    // hangs start no other read.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let one_read = gate.held();
+    // A read asks several calls at once, each on a connection of its own: counted once no
+    // more come. Heads while it hangs start no other read.
+    let mut one_read = gate.held();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = gate.held();
+        if now == one_read {
+            break;
+        }
+        one_read = now;
+    }
     rounds.send(head.clone()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(gate.held(), one_read);

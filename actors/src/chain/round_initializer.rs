@@ -5,7 +5,8 @@
 //!   `[0, max_delay)` (so that many nodes do not all send the same transaction), reads the round
 //!   again, and calls `initializeRound()` only if it is still uninitialized.
 //! - **Mailbox**: bounded at [`MAILBOX`].
-//! - **Restart policy**: a failed call is logged and the same round is checked again after
+//! - **Restart policy**: a failed call is logged, counted in `livepeer_round_initialize_errors`,
+//!   and the same round is checked again after
 //!   [`RETRY_AFTER`], until it is initialized (by us or anyone) or a new round begins.
 //!   Supervised, permanent (see `crate::supervision`): after a panic it is restarted in place;
 //!   a call in flight is not aborted (it runs outside the actor's context and reports back),
@@ -17,6 +18,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use lp_chain::client::{ChainClient, RoundInfo};
 use lp_chain::error::ChainError;
+use metrics::counter;
 use rand::Rng;
 use tracing::{info, warn};
 
@@ -24,6 +26,7 @@ use super::round_watcher::RoundChanged;
 
 pub const MAILBOX: usize = 32;
 pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+pub const ROUND_INITIALIZE_ERRORS: &str = "livepeer_round_initialize_errors";
 
 pub struct RoundInitializer {
     client: Arc<ChainClient>,
@@ -55,6 +58,8 @@ impl Supervised for RoundInitializer {
         }
     }
 }
+
+crate::supervision::inject_panic!(RoundInitializer);
 
 /// The outcome of one check (and call) for `info`'s round.
 #[derive(Message)]
@@ -107,6 +112,7 @@ impl Handler<Checked> for RoundInitializer {
             Ok(true) => info!(target: "lp::chain", round, "initialized the round"),
             Ok(false) => {}
             Err(e) => {
+                counter!(ROUND_INITIALIZE_ERRORS).increment(1);
                 warn!(target: "lp::chain", round, "initializeRound failed (checking again in {RETRY_AFTER:?}): {e}");
                 ctx.notify_later(RoundChanged(info), RETRY_AFTER);
             }
