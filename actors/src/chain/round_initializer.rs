@@ -6,8 +6,8 @@
 //!   again, and calls `initializeRound()` only if it is still uninitialized.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: a failed call is logged, counted in `livepeer_round_initialize_errors`,
-//!   and the same round is checked again after
-//!   [`RETRY_AFTER`], until it is initialized (by us or anyone) or a new round begins.
+//!   and the same round is checked again after [`RETRY_AFTER`], until it is initialized (by us
+//!   or anyone) or a new round begins.
 //!   Supervised, permanent (see `crate::supervision`): after a panic it is restarted in place;
 //!   a call in flight is not aborted (it runs outside the actor's context and reports back),
 //!   and the newest round is checked again.
