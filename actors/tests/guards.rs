@@ -724,8 +724,15 @@ async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
     assert_eq!(done.renditions.len(), 2, "the forged rendition did come back");
     let master = hls.master("f").unwrap();
     assert!(master.contains("f/P144p30fps16x9.m3u8") && !master.contains("escaped"), "{master}");
-    // What players choose a rendition by, read from the segment before it is listed.
+    // What players choose a rendition by, read from the segment before it is listed: each
+    // rendition's own codecs.
     assert!(master.contains("CODECS=\"avc1.") && master.contains("FRAME-RATE=30.000"), "{master}");
+    let rendition = &done.renditions.iter().find(|r| r.name == "P144p30fps16x9").unwrap().data;
+    for (name, data) in [("source", &segment()[..]), ("P144p30fps16x9", &rendition[..])] {
+        let info = lp_pipelines::probe(data, lp_pipelines::InputFormat::MpegTs).unwrap();
+        let line = master.lines().take_while(|l| *l != format!("f/{name}.m3u8")).last().unwrap();
+        assert!(line.contains(&format!("CODECS=\"{}\"", info.codecs.unwrap())), "{name}: {master}");
+    }
     assert!(hls.media("f", "../../escaped").is_none());
     assert!(gateway.send(End { stream: "f".into(), why: "deleted" }).await.unwrap());
     common::wait_until("the recording ends", || {
