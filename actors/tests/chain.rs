@@ -472,11 +472,7 @@ async fn a_round_initializer_restarted_while_it_waits_to_retry_tries_again_at_on
     let next = chain.next_round().await;
     gate.take_down();
     initializer.send(RoundChanged(next)).await.unwrap();
-    let failed = Instant::now();
-    while metrics.value(ROUND_INITIALIZE_ERRORS) != Some(1.0) {
-        assert!(failed.elapsed() < Duration::from_secs(10), "the failed call was not counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until("the failed call to be counted", || metrics.value(ROUND_INITIALIZE_ERRORS) == Some(1.0)).await;
     let failed = Instant::now();
     gate.bring_back();
     initializer.do_send(InjectPanic);
@@ -670,6 +666,21 @@ async fn a_block_watcher_that_panics_is_restarted_and_keeps_its_subscribers() {
     assert_eq!((report[0].actor, report[0].restarts, report[0].failures), ("block_watcher", 1, 0));
 }
 
+/// The connections `gate` (hung) holds once a read has asked all it asks: a read may ask
+/// several calls at once, each on a connection of its own, so the count is taken once it has
+/// stayed the same for 200 ms (ticks and refreshes of the actors here come sooner).
+async fn one_hung_read(gate: &lp_testkit::net::Proxy) -> usize {
+    common::wait_until("a read to the hung endpoint", || gate.held() > 0).await;
+    let mut held = gate.held();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match gate.held() {
+            now if now == held => return held,
+            now => held = now,
+        }
+    }
+}
+
 /// A panic while a poll is in flight (here held by an endpoint that hangs) drops the poll with
 /// the actor's futures; the restarted watcher polls again at its next tick. Before, a watcher
 /// kept its "polling" mark across the restart would never poll again.
@@ -686,20 +697,11 @@ async fn a_block_watcher_restarted_in_a_poll_polls_again() {
     let watcher = BlockWatcher::new(provider, store, vec![], vec![], Duration::from_millis(20));
     let watchdog = Watchdog::new();
     let watcher = watchdog.start("block_watcher", Policy::Permanent, watcher);
-    let started = Instant::now();
-    while proxy.held() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the first poll never asked");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
     // Ticks while the poll hangs start no other.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(proxy.held(), 1);
+    assert_eq!(one_hung_read(&proxy).await, 1);
 
     watcher.do_send(InjectPanic);
-    while proxy.held() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the restarted watcher never polled");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    common::wait_until("the restarted watcher to poll", || proxy.held() > 1).await;
     assert_eq!(watchdog.report()[0].restarts, 1);
 }
 
@@ -722,11 +724,7 @@ async fn a_reward_caller_restarted_while_it_waits_to_retry_tries_again_at_once()
     let watchdog = Watchdog::new();
     let rewarder = watchdog.start("reward_caller", Policy::Permanent, RewardCaller::new(through_proxy));
     rewarder.send(RoundChanged(round.clone())).await.unwrap();
-    let failed = Instant::now();
-    while metrics.value(REWARD_CALL_ERRORS) != Some(1.0) {
-        assert!(failed.elapsed() < Duration::from_secs(10), "the failed call was not counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until("the failed call to be counted", || metrics.value(REWARD_CALL_ERRORS) == Some(1.0)).await;
     let failed = Instant::now();
     proxy.bring_back();
     rewarder.do_send(InjectPanic);
@@ -755,20 +753,11 @@ async fn an_orchestrator_registry_restarted_in_a_read_reads_again() {
     let registry = watchdog.start("orchestrator_registry", Policy::Permanent, registry);
     gate.hang();
     registry.send(RoundChanged(round)).await.unwrap();
-    let started = Instant::now();
-    while gate.held() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the first read never asked");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
     // Refreshes while the read hangs start no other.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(gate.held(), 1);
+    assert_eq!(one_hung_read(&gate).await, 1);
 
     registry.do_send(InjectPanic);
-    while gate.held() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the restarted registry never read again");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    common::wait_until("the restarted registry to read again", || gate.held() > 1).await;
     assert_eq!(watchdog.report()[0].restarts, 1);
 }
 
@@ -858,31 +847,14 @@ async fn a_round_watcher_restarted_in_a_read_reads_again() {
     let head = ChainEvent::NewHead { number: 1, hash: B256::ZERO, l1_number: 1 };
     gate.hang();
     rounds.send(head.clone()).await.unwrap();
-    let started = Instant::now();
-    while gate.held() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the first read never asked");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    // A read asks several calls at once, each on a connection of its own: counted once no
-    // more come. Heads while it hangs start no other read.
-    let mut one_read = gate.held();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = gate.held();
-        if now == one_read {
-            break;
-        }
-        one_read = now;
-    }
+    // Heads while the read hangs start no other.
+    let one_read = one_hung_read(&gate).await;
     rounds.send(head.clone()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(gate.held(), one_read);
 
     rounds.do_send(InjectPanic);
     rounds.send(head).await.expect("the same address, restarted");
-    while gate.held() <= one_read {
-        assert!(started.elapsed() < Duration::from_secs(5), "the restarted watcher never read again");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    common::wait_until("the restarted watcher to read again", || gate.held() > one_read).await;
     assert_eq!(watchdog.report()[0].restarts, 1);
 }

@@ -56,6 +56,16 @@ async fn devnet() -> Net {
 }
 
 impl Net {
+    /// A store in `dir`, a watcher storing its progress there, and what a subscriber of that
+    /// watcher is told.
+    async fn watched(&self, dir: &Path) -> (Store, Addr<BlockWatcher>, Arc<Mutex<Vec<ChainEvent>>>) {
+        let store = open(dir).await;
+        let watcher = self.watcher(store.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
+        (store, watcher, seen)
+    }
+
     /// A watcher of the ServiceRegistry's URI updates, storing its progress through `store`.
     fn watcher(&self, store: Store) -> Addr<BlockWatcher> {
         BlockWatcher::new(
@@ -245,10 +255,7 @@ async fn a_database_without_a_recorded_genesis_keeps_its_progress_on_the_same_ch
 async fn a_chain_shorter_than_the_stored_last_block_is_followed_from_its_head() {
     let net = devnet().await;
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path()).await;
-    let watcher = net.watcher(store.clone());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
+    let (store, watcher, seen) = net.watched(tmp.path()).await;
 
     // The watcher sees blocks from well above the snapshot on, then the chain goes back to the
     // snapshot: its head is below every block the watcher stored.
@@ -282,10 +289,7 @@ async fn a_chain_shorter_than_the_stored_last_block_is_followed_from_its_head() 
 async fn an_endpoint_behind_the_last_block_is_waited_for() {
     let net = devnet().await;
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path()).await;
-    let watcher = net.watcher(store.clone());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    watcher.send(Subscribe(Collector(seen.clone()).start().recipient())).await.unwrap();
+    let (store, watcher, seen) = net.watched(tmp.path()).await;
 
     let snapshot = net.provider.anvil_snapshot().await.unwrap();
     let shared = watcher.send(PollNow).await.unwrap().unwrap();

@@ -142,6 +142,17 @@ impl Net {
         self.o.status(self.o_addr()).await.unwrap().pending_fees
     }
 
+    /// A redeemer for the orchestrator whose transactions follow `policy`, and a ticket of
+    /// 0.1 ETH queued for it and due now.
+    async fn queued_for(&self, policy: TxPolicy, store: &Store) -> (Addr<Redeemer>, WinningTicket) {
+        let client = ChainClient::connect(&self.anvil.url(), self.controller, Some(key(1)), policy).await.unwrap();
+        let redeemer = Redeemer::new(Arc::new(client), store.clone()).start();
+        let t = self.ticket(eth_tenths(1), 1, 1).await;
+        store.send(QueueWinningTicket(t.clone())).await.unwrap();
+        self.mine(1).await;
+        (redeemer, t)
+    }
+
     /// Tell the redeemer of the chain's head, as the block watcher does.
     async fn tick(&self, redeemer: &Addr<Redeemer>) -> u64 {
         let number = self.head().await;
@@ -400,12 +411,7 @@ async fn a_gas_price_above_the_maximum_keeps_the_ticket_for_a_later_block() {
     net.fund_sender().await;
     let tmp = tempfile::tempdir().unwrap();
     let store = open_store(tmp.path()).await;
-    let policy = TxPolicy { max_gas_price: 1, ..TxPolicy::default() };
-    let capped = ChainClient::connect(&net.anvil.url(), net.controller, Some(key(1)), policy).await.unwrap();
-    let redeemer = Redeemer::new(Arc::new(capped), store.clone()).start();
-    let t = net.ticket(eth_tenths(1), 1, 1).await;
-    store.send(QueueWinningTicket(t.clone())).await.unwrap();
-    net.mine(1).await;
+    let (redeemer, t) = net.queued_for(TxPolicy { max_gas_price: 1, ..TxPolicy::default() }, &store).await;
 
     let head = net.tick(&redeemer).await;
     let r = wait_row(&store, &t, "attempted", |r| r.attempts == 1).await;
@@ -430,11 +436,7 @@ async fn a_redemption_not_mined_in_time_keeps_the_ticket_for_a_later_block() {
         receipt_poll_interval: Duration::from_millis(50),
         ..TxPolicy::default()
     };
-    let impatient = ChainClient::connect(&net.anvil.url(), net.controller, Some(key(1)), policy).await.unwrap();
-    let redeemer = Redeemer::new(Arc::new(impatient), store.clone()).start();
-    let t = net.ticket(eth_tenths(1), 1, 1).await;
-    store.send(QueueWinningTicket(t.clone())).await.unwrap();
-    net.mine(1).await;
+    let (redeemer, t) = net.queued_for(policy, &store).await;
 
     net.provider.anvil_set_auto_mine(false).await.unwrap();
     let head = net.tick(&redeemer).await;

@@ -241,11 +241,7 @@ async fn check(stream: &str, seg: NewSegment) -> Result<IncomingSegment, IngestE
     .await;
     let (source, source_ts) = match probed {
         Ok(Ok(probed)) => probed,
-        Ok(Err(TranscodeError::InvalidInput(e))) => {
-            metrics::segment_failed(ErrorCode::InvalidInput);
-            warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
-            return Err(IngestError::Invalid(e));
-        }
+        Ok(Err(TranscodeError::InvalidInput(e))) => return Err(refused(stream, seq, e)),
         Ok(Err(e)) => {
             warn!(target: "lp::ingest", %stream, seq, error = %e, "probing the segment failed");
             return Err(IngestError::Internal(format!("probing the segment: {e}")));
@@ -257,14 +253,12 @@ async fn check(stream: &str, seg: NewSegment) -> Result<IncomingSegment, IngestE
         SegmentDuration::Probed { header_ms } => probed_duration(stream, seq, source.duration_ms, header_ms),
     };
     if duration_ms > MAX_SEGMENT_MS {
-        metrics::segment_failed(ErrorCode::InvalidInput);
-        let e = format!(
-            "the segment spans {:.1} s of media; at most {} s",
-            duration_ms as f64 / 1000.0,
-            MAX_SEGMENT_MS / 1000
-        );
-        warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
-        return Err(IngestError::Invalid(e));
+        let secs = duration_ms as f64 / 1000.0;
+        return Err(refused(
+            stream,
+            seq,
+            format!("the segment spans {secs:.1} s of media; at most {} s", MAX_SEGMENT_MS / 1000),
+        ));
     }
     Ok(IncomingSegment {
         seq,
@@ -276,6 +270,14 @@ async fn check(stream: &str, seg: NewSegment) -> Result<IncomingSegment, IngestE
         height: source.height,
         start: seg.start,
     })
+}
+
+/// A segment refused as input (`e` says why): counted and logged, as ffmpeg's HLS muxer
+/// ignores the answer.
+fn refused(stream: &str, seq: i64, e: String) -> IngestError {
+    metrics::segment_failed(ErrorCode::InvalidInput);
+    warn!(target: "lp::ingest", %stream, seq, error = %e, "segment refused");
+    IngestError::Invalid(e)
 }
 
 /// The probed duration wins: a header is a hint, used only when the probe cannot tell, and

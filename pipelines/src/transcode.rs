@@ -275,12 +275,19 @@ fn probe_full(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeE
 /// timed its attempts by it, and the playlist's `TARGETDURATION`, which only grows, told
 /// players to wait a day between reloads.
 fn media_ticks(pts: &[i64], frame: i64, last: i64, tb: AVRational) -> i64 {
-    let mut pts = pts.to_vec();
-    pts.sort_unstable();
-    pts.dedup();
+    let pts = sorted_distinct(pts);
     let jump = jump_ticks(tb);
     let gaps: i64 = pts.windows(2).map(|w| if w[1] - w[0] > jump { frame } else { w[1] - w[0] }).sum();
     if pts.is_empty() { 0 } else { gaps + last }
+}
+
+/// Timestamps in presentation order, each once (frames in decode order have theirs out of
+/// order).
+fn sorted_distinct(pts: &[i64]) -> Vec<i64> {
+    let mut pts = pts.to_vec();
+    pts.sort_unstable();
+    pts.dedup();
+    pts
 }
 
 /// The longest gap between two frames that is not a timestamp jump, in ticks of `tb`.
@@ -297,9 +304,7 @@ fn ticks_ms(ticks: i64, tb: AVRational) -> u64 {
 /// between consecutive distinct ones (frames in decode order have their pts out of order),
 /// timestamp jumps left out.
 fn frame_ticks(timestamps: &[i64]) -> Option<i64> {
-    let mut pts = timestamps.to_vec();
-    pts.sort_unstable();
-    pts.dedup();
+    let pts = sorted_distinct(timestamps);
     let jump = jump_ticks(MPEGTS_TB);
     let mut gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|gap| *gap <= jump).collect();
     gaps.sort_unstable();

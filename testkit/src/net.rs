@@ -50,12 +50,13 @@ impl Proxy {
                                     state.dropped.fetch_add(1, Ordering::SeqCst);
                                     break;
                                 }
+                                if !holding && state.hung.load(Ordering::SeqCst) {
+                                    holding = true;
+                                    state.held.fetch_add(1, Ordering::SeqCst);
+                                }
                                 // A connection that held a request holds on (its answer
                                 // never comes).
-                                if holding || state.hung.load(Ordering::SeqCst) {
-                                    if !std::mem::replace(&mut holding, true) {
-                                        state.held.fetch_add(1, Ordering::SeqCst);
-                                    }
+                                if holding {
                                     continue;
                                 }
                             }
