@@ -833,6 +833,53 @@ async fn failed_reward_calls_are_retried_further_and_further_apart() {
     assert!(failed_at[2] - failed_at[1] >= first * 2, "{:?}", failed_at[2] - failed_at[1]);
 }
 
+/// A round that comes while the reward caller's attempt for the round before is still running
+/// is tried when that attempt ends: after one that found the old round rewarded already (by
+/// another caller), and after one that failed, instead of a retry of the old round.
+#[actix::test]
+async fn a_round_that_comes_during_an_attempt_is_tried_after_it() {
+    let chain = RoundChain::start(true).await;
+    let (operator, o) = (&chain.operator, chain.o);
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let metrics = Metrics::local();
+    let rewarder =
+        RewardCaller::new(chain.client_via(&proxy.url(), 1).await).retry_after(Duration::from_millis(200)).start();
+    let reward_round = || async { operator.status(o).await.unwrap().last_reward_round };
+    let next_round = || async {
+        chain.next_round().await;
+        operator.initialize_round().await.unwrap();
+        operator.current_round().await.unwrap()
+    };
+
+    for fails in [false, true] {
+        let old = next_round().await;
+        if !fails {
+            // Rewarded already, by this account's other client: the attempt will find nothing
+            // to do.
+            operator.reward().await.unwrap();
+        }
+        // The caller's attempt for the old round hangs at its first read...
+        let before = proxy.held();
+        proxy.hang();
+        rewarder.send(RoundChanged(old)).await.unwrap();
+        common::wait_until("the attempt's read to hang", || proxy.held() > before).await;
+        // ... while the chain moves on and the caller is told.
+        let new = next_round().await;
+        rewarder.send(RoundChanged(new.clone())).await.unwrap();
+        if fails {
+            proxy.take_down();
+            // (And the new round's first attempt too, if it comes before the endpoint is back.)
+            common::wait_until("the attempt to fail", || metrics.value(REWARD_CALL_ERRORS).is_some()).await;
+        }
+        proxy.bring_back();
+        let started = Instant::now();
+        while reward_round().await != new.round {
+            assert!(started.elapsed() < Duration::from_secs(10), "round {} not rewarded (fails: {fails})", new.round);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A round watcher restarted after a panic while its read hangs reads again at the next head:
 /// a watcher kept "reading" across the restart would never read again.
 #[actix::test]

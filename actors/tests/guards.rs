@@ -735,6 +735,9 @@ async fn renditions_no_one_asked_for_are_not_published_or_recorded() {
         assert!(line.contains(&format!("FRAME-RATE={fps}")), "{name}: {master}");
     }
     assert!(hls.media("f", "../../escaped").is_none());
+    // The forged rendition, ahead of the real one in the answer, took neither its place nor its
+    // codecs.
+    assert_eq!(hls.segment("f", "P144p30fps16x9", 0).as_deref(), Some(&rendition[..]));
     assert!(gateway.send(End { stream: "f".into(), why: "deleted" }).await.unwrap());
     common::wait_until("the recording ends", || {
         walk(&records).iter().any(|p| p.ends_with("P144p30fps16x9.m3u8"))

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use image::{DynamicImage, Rgb, RgbImage};
@@ -114,4 +115,30 @@ fn a_cold_model_over_the_budget_and_a_warm_model_that_does_not_fit_are_refused()
         ModelSet::new(runtime(), vec![spec(Pipeline::Upscale, "bad", "mismatch_int_input.onnx", true)], 1 << 30);
     let err = set.load_warm().unwrap_err();
     assert!(err.to_string().contains("model bad does not fit the upscale pipeline"), "{err}");
+}
+
+/// A cold model that fails to load is refused with that error for `LOAD_RETRY_AFTER` without
+/// another try: asked for again and again, it does not evict the cold model that works each
+/// time (it made room for itself once, before its first load failed). Past the wait it is
+/// tried again.
+#[test]
+fn a_cold_model_that_failed_to_load_is_not_tried_again_at_once() {
+    let specs = vec![
+        spec(Pipeline::Upscale, "good", "upscale_x2_nearest.onnx", false),
+        spec(Pipeline::Upscale, "bad", "mismatch_int_input.onnx", false),
+    ];
+    // Room for either, not both.
+    let budget = std::fs::metadata(model("upscale_x2_nearest.onnx")).unwrap().len();
+    for (retry_after, tried_again) in [(lp_pipelines::ai::LOAD_RETRY_AFTER, false), (Duration::ZERO, true)] {
+        let mut set = ModelSet::new(runtime(), specs.clone(), budget).load_retry_after(retry_after);
+        assert!(set.infer(&upscale("good"), &mut no_tokens()).unwrap().1.is_some());
+        let first = set.infer(&upscale("bad"), &mut no_tokens()).unwrap_err();
+        assert!(first.to_string().contains("model bad does not fit the upscale pipeline"), "{first}");
+        assert!(set.infer(&upscale("good"), &mut no_tokens()).unwrap().1.is_some(), "loaded again");
+        for _ in 0..3 {
+            assert_eq!(set.infer(&upscale("bad"), &mut no_tokens()).unwrap_err(), first);
+        }
+        let loaded: Vec<String> = set.loaded().into_iter().map(|(_, id, _)| id).collect();
+        assert_eq!(loaded.is_empty(), tried_again, "retry after {retry_after:?}: {loaded:?}");
+    }
 }

@@ -1,16 +1,17 @@
 //! A TCP proxy that can be taken down, hung and brought back: a real network endpoint (an RPC
 //! server, say) going away, hanging and returning, with no fake on either side.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Forwards every connection to `127.0.0.1:<upstream>` while up. While down, new connections
 /// are dropped at once and an open one is cut when a request comes on it (as a host that went
 /// away answers nothing); both are counted, so a test knows a request was tried. While hung,
-/// requests are taken and never answered (as a host that hangs), and the connections holding
-/// one are counted.
+/// requests are taken and not answered (as a host that hangs), and the connections holding one
+/// are counted; taken down, those are cut; brought back, their requests go on.
 pub struct Proxy {
     port: u16,
     state: Arc<State>,
@@ -39,28 +40,47 @@ impl Proxy {
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
                 // Bytes from the client while down cut the connection, and while hung are
-                // swallowed; answers always pass.
+                // held (and a connection holding some is cut when taken down, sent on when
+                // brought back); answers always pass.
                 let pipe = |mut from: TcpStream, mut to: TcpStream, watch: Option<Arc<State>>| {
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16 * 1024];
-                        let mut holding = false;
-                        while let Ok(n @ 1..) = from.read(&mut buf) {
+                        let mut holding: Option<Vec<u8>> = None;
+                        if watch.is_some() {
+                            // Wakes up to see a held request let go or cut.
+                            let _ = from.set_read_timeout(Some(Duration::from_millis(10)));
+                        }
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => n,
+                                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => 0,
+                                Err(_) => break,
+                            };
+                            let mut out = &buf[..n];
                             if let Some(state) = &watch {
-                                if state.down.load(Ordering::SeqCst) {
+                                if state.down.load(Ordering::SeqCst) && (n > 0 || holding.is_some()) {
                                     state.dropped.fetch_add(1, Ordering::SeqCst);
                                     break;
                                 }
-                                if !holding && state.hung.load(Ordering::SeqCst) {
-                                    holding = true;
+                                let hung = state.hung.load(Ordering::SeqCst);
+                                if n > 0 && hung && holding.is_none() {
+                                    holding = Some(Vec::new());
                                     state.held.fetch_add(1, Ordering::SeqCst);
                                 }
-                                // A connection that held a request holds on (its answer
-                                // never comes).
-                                if holding {
-                                    continue;
+                                if let Some(held) = &mut holding {
+                                    held.extend_from_slice(out);
+                                    if hung {
+                                        continue;
+                                    }
+                                    let held = holding.take().unwrap_or_default();
+                                    if to.write_all(&held).is_err() {
+                                        break;
+                                    }
+                                    out = &[];
                                 }
                             }
-                            if to.write_all(&buf[..n]).is_err() {
+                            if to.write_all(out).is_err() {
                                 break;
                             }
                         }
@@ -88,7 +108,8 @@ impl Proxy {
         self.state.down.store(true, Ordering::SeqCst);
     }
 
-    /// Requests from now on are never answered, until [`Proxy::bring_back`].
+    /// Requests from now on are held, until [`Proxy::bring_back`] sends them on (or
+    /// [`Proxy::take_down`] cuts them).
     pub fn hang(&self) {
         self.state.hung.store(true, Ordering::SeqCst);
     }

@@ -5,7 +5,8 @@
 //!   round behind the current one) and calls `rewardWithHint` with the pool position hints the
 //!   client computes. A failure is counted in `livepeer_reward_call_errors` and retried with a
 //!   backoff from [`RETRY_AFTER`] doubling up to [`MAX_RETRY_AFTER`], for as long as the round
-//!   lasts; a new round replaces the pending one.
+//!   lasts; a new round replaces the pending one, and one that comes while an attempt runs is
+//!   tried when it ends, however it ended.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: errors never stop it. Supervised, permanent (see
 //!   `crate::supervision`): after a panic it is restarted in place; an attempt in flight is not
@@ -143,13 +144,17 @@ impl Handler<Attempted> for RewardCaller {
             }
             Err(e) => {
                 counter!(REWARD_CALL_ERRORS).increment(1);
-                let wait = retry_wait(self.retry_after, try_no);
-                warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
-                ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
-                return;
+                if self.wanted == Some(round) {
+                    let wait = retry_wait(self.retry_after, try_no);
+                    warn!(target: "lp::chain", round, try_no, "reward failed (retrying in {wait:?}): {e}");
+                    ctx.notify_later(Attempt { round, try_no: try_no + 1 }, wait);
+                    return;
+                }
+                warn!(target: "lp::chain", round, try_no, "reward failed, and a newer round came meanwhile: {e}");
             }
         }
-        // A newer round arrived while this attempt ran.
+        // A newer round arrived while this attempt ran: tried now (a retry of the old one would
+        // find itself superseded and try nothing).
         if let Some(next) = self.wanted.filter(|w| self.rewarded.is_none_or(|r| r < *w)) {
             ctx.notify(Attempt { round: next, try_no: 1 });
         }

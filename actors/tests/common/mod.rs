@@ -123,8 +123,8 @@ impl Metrics {
 
 /// The in-process transport, recording the orchestrators asked for their terms, the segments
 /// and AI requests sent to each, and the sessions ended; with `forge`, every segment's answer
-/// also carries a rendition of that name no one asked for (what a hostile orchestrator could
-/// send).
+/// also carries, first, a rendition of that name no one asked for (what a hostile orchestrator
+/// could send), whose bytes are the source's.
 #[derive(Clone, Default)]
 pub struct Loopback {
     pub inner: InProcess,
@@ -172,6 +172,7 @@ impl OrchestratorTransport for Loopback {
         }
         self.submitted.borrow_mut().push(uri.to_string());
         self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
+        let source = data.clone();
         let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
         let Some(name) = self.forge.clone() else { return answer };
         Box::pin(async move {
@@ -179,7 +180,8 @@ impl OrchestratorTransport for Loopback {
             if let lp_wire::TranscodeOutcome::Data(data) = &mut result.result {
                 let mut forged = data.segments[0].clone();
                 (forged.name, forged.width, forged.height) = (name, u32::MAX, u32::MAX);
-                data.segments.push(forged);
+                forged.data = serde_bytes::ByteBuf::from(source.to_vec());
+                data.segments.insert(0, forged);
             }
             Ok(result)
         })

@@ -29,6 +29,6 @@ pub mod runtime;
 pub mod safety;
 
 pub use error::AiError;
-pub use models::{Loading, ModelSet, ModelSpec};
+pub use models::{LOAD_RETRY_AFTER, Loading, ModelSet, ModelSpec};
 pub use runtime::{Device, Runtime, RuntimeOptions};
 pub use safety::SafetyModel;

@@ -8,6 +8,9 @@
 //!   is taken to be its files' size on disk (the weights ONNX Runtime holds); loading one that
 //!   does not fit evicts the cold models used least recently until it does, and one larger than
 //!   the whole budget is refused ([`AiError::OverBudget`]).
+//! - A cold model whose load **failed** (a file ONNX Runtime refuses, inputs that do not fit) is
+//!   answered that error for [`LOAD_RETRY_AFTER`] without another try: a broken model asked for
+//!   over and over must not evict the cold models that work, and load again, every time.
 //!
 //! An image response's `nsfw` is the verdict of the worker's safety model
 //! ([`ModelSet::with_safety`], NudeNet: [`super::safety`]) on the output image when the request
@@ -17,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use lp_wire::ai::{
@@ -65,11 +68,17 @@ pub struct Loading {
     pub evicted: Vec<String>,
 }
 
+/// How long a model whose load failed is refused with that error before it is tried again.
+pub const LOAD_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// The models of one worker. Not `Sync`: one thread owns it.
 pub struct ModelSet {
     rt: Arc<Runtime>,
     specs: Vec<ModelSpec>,
     loaded: HashMap<(Pipeline, String), Slot>,
+    /// The models whose last load failed: when, and why.
+    failed: HashMap<(Pipeline, String), (Instant, AiError)>,
+    retry_after: Duration,
     cold_budget: u64,
     clock: u64,
     safety: Option<SafetyModel>,
@@ -77,7 +86,23 @@ pub struct ModelSet {
 
 impl ModelSet {
     pub fn new(rt: Arc<Runtime>, specs: Vec<ModelSpec>, cold_budget: u64) -> ModelSet {
-        ModelSet { rt, specs, loaded: HashMap::new(), cold_budget, clock: 0, safety: None }
+        ModelSet {
+            rt,
+            specs,
+            loaded: HashMap::new(),
+            failed: HashMap::new(),
+            retry_after: LOAD_RETRY_AFTER,
+            cold_budget,
+            clock: 0,
+            safety: None,
+        }
+    }
+
+    /// How long a failed load is answered without another try, instead of
+    /// [`LOAD_RETRY_AFTER`] (tests).
+    pub fn load_retry_after(mut self, wait: Duration) -> ModelSet {
+        self.retry_after = wait;
+        self
     }
 
     /// This set with `safety` checking the images it makes (`nsfw`), for requests that ask.
@@ -182,7 +207,21 @@ impl ModelSet {
                     .find(|s| s.pipeline == pipeline && s.model_id == model_id)
                     .cloned()
                     .ok_or_else(|| AiError::UnknownModel(model_id.into()))?;
-                Some(self.load(&spec)?)
+                if let Some((at, e)) = self.failed.get(&key)
+                    && at.elapsed() < self.retry_after
+                {
+                    return Err(e.clone());
+                }
+                match self.load(&spec) {
+                    Ok(loading) => {
+                        self.failed.remove(&key);
+                        Some(loading)
+                    }
+                    Err(e) => {
+                        self.failed.insert(key, (Instant::now(), e.clone()));
+                        return Err(e);
+                    }
+                }
             }
         };
         self.clock += 1;
