@@ -867,9 +867,11 @@ async fn a_round_that_comes_during_an_attempt_is_tried_after_it() {
         let new = next_round().await;
         rewarder.send(RoundChanged(new.clone())).await.unwrap();
         if fails {
+            let errors = || metrics.value(REWARD_CALL_ERRORS).unwrap_or(0.0);
+            let before = errors();
             proxy.take_down();
             // (And the new round's first attempt too, if it comes before the endpoint is back.)
-            common::wait_until("the attempt to fail", || metrics.value(REWARD_CALL_ERRORS).is_some()).await;
+            common::wait_until("the attempt to fail", || errors() > before).await;
         }
         proxy.bring_back();
         let started = Instant::now();

@@ -25,7 +25,7 @@ use lp_actors::orchestrator::{
     AuthSession, GetWorkers, LocalWorker, Offer, Orchestrator, OrchestratorSettings, RegisterWorker, SessionSegment,
     Submit, TranscodeFn, TranscodeJob, TranscoderPool,
 };
-use lp_wire::{ErrorCode, OrchestratorRequest, Payment};
+use lp_wire::{ErrorCode, OrchestratorRequest, Payment, TranscodeFailure};
 
 /// A transcode function that holds every job until the test releases one (then transcodes it
 /// with real FFmpeg), and counts how many it was given.
@@ -478,6 +478,63 @@ async fn a_session_whose_token_nears_expiry_is_replaced_and_ended() {
             .await;
         assert_eq!(*transport.ended.borrow(), distinct[..sessions - 1]);
     }
+}
+
+/// The real transcode, failing its `n`-th job as a transcoder that failed would (retryably).
+/// A mock for a failure real FFmpeg cannot be made to give on a good segment.
+fn failing_job(n: usize) -> TranscodeFn {
+    let (jobs, real) = (AtomicUsize::new(0), real());
+    Arc::new(move |job: &TranscodeJob| match jobs.fetch_add(1, Ordering::SeqCst) + 1 == n {
+        true => Err(TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "injected".into() }),
+        false => real(job),
+    })
+}
+
+/// `StreamSession`: a stream that leaves an orchestrator after a failed segment keeps its
+/// session there, and takes it again when selection comes back to that orchestrator: the same
+/// token, nothing ended. Each retry is counted by its try. (Each orchestrator's transcoder
+/// fails its second segment.)
+#[actix::test]
+async fn a_stream_that_comes_back_to_an_orchestrator_takes_its_session_again() {
+    let metrics = Metrics::local();
+    let transport = Loopback::default();
+    for uri in ["o1", "o2"] {
+        let pool = pool_with(failing_job(2), 1, 8).await;
+        transport.inner.add(uri, Orchestrator::new(OrchestratorSettings::offchain(uri, 10), pool).start());
+    }
+    let gateway = gateway_with(&transport, &["o1", "o2"], 10).await;
+    for seq in 0..3 {
+        let pushed = Push { stream: "a".into(), profiles: None, segment: incoming(seq, segment()) };
+        assert!(gateway.send(pushed).await.unwrap().is_ok(), "segment {seq}");
+    }
+    // Segment 0 at one (x); 1 fails there and goes to the other (y); 2 fails at y, back to x.
+    let (uris, sessions) = (transport.submitted.borrow().clone(), transport.sessions.borrow().clone());
+    assert_eq!(uris.len(), 5, "{uris:?}");
+    let (x, y) = (uris[0].as_str(), uris[2].as_str());
+    assert_eq!(uris, [x, x, y, y, x], "{uris:?}");
+    assert_eq!([&sessions[1], &sessions[3], &sessions[4]], [&sessions[0], &sessions[2], &sessions[0]], "{sessions:?}");
+    assert!(transport.ended.borrow().is_empty(), "{:?}", transport.ended.borrow());
+    let tries = |n: u32| metrics.value(&format!("livepeer_transcode_retried{{try=\"{n}\"}}"));
+    assert_eq!((tries(1), tries(2)), (None, Some(2.0)));
+}
+
+/// `StreamSession`: the terms an orchestrator answers a segment with are the session's for the
+/// next one: answers that name another transcoder send the next segment there, in the same
+/// session.
+#[actix::test]
+async fn the_next_segment_goes_where_the_last_answer_says() {
+    let transport = Loopback { moved_to: Some("o-moved".into()), ..Loopback::default() };
+    let orch = Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool_with(real(), 1, 8).await).start();
+    transport.inner.add("o", orch.clone());
+    transport.inner.add("o-moved", orch);
+    let gateway = gateway_with(&transport, &["o"], 10).await;
+    for seq in 0..2 {
+        let pushed = Push { stream: "m".into(), profiles: None, segment: incoming(seq, segment()) };
+        assert!(gateway.send(pushed).await.unwrap().is_ok(), "segment {seq}");
+    }
+    assert_eq!(*transport.submitted.borrow(), ["o", "o-moved"]);
+    let sessions = transport.sessions.borrow();
+    assert_eq!(sessions[0], sessions[1]);
 }
 
 /// `StreamSession`: a stream ends `idle_timeout` after its last segment, never while one is in

@@ -124,7 +124,7 @@ impl Proxy {
         self.state.dropped.load(Ordering::SeqCst)
     }
 
-    /// The connections that sent a request while hung.
+    /// How often a connection began to hold a request (once per hang).
     pub fn held(&self) -> usize {
         self.state.held.load(Ordering::SeqCst)
     }

@@ -114,7 +114,8 @@ impl Metrics {
         Metrics { handle: recorder.handle(), _guard: metrics::set_default_local_recorder(recorder) }
     }
 
-    /// The value of the unlabelled series `name`, if recorded.
+    /// The value of the series `name` (with its labels, if it has any: `name{label="v"}`), if
+    /// recorded.
     pub fn value(&self, name: &str) -> Option<f64> {
         let text = self.handle.render();
         text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -138,6 +139,9 @@ pub struct Loopback {
     /// The transcoder URIs AI requests were sent to, in order.
     pub inferred: Rc<RefCell<Vec<String>>>,
     pub forge: Option<String>,
+    /// Every segment's answer names this transcoder in its fresh terms (an orchestrator whose
+    /// service URI changed).
+    pub moved_to: Option<String>,
     /// How many of the next segments panic when submitted (inside the caller's future).
     pub panics: Rc<std::cell::Cell<u32>>,
     /// Orchestrators whose URI starts with this never answer for their terms (a host that
@@ -174,14 +178,17 @@ impl OrchestratorTransport for Loopback {
         self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
         let source = data.clone();
         let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
-        let Some(name) = self.forge.clone() else { return answer };
+        let (forge, moved_to) = (self.forge.clone(), self.moved_to.clone());
         Box::pin(async move {
             let mut result = answer.await?;
-            if let lp_wire::TranscodeOutcome::Data(data) = &mut result.result {
+            if let (Some(name), lp_wire::TranscodeOutcome::Data(data)) = (forge, &mut result.result) {
                 let mut forged = data.segments[0].clone();
                 (forged.name, forged.width, forged.height) = (name, u32::MAX, u32::MAX);
                 forged.data = serde_bytes::ByteBuf::from(source.to_vec());
                 data.segments.insert(0, forged);
+            }
+            if let (Some(uri), Some(info)) = (moved_to, &mut result.info) {
+                info.transcoder = uri;
             }
             Ok(result)
         })

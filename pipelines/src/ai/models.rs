@@ -8,9 +8,10 @@
 //!   is taken to be its files' size on disk (the weights ONNX Runtime holds); loading one that
 //!   does not fit evicts the cold models used least recently until it does, and one larger than
 //!   the whole budget is refused ([`AiError::OverBudget`]).
-//! - A cold model whose load **failed** (a file ONNX Runtime refuses, inputs that do not fit) is
-//!   answered that error for [`LOAD_RETRY_AFTER`] without another try: a broken model asked for
-//!   over and over must not evict the cold models that work, and load again, every time.
+//! - A model whose load on a request **failed** (a file ONNX Runtime refuses, inputs that do not
+//!   fit) is answered that error for [`LOAD_RETRY_AFTER`] without another try: a broken cold
+//!   model asked for over and over must not evict the cold models that work, and load again,
+//!   every time.
 //!
 //! An image response's `nsfw` is the verdict of the worker's safety model
 //! ([`ModelSet::with_safety`], NudeNet: [`super::safety`]) on the output image when the request
