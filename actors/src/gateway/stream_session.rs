@@ -526,14 +526,11 @@ async fn process_segment(
                     let pixels = data.segments.iter().map(|s| u64::try_from(s.pixels).unwrap_or(0)).sum();
                     Settle { staged, pixels }
                 }
-                // The payment itself was refused: nothing of it was credited, and the credit
-                // this side believed in may not be there either. Start again from none (paying
-                // a little more next time, never too little).
-                Err(TransportError::Refused(f))
-                    if matches!(f.code, ErrorCode::PaymentRefused | ErrorCode::InsufficientBalance) =>
-                {
-                    Settle { staged: 0, pixels: 0 }
-                }
+                // Refused (the payment itself, or the segment before its payment was looked
+                // at): nothing of it was credited, and the credit this side believed in may not
+                // be there either (an orchestrator that no longer knows the session). Start
+                // again from none: paying a little more next time, never too little.
+                Err(TransportError::Refused(_)) => Settle { staged: 0, pixels: 0 },
                 // Paid and credited, but no work done: the credit stays.
                 _ => Settle { staged, pixels: 0 },
             };
