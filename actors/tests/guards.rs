@@ -518,6 +518,55 @@ async fn a_stream_that_comes_back_to_an_orchestrator_takes_its_session_again() {
     assert_eq!((tries(1), tries(2)), (None, Some(2.0)));
 }
 
+/// `StreamSession`: a late failure of a session the stream has replaced leaves the newer
+/// session of that orchestrator alone, even a failure that lets its own session go (its token
+/// refused): the failed segment's retry takes the newer session. (The refusals are injected:
+/// the transcoder answers the first segment late, and the second at once, as refused tokens;
+/// nothing real refuses a token after its segment was taken.)
+#[actix::test]
+async fn a_late_failure_of_a_replaced_session_leaves_the_newer_one() {
+    let (release, gate) = crossbeam_channel::unbounded::<()>();
+    let (jobs, real, gate) = (Arc::new(AtomicUsize::new(0)), real(), Mutex::new(gate));
+    let counted = jobs.clone();
+    let func: TranscodeFn = Arc::new(move |job: &TranscodeJob| {
+        let refused = Err(TranscodeFailure { code: ErrorCode::AuthFailed, message: "injected".into() });
+        match counted.fetch_add(1, Ordering::SeqCst) {
+            0 => {
+                let _ = gate.lock().unwrap().recv();
+                refused
+            }
+            1 => refused,
+            _ => real(job),
+        }
+    });
+    let transport = Loopback::default();
+    // Two transcoders, so that segment 1 is not queued behind the one segment 0 holds.
+    let pool = pool_with(func.clone(), 1, 8).await;
+    add_worker(&pool, func, 1).await;
+    transport.inner.add("o", Orchestrator::new(OrchestratorSettings::offchain("o", 10), pool).start());
+    let gateway = gateway_with(&transport, &["o"], 10).await;
+    let push = |seq| gateway.send(Push { stream: "r".into(), profiles: None, segment: incoming(seq, segment()) });
+    let late = actix::spawn(push(0));
+    common::wait_until("segment 0 at the transcoder", || jobs.load(Ordering::SeqCst) == 1).await;
+    let t0 = std::time::Instant::now();
+    let r1 = push(1).await.unwrap();
+    eprintln!(
+        "DBG seg1 {:?} after {:?}: {:?} jobs {}",
+        r1.as_ref().map(|d| d.attempts),
+        t0.elapsed(),
+        transport.sessions.borrow(),
+        jobs.load(Ordering::SeqCst)
+    );
+    assert!(r1.is_ok(), "segment 1, on a new session");
+    release.send(()).unwrap();
+    assert!(late.await.unwrap().unwrap().is_ok(), "segment 0, retried");
+    // 0 and 1 on the first session, 1 again on a second, then 0 on that one too.
+    let sessions = transport.sessions.borrow().clone();
+    assert_eq!(sessions.len(), 4, "{sessions:?}");
+    assert_eq!([&sessions[1], &sessions[3]], [&sessions[0], &sessions[2]], "{sessions:?}");
+    assert_ne!(sessions[2], sessions[0]);
+}
+
 /// `StreamSession`: the terms an orchestrator answers a segment with are the session's for the
 /// next one: answers that name another transcoder send the next segment there, in the same
 /// session.

@@ -253,6 +253,16 @@ impl Net {
 
     /// A gateway paying as `payments` says.
     fn gateway_paying(&self, payments: SenderSettings, opts: &Options) -> GatewayHandle {
+        self.gateway_through(payments, opts, Rc::new(self.transport.clone()))
+    }
+
+    /// A gateway paying as `payments` says, reaching the orchestrator through `transport`.
+    fn gateway_through(
+        &self,
+        payments: SenderSettings,
+        opts: &Options,
+        transport: Rc<dyn lp_actors::gateway::OrchestratorTransport>,
+    ) -> GatewayHandle {
         let stream = StreamSettings {
             max_attempts: 3,
             segment_queue: 4,
@@ -270,7 +280,7 @@ impl Net {
             max_price: Price { per_unit: opts.max_price, pixels_per_unit: 1 },
             ai_max_prices: Vec::new(),
         };
-        GatewayHandle::start(config, Rc::new(self.transport.clone()), &self.watchdog)
+        GatewayHandle::start(config, transport, &self.watchdog)
     }
 
     /// Terms for dev account `i`, as a gateway asks for them.
@@ -535,6 +545,24 @@ async fn a_refused_payment_starts_the_session_over_with_new_terms() {
     assert!(r.sessions.iter().all(|s| s.balance >= 0), "each paid for what it was given: {r:?}");
     let sent = gateway.report().await.unwrap().payments.unwrap();
     assert!(sent.tickets > r.tickets, "the refused tickets were sent but not credited: {sent:?} {r:?}");
+}
+
+/// A segment the orchestrator refuses before it looks at the payment (its bytes arrived
+/// corrupted: `HashMismatch`) leaves no credit the gateway believes in: the retry pays in full,
+/// and the orchestrator's balance never goes below zero.
+#[actix::test]
+async fn a_refused_segments_payment_is_not_counted_as_credit() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let transport = common::Loopback { inner: net.transport.clone(), ..Default::default() };
+    let gateway = net.gateway_through(net.sender_settings(2).await, &opts, Rc::new(transport.clone()));
+    for seq in 0..3 {
+        transport.corrupt.set(u32::from(seq == 1));
+        let done = gateway.push("c".into(), None, common::incoming(seq, common::segment())).await.unwrap();
+        assert_eq!(done.attempts, 1 + u32::from(seq == 1), "segment {seq}");
+        let r = &net.orchestrator.payments().await.unwrap()[0];
+        assert!(r.sessions.iter().all(|s| s.balance >= 0), "after segment {seq}: {r:?}");
+    }
 }
 
 #[actix::test]

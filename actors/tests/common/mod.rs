@@ -144,6 +144,9 @@ pub struct Loopback {
     pub moved_to: Option<String>,
     /// How many of the next segments panic when submitted (inside the caller's future).
     pub panics: Rc<std::cell::Cell<u32>>,
+    /// How many of the next segments arrive with a byte flipped (as a network that corrupts
+    /// them would deliver them): the orchestrator finds their hash wrong.
+    pub corrupt: Rc<std::cell::Cell<u32>>,
     /// Orchestrators whose URI starts with this never answer for their terms (a host that
     /// swallows packets).
     pub silent: Option<&'static str>,
@@ -177,6 +180,15 @@ impl OrchestratorTransport for Loopback {
         self.submitted.borrow_mut().push(uri.to_string());
         self.sessions.borrow_mut().extend(seg.auth_token.as_ref().map(|t| t.session_id.clone()));
         let source = data.clone();
+        let data = match self.corrupt.get() {
+            0 => data,
+            n => {
+                self.corrupt.set(n - 1);
+                let mut flipped = data.to_vec();
+                flipped[0] ^= 0xff;
+                Bytes::from(flipped)
+            }
+        };
         let answer = self.inner.submit_segment(uri, seg, payment, data, timeout);
         let (forge, moved_to) = (self.forge.clone(), self.moved_to.clone());
         Box::pin(async move {
