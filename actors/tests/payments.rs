@@ -353,6 +353,22 @@ async fn segments_are_paid_and_the_orchestrator_credits_exactly_what_the_gateway
     assert!(s.balance >= 0 && s.balance < i128::from(EV) * 2, "the balance covers what was done, no more: {s:?}");
 }
 
+/// The fee estimate counts a rendition's frames at its own frame rate, a fraction included
+/// (30000/1001).
+#[actix::test]
+async fn the_first_payment_counts_frames_at_a_fractional_frame_rate() {
+    let opts = Options::default();
+    let net = Net::start(&opts).await;
+    let gateway = net.gateway(2, &opts).await;
+    let profile =
+        lp_pipelines::Profile { fps: 30_000, fps_den: 1001, ..lp_pipelines::preset("P144p30fps16x9").unwrap() };
+    let segment = common::incoming(0, common::segment());
+    gateway.push("ntsc".into(), Some(Arc::new(vec![profile])), segment).await.unwrap();
+    let fee = fee_estimate(&[(256, 144, 30_000.0 / 1001.0)], 1000, Price { per_unit: opts.price, pixels_per_unit: 1 });
+    let first = gateway.report().await.unwrap().payments.unwrap().tickets;
+    assert_eq!(first, u64::from(ticket_count(fee, 0, U256::from(EV))), "fee {fee} wei");
+}
+
 #[actix::test]
 async fn two_streams_of_one_gateway_keep_their_own_balances() {
     let opts = Options::default();

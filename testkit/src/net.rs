@@ -57,7 +57,6 @@ impl Proxy {
                                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => 0,
                                 Err(_) => break,
                             };
-                            let mut out = &buf[..n];
                             if let Some(state) = &watch {
                                 if state.down.load(Ordering::SeqCst) && (n > 0 || holding.is_some()) {
                                     state.dropped.fetch_add(1, Ordering::SeqCst);
@@ -68,19 +67,19 @@ impl Proxy {
                                     holding = Some(Vec::new());
                                     state.held.fetch_add(1, Ordering::SeqCst);
                                 }
-                                if let Some(held) = &mut holding {
-                                    held.extend_from_slice(out);
+                                if let Some(mut held) = holding.take() {
+                                    held.extend_from_slice(&buf[..n]);
                                     if hung {
+                                        holding = Some(held);
                                         continue;
                                     }
-                                    let held = holding.take().unwrap_or_default();
                                     if to.write_all(&held).is_err() {
                                         break;
                                     }
-                                    out = &[];
+                                    continue;
                                 }
                             }
-                            if to.write_all(out).is_err() {
+                            if to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
                         }
