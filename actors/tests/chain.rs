@@ -859,19 +859,19 @@ async fn a_round_that_comes_during_an_attempt_is_tried_after_it() {
             operator.reward().await.unwrap();
         }
         // The caller's attempt for the old round hangs at its first read...
-        let before = proxy.held();
+        let held_before = proxy.held();
         proxy.hang();
         rewarder.send(RoundChanged(old)).await.unwrap();
-        common::wait_until("the attempt's read to hang", || proxy.held() > before).await;
+        common::wait_until("the attempt's read to hang", || proxy.held() > held_before).await;
         // ... while the chain moves on and the caller is told.
         let new = next_round().await;
         rewarder.send(RoundChanged(new.clone())).await.unwrap();
         if fails {
             let errors = || metrics.value(REWARD_CALL_ERRORS).unwrap_or(0.0);
-            let before = errors();
+            let errors_before = errors();
             proxy.take_down();
             // (And the new round's first attempt too, if it comes before the endpoint is back.)
-            common::wait_until("the attempt to fail", || errors() > before).await;
+            common::wait_until("the attempt to fail", || errors() > errors_before).await;
         }
         proxy.bring_back();
         let started = Instant::now();
