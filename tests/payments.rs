@@ -90,6 +90,10 @@ impl Paid {
             let s = chain_ok(&o_cfg, &["status"]);
             (s["round"]["number"].as_u64() > Some(round) && s["orchestrator"]["active"] == true).then_some(())
         });
+        // And the node itself there: it reads whether it is active at each new round, and
+        // refuses tickets while it believes it is not (it polls the chain every second).
+        let seen = format!("round round={} initialized=true", round + 1);
+        wait("the orchestrator node in the next round", 60, || orch.log().contains(&seen).then_some(()));
         let gateway = Node::start(
             "gateway",
             &config(
