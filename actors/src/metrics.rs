@@ -149,6 +149,10 @@ fn describe_only() {
     describe_counter!(ACTOR_RESTARTS, "Actors restarted in place after a panic, by actor");
     describe_counter!(ACTOR_FAILURES, "Actors not restarted after panicking too often, by actor");
     describe_counter!(crate::chain::reward_caller::REWARD_CALL_ERRORS, "Failed reward calls (each retry counts)");
+    describe_gauge!(
+        crate::chain::reward_caller::LAST_REWARD_ROUND,
+        "The last round the reward caller found rewarded (by its own call or another of the account's)"
+    );
     describe_counter!(
         crate::chain::round_initializer::ROUND_INITIALIZE_ERRORS,
         "Failed initializeRound calls (each retry counts)"

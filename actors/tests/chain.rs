@@ -15,7 +15,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use lp_actors::chain::orchestrator_registry::{GetPool, RETRY_AFTER as REGISTRY_RETRY_AFTER};
-use lp_actors::chain::reward_caller::{RETRY_AFTER, REWARD_CALL_ERRORS};
+use lp_actors::chain::reward_caller::{LAST_REWARD_ROUND, RETRY_AFTER, REWARD_CALL_ERRORS};
 use lp_actors::chain::round_initializer::{RETRY_AFTER as INIT_RETRY_AFTER, ROUND_INITIALIZE_ERRORS};
 use lp_actors::chain::{
     BlockWatcher, ChainEvent, OrchestratorRegistry, PollNow, RewardCaller, RoundChanged, RoundInitializer,
@@ -776,6 +776,7 @@ async fn a_round_is_rewarded_once_it_is_initialized() {
     // What a call would take on anvil, several times over.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no call was made");
+    assert_eq!(metrics.value(LAST_REWARD_ROUND), None);
     assert_ne!(operator.status(o).await.unwrap().last_reward_round, round.round);
 
     operator.initialize_round().await.unwrap();
@@ -803,6 +804,7 @@ async fn a_round_is_rewarded_once_it_is_initialized() {
     restarted.send(RoundChanged(operator.current_round().await.unwrap())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(metrics.value(REWARD_CALL_ERRORS), None, "no call failed");
+    assert_eq!(metrics.value(LAST_REWARD_ROUND), Some(next.round as f64));
 }
 
 /// Each retry of a failing reward call waits twice as long as the one before.
@@ -874,8 +876,10 @@ async fn a_round_that_comes_during_an_attempt_is_tried_after_it() {
             common::wait_until("the attempt to fail", || errors() > errors_before).await;
         }
         proxy.bring_back();
+        // Rewarded on chain, and the caller's attempt over (it polls for the receipt after the
+        // chain has it: a poll held by the next pass's hang would be that pass's "attempt").
         let started = Instant::now();
-        while reward_round().await != new.round {
+        while reward_round().await != new.round || metrics.value(LAST_REWARD_ROUND) != Some(new.round as f64) {
             assert!(started.elapsed() < Duration::from_secs(10), "round {} not rewarded (fails: {fails})", new.round);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -6,7 +6,8 @@
 //!   client computes. A failure is counted in `livepeer_reward_call_errors` and retried with a
 //!   backoff from [`RETRY_AFTER`] doubling up to [`MAX_RETRY_AFTER`], for as long as the round
 //!   lasts; a new round replaces the pending one, and one that comes while an attempt runs is
-//!   tried when it ends, however it ended.
+//!   tried when it ends, however it ended. The round last seen rewarded (by this call or by
+//!   another client of the account) is the gauge `livepeer_last_reward_round`.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: errors never stop it. Supervised, permanent (see
 //!   `crate::supervision`): after a panic it is restarted in place; an attempt in flight is not
@@ -19,7 +20,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use lp_chain::client::ChainClient;
 use lp_chain::error::ChainError;
-use metrics::counter;
+use metrics::{counter, gauge};
 use tracing::{info, warn};
 
 use super::round_watcher::RoundChanged;
@@ -28,6 +29,7 @@ pub const MAILBOX: usize = 32;
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 pub const REWARD_CALL_ERRORS: &str = "livepeer_reward_call_errors";
+pub const LAST_REWARD_ROUND: &str = "livepeer_last_reward_round";
 
 pub struct RewardCaller {
     client: Arc<ChainClient>,
@@ -74,13 +76,20 @@ impl Supervised for RewardCaller {
 
 crate::supervision::inject_panic!(RewardCaller);
 
-/// How an attempt for `round` ended: `Ok(true)` when `reward` was called.
+/// How an attempt for `round` ended.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Attempted {
     round: u64,
     try_no: u32,
-    result: Result<bool, ChainError>,
+    result: Result<Done, ChainError>,
+}
+
+/// What a successful attempt found.
+enum Done {
+    Called,
+    RewardedAlready,
+    NotActive,
 }
 
 /// Try `reward` for `round` (`try_no` counts from 1).
@@ -114,12 +123,15 @@ impl Handler<Attempt> for RewardCaller {
         self.busy = true;
         let client = self.client.clone();
         let work = async move {
-            let Some(me) = client.address() else { return Ok(false) };
+            let Some(me) = client.address() else { return Ok(Done::NotActive) };
             let status = client.status(me).await?;
-            if !status.active || status.last_reward_round >= round {
-                return Ok(false);
+            if !status.active {
+                return Ok(Done::NotActive);
             }
-            client.reward().await.map(|_| true)
+            if status.last_reward_round >= round {
+                return Ok(Done::RewardedAlready);
+            }
+            client.reward().await.map(|_| Done::Called)
         };
         // Outside the actor's context: a restart must not abort a transaction being sent.
         let me = ctx.address();
@@ -136,10 +148,13 @@ impl Handler<Attempted> for RewardCaller {
     fn handle(&mut self, Attempted { round, try_no, result }: Attempted, ctx: &mut Self::Context) {
         self.busy = false;
         match result {
-            Ok(called) => {
+            Ok(done) => {
                 self.rewarded = Some(round);
-                if called {
+                if matches!(done, Done::Called) {
                     info!(target: "lp::chain", round, "reward called");
+                }
+                if !matches!(done, Done::NotActive) {
+                    gauge!(LAST_REWARD_ROUND).set(round as f64);
                 }
             }
             Err(e) => {
