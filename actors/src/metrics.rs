@@ -41,7 +41,7 @@ pub const AI_REQUEST_ERRORS: &str = "livepeer_ai_request_errors";
 pub const AI_JOB_TIME: &str = "livepeer_ai_job_time_seconds";
 /// Seconds a model took to load, by pipeline.
 pub const AI_MODEL_LOAD_TIME: &str = "livepeer_ai_model_load_seconds";
-/// Cold models evicted to make room for another, by pipeline.
+/// Cold models evicted to make room for another, by the evicted model's pipeline.
 pub const AI_MODEL_EVICTIONS: &str = "livepeer_ai_model_evictions_total";
 pub const ACTOR_RESTARTS: &str = "livepeer_actor_restarts_total";
 pub const ACTOR_FAILURES: &str = "livepeer_actor_failures_total";
@@ -135,7 +135,10 @@ fn describe_only() {
     );
     describe_histogram!(AI_JOB_TIME, "Orchestrator-side time of one AI job on its worker, seconds, by pipeline");
     describe_histogram!(AI_MODEL_LOAD_TIME, "Time a model took to load, seconds, by pipeline");
-    describe_counter!(AI_MODEL_EVICTIONS, "Cold models evicted to make room for another, by pipeline");
+    describe_counter!(
+        AI_MODEL_EVICTIONS,
+        "Cold models evicted to make room for another, by the evicted model's pipeline"
+    );
     describe_counter!(AI_ABANDONED, "AI jobs dropped because their caller stopped waiting, by stage");
     describe_counter!(STREAM_CREATED, "Streams the gateway started");
     describe_counter!(STREAM_ENDED, "Streams the gateway ended (publisher gone, idle timeout or deleted)");
@@ -263,9 +266,12 @@ pub fn ai_job_done(pipeline: &'static str, secs: f64) {
     histogram!(AI_JOB_TIME, "pipeline" => pipeline).record(secs);
 }
 
-pub fn ai_model_loaded(pipeline: &'static str, secs: f64, evicted: usize) {
+pub fn ai_model_loaded(pipeline: &'static str, secs: f64) {
     histogram!(AI_MODEL_LOAD_TIME, "pipeline" => pipeline).record(secs);
-    counter!(AI_MODEL_EVICTIONS, "pipeline" => pipeline).increment(evicted as u64);
+}
+
+pub fn ai_model_evicted(pipeline: &'static str) {
+    counter!(AI_MODEL_EVICTIONS, "pipeline" => pipeline).increment(1);
 }
 
 /// A local worker (`kind` `transcode` or `ai`) restarted after a crash.

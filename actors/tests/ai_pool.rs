@@ -388,3 +388,34 @@ async fn a_bad_request_is_answered_as_the_orchestrator_answered_it_without_tryin
     assert_eq!(transport.inferred.borrow().len(), 1, "{:?}", transport.inferred.borrow());
     assert!(gateway.send(HasAlternatives("b".into())).await.unwrap(), "a was suspended for the client's request");
 }
+
+/// The worker counts each cold model it evicts in `livepeer_ai_model_evictions_total`, by the
+/// evicted model's pipeline, also when the load that needed the room then failed; a model
+/// whose load failed is not tried again at once, so it evicts nothing more.
+#[test]
+fn evictions_are_counted_also_for_a_load_that_failed() {
+    let metrics = common::Metrics::local();
+    let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
+    let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
+    let spec = |id: &str, file: &str| ModelSpec {
+        pipeline: Pipeline::Upscale,
+        model_id: id.into(),
+        path: dir.join(file),
+        warm: false,
+    };
+    // Room for either, not both.
+    let budget = std::fs::metadata(dir.join("upscale_x2_nearest.onnx")).unwrap().len();
+    let specs = vec![spec("good", "upscale_x2_nearest.onnx"), spec("bad", "mismatch_int_input.onnx")];
+    let run = inference(ModelSet::new(rt, specs, budget));
+    let evictions = || metrics.value("livepeer_ai_model_evictions_total{pipeline=\"upscale\"}");
+    let loads = || metrics.value("livepeer_ai_model_load_seconds_count{pipeline=\"upscale\"}");
+
+    run(&job("good")).expect("the good model serves");
+    assert_eq!((evictions(), loads()), (None, Some(1.0)));
+    let failed = run(&job("bad")).expect_err("the bad model does not load");
+    assert!(failed.message.contains("does not fit the upscale pipeline"), "{}", failed.message);
+    assert_eq!(evictions(), Some(1.0), "good made room for bad before bad failed");
+    run(&job("good")).expect("loaded again");
+    assert_eq!(run(&job("bad")).expect_err("the same error").message, failed.message);
+    assert_eq!((evictions(), loads()), (Some(1.0), Some(2.0)));
+}

@@ -99,7 +99,12 @@ pub fn inference_with(models: ModelSet, run: RunFn) -> WorkFn<AiJob> {
         }
         let mut on_token =
             |text: &str| job.tokens.as_ref().is_none_or(|tx| tx.send(text.to_string()).is_ok()) && !job.abandoned();
-        match run(&mut set, &job.request, &mut on_token) {
+        let result = run(&mut set, &job.request, &mut on_token);
+        for (pipeline, model) in set.take_evicted() {
+            info!(target: "lp::ai", %pipeline, %model, "cold model evicted to make room for another");
+            metrics::ai_model_evicted(pipeline.name());
+        }
+        match result {
             Ok((response, loading)) => {
                 if let Some(l) = loading {
                     loaded_model(&l);
@@ -112,8 +117,8 @@ pub fn inference_with(models: ModelSet, run: RunFn) -> WorkFn<AiJob> {
 }
 
 fn loaded_model(l: &Loading) {
-    info!(target: "lp::ai", pipeline = %l.pipeline, model = %l.model_id, seconds = l.seconds, evicted = ?l.evicted, "model loaded");
-    metrics::ai_model_loaded(l.pipeline.name(), l.seconds, l.evicted.len());
+    info!(target: "lp::ai", pipeline = %l.pipeline, model = %l.model_id, seconds = l.seconds, "model loaded");
+    metrics::ai_model_loaded(l.pipeline.name(), l.seconds);
 }
 
 /// How an inference error travels: the client's fault (`InvalidInput`, a 400) or the worker's.

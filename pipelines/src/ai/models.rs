@@ -7,7 +7,9 @@
 //! - **Cold** models load on their first request and share `cold_budget` bytes: a model's size
 //!   is taken to be its files' size on disk (the weights ONNX Runtime holds); loading one that
 //!   does not fit evicts the cold models used least recently until it does, and one larger than
-//!   the whole budget is refused ([`AiError::OverBudget`]).
+//!   the whole budget is refused ([`AiError::OverBudget`]). The room is made before the load,
+//!   so that the budget holds while it runs: a load that then fails has evicted all the same,
+//!   and [`ModelSet::take_evicted`] tells every eviction either way.
 //! - A model whose load on a request **failed** (a file ONNX Runtime refuses, inputs that do not
 //!   fit) is answered that error for [`LOAD_RETRY_AFTER`] without another try: a broken cold
 //!   model asked for over and over must not evict the cold models that work, and load again,
@@ -65,8 +67,6 @@ pub struct Loading {
     pub pipeline: Pipeline,
     pub model_id: String,
     pub seconds: f64,
-    /// The cold models evicted to make room.
-    pub evicted: Vec<String>,
 }
 
 /// How long a model whose load failed is refused with that error before it is tried again.
@@ -79,6 +79,8 @@ pub struct ModelSet {
     loaded: HashMap<(Pipeline, String), Slot>,
     /// The models whose last load failed: when, and why.
     failed: HashMap<(Pipeline, String), (Instant, AiError)>,
+    /// The cold models evicted since [`take_evicted`](Self::take_evicted) was last called.
+    evicted: Vec<(Pipeline, String)>,
     retry_after: Duration,
     cold_budget: u64,
     clock: u64,
@@ -92,6 +94,7 @@ impl ModelSet {
             specs,
             loaded: HashMap::new(),
             failed: HashMap::new(),
+            evicted: Vec::new(),
             retry_after: LOAD_RETRY_AFTER,
             cold_budget,
             clock: 0,
@@ -141,9 +144,14 @@ impl ModelSet {
         list
     }
 
+    /// The cold models evicted to make room for another since the last call, whether its load
+    /// then succeeded or not.
+    pub fn take_evicted(&mut self) -> Vec<(Pipeline, String)> {
+        std::mem::take(&mut self.evicted)
+    }
+
     fn load(&mut self, spec: &ModelSpec) -> Result<Loading, AiError> {
         let bytes = size_on_disk(&spec.path);
-        let mut evicted = Vec::new();
         if !spec.warm {
             if bytes > self.cold_budget {
                 return Err(AiError::OverBudget {
@@ -155,7 +163,7 @@ impl ModelSet {
             while self.cold_bytes() + bytes > self.cold_budget {
                 let Some(lru) = self.least_recent_cold() else { break };
                 self.loaded.remove(&lru);
-                evicted.push(lru.1);
+                self.evicted.push(lru);
             }
         }
         let started = Instant::now();
@@ -183,7 +191,6 @@ impl ModelSet {
             pipeline: spec.pipeline,
             model_id: spec.model_id.clone(),
             seconds: started.elapsed().as_secs_f64(),
-            evicted,
         })
     }
 
