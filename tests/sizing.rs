@@ -135,7 +135,9 @@ fn the_bench_sizes_the_orchestrator_and_auto_takes_its_figure() {
 }
 
 /// Without a local transcoder, "auto" is go-livepeer's: the capacity of the remote transcoders
-/// connected now, and no figure is needed.
+/// connected now, and no figure is needed. A remote transcoder that `livepeer bench` measured
+/// (with its own config, on its machine) counts for its figure instead; one whose figure was
+/// measured for another config, for its capacity, and it says why.
 #[test]
 fn auto_without_a_local_transcoder_follows_the_remote_transcoders() {
     let secrets = tempfile::tempdir().unwrap();
@@ -159,6 +161,47 @@ fn auto_without_a_local_transcoder_follows_the_remote_transcoders() {
     );
     eventually("the transcoder's capacity in the cap", || (cap() == Some(2)).then_some(()));
     assert_eq!(metric(&orchestrator.metrics(), "livepeer_max_sessions_total"), 2.0);
+
+    // A second transcoder, capacity 1, measured by the bench run with its own config. Its
+    // figure is set to 5 afterwards, so that it cannot be mistaken for a capacity.
+    let config = |preset: &str| {
+        format!(
+            "[transcoder]\norchestrator = {:?}\nsecret_file = {secret:?}\nx264_preset = {preset:?}\n\
+             [admin]\naddr = \"127.0.0.1:0\"\n",
+            orchestrator.orchestrator_uri()
+        )
+    };
+    let bench_config = secrets.path().join("transcoder.toml");
+    std::fs::write(&bench_config, config("ultrafast")).unwrap();
+    let (source, out) = (secrets.path().join("source.ts"), secrets.path().join("bench.json"));
+    std::fs::write(&source, lp_testkit::media::segment()).unwrap();
+    let args = ["bench", "--segments", "1", "--max-streams", "1", "--source", source.to_str().unwrap()];
+    let bench =
+        Command::new(livepeer_bin()).args(args).arg("--out").arg(&out).arg("-c").arg(&bench_config).output().unwrap();
+    assert!(bench.status.success(), "{}", stderr(&bench));
+    let mut sizing: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        (sizing["x264_preset"].as_str(), sizing["capacity"].as_u64()),
+        (Some("ultrafast"), Some(1)),
+        "the transcoder's"
+    );
+    sizing["max_streams"] = 5.into();
+    let mut measured = Node::start_with_data("transcoder", &config("ultrafast"), |d| {
+        std::fs::write(d.join("bench.json"), sizing.to_string()).unwrap()
+    });
+    eventually("its figure in the cap", || (cap() == Some(7)).then_some(()));
+    wait_log(&measured, "reporting the live streams `livepeer bench` measured here");
+    measured.kill();
+    eventually("the cap without it", || (cap() == Some(2)).then_some(()));
+
+    // The same figure with another preset in the transcoder's config: its capacity counts.
+    let mut stale = Node::start_with_data("transcoder", &config("veryfast"), |d| {
+        std::fs::write(d.join("bench.json"), sizing.to_string()).unwrap()
+    });
+    eventually("its capacity in the cap", || (cap() == Some(3)).then_some(()));
+    wait_log(&stale, "was measured with x264_preset \"ultrafast\", this config has \"veryfast\"");
+    stale.kill();
+
     transcoder.kill();
-    eventually("the cap without it", || (cap() == Some(0)).then_some(()));
+    eventually("the cap without them", || (cap() == Some(0)).then_some(()));
 }

@@ -70,9 +70,15 @@ async fn ai_pool(held: bool) -> (Addr<AiPool>, crossbeam_channel::Sender<()>, Ar
     let pool = AiPool::new(0).start();
     let worker = LocalWorker::new("w", f).start();
     let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
-    pool.send(RegisterWorker { remote: false, name: "w".into(), capacity: 1, offer, recipient: worker.recipient() })
-        .await
-        .unwrap();
+    pool.send(RegisterWorker {
+        remote_sessions: None,
+        name: "w".into(),
+        capacity: 1,
+        offer,
+        recipient: worker.recipient(),
+    })
+    .await
+    .unwrap();
     (pool, release, ran)
 }
 
@@ -210,7 +216,7 @@ async fn a_panic_with_the_models_held_fails_only_its_job_and_the_models_are_relo
     for model in ["x2", "cold"] {
         let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, model);
         let register = RegisterWorker {
-            remote: false,
+            remote_sessions: None,
             name: "w".into(),
             capacity: 1,
             offer,
@@ -333,7 +339,7 @@ async fn an_orchestrator_that_fails_a_request_is_suspended() {
     let offer = lp_actors::orchestrator::inference::offer(Pipeline::Upscale, "x2");
     broken
         .send(RegisterWorker {
-            remote: false,
+            remote_sessions: None,
             name: "broken".into(),
             capacity: 1,
             offer,

@@ -195,9 +195,10 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
 }
 
 /// `max_sessions = "auto"`: the cap is the local part (what `livepeer bench` measured) plus the
-/// capacity of the remote transcoders registered now, and follows them as they come and go,
-/// and so does the gauge. (The "remote" worker is a local one registered as remote: the pool
-/// counts only the registration's flag.)
+/// sessions of the remote transcoders registered now (a measured figure when one reported it,
+/// else the capacity), and follows them as they come and go, and so does the gauge. (The
+/// "remote" workers are local ones registered as remote: the pool counts only what the
+/// registration says.)
 #[actix::test]
 async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
     use lp_actors::orchestrator::{
@@ -222,7 +223,7 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
 
     let remote = LocalWorker::new("r", real()).start();
     let register = RegisterWorker {
-        remote: true,
+        remote_sessions: Some(2),
         name: "r".into(),
         capacity: 2,
         offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
@@ -233,7 +234,18 @@ async fn an_auto_cap_follows_the_remote_transcoders_capacity() {
     let status = orch.send(GetOrchestratorStatus).await.unwrap();
     assert_eq!((status.max_sessions, status.max_sessions_auto), (3, true), "/status");
     assert!(terms().await.unwrap().is_ok(), "the remote transcoder's capacity makes room");
+    // One that measured what it carries (`livepeer bench`) counts that, not its capacity.
+    let measured = RegisterWorker {
+        remote_sessions: Some(5),
+        name: "m".into(),
+        capacity: 1,
+        offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
+        recipient: LocalWorker::new("m", real()).start().recipient(),
+    };
+    let measured = pool.send(measured).await.unwrap();
+    assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(8.0), "1 local + 2 + 5 measured");
 
+    pool.send(UnregisterWorker(measured)).await.unwrap();
     pool.send(UnregisterWorker(id)).await.unwrap();
     assert_eq!(metrics.value("livepeer_max_sessions_total"), Some(1.0));
     let capped = terms().await.unwrap().expect_err("its capacity left with it");
@@ -251,7 +263,7 @@ async fn the_transcoder_queue_follows_an_auto_cap() {
     let pool = TranscoderPool::for_sessions(SessionCap::auto(0)).start();
     let (func, release, started) = held();
     let register = RegisterWorker {
-        remote: true,
+        remote_sessions: Some(1),
         name: "r".into(),
         capacity: 1,
         offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
@@ -327,8 +339,13 @@ async fn jobs_go_to_the_worker_with_the_lowest_load_for_its_capacity() {
         for (name, capacity) in [("big", 6), ("small", 2)] {
             let worker = LocalWorker::new(name, func.clone()).start();
             let offer = Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None };
-            let register =
-                RegisterWorker { remote: false, name: name.into(), capacity, offer, recipient: worker.recipient() };
+            let register = RegisterWorker {
+                remote_sessions: None,
+                name: name.into(),
+                capacity,
+                offer,
+                recipient: worker.recipient(),
+            };
             pool.send(register).await.unwrap();
         }
         // By load/capacity, not by load: after one job each, big (1/6) takes the next two (2/6
@@ -719,7 +736,7 @@ async fn jobs_go_only_to_transcoders_that_offer_what_they_need() {
 
     let pool = TranscoderPool::new(8).start();
     let register = |name: &'static str, capabilities| RegisterWorker {
-        remote: false,
+        remote_sessions: None,
         name: name.into(),
         capacity: 1,
         offer: Offer { capabilities, model: None },

@@ -60,7 +60,7 @@ async fn pool() -> Addr<TranscoderPool> {
     let pool = TranscoderPool::new(4).start();
     let echo = Echo.start();
     pool.send(RegisterWorker {
-        remote: false,
+        remote_sessions: None,
         name: "echo".into(),
         offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
         capacity: 1,
@@ -112,7 +112,7 @@ async fn ai_pool() -> (Addr<AiPool>, lp_wire::Capabilities) {
             .or_default()
             .insert(model.into(), lp_wire::ModelConstraint { warm: true, capacity: 1, capacity_in_use: 0 });
         let register = RegisterWorker {
-            remote: false,
+            remote_sessions: None,
             name: "words".into(),
             offer: inference::offer(pipeline, model),
             capacity: 1,
@@ -168,7 +168,7 @@ async fn an_ai_worker_registers_its_models_and_streams_partial_text_before_the_r
 }
 
 fn settings() -> LinkSettings {
-    LinkSettings { orchestrator: ORCHESTRATOR.into(), secret: "s3cret".into(), capacity: 1 }
+    LinkSettings { orchestrator: ORCHESTRATOR.into(), secret: "s3cret".into(), capacity: 1, sessions: None }
 }
 
 /// The orchestrator's end of an in-memory connection.

@@ -137,7 +137,7 @@ async fn vanishing(pool: &Addr<TranscoderPool>, name: &str) -> Addr<Vanishing> {
     let t = Vanishing { pool: pool.clone(), id: None }.start();
     let capabilities = lp_wire::Capabilities::transcoding();
     let register = RegisterWorker {
-        remote: false,
+        remote_sessions: None,
         name: name.into(),
         capacity: 1,
         offer: Offer { capabilities, model: None },

@@ -104,6 +104,7 @@ impl Worker {
             secret: secret.into(),
             capacity,
             capabilities: Capabilities::transcoding(),
+            sessions: None,
         });
     }
 
@@ -149,6 +150,7 @@ impl Worker {
             secret: SECRET.into(),
             capacity: models.iter().map(|m| m.2).sum(),
             capabilities: ai_capabilities(models),
+            sessions: None,
         });
         assert_eq!(self.next().await, Some(Sent::Message(OrchestratorMessage::Registered)));
     }
@@ -247,6 +249,32 @@ async fn a_wrong_secret_is_refused_with_the_reason() {
     assert!(!w.registered.get(), "the byte budget stays");
     assert_eq!(transcoders(&pool).await, vec![]);
     assert_eq!(links.open(), 0);
+}
+
+/// Under `max_sessions = "auto"` a transcoder that registers with its measured sessions
+/// (`livepeer bench`) counts for those; one that sends none, for its capacity.
+#[actix::test]
+async fn a_transcoders_measured_sessions_count_under_auto_instead_of_its_capacity() {
+    let cap = lp_actors::orchestrator::SessionCap::auto(0);
+    let pool = TranscoderPool::for_sessions(cap.clone()).start();
+    let links = Links::default();
+    let mut measured = connect(&pool, &links);
+    measured.send(&TranscoderMessage::Register {
+        secret: SECRET.into(),
+        capacity: 1,
+        capabilities: Capabilities::transcoding(),
+        sessions: Some(3),
+    });
+    assert_eq!(measured.next().await, Some(Sent::Message(OrchestratorMessage::Registered)));
+    assert_eq!(cap.get(), 3, "its figure, not its capacity");
+    let mut plain = connect(&pool, &links);
+    plain.registered(2).await;
+    assert_eq!(cap.get(), 5, "3 measured + a capacity of 2");
+    // It goes, and its sessions with it.
+    measured.events.unbounded_send(LinkEvent::Closed).unwrap();
+    measured.closed(Close::Plain).await;
+    assert_eq!(transcoders(&pool).await.len(), 1);
+    assert_eq!(cap.get(), 2);
 }
 
 #[actix::test]
@@ -587,6 +615,7 @@ async fn an_orchestrator_without_an_ai_pool_refuses_ai_workers() {
         secret: SECRET.into(),
         capacity: 1,
         capabilities: ai_capabilities(&[(Pipeline::Upscale, "x2", 1)]),
+        sessions: None,
     });
     w.refused("accepts no remote AI workers").await;
     // And a model with zero capacity is refused by one that has it.
@@ -596,6 +625,7 @@ async fn an_orchestrator_without_an_ai_pool_refuses_ai_workers() {
         secret: SECRET.into(),
         capacity: 1,
         capabilities: ai_capabilities(&[(Pipeline::Upscale, "x2", 0)]),
+        sessions: None,
     });
     w.refused("zero capacity").await;
 }

@@ -34,7 +34,7 @@ pub async fn run(
     add_inference_worker(&pool, "ai-worker", models, &capacities).await?;
     let url = ws_url(&cfg.orchestrator)?;
     let base = cfg.orchestrator.trim_end_matches('/').to_string();
-    let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity };
+    let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity, sessions: None };
     let local = LocalPool::Ai { pool, capabilities };
     let refused = lp_actors::worker::run(settings, local, health, || connect(&base, &url)).await;
     Err(refused.into())

@@ -17,7 +17,9 @@
 //! The result goes to `<data_dir>/bench.json` ([`Sizing`]); an orchestrator with
 //! `max_sessions = "auto"` and `transcode = true` takes its `max_streams` as its own part, and
 //! refuses to start on a result measured with another preset, capacity or core count
-//! ([`Sizing::local_sessions`]; `node::prepare` has the other refusals).
+//! ([`Sizing::local_sessions`]; `node::prepare` has the other refusals). A remote transcoder
+//! (`livepeer bench -c` its own config, on its machine) reports the figure when it registers,
+//! and an orchestrator under "auto" counts that instead of the transcoder's capacity.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -47,8 +49,9 @@ const SIZING_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The orchestrator's config: its x264_preset and capacity (without an [orchestrator]
-    /// section, the defaults), and data_dir, where the result goes.
+    /// The node's config: the x264_preset and capacity of its [orchestrator], or of its
+    /// [transcoder] when it has only that (without either, the defaults), and data_dir, where
+    /// the result goes.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// An MPEG-TS segment to send (every stream sends it over and over). Default: a generated
@@ -117,36 +120,47 @@ pub struct Sizing {
     pub livepeer: String,
 }
 
+/// What to run for a figure that is missing or stale.
+const RERUN: &str = "run `livepeer bench -c <this config>` on this machine (it writes it)";
+
 impl Sizing {
     /// The sessions `max_sessions = "auto"` gives this orchestrator's own transcoder: the
-    /// result in `data_dir`, when it was measured for `o`'s preset and capacity on this
-    /// machine's cores.
+    /// result in `data_dir` ([`Sizing::measured`]), which it needs.
     pub fn local_sessions(data_dir: &Path, o: &OrchestratorConfig) -> Result<u32, String> {
+        let needs = "\"auto\" needs this machine's measured streams";
+        match Sizing::measured(data_dir, &o.x264_preset, o.capacity) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(format!("{needs} in {}: {RERUN}, or set a number", data_dir.join(SIZING_FILE).display())),
+            Err(e) => Err(format!("{needs}: {e}, or set a number")),
+        }
+    }
+
+    /// The streams the result in `data_dir` found this machine carries, when it was measured
+    /// with `preset` and `capacity` on this machine's cores; `None` when there is no result, an
+    /// error saying why when the result is not for this config and machine.
+    pub fn measured(data_dir: &Path, preset: &str, capacity: u32) -> Result<Option<u32>, String> {
         let path = data_dir.join(SIZING_FILE);
-        let rerun = "run `livepeer bench -c <this config>` on this machine (it writes it), or set a number";
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(format!("\"auto\" needs this machine's measured streams in {}: {rerun}", path.display()));
-            }
-            Err(e) => return Err(format!("\"auto\": cannot read {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         let sizing: Sizing = serde_json::from_str(&text)
-            .map_err(|e| format!("\"auto\": {} is not a `livepeer bench` result ({e}): {rerun}", path.display()))?;
+            .map_err(|e| format!("{} is not a `livepeer bench` result ({e}): {RERUN}", path.display()))?;
         let mismatch = if sizing.version != SIZING_VERSION {
             Some(format!("layout version {}, this node reads {SIZING_VERSION}", sizing.version))
-        } else if sizing.x264_preset != o.x264_preset {
-            Some(format!("x264_preset {:?}, this config has {:?}", sizing.x264_preset, o.x264_preset))
-        } else if sizing.capacity != o.capacity {
-            Some(format!("capacity {}, this config has {}", sizing.capacity, o.capacity))
+        } else if sizing.x264_preset != preset {
+            Some(format!("x264_preset {:?}, this config has {preset:?}", sizing.x264_preset))
+        } else if sizing.capacity != capacity {
+            Some(format!("capacity {}, this config has {capacity}", sizing.capacity))
         } else if sizing.cores != cores() {
             Some(format!("{} cores, this machine has {}", sizing.cores, cores()))
         } else {
             None
         };
         match mismatch {
-            Some(what) => Err(format!("\"auto\": {} was measured with {what}: {rerun}", path.display())),
-            None => Ok(sizing.max_streams),
+            Some(what) => Err(format!("{} was measured with {what}: {RERUN}", path.display())),
+            None => Ok(Some(sizing.max_streams)),
         }
     }
 }
@@ -341,8 +355,14 @@ fn run(args: BenchArgs) -> Result<()> {
     let Some(cfg) = cfg.filter(|_| errors.is_empty()) else {
         bail!("invalid configuration: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     };
-    let o = cfg.orchestrator.clone().unwrap_or_default();
-    let (preset, capacity) = (o.x264_preset, o.capacity);
+    // A transcoder's config sizes that transcoder; any other, the orchestrator's own.
+    let (preset, capacity) = match (&cfg.orchestrator, &cfg.transcoder) {
+        (None, Some(t)) => (t.x264_preset.clone(), t.capacity),
+        (o, _) => {
+            let o = o.clone().unwrap_or_default();
+            (o.x264_preset, o.capacity)
+        }
+    };
     let dir = tempfile::tempdir().context("making a temporary directory")?;
     let source = match &args.source {
         Some(path) => path.clone(),

@@ -59,7 +59,8 @@ pub enum Command {
     /// into its 720p/480p/360p/240p ladder through the orchestrator's own transcoder (the
     /// config's x264_preset and capacity), the real-time duration ratio per K, and the largest K
     /// at a ratio of at most 0.8, written to <data_dir>/bench.json. --baseline FFMPEG sweeps an
-    /// FFmpeg CLI alongside.
+    /// FFmpeg CLI alongside. Run with a remote transcoder's config on its machine, the figure
+    /// is what that transcoder reports to its orchestrator.
     Bench(bench::BenchArgs),
     /// The operator's on-chain actions: status, bond, unbond, rebond, withdraw-stake, register,
     /// reward, fund, unlock, withdraw, withdraw-fees, initialize-round.

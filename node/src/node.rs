@@ -397,13 +397,13 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     }
 
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
-        let t = t.clone();
+        let (t, data_dir) = (t.clone(), cfg.data_dir.clone());
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
         let (fatal_tx, watchdog) = (fatal_tx.clone(), watchdog.clone());
         let health = lp_actors::worker::Health::new(&t.orchestrator);
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
-            if let Err(e) = transcoder::run(t, secret, health, &watchdog).await {
+            if let Err(e) = transcoder::run(t, &data_dir, secret, health, &watchdog).await {
                 let _ = fatal_tx.unbounded_send(e);
             }
         });

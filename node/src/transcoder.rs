@@ -2,8 +2,12 @@
 //! lp-actors' [`lp_actors::worker::run`]; this file dials it as a WebSocket.
 //!
 //! It dials `{orchestrator}/transcoder` (WebSocket over TLS for `https://`, accepting the
-//! orchestrator's self-signed certificate) and maps awc's frames to [`WorkerFrame`]s.
+//! orchestrator's self-signed certificate) and maps awc's frames to [`WorkerFrame`]s. When
+//! `livepeer bench` measured this transcoder's config on this machine (`<data_dir>/bench.json`),
+//! it registers with that figure, which an orchestrator under `max_sessions = "auto"` counts
+//! instead of its capacity.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -16,11 +20,20 @@ use lp_actors::worker::{Connection, Health, LinkSettings, WorkerFrame};
 use lp_config::TranscoderConfig;
 use lp_pipelines::TranscodeOptions;
 use lp_wire::limits::MAX_FRAME_BYTES;
+use tracing::{info, warn};
 
+use crate::bench::Sizing;
 use crate::client::{describe_send_error, http_client};
 
-/// Start local workers (their pool under `watchdog`) and serve the orchestrator until refused.
-pub async fn run(cfg: TranscoderConfig, secret: String, health: Health, watchdog: &Watchdog) -> Result<()> {
+/// Start local workers (their pool under `watchdog`) and serve the orchestrator until refused,
+/// reporting the streams `livepeer bench` measured in `data_dir`, if it did.
+pub async fn run(
+    cfg: TranscoderConfig,
+    data_dir: &Path,
+    secret: String,
+    health: Health,
+    watchdog: &Watchdog,
+) -> Result<()> {
     // The orchestrator sends at most `capacity` jobs at once; the queue only absorbs a burst.
     let pool = TranscoderPool::new(cfg.capacity as usize * SESSION_MAX_IN_FLIGHT);
     let pool = watchdog.start("transcoder_pool", Policy::Permanent, pool);
@@ -28,9 +41,28 @@ pub async fn run(cfg: TranscoderConfig, secret: String, health: Health, watchdog
     add_local_workers(&pool, cfg.capacity, opts).await?;
     let url = ws_url(&cfg.orchestrator)?;
     let base = cfg.orchestrator.trim_end_matches('/').to_string();
-    let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity: cfg.capacity };
+    let sessions = measured_sessions(data_dir, &cfg);
+    let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity: cfg.capacity, sessions };
     let refused = lp_actors::worker::run(settings, pool, health, || connect(&base, &url)).await;
     Err(refused.into())
+}
+
+/// The figure `livepeer bench` measured for this transcoder, if there is one for its config.
+fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig) -> Option<u32> {
+    match Sizing::measured(data_dir, &cfg.x264_preset, cfg.capacity) {
+        Ok(Some(sessions)) => {
+            info!(target: "lp::transcoder", sessions, "reporting the live streams `livepeer bench` measured here");
+            Some(sessions)
+        }
+        Ok(None) => {
+            info!(target: "lp::transcoder", "no `livepeer bench` figure: an orchestrator under max_sessions = \"auto\" counts this transcoder by its capacity");
+            None
+        }
+        Err(e) => {
+            warn!(target: "lp::transcoder", "not reporting the `livepeer bench` figure, counted by capacity instead: {e}");
+            None
+        }
+    }
 }
 
 pub(crate) fn ws_url(orchestrator: &str) -> Result<String> {

@@ -204,6 +204,7 @@ fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
             secret,
             capacity,
             capabilities: Capabilities::transcoding(),
+            sessions: None,
         }),
         (any::<u64>(), prop_oneof![failure, data])
             .prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),

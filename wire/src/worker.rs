@@ -21,7 +21,16 @@ pub enum TranscoderMessage {
     /// A transcoder offers [`Capabilities::transcoding`] and `capacity` segments at once. An AI
     /// worker offers its pipelines' bits and, in `capabilities.constraints`, each model it serves
     /// with that model's capacity ([`crate::ModelConstraint`]); `capacity` is then their total.
-    Register { secret: String, capacity: u32, capabilities: Capabilities },
+    /// A transcoder with a `livepeer bench` figure for its config sends it as `sessions`: the
+    /// live streams it carries in real time, which `max_sessions = "auto"` counts instead of
+    /// `capacity` (absent from workers that have none, and from older ones).
+    Register {
+        secret: String,
+        capacity: u32,
+        capabilities: Capabilities,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sessions: Option<u32>,
+    },
     /// The outcome of a job.
     Result { task_id: u64, outcome: WorkOutcome },
     /// Text of a streaming `llm` job as it is generated, before its `Result`.

@@ -269,9 +269,14 @@ fn end_session() -> impl Strategy<Value = EndSession> {
 
 fn transcoder_message() -> impl Strategy<Value = TranscoderMessage> {
     prop_oneof![
-        (text(), any::<u32>(), capabilities()).prop_map(|(secret, capacity, capabilities)| {
-            TranscoderMessage::Register { secret, capacity, capabilities }
-        }),
+        (text(), any::<u32>(), capabilities(), any::<Option<u32>>()).prop_map(
+            |(secret, capacity, capabilities, sessions)| TranscoderMessage::Register {
+                secret,
+                capacity,
+                capabilities,
+                sessions
+            }
+        ),
         (any::<u64>(), work_outcome()).prop_map(|(task_id, outcome)| TranscoderMessage::Result { task_id, outcome }),
         (any::<u64>(), text()).prop_map(|(task_id, text)| TranscoderMessage::Partial { task_id, text }),
     ]

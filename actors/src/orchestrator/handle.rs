@@ -31,7 +31,7 @@ pub async fn add_local_workers(
         let name = format!("local-{i}");
         let worker = LocalWorker::new(name.clone(), ffmpeg_transcode(opts.clone())).start();
         let register = RegisterWorker {
-            remote: false,
+            remote_sessions: None,
             name,
             offer: Offer { capabilities: lp_wire::Capabilities::transcoding(), model: None },
             capacity: 1,
@@ -64,7 +64,7 @@ pub async fn add_inference_worker(
     let worker = LocalWorker::new(name, inference::inference(models)).start();
     for (offer, capacity) in offers.into_iter().zip(capacities) {
         let register = RegisterWorker {
-            remote: false,
+            remote_sessions: None,
             name: name.to_string(),
             capacity: *capacity,
             offer,

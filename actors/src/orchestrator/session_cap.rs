@@ -1,7 +1,8 @@
 //! The orchestrator's session cap (`max_sessions`), shared by the [`Orchestrator`] and its
 //! transcoder pool: a fixed number, or "auto" (go-livepeer's `-maxSessions auto`): the sessions
-//! this machine's own transcoder carries, as `livepeer bench` measured them, plus the capacity
-//! of the remote transcoders connected now. The pool writes the remote part whenever a worker
+//! this machine's own transcoder carries, as `livepeer bench` measured them, plus the sessions
+//! of the remote transcoders connected now (each one's own `livepeer bench` figure when it
+//! reports one, else its capacity). The pool writes the remote part whenever a worker
 //! registers or goes away, and bounds its queue by the cap; the orchestrator reads the sum when
 //! a new session asks for a slot. Not an actor: a value both read without a round trip.
 //!
@@ -15,7 +16,7 @@ pub struct SessionCap {
     /// The fixed cap, or auto's local part.
     local: u32,
     auto: bool,
-    /// The capacity of the remote transcoders connected now (auto only counts it).
+    /// The sessions of the remote transcoders connected now (auto only counts it).
     remote: Arc<AtomicU32>,
 }
 
@@ -25,7 +26,7 @@ impl SessionCap {
         SessionCap { local: n, auto: false, remote: Arc::default() }
     }
 
-    /// `local` sessions on this machine's own transcoder, plus the remote transcoders' capacity.
+    /// `local` sessions on this machine's own transcoder, plus the remote transcoders' sessions.
     pub fn auto(local: u32) -> Self {
         SessionCap { local, auto: true, remote: Arc::default() }
     }
@@ -50,9 +51,9 @@ impl SessionCap {
         self.auto
     }
 
-    /// The pool's count of its remote workers' capacity.
-    pub(crate) fn set_remote(&self, capacity: u32) {
-        self.remote.store(capacity, Ordering::Relaxed);
+    /// The pool's count of its remote workers' sessions.
+    pub(crate) fn set_remote(&self, sessions: u32) {
+        self.remote.store(sessions, Ordering::Relaxed);
     }
 
     /// The cap in a message: `10`, or `auto: 3 = 1 local + 2 remote`.

@@ -243,7 +243,13 @@ impl WorkerLink {
 
     /// Join the pools as what `capabilities` offer: the transcoder pool, or the AI pool once
     /// per model. Answers `Err(reason)` for a registration to refuse.
-    fn register(&mut self, capacity: u32, capabilities: Capabilities, ctx: &mut Context<Self>) -> Result<(), String> {
+    fn register(
+        &mut self,
+        capacity: u32,
+        sessions: Option<u32>,
+        capabilities: Capabilities,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), String> {
         let name = format!("remote {}", self.peer);
         let mut models = Vec::new();
         for (cap, listed) in &capabilities.constraints {
@@ -260,7 +266,7 @@ impl WorkerLink {
         let registrations: Vec<futures::future::BoxFuture<'static, Result<Registration, MailboxError>>> =
             if models.is_empty() {
                 let register = RegisterWorker {
-                    remote: true,
+                    remote_sessions: Some(sessions.unwrap_or(capacity)),
                     name,
                     capacity,
                     offer: Offer { capabilities, model: None },
@@ -276,7 +282,7 @@ impl WorkerLink {
                     .into_iter()
                     .map(|(offer, capacity)| {
                         let register = RegisterWorker {
-                            remote: true,
+                            remote_sessions: Some(capacity),
                             name: name.clone(),
                             capacity,
                             offer,
@@ -295,7 +301,7 @@ impl WorkerLink {
                     act.ids = ids;
                     act.transport.registered();
                     match ai_models {
-                        0 => info!(target: "lp::transcoders", peer = %act.peer, capacity, "remote transcoder registered"),
+                        0 => info!(target: "lp::transcoders", peer = %act.peer, capacity, measured_sessions = ?sessions, "remote transcoder registered"),
                         models => info!(target: "lp::transcoders", peer = %act.peer, capacity, models, "remote AI worker registered"),
                     }
                     act.send(&OrchestratorMessage::Registered);
@@ -312,7 +318,7 @@ impl WorkerLink {
             Err(e) => return self.refuse(&format!("unreadable frame: {e}"), ctx),
         };
         match msg {
-            TranscoderMessage::Register { secret, capacity, capabilities } => {
+            TranscoderMessage::Register { secret, capacity, capabilities, sessions } => {
                 if self.registering {
                     return self.refuse("registered twice", ctx);
                 }
@@ -326,7 +332,7 @@ impl WorkerLink {
                 if capacity == 0 {
                     return self.refuse("zero capacity", ctx);
                 }
-                if let Err(reason) = self.register(capacity, capabilities, ctx) {
+                if let Err(reason) = self.register(capacity, sessions, capabilities, ctx) {
                     self.refuse(&reason, ctx);
                 }
             }

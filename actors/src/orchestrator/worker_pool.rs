@@ -53,8 +53,8 @@ type Reply<J> = oneshot::Sender<Result<<J as Job>::Output, TranscodeFailure>>;
 
 struct Worker<J: Job> {
     name: String,
-    /// A worker process connected over a link, not a thread of this one.
-    remote: bool,
+    /// See [`RegisterWorker::remote_sessions`].
+    remote_sessions: Option<u32>,
     capacity: u32,
     load: u32,
     offer: Offer,
@@ -114,12 +114,12 @@ impl<J: Job> WorkerPool<J> {
         metrics::workers(J::KIND, self.workers.len(), capacity, load);
     }
 
-    /// A worker came or went: an `auto` session cap follows the remote workers' capacity.
+    /// A worker came or went: an `auto` session cap follows the remote workers' sessions.
     fn workers_changed(&self) {
         if let QueueBound::Sessions(cap) = &self.bound
             && cap.is_auto()
         {
-            let remote = self.workers.values().filter(|w| w.remote).fold(0u32, |sum, w| sum.saturating_add(w.capacity));
+            let remote = self.workers.values().filter_map(|w| w.remote_sessions).fold(0u32, u32::saturating_add);
             cap.set_remote(remote);
             metrics::max_sessions(cap.get());
         }
@@ -241,9 +241,10 @@ impl<J: Job> Handler<InjectPanic> for WorkerPool<J> {
 /// Answers its id. A worker serving several models registers once per model.
 pub struct RegisterWorker<J: Job> {
     pub name: String,
-    /// A worker process connected over a link (it counts toward `max_sessions = "auto"`), not a
-    /// thread of this process.
-    pub remote: bool,
+    /// For a worker process connected over a link, not a thread of this one: the sessions it
+    /// counts for under `max_sessions = "auto"` (a transcoder's `livepeer bench` figure, else
+    /// its capacity).
+    pub remote_sessions: Option<u32>,
     pub capacity: u32,
     pub offer: Offer,
     pub recipient: Recipient<RunJob<J>>,
@@ -292,7 +293,7 @@ impl<J: Job> Handler<RegisterWorker<J>> for WorkerPool<J> {
             id,
             Worker {
                 name: msg.name,
-                remote: msg.remote,
+                remote_sessions: msg.remote_sessions,
                 capacity: msg.capacity.max(1),
                 load: 0,
                 offer: msg.offer,

@@ -94,6 +94,8 @@ pub struct LinkSettings {
     pub secret: String,
     /// How many jobs it runs at once.
     pub capacity: u32,
+    /// The live streams it measured it carries (`livepeer bench`), when it has a figure.
+    pub sessions: Option<u32>,
 }
 
 /// The orchestrator refused this worker; retrying cannot help.
@@ -152,6 +154,7 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, heal
         secret: settings.secret.clone(),
         capacity: settings.capacity,
         capabilities: pool.capabilities(),
+        sessions: settings.sessions,
     };
     if let Err(e) = outgoing.send(message(&register)).await {
         return LinkEnd::Lost { why: format!("cannot register: {e}"), was_registered: false };

@@ -62,7 +62,7 @@ pub async fn add_worker(pool: &Addr<TranscoderPool>, func: TranscodeFn, capacity
     let worker = LocalWorker::new("w", func).start();
     let capabilities = lp_wire::Capabilities::transcoding();
     pool.send(RegisterWorker {
-        remote: false,
+        remote_sessions: None,
         name: "w".into(),
         capacity,
         offer: Offer { capabilities, model: None },
