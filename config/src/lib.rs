@@ -483,8 +483,9 @@ section! {
         /// The most transcoding sessions at once (`max_sessions`): a number > 0, or `"auto"` for
         /// what this machine carries (the streams `livepeer bench` found at a real-time duration
         /// ratio of at most 0.8, read from `<data_dir>/bench.json`, when `transcode = true`) plus
-        /// the capacity of the remote transcoders connected at the time, each slot counted as a
-        /// session (go-livepeer's `auto`). Default `10`.
+        /// the remote transcoders connected at the time: each one's own `livepeer bench` figure
+        /// when it reports one, else its capacity, each slot counted as a session (go-livepeer's
+        /// `auto`). Default `10`.
         max_sessions: MaxSessions = MaxSessions::Fixed(10) => max_sessions,
         /// The file holding the shared secret remote transcoders authenticate with
         /// (`secret_file`). Required when `transcode = false`. Read by the node, not when the
