@@ -141,6 +141,23 @@ fn the_kv_cache_equals_a_full_recompute() {
     }
 }
 
+/// A model whose cache and logits are float16 (as exports for GPUs have them) gives the same
+/// answers as the float32 one: its empty first cache is made in f16, its present outputs are
+/// fed back as they came, and its logits are read as f16. (The sampled answers need equal
+/// probabilities, so the logits, 0, 3 and 6, are exact in f16.)
+#[test]
+fn a_float16_cache_and_logits_give_the_same_answers() {
+    let mut f32 = load("tiny-llm");
+    let mut f16 = load("tiny-llm-fp16");
+    assert!(f16.has_kv_cache());
+    for prompt in [count("four", "zero"), count("one", "eight")] {
+        for params in [greedy(24), sampled(1), sampled(2)] {
+            assert_eq!(generate(&mut f16, &prompt, &params), generate(&mut f32, &prompt, &params), "{params:?}");
+        }
+    }
+    assert_eq!(generate(&mut f16, &count("four", "zero"), &greedy(64)).0.text, "one two three four");
+}
+
 #[test]
 fn models_that_do_not_fit_are_refused_at_load_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

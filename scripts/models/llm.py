@@ -16,6 +16,9 @@ tiny-llm/                        model.onnx + tokenizer.json + generation_config
                                  optimum-style export with past_key_values.0.* / present.0.*
 tiny-llm-nopast/                 the same model without past inputs (every step reruns all)
                                  and the same generation_config.json
+tiny-llm-fp16/                   the same model with its cache and logits in float16, as a
+                                 GPU export has them (inside, float32: its inputs are cast), and
+                                 the same generation_config.json
 tiny-llm-no-logits/              its output is named `scores`: refused at load
 tiny-llm-past-without-present/   present.0.value is missing: refused at load
 """
@@ -41,14 +44,14 @@ A, B = 1e6, 20.0  # score = A * is_number -/+ B * position: the first / the last
 M, L = 3.0, 6.0  # the next number's logit, the end's logit
 
 
-def weights():
+def weights(a=A):
     kemb = np.zeros((V, HEADS * D), np.float32)  # key: [A * is_number, position, 0...] per head
     vemb = np.zeros((V, HEADS * D), np.float32)  # value: the token's one-hot, per head
     for t in range(V):
         for hd in range(HEADS):
             vemb[t, hd * D + t] = 1
             if t in NUM:
-                kemb[t, hd * D] = A
+                kemb[t, hd * D] = a
     pos = np.zeros(HEADS * D, np.float32)
     pos[[1, D + 1]] = 1
     q = np.zeros((1, HEADS, 1, D), np.float32)  # head 0 prefers early numbers, head 1 late ones
@@ -65,12 +68,15 @@ def weights():
     return dict(kemb=kemb, vemb=vemb, pos=pos, q=q, nxt=nxt, sel=sel, end=end)
 
 
-def model(path, past=True, logits="logits", present_value=True):
-    w = weights()
+def model(path, past=True, logits="logits", present_value=True, fp16=False):
+    # float16 holds at most 65504: a smaller A, still far above B * any position of the tests.
+    w = weights(a=1e4 if fp16 else A)
     heads = lambda x, y: [  # [b, s, H*D] -> [b, H, s, D]
         h.make_node("Reshape", [x, "split_heads"], [y + "_bshd"]),
         h.make_node("Transpose", [y + "_bshd"], [y], perm=[0, 2, 1, 3]),
     ]
+    # The cache the attention reads, in float32.
+    kv_key, kv_value = ("present_key", "present_value") if fp16 else ("present.0.key", "present.0.value")
     nodes = [
         h.make_node("Gather", ["kemb", "input_ids"], ["k_tok"]),
         h.make_node("Cast", ["position_ids"], ["pos_f"], to=T.FLOAT),
@@ -81,7 +87,16 @@ def model(path, past=True, logits="logits", present_value=True):
         h.make_node("Gather", ["vemb", "input_ids"], ["v_flat"]),
         *heads("v_flat", "value"),
     ]
-    if past:
+    if past and fp16:
+        nodes += [
+            h.make_node("Cast", ["past_key_values.0.key"], ["past_key"], to=T.FLOAT),
+            h.make_node("Cast", ["past_key_values.0.value"], ["past_value"], to=T.FLOAT),
+            h.make_node("Concat", ["past_key", "key"], ["present_key"], axis=2),
+            h.make_node("Concat", ["past_value", "value"], ["present_value"], axis=2),
+            h.make_node("Cast", ["present_key"], ["present.0.key"], to=T.FLOAT16),
+            h.make_node("Cast", ["present_value"], ["present.0.value"], to=T.FLOAT16),
+        ]
+    elif past:
         nodes += [
             h.make_node("Concat", ["past_key_values.0.key", "key"], ["present.0.key"], axis=2),
             h.make_node("Concat", ["past_key_values.0.value", "value"], ["present.0.value"], axis=2),
@@ -94,7 +109,7 @@ def model(path, past=True, logits="logits", present_value=True):
     nodes += [
         # Causal mask over the whole sequence: query i (at past + i) sees key j <= past + i,
         # where attention_mask[j] is 1.
-        h.make_node("Shape", ["present.0.key"], ["kv_shape"]),
+        h.make_node("Shape", [kv_key], ["kv_shape"]),
         h.make_node("Gather", ["kv_shape", "two"], ["total"]),
         h.make_node("Shape", ["input_ids"], ["ids_shape"]),
         h.make_node("Gather", ["ids_shape", "one"], ["seq"]),
@@ -107,11 +122,11 @@ def model(path, past=True, logits="logits", present_value=True):
         h.make_node("Unsqueeze", ["mask_b", "axis_1"], ["mask_b1"]),
         h.make_node("And", ["mask_b1", "causal"], ["allowed_bst"]),
         h.make_node("Unsqueeze", ["allowed_bst", "axis_1"], ["allowed"]),
-        h.make_node("Transpose", ["present.0.key"], ["key_t"], perm=[0, 1, 3, 2]),
+        h.make_node("Transpose", [kv_key], ["key_t"], perm=[0, 1, 3, 2]),
         h.make_node("MatMul", ["q", "key_t"], ["raw"]),
         h.make_node("Where", ["allowed", "raw", "neg"], ["att_scores"]),
         h.make_node("Softmax", ["att_scores"], ["attn"], axis=-1),
-        h.make_node("MatMul", ["attn", "present.0.value"], ["heads_out"]),
+        h.make_node("MatMul", ["attn", kv_value], ["heads_out"]),
         h.make_node("Gather", ["heads_out", "zero"], ["first"], axis=1),
         h.make_node("Gather", ["heads_out", "one"], ["last"], axis=1),
         # Readout: the next number after the last; the end when first == last.
@@ -121,9 +136,12 @@ def model(path, past=True, logits="logits", present_value=True):
         h.make_node("Sub", ["agree", "f_one"], ["agree_1"]),
         h.make_node("Relu", ["agree_1"], ["same"]),
         h.make_node("MatMul", ["same", "end"], ["end_logits"]),
-        h.make_node("Add", ["count_logits", "end_logits"], [logits]),
+        h.make_node("Add", ["count_logits", "end_logits"], ["logits_f32" if fp16 else logits]),
     ]
-    kv = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, ["batch", HEADS, s, D])
+    if fp16:
+        nodes.append(h.make_node("Cast", ["logits_f32"], [logits], to=T.FLOAT16))
+    io_type = T.FLOAT16 if fp16 else T.FLOAT
+    kv = lambda n, s: h.make_tensor_value_info(n, io_type, ["batch", HEADS, s, D])
     inputs = [
         h.make_tensor_value_info("input_ids", T.INT64, ["batch", "seq"]),
         h.make_tensor_value_info("attention_mask", T.INT64, ["batch", "total"]),
@@ -131,7 +149,7 @@ def model(path, past=True, logits="logits", present_value=True):
     ]
     if past:
         inputs += [kv("past_key_values.0.key", "past"), kv("past_key_values.0.value", "past")]
-    outputs = [h.make_tensor_value_info(logits, T.FLOAT, ["batch", "seq", V]), kv("present.0.key", "total")]
+    outputs = [h.make_tensor_value_info(logits, io_type, ["batch", "seq", V]), kv("present.0.key", "total")]
     if present_value:
         outputs.append(kv("present.0.value", "total"))
     consts = dict(
@@ -187,5 +205,7 @@ model(f"{out}/tiny-llm")
 generation_config(f"{out}/tiny-llm")
 model(f"{out}/tiny-llm-nopast", past=False)
 generation_config(f"{out}/tiny-llm-nopast")
+model(f"{out}/tiny-llm-fp16", fp16=True)
+generation_config(f"{out}/tiny-llm-fp16")
 model(f"{out}/tiny-llm-no-logits", logits="scores")
 model(f"{out}/tiny-llm-past-without-present", present_value=False)

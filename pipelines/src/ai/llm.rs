@@ -5,18 +5,20 @@
 //! follows the Hugging Face optimum / onnxruntime-genai export: inputs `input_ids` i64[batch,
 //! seq], `attention_mask` i64[batch, past + seq], optionally `position_ids` i64[batch, seq] and
 //! the cache `past_key_values.{i}.key` / `.value` f32[batch, heads, past, head_dim]; outputs
-//! `logits` f32[batch, seq, vocab] and, for each past input, `present.{i}.key` / `.value`. This
-//! is checked at load. The prompt is fed once, then one token a step with the `present` outputs
+//! `logits` f32[batch, seq, vocab] and, for each past input, `present.{i}.key` / `.value` of
+//! its type. The cache and the logits may be f16 instead (as exports for GPUs have them), each
+//! cache tensor's type its own. This is checked at load. The prompt is fed once, then one token a step with the `present` outputs
 //! fed back as the next `past`. A model without past inputs is accepted too: each step then
 //! reruns the whole sequence (slow for long answers, but the same logits).
 //!
 //! Messages become one prompt through ChatML ([`chat_prompt`]), the template of Qwen2.5. An
 //! answer ends at `<|im_end|>` (when the tokenizer has it) or at any of generation_config's
-//! `eos_token_id`s, or after `max_tokens`. Only f32 caches and a batch of one are supported.
+//! `eos_token_id`s, or after `max_tokens`. Only a batch of one is supported.
 
 use std::borrow::Cow;
 use std::path::Path;
 
+use half::f16;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Outlet, Tensor, TensorElementType};
 use rand::rngs::StdRng;
@@ -38,7 +40,9 @@ pub const IM_END: &str = "<|im_end|>";
 const PIPELINE: &str = "llm";
 const IDS: Want = Want { ty: TensorElementType::Int64, dims: &[Some(1), None] };
 const KV: Want = Want { ty: TensorElementType::Float32, dims: &[Some(1), None, None, None] };
+const KV16: Want = Want { ty: TensorElementType::Float16, ..KV };
 const LOGITS: Want = Want { ty: TensorElementType::Float32, dims: &[Some(1), None, None] };
+const LOGITS16: Want = Want { ty: TensorElementType::Float16, ..LOGITS };
 
 /// How to choose each token (the LLMRequest fields of the same names).
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +88,7 @@ struct CacheTensor {
     present: String,
     heads: usize,
     head_dim: usize,
+    f16: bool,
 }
 
 /// A loaded language model and its tokenizer.
@@ -93,6 +98,8 @@ pub struct LlmModel {
     /// The tokens that end an answer.
     eos: Vec<u32>,
     position_ids: bool,
+    /// Its logits are f16.
+    logits_f16: bool,
     /// Empty for a model without past inputs.
     cache: Vec<CacheTensor>,
     /// Off: every step reruns the whole sequence even when the model has a cache (for tests).
@@ -122,7 +129,7 @@ impl LlmModel {
             pipeline: PIPELINE.into(),
             reason: format!("{reason} (the model has {})", describe(&session)),
         };
-        let (position_ids, cache) = check_io(&session).map_err(refuse)?;
+        let Io { position_ids, logits_f16, cache } = check_io(&session).map_err(refuse)?;
         let mut eos: Vec<u32> = tokenizer.token_to_id(IM_END).into_iter().chain(config_eos).collect();
         eos.sort_unstable();
         eos.dedup();
@@ -132,7 +139,7 @@ impl LlmModel {
                  generation_config.json"
             )));
         }
-        Ok(LlmModel { session, tokenizer, eos, position_ids, cache, use_cache: true })
+        Ok(LlmModel { session, tokenizer, eos, position_ids, logits_f16, cache, use_cache: true })
     }
 
     /// Whether the model has a KV cache (past inputs); without one every step reruns the whole
@@ -244,7 +251,11 @@ impl LlmModel {
         let given = std::mem::take(past);
         if given.is_empty() {
             for c in &self.cache {
-                let empty = Tensor::from_array(([1, c.heads, 0, c.head_dim], Vec::<f32>::new()))?;
+                let shape = [1, c.heads, 0, c.head_dim];
+                let empty = match c.f16 {
+                    true => Tensor::from_array((shape, Vec::<f16>::new()))?.into_dyn(),
+                    false => Tensor::from_array((shape, Vec::<f32>::new()))?.into_dyn(),
+                };
                 inputs.push((c.past.as_str().into(), empty.into()));
             }
         } else {
@@ -253,13 +264,16 @@ impl LlmModel {
             }
         }
         let mut outputs = self.session.run(inputs)?;
-        let last = {
-            let (shape, logits) = outputs["logits"].try_extract_tensor::<f32>()?;
-            if shape.len() != 3 || shape[0] != 1 || shape[1] != n as i64 || shape[2] <= 0 {
-                return Err(AiError::Inference(format!("the model answered logits of shape {shape:?} for {n} tokens")));
+        let logits = &outputs["logits"];
+        let last: Vec<f32> = match self.logits_f16 {
+            true => {
+                let (shape, logits) = logits.try_extract_tensor::<f16>()?;
+                last_row(shape, logits, n)?.iter().map(|l| l.to_f32()).collect()
             }
-            let vocab = shape[2] as usize;
-            logits[(n - 1) * vocab..n * vocab].to_vec()
+            false => {
+                let (shape, logits) = logits.try_extract_tensor::<f32>()?;
+                last_row(shape, logits, n)?.to_vec()
+            }
         };
         for c in &self.cache {
             let present = outputs
@@ -269,6 +283,15 @@ impl LlmModel {
         }
         Ok(last)
     }
+}
+
+/// The logits of the last of `n` tokens, from logits of `shape` [1, n, vocab].
+fn last_row<'a, T>(shape: &ort::value::Shape, logits: &'a [T], n: usize) -> Result<&'a [T], AiError> {
+    if shape.len() != 3 || shape[0] != 1 || shape[1] != n as i64 || shape[2] <= 0 {
+        return Err(AiError::Inference(format!("the model answered logits of shape {shape:?} for {n} tokens")));
+    }
+    let vocab = shape[2] as usize;
+    Ok(&logits[(n - 1) * vocab..n * vocab])
 }
 
 /// ChatML, as Qwen2.5 uses: each message as `<|im_start|>{role}\n{content}<|im_end|>\n`, then
@@ -302,18 +325,36 @@ fn config_eos(path: &Path) -> Result<Vec<u32>, String> {
     }
 }
 
-/// Check the model's inputs and outputs against the convention in the module's header; answer
-/// whether it takes `position_ids`, and its cache tensors.
-fn check_io(session: &Session) -> Result<(bool, Vec<CacheTensor>), String> {
+/// What [`check_io`] found.
+struct Io {
+    position_ids: bool,
+    logits_f16: bool,
+    cache: Vec<CacheTensor>,
+}
+
+/// Whether `outlet` holds f16, for a tensor that may be f32 or f16.
+fn is_f16(outlet: &Outlet) -> bool {
+    tensor(outlet).is_some_and(|(ty, _)| ty == TensorElementType::Float16)
+}
+
+/// Check the model's inputs and outputs against the convention in the module's header.
+fn check_io(session: &Session) -> Result<Io, String> {
     let output = |name: &str| session.outputs().iter().find(|o| o.name() == name);
     let mut names = Vec::new();
     let mut cache = Vec::new();
     for input in session.inputs() {
         let name = input.name();
         let past = name.strip_prefix("past_key_values.");
+        let f16 = is_f16(input);
         let want = match name {
             "input_ids" | "attention_mask" | "position_ids" => &IDS,
-            _ if past.is_some() => &KV,
+            _ if past.is_some() => {
+                if f16 {
+                    &KV16
+                } else {
+                    &KV
+                }
+            }
             _ => {
                 return Err(format!(
                     "input {name} is not one the pipeline feeds (input_ids, attention_mask, position_ids, \
@@ -338,8 +379,8 @@ fn check_io(session: &Session) -> Result<(bool, Vec<CacheTensor>), String> {
         let Some(out) = output(&present) else {
             return Err(format!("the past input {name} has no present output {present}"));
         };
-        if let Some(why) = mismatch(out, &KV) {
-            return Err(format!("output {why}"));
+        if let Some(why) = mismatch(out, if f16 { &KV16 } else { &KV }) {
+            return Err(format!("output {why}, as its past input {name}"));
         }
         let (heads, head_dim) = fixed_heads(input)?;
         if let Some((_, shape)) = tensor(out)
@@ -347,7 +388,7 @@ fn check_io(session: &Session) -> Result<(bool, Vec<CacheTensor>), String> {
         {
             return Err(format!("output {present} has shape {shape:?}, its past input {heads} heads of {head_dim}"));
         }
-        cache.push(CacheTensor { past: name.into(), present, heads, head_dim });
+        cache.push(CacheTensor { past: name.into(), present, heads, head_dim, f16 });
     }
     for needed in ["input_ids", "attention_mask"] {
         if !names.contains(&needed) {
@@ -357,10 +398,11 @@ fn check_io(session: &Session) -> Result<(bool, Vec<CacheTensor>), String> {
     let Some(logits) = output("logits") else {
         return Err("it has no logits output".into());
     };
-    if let Some(why) = mismatch(logits, &LOGITS) {
-        return Err(format!("output {why}: logits [batch, seq, vocab] of f32"));
+    let logits_f16 = is_f16(logits);
+    if let Some(why) = mismatch(logits, if logits_f16 { &LOGITS16 } else { &LOGITS }) {
+        return Err(format!("output {why}: logits [batch, seq, vocab] of f32 or f16"));
     }
-    Ok((names.contains(&"position_ids"), cache))
+    Ok(Io { position_ids: names.contains(&"position_ids"), logits_f16, cache })
 }
 
 fn is_number(s: &str) -> bool {
