@@ -178,6 +178,16 @@ fn models_that_do_not_fit_are_refused_at_load_with_the_reason() {
     std::fs::write(dir.path().join("tokenizer.json"), tokenizer.replace("<|im_end|>", "<|end|>")).unwrap();
     let err = load_err(dir.path());
     assert!(err.to_string().contains("no end-of-answer token"), "{err}");
+    // The same with an onnxruntime-genai config naming the end (the renamed token, id 2): it
+    // loads, and its answer to no number stops there at once, not at max_tokens.
+    let end = r#"{"model": {"type": "qwen2", "eos_token_id": [2], "decoder": {"filename": "model.onnx"}}}"#;
+    std::fs::write(dir.path().join("genai_config.json"), end).unwrap();
+    let mut genai = LlmModel::load(&runtime(), "genai", dir.path()).expect("its end from genai_config.json");
+    let g = generate(&mut genai, &chat(&[("user", "hello")]), &greedy(64)).0;
+    assert_eq!((g.text.as_str(), g.completion_tokens, g.finish_reason), ("", 1, "stop"));
+    std::fs::write(dir.path().join("genai_config.json"), r#"{"model": {"eos_token_id": "end"}}"#).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.to_string().contains("genai_config.json") && err.to_string().contains("is not a token id"), "{err}");
 
     let err = load_err(&model("nothing-here"));
     assert!(matches!(err, AiError::ModelLoad { .. }), "{err}");

@@ -1,7 +1,8 @@
 //! `llm`: a decoder-only language model answering a chat, token by token, with a KV cache.
 //!
 //! A model is a directory: `model.onnx`, `tokenizer.json` (Hugging Face tokenizers format) and,
-//! optionally, `generation_config.json` (its `eos_token_id`, a number or a list). The ONNX model
+//! optionally, `generation_config.json` (its `eos_token_id`, a number or a list; or, in an
+//! onnxruntime-genai model folder, `genai_config.json`'s `model.eos_token_id`). The ONNX model
 //! follows the Hugging Face optimum / onnxruntime-genai export: inputs `input_ids` i64[batch,
 //! seq], `attention_mask` i64[batch, past + seq], optionally `position_ids` i64[batch, seq] and
 //! the cache `past_key_values.{i}.key` / `.value` f32[batch, heads, past, head_dim]; outputs
@@ -12,11 +13,11 @@
 //! reruns the whole sequence (slow for long answers, but the same logits).
 //!
 //! Messages become one prompt through ChatML ([`chat_prompt`]), the template of Qwen2.5. An
-//! answer ends at `<|im_end|>` (when the tokenizer has it) or at any of generation_config's
+//! answer ends at `<|im_end|>` (when the tokenizer has it) or at any of the config's
 //! `eos_token_id`s, or after `max_tokens`. Only a batch of one is supported.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use half::f16;
 use ort::session::{Session, SessionInputValue};
@@ -120,8 +121,7 @@ impl LlmModel {
             ));
         }
         let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| load_err(&tokenizer_path, e.to_string()))?;
-        let config_path = dir.join("generation_config.json");
-        let config_eos = config_eos(&config_path).map_err(|reason| load_err(&config_path, reason))?;
+        let config_eos = config_eos(dir).map_err(|(path, reason)| load_err(&path, reason))?;
         let model_path = dir.join("model.onnx");
         let session = rt.session(&model_path).map_err(|reason| load_err(&model_path, reason))?;
         let refuse = |reason: String| AiError::ModelMismatch {
@@ -136,7 +136,7 @@ impl LlmModel {
         if eos.is_empty() {
             return Err(refuse(format!(
                 "no end-of-answer token: the tokenizer has no {IM_END} and there is no eos_token_id in \
-                 generation_config.json"
+                 generation_config.json or genai_config.json"
             )));
         }
         Ok(LlmModel { session, tokenizer, eos, position_ids, logits_f16, cache, use_cache: true })
@@ -306,19 +306,29 @@ pub fn chat_prompt(messages: &[(String, String)]) -> String {
     prompt
 }
 
-/// The ids generation_config.json's `eos_token_id` names (a number or a list); none without the
-/// file.
-fn config_eos(path: &Path) -> Result<Vec<u32>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+/// The end-of-answer ids the model directory's config names (a number or a list):
+/// generation_config.json's `eos_token_id`, else genai_config.json's `model.eos_token_id`; none
+/// without either file. An error names the file.
+fn config_eos(dir: &Path) -> Result<Vec<u32>, (PathBuf, String)> {
+    for (file, pointer) in [("generation_config.json", "/eos_token_id"), ("genai_config.json", "/model/eos_token_id")] {
+        let path = dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err((path, e.to_string())),
+        };
+        let ids = eos_ids(&text, pointer).map_err(|reason| (path, reason))?;
+        return Ok(ids);
+    }
+    Ok(Vec::new())
+}
+
+fn eos_ids(config: &str, pointer: &str) -> Result<Vec<u32>, String> {
+    let config: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
     let id = |v: &serde_json::Value| {
         v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("eos_token_id {v} is not a token id"))
     };
-    match config.get("eos_token_id") {
+    match config.pointer(pointer) {
         None | Some(serde_json::Value::Null) => Ok(Vec::new()),
         Some(serde_json::Value::Array(ids)) => ids.iter().map(id).collect(),
         Some(v) => Ok(vec![id(v)?]),
