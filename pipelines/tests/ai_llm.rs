@@ -158,6 +158,24 @@ fn a_float16_cache_and_logits_give_the_same_answers() {
     assert_eq!(generate(&mut f16, &count("four", "zero"), &greedy(64)).0.text, "one two three four");
 }
 
+/// The count as an onnxruntime-genai export computes it (GroupQueryAttention, two query heads
+/// over one KV head, positions from the attention mask, its end in genai_config.json) gives
+/// the same answers, with its cache and without.
+#[test]
+fn a_genai_export_with_group_query_attention_gives_the_same_answers() {
+    let mut reference = load("tiny-llm");
+    let mut gqa = load("tiny-llm-gqa");
+    let mut recomputed = load("tiny-llm-gqa");
+    recomputed.set_kv_cache(false);
+    for prompt in [count("four", "zero"), count("one", "eight"), chat(&[("user", "hello")])] {
+        for params in [greedy(24), sampled(1), sampled(2)] {
+            let want = generate(&mut reference, &prompt, &params);
+            assert_eq!(generate(&mut gqa, &prompt, &params), want, "{params:?}");
+            assert_eq!(generate(&mut recomputed, &prompt, &params), want, "{params:?}");
+        }
+    }
+}
+
 #[test]
 fn models_that_do_not_fit_are_refused_at_load_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,10 @@ tiny-llm-nopast/                 the same model without past inputs (every step 
 tiny-llm-fp16/                   the same model with its cache and logits in float16, as a
                                  GPU export has them (inside, float32: its inputs are cast), and
                                  the same generation_config.json
+tiny-llm-gqa/                    the same count as an onnxruntime-genai export computes it:
+                                 ONNX Runtime's GroupQueryAttention (2 query heads sharing 1 KV
+                                 head), no position_ids input (positions from the attention
+                                 mask), and a genai_config.json instead of generation_config.json
 tiny-llm-no-logits/              its output is named `scores`: refused at load
 tiny-llm-past-without-present/   present.0.value is missing: refused at load
 """
@@ -172,6 +176,90 @@ def model(path, past=True, logits="logits", present_value=True, fp16=False):
     tokenizer(path)
 
 
+def gqa_model(path):
+    """The count through com.microsoft.GroupQueryAttention, as genai's model builder exports
+    decoders: one KV head (keys and values were the same for both heads already), the two
+    queries constant per head, positions made inside from the attention mask."""
+    w = weights()
+    kemb, vemb = w["kemb"][:, :D], w["vemb"][:, :D]  # one KV head
+    q = w["q"][0, :, 0, :].reshape(1, 1, HEADS * D)
+    nodes = [
+        # past_len = total - seq; positions past_len .. total - 1.
+        h.make_node("Shape", ["attention_mask"], ["mask_shape"]),
+        h.make_node("Gather", ["mask_shape", "one"], ["total"]),
+        h.make_node("Shape", ["input_ids"], ["ids_shape"]),
+        h.make_node("Gather", ["ids_shape", "one"], ["seq"]),
+        h.make_node("Sub", ["total", "seq"], ["past_len"]),
+        h.make_node("Range", ["past_len", "total", "one"], ["positions"]),
+        h.make_node("Cast", ["positions"], ["pos_f"], to=T.FLOAT),
+        h.make_node("Unsqueeze", ["pos_f", "last_axis"], ["pos_col"]),
+        h.make_node("Mul", ["pos_col", "pos"], ["k_pos"]),
+        h.make_node("Gather", ["kemb", "input_ids"], ["k_tok"]),
+        h.make_node("Add", ["k_tok", "k_pos"], ["key"]),
+        h.make_node("Gather", ["vemb", "input_ids"], ["value"]),
+        # The queries, the same for every token: [1, seq, HEADS * D].
+        h.make_node("Unsqueeze", ["seq", "zero_axis"], ["seq_1d"]),
+        h.make_node("Concat", ["one_1d", "seq_1d", "one_1d"], ["q_shape"], axis=0),
+        h.make_node("Expand", ["q", "q_shape"], ["query"]),
+        # genai's: seqlens_k = the tokens seen - 1, total_sequence_length = the mask's width.
+        h.make_node("ReduceSum", ["attention_mask", "one_1d"], ["seen"], keepdims=0),
+        h.make_node("Sub", ["seen", "one"], ["seen_1"]),
+        h.make_node("Cast", ["seen_1"], ["seqlens_k"], to=T.INT32),
+        h.make_node("Cast", ["total"], ["total_sequence_length"], to=T.INT32),
+        h.make_node(
+            "GroupQueryAttention",
+            ["query", "key", "value", "past_key_values.0.key", "past_key_values.0.value", "seqlens_k",
+             "total_sequence_length"],
+            ["attn", "present.0.key", "present.0.value"],
+            domain="com.microsoft", num_heads=HEADS, kv_num_heads=1, scale=1.0,
+        ),
+        h.make_node("Reshape", ["attn", "split_heads"], ["heads_out"]),  # [b, s, HEADS, D]
+        h.make_node("Gather", ["heads_out", "zero"], ["first"], axis=2),
+        h.make_node("Gather", ["heads_out", "one"], ["last"], axis=2),
+        h.make_node("MatMul", ["last", "nxt"], ["count_logits"]),
+        h.make_node("Add", ["first", "last"], ["both"]),
+        h.make_node("MatMul", ["both", "sel"], ["agree"]),
+        h.make_node("Sub", ["agree", "f_one"], ["agree_1"]),
+        h.make_node("Relu", ["agree_1"], ["same"]),
+        h.make_node("MatMul", ["same", "end"], ["end_logits"]),
+        h.make_node("Add", ["count_logits", "end_logits"], ["logits"]),
+    ]
+    kv = lambda n, s: h.make_tensor_value_info(n, T.FLOAT, ["batch", 1, s, D])
+    inputs = [
+        h.make_tensor_value_info("input_ids", T.INT64, ["batch", "seq"]),
+        h.make_tensor_value_info("attention_mask", T.INT64, ["batch", "total"]),
+        kv("past_key_values.0.key", "past"),
+        kv("past_key_values.0.value", "past"),
+    ]
+    outputs = [
+        h.make_tensor_value_info("logits", T.FLOAT, ["batch", "seq", V]),
+        kv("present.0.key", "total"),
+        kv("present.0.value", "total"),
+    ]
+    consts = dict(
+        kemb=kemb, vemb=vemb, q=q, pos=w["pos"][:D], nxt=w["nxt"], sel=w["sel"], end=w["end"],
+        split_heads=np.array([0, 0, HEADS, D], np.int64),
+        last_axis=np.array([-1], np.int64),
+        zero_axis=np.array([0], np.int64),
+        one_1d=np.array([1], np.int64),
+        zero=np.array(0, np.int64),
+        one=np.array(1, np.int64),
+        f_one=np.array(1, np.float32),
+    )
+    inits = [nh.from_array(v, k) for k, v in consts.items()]
+    g = h.make_graph(nodes, "tiny_llm_gqa", inputs, outputs, initializer=inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    os.makedirs(path, exist_ok=True)
+    onnx.save(m, f"{path}/model.onnx")
+    tokenizer(path)
+    genai = {"model": {"type": "qwen2", "eos_token_id": [EOS, VOCAB.index("<|endoftext|>")],
+                       "decoder": {"filename": "model.onnx", "num_attention_heads": HEADS,
+                                   "num_key_value_heads": 1, "head_size": D}}}
+    with open(f"{path}/genai_config.json", "w") as f:
+        json.dump(genai, f)
+
+
 def tokenizer(path):
     """A Hugging Face tokenizers WordLevel tokenizer: lower case, split on white space, the
     ChatML markers as special tokens; no decoder, so decoding joins the words with spaces."""
@@ -206,6 +294,7 @@ generation_config(f"{out}/tiny-llm")
 model(f"{out}/tiny-llm-nopast", past=False)
 generation_config(f"{out}/tiny-llm-nopast")
 model(f"{out}/tiny-llm-fp16", fp16=True)
+gqa_model(f"{out}/tiny-llm-gqa")
 generation_config(f"{out}/tiny-llm-fp16")
 model(f"{out}/tiny-llm-no-logits", logits="scores")
 model(f"{out}/tiny-llm-past-without-present", present_value=False)
