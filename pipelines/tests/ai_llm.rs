@@ -176,6 +176,39 @@ fn a_genai_export_with_group_query_attention_gives_the_same_answers() {
     }
 }
 
+/// A model whose config gives its context (Hugging Face's config.json, or genai's
+/// genai_config.json) refuses a request whose prompt and max_tokens do not fit in it, before
+/// running anything, and answers one that fits.
+#[test]
+fn a_request_past_the_models_context_is_refused() {
+    for (file, config) in [
+        ("config.json", r#"{"max_position_embeddings": 20}"#),
+        ("genai_config.json", r#"{"model": {"context_length": 20, "eos_token_id": 2}}"#),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["model.onnx", "tokenizer.json"] {
+            std::fs::copy(model("tiny-llm").join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::write(dir.path().join(file), config).unwrap();
+        let mut m = LlmModel::load(&runtime(), "small", dir.path()).unwrap();
+        // 14 prompt tokens: 6 more fit, 7 do not.
+        let err = m.generate(&count("four", "zero"), &greedy(7), &mut |_| true).unwrap_err();
+        assert!(matches!(err, AiError::InvalidInput(_)), "{file}: {err}");
+        assert!(
+            err.to_string().contains("the prompt's 14 tokens and max_tokens 7 are more than the model's context of 20"),
+            "{err}"
+        );
+        assert_eq!(generate(&mut m, &count("four", "zero"), &greedy(6)).0.text, "one two three four", "{file}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.onnx", "tokenizer.json"] {
+        std::fs::copy(model("tiny-llm").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("config.json"), r#"{"max_position_embeddings": "long"}"#).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.to_string().contains("config.json") && err.to_string().contains("not a number of tokens"), "{err}");
+}
+
 #[test]
 fn models_that_do_not_fit_are_refused_at_load_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,9 @@
 //!
 //! Messages become one prompt through ChatML ([`chat_prompt`]), the template of Qwen2.5. An
 //! answer ends at `<|im_end|>` (when the tokenizer has it) or at any of the config's
-//! `eos_token_id`s, or after `max_tokens`. Only a batch of one is supported.
+//! `eos_token_id`s, or after `max_tokens`. A request whose prompt and `max_tokens` together are
+//! more than the model's context (genai_config.json's `model.context_length`, or config.json's
+//! `max_position_embeddings`) is refused before it runs. Only a batch of one is supported.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,8 @@ pub struct LlmModel {
     tokenizer: Tokenizer,
     /// The tokens that end an answer.
     eos: Vec<u32>,
+    /// The most tokens it takes, prompt and answer, when its config says.
+    context: Option<usize>,
     position_ids: bool,
     /// Its logits are f16.
     logits_f16: bool,
@@ -124,6 +128,7 @@ impl LlmModel {
         }
         let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| load_err(&tokenizer_path, e.to_string()))?;
         let config_eos = config_eos(dir).map_err(|(path, reason)| load_err(&path, reason))?;
+        let context = config_context(dir).map_err(|(path, reason)| load_err(&path, reason))?;
         let model_path = dir.join("model.onnx");
         let session = rt.session(&model_path).map_err(|reason| load_err(&model_path, reason))?;
         let refuse = |reason: String| AiError::ModelMismatch {
@@ -141,7 +146,7 @@ impl LlmModel {
                  generation_config.json or genai_config.json"
             )));
         }
-        Ok(LlmModel { session, tokenizer, eos, position_ids, logits_f16, cache, use_cache: true })
+        Ok(LlmModel { session, tokenizer, eos, context, position_ids, logits_f16, cache, use_cache: true })
     }
 
     /// Whether the model has a KV cache (past inputs); without one every step reruns the whole
@@ -160,7 +165,8 @@ impl LlmModel {
     /// Answer the chat `messages` ((role, content), oldest first), streaming the text through
     /// `on_token` as it decodes; `on_token` answers false to stop (the client went away).
     /// Errors: [`AiError::InvalidInput`] for no messages, bad sampling parameters or a prompt
-    /// over [`MAX_PROMPT_TOKENS`]; [`AiError::Inference`] when the model fails.
+    /// over [`MAX_PROMPT_TOKENS`] or, with `max_tokens`, over the model's context;
+    /// [`AiError::Inference`] when the model fails.
     pub fn generate(
         &mut self,
         messages: &[(String, String)],
@@ -184,6 +190,15 @@ impl LlmModel {
         }
         if tokens.is_empty() {
             return Err(AiError::InvalidInput("the prompt tokenizes to nothing".into()));
+        }
+        if let Some(context) = self.context
+            && tokens.len() + params.max_tokens as usize > context
+        {
+            return Err(AiError::InvalidInput(format!(
+                "the prompt's {} tokens and max_tokens {} are more than the model's context of {context} tokens",
+                tokens.len(),
+                params.max_tokens
+            )));
         }
         let prompt_tokens = tokens.len() as u32;
         let mut rng = match params.seed {
@@ -308,32 +323,52 @@ pub fn chat_prompt(messages: &[(String, String)]) -> String {
     prompt
 }
 
-/// The end-of-answer ids the model directory's config names (a number or a list):
-/// generation_config.json's `eos_token_id`, else genai_config.json's `model.eos_token_id`; none
-/// without either file. An error names the file.
-fn config_eos(dir: &Path) -> Result<Vec<u32>, (PathBuf, String)> {
-    for (file, pointer) in [("generation_config.json", "/eos_token_id"), ("genai_config.json", "/model/eos_token_id")] {
+/// An error in a file of the model directory, naming it.
+type ConfigError = (PathBuf, String);
+
+/// The first value found at `places` (a file of the model directory and a JSON pointer in it),
+/// with its file; `None` when no file there has it.
+fn config_value(dir: &Path, places: &[(&str, &str)]) -> Result<Option<(PathBuf, serde_json::Value)>, ConfigError> {
+    for (file, pointer) in places {
         let path = dir.join(file);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err((path, e.to_string())),
         };
-        let ids = eos_ids(&text, pointer).map_err(|reason| (path, reason))?;
-        return Ok(ids);
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| (path.clone(), e.to_string()))?;
+        if let Some(v) = config.pointer(pointer).filter(|v| !v.is_null()) {
+            return Ok(Some((path, v.clone())));
+        }
     }
-    Ok(Vec::new())
+    Ok(None)
 }
 
-fn eos_ids(config: &str, pointer: &str) -> Result<Vec<u32>, String> {
-    let config: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
+/// The end-of-answer ids the model directory's config names (a number or a list):
+/// generation_config.json's `eos_token_id`, else genai_config.json's `model.eos_token_id`.
+fn config_eos(dir: &Path) -> Result<Vec<u32>, ConfigError> {
+    let places = [("generation_config.json", "/eos_token_id"), ("genai_config.json", "/model/eos_token_id")];
+    let Some((path, value)) = config_value(dir, &places)? else { return Ok(Vec::new()) };
     let id = |v: &serde_json::Value| {
-        v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("eos_token_id {v} is not a token id"))
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| (path.clone(), format!("eos_token_id {v} is not a token id")))
     };
-    match config.pointer(pointer) {
-        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-        Some(serde_json::Value::Array(ids)) => ids.iter().map(id).collect(),
-        Some(v) => Ok(vec![id(v)?]),
+    match &value {
+        serde_json::Value::Array(ids) => ids.iter().map(id).collect(),
+        v => Ok(vec![id(v)?]),
+    }
+}
+
+/// The most tokens the model takes, prompt and answer together, when its config says:
+/// genai_config.json's `model.context_length`, else config.json's `max_position_embeddings`
+/// (Hugging Face's).
+fn config_context(dir: &Path) -> Result<Option<usize>, ConfigError> {
+    let places = [("genai_config.json", "/model/context_length"), ("config.json", "/max_position_embeddings")];
+    let Some((path, value)) = config_value(dir, &places)? else { return Ok(None) };
+    match value.as_u64().filter(|n| *n > 0) {
+        Some(n) => Ok(Some(n as usize)),
+        None => Err((path, format!("the context length {value} is not a number of tokens"))),
     }
 }
 
