@@ -5,6 +5,7 @@
 //! registered, and ends when refused. Timeouts and backoffs run in tokio's paused time.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -13,7 +14,8 @@ use futures::channel::mpsc;
 use futures::future::LocalBoxFuture;
 use futures::{SinkExt, StreamExt};
 use lp_actors::orchestrator::{
-    AiJob, AiPool, JobError, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool, inference,
+    AiJob, AiPool, JobError, LocalWorker, Offer, RegisterWorker, RunJob, TranscodeJob, TranscoderPool, WorkFn,
+    inference,
 };
 use lp_actors::worker::{self, Connection, Health, LinkSettings, LocalPool, Refused, WorkerFrame};
 use lp_pipelines::InputFormat;
@@ -164,6 +166,78 @@ async fn an_ai_worker_registers_its_models_and_streams_partial_text_before_the_r
             assert!(f.message.contains("does not transcode"), "{}", f.message);
         }
         other => panic!("expected an error for task 7, got {other:?}"),
+    }
+}
+
+/// A streaming job stops when the orchestrator cancels it (its client left), and when the
+/// connection is lost: its text channel closes, and the model stops instead of running to its
+/// end.
+#[actix::test]
+async fn a_streaming_job_stops_when_cancelled_or_when_the_connection_is_lost() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Streams up to 10 000 words, 2 ms apart, while anyone listens, and answers how many it
+    // sent; counts the jobs that ended.
+    let ended = Arc::new(AtomicUsize::new(0));
+    let counted = ended.clone();
+    let words: WorkFn<AiJob> = Arc::new(move |job: &AiJob| {
+        let tokens = job.tokens.as_ref().expect("a streaming job");
+        let mut sent = 0;
+        while sent < 10_000 && tokens.send(format!("w{sent} ")).is_ok() {
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(AiResponse::ImageToText(ImageToTextResponse { text: sent.to_string() }))
+    });
+    let pool = AiPool::new(0).start();
+    let mut caps = lp_wire::Capabilities::default();
+    caps.set(Pipeline::Llm.capability());
+    let constraint = lp_wire::ModelConstraint { warm: true, capacity: 2, capacity_in_use: 0 };
+    caps.constraints.entry(Pipeline::Llm.capability()).or_default().insert("tiny".into(), constraint);
+    let worker = LocalWorker::new("words", words).start();
+    let register = RegisterWorker {
+        remote_sessions: None,
+        name: "words".into(),
+        offer: inference::offer(Pipeline::Llm, "tiny"),
+        capacity: 2,
+        recipient: worker.recipient(),
+    };
+    pool.send(register).await.unwrap();
+    let (conn, mut orch) = connection();
+    let (dial, _) = dialer(vec![Ok(conn)]);
+    let local = LocalPool::Ai { pool, capabilities: caps };
+    let _link = actix::spawn(worker::run(settings(), local, Health::new(ORCHESTRATOR), dial));
+    assert!(matches!(orch.next().await, TranscoderMessage::Register { .. }));
+    orch.send(&OrchestratorMessage::Registered);
+    let streaming = || {
+        let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "go".into() }]);
+        llm.model = "tiny".into();
+        llm.stream = true;
+        Work::Infer { request: AiRequest::Llm(llm) }
+    };
+
+    orch.send(&OrchestratorMessage::Job { task_id: 5, work: streaming(), timeout_ms: 60_000 });
+    assert!(matches!(orch.next().await, TranscoderMessage::Partial { task_id: 5, .. }));
+    orch.send(&OrchestratorMessage::Cancel { task_id: 5 });
+    let sent = loop {
+        match orch.next().await {
+            TranscoderMessage::Partial { task_id: 5, .. } => {}
+            TranscoderMessage::Result { task_id: 5, outcome: WorkOutcome::Inferred(AiResponse::ImageToText(r)) } => {
+                break r.text.parse::<u32>().unwrap();
+            }
+            other => panic!("expected task 5's text or answer, got {other:?}"),
+        }
+    };
+    assert!(sent < 10_000, "stopped when cancelled, not at its end");
+    assert_eq!(ended.load(Ordering::SeqCst), 1);
+
+    orch.send(&OrchestratorMessage::Job { task_id: 6, work: streaming(), timeout_ms: 60_000 });
+    assert!(matches!(orch.next().await, TranscoderMessage::Partial { task_id: 6, .. }));
+    drop(orch);
+    let started = std::time::Instant::now();
+    while ended.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(6), "the job ran on after the connection was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

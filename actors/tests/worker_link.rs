@@ -503,15 +503,7 @@ async fn partial_frames_reach_the_jobs_tokens_before_the_answer() {
     let (pool, ai, links) = setup_ai();
     let mut w = connect_with(&pool, Some(&ai), &links);
     w.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
-    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
-    llm.model = "tiny".into();
-    llm.stream = true;
-    let (tokens, mut text) = tokio::sync::mpsc::unbounded_channel();
-    let job = AiJob {
-        request: Arc::new(AiRequest::Llm(llm)),
-        deadline: std::time::Instant::now() + Duration::from_secs(600),
-        tokens: Some(tokens),
-    };
+    let (job, mut text) = streaming_llm();
     let answer = ai.send(Submit(job));
     let (task_id, request) = w.ai_job().await;
     assert!(matches!(request, AiRequest::Llm(LlmRequest { stream: true, .. })));
@@ -530,6 +522,41 @@ async fn partial_frames_reach_the_jobs_tokens_before_the_answer() {
     });
     w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Inferred(whole.clone()) });
     assert_eq!(answer.await.unwrap(), Ok(whole));
+}
+
+/// Once nobody listens to a streaming job's text (its client left), the link tells the worker
+/// to stop it, once; the job still ends with the worker's `Result`.
+#[actix::test]
+async fn a_streaming_job_nobody_listens_to_is_cancelled_at_the_worker_once() {
+    let (pool, ai, links) = setup_ai();
+    let mut w = connect_with(&pool, Some(&ai), &links);
+    w.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
+    let (job, mut text) = streaming_llm();
+    let answer = ai.send(Submit(job));
+    let (task_id, _) = w.ai_job().await;
+    w.send(&TranscoderMessage::Partial { task_id, text: "hel".into() });
+    assert_eq!(text.recv().await.as_deref(), Some("hel"));
+    drop(text);
+    w.send(&TranscoderMessage::Partial { task_id, text: "lo".into() });
+    assert_eq!(w.next().await, Some(Sent::Message(OrchestratorMessage::Cancel { task_id })));
+    // More text before the answer asks nothing more: the answer is the next thing sent.
+    w.send(&TranscoderMessage::Partial { task_id, text: "!".into() });
+    let failure = lp_wire::TranscodeFailure { code: ErrorCode::TranscoderFailed, message: "stopped".into() };
+    w.send(&TranscoderMessage::Result { task_id, outcome: WorkOutcome::Error(failure.clone()) });
+    assert_eq!(answer.await.unwrap(), Err(failure));
+    let (next, _listening) = streaming_llm();
+    let _next = ai.send(Submit(next));
+    assert!(matches!(w.next().await, Some(Sent::Message(OrchestratorMessage::Job { .. }))), "no second Cancel");
+}
+
+/// A streaming llm job for model tiny, and the receiver of its text.
+fn streaming_llm() -> (AiJob, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
+    llm.model = "tiny".into();
+    llm.stream = true;
+    let (tokens, text) = tokio::sync::mpsc::unbounded_channel();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    (AiJob { request: Arc::new(AiRequest::Llm(llm)), deadline, tokens: Some(tokens) }, text)
 }
 
 #[actix::test]
@@ -582,15 +609,7 @@ async fn a_stream_cut_after_some_text_fails_instead_of_starting_again_elsewhere(
     first.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
     let mut second = connect_with(&pool, Some(&ai), &links);
     second.registered_ai(&[(Pipeline::Llm, "tiny", 1)]).await;
-    let mut llm = LlmRequest::new(vec![LlmMessage { role: "user".into(), content: "hi".into() }]);
-    llm.model = "tiny".into();
-    llm.stream = true;
-    let (tokens, mut text) = tokio::sync::mpsc::unbounded_channel();
-    let job = AiJob {
-        request: Arc::new(AiRequest::Llm(llm)),
-        deadline: std::time::Instant::now() + Duration::from_secs(600),
-        tokens: Some(tokens),
-    };
+    let (job, mut text) = streaming_llm();
     let answer = ai.send(Submit(job));
     // Whichever worker got it streams some text, then goes away.
     let (worker, other) = tokio::select! {

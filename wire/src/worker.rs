@@ -52,6 +52,10 @@ pub enum OrchestratorMessage {
         #[serde(default)]
         timeout_ms: u64,
     },
+    /// Nobody listens to the job any more (the client of a streamed `llm` answer left): stop
+    /// it. Its `Result` still comes, and is dropped. (A worker that does not know this frame
+    /// logs it as unreadable and runs on; nothing else changes.)
+    Cancel { task_id: u64 },
 }
 
 /// What a job asks for.

@@ -15,7 +15,8 @@
 //!   constraints list AI models is an AI worker: the link joins the [`AiPool`] once per model
 //!   (offer [`inference::offer`], that model's capacity), sends each [`AiJob`] as
 //!   `Work::Infer` and forwards the `Partial` frames of a streaming job into the job's tokens
-//!   channel (a worker has no way to be told the listener left: it stops at the job's deadline).
+//!   channel; once nobody listens there (the client left), it sends the worker `Cancel`, once,
+//!   and the worker stops the job instead of running it to its end.
 //!   An orchestrator started without an AI pool ([`WorkerLink::with_ai`]) refuses AI workers.
 //! - **Liveness**: pings every [`WORKER_PING_EVERY`]; nothing heard for [`WORKER_SILENCE`] drops
 //!   the link, and so does no `Register` within [`WORKER_REGISTER_WITHIN`] (refused).
@@ -344,12 +345,16 @@ impl WorkerLink {
                 self.close_if_idle(ctx);
             }
             TranscoderMessage::Partial { task_id, text } => {
-                if let Some(Pending { reply: Reply::Ai { tokens: Some(tokens), streamed, .. }, .. }) =
+                if let Some(Pending { reply: Reply::Ai { tokens: listening @ Some(_), streamed, .. }, .. }) =
                     self.pending.get_mut(&task_id)
                 {
-                    // The listener may be gone; the job still ends with its `Result`.
-                    let _ = tokens.send(text);
                     *streamed = true;
+                    if listening.as_ref().is_some_and(|tokens| tokens.send(text).is_err()) {
+                        // The listener is gone: the worker stops, and the job still ends with
+                        // its `Result`.
+                        *listening = None;
+                        self.send(&OrchestratorMessage::Cancel { task_id });
+                    }
                 }
             }
         }

@@ -6,7 +6,9 @@
 //! A transcoder runs `Work::Transcode` on a [`TranscoderPool`] (an inference job is answered
 //! with an error); an AI worker registers its models (capability bits and per-model
 //! constraints) and runs `Work::Infer` on an [`AiPool`], sending the text of a streaming `llm`
-//! job as `Partial` frames before its `Result` (a transcode job is answered with an error). A lost
+//! job as `Partial` frames before its `Result` (a transcode job is answered with an error). A
+//! streaming job stops when the orchestrator sends `Cancel` for it (its client left) or the
+//! connection is lost: the generation's text channel closes, and the model stops. A lost
 //! connection, or one silent for [`WORKER_SILENCE`] (the orchestrator pings every few seconds),
 //! is redialled after a backoff ([`WORKER_BACKOFF`]: 1 s doubling to 30 s, back to 1 s once a
 //! connection registered), forever, as go-livepeer does; a refusal (wrong secret, zero
@@ -17,12 +19,16 @@
 //! the link's single writer); the jobs run on the pool's workers. No restart policy: the task
 //! ends only when refused.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
+use futures::channel::oneshot;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use lp_pipelines::Profile;
 use lp_wire::limits::{WORKER_BACKOFF, WORKER_CLOSE_GRACE, WORKER_SILENCE};
@@ -169,6 +175,9 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, heal
             }
         }
     });
+    // The jobs running, each with the sender that stops it (a streaming one; the others run
+    // on); dropped with the connection, which stops them all.
+    let cancels: Rc<RefCell<HashMap<u64, oneshot::Sender<()>>>> = Rc::default();
     let mut registered = false;
     let mut closing = false;
     let lost = |why: String, registered| LinkEnd::Lost { why, was_registered: registered };
@@ -202,10 +211,22 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, heal
             Ok(OrchestratorMessage::Refused { reason }) => break LinkEnd::Refused(reason),
             Ok(OrchestratorMessage::Job { task_id, work, timeout_ms }) if registered => {
                 let (pool, tx) = (pool.clone(), tx.clone());
+                let (cancel, cancelled) = oneshot::channel();
+                cancels.borrow_mut().insert(task_id, cancel);
+                let running = Rc::downgrade(&cancels);
                 actix::spawn(async move {
-                    let Some(outcome) = run_job(task_id, work, timeout_ms, &pool, &tx).await else { return };
+                    let outcome = run_job(task_id, work, timeout_ms, &pool, &tx, cancelled).await;
+                    if let Some(running) = running.upgrade() {
+                        running.borrow_mut().remove(&task_id);
+                    }
+                    let Some(outcome) = outcome else { return };
                     let _ = tx.unbounded_send(message(&TranscoderMessage::Result { task_id, outcome }));
                 });
+            }
+            Ok(OrchestratorMessage::Cancel { task_id }) => {
+                if let Some(cancel) = cancels.borrow_mut().remove(&task_id) {
+                    let _ = cancel.send(());
+                }
             }
             Ok(OrchestratorMessage::Job { .. }) => warn!(target: "lp::transcoder", "job before registration; ignored"),
             Err(e) => warn!(target: "lp::transcoder", "unreadable frame from the orchestrator: {e}"),
@@ -219,13 +240,15 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, heal
 }
 
 /// Run one job on the local pool; `None` when the pool is gone (nothing to answer). The text of
-/// a streaming llm job goes out on `out` as `Partial` frames, all before the answer.
+/// a streaming llm job goes out on `out` as `Partial` frames, all before the answer, until
+/// `cancelled` resolves (sent or dropped): then its text channel closes, which stops the model.
 async fn run_job(
     task_id: u64,
     work: Work,
     timeout_ms: u64,
     pool: &LocalPool,
     out: &futures::channel::mpsc::UnboundedSender<WorkerFrame>,
+    cancelled: oneshot::Receiver<()>,
 ) -> Option<WorkOutcome> {
     let patience = match timeout_ms {
         0 => lp_wire::MAX_PATIENCE,
@@ -239,14 +262,20 @@ async fn run_job(
             let job = AiJob { request: Arc::new(request), deadline, tokens: streams.then_some(tokens) };
             let partial = |text: String| message(&TranscoderMessage::Partial { task_id, text });
             let mut answer = std::pin::pin!(pool.send(Submit(job)));
+            let mut cancelled = std::pin::pin!(cancelled);
+            let mut listened = true;
             let answer = loop {
                 tokio::select! {
                     answer = &mut answer => break answer,
-                    Some(t) = text.recv() => { let _ = out.unbounded_send(partial(t)); }
+                    Some(t) = text.recv(), if listened => { let _ = out.unbounded_send(partial(t)); }
+                    _ = &mut cancelled, if listened => {
+                        text.close();
+                        listened = false;
+                    }
                 }
             };
-            // What was made before the answer goes out before it.
-            while let Ok(t) = text.try_recv() {
+            // What was made before the answer goes out before it, if anyone listens.
+            while let (true, Ok(t)) = (listened, text.try_recv()) {
                 let _ = out.unbounded_send(partial(t));
             }
             match answer {
