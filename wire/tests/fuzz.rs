@@ -291,6 +291,7 @@ fn orchestrator_message() -> impl Strategy<Value = OrchestratorMessage> {
             work,
             timeout_ms
         }),
+        any::<u64>().prop_map(|task_id| OrchestratorMessage::Cancel { task_id }),
     ]
 }
 
