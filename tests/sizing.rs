@@ -1,7 +1,8 @@
 //! Sizing an orchestrator: `livepeer bench` sweeps live streams through the orchestrator's own
 //! transcoder and an FFmpeg CLI and writes its figure to the data directory; `max_sessions =
 //! "auto"` takes it, refuses to start without one or on one measured for another config, and
-//! adds the capacity of the remote transcoders as they connect and go.
+//! adds the remote transcoders as they connect and go (each one's own figure when it reports
+//! one, else its capacity).
 
 mod common;
 
@@ -179,6 +180,7 @@ fn auto_without_a_local_transcoder_follows_the_remote_transcoders() {
     let bench =
         Command::new(livepeer_bin()).args(args).arg("--out").arg(&out).arg("-c").arg(&bench_config).output().unwrap();
     assert!(bench.status.success(), "{}", stderr(&bench));
+    assert!(String::from_utf8_lossy(&bench.stdout).contains("ours (the transcoder, capacity 1):"));
     let mut sizing: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(
         (sizing["x264_preset"].as_str(), sizing["capacity"].as_u64()),

@@ -275,6 +275,17 @@ async fn a_transcoders_measured_sessions_count_under_auto_instead_of_its_capacit
     measured.closed(Close::Plain).await;
     assert_eq!(transcoders(&pool).await.len(), 1);
     assert_eq!(cap.get(), 2);
+
+    // A figure no bench measures is refused.
+    let mut inflated = connect(&pool, &links);
+    inflated.send(&TranscoderMessage::Register {
+        secret: SECRET.into(),
+        capacity: 1,
+        capabilities: Capabilities::transcoding(),
+        sessions: Some(lp_wire::limits::MAX_MEASURED_SESSIONS + 1),
+    });
+    inflated.refused("more than livepeer bench measures").await;
+    assert_eq!(cap.get(), 2);
 }
 
 #[actix::test]

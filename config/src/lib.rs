@@ -326,7 +326,8 @@ pub enum MaxSessions {
     /// At most this many sessions (> 0).
     Fixed(u32),
     /// `"auto"`: the streams this machine carries, as `livepeer bench` measured them, plus the
-    /// capacity of the remote transcoders connected at the time.
+    /// remote transcoders connected at the time (each one's own figure when it reports one,
+    /// else its capacity).
     Auto,
 }
 

@@ -35,6 +35,7 @@ use lp_actors::orchestrator::{SESSION_MAX_IN_FLIGHT, Submit, TranscodeJob, Trans
 use lp_config::{Config, OrchestratorConfig};
 use lp_pipelines::bench::{LIVEPEER_BENCH_LADDER, cpu_seconds, ffmpeg_ladder_command, ladder, source_args};
 use lp_pipelines::{InputFormat, Profile, SourceInfo, TranscodeOptions};
+use lp_wire::limits::MAX_MEASURED_SESSIONS;
 use serde::{Deserialize, Serialize};
 
 /// Livepeer's sizing rule (its docs for livepeer_bench): the most streams whose real-time
@@ -62,7 +63,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub segments: u32,
     /// The largest K tried.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=MAX_MEASURED_SESSIONS as i64))]
     pub max_streams: u32,
     /// Also sweep this FFmpeg CLI, as the baseline (`make bench-sweep` passes the FFmpeg 9.0.2
     /// that `make bench` installs at build/ffmpeg9/ffmpeg).
@@ -356,11 +357,11 @@ fn run(args: BenchArgs) -> Result<()> {
         bail!("invalid configuration: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     };
     // A transcoder's config sizes that transcoder; any other, the orchestrator's own.
-    let (preset, capacity) = match (&cfg.orchestrator, &cfg.transcoder) {
-        (None, Some(t)) => (t.x264_preset.clone(), t.capacity),
+    let (preset, capacity, whose) = match (&cfg.orchestrator, &cfg.transcoder) {
+        (None, Some(t)) => (t.x264_preset.clone(), t.capacity, "the transcoder"),
         (o, _) => {
             let o = o.clone().unwrap_or_default();
-            (o.x264_preset, o.capacity)
+            (o.x264_preset, o.capacity, "the orchestrator's transcoder")
         }
     };
     let dir = tempfile::tempdir().context("making a temporary directory")?;
@@ -463,7 +464,7 @@ fn run(args: BenchArgs) -> Result<()> {
         livepeer: env!("CARGO_PKG_VERSION").to_string(),
     };
     println!();
-    print_header(&format!("ours (the orchestrator's transcoder, capacity {capacity})"));
+    print_header(&format!("ours ({whose}, capacity {capacity})"));
     sizing.rows.iter().for_each(print_row);
     if let Some(b) = &sizing.baseline {
         print_header(&format!("{} ({}, one process per segment)", b.version, b.ffmpeg));

@@ -107,7 +107,7 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>
     if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator) {
         prepared.max_sessions = match o.max_sessions {
             MaxSessions::Fixed(n) => Some(SessionCap::fixed(n)),
-            // Remote transcoders only: go-livepeer's `auto`, their capacity alone.
+            // Remote transcoders only: go-livepeer's `auto`, their sessions alone.
             MaxSessions::Auto if !o.transcode => Some(SessionCap::auto(0)),
             MaxSessions::Auto => match Sizing::local_sessions(&cfg.data_dir, o) {
                 // go-livepeer refuses `auto` with a transcoder in the orchestrator's process too.
@@ -397,13 +397,14 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
     }
 
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
-        let (t, data_dir) = (t.clone(), cfg.data_dir.clone());
+        let t = t.clone();
+        let sessions = transcoder::measured_sessions(&cfg.data_dir, &t, cfg.orchestrator.is_some());
         let secret = prepared.transcoder_secret.clone().unwrap_or_default();
         let (fatal_tx, watchdog) = (fatal_tx.clone(), watchdog.clone());
         let health = lp_actors::worker::Health::new(&t.orchestrator);
         admin_state.transcoder = Some(health.clone());
         actix_web::rt::spawn(async move {
-            if let Err(e) = transcoder::run(t, &data_dir, secret, health, &watchdog).await {
+            if let Err(e) = transcoder::run(t, sessions, secret, health, &watchdog).await {
                 let _ = fatal_tx.unbounded_send(e);
             }
         });

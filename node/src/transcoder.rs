@@ -26,10 +26,10 @@ use crate::bench::Sizing;
 use crate::client::{describe_send_error, http_client};
 
 /// Start local workers (their pool under `watchdog`) and serve the orchestrator until refused,
-/// reporting the streams `livepeer bench` measured in `data_dir`, if it did.
+/// registering with `sessions` ([`measured_sessions`]).
 pub async fn run(
     cfg: TranscoderConfig,
-    data_dir: &Path,
+    sessions: Option<u32>,
     secret: String,
     health: Health,
     watchdog: &Watchdog,
@@ -41,15 +41,24 @@ pub async fn run(
     add_local_workers(&pool, cfg.capacity, opts).await?;
     let url = ws_url(&cfg.orchestrator)?;
     let base = cfg.orchestrator.trim_end_matches('/').to_string();
-    let sessions = measured_sessions(data_dir, &cfg);
     let settings = LinkSettings { orchestrator: cfg.orchestrator.clone(), secret, capacity: cfg.capacity, sessions };
     let refused = lp_actors::worker::run(settings, pool, health, || connect(&base, &url)).await;
     Err(refused.into())
 }
 
-/// The figure `livepeer bench` measured for this transcoder, if there is one for its config.
-fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig) -> Option<u32> {
+/// The figure `livepeer bench` measured in `data_dir` for this transcoder, if there is one for
+/// its config. Not when the config has an `[orchestrator]` too (`with_orchestrator`): the bench
+/// sizes that one then.
+pub fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig, with_orchestrator: bool) -> Option<u32> {
+    if with_orchestrator {
+        info!(target: "lp::transcoder", "not reporting a `livepeer bench` figure: this config's bench sizes its [orchestrator]");
+        return None;
+    }
     match Sizing::measured(data_dir, &cfg.x264_preset, cfg.capacity) {
+        Ok(Some(0)) => {
+            warn!(target: "lp::transcoder", "`livepeer bench` found this machine carries no stream of its ladder in real time: an orchestrator under max_sessions = \"auto\" counts it for no session (a faster x264_preset would help)");
+            Some(0)
+        }
         Ok(Some(sessions)) => {
             info!(target: "lp::transcoder", sessions, "reporting the live streams `livepeer bench` measured here");
             Some(sessions)

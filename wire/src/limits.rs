@@ -44,6 +44,10 @@ pub const WORKER_REGISTER_WITHIN: Duration = Duration::from_secs(10);
 /// What a worker connection may send before its registration is accepted.
 pub const WORKER_UNREGISTERED_BYTES: usize = 64 * 1024;
 
+/// The most live streams `livepeer bench` tries (its `--max-streams`): a transcoder that
+/// registers with a measured figure above it is refused, since no bench measured that.
+pub const MAX_MEASURED_SESSIONS: u32 = 1024;
+
 /// How long a worker waits for its answer to the orchestrator's close frame to go out.
 pub const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
 

@@ -104,6 +104,31 @@ fn worker_frames_round_trip_for_both_job_kinds() {
     assert_eq!(decode::<TranscoderMessage>(&encode(&answer)).unwrap(), answer);
 }
 
+/// `sessions` (a transcoder's measured figure) is a key of its own, absent when there is none:
+/// a frame of a worker that has none, or that predates it, reads as `None`, and one that has it
+/// carries it.
+#[test]
+fn a_registration_carries_its_measured_sessions_only_when_there_are_some() {
+    let register = |sessions| TranscoderMessage::Register {
+        secret: "s".into(),
+        capacity: 2,
+        capabilities: lp_wire::Capabilities::transcoding(),
+        sessions,
+    };
+    // The frame as any MessagePack reader sees it: {"Register": {field: value, …}}.
+    let fields = |msg: &TranscoderMessage| {
+        let value: serde_json::Value = rmp_serde::from_slice(&encode(msg)).unwrap();
+        value["Register"].as_object().unwrap().clone()
+    };
+    let keys = |msg: &TranscoderMessage| fields(msg).keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&register(None)), ["capabilities", "capacity", "secret"]);
+    assert_eq!(keys(&register(Some(3))), ["capabilities", "capacity", "secret", "sessions"]);
+    assert_eq!(fields(&register(Some(3)))["sessions"], 3);
+    for msg in [register(None), register(Some(3))] {
+        assert_eq!(decode::<TranscoderMessage>(&encode(&msg)).unwrap(), msg);
+    }
+}
+
 #[test]
 fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
     // An unknown field holding arrays nested far deeper than any message of ours.

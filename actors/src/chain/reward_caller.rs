@@ -89,6 +89,7 @@ struct Attempted {
 enum Done {
     Called,
     RewardedAlready,
+    /// Not an active orchestrator this round (or no account to reward with).
     NotActive,
 }
 

@@ -41,7 +41,8 @@ use futures::Stream;
 use futures::channel::oneshot;
 use lp_wire::ai::{AiResponse, Pipeline};
 use lp_wire::limits::{
-    WORKER_JOB_TIMEOUT, WORKER_PING_EVERY, WORKER_REGISTER_WITHIN, WORKER_SILENCE, WORKER_UNREGISTERED_BYTES,
+    MAX_MEASURED_SESSIONS, WORKER_JOB_TIMEOUT, WORKER_PING_EVERY, WORKER_REGISTER_WITHIN, WORKER_SILENCE,
+    WORKER_UNREGISTERED_BYTES,
 };
 use lp_wire::{
     Capabilities, ErrorCode, OrchestratorMessage, TranscodeData, TranscodeFailure, TranscoderMessage, Work, WorkOutcome,
@@ -109,7 +110,8 @@ enum Reply {
     Transcode(oneshot::Sender<Result<TranscodeData, JobError>>),
     Ai {
         reply: oneshot::Sender<Result<AiResponse, JobError>>,
-        /// The job's stream of llm text, fed by `Partial` frames.
+        /// The job's stream of llm text, fed by `Partial` frames; `None` for a job that does
+        /// not stream, and once nobody listens (the worker was sent `Cancel`).
         tokens: Option<UnboundedSender<String>>,
         /// Whether some text was streamed: the job cannot then move to another worker.
         streamed: bool,
@@ -333,6 +335,11 @@ impl WorkerLink {
                 if capacity == 0 {
                     return self.refuse("zero capacity", ctx);
                 }
+                if let Some(n) = sessions.filter(|n| *n > MAX_MEASURED_SESSIONS) {
+                    let reason =
+                        format!("{n} measured sessions: more than livepeer bench measures ({MAX_MEASURED_SESSIONS})");
+                    return self.refuse(&reason, ctx);
+                }
                 if let Err(reason) = self.register(capacity, sessions, capabilities, ctx) {
                     self.refuse(&reason, ctx);
                 }
@@ -345,14 +352,14 @@ impl WorkerLink {
                 self.close_if_idle(ctx);
             }
             TranscoderMessage::Partial { task_id, text } => {
-                if let Some(Pending { reply: Reply::Ai { tokens: listening @ Some(_), streamed, .. }, .. }) =
-                    self.pending.get_mut(&task_id)
+                if let Some(Pending { reply: Reply::Ai { tokens, streamed, .. }, .. }) = self.pending.get_mut(&task_id)
+                    && let Some(listener) = tokens
                 {
                     *streamed = true;
-                    if listening.as_ref().is_some_and(|tokens| tokens.send(text).is_err()) {
+                    if listener.send(text).is_err() {
                         // The listener is gone: the worker stops, and the job still ends with
                         // its `Result`.
-                        *listening = None;
+                        *tokens = None;
                         self.send(&OrchestratorMessage::Cancel { task_id });
                     }
                 }

@@ -81,7 +81,7 @@ enum QueueBound {
     Fixed(usize),
     /// The orchestrator's transcoder pool: what every session its cap allows may have in flight,
     /// [`SESSION_MAX_IN_FLIGHT`] each, so that a full queue means the orchestrator really is
-    /// busy; an `auto` cap has the remote workers' capacity written into it.
+    /// busy; an `auto` cap has the remote workers' sessions written into it.
     Sessions(SessionCap),
 }
 
@@ -243,7 +243,7 @@ pub struct RegisterWorker<J: Job> {
     pub name: String,
     /// For a worker process connected over a link, not a thread of this one: the sessions it
     /// counts for under `max_sessions = "auto"` (a transcoder's `livepeer bench` figure, else
-    /// its capacity).
+    /// its capacity; the AI pool, which has no session cap, only reads that it is remote).
     pub remote_sessions: Option<u32>,
     pub capacity: u32,
     pub offer: Offer,

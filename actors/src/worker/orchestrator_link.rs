@@ -176,7 +176,8 @@ async fn serve(conn: Connection, settings: &LinkSettings, pool: &LocalPool, heal
         }
     });
     // The jobs running, each with the sender that stops it (a streaming one; the others run
-    // on); dropped with the connection, which stops them all.
+    // on); dropped with the connection, which stops them all. Keyed by task id, which the
+    // orchestrator counts up on each link, so one job never takes another's place.
     let cancels: Rc<RefCell<HashMap<u64, oneshot::Sender<()>>>> = Rc::default();
     let mut registered = false;
     let mut closing = false;

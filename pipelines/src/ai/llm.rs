@@ -10,9 +10,9 @@
 //! its type. The cache and the logits may be f16 instead (as exports for GPUs have them), each
 //! cache tensor's type its own; a cache's heads are its own too (grouped-query attention has
 //! fewer than the queries), and `position_ids` may be absent (genai's exports make positions
-//! from the mask). This is checked at load. The prompt is fed once, then one token a step with the `present` outputs
-//! fed back as the next `past`. A model without past inputs is accepted too: each step then
-//! reruns the whole sequence (slow for long answers, but the same logits).
+//! from the mask). This is checked at load. The prompt is fed once, then one token a step with
+//! the `present` outputs fed back as the next `past`. A model without past inputs is accepted
+//! too: each step then reruns the whole sequence (slow for long answers, but the same logits).
 //!
 //! Messages become one prompt through ChatML ([`chat_prompt`]), the template of Qwen2.5. An
 //! answer ends at `<|im_end|>` (when the tokenizer has it) or at any of the config's
@@ -195,9 +195,11 @@ impl LlmModel {
             && tokens.len() + params.max_tokens as usize > context
         {
             return Err(AiError::InvalidInput(format!(
-                "the prompt's {} tokens and max_tokens {} are more than the model's context of {context} tokens",
+                "the prompt's {} tokens and max_tokens {} are more than the model's context of {context} tokens \
+                 (max_tokens is {} unless the request sets it)",
                 tokens.len(),
-                params.max_tokens
+                params.max_tokens,
+                Sampling::default().max_tokens
             )));
         }
         let prompt_tokens = tokens.len() as u32;
@@ -393,15 +395,10 @@ fn check_io(session: &Session) -> Result<Io, String> {
         let name = input.name();
         let past = name.strip_prefix("past_key_values.");
         let f16 = is_f16(input);
+        let kv = if f16 { &KV16 } else { &KV };
         let want = match name {
             "input_ids" | "attention_mask" | "position_ids" => &IDS,
-            _ if past.is_some() => {
-                if f16 {
-                    &KV16
-                } else {
-                    &KV
-                }
-            }
+            _ if past.is_some() => kv,
             _ => {
                 return Err(format!(
                     "input {name} is not one the pipeline feeds (input_ids, attention_mask, position_ids, \
@@ -410,7 +407,8 @@ fn check_io(session: &Session) -> Result<Io, String> {
             }
         };
         if let Some(why) = mismatch(input, want) {
-            return Err(format!("input {why}"));
+            let or_f16 = if past.is_some() { " (or Float16)" } else { "" };
+            return Err(format!("input {why}{or_f16}"));
         }
         names.push(name);
         let Some(rest) = past else { continue };
@@ -426,7 +424,7 @@ fn check_io(session: &Session) -> Result<Io, String> {
         let Some(out) = output(&present) else {
             return Err(format!("the past input {name} has no present output {present}"));
         };
-        if let Some(why) = mismatch(out, if f16 { &KV16 } else { &KV }) {
+        if let Some(why) = mismatch(out, kv) {
             return Err(format!("output {why}, as its past input {name}"));
         }
         let (heads, head_dim) = fixed_heads(input)?;
