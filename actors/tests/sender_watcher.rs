@@ -251,6 +251,60 @@ async fn a_failed_read_answers_the_cache_and_is_made_again_at_the_next_block() {
     .await;
 }
 
+/// Whether the orchestrator is active is read at each new round; a read that fails there is made
+/// again at a next block (else the last round's answer would hold the whole round: an
+/// orchestrator that joins would refuse every ticket until the round after), and so is one a
+/// restart cut short.
+#[actix::test]
+async fn a_failed_or_interrupted_read_of_the_orchestrators_activity_is_made_again() {
+    use lp_actors::supervision::{InjectPanic, Policy, Watchdog};
+    let chain = Chain::start().await;
+    let o = key(1).address();
+    let proxy = lp_testkit::net::Proxy::start(chain.anvil.port());
+    let client = Chain::client(&proxy.url(), chain.controller, 1).await;
+    let watchdog = Watchdog::new();
+    let watcher = watchdog.start("sender_watcher", Policy::Permanent, SenderWatcher::new(client).recipient(o));
+    let view = chain_view(&watcher).await.expect("the first chain view");
+    assert!(!view.recipient_active, "not registered");
+
+    // Registered: active from the next round, whose read fails.
+    chain.orchestrator.register(eth(500), 0, 1_000_000, "https://o.test:8935").await.unwrap();
+    let round = chain.round().await;
+    let provider = http_provider(&chain.url).unwrap();
+    let block = provider.get_block_number().await.unwrap();
+    provider.anvil_mine(Some(round.start_block + round.length - block), None).await.unwrap();
+    chain.orchestrator.initialize_round().await.unwrap();
+    proxy.take_down();
+    watcher.send(RoundChanged(chain.round().await)).await.unwrap();
+    eventually("the read at the new round tried", || async { (proxy.dropped() > 0).then_some(()) }).await;
+    proxy.bring_back();
+    let mut block = view.block;
+    eventually("the failed read made again at a next block", || {
+        block += 1;
+        let watcher = watcher.clone();
+        async move {
+            watcher.send(head(block)).await.unwrap();
+            watcher.send(GetChainView).await.unwrap().unwrap().recipient_active.then_some(())
+        }
+    })
+    .await;
+
+    // The next round's read hangs, and the watcher restarts meanwhile: a later block reads again.
+    let round = chain.round().await;
+    provider.anvil_mine(Some(round.length), None).await.unwrap();
+    chain.orchestrator.initialize_round().await.unwrap();
+    let held = proxy.held();
+    proxy.hang();
+    watcher.send(RoundChanged(chain.round().await)).await.unwrap();
+    common::wait_until("the read at the new round to hang", || proxy.held() > held).await;
+    let hung = proxy.held();
+    watcher.do_send(InjectPanic);
+    watcher.send(head(block + 1)).await.expect("the same address, restarted");
+    common::wait_until("a read after the restart", || proxy.held() > hung).await;
+    assert_eq!(watchdog.report()[0].restarts, 1);
+    proxy.bring_back();
+}
+
 /// A node whose chain endpoint is down answers "no chain view" after `VIEW_WAIT`: it does not
 /// hold a request for ever.
 #[actix::test]

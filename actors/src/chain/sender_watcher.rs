@@ -110,8 +110,12 @@ pub struct SenderWatcher {
     client: Arc<ChainClient>,
     own: Option<Address>,
     recipient: Option<Address>,
-    /// Whether `recipient` is active, as of `round`.
-    active: Option<bool>,
+    /// Whether `recipient` is active, and the round that was read for: a value of another round
+    /// than `round` (its read at the new round failed, or it is still running) is read again
+    /// at the next block.
+    active: Option<(bool, Option<u64>)>,
+    /// A read of `active` is running (one at a time: blocks come faster than a slow read).
+    reading_active: bool,
     block: Option<u64>,
     round: Option<RoundInfo>,
     gas_price: Option<u128>,
@@ -128,6 +132,7 @@ impl SenderWatcher {
             own: None,
             recipient: None,
             active: None,
+            reading_active: false,
             block: None,
             round: None,
             gas_price: None,
@@ -158,16 +163,28 @@ impl SenderWatcher {
 
     fn read_active(&mut self, ctx: &mut Context<Self>) {
         let (client, Some(me)) = (self.client.clone(), self.recipient) else { return };
+        if self.reading_active {
+            return;
+        }
+        self.reading_active = true;
+        let round = self.round_number();
         let read = async move { client.is_active_transcoder(me).await };
-        ctx.spawn(read.into_actor(self).map(move |result, act, _| match result {
-            Ok(active) => {
-                if act.active != Some(active) && !active {
-                    warn!(target: "lp::chain", orchestrator = %me, "not active in the current round: tickets are refused until it is");
+        ctx.spawn(read.into_actor(self).map(move |result, act, _| {
+            act.reading_active = false;
+            match result {
+                Ok(active) => {
+                    if act.active.is_none_or(|(was, _)| was != active) && !active {
+                        warn!(target: "lp::chain", orchestrator = %me, "not active in the current round: tickets are refused until it is");
+                    }
+                    act.active = Some((active, round));
                 }
-                act.active = Some(active);
+                Err(e) => warn!(target: "lp::chain", "reading whether the orchestrator is active failed (read again at the next block): {e}"),
             }
-            Err(e) => warn!(target: "lp::chain", "reading whether the orchestrator is active failed: {e}"),
         }));
+    }
+
+    fn round_number(&self) -> Option<u64> {
+        self.round.as_ref().map(|r| r.round)
     }
 
     fn pool_size(&self) -> u64 {
@@ -253,7 +270,12 @@ impl Actor for SenderWatcher {
     }
 }
 
-impl Supervised for SenderWatcher {}
+impl Supervised for SenderWatcher {
+    /// A read that was running is gone with the old context: the next block reads again.
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.reading_active = false;
+    }
+}
 
 inject_panic!(SenderWatcher);
 
@@ -278,7 +300,7 @@ impl Handler<ChainEvent> for SenderWatcher {
                 // Never backwards (a reorg): parameters pruned as expired must stay expired.
                 self.block = Some(self.block.map_or(l1_number, |b| b.max(l1_number)));
                 self.read_gas_price(ctx);
-                if self.recipient.is_some() && self.active.is_none() {
+                if self.recipient.is_some() && self.active.is_none_or(|(_, round)| round != self.round_number()) {
                     self.read_active(ctx);
                 }
                 let stale: Vec<Address> = self.senders.iter().filter(|(_, t)| t.stale).map(|(s, _)| *s).collect();
@@ -341,7 +363,7 @@ impl Handler<GetChainView> for SenderWatcher {
             round_block_hash: round.ticket_round.1,
             gas_price: self.gas_price?,
             recipient_active: match self.recipient {
-                Some(_) => self.active?,
+                Some(_) => self.active?.0,
                 None => true,
             },
             redeem_gas: self.redeem_gas,
