@@ -289,7 +289,10 @@ async fn a_failed_or_interrupted_read_of_the_orchestrators_activity_is_made_agai
     })
     .await;
 
-    // The next round's read hangs, and the watcher restarts meanwhile: a later block reads again.
+    // It unbonds all its stake: not active from the next round. That round's read hangs, and
+    // the watcher restarts meanwhile (the read is gone with the old context): a later block
+    // reads again.
+    chain.orchestrator.unbond(eth(500)).await.unwrap();
     let round = chain.round().await;
     provider.anvil_mine(Some(round.length), None).await.unwrap();
     chain.orchestrator.initialize_round().await.unwrap();
@@ -297,12 +300,19 @@ async fn a_failed_or_interrupted_read_of_the_orchestrators_activity_is_made_agai
     proxy.hang();
     watcher.send(RoundChanged(chain.round().await)).await.unwrap();
     common::wait_until("the read at the new round to hang", || proxy.held() > held).await;
-    let hung = proxy.held();
     watcher.do_send(InjectPanic);
     watcher.send(head(block + 1)).await.expect("the same address, restarted");
-    common::wait_until("a read after the restart", || proxy.held() > hung).await;
     assert_eq!(watchdog.report()[0].restarts, 1);
     proxy.bring_back();
+    eventually("the read made again after the restart", || {
+        block += 1;
+        let watcher = watcher.clone();
+        async move {
+            watcher.send(head(block)).await.unwrap();
+            (!watcher.send(GetChainView).await.unwrap().unwrap().recipient_active).then_some(())
+        }
+    })
+    .await;
 }
 
 /// A node whose chain endpoint is down answers "no chain view" after `VIEW_WAIT`: it does not

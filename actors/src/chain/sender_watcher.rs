@@ -15,7 +15,8 @@
 //! - **Own account** ([`SenderWatcher::own`], a gateway): its funds are read at start and on each
 //!   change, and a gateway that cannot pay says so in its log.
 //! - **Recipient** ([`SenderWatcher::recipient`], an orchestrator): whether it is active in the
-//!   current round, read at each new round (tickets of an inactive recipient are not taken).
+//!   current round, read at each new round (tickets of an inactive recipient are not taken),
+//!   one read at a time; until a read for the current round succeeds, every block tries again.
 //! - **Mailbox**: bounded at [`MAILBOX`].
 //! - **Restart policy**: a failed read is logged and made again at the next block (the cached
 //!   value, if any, is answered meanwhile); so is a failed read of whether the recipient is
