@@ -315,6 +315,33 @@ async fn a_failed_or_interrupted_read_of_the_orchestrators_activity_is_made_agai
     .await;
 }
 
+/// An answer for the current round is not read again at each block: blocks come every quarter
+/// second on Arbitrum. (Through a proxy that notes each RPC method; this watcher watches no
+/// sender, so its only `eth_call` at a block would be that read.)
+#[actix::test]
+async fn whether_the_orchestrator_is_active_is_read_once_a_round() {
+    let chain = Chain::start().await;
+    let proxy = lp_testkit::net::RewritingProxy::start(chain.anvil.port(), |_| {});
+    let client = Chain::client(&proxy.url(), chain.controller, 1).await;
+    let (watcher, view) = chain.watcher(SenderWatcher::new(client).recipient(key(1).address())).await;
+    let calls = || proxy.methods().iter().filter(|m| *m == "eth_call").count();
+    let read = calls();
+    for block in view.block + 1..view.block + 6 {
+        watcher.send(head(block)).await.unwrap();
+    }
+    assert_eq!(
+        watcher.send(GetChainView).await.unwrap().expect("a view").block,
+        view.block + 5,
+        "the blocks were seen"
+    );
+    // A read would reach the proxy within milliseconds on loopback; none does in half a second.
+    let until = Instant::now() + std::time::Duration::from_millis(500);
+    while Instant::now() < until {
+        assert_eq!(calls(), read, "no read of the activity again within the round");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A node whose chain endpoint is down answers "no chain view" after `VIEW_WAIT`: it does not
 /// hold a request for ever.
 #[actix::test]

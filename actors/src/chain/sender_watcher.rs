@@ -301,7 +301,8 @@ impl Handler<ChainEvent> for SenderWatcher {
                 // Never backwards (a reorg): parameters pruned as expired must stay expired.
                 self.block = Some(self.block.map_or(l1_number, |b| b.max(l1_number)));
                 self.read_gas_price(ctx);
-                if self.recipient.is_some() && self.active.is_none_or(|(_, round)| round != self.round_number()) {
+                // (No recipient: `read_active` reads nothing.)
+                if self.active.is_none_or(|(_, round)| round != self.round_number()) {
                     self.read_active(ctx);
                 }
                 let stale: Vec<Address> = self.senders.iter().filter(|(_, t)| t.stale).map(|(s, _)| *s).collect();
