@@ -196,7 +196,7 @@ fn panics_on_cold(
     set: &mut ModelSet,
     request: &AiRequest,
     on_token: &mut dyn FnMut(&str) -> bool,
-) -> Result<(AiResponse, Option<lp_pipelines::ai::Loading>), lp_pipelines::ai::AiError> {
+) -> Result<AiResponse, lp_pipelines::ai::AiError> {
     SEEN.lock().unwrap().push(set.loaded().into_iter().map(|(_, id, _)| id).collect());
     let answer = set.infer(request, on_token);
     if request.model_id() == "cold" {
@@ -397,9 +397,10 @@ async fn a_bad_request_is_answered_as_the_orchestrator_answered_it_without_tryin
 
 /// The worker counts each cold model it evicts in `livepeer_ai_model_evictions_total`, by the
 /// evicted model's pipeline, also when the load that needed the room then failed; a model
-/// whose load failed is not tried again at once, so it evicts nothing more.
+/// whose load failed is not tried again at once, so it evicts nothing more. A load is timed in
+/// `livepeer_ai_model_load_seconds` also when the request it was for then fails.
 #[test]
-fn evictions_are_counted_also_for_a_load_that_failed() {
+fn evictions_and_loads_are_counted_also_for_a_request_that_failed() {
     let metrics = common::Metrics::local();
     let rt = Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)");
     let dir = PathBuf::from(std::env::var("LP_TEST_MODELS").expect("LP_TEST_MODELS (.cargo/config.toml)"));
@@ -411,7 +412,11 @@ fn evictions_are_counted_also_for_a_load_that_failed() {
     };
     // Room for either, not both.
     let budget = std::fs::metadata(dir.join("upscale_x2_nearest.onnx")).unwrap().len();
-    let specs = vec![spec("good", "upscale_x2_nearest.onnx"), spec("bad", "mismatch_int_input.onnx")];
+    let specs = vec![
+        spec("good", "upscale_x2_nearest.onnx"),
+        spec("bad", "mismatch_int_input.onnx"),
+        spec("twin", "upscale_x2_nearest.onnx"),
+    ];
     let run = inference(ModelSet::new(rt, specs, budget));
     let evictions = || metrics.value("livepeer_ai_model_evictions_total{pipeline=\"upscale\"}");
     let loads = || metrics.value("livepeer_ai_model_load_seconds_count{pipeline=\"upscale\"}");
@@ -424,4 +429,8 @@ fn evictions_are_counted_also_for_a_load_that_failed() {
     run(&job("good")).expect("loaded again");
     assert_eq!(run(&job("bad")).expect_err("the same error").message, failed.message);
     assert_eq!((evictions(), loads()), (Some(1.0), Some(2.0)));
+    let undecodable = AiRequest::Upscale(UpscaleRequest::new("twin", "", b"not a png".to_vec()));
+    let failed = run(&AiJob { request: Arc::new(undecodable), ..job("twin") }).expect_err("not an image");
+    assert_eq!(failed.code, ErrorCode::InvalidInput, "{}", failed.message);
+    assert_eq!((evictions(), loads()), (Some(2.0), Some(3.0)), "twin was loaded, in good's room");
 }

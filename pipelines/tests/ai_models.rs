@@ -51,20 +51,24 @@ fn requests_run_on_the_model_they_name() {
         vec![
             spec(Pipeline::Upscale, "x2", "upscale_x2_nearest.onnx", true),
             spec(Pipeline::ImageToImage, "invert", "invert.onnx", false),
+            spec(Pipeline::Upscale, "blur", "upscale_x2_blur.onnx", false),
         ],
         1 << 30,
     );
+    let loaded = |set: &mut ModelSet| set.take_loaded().into_iter().map(|l| l.model_id).collect::<Vec<_>>();
     assert_eq!(set.load_warm().unwrap().len(), 1);
-    let (response, loading) = set.infer(&upscale("x2"), &mut no_tokens()).unwrap();
-    assert!(loading.is_none(), "warm: loaded at start");
+    let response = set.infer(&upscale("x2"), &mut no_tokens()).unwrap();
+    assert!(loaded(&mut set).is_empty(), "warm: loaded at start");
     let out = image_of(&response);
     assert_eq!(out.dimensions(), (16, 12));
     assert_eq!(out.get_pixel(15, 11), &Rgb([7, 5, 7]));
 
     let request = AiRequest::ImageToImage(ImageToImageRequest::new("invert", "", png(4, 4)));
-    let (response, loading) = set.infer(&request, &mut no_tokens()).unwrap();
-    assert_eq!(loading.expect("cold: loaded now").model_id, "invert");
+    let response = set.infer(&request, &mut no_tokens()).unwrap();
+    assert_eq!(loaded(&mut set), ["invert"], "cold: loaded now");
     assert_eq!(image_of(&response).get_pixel(3, 2), &Rgb([252, 253, 248]));
+    set.infer(&request, &mut no_tokens()).unwrap();
+    assert!(loaded(&mut set).is_empty(), "loaded once");
 
     let err = set.infer(&upscale("nobody"), &mut no_tokens()).unwrap_err();
     assert_eq!(err, AiError::UnknownModel("nobody".into()));
@@ -74,6 +78,10 @@ fn requests_run_on_the_model_they_name() {
     // An image that does not decode is the client's error.
     let bad = AiRequest::Upscale(UpscaleRequest::new("x2", "", b"not a png".to_vec()));
     assert!(set.infer(&bad, &mut no_tokens()).unwrap_err().is_client_error());
+    // A cold model loaded for a request that then fails was loaded all the same.
+    let bad = AiRequest::Upscale(UpscaleRequest::new("blur", "", b"not a png".to_vec()));
+    assert!(set.infer(&bad, &mut no_tokens()).unwrap_err().is_client_error());
+    assert_eq!(loaded(&mut set), ["blur"]);
 }
 
 #[test]
@@ -93,16 +101,19 @@ fn cold_models_are_evicted_least_recently_used_past_the_budget() {
         budget,
     );
     set.load_warm().unwrap();
-    let run = |set: &mut ModelSet, id: &str| set.infer(&upscale(id), &mut no_tokens()).unwrap().1;
+    let run = |set: &mut ModelSet, id: &str| {
+        set.infer(&upscale(id), &mut no_tokens()).unwrap();
+        !set.take_loaded().is_empty()
+    };
     let evicted = |set: &mut ModelSet| set.take_evicted().into_iter().map(|(_, id)| id).collect::<Vec<_>>();
-    assert!(run(&mut set, "a").is_some());
-    assert!(run(&mut set, "b").is_some());
+    assert!(run(&mut set, "a"));
+    assert!(run(&mut set, "b"));
     assert!(evicted(&mut set).is_empty());
-    assert!(run(&mut set, "c").is_some());
+    assert!(run(&mut set, "c"));
     assert_eq!(evicted(&mut set), ["a"]);
-    assert!(run(&mut set, "b").is_none(), "still loaded");
+    assert!(!run(&mut set, "b"), "still loaded");
     // c is now the least recently used.
-    assert!(run(&mut set, "a").is_some());
+    assert!(run(&mut set, "a"));
     assert_eq!(evicted(&mut set), ["c"]);
     let mut loaded: Vec<String> = set.loaded().into_iter().map(|(_, id, _)| id).collect();
     loaded.sort();
@@ -135,12 +146,14 @@ fn a_cold_model_that_failed_to_load_is_not_tried_again_at_once() {
     let budget = std::fs::metadata(model("upscale_x2_nearest.onnx")).unwrap().len();
     for (retry_after, tried_again) in [(lp_pipelines::ai::LOAD_RETRY_AFTER, false), (Duration::ZERO, true)] {
         let mut set = ModelSet::new(runtime(), specs.clone(), budget).load_retry_after(retry_after);
-        assert!(set.infer(&upscale("good"), &mut no_tokens()).unwrap().1.is_some());
+        set.infer(&upscale("good"), &mut no_tokens()).unwrap();
+        assert_eq!(set.take_loaded().len(), 1);
         let first = set.infer(&upscale("bad"), &mut no_tokens()).unwrap_err();
         assert!(first.to_string().contains("model bad does not fit the upscale pipeline"), "{first}");
         // The room was made before the load failed, and the eviction is told all the same.
         assert_eq!(set.take_evicted(), [(Pipeline::Upscale, "good".to_string())]);
-        assert!(set.infer(&upscale("good"), &mut no_tokens()).unwrap().1.is_some(), "loaded again");
+        set.infer(&upscale("good"), &mut no_tokens()).unwrap();
+        assert_eq!(set.take_loaded().len(), 1, "loaded again");
         for _ in 0..3 {
             assert_eq!(set.infer(&upscale("bad"), &mut no_tokens()).unwrap_err(), first);
         }

@@ -70,7 +70,7 @@ fn a_response_is_nsfw_when_the_request_asks_and_the_safety_model_says_so() {
     let mut upscale = UpscaleRequest::new("x2", "", png.clone());
     assert!(upscale.safety_check, "checked by default");
     let mut to_image = ImageToImageRequest::new("invert", "", png);
-    let run = |set: &mut ModelSet, request: AiRequest| nsfw_of(&set.infer(&request, &mut |_| true).unwrap().0);
+    let run = |set: &mut ModelSet, request: AiRequest| nsfw_of(&set.infer(&request, &mut |_| true).unwrap());
 
     let mut set = ModelSet::new(runtime(), specs(), 1 << 30).with_safety(safety("safety_exposed.onnx"));
     assert!(run(&mut set, AiRequest::Upscale(upscale.clone())));

@@ -78,8 +78,7 @@ pub fn inference(models: ModelSet) -> WorkFn<AiJob> {
 }
 
 /// How a worker runs a request on its models: [`ModelSet::infer`].
-pub type RunFn =
-    fn(&mut ModelSet, &AiRequest, &mut dyn FnMut(&str) -> bool) -> Result<(AiResponse, Option<Loading>), AiError>;
+pub type RunFn = fn(&mut ModelSet, &AiRequest, &mut dyn FnMut(&str) -> bool) -> Result<AiResponse, AiError>;
 
 /// [`inference`] with another `run`: for tests only, to make a job panic while it holds the
 /// models, which no real request can.
@@ -104,15 +103,8 @@ pub fn inference_with(models: ModelSet, run: RunFn) -> WorkFn<AiJob> {
             info!(target: "lp::ai", %pipeline, %model, "cold model evicted to make room for another");
             metrics::ai_model_evicted(pipeline.name());
         }
-        match result {
-            Ok((response, loading)) => {
-                if let Some(l) = loading {
-                    loaded_model(&l);
-                }
-                Ok(response)
-            }
-            Err(e) => Err(failure(e)),
-        }
+        set.take_loaded().iter().for_each(loaded_model);
+        result.map_err(failure)
     })
 }
 

@@ -81,6 +81,8 @@ pub struct ModelSet {
     failed: HashMap<(Pipeline, String), (Instant, AiError)>,
     /// The cold models evicted since [`take_evicted`](Self::take_evicted) was last called.
     evicted: Vec<(Pipeline, String)>,
+    /// The cold models loaded since [`take_loaded`](Self::take_loaded) was last called.
+    loads: Vec<Loading>,
     retry_after: Duration,
     cold_budget: u64,
     clock: u64,
@@ -95,6 +97,7 @@ impl ModelSet {
             loaded: HashMap::new(),
             failed: HashMap::new(),
             evicted: Vec::new(),
+            loads: Vec::new(),
             retry_after: LOAD_RETRY_AFTER,
             cold_budget,
             clock: 0,
@@ -150,6 +153,12 @@ impl ModelSet {
         std::mem::take(&mut self.evicted)
     }
 
+    /// The cold models loaded for a request since the last call, whether the request then
+    /// succeeded or not.
+    pub fn take_loaded(&mut self) -> Vec<Loading> {
+        std::mem::take(&mut self.loads)
+    }
+
     fn load(&mut self, spec: &ModelSpec) -> Result<Loading, AiError> {
         let bytes = size_on_disk(&spec.path);
         if !spec.warm {
@@ -202,51 +211,48 @@ impl ModelSet {
         self.loaded.iter().filter(|(_, s)| !s.warm).min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
     }
 
-    /// The loaded model for `pipeline` and `model_id`, loading it if it is cold; with the
-    /// loading it took, if any.
-    fn model(&mut self, pipeline: Pipeline, model_id: &str) -> Result<(&mut Loaded, Option<Loading>), AiError> {
+    /// The loaded model for `pipeline` and `model_id`, loading it if it is cold (the loading
+    /// is told by [`take_loaded`](Self::take_loaded)).
+    fn model(&mut self, pipeline: Pipeline, model_id: &str) -> Result<&mut Loaded, AiError> {
         let key = (pipeline, model_id.to_string());
-        let loading = match self.loaded.contains_key(&key) {
-            true => None,
-            false => {
-                let spec = self
-                    .specs
-                    .iter()
-                    .find(|s| s.pipeline == pipeline && s.model_id == model_id)
-                    .cloned()
-                    .ok_or_else(|| AiError::UnknownModel(model_id.into()))?;
-                if let Some((at, e)) = self.failed.get(&key)
-                    && at.elapsed() < self.retry_after
-                {
-                    return Err(e.clone());
+        if !self.loaded.contains_key(&key) {
+            let spec = self
+                .specs
+                .iter()
+                .find(|s| s.pipeline == pipeline && s.model_id == model_id)
+                .cloned()
+                .ok_or_else(|| AiError::UnknownModel(model_id.into()))?;
+            if let Some((at, e)) = self.failed.get(&key)
+                && at.elapsed() < self.retry_after
+            {
+                return Err(e.clone());
+            }
+            match self.load(&spec) {
+                Ok(loading) => {
+                    self.failed.remove(&key);
+                    self.loads.push(loading);
                 }
-                match self.load(&spec) {
-                    Ok(loading) => {
-                        self.failed.remove(&key);
-                        Some(loading)
-                    }
-                    Err(e) => {
-                        self.failed.insert(key, (Instant::now(), e.clone()));
-                        return Err(e);
-                    }
+                Err(e) => {
+                    self.failed.insert(key, (Instant::now(), e.clone()));
+                    return Err(e);
                 }
             }
-        };
+        }
         self.clock += 1;
         let slot = self.loaded.get_mut(&key).expect("loaded above");
         slot.last_used = self.clock;
-        Ok((&mut slot.model, loading))
+        Ok(&mut slot.model)
     }
 
     /// Run `request` on the model it names. `on_token` hears the text of a streaming
-    /// generation as it is made (returning false stops it). Answers the response and the
-    /// loading of a cold model it needed.
+    /// generation as it is made (returning false stops it). A cold model it needed is loaded
+    /// first (see [`take_loaded`](Self::take_loaded)).
     pub fn infer(
         &mut self,
         request: &AiRequest,
         on_token: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<(AiResponse, Option<Loading>), AiError> {
-        let (model, loading) = self.model(request.pipeline(), request.model_id())?;
+    ) -> Result<AiResponse, AiError> {
+        let model = self.model(request.pipeline(), request.model_id())?;
         let (out, seed, safety_check) = match (request, model) {
             (AiRequest::Upscale(r), Loaded::Image(m)) => {
                 let out = m.upscale(&image::decode(&r.image)?, image::DEFAULT_TILE)?;
@@ -257,11 +263,11 @@ impl ModelSet {
             }
             (AiRequest::ImageToText(r), Loaded::Ocr(m)) => {
                 let text = m.read(&image::decode(&r.image)?)?;
-                return Ok((AiResponse::ImageToText(ImageToTextResponse { text }), loading));
+                return Ok(AiResponse::ImageToText(ImageToTextResponse { text }));
             }
             (AiRequest::Llm(r), Loaded::Llm(m)) => {
                 let messages: Vec<_> = r.messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
-                return Ok((chat(r, m.generate(&messages, &sampling(r), on_token)?), loading));
+                return Ok(chat(r, m.generate(&messages, &sampling(r), on_token)?));
             }
             (request, _) => {
                 return Err(AiError::Inference(format!(
@@ -278,7 +284,7 @@ impl ModelSet {
             },
             _ => false,
         };
-        Ok((images(&out, seed, nsfw), loading))
+        Ok(images(&out, seed, nsfw))
     }
 }
 
