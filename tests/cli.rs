@@ -87,6 +87,38 @@ fn missing_files_the_config_points_at_are_usage_errors_too() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("[gateway]: section missing"));
 }
 
+/// `video_decoder = "nvdec:N"` opens that GPU at start: where there is none (GPU 63 is on no
+/// machine, so this holds with a GPU too), the orchestrator and the transcoder exit with the
+/// key and what NVDEC needs, instead of failing every segment later.
+#[test]
+fn a_gpu_decoder_without_the_gpu_stops_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", "s3cret");
+    let data_dir = dir.path().join("d");
+    let roles = [
+        ("orchestrator", "[orchestrator]\nservice_addr = \"127.0.0.1:0\"\nvideo_decoder = \"nvdec:63\"\n"),
+        (
+            "transcoder",
+            &format!(
+                "[transcoder]\norchestrator = \"https://127.0.0.1:9\"\nsecret_file = {secret:?}\nvideo_decoder = \"nvdec:63\"\n"
+            ),
+        ),
+    ];
+    for (role, section) in roles {
+        let path = dir.path().join(format!("{role}.toml"));
+        std::fs::write(&path, format!("data_dir = {data_dir:?}\n{section}[admin]\naddr = \"127.0.0.1:0\"\n")).unwrap();
+        let out = Command::new(livepeer_bin()).args([role, "-c"]).arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{role}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{role}.video_decoder"))
+                && stderr.contains("cannot open CUDA device 63")
+                && stderr.contains("libcuda.so.1"),
+            "{role}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn dump_config_prints_defaults_and_environment_overrides() {
     let dir = tempfile::tempdir().unwrap();

@@ -113,6 +113,8 @@
 //! capacity = 1
 //! # libx264 preset of the local transcoder.
 //! x264_preset = "veryfast"
+//! # Where the local transcoder decodes: "cpu", "nvdec" (GPU 0) or "nvdec:N".
+//! video_decoder = "cpu"
 //! # A session with no segment for this long is closed.
 //! session_idle_timeout_secs = 70
 //!
@@ -157,6 +159,8 @@
 //! capacity = 1
 //! # libx264 preset: ultrafast superfast veryfast faster fast medium slow slower veryslow placebo.
 //! x264_preset = "veryfast"
+//! # Where segments are decoded: "cpu", "nvdec" (GPU 0) or "nvdec:N".
+//! video_decoder = "cpu"
 //!
 //! [ai_worker]
 //! # A remote AI worker (`livepeer ai-worker`): it dials the orchestrator's /transcoder WebSocket,
@@ -515,6 +519,10 @@ section! {
         /// `superfast`, `veryfast`, `faster`, `fast`, `medium`, `slow`, `slower`, `veryslow`,
         /// `placebo`. Default `"veryfast"`.
         x264_preset: String = DEFAULT_X264_PRESET.to_string() => one_of("x264 preset", X264_PRESETS),
+        /// Where the local transcoder decodes segments (`video_decoder`): `"cpu"`, or `"nvdec"`
+        /// / `"nvdec:N"` for an NVIDIA GPU's NVDEC (scaling and x264 stay on the CPU). The GPU
+        /// is opened at start, and a missing one or its driver stops the start. Default `"cpu"`.
+        video_decoder: String = "cpu".to_string() => video_decoder,
         /// Seconds without a segment after which a transcoding session is closed
         /// (`session_idle_timeout_secs`). Must be > 0. Default `70` (go-livepeer's
         /// `transcodeLoopTimeout`).
@@ -607,6 +615,9 @@ section! {
         capacity: u32 = 1 => int(1, None),
         /// The libx264 preset (`x264_preset`), as for the orchestrator. Default `"veryfast"`.
         x264_preset: String = DEFAULT_X264_PRESET.to_string() => one_of("x264 preset", X264_PRESETS),
+        /// Where segments are decoded (`video_decoder`), as for the orchestrator. Default
+        /// `"cpu"`.
+        video_decoder: String = "cpu".to_string() => video_decoder,
     }
 }
 

@@ -583,10 +583,22 @@ impl<'e> Reader<'e> {
 
     /// An inference device: `cpu`, `cuda` or `cuda:N`.
     pub(crate) fn device(&mut self, key: &str) -> Option<String> {
+        self.cpu_or_gpu(key, "device", "cuda")
+    }
+
+    /// Where video is decoded: `cpu`, `nvdec` or `nvdec:N`.
+    pub(crate) fn video_decoder(&mut self, key: &str) -> Option<String> {
+        self.cpu_or_gpu(key, "video decoder", "nvdec")
+    }
+
+    /// `cpu`, `<gpu>` or `<gpu>:N` (N a GPU's index), named `what` in errors.
+    fn cpu_or_gpu(&mut self, key: &str, what: &str, gpu: &str) -> Option<String> {
         let s = self.string(key)?;
-        let gpu = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-        if !(s == "cpu" || s == "cuda" || s.strip_prefix("cuda:").is_some_and(gpu)) {
-            self.error(key, format!("unknown device {s:?}; expected \"cpu\", \"cuda\" or \"cuda:N\""));
+        let index = |n: &str| !n.is_empty() && n.len() < 10 && n.bytes().all(|b| b.is_ascii_digit());
+        let on_gpu =
+            s.strip_prefix(gpu).is_some_and(|rest| rest.is_empty() || rest.strip_prefix(':').is_some_and(index));
+        if !(s == "cpu" || on_gpu) {
+            self.error(key, format!("unknown {what} {s:?}; expected \"cpu\", \"{gpu}\" or \"{gpu}:N\""));
             return None;
         }
         Some(s)

@@ -111,6 +111,7 @@ fn transcoder_defaults() {
             secret_file: PathBuf::from("s.txt"),
             capacity: 1,
             x264_preset: "veryfast".to_string(),
+            video_decoder: "cpu".to_string(),
         })
     );
 }
@@ -815,6 +816,39 @@ fn x264_presets_are_checked() {
     for preset in lp_config::X264_PRESETS {
         assert!(parse(&format!("[orchestrator]\nx264_preset = \"{preset}\"\n")).is_ok());
     }
+}
+
+/// `video_decoder` (orchestrator, transcoder) and `ai_device` name the CPU or a GPU by index.
+#[test]
+fn decoders_and_devices_are_checked() {
+    let transcoder = "[transcoder]\norchestrator = \"https://o:1\"\nsecret_file = \"s\"\n";
+    let config =
+        parse(&format!("{transcoder}video_decoder = \"nvdec:1\"\n[orchestrator]\nvideo_decoder = \"nvdec\"\n"))
+            .unwrap();
+    assert_eq!(config.transcoder.as_ref().unwrap().video_decoder, "nvdec:1");
+    assert_eq!(config.orchestrator.as_ref().unwrap().video_decoder, "nvdec");
+    assert_eq!(parse(&config.to_toml()), Ok(config));
+    assert_eq!(parse("[orchestrator]\n").unwrap().orchestrator.unwrap().video_decoder, "cpu");
+    for bad in ["cuda", "nvdec:", "nvdec:x", "nvdec1", "nvdec:-1", "nvdec:99999999999", "NVDEC"] {
+        single_error(
+            parse(&format!("[orchestrator]\nvideo_decoder = \"{bad}\"\n")),
+            "orchestrator.video_decoder",
+            &format!("unknown video decoder \"{bad}\"; expected \"cpu\", \"nvdec\" or \"nvdec:N\""),
+        );
+    }
+    single_error(
+        parse(&format!("{transcoder}video_decoder = \"gpu\"\n")),
+        "transcoder.video_decoder",
+        "unknown video decoder",
+    );
+    for good in ["cpu", "cuda", "cuda:0", "cuda:7"] {
+        assert!(parse(&format!("[orchestrator]\nai_device = \"{good}\"\n")).is_ok(), "{good}");
+    }
+    single_error(
+        parse("[orchestrator]\nai_device = \"nvdec\"\n"),
+        "orchestrator.ai_device",
+        "unknown device \"nvdec\"; expected \"cpu\", \"cuda\" or \"cuda:N\"",
+    );
 }
 
 #[test]

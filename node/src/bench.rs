@@ -6,7 +6,7 @@
 //! duration (live mode: after a segment is done a stream waits out the rest of its duration),
 //! through livepeer_bench's ladder (720p 3000k, 480p 1600k, 360p 800k, 240p 250k). Ours is the
 //! orchestrator's own transcoder: its worker pool with the config's `capacity` local workers
-//! and `x264_preset`, so a segment's time includes any wait for a free worker, as a gateway would
+//! `x264_preset` and `video_decoder`, so a segment's time includes any wait for a free worker, as a gateway would
 //! see it. Per K it reports livepeer_bench's two figures, the real-time segments (done within
 //! their duration) and the real-time duration ratio (Σ transcode time / Σ source duration), with
 //! the mean and longest segment and the cores kept busy, and stops at the first K whose ratio is
@@ -16,7 +16,7 @@
 //!
 //! The result goes to `<data_dir>/bench.json` ([`Sizing`]); an orchestrator with
 //! `max_sessions = "auto"` and `transcode = true` takes its `max_streams` as its own part, and
-//! refuses to start on a result measured with another preset, capacity or core count
+//! refuses to start on a result measured with another preset, decoder, capacity or core count
 //! ([`Sizing::local_sessions`]; `node::prepare` has the other refusals). A remote transcoder
 //! (`livepeer bench -c` its own config, on its machine) reports the figure when it registers,
 //! and an orchestrator under "auto" counts that instead of the transcoder's capacity.
@@ -32,9 +32,9 @@ use anyhow::{Context as _, Result, bail, ensure};
 use bytes::Bytes;
 use clap::Args;
 use lp_actors::orchestrator::{SESSION_MAX_IN_FLIGHT, Submit, TranscodeJob, TranscoderPool, add_local_workers};
-use lp_config::{Config, OrchestratorConfig};
+use lp_config::{Config, OrchestratorConfig, TranscoderConfig};
 use lp_pipelines::bench::{LIVEPEER_BENCH_LADDER, cpu_seconds, ffmpeg_ladder_command, ladder, source_args};
-use lp_pipelines::{InputFormat, Profile, SourceInfo, TranscodeOptions};
+use lp_pipelines::{InputFormat, Profile, SourceInfo, VideoDecoder};
 use lp_wire::limits::MAX_MEASURED_SESSIONS;
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +50,9 @@ const SIZING_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The node's config: the x264_preset and capacity of its [orchestrator], or of its
-    /// [transcoder] when it has only that (without either, the defaults), and data_dir, where
-    /// the result goes.
+    /// The node's config: the x264_preset, video_decoder and capacity of its [orchestrator], or
+    /// of its [transcoder] when it has only that (without either, the defaults), and data_dir,
+    /// where the result goes.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// An MPEG-TS segment to send (every stream sends it over and over). Default: a generated
@@ -107,6 +107,10 @@ pub struct Sizing {
     /// The most streams ours carried at a ratio of at most [`RATIO_LIMIT`] (0: not one).
     pub max_streams: u32,
     pub x264_preset: String,
+    /// Where segments were decoded (`video_decoder`); results from before this field were
+    /// measured on the CPU.
+    #[serde(default = "cpu")]
+    pub video_decoder: String,
     /// The local workers (`capacity`).
     pub capacity: u32,
     /// The cores this machine has.
@@ -121,6 +125,28 @@ pub struct Sizing {
     pub livepeer: String,
 }
 
+fn cpu() -> String {
+    "cpu".into()
+}
+
+/// The settings of a transcoder that a `livepeer bench` figure holds for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    pub x264_preset: String,
+    pub video_decoder: String,
+    pub capacity: u32,
+}
+
+impl Setup {
+    pub fn of_orchestrator(o: &OrchestratorConfig) -> Setup {
+        Setup { x264_preset: o.x264_preset.clone(), video_decoder: o.video_decoder.clone(), capacity: o.capacity }
+    }
+
+    pub fn of_transcoder(t: &TranscoderConfig) -> Setup {
+        Setup { x264_preset: t.x264_preset.clone(), video_decoder: t.video_decoder.clone(), capacity: t.capacity }
+    }
+}
+
 /// What to run for a figure that is missing or stale.
 const RERUN: &str = "run `livepeer bench -c <this config>` on this machine (it writes it)";
 
@@ -129,7 +155,7 @@ impl Sizing {
     /// result in `data_dir` ([`Sizing::measured`]), which it needs.
     pub fn local_sessions(data_dir: &Path, o: &OrchestratorConfig) -> Result<u32, String> {
         let needs = "\"auto\" needs this machine's measured streams";
-        match Sizing::measured(data_dir, &o.x264_preset, o.capacity) {
+        match Sizing::measured(data_dir, &Setup::of_orchestrator(o)) {
             Ok(Some(n)) => Ok(n),
             Ok(None) => Err(format!("{needs} in {}: {RERUN}, or set a number", data_dir.join(SIZING_FILE).display())),
             Err(e) => Err(format!("{needs}: {e}, or set a number")),
@@ -137,9 +163,9 @@ impl Sizing {
     }
 
     /// The streams the result in `data_dir` found this machine carries, when it was measured
-    /// with `preset` and `capacity` on this machine's cores; `None` when there is no result, an
-    /// error saying why when the result is not for this config and machine.
-    pub fn measured(data_dir: &Path, preset: &str, capacity: u32) -> Result<Option<u32>, String> {
+    /// with `setup` on this machine's cores; `None` when there is no result, an error saying why
+    /// when the result is not for this config and machine.
+    pub fn measured(data_dir: &Path, setup: &Setup) -> Result<Option<u32>, String> {
         let path = data_dir.join(SIZING_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -150,10 +176,12 @@ impl Sizing {
             .map_err(|e| format!("{} is not a `livepeer bench` result ({e}): {RERUN}", path.display()))?;
         let mismatch = if sizing.version != SIZING_VERSION {
             Some(format!("layout version {}, this node reads {SIZING_VERSION}", sizing.version))
-        } else if sizing.x264_preset != preset {
-            Some(format!("x264_preset {:?}, this config has {preset:?}", sizing.x264_preset))
-        } else if sizing.capacity != capacity {
-            Some(format!("capacity {}, this config has {capacity}", sizing.capacity))
+        } else if sizing.x264_preset != setup.x264_preset {
+            Some(format!("x264_preset {:?}, this config has {:?}", sizing.x264_preset, setup.x264_preset))
+        } else if sizing.video_decoder != setup.video_decoder {
+            Some(format!("video_decoder {:?}, this config has {:?}", sizing.video_decoder, setup.video_decoder))
+        } else if sizing.capacity != setup.capacity {
+            Some(format!("capacity {}, this config has {}", sizing.capacity, setup.capacity))
         } else if sizing.cores != cores() {
             Some(format!("{} cores, this machine has {}", sizing.cores, cores()))
         } else {
@@ -230,6 +258,8 @@ struct Cli {
     profiles: Vec<Profile>,
     preset: String,
     fps: f64,
+    /// Decodes as ours does (`-hwaccel cuda` for NVDEC).
+    decoder: VideoDecoder,
     /// One output directory per stream.
     out: PathBuf,
 }
@@ -242,7 +272,8 @@ impl Side for Cli {
     fn transcode(&self, stream: u32, _seq: u32) -> Result<Duration> {
         let dir = self.out.join(stream.to_string());
         std::fs::create_dir_all(&dir)?;
-        let mut cmd = ffmpeg_ladder_command(&self.bin, &self.source, &dir, &self.profiles, &self.preset, self.fps);
+        let mut cmd =
+            ffmpeg_ladder_command(&self.bin, &self.source, &dir, &self.profiles, &self.preset, self.fps, self.decoder);
         let started = Instant::now();
         let out = cmd.output().with_context(|| format!("running {}", self.bin.display()))?;
         let took = started.elapsed();
@@ -357,13 +388,12 @@ fn run(args: BenchArgs) -> Result<()> {
         bail!("invalid configuration: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     };
     // A transcoder's config sizes that transcoder; any other, the orchestrator's own.
-    let (preset, capacity, whose) = match (&cfg.orchestrator, &cfg.transcoder) {
-        (None, Some(t)) => (t.x264_preset.clone(), t.capacity, "the transcoder"),
-        (o, _) => {
-            let o = o.clone().unwrap_or_default();
-            (o.x264_preset, o.capacity, "the orchestrator's transcoder")
-        }
+    let (setup, whose) = match (&cfg.orchestrator, &cfg.transcoder) {
+        (None, Some(t)) => (Setup::of_transcoder(t), "the transcoder"),
+        (o, _) => (Setup::of_orchestrator(&o.clone().unwrap_or_default()), "the orchestrator's transcoder"),
     };
+    let opts = crate::transcoder::options(&setup.x264_preset, &setup.video_decoder)?;
+    let (preset, capacity) = (setup.x264_preset.clone(), setup.capacity);
     let dir = tempfile::tempdir().context("making a temporary directory")?;
     let source = match &args.source {
         Some(path) => path.clone(),
@@ -403,6 +433,7 @@ fn run(args: BenchArgs) -> Result<()> {
                 profiles: profiles.clone(),
                 preset: preset.clone(),
                 fps: if info.fps > 0.0 { info.fps } else { 30.0 },
+                decoder: opts.decoder,
                 out: dir.path().join("baseline"),
             })
         }
@@ -411,14 +442,15 @@ fn run(args: BenchArgs) -> Result<()> {
 
     let cores = cores();
     println!(
-        "livepeer bench: {}x{} {:.0} fps, {:.1} s segment ({}) into {}, x264 {preset}; {} segments a stream, \
-         streams started {} ms apart, each sending one every {:.1} s; {cores} cores",
+        "livepeer bench: {}x{} {:.0} fps, {:.1} s segment ({}) into {}, x264 {preset}, decoded on {}; {} segments \
+         a stream, streams started {} ms apart, each sending one every {:.1} s; {cores} cores",
         info.width,
         info.height,
         info.fps,
         duration.as_secs_f64(),
         args.source.as_ref().map_or("generated".to_string(), |p| p.display().to_string()),
         names.join("/"),
+        opts.decoder,
         args.segments,
         STAGGER.as_millis(),
         duration.as_secs_f64(),
@@ -426,7 +458,6 @@ fn run(args: BenchArgs) -> Result<()> {
     let (rows, baseline) = actix::System::new().block_on(async {
         // The orchestrator's kind of pool, its queue sized for every stream of the sweep.
         let pool = TranscoderPool::new(args.max_streams as usize * SESSION_MAX_IN_FLIGHT).start();
-        let opts = TranscodeOptions { x264_preset: preset.clone(), ..Default::default() };
         add_local_workers(&pool, capacity, opts).await.context("starting the local workers")?;
         let ours = Ours { pool, data: data.clone(), profiles: Arc::new(profiles.clone()), capacity };
         let (segments, max) = (args.segments, args.max_streams);
@@ -454,6 +485,7 @@ fn run(args: BenchArgs) -> Result<()> {
         version: SIZING_VERSION,
         max_streams: max_streams(&rows),
         x264_preset: preset,
+        video_decoder: setup.video_decoder,
         capacity,
         cores,
         source: info,
@@ -521,6 +553,7 @@ mod tests {
             version: SIZING_VERSION,
             max_streams: 3,
             x264_preset: x264_preset.into(),
+            video_decoder: "cpu".into(),
             capacity,
             cores,
             source,
@@ -551,6 +584,8 @@ mod tests {
         assert_eq!(Sizing::local_sessions(dir.path(), &o), Ok(3));
         write(&sizing("ultrafast", 1, cores()));
         refused("x264_preset \"ultrafast\", this config has \"veryfast\"");
+        write(&Sizing { video_decoder: "nvdec:1".into(), ..sizing("veryfast", 1, cores()) });
+        refused("video_decoder \"nvdec:1\", this config has \"cpu\"");
         write(&sizing("veryfast", 2, cores()));
         refused("capacity 2, this config has 1");
         write(&sizing("veryfast", 1, cores() + 1));

@@ -21,7 +21,7 @@ use lp_actors::supervision::Policy;
 use lp_actors::supervision::Watchdog;
 use lp_chain::pm::{Price, Recipient, SenderLimits};
 use lp_config::{Config, MaxSessions};
-use lp_pipelines::{Profile, TranscodeOptions};
+use lp_pipelines::Profile;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -272,7 +272,8 @@ pub async fn start(cfg: &Config, roles: Roles, prepared: Prepared) -> Result<Run
         }
         let orch = OrchestratorHandle::start(settings, &watchdog);
         if o.transcode {
-            let opts = TranscodeOptions { x264_preset: o.x264_preset.clone(), ..Default::default() };
+            let opts =
+                crate::transcoder::options(&o.x264_preset, &o.video_decoder).context("orchestrator.video_decoder")?;
             orch.add_local_workers(o.capacity, opts).await?;
         }
         if let Some((models, capacities)) = models {

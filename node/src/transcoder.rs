@@ -18,11 +18,11 @@ use lp_actors::orchestrator::{SESSION_MAX_IN_FLIGHT, TranscoderPool, add_local_w
 use lp_actors::supervision::{Policy, Watchdog};
 use lp_actors::worker::{Connection, Health, LinkSettings, WorkerFrame};
 use lp_config::TranscoderConfig;
-use lp_pipelines::TranscodeOptions;
+use lp_pipelines::{TranscodeOptions, VideoDecoder};
 use lp_wire::limits::MAX_FRAME_BYTES;
 use tracing::{info, warn};
 
-use crate::bench::Sizing;
+use crate::bench::{Setup, Sizing};
 use crate::client::{describe_send_error, http_client};
 
 /// Start local workers (their pool under `watchdog`) and serve the orchestrator until refused,
@@ -37,7 +37,7 @@ pub async fn run(
     // The orchestrator sends at most `capacity` jobs at once; the queue only absorbs a burst.
     let pool = TranscoderPool::new(cfg.capacity as usize * SESSION_MAX_IN_FLIGHT);
     let pool = watchdog.start("transcoder_pool", Policy::Permanent, pool);
-    let opts = TranscodeOptions { x264_preset: cfg.x264_preset.clone(), ..Default::default() };
+    let opts = options(&cfg.x264_preset, &cfg.video_decoder).context("transcoder.video_decoder")?;
     add_local_workers(&pool, cfg.capacity, opts).await?;
     let url = ws_url(&cfg.orchestrator)?;
     let base = cfg.orchestrator.trim_end_matches('/').to_string();
@@ -54,7 +54,7 @@ pub fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig, with_orchestra
         info!(target: "lp::transcoder", "not reporting a `livepeer bench` figure: this config's bench sizes its [orchestrator]");
         return None;
     }
-    match Sizing::measured(data_dir, &cfg.x264_preset, cfg.capacity) {
+    match Sizing::measured(data_dir, &Setup::of_transcoder(cfg)) {
         Ok(Some(0)) => {
             warn!(target: "lp::transcoder", "`livepeer bench` found this machine carries no stream of its ladder in real time: an orchestrator under max_sessions = \"auto\" counts it for no session (a faster x264_preset would help)");
             Some(0)
@@ -72,6 +72,17 @@ pub fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig, with_orchestra
             None
         }
     }
+}
+
+/// The local transcoder's settings from the config's keys; the decoder's device (a GPU) is
+/// opened here, so that a missing one stops the start with the reason.
+pub fn options(x264_preset: &str, video_decoder: &str) -> Result<TranscodeOptions> {
+    let decoder: VideoDecoder = video_decoder.parse().map_err(anyhow::Error::msg)?;
+    decoder.open().map_err(anyhow::Error::msg)?;
+    if decoder != VideoDecoder::Cpu {
+        info!(target: "lp::transcoder", %decoder, "segments are decoded on the GPU");
+    }
+    Ok(TranscodeOptions { x264_preset: x264_preset.to_string(), decoder, ..Default::default() })
 }
 
 pub(crate) fn ws_url(orchestrator: &str) -> Result<String> {

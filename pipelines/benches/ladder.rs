@@ -16,7 +16,9 @@
 //! Environment: `LADDER_RUNS` (default 7) timed runs of each after one warm-up; `LADDER_CASES`
 //! a comma list of `1080p-veryfast,1080p-ultrafast,1080p-medium,720p-veryfast` (default all);
 //! `LADDER_INPUT` an MPEG-TS file to use as the 1080p source; `LADDER_FFMPEG9` another path for
-//! the newest CLI (a missing one is skipped with a note). Asserts that every rendition of ours
+//! the newest CLI (a missing one is skipped with a note); `LADDER_DECODER=nvdec` (or `nvdec:N`)
+//! decodes on an NVIDIA GPU, ours through NVDEC and the CLIs with `-hwaccel cuda`, the rest on
+//! the CPU as before. Asserts that every rendition of ours
 //! decodes with the source's 60 frames at its size.
 //!
 //! Ours runs with the node's allocator, jemalloc, which FFmpeg's and x264's buffers come from
@@ -28,7 +30,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use lp_pipelines::bench::{self, LIVEPEER_BENCH_LADDER as LADDER, cpu_seconds};
-use lp_pipelines::{InputFormat, TranscodeOptions, transcode};
+use lp_pipelines::{InputFormat, TranscodeOptions, VideoDecoder, transcode};
 
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
@@ -96,6 +98,13 @@ impl Side {
     }
 }
 
+/// `LADDER_DECODER`, default the CPU.
+fn decoder() -> VideoDecoder {
+    let decoder = std::env::var("LADDER_DECODER").map_or(VideoDecoder::Cpu, |s| s.parse().expect("LADDER_DECODER"));
+    decoder.open().expect("LADDER_DECODER's device");
+    decoder
+}
+
 fn ffmpeg9() -> Option<PathBuf> {
     let path = std::env::var_os("LADDER_FFMPEG9")
         .map(PathBuf::from)
@@ -114,7 +123,8 @@ fn ffmpeg9() -> Option<PathBuf> {
 fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str, runs: usize, ffmpeg9: Option<&Path>) {
     let data = std::fs::read(source).unwrap();
     let profiles = bench::ladder(ladder);
-    let opts = TranscodeOptions { x264_preset: preset.to_string(), ..TranscodeOptions::default() };
+    let decoder = decoder();
+    let opts = TranscodeOptions { x264_preset: preset.to_string(), decoder, ..TranscodeOptions::default() };
     let case_dir = dir.join(case);
     let mut sides = vec![Side::new("ours", &case_dir), Side::new("ffmpeg 5.1", &case_dir)];
     let mut bins: Vec<Option<PathBuf>> = vec![None, Some(PathBuf::from("ffmpeg"))];
@@ -133,7 +143,9 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
                     std::fs::write(side.out.join(format!("{}.ts", r.name)), &r.data).unwrap();
                 }
             }
-            Some(bin) => run(&mut bench::ffmpeg_ladder_command(bin, source, &side.out, &profiles, preset, 30.0)),
+            Some(bin) => {
+                run(&mut bench::ffmpeg_ladder_command(bin, source, &side.out, &profiles, preset, 30.0, decoder))
+            }
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let (own2, children2) = cpu_seconds();
@@ -158,7 +170,7 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
     }
     let ours_median = stats(&sides[0].ms).median;
     println!(
-        "\n{case}: {} -> {} ({preset}, {runs} runs each)",
+        "\n{case}: {} -> {} ({preset}, decoded on {decoder}, {runs} runs each)",
         source.file_name().unwrap().to_string_lossy(),
         ladder.iter().map(|r| r.0).collect::<Vec<_>>().join("/")
     );
@@ -194,7 +206,8 @@ fn run_case(dir: &Path, case: &str, source: &Path, ladder: &[Rung], preset: &str
     }
     println!(
         "{}",
-        serde_json::json!({"bench": "ladder", "case": case, "preset": preset, "runs": runs, "sides": json_sides})
+        serde_json::json!({"bench": "ladder", "case": case, "preset": preset, "decoder": decoder.to_string(),
+            "runs": runs, "sides": json_sides})
     );
 }
 

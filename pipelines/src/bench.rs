@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{H264Profile, Profile};
+use crate::{H264Profile, Profile, VideoDecoder};
 
 /// livepeer_bench's `transcodingOptions.json`: (name, width, height, kbps).
 pub const LIVEPEER_BENCH_LADDER: [(&str, u32, u32, u32); 4] =
@@ -58,7 +58,9 @@ pub fn source_args(out: &Path, (w, h): (u32, u32), mbps: u32, secs: u32) -> Vec<
 /// transcode does, but for the scaling: `split` into a bilinear `scale` from the source per
 /// rendition (ours cascades, see `transcode::scaled_from`), libx264 at `preset` with the
 /// profile's bitrate as `b = minrate = maxrate = bufsize`, its GOP in frames of `fps` (the
-/// source's rate), its H.264 profile, the audio copied, each into `out_dir/<name>.ts`.
+/// source's rate), its H.264 profile, the audio copied, each into `out_dir/<name>.ts`. With
+/// [`VideoDecoder::Nvdec`] the CLI decodes with `-hwaccel cuda` into system memory, as ours
+/// does.
 pub fn ffmpeg_ladder_command(
     bin: &Path,
     input: &Path,
@@ -66,6 +68,7 @@ pub fn ffmpeg_ladder_command(
     profiles: &[Profile],
     preset: &str,
     fps: f64,
+    decoder: VideoDecoder,
 ) -> Command {
     let mut graph = format!("[0:v]split={}", profiles.len());
     for i in 0..profiles.len() {
@@ -75,9 +78,11 @@ pub fn ffmpeg_ladder_command(
         graph.push_str(&format!(";[s{i}]scale={}:{}:flags=bilinear[o{i}]", p.width, p.height));
     }
     let mut cmd = Command::new(bin);
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
-        .arg(input)
-        .args(["-filter_complex", &graph]);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]);
+    if let VideoDecoder::Nvdec { gpu } = decoder {
+        cmd.args(["-hwaccel", "cuda", "-hwaccel_device", &gpu.to_string()]);
+    }
+    cmd.arg("-i").arg(input).args(["-filter_complex", &graph]);
     for (i, p) in profiles.iter().enumerate() {
         let b = format!("{}k", p.bitrate / 1000);
         cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a?", "-c:v", "libx264", "-preset", preset]);

@@ -424,6 +424,105 @@ pub(crate) fn packet_from(data: &[u8]) -> Option<AVPacket> {
     Some(pkt)
 }
 
+/// A CUDA device opened for NVDEC decoding (an `AVHWDeviceContext` of type CUDA, holding its
+/// CUDA context). One per GPU per process: decoders take a new reference each.
+pub(crate) struct CudaDevice(NonNull<ffi::AVBufferRef>);
+
+// SAFETY: the buffer is reference-counted with atomics and the device context is not written
+// after av_hwdevice_ctx_create returns; FFmpeg shares one across decoders on several threads.
+unsafe impl Send for CudaDevice {}
+// SAFETY: as above; `&CudaDevice` only hands out new references (av_buffer_ref).
+unsafe impl Sync for CudaDevice {}
+
+impl CudaDevice {
+    /// Opens CUDA device `gpu` (FFmpeg loads the driver, libcuda.so.1, at run time). Answers the
+    /// FFmpeg error code when there is no such device or no driver.
+    pub(crate) fn open(gpu: u32) -> Result<CudaDevice, c_int> {
+        // Digits only, so there is no NUL to refuse.
+        let name = std::ffi::CString::new(gpu.to_string()).unwrap_or_default();
+        let mut buf: *mut ffi::AVBufferRef = ptr::null_mut();
+        // SAFETY: `buf` is a valid out-pointer; the device name is a NUL-terminated string that
+        // outlives the call; no options dictionary.
+        let ret = unsafe {
+            ffi::av_hwdevice_ctx_create(
+                &mut buf,
+                ffi::AVHWDeviceType_AV_HWDEVICE_TYPE_CUDA,
+                name.as_ptr(),
+                ptr::null_mut(),
+                0,
+            )
+        };
+        match NonNull::new(buf) {
+            Some(buf) if ret >= 0 => Ok(CudaDevice(buf)),
+            _ => Err(if ret < 0 { ret } else { ffi::AVERROR_UNKNOWN }),
+        }
+    }
+}
+
+impl Drop for CudaDevice {
+    fn drop(&mut self) {
+        let mut buf = self.0.as_ptr();
+        // SAFETY: our own reference, given up once.
+        unsafe { ffi::av_buffer_unref(&mut buf) };
+    }
+}
+
+/// Makes `dec` (not opened yet) decode on `device` through NVDEC: frames come out in GPU memory
+/// (`AV_PIX_FMT_CUDA`, see [`to_system_memory`]). A stream NVDEC cannot decode (a profile or
+/// chroma format it lacks) is decoded in software instead, as FFmpeg's hwaccel does when the
+/// hardware format is not offered.
+pub(crate) fn decode_on(dec: &mut AVCodecContext, device: &CudaDevice) {
+    // SAFETY: `dec` is a valid, not yet opened codec context we borrow exclusively; it takes
+    // ownership of the new reference (freed by avcodec_free_context). `pick_cuda` has the
+    // signature get_format expects and never unwinds.
+    unsafe {
+        let raw = dec.as_mut_ptr();
+        (*raw).hw_device_ctx = ffi::av_buffer_ref(device.0.as_ptr());
+        (*raw).get_format = Some(pick_cuda);
+    }
+}
+
+unsafe extern "C" fn pick_cuda(
+    _ctx: *mut ffi::AVCodecContext,
+    formats: *const ffi::AVPixelFormat,
+) -> ffi::AVPixelFormat {
+    let mut first_software = ffi::AVPixelFormat_AV_PIX_FMT_NONE;
+    let mut p = formats;
+    // SAFETY: FFmpeg hands a list terminated by AV_PIX_FMT_NONE; av_pix_fmt_desc_get accepts any
+    // format and answers NULL for unknown ones.
+    unsafe {
+        while *p != ffi::AVPixelFormat_AV_PIX_FMT_NONE {
+            if *p == ffi::AVPixelFormat_AV_PIX_FMT_CUDA {
+                return *p;
+            }
+            let desc = ffi::av_pix_fmt_desc_get(*p);
+            let hw = !desc.is_null() && (*desc).flags & ffi::AV_PIX_FMT_FLAG_HWACCEL as u64 != 0;
+            if !hw && first_software == ffi::AVPixelFormat_AV_PIX_FMT_NONE {
+                first_software = *p;
+            }
+            p = p.add(1);
+        }
+    }
+    first_software
+}
+
+/// A frame decoded into GPU memory, copied into system memory (NV12 for 8-bit 4:2:0) with its
+/// timestamps and picture properties; any other frame as it is.
+pub(crate) fn to_system_memory(frame: AVFrame) -> Result<AVFrame, c_int> {
+    if frame.format != ffi::AVPixelFormat_AV_PIX_FMT_CUDA {
+        return Ok(frame);
+    }
+    let mut out = AVFrame::new();
+    // SAFETY: `frame` is a valid hardware frame (its hw_frames_ctx set by the decoder) and `out`
+    // a blank frame: av_hwframe_transfer_data allocates it in the frames context's software
+    // format and copies the pixels; av_frame_copy_props copies timestamps and properties.
+    let ret = unsafe {
+        let ret = ffi::av_hwframe_transfer_data(out.as_mut_ptr(), frame.as_ptr(), 0);
+        if ret < 0 { ret } else { ffi::av_frame_copy_props(out.as_mut_ptr(), frame.as_ptr()) }
+    };
+    if ret < 0 { Err(ret) } else { Ok(out) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,10 @@
 //! # How a transcode works
 //!
 //! The calling thread demuxes the input from memory (custom AVIOContext, no temp files) and
-//! decodes the video once, with FFmpeg frame threading. An MPEG-TS segment's frame rate, picture
-//! size and AAC parameters are read from its packets, so no frame is decoded before the work
-//! starts (FFmpeg's stream-info pass decodes one to seven on one thread). Each decoded frame is
+//! decodes the video once, with FFmpeg frame threading, or on an NVIDIA GPU's NVDEC
+//! ([`VideoDecoder::Nvdec`]; frames are copied back into system memory). An MPEG-TS segment's
+//! frame rate, picture size and AAC parameters are read from its packets, so no frame is
+//! decoded before the work starts (FFmpeg's stream-info pass decodes one to seven on one thread). Each decoded frame is
 //! shared by reference (no pixel copy) through a bounded channel with one worker thread per
 //! rendition. A worker converts the frame rate when the profile asks for one that differs from
 //! the source (frames are dropped or repeated by timestamp, like FFmpeg's `fps` filter, so the
@@ -67,6 +68,6 @@ pub use profile::{
 };
 pub use segmenter::{AacConfig, CutSegment, Segmenter, SegmenterSettings};
 pub use transcode::{
-    InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, probe, remux_to_mpegts, transcode,
-    transcode_until,
+    InputFormat, Rendition, SourceInfo, TranscodeOptions, TranscodeOutput, VideoDecoder, probe, remux_to_mpegts,
+    transcode, transcode_until,
 };

@@ -8,6 +8,7 @@
 //! [`scaled_from`]). Audio packets are copied into every rendition.
 
 use std::ffi::{CStr, CString};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Instant;
 
@@ -96,7 +97,7 @@ pub struct SourceInfo {
     pub codecs: Option<String>,
 }
 
-/// Encoder settings that are not part of a [`Profile`].
+/// Settings that are not part of a [`Profile`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranscodeOptions {
     /// libx264 preset (`ultrafast` ... `veryslow`); default `veryfast`.
@@ -104,11 +105,83 @@ pub struct TranscodeOptions {
     /// CPU cores this transcode may use; 0 = all available. Decoder and encoder threads are
     /// derived from it (1 = everything single-threaded per stage).
     pub threads: usize,
+    /// Where the source is decoded; default the CPU.
+    pub decoder: VideoDecoder,
 }
 
 impl Default for TranscodeOptions {
     fn default() -> Self {
-        Self { x264_preset: "veryfast".to_string(), threads: 0 }
+        Self { x264_preset: "veryfast".to_string(), threads: 0, decoder: VideoDecoder::Cpu }
+    }
+}
+
+/// Where a transcode decodes its source. Scaling and encoding (libx264) stay on the CPU either
+/// way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoDecoder {
+    /// FFmpeg's software decoder, frame-threaded.
+    #[default]
+    Cpu,
+    /// NVDEC on NVIDIA GPU `gpu` (FFmpeg's CUDA hwaccel); each decoded frame is copied into
+    /// system memory for the scalers. A stream NVDEC cannot take (4:4:4 or 4:2:2 H.264, for one)
+    /// is decoded on the CPU.
+    Nvdec { gpu: u32 },
+}
+
+impl std::str::FromStr for VideoDecoder {
+    type Err = String;
+
+    /// `cpu`, `nvdec` (GPU 0) or `nvdec:N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(VideoDecoder::Cpu),
+            "nvdec" => Ok(VideoDecoder::Nvdec { gpu: 0 }),
+            _ => s
+                .strip_prefix("nvdec:")
+                .filter(|n| !n.starts_with('+'))
+                .and_then(|n| n.parse().ok())
+                .map(|gpu| VideoDecoder::Nvdec { gpu })
+                .ok_or_else(|| format!("unknown video decoder {s:?}: expected \"cpu\", \"nvdec\" or \"nvdec:N\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for VideoDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VideoDecoder::Cpu => f.write_str("cpu"),
+            VideoDecoder::Nvdec { gpu } => write!(f, "nvdec:{gpu}"),
+        }
+    }
+}
+
+impl VideoDecoder {
+    /// Opens the device this decoder needs, once per process (a CUDA context takes a while to
+    /// make; every later transcode shares it). A node calls it at start so that a missing GPU or
+    /// driver stops the start with the reason instead of failing every segment.
+    pub fn open(self) -> Result<(), String> {
+        self.device().map(drop)
+    }
+
+    fn device(self) -> Result<Option<Arc<ff::CudaDevice>>, String> {
+        let VideoDecoder::Nvdec { gpu } = self else {
+            return Ok(None);
+        };
+        static DEVICES: Mutex<Vec<(u32, Arc<ff::CudaDevice>)>> = Mutex::new(Vec::new());
+        let mut devices = DEVICES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, d)) = devices.iter().find(|(g, _)| *g == gpu) {
+            return Ok(Some(d.clone()));
+        }
+        ff::init_logging();
+        let device = ff::CudaDevice::open(gpu).map(Arc::new).map_err(|e| {
+            format!(
+                "NVDEC: FFmpeg cannot open CUDA device {gpu} ({}); it needs an NVIDIA GPU with that \
+                 index and its driver's libcuda.so.1 and libnvcuvid.so.1",
+                ff::err_str(e)
+            )
+        })?;
+        devices.push((gpu, device.clone()));
+        Ok(Some(device))
     }
 }
 
@@ -203,7 +276,7 @@ fn access_unit_size(access_unit: &[u8]) -> Option<(u32, u32)> {
 /// [`probe`] with FFmpeg's demuxer and its stream-info pass.
 fn probe_full(data: &[u8], format: InputFormat) -> Result<SourceInfo, TranscodeError> {
     let mut src = Source::open(data, format, None)?;
-    let mut dec = src.open_decoder("1")?;
+    let mut dec = src.open_decoder("1", None)?;
     let mut stats = DecodeStats::default();
     let mut first: Option<(u32, u32)> = None;
     let mut avc = src.avc_from_extradata();
@@ -382,7 +455,9 @@ pub fn transcode_until(
     validate_profiles(profiles).map_err(|e| TranscodeError::InvalidProfile(e.to_string()))?;
     let mut src = Source::open_for_transcode(data, format)?;
     let plan = ThreadPlan::new(opts.threads, profiles, src.fps, src.size);
-    let mut dec = src.open_decoder(plan.decoder)?;
+    let device = opts.decoder.device().map_err(TranscodeError::Ffmpeg)?;
+    // On a GPU the decoder's threads would only hold more frames in GPU memory.
+    let mut dec = src.open_decoder(if device.is_some() { "1" } else { plan.decoder }, device.as_deref())?;
     let audio = src.audio_copy.as_ref().map(|a| (a.index, a.time_base));
 
     thread::scope(|scope| {
@@ -482,6 +557,9 @@ pub fn transcode_until(
         }
         if late {
             return Err(TranscodeError::DeadlinePassed { frames: track.count });
+        }
+        if let Some(e) = stats.device {
+            return Err(TranscodeError::Ffmpeg(e));
         }
         if track.count == 0 {
             return Err(src.no_frames_error(&stats));
@@ -876,7 +954,8 @@ impl Source {
         self.fps.map(|q| rescale(1, AVRational { num: q.den, den: q.num }, self.video_tb)).unwrap_or(0)
     }
 
-    fn open_decoder(&self, threads: &str) -> Result<AVCodecContext, TranscodeError> {
+    /// The video decoder, with `threads` (FFmpeg's option), on `device` when given (NVDEC).
+    fn open_decoder(&self, threads: &str, device: Option<&ff::CudaDevice>) -> Result<AVCodecContext, TranscodeError> {
         let streams = self.ictx.streams();
         let st = streams.get(self.video).ok_or_else(|| TranscodeError::Ffmpeg("video stream vanished".into()))?;
         let par = st.codecpar();
@@ -884,6 +963,9 @@ impl Source {
             .ok_or_else(|| invalid(format!("no decoder for the video codec {:?}", self.codec_name)))?;
         let mut dec = AVCodecContext::new(&codec);
         dec.apply_codecpar(&par).map_err(|e| TranscodeError::Ffmpeg(format!("decoder parameters: {e}")))?;
+        if let Some(device) = device {
+            ff::decode_on(&mut dec, device);
+        }
         let tb = CString::new(format!("{}/{}", st.time_base.num, st.time_base.den))
             .map_err(|e| TranscodeError::Ffmpeg(e.to_string()))?;
         let threads = CString::new(threads).map_err(|e| TranscodeError::Ffmpeg(e.to_string()))?;
@@ -930,6 +1012,9 @@ fn rsmpeg_err(e: &RsmpegError) -> String {
 struct DecodeStats {
     errors: u64,
     last: Option<String>,
+    /// A decoded frame that could not be copied out of GPU memory: the device's failure, not the
+    /// input's.
+    device: Option<String>,
 }
 
 impl DecodeStats {
@@ -969,10 +1054,15 @@ fn drain_frames(dec: &mut AVCodecContext, stats: &mut DecodeStats, sink: &mut dy
     let mut n = 0;
     let mut errors = 0;
     loop {
-        match dec.receive_frame() {
-            Ok(f) => {
+        match dec.receive_frame().map(ff::to_system_memory) {
+            Ok(Ok(f)) => {
                 n += 1;
                 sink(f);
+            }
+            Ok(Err(code)) => {
+                stats
+                    .device
+                    .get_or_insert_with(|| format!("NVDEC: cannot copy a frame out of the GPU: {}", ff::err_str(code)));
             }
             Err(RsmpegError::DecoderDrainError | RsmpegError::DecoderFlushedError) => break,
             Err(e) => {
@@ -1748,7 +1838,7 @@ mod probe_tests {
             audio,
             src.audio_codec
         );
-        let mut dec = src.open_decoder("auto").unwrap();
+        let mut dec = src.open_decoder("auto", None).unwrap();
         let (mut packets, mut frames, mut stats) = (Vec::new(), Vec::new(), DecodeStats::default());
         while let Ok(Some(p)) = src.ictx.read_packet() {
             let mut bytes = std::hash::DefaultHasher::new();

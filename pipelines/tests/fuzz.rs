@@ -116,7 +116,7 @@ fn seed(i: usize) -> (&'static [u8], InputFormat) {
 }
 
 fn fast() -> TranscodeOptions {
-    TranscodeOptions { x264_preset: "ultrafast".into(), threads: 1 }
+    TranscodeOptions { x264_preset: "ultrafast".into(), threads: 1, ..Default::default() }
 }
 
 fn tiny_profile() -> Profile {
@@ -413,7 +413,7 @@ fn any_preset_and_thread_count_is_an_answer() {
     fuzzing::run("options", 16, (preset, threads), |(x264_preset, threads)| {
         let (data, format) = seed(2);
         fuzzing::keep_input("options", format!("{x264_preset:?} {threads}").as_bytes());
-        let opts = TranscodeOptions { x264_preset, threads };
+        let opts = TranscodeOptions { x264_preset, threads, ..Default::default() };
         let out = transcode(data, format, &[tiny_profile()], &opts);
         no_panic_behind(&out)?;
         Ok(())

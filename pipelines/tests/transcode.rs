@@ -2,7 +2,8 @@
 
 use lp_pipelines::bench::quality;
 use lp_pipelines::{
-    H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, preset, probe, transcode, transcode_until,
+    H264Profile, InputFormat, Profile, TranscodeError, TranscodeOptions, VideoDecoder, preset, probe, transcode,
+    transcode_until,
 };
 use lp_testkit::media::{
     ffmpeg, ffprobe, ffprobe_keyframes, make_segment, one_frame_with_audio, segment_with_jumps, write,
@@ -96,6 +97,63 @@ fn renditions_scaled_from_a_larger_one_are_as_good_as_from_the_source() {
     }
 }
 
+/// `VideoDecoder::Nvdec`. On a machine with an NVIDIA GPU, the renditions are as close to the
+/// source as the CPU decoder's (H.264 decodes to the same pictures; only the scaler reads them
+/// as NV12), and a stream NVDEC lacks (4:4:4) is decoded on the CPU. On a machine without one,
+/// opening the decoder says what is missing, and a transcode with it fails with that reason as a
+/// retryable error (another node may have the GPU), never as invalid input.
+#[test]
+fn nvdec_transcodes_as_the_cpu_does_or_says_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_segment(dir.path(), "in.ts", 1280, 720, 30, 1, true);
+    let data = std::fs::read(&input).unwrap();
+    let ladder =
+        [custom("r360", 640, 360, 0, 1000, H264Profile::High), custom("r240", 426, 240, 0, 1000, H264Profile::High)];
+    let nvdec = TranscodeOptions { decoder: VideoDecoder::Nvdec { gpu: 0 }, ..fast() };
+    match nvdec.decoder.open() {
+        Err(e) => {
+            assert!(e.contains("CUDA device 0") && e.contains("libcuda.so.1"), "{e}");
+            let err = transcode(&data, InputFormat::MpegTs, &ladder, &nvdec).unwrap_err();
+            assert!(err.is_retryable() && err.to_string().contains(&e), "{err}");
+        }
+        Ok(()) => {
+            let cpu = transcode(&data, InputFormat::MpegTs, &ladder, &fast()).unwrap();
+            let gpu = transcode(&data, InputFormat::MpegTs, &ladder, &nvdec).unwrap();
+            assert_eq!(gpu.decoded_frames, 30);
+            for (g, c) in gpu.renditions.iter().zip(&cpu.renditions) {
+                let size = (g.width, g.height);
+                assert_eq!((size, g.frames), ((c.width, c.height), c.frames), "{}", g.name);
+                let g_path = write(dir.path(), &format!("{}-nvdec.ts", g.name), &g.data);
+                let c_path = write(dir.path(), &format!("{}-cpu.ts", c.name), &c.data);
+                assert_eq!(ffprobe(&g_path).video().frames, 30, "{}", g.name);
+                let (on_gpu, on_cpu) = (quality(&input, &g_path, size).0, quality(&input, &c_path, size).0);
+                assert!((on_gpu - on_cpu).abs() < 0.001, "{}: SSIM {on_gpu} from NVDEC, {on_cpu} from the CPU", g.name);
+            }
+            let yuv444 = dir.path().join("444.ts");
+            let arg = yuv444.to_str().unwrap();
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30",
+                "-t",
+                "1",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv444p",
+                "-f",
+                "mpegts",
+                arg,
+            ]);
+            let out = transcode(&std::fs::read(&yuv444).unwrap(), InputFormat::MpegTs, &ladder[1..], &nvdec).unwrap();
+            assert_eq!((out.decoded_frames, out.renditions[0].frames), (30, 30));
+        }
+    }
+    let e = VideoDecoder::Nvdec { gpu: 63 }.open().unwrap_err();
+    assert!(e.contains("CUDA device 63"), "{e}");
+}
+
 #[test]
 fn fps_60_to_30_halves_frames() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,7 +223,7 @@ fn gop_and_constrained_high() {
         custom("base", 256, 144, 0, 1000, H264Profile::Baseline),
         custom("main", 256, 144, 0, 0, H264Profile::Main),
     ];
-    let opts = TranscodeOptions { x264_preset: "veryfast".into(), threads: 1 };
+    let opts = TranscodeOptions { x264_preset: "veryfast".into(), threads: 1, ..Default::default() };
     let out = transcode(&data, InputFormat::MpegTs, &profiles, &opts).unwrap();
     let paths: Vec<_> = out.renditions.iter().map(|r| write(dir.path(), &format!("{}.ts", r.name), &r.data)).collect();
     let ch = ffprobe(&paths[0]);
