@@ -131,7 +131,7 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     assert!(output.contains("anvil_mine"), "the shortcuts are said: {output}");
     assert_eq!(summary["segments_transcoded"], 5, "{summary}");
     assert_eq!(summary["network"], "devnet", "{summary}");
-    // The on-chain orchestrator serves the free AI models too, and `--serve` says how to ask.
+    // The on-chain orchestrator serves the AI models too, priced, and `--serve` says how to ask.
     assert_eq!(summary["ai"]["llm_answer"], "one two three four", "{summary}");
     assert!(output.contains("AI requests (the demo's models"), "{output}");
     // `--serve` says where to publish over RTMP (and that address takes connections) and where
@@ -146,6 +146,10 @@ fn the_devnet_demo_pays_with_tickets_redeems_the_winners_and_serves_until_stoppe
     let sent = summary["tickets_sent"].as_u64().unwrap();
     let winning = summary["winning_tickets"].as_u64().unwrap();
     assert!(sent >= 5 && winning <= sent, "{summary}");
+    // The AI requests were paid up front, each by its own ticket sender (no credit yet): the
+    // upscale's fee just under 2 tickets' EV is 2 tickets, the chat's exactly 1 EV is 1. The
+    // orchestrator took them (`tickets_received` below counts them).
+    assert_eq!(summary["ai_tickets_sent"].as_u64(), Some(3), "{summary}");
     assert_eq!(summary["tickets_received"].as_u64(), Some(sent), "{summary}");
     assert_eq!(summary["tickets_redeemed"].as_u64(), Some(winning), "{summary}");
     let face = wei(&summary["ticket_face_value_wei"]);

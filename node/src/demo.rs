@@ -219,7 +219,7 @@ async fn run_ai(args: &DemoArgs, gateway: &str, segments: &[PathBuf]) -> Result<
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
         .arg(segments.first().context("no segment")?)
-        .args(["-frames:v", "1", "-vf", "scale=320:-2"])
+        .args(["-frames:v", "1", "-vf", &format!("scale={}:-2", ai::FRAME_WIDTH)])
         .arg(&frame)
         .status()
         .context("running ffmpeg")?;

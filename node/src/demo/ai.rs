@@ -1,13 +1,14 @@
 //! The demo's AI requests: the orchestrator serves two small models that `make setup` makes
-//! (`build/models`: a ×2 upscaler and a tiny chat model, both free), and after the stream the
-//! demo sends one `upscale` and one `llm` request through the gateway, as a client would.
+//! (`build/models`: a ×2 upscaler and a tiny chat model; free offchain, priced on the devnet,
+//! [`priced`]), and after the stream the demo sends one `upscale` and one `llm` request through
+//! the gateway, as a client would.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine;
-use lp_config::ModelConfig;
+use lp_config::{ModelConfig, Wei};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -15,6 +16,14 @@ pub const UPSCALE_MODEL: &str = "demo-upscale-x2";
 pub const LLM_MODEL: &str = "demo-tiny-llm";
 const UPSCALE_FILE: &str = "upscale_x2_blur.onnx";
 const LLM_DIR: &str = "tiny-llm";
+/// The upscaled frame's width (its height keeps the stream's aspect: 320x180).
+pub const FRAME_WIDTH: u32 = 320;
+const FRAME_PIXELS: u64 = 320 * 180;
+/// The chat's `max_tokens`, which it pays for up front.
+const LLM_MAX_TOKENS: u64 = 64;
+/// On the devnet, the upscale costs this many tickets' expected value, and the chat this many.
+pub const UPSCALE_EVS: u64 = 2;
+pub const LLM_EVS: u64 = 1;
 /// What `make setup` installs, when no ORT_DYLIB_PATH says otherwise.
 const SETUP_RUNTIME: &str = "build/onnxruntime/libonnxruntime.so";
 
@@ -32,6 +41,22 @@ pub fn models(dir: &Path) -> Option<(Option<PathBuf>, Vec<ModelConfig>)> {
     let upscale = ModelConfig { warm: true, path: Some(upscale), ..ModelConfig::new("upscale", UPSCALE_MODEL) };
     let llm = ModelConfig { warm: true, path: Some(llm), ..ModelConfig::new("llm", LLM_MODEL) };
     Some((runtime, vec![upscale, llm]))
+}
+
+/// `models` priced so that the demo's upscale costs [`UPSCALE_EVS`] tickets of `ticket_ev` and
+/// its chat [`LLM_EVS`] (in wei per input pixel and per token of `max_tokens`), as the gateway
+/// pays them up front.
+pub fn priced(models: Vec<ModelConfig>, ticket_ev: u64) -> Vec<ModelConfig> {
+    models
+        .into_iter()
+        .map(|m| {
+            let price = match m.model_id.as_str() {
+                UPSCALE_MODEL => UPSCALE_EVS * ticket_ev / FRAME_PIXELS,
+                _ => LLM_EVS * ticket_ev / LLM_MAX_TOKENS,
+            };
+            ModelConfig { price_per_unit: Wei::from(price), ..m }
+        })
+        .collect()
 }
 
 /// The AI requests of the run, in `summary.json`.
@@ -97,6 +122,7 @@ pub async fn run(gateway: &str, frame: &[u8], out: &Path) -> Result<AiSummary> {
         "model": LLM_MODEL,
         "messages": [{"role": "system", "content": "count to four"}, {"role": "user", "content": prompt}],
         "temperature": 0,
+        "max_tokens": LLM_MAX_TOKENS,
     });
     let started = Instant::now();
     let answer = post(&client, &format!("{gateway}/llm"), "application/json", serde_json::to_vec(&chat)?).await?;

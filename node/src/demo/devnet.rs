@@ -76,6 +76,9 @@ pub struct Payments {
     pub ticket_face_value_wei: String,
     pub ticket_win_probability: f64,
     pub tickets_sent: u64,
+    /// Of those, the tickets that paid for the AI requests (up front, each request's units at
+    /// its model's price).
+    pub ai_tickets_sent: u64,
     /// Tickets the orchestrator took as valid.
     pub tickets_received: u64,
     pub winning_tickets: u64,
@@ -92,8 +95,10 @@ impl Payments {
     pub fn print(&self) {
         let eth = |wei: &str| format_amount(wei.parse().unwrap_or_default(), Token::Eth);
         println!(
-            "  tickets         {} sent, {} received, {} winning (1 in {:.0}, face value {}), {} redeemed for {}",
+            "  tickets         {} sent ({} for the AI requests), {} received, {} winning (1 in {:.0}, face value {}), \
+             {} redeemed for {}",
             self.tickets_sent,
+            self.ai_tickets_sent,
             self.tickets_received,
             self.winning_tickets,
             1.0 / self.ticket_win_probability,
@@ -277,20 +282,25 @@ async fn run_demo(
     let gateway_roles = Roles::from_config(&gateway_cfg);
     let gateway_prepared = prepare(&gateway_cfg, gateway_roles)?;
     let price_per_pixel = price_per_pixel(&gateway_prepared.profiles);
+    // The AI models are priced too, and paid for with tickets like the stream.
+    let section = with_models(
+        OrchestratorConfig {
+            service_addr,
+            service_uri: Some(service_uri.clone()),
+            price_per_unit: Wei::from(price_per_pixel),
+            ticket_ev: Wei::from(TICKET_EV),
+            max_face_value: Wei::from(WIN_ODDS * TICKET_EV),
+            ..Default::default()
+        },
+        &args.models,
+    );
     let orchestrator_cfg = Config {
         network: Network::Devnet,
         data_dir: dir.join("orchestrator"),
-        orchestrator: Some(with_models(
-            OrchestratorConfig {
-                service_addr,
-                service_uri: Some(service_uri.clone()),
-                price_per_unit: Wei::from(price_per_pixel),
-                ticket_ev: Wei::from(TICKET_EV),
-                max_face_value: Wei::from(WIN_ODDS * TICKET_EV),
-                ..Default::default()
-            },
-            &args.models,
-        )),
+        orchestrator: Some(OrchestratorConfig {
+            models: super::ai::priced(section.models.clone(), TICKET_EV),
+            ..section
+        }),
         admin: AdminConfig { addr: "127.0.0.1:0".parse()? },
         eth: Some(eth_config("orchestrator", DEV_KEYS[1])?),
         ..Default::default()
@@ -323,6 +333,7 @@ async fn run_demo(
     );
 
     let pushed = push_stream(&gateway_url, segments, hls_dir).await?;
+    let stream_tickets = metric(&crate::telemetry::metrics_handle().render(), lp_actors::payment::TICKETS_SENT);
     let ai = run_ai(args, &gateway_url, segments).await?;
     let metrics = crate::telemetry::metrics_handle().render();
     let tickets_sent = metric(&metrics, lp_actors::payment::TICKETS_SENT);
@@ -348,6 +359,7 @@ async fn run_demo(
         ticket_face_value_wei: terms.face_value.to_string(),
         ticket_win_probability: win_probability,
         tickets_sent,
+        ai_tickets_sent: tickets_sent - stream_tickets,
         tickets_received: received,
         winning_tickets: winning,
         tickets_redeemed: redeemed.count,
