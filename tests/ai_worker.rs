@@ -116,9 +116,11 @@ fn remote_ai_workers_serve_a_model_the_orchestrator_does_not_run_and_a_killed_on
     let o = orchestrator(&secret_file);
     let uri = o.orchestrator_uri();
 
-    // No worker yet: the model is listed, nothing serves it.
+    // No worker yet: the model is listed, nothing serves it, and the start said so.
     let (status, text) = upscale(&uri, &png(8, 8));
     assert_eq!(status, 503, "{text}");
+    let log = o.log();
+    assert!(log.contains("served by remote AI workers only") && log.contains("x2"), "{log}");
 
     let mut first = ai_worker(&uri, &secret_file);
     wait_ai_workers(&o, 1);

@@ -69,6 +69,14 @@ struct RuntimeKeys<'a> {
 /// seconds). Answers the models and each one's capacity, in config order; `None` without
 /// models, or when none has a `path` (remote AI workers serve them).
 pub async fn load(o: &OrchestratorConfig) -> Result<Option<(ModelSet, Vec<u32>)>> {
+    for m in o.models.iter().filter(|m| m.path.is_none()) {
+        info!(
+            target: "lp::ai",
+            pipeline = %m.pipeline,
+            model = %m.model_id,
+            "no path: served by remote AI workers only (`livepeer ai-worker`); requests get 503 until one registers it"
+        );
+    }
     let local = o
         .models
         .iter()
