@@ -160,18 +160,21 @@ fn a_float16_cache_and_logits_give_the_same_answers() {
 
 /// The count as an onnxruntime-genai export computes it (GroupQueryAttention, two query heads
 /// over one KV head, positions from the attention mask, its end in genai_config.json) gives
-/// the same answers, with its cache and without.
+/// the same answers, with its cache and without; so does the int4 export (its weights in
+/// MatMulNBits).
 #[test]
-fn a_genai_export_with_group_query_attention_gives_the_same_answers() {
+fn genai_exports_with_group_query_attention_and_int4_weights_give_the_same_answers() {
     let mut reference = load("tiny-llm");
-    let mut gqa = load("tiny-llm-gqa");
-    let mut recomputed = load("tiny-llm-gqa");
-    recomputed.set_kv_cache(false);
-    for prompt in [count("four", "zero"), count("one", "eight"), chat(&[("user", "hello")])] {
-        for params in [greedy(24), sampled(1), sampled(2)] {
-            let want = generate(&mut reference, &prompt, &params);
-            assert_eq!(generate(&mut gqa, &prompt, &params), want, "{params:?}");
-            assert_eq!(generate(&mut recomputed, &prompt, &params), want, "{params:?}");
+    for export in ["tiny-llm-gqa", "tiny-llm-int4"] {
+        let mut cached = load(export);
+        let mut recomputed = load(export);
+        recomputed.set_kv_cache(false);
+        for prompt in [count("four", "zero"), count("one", "eight"), chat(&[("user", "hello")])] {
+            for params in [greedy(24), sampled(1), sampled(2)] {
+                let want = generate(&mut reference, &prompt, &params);
+                assert_eq!(generate(&mut cached, &prompt, &params), want, "{export} {params:?}");
+                assert_eq!(generate(&mut recomputed, &prompt, &params), want, "{export} {params:?}");
+            }
         }
     }
 }

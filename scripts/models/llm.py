@@ -23,6 +23,9 @@ tiny-llm-gqa/                    the same count as an onnxruntime-genai export c
                                  ONNX Runtime's GroupQueryAttention (2 query heads sharing 1 KV
                                  head), no position_ids input (positions from the attention
                                  mask), and a genai_config.json instead of generation_config.json
+tiny-llm-int4/                   tiny-llm-gqa with its weight matrices in 4 bits, as genai's int4
+                                 exports carry them (com.microsoft.MatMulNBits; the weights are
+                                 exact in 4 bits, so it counts the same)
 tiny-llm-no-logits/              its output is named `scores`: refused at load
 tiny-llm-past-without-present/   present.0.value is missing: refused at load
 """
@@ -176,10 +179,38 @@ def model(path, past=True, logits="logits", present_value=True, fp16=False):
     tokenizer(path)
 
 
-def gqa_model(path):
+BLOCK = 16  # MatMulNBits' block along K
+
+
+def matmul_nbits(a, weight, w, out):
+    """`a @ w` as com.microsoft.MatMulNBits computes it from 4-bit weights (genai's int4
+    exports): `w` [K, N] quantized per column in blocks of BLOCK along K, two weights a byte (the
+    first in the low nibble), scale 1 and zero point 8, so whole numbers from -8 to 7 are exact.
+    Answers the node and its initializers (named after `weight`)."""
+    k, n = w.shape
+    blocks = -(-k // BLOCK)
+    q = np.full((n, blocks * BLOCK), 8, np.int64)
+    q[:, :k] = w.T + 8
+    assert np.all(w == np.round(w)) and q.min() >= 0 and q.max() <= 15, "not exact in 4 bits"
+    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).reshape(n, blocks, BLOCK // 2)
+    zero_points = np.full((n, -(-blocks // 2)), 0x88, np.uint8).reshape(-1)
+    inits = [
+        nh.from_array(packed, f"{weight}_q4"),
+        nh.from_array(np.ones(n * blocks, np.float32), f"{weight}_scales"),
+        nh.from_array(zero_points, f"{weight}_zero_points"),
+    ]
+    node = h.make_node(
+        "MatMulNBits", [a, f"{weight}_q4", f"{weight}_scales", f"{weight}_zero_points"], [out],
+        domain="com.microsoft", K=k, N=n, bits=4, block_size=BLOCK,
+    )
+    return node, inits
+
+
+def gqa_model(path, int4=False):
     """The count through com.microsoft.GroupQueryAttention, as genai's model builder exports
     decoders: one KV head (keys and values were the same for both heads already), the two
-    queries constant per head, positions made inside from the attention mask."""
+    queries constant per head, positions made inside from the attention mask. With `int4`, the
+    three weight matrices after the attention are 4-bit (MatMulNBits)."""
     w = weights()
     kemb, vemb = w["kemb"][:, :D], w["vemb"][:, :D]  # one KV head
     q = w["q"][0, :, 0, :].reshape(1, 1, HEADS * D)
@@ -236,6 +267,7 @@ def gqa_model(path):
         kv("present.0.key", "total"),
         kv("present.0.value", "total"),
     ]
+    extra_inits = []
     consts = dict(
         kemb=kemb, vemb=vemb, q=q, pos=w["pos"][:D], nxt=w["nxt"], sel=w["sel"], end=w["end"],
         split_heads=np.array([0, 0, HEADS, D], np.int64),
@@ -246,7 +278,13 @@ def gqa_model(path):
         one=np.array(1, np.int64),
         f_one=np.array(1, np.float32),
     )
-    inits = [nh.from_array(v, k) for k, v in consts.items()]
+    if int4:
+        for i, node in enumerate(nodes):
+            weight = node.input[1] if node.op_type == "MatMul" else None
+            if weight in ("nxt", "sel", "end"):
+                nodes[i], extra = matmul_nbits(node.input[0], weight, consts.pop(weight), node.output[0])
+                extra_inits += extra
+    inits = [nh.from_array(v, k) for k, v in consts.items()] + extra_inits
     g = h.make_graph(nodes, "tiny_llm_gqa", inputs, outputs, initializer=inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)])
     m.ir_version = 8
@@ -295,6 +333,7 @@ model(f"{out}/tiny-llm-nopast", past=False)
 generation_config(f"{out}/tiny-llm-nopast")
 model(f"{out}/tiny-llm-fp16", fp16=True)
 gqa_model(f"{out}/tiny-llm-gqa")
+gqa_model(f"{out}/tiny-llm-int4", int4=True)
 generation_config(f"{out}/tiny-llm-fp16")
 model(f"{out}/tiny-llm-no-logits", logits="scores")
 model(f"{out}/tiny-llm-past-without-present", present_value=False)

@@ -10,7 +10,8 @@
 //! its type. The cache and the logits may be f16 instead (as exports for GPUs have them), each
 //! cache tensor's type its own; a cache's heads are its own too (grouped-query attention has
 //! fewer than the queries), and `position_ids` may be absent (genai's exports make positions
-//! from the mask). This is checked at load. The prompt is fed once, then one token a step with
+//! from the mask). What is inside is ONNX Runtime's (genai's int4 exports run, their weights in
+//! `MatMulNBits`). This is checked at load. The prompt is fed once, then one token a step with
 //! the `present` outputs fed back as the next `past`. A model without past inputs is accepted
 //! too: each step then reruns the whole sequence (slow for long answers, but the same logits).
 //!
