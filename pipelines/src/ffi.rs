@@ -66,6 +66,20 @@ pub(crate) fn init_logging() {
     });
 }
 
+thread_local! {
+    /// FFmpeg's errors on this thread while [`errors_logged_by`] runs.
+    static CAPTURED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, and answers with its result the errors FFmpeg logged on this thread meanwhile
+/// (some failures say why only in the log: "Cannot load libcuda.so.1"). Needs
+/// [`init_logging`]; nothing is captured where the log callback is not installed.
+pub(crate) fn errors_logged_by<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    (out, CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default())
+}
+
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn log_callback(
     avcl: *mut std::ffi::c_void,
@@ -74,9 +88,11 @@ unsafe extern "C" fn log_callback(
     vl: *mut ffi::__va_list_tag,
 ) {
     let is_warn = level <= ffi::AV_LOG_WARNING as c_int;
-    if level > ffi::AV_LOG_INFO as c_int
-        || (is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::DEBUG))
-        || (!is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::TRACE))
+    let capture = level <= ffi::AV_LOG_ERROR as c_int && CAPTURED.with(|c| c.borrow().is_some());
+    if !capture
+        && (level > ffi::AV_LOG_INFO as c_int
+            || (is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::DEBUG))
+            || (!is_warn && !tracing::enabled!(target: "ffmpeg", tracing::Level::TRACE)))
     {
         return;
     }
@@ -95,6 +111,11 @@ unsafe extern "C" fn log_callback(
     let msg = msg.trim_end();
     if msg.is_empty() {
         return;
+    }
+    if capture {
+        // Without the `[AVHWDeviceContext @ 0x…] ` prefix.
+        let bare = msg.strip_prefix('[').and_then(|m| m.split_once("] ")).map_or(msg, |(_, rest)| rest);
+        CAPTURED.with(|c| c.borrow_mut().as_mut().map(|v| v.push(bare.to_string())));
     }
     if is_warn {
         tracing::debug!(target: "ffmpeg", level, "{msg}");
@@ -536,6 +557,31 @@ mod tests {
         enc.set_pix_fmt(ffi::AVPixelFormat_AV_PIX_FMT_YUV420P);
         enc.set_time_base(rsmpeg::avutil::AVRational { num: 1, den: 30 });
         enc
+    }
+
+    /// FFmpeg's errors logged while `errors_logged_by` runs come back with its result, without
+    /// their context prefix; warnings, and errors before or after, do not.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_errors_ffmpeg_logs_meanwhile_are_captured() {
+        init_logging();
+        // A context with a class, so that FFmpeg prefixes the lines with `[libx264 @ 0x…] `.
+        let ctx = x264_context();
+        let log = |level: u32, text: &CStr| {
+            // SAFETY: a live codec context (its first field is its AVClass), a NUL-terminated
+            // format with one %s and its NUL-terminated argument.
+            unsafe { ffi::av_log(ctx.as_ptr() as *mut _, level as c_int, c"%s\n".as_ptr(), text.as_ptr()) }
+        };
+        log(ffi::AV_LOG_ERROR, c"before");
+        let (answer, said) = errors_logged_by(|| {
+            log(ffi::AV_LOG_ERROR, c"Cannot load libcuda.so.1");
+            log(ffi::AV_LOG_WARNING, c"only a warning");
+            log(ffi::AV_LOG_FATAL, c"and a fatal one");
+            42
+        });
+        log(ffi::AV_LOG_ERROR, c"after");
+        assert_eq!((answer, said), (42, vec!["Cannot load libcuda.so.1".to_string(), "and a fatal one".to_string()]));
+        assert_eq!(errors_logged_by(|| ()).1, Vec::<String>::new());
     }
 
     /// Before `open_codec`, both of these corrupted the heap (`free(): invalid pointer`, or a

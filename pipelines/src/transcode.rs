@@ -173,11 +173,12 @@ impl VideoDecoder {
             return Ok(Some(d.clone()));
         }
         ff::init_logging();
-        let device = ff::CudaDevice::open(gpu).map(Arc::new).map_err(|e| {
+        let (opened, said) = ff::errors_logged_by(|| ff::CudaDevice::open(gpu));
+        let device = opened.map(Arc::new).map_err(|e| {
+            let why = if said.is_empty() { ff::err_str(e) } else { said.join("; ") };
             format!(
-                "NVDEC: FFmpeg cannot open CUDA device {gpu} ({}); it needs an NVIDIA GPU with that \
-                 index and its driver's libcuda.so.1 and libnvcuvid.so.1",
-                ff::err_str(e)
+                "NVDEC: FFmpeg cannot open CUDA device {gpu} ({why}); it needs an NVIDIA GPU with that \
+                 index and its driver's libcuda.so.1 and libnvcuvid.so.1"
             )
         })?;
         devices.push((gpu, device.clone()));
