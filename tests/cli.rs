@@ -88,8 +88,8 @@ fn missing_files_the_config_points_at_are_usage_errors_too() {
 }
 
 /// `video_decoder = "nvdec:N"` opens that GPU at start: where there is none (GPU 63 is on no
-/// machine, so this holds with a GPU too), the orchestrator and the transcoder exit with the
-/// key and what NVDEC needs, instead of failing every segment later.
+/// machine, so this holds with a GPU too), the orchestrator and the transcoder exit 64 with the
+/// key and what NVDEC needs, before anything is bound, instead of failing every segment later.
 #[test]
 fn a_gpu_decoder_without_the_gpu_stops_the_start_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,7 +109,7 @@ fn a_gpu_decoder_without_the_gpu_stops_the_start_with_the_reason() {
         std::fs::write(&path, format!("data_dir = {data_dir:?}\n{section}[admin]\naddr = \"127.0.0.1:0\"\n")).unwrap();
         let out = Command::new(livepeer_bin()).args([role, "-c"]).arg(&path).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{role}: {stderr}");
+        assert_eq!(out.status.code(), Some(64), "{role}: {stderr}");
         assert!(
             stderr.contains(&format!("{role}.video_decoder"))
                 && stderr.contains("cannot open CUDA device 63")

@@ -133,17 +133,24 @@ fn cpu() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setup {
     pub x264_preset: String,
+    /// As [`VideoDecoder`] names it (`"nvdec"` is `"nvdec:0"`).
     pub video_decoder: String,
     pub capacity: u32,
 }
 
 impl Setup {
     pub fn of_orchestrator(o: &OrchestratorConfig) -> Setup {
-        Setup { x264_preset: o.x264_preset.clone(), video_decoder: o.video_decoder.clone(), capacity: o.capacity }
+        Setup::new(&o.x264_preset, &o.video_decoder, o.capacity)
     }
 
     pub fn of_transcoder(t: &TranscoderConfig) -> Setup {
-        Setup { x264_preset: t.x264_preset.clone(), video_decoder: t.video_decoder.clone(), capacity: t.capacity }
+        Setup::new(&t.x264_preset, &t.video_decoder, t.capacity)
+    }
+
+    fn new(x264_preset: &str, video_decoder: &str, capacity: u32) -> Setup {
+        let video_decoder =
+            video_decoder.parse::<VideoDecoder>().map_or_else(|_| video_decoder.to_string(), |d| d.to_string());
+        Setup { x264_preset: x264_preset.to_string(), video_decoder, capacity }
     }
 }
 
@@ -392,7 +399,7 @@ fn run(args: BenchArgs) -> Result<()> {
         (None, Some(t)) => (Setup::of_transcoder(t), "the transcoder"),
         (o, _) => (Setup::of_orchestrator(&o.clone().unwrap_or_default()), "the orchestrator's transcoder"),
     };
-    let opts = crate::transcoder::options(&setup.x264_preset, &setup.video_decoder)?;
+    let opts = crate::transcoder::options(&setup.x264_preset, &setup.video_decoder).context("video_decoder")?;
     let (preset, capacity) = (setup.x264_preset.clone(), setup.capacity);
     let dir = tempfile::tempdir().context("making a temporary directory")?;
     let source = match &args.source {
@@ -586,6 +593,10 @@ mod tests {
         refused("x264_preset \"ultrafast\", this config has \"veryfast\"");
         write(&Sizing { video_decoder: "nvdec:1".into(), ..sizing("veryfast", 1, cores()) });
         refused("video_decoder \"nvdec:1\", this config has \"cpu\"");
+        // "nvdec" is GPU 0.
+        write(&Sizing { video_decoder: "nvdec:0".into(), ..sizing("veryfast", 1, cores()) });
+        let nvdec = OrchestratorConfig { video_decoder: "nvdec".into(), ..OrchestratorConfig::default() };
+        assert_eq!(Sizing::local_sessions(dir.path(), &nvdec), Ok(3));
         write(&sizing("veryfast", 2, cores()));
         refused("capacity 2, this config has 1");
         write(&sizing("veryfast", 1, cores() + 1));

@@ -127,6 +127,21 @@ pub fn prepare(cfg: &Config, roles: Roles) -> Result<Prepared, Vec<PrepareError>
             .ok(),
         };
     }
+    // A GPU decoder is opened now, before anything is bound or loaded.
+    let mut decoders = Vec::new();
+    if let (true, Some(o)) = (roles.orchestrator, &cfg.orchestrator)
+        && o.transcode
+    {
+        decoders.push(("orchestrator.video_decoder", &o.video_decoder));
+    }
+    if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
+        decoders.push(("transcoder.video_decoder", &t.video_decoder));
+    }
+    for (key, decoder) in decoders {
+        if let Err(reason) = transcoder::decoder(decoder) {
+            errors.push(PrepareError::Decoder { key, reason });
+        }
+    }
     if let (true, Some(t)) = (roles.transcoder, &cfg.transcoder) {
         match transcoder::read_secret(&t.secret_file) {
             Ok(s) => prepared.transcoder_secret = Some(s),
@@ -151,6 +166,8 @@ pub enum PrepareError {
     Secret { key: &'static str, reason: String },
     #[error("orchestrator.max_sessions: {reason}")]
     Sizing { reason: String },
+    #[error("{key}: {reason}")]
+    Decoder { key: &'static str, reason: String },
 }
 
 /// The addresses the node listens on, also written to `<data_dir>/listen.json` once all are

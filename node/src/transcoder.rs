@@ -74,11 +74,17 @@ pub fn measured_sessions(data_dir: &Path, cfg: &TranscoderConfig, with_orchestra
     }
 }
 
-/// The local transcoder's settings from the config's keys; the decoder's device (a GPU) is
-/// opened here, so that a missing one stops the start with the reason.
+/// `video_decoder`'s decoder, with its device (a GPU) opened: a missing one is the error, with
+/// the reason (once opened, it is shared by every later transcode).
+pub fn decoder(video_decoder: &str) -> Result<VideoDecoder, String> {
+    let decoder: VideoDecoder = video_decoder.parse()?;
+    decoder.open()?;
+    Ok(decoder)
+}
+
+/// The local transcoder's settings from the config's keys ([`decoder`]).
 pub fn options(x264_preset: &str, video_decoder: &str) -> Result<TranscodeOptions> {
-    let decoder: VideoDecoder = video_decoder.parse().map_err(anyhow::Error::msg)?;
-    decoder.open().map_err(anyhow::Error::msg)?;
+    let decoder = decoder(video_decoder).map_err(anyhow::Error::msg)?;
     if decoder != VideoDecoder::Cpu {
         info!(target: "lp::transcoder", %decoder, "segments are decoded on the GPU");
     }

@@ -491,16 +491,22 @@ impl Drop for CudaDevice {
 /// Makes `dec` (not opened yet) decode on `device` through NVDEC: frames come out in GPU memory
 /// (`AV_PIX_FMT_CUDA`, see [`to_system_memory`]). A stream NVDEC cannot decode (a profile or
 /// chroma format it lacks) is decoded in software instead, as FFmpeg's hwaccel does when the
-/// hardware format is not offered.
-pub(crate) fn decode_on(dec: &mut AVCodecContext, device: &CudaDevice) {
+/// hardware format is not offered. Fails only when out of memory.
+pub(crate) fn decode_on(dec: &mut AVCodecContext, device: &CudaDevice) -> Result<(), c_int> {
+    // SAFETY: av_buffer_ref takes a new reference to our valid buffer (NULL when out of memory).
+    let device_ref = unsafe { ffi::av_buffer_ref(device.0.as_ptr()) };
+    if device_ref.is_null() {
+        return Err(ffi::AVERROR(ffi::ENOMEM));
+    }
     // SAFETY: `dec` is a valid, not yet opened codec context we borrow exclusively; it takes
     // ownership of the new reference (freed by avcodec_free_context). `pick_cuda` has the
     // signature get_format expects and never unwinds.
     unsafe {
         let raw = dec.as_mut_ptr();
-        (*raw).hw_device_ctx = ffi::av_buffer_ref(device.0.as_ptr());
+        (*raw).hw_device_ctx = device_ref;
         (*raw).get_format = Some(pick_cuda);
     }
+    Ok(())
 }
 
 unsafe extern "C" fn pick_cuda(

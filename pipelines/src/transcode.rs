@@ -167,7 +167,6 @@ impl VideoDecoder {
         let VideoDecoder::Nvdec { gpu } = self else {
             return Ok(None);
         };
-        static DEVICES: Mutex<Vec<(u32, Arc<ff::CudaDevice>)>> = Mutex::new(Vec::new());
         let mut devices = DEVICES.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, d)) = devices.iter().find(|(g, _)| *g == gpu) {
             return Ok(Some(d.clone()));
@@ -184,7 +183,18 @@ impl VideoDecoder {
         devices.push((gpu, device.clone()));
         Ok(Some(device))
     }
+
+    /// Lets go of the device after it failed: the next transcode opens it again (or fails to,
+    /// saying why).
+    fn forget_device(self) {
+        if let VideoDecoder::Nvdec { gpu } = self {
+            DEVICES.lock().unwrap_or_else(PoisonError::into_inner).retain(|(g, _)| *g != gpu);
+        }
+    }
 }
+
+/// The CUDA devices opened for NVDEC, by GPU index.
+static DEVICES: Mutex<Vec<(u32, Arc<ff::CudaDevice>)>> = Mutex::new(Vec::new());
 
 /// One encoded output.
 #[derive(Debug, Clone)]
@@ -210,6 +220,8 @@ pub struct TranscodeOutput {
     pub source: SourceInfo,
     /// Video frames decoded from the input.
     pub decoded_frames: u64,
+    /// Of those, the frames NVDEC decoded ([`VideoDecoder::Nvdec`]); 0 on the CPU.
+    pub gpu_frames: u64,
     /// One per profile, in the order given.
     pub renditions: Vec<Rendition>,
 }
@@ -442,12 +454,58 @@ pub fn transcode(
 /// As [`transcode()`], but gives up with [`TranscodeError::DeadlinePassed`] once `deadline` has
 /// passed (checked before each demuxed packet): work nobody waits for any more stops using the
 /// CPU. The encoders are dropped without being flushed.
+///
+/// With [`VideoDecoder::Nvdec`], a frame that cannot be copied out of the GPU fails the
+/// transcode as retryable ([`TranscodeError::Ffmpeg`]) and the device is opened again for the
+/// next one; a decode that reported errors, or decoded nothing, is done again on the CPU, whose
+/// answer says whether the input or the GPU was at fault.
 pub fn transcode_until(
     data: &[u8],
     format: InputFormat,
     profiles: &[Profile],
     opts: &TranscodeOptions,
     deadline: Option<Instant>,
+) -> Result<TranscodeOutput, TranscodeError> {
+    let device = opts.decoder.device().map_err(TranscodeError::Ffmpeg)?;
+    let mut stats = DecodeStats::default();
+    let result = run(data, format, profiles, opts, deadline, device.as_deref(), &mut stats);
+    if device.is_none() {
+        return result;
+    }
+    if stats.device.is_some() {
+        opts.decoder.forget_device();
+        return result;
+    }
+    match result {
+        Ok(out) if stats.errors == 0 => {
+            if out.gpu_frames == 0 {
+                tracing::debug!(decoder = %opts.decoder, "NVDEC did not take this stream: it was decoded on the CPU");
+            }
+            Ok(out)
+        }
+        Err(e) if stats.errors == 0 && !matches!(e, TranscodeError::InvalidInput(_)) => Err(e),
+        _ => {
+            tracing::debug!(
+                decoder = %opts.decoder,
+                errors = stats.errors,
+                last = stats.last.as_deref().unwrap_or(""),
+                "NVDEC reported errors: decoding on the CPU instead"
+            );
+            run(data, format, profiles, opts, deadline, None, &mut DecodeStats::default())
+        }
+    }
+}
+
+/// [`transcode_until`] with the video decoded on `device` (NVDEC) when given; what the decoder
+/// reported goes to `stats`.
+fn run(
+    data: &[u8],
+    format: InputFormat,
+    profiles: &[Profile],
+    opts: &TranscodeOptions,
+    deadline: Option<Instant>,
+    device: Option<&ff::CudaDevice>,
+    stats: &mut DecodeStats,
 ) -> Result<TranscodeOutput, TranscodeError> {
     let preset = CString::new(opts.x264_preset.trim())
         .ok()
@@ -456,9 +514,7 @@ pub fn transcode_until(
     validate_profiles(profiles).map_err(|e| TranscodeError::InvalidProfile(e.to_string()))?;
     let mut src = Source::open_for_transcode(data, format)?;
     let plan = ThreadPlan::new(opts.threads, profiles, src.fps, src.size);
-    let device = opts.decoder.device().map_err(TranscodeError::Ffmpeg)?;
-    // On a GPU the decoder's threads would only hold more frames in GPU memory.
-    let mut dec = src.open_decoder(if device.is_some() { "1" } else { plan.decoder }, device.as_deref())?;
+    let mut dec = src.open_decoder(plan.decoder, device)?;
     let audio = src.audio_copy.as_ref().map(|a| (a.index, a.time_base));
 
     thread::scope(|scope| {
@@ -499,7 +555,6 @@ pub fn transcode_until(
             }
         }
 
-        let mut stats = DecodeStats::default();
         let mut track = FrameTrack::new(src.nominal_frame_ticks());
         let mut late = false;
         if spawn_error.is_none() {
@@ -521,9 +576,13 @@ pub fn transcode_until(
                 };
                 let idx = pkt.stream_index as usize;
                 if idx == src.video {
-                    decode_packet(&mut dec, Some(&pkt), &mut stats, &mut |f| track.dispatch(f, &mut senders));
+                    decode_packet(&mut dec, Some(&pkt), stats, &mut |f| track.dispatch(f, &mut senders));
                 } else if audio.is_some_and(|(a, _)| a == idx) {
                     dispatch_audio(&pkt, &mut senders);
+                }
+                if stats.device.is_some() {
+                    // The GPU failed: every later frame would fail the same way.
+                    break;
                 }
                 if senders.iter().any(Option::is_none) {
                     // A rendition failed, so the transcode fails: stop decoding for the others.
@@ -532,7 +591,7 @@ pub fn transcode_until(
                 }
             }
             if !late {
-                decode_packet(&mut dec, None, &mut stats, &mut |f| track.dispatch(f, &mut senders));
+                decode_packet(&mut dec, None, stats, &mut |f| track.dispatch(f, &mut senders));
                 let end_pts = track.end_pts();
                 for tx in senders.iter().flatten() {
                     let _ = tx.send(Msg::End { end_pts });
@@ -559,11 +618,11 @@ pub fn transcode_until(
         if late {
             return Err(TranscodeError::DeadlinePassed { frames: track.count });
         }
-        if let Some(e) = stats.device {
-            return Err(TranscodeError::Ffmpeg(e));
+        if let Some(e) = &stats.device {
+            return Err(TranscodeError::Ffmpeg(e.clone()));
         }
         if track.count == 0 {
-            return Err(src.no_frames_error(&stats));
+            return Err(src.no_frames_error(stats));
         }
         if let Some(e) = first_error {
             return Err(e);
@@ -585,7 +644,7 @@ pub fn transcode_until(
                 "decoder reported errors"
             );
         }
-        Ok(TranscodeOutput { source, decoded_frames: track.count, renditions })
+        Ok(TranscodeOutput { source, decoded_frames: track.count, gpu_frames: stats.gpu_frames, renditions })
     })
 }
 
@@ -965,7 +1024,8 @@ impl Source {
         let mut dec = AVCodecContext::new(&codec);
         dec.apply_codecpar(&par).map_err(|e| TranscodeError::Ffmpeg(format!("decoder parameters: {e}")))?;
         if let Some(device) = device {
-            ff::decode_on(&mut dec, device);
+            ff::decode_on(&mut dec, device)
+                .map_err(|e| TranscodeError::Ffmpeg(format!("NVDEC decoder: {}", ff::err_str(e))))?;
         }
         let tb = CString::new(format!("{}/{}", st.time_base.num, st.time_base.den))
             .map_err(|e| TranscodeError::Ffmpeg(e.to_string()))?;
@@ -1016,6 +1076,8 @@ struct DecodeStats {
     /// A decoded frame that could not be copied out of GPU memory: the device's failure, not the
     /// input's.
     device: Option<String>,
+    /// Frames decoded into GPU memory.
+    gpu_frames: u64,
 }
 
 impl DecodeStats {
@@ -1055,15 +1117,19 @@ fn drain_frames(dec: &mut AVCodecContext, stats: &mut DecodeStats, sink: &mut dy
     let mut n = 0;
     let mut errors = 0;
     loop {
-        match dec.receive_frame().map(ff::to_system_memory) {
-            Ok(Ok(f)) => {
+        match dec.receive_frame() {
+            Ok(f) => {
                 n += 1;
-                sink(f);
-            }
-            Ok(Err(code)) => {
-                stats
-                    .device
-                    .get_or_insert_with(|| format!("NVDEC: cannot copy a frame out of the GPU: {}", ff::err_str(code)));
+                if f.format == ffi::AVPixelFormat_AV_PIX_FMT_CUDA {
+                    stats.gpu_frames += 1;
+                }
+                match ff::to_system_memory(f) {
+                    Ok(f) => sink(f),
+                    Err(code) => {
+                        let e = format!("NVDEC: cannot copy a frame out of the GPU: {}", ff::err_str(code));
+                        stats.device.get_or_insert(e);
+                    }
+                }
             }
             Err(RsmpegError::DecoderDrainError | RsmpegError::DecoderFlushedError) => break,
             Err(e) => {

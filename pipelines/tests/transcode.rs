@@ -119,7 +119,7 @@ fn nvdec_transcodes_as_the_cpu_does_or_says_what_it_lacks() {
         Ok(()) => {
             let cpu = transcode(&data, InputFormat::MpegTs, &ladder, &fast()).unwrap();
             let gpu = transcode(&data, InputFormat::MpegTs, &ladder, &nvdec).unwrap();
-            assert_eq!(gpu.decoded_frames, 30);
+            assert_eq!((gpu.decoded_frames, gpu.gpu_frames, cpu.gpu_frames), (30, 30, 0), "every frame from NVDEC");
             for (g, c) in gpu.renditions.iter().zip(&cpu.renditions) {
                 let size = (g.width, g.height);
                 assert_eq!((size, g.frames), ((c.width, c.height), c.frames), "{}", g.name);
@@ -147,7 +147,7 @@ fn nvdec_transcodes_as_the_cpu_does_or_says_what_it_lacks() {
                 arg,
             ]);
             let out = transcode(&std::fs::read(&yuv444).unwrap(), InputFormat::MpegTs, &ladder[1..], &nvdec).unwrap();
-            assert_eq!((out.decoded_frames, out.renditions[0].frames), (30, 30));
+            assert_eq!((out.decoded_frames, out.gpu_frames, out.renditions[0].frames), (30, 0, 30), "4:4:4 on the CPU");
         }
     }
     let e = VideoDecoder::Nvdec { gpu: 63 }.open().unwrap_err();

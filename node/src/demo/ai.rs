@@ -18,7 +18,7 @@ const UPSCALE_FILE: &str = "upscale_x2_blur.onnx";
 const LLM_DIR: &str = "tiny-llm";
 /// The upscaled frame's width (its height keeps the stream's aspect: 320x180).
 pub const FRAME_WIDTH: u32 = 320;
-const FRAME_PIXELS: u64 = 320 * 180;
+const FRAME_PIXELS: u64 = FRAME_WIDTH as u64 * FRAME_WIDTH as u64 * 9 / 16;
 /// The chat's `max_tokens`, which it pays for up front.
 const LLM_MAX_TOKENS: u64 = 64;
 /// On the devnet, the upscale costs this many tickets' expected value, and the chat this many.
@@ -50,11 +50,12 @@ pub fn priced(models: Vec<ModelConfig>, ticket_ev: u64) -> Vec<ModelConfig> {
     models
         .into_iter()
         .map(|m| {
-            let price = match m.model_id.as_str() {
-                UPSCALE_MODEL => UPSCALE_EVS * ticket_ev / FRAME_PIXELS,
-                _ => LLM_EVS * ticket_ev / LLM_MAX_TOKENS,
+            let price_per_unit = match m.model_id.as_str() {
+                UPSCALE_MODEL => Wei::from(UPSCALE_EVS * ticket_ev / FRAME_PIXELS),
+                LLM_MODEL => Wei::from(LLM_EVS * ticket_ev / LLM_MAX_TOKENS),
+                _ => m.price_per_unit,
             };
-            ModelConfig { price_per_unit: Wei::from(price), ..m }
+            ModelConfig { price_per_unit, ..m }
         })
         .collect()
 }

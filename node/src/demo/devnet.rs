@@ -283,7 +283,7 @@ async fn run_demo(
     let gateway_prepared = prepare(&gateway_cfg, gateway_roles)?;
     let price_per_pixel = price_per_pixel(&gateway_prepared.profiles);
     // The AI models are priced too, and paid for with tickets like the stream.
-    let section = with_models(
+    let mut section = with_models(
         OrchestratorConfig {
             service_addr,
             service_uri: Some(service_uri.clone()),
@@ -294,13 +294,11 @@ async fn run_demo(
         },
         &args.models,
     );
+    section.models = super::ai::priced(std::mem::take(&mut section.models), TICKET_EV);
     let orchestrator_cfg = Config {
         network: Network::Devnet,
         data_dir: dir.join("orchestrator"),
-        orchestrator: Some(OrchestratorConfig {
-            models: super::ai::priced(section.models.clone(), TICKET_EV),
-            ..section
-        }),
+        orchestrator: Some(section),
         admin: AdminConfig { addr: "127.0.0.1:0".parse()? },
         eth: Some(eth_config("orchestrator", DEV_KEYS[1])?),
         ..Default::default()

@@ -9,7 +9,8 @@
 //!   does not fit evicts the cold models used least recently until it does, and one larger than
 //!   the whole budget is refused ([`AiError::OverBudget`]). The room is made before the load,
 //!   so that the budget holds while it runs: a load that then fails has evicted all the same,
-//!   and [`ModelSet::take_evicted`] tells every eviction either way.
+//!   and [`ModelSet::take_evicted`] tells every eviction either way ([`ModelSet::take_loaded`]
+//!   every load, also for a request that then failed).
 //! - A model whose load on a request **failed** (a file ONNX Runtime refuses, inputs that do not
 //!   fit) is answered that error for [`LOAD_RETRY_AFTER`] without another try: a broken cold
 //!   model asked for over and over must not evict the cold models that work, and load again,
