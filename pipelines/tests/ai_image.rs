@@ -1,12 +1,66 @@
 //! upscale and image-to-image on ONNX Runtime, with models `make setup` makes
 //! (scripts/models/image.py): known pixels, tiling equal to no tiling, models refused at load.
+//!
+//! The binary's allocator notes the largest allocation each thread makes, so that a test can
+//! show what reading an image's header costs.
+#![allow(unsafe_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use image::{Rgb, RgbImage};
 use lp_pipelines::ai::image::{self as ai_image, ImageModel, ImageTask};
 use lp_pipelines::ai::{AiError, Runtime, RuntimeOptions};
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The system allocator, noting on each thread the largest block it was asked for.
+struct NotesLargest;
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|c| c.set(c.get().max(size)));
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; `note` only writes a
+// const-initialized thread-local cell (no allocation, no lazy initialization).
+unsafe impl GlobalAlloc for NotesLargest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is System's, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: NotesLargest = NotesLargest;
+
+/// `f`'s result and the largest allocation it made on this thread.
+fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LARGEST.with(|c| c.set(0));
+    let out = f();
+    (out, LARGEST.with(Cell::get))
+}
 
 fn runtime() -> Arc<Runtime> {
     Runtime::start(&RuntimeOptions::default()).expect("ONNX Runtime from ORT_DYLIB_PATH (make setup)")
@@ -122,6 +176,29 @@ fn bad_images_are_refused_with_the_reason() {
     let ok = ai_image::encode_png(&::image::DynamicImage::ImageRgb8(pattern(9, 4)));
     assert_eq!(ai_image::dimensions(&ok).unwrap(), (9, 4));
     assert_eq!(ai_image::decode(&ok).unwrap(), pattern(9, 4));
+}
+
+/// A small PNG whose ICC profile inflates to 64 MiB is read inflating about 16 MiB of it at most
+/// of it (the `image` crate's default limit let a 1 MiB file inflate 512 MiB, for seconds, on
+/// every request; png drops a profile past its limit); its pixels decode as any PNG's.
+#[test]
+fn reading_an_images_header_inflates_16_mib_at_most() {
+    use ::image::ImageEncoder as _;
+    let png_with_profile = |profile_bytes: usize| {
+        let mut out = Vec::new();
+        let mut encoder = ::image::codecs::png::PngEncoder::new(&mut out);
+        encoder.set_icc_profile(vec![0; profile_bytes]).unwrap();
+        encoder.write_image(pattern(8, 8).as_raw(), 8, 8, ::image::ExtendedColorType::Rgb8).unwrap();
+        out
+    };
+    let bomb = png_with_profile(64 << 20);
+    assert!(bomb.len() < 256 << 10, "{} bytes", bomb.len());
+    let (dims, largest) = largest_allocation(|| ai_image::dimensions(&bomb));
+    assert_eq!(dims.unwrap(), (8, 8));
+    assert!(largest <= 24 << 20, "reading the header allocated {largest} bytes at once");
+    let (pixels, largest) = largest_allocation(|| ai_image::decode(&bomb));
+    assert_eq!(pixels.unwrap(), pattern(8, 8));
+    assert!(largest <= 24 << 20, "decoding allocated {largest} bytes at once");
 }
 
 /// PNG's chunk checksum (CRC-32, ISO 3309).

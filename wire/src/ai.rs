@@ -22,7 +22,10 @@ use serde_bytes::ByteBuf;
 use serde_json::Value;
 
 use crate::capability::FIRST_AI;
-use crate::limits::{MAX_AI_BODY_BYTES, MAX_AI_IMAGE_PIXELS, MAX_LLM_TOKENS};
+use crate::limits::{
+    MAX_AI_BODY_BYTES, MAX_AI_IMAGE_PIXELS, MAX_LLM_MESSAGES, MAX_LLM_PROMPT_BYTES, MAX_LLM_TOKENS,
+    MAX_VALIDATION_ERRORS,
+};
 use crate::multipart::{self, Part};
 
 // ---------------------------------------------------------------------------------------------
@@ -406,6 +409,13 @@ fn parse_llm(content_type: &str, body: &[u8]) -> Result<LlmRequest, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::bad_request("messages must not be empty"));
     }
+    let text: usize = messages.iter().map(|m| m.role.len() + m.content.len()).sum();
+    if text > MAX_LLM_PROMPT_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "the messages hold {text} bytes of text, more than {MAX_LLM_PROMPT_BYTES}: a prompt may have at most 4096 \
+             tokens"
+        )));
+    }
     let mut r = LlmRequest::new(messages);
     set(&mut r.model, model);
     set(&mut r.temperature, temperature);
@@ -513,6 +523,12 @@ impl<'a> Fields<'a> {
             self.errors.push(ValidationError::new(["body", "messages"], "Input should be a valid list", "list_type"));
             return None;
         };
+        if items.len() > MAX_LLM_MESSAGES {
+            let msg =
+                format!("List should have at most {MAX_LLM_MESSAGES} items after validation, not {}", items.len());
+            self.errors.push(ValidationError::new(["body", "messages"], msg, "too_long"));
+            return None;
+        }
         let mut messages = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let at = |field: Option<&str>| {
@@ -545,7 +561,9 @@ impl<'a> Fields<'a> {
         Some(messages)
     }
 
-    fn finish(self) -> Result<(), ApiError> {
+    /// The errors found, the first [`MAX_VALIDATION_ERRORS`] of them, as a 422.
+    fn finish(mut self) -> Result<(), ApiError> {
+        self.errors.truncate(MAX_VALIDATION_ERRORS);
         if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validations(self.errors)) }
     }
 }

@@ -69,3 +69,15 @@ pub const MAX_AI_IMAGE_PIXELS: u64 = 4096 * 4096;
 /// `max_tokens` up front, and a worker's time on one request (and its KV cache) grows with it;
 /// small served models' contexts are a few thousand tokens. More is a 422 (`less_than_equal`).
 pub const MAX_LLM_TOKENS: u32 = 4096;
+
+/// The most messages an `llm` request may carry: a prompt has at most 4096 tokens, and each
+/// message takes a few for its role and markers.
+pub const MAX_LLM_MESSAGES: usize = 1024;
+
+/// The most bytes of message text an `llm` request may carry, checked before any tokenizing
+/// (which costs far more memory than the text): 4096 tokens of 64 bytes each.
+pub const MAX_LLM_PROMPT_BYTES: usize = 4096 * 64;
+
+/// The most field errors a 422 answer lists (FastAPI lists them all; a body of a million bad
+/// items would make an answer far larger than itself).
+pub const MAX_VALIDATION_ERRORS: usize = 32;

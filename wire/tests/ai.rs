@@ -4,7 +4,10 @@
 //! corners.
 
 use lp_wire::ai::*;
-use lp_wire::limits::{MAX_AI_BODY_BYTES, MAX_AI_IMAGE_PIXELS, MAX_LLM_TOKENS};
+use lp_wire::limits::{
+    MAX_AI_BODY_BYTES, MAX_AI_IMAGE_PIXELS, MAX_LLM_MESSAGES, MAX_LLM_PROMPT_BYTES, MAX_LLM_TOKENS,
+    MAX_VALIDATION_ERRORS,
+};
 use lp_wire::multipart::{self, MultipartError};
 use serde_json::json;
 
@@ -363,6 +366,35 @@ fn llm_errors() {
         .unwrap();
     let AiRequest::Llm(r) = r else { panic!() };
     assert_eq!((r.max_tokens, r.stream, r.temperature, r.top_k), (64, true, 0.5, 5));
+}
+
+/// What an llm request may carry is bounded before anything costly: the messages' count (a
+/// 422, pydantic's `too_long`), their text (a 400, checked before the text is tokenized, which
+/// took 8 GB for 48 MB of words), and the field errors a 422 lists (a million bad messages made
+/// a 555 MB answer).
+#[test]
+fn llm_requests_are_bounded_before_they_cost() {
+    let parse = |v: serde_json::Value| AiRequest::parse(Pipeline::Llm, "application/json", v.to_string().as_bytes());
+    let message = json!({"role": "user", "content": "hi"});
+    let e = parse(json!({"messages": vec![message.clone(); MAX_LLM_MESSAGES + 1]})).unwrap_err();
+    assert_eq!(e.status, 422);
+    let msg =
+        format!("List should have at most {MAX_LLM_MESSAGES} items after validation, not {}", MAX_LLM_MESSAGES + 1);
+    assert_eq!(error_json(&e)["detail"], json!([{"loc": ["body", "messages"], "msg": msg, "type": "too_long"}]));
+    assert!(parse(json!({"messages": vec![message; MAX_LLM_MESSAGES]})).is_ok());
+
+    let text = |bytes: usize| json!({"messages": [{"role": "user", "content": "a".repeat(bytes - 4)}]});
+    assert!(parse(text(MAX_LLM_PROMPT_BYTES)).is_ok(), "role and content count");
+    let e = parse(text(MAX_LLM_PROMPT_BYTES + 1)).unwrap_err();
+    assert_eq!(e.status, 400);
+    let want =
+        format!("the messages hold {} bytes of text, more than {MAX_LLM_PROMPT_BYTES}", MAX_LLM_PROMPT_BYTES + 1);
+    assert!(e.to_string().contains(&want), "{e}");
+
+    let e = parse(json!({"messages": vec![json!({}); MAX_LLM_MESSAGES]})).unwrap_err();
+    let detail = error_json(&e)["detail"].as_array().unwrap().clone();
+    assert_eq!(detail.len(), MAX_VALIDATION_ERRORS);
+    assert_eq!(detail[0], json!({"loc": ["body", "messages", 0, "role"], "msg": "Field required", "type": "missing"}));
 }
 
 #[test]

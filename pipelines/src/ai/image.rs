@@ -247,20 +247,31 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, AiError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| AiError::InvalidInput(format!("cannot read the image: {e}")))?;
+    // The pixels (16-bit RGBA at most) and what the header may take: the limit bounds what the
+    // header's chunks inflate to here too.
     let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_INPUT_PIXELS * 8);
+    limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + HEADER_ALLOC);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| AiError::InvalidInput(format!("the image does not decode: {e}")))?;
     debug_assert_eq!((image.width(), image.height()), (w, h));
     Ok(image.into_rgb8())
 }
 
+/// What reading an image's header may allocate: a header's own chunks (a PNG's compressed ICC
+/// profile, a few KiB in practice) are decompressed to read it, and a 1 MB PNG whose profile
+/// inflates to 1 GiB took half a gigabyte and seconds under the `image` crate's default limit.
+const HEADER_ALLOC: u64 = 16 << 20;
+
 /// An uploaded image's (width, height), read from its header, refusing one over
-/// [`MAX_INPUT_PIXELS`] or of no size: what a request is priced on.
+/// [`MAX_INPUT_PIXELS`] or of no size: what a request is priced on. [`decode`] reads the header
+/// this way first, so what the header holds is bounded there too.
 pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), AiError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| AiError::InvalidInput(format!("cannot read the image: {e}")))?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(HEADER_ALLOC);
+    reader.limits(limits);
     if reader.format().is_none() {
         return Err(AiError::InvalidInput("the image is neither PNG nor JPEG".into()));
     }
