@@ -239,19 +239,27 @@ fn a_content_duration_that_disagrees_with_the_segment_is_not_trusted() {
 
 /// A `Content-Length` of 5 MB with 10 bytes sent used to hold the request forever; the upload
 /// is refused with 408 once it sends nothing for `body_timeout_secs`, and the gateway serves on.
+/// An AI request's body is bounded the same way (it was held as long as the client liked: 30
+/// stalled 45 MB uploads held 1.4 GB), with the AI API's error shape.
 #[test]
 fn a_stalled_upload_is_refused_with_408() {
     use std::io::{Read, Write};
     let node = Node::start("run", ALL_IN_ONE);
     let addr = node.listen["gateway"].as_str().unwrap().to_string();
-    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
-    sock.write_all(b"PUT /live/slow/0.ts HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n0123456789").unwrap();
-    let mut answer = [0u8; 512];
-    let n = sock.read(&mut answer).expect("an answer, not a hang");
-    let answer = String::from_utf8_lossy(&answer[..n]);
+    let stalled = |head: &str| {
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+        sock.write_all(format!("{head}\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n0123456789").as_bytes()).unwrap();
+        let mut answer = [0u8; 512];
+        let n = sock.read(&mut answer).expect("an answer, not a hang");
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    };
+    let answer = stalled("PUT /live/slow/0.ts HTTP/1.1");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("after 10 bytes"), "{answer}");
+    let answer = stalled("POST /upscale HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#"{"detail":{"msg":"no body bytes for 1s after 10 bytes"}}"#), "{answer}");
     let seg = make_segments(node.dir.path(), 2, 320, 180).remove(0);
     assert_eq!(push(&node.gateway(), "fast", "0.ts", seg).0, 200);
 }

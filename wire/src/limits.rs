@@ -81,3 +81,7 @@ pub const MAX_LLM_PROMPT_BYTES: usize = 4096 * 64;
 /// The most field errors a 422 answer lists (FastAPI lists them all; a body of a million bad
 /// items would make an answer far larger than itself).
 pub const MAX_VALIDATION_ERRORS: usize = 32;
+
+/// The longest a body sent to an orchestrator (a segment, an AI request) may send nothing: a
+/// gateway sends what it already holds.
+pub const BODY_IDLE: Duration = Duration::from_secs(10);

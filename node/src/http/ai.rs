@@ -5,11 +5,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::{Bytes, BytesMut};
+use std::time::Duration;
+
+use bytes::Bytes;
 use futures::StreamExt;
 use lp_actors::ai::{AiAnswer, AiBody};
 use lp_wire::ai::{ApiError, Pipeline};
-use lp_wire::limits::MAX_AI_BODY_BYTES;
+use lp_wire::limits::{MAX_AI_BODY_BYTES, MAX_PATIENCE};
+
+use crate::http::body::{self, BodyError, Bounds};
 
 /// The paths served: one per pipeline this build runs.
 pub fn pipelines() -> impl Iterator<Item = Pipeline> {
@@ -21,17 +25,20 @@ pub fn pipeline(req: &HttpRequest) -> Option<Pipeline> {
     Pipeline::from_name(req.path().trim_start_matches('/')).filter(|p| p.served())
 }
 
-/// The request body, refused past [`MAX_AI_BODY_BYTES`] (413) before more is read.
-pub async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_AI_BODY_BYTES {
-            return Err(ApiError::too_large(format!("the body exceeds {MAX_AI_BODY_BYTES} bytes")));
+/// The request body, refused past [`MAX_AI_BODY_BYTES`] (413) before more is read, after `idle`
+/// without a byte or [`MAX_PATIENCE`] in all (408), or while the node holds as many bodies as it
+/// may (503).
+pub async fn read_body(mut payload: web::Payload, idle: Duration) -> Result<Bytes, ApiError> {
+    let bounds = Bounds { max_bytes: MAX_AI_BODY_BYTES as u64, idle, total: MAX_PATIENCE };
+    match body::read(&mut payload, bounds, 0).await {
+        Ok(body) => Ok(body.freeze()),
+        Err(BodyError::TooLarge { .. }) => {
+            Err(ApiError::too_large(format!("the body exceeds {MAX_AI_BODY_BYTES} bytes")))
         }
-        body.extend_from_slice(&chunk);
+        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => Err(ApiError::http(408, e.to_string())),
+        Err(e @ BodyError::Busy) => Err(ApiError::unavailable(e.to_string())),
+        Err(e @ BodyError::Read(_)) => Err(ApiError::bad_request(e.to_string())),
     }
-    Ok(body.freeze())
 }
 
 /// The request's `Content-Type`, as sent.

@@ -15,10 +15,10 @@
 //! 503 no orchestrator could take it (or the stream is busy), 405 wrong method.
 
 use crate::http::ai;
+use crate::http::body::{self, BodyError, Bounds};
 use crate::ingest::{Ingest, IngestError, MAX_SEGMENT_MS, NewSegment, SegmentDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures::StreamExt;
 use lp_actors::gateway::SegmentDone;
 use lp_pipelines::InputFormat;
 use lp_wire::ErrorCode;
@@ -64,7 +64,7 @@ async fn infer(state: web::Data<GatewayState>, req: HttpRequest, payload: web::P
     let Some(pipeline) = ai::pipeline(&req) else {
         return ai::error(&lp_wire::ai::ApiError::http(404, "no such pipeline"));
     };
-    let body = match ai::read_body(payload).await {
+    let body = match ai::read_body(payload, state.body_timeout).await {
         Ok(body) => body,
         Err(e) => return ai::error(&e),
     };
@@ -153,34 +153,18 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     // A declared size is believed up to 1 MiB (no doubling copies for typical segments); beyond
     // that the buffer grows as bytes actually arrive, so a client cannot reserve memory by
     // declaring a size it never sends.
-    let mut data = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20) as usize);
-    let upload_ends = actix_web::rt::time::Instant::now() + MAX_UPLOAD;
-    loop {
-        let silence =
-            state.body_timeout.min(upload_ends.saturating_duration_since(actix_web::rt::time::Instant::now()));
-        let chunk = match actix_web::rt::time::timeout(silence, body.next()).await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(_) => {
-                warn!(target: "lp::ingest", %stream, seq, received = data.len(), "upload stalled; refused");
-                let why = if actix_web::rt::time::Instant::now() >= upload_ends {
-                    format!("the upload took longer than {MAX_UPLOAD:?}")
-                } else {
-                    format!("no body bytes for {:?} after {} bytes", state.body_timeout, data.len())
-                };
-                return plain(StatusCode::REQUEST_TIMEOUT, why);
-            }
-        };
-        match chunk {
-            Ok(c) => {
-                if (data.len() + c.len()) as u64 > limit {
-                    return too_large();
-                }
-                data.extend_from_slice(&c);
-            }
-            Err(e) => return plain(StatusCode::BAD_REQUEST, format!("reading the body: {e}")),
+    let reserve = declared.unwrap_or(0).min(limit).min(1 << 20) as usize;
+    let bounds = Bounds { max_bytes: limit, idle: state.body_timeout, total: MAX_UPLOAD };
+    let data = match body::read(&mut body, bounds, reserve).await {
+        Ok(data) => data,
+        Err(BodyError::TooLarge { .. }) => return too_large(),
+        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => {
+            warn!(target: "lp::ingest", %stream, seq, error = %e, "upload stalled; refused");
+            return plain(StatusCode::REQUEST_TIMEOUT, e.to_string());
         }
-    }
+        Err(e @ BodyError::Busy) => return plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ BodyError::Read(_)) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     if data.is_empty() {
         return plain(StatusCode::BAD_REQUEST, "empty body: the body must be one segment");
     }

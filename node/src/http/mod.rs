@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod ai;
+pub mod body;
 pub mod gateway;
 pub mod orchestrator;
 pub mod player;

@@ -21,10 +21,11 @@ use lp_wire::{EndSession, ErrorCode, OrchestratorRequest, Payment, SegData, Tran
 use tracing::warn;
 
 use crate::http::ai;
+use crate::http::body::{self, BodyError, Bounds};
 use crate::remote_transcoder::{self, Gate, Gated};
 use lp_wire::ai::ApiError;
 use lp_wire::headers::{MSGPACK, PAYMENT as PAYMENT_HEADER, SEGMENT as SEGMENT_HEADER};
-use lp_wire::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SEGMENT_BYTES};
+use lp_wire::limits::{BODY_IDLE, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_PATIENCE, MAX_SEGMENT_BYTES};
 
 #[derive(Clone)]
 pub struct OrchestratorState {
@@ -39,11 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // is authenticated, so they get a small limit.
     let small = || web::PayloadConfig::new(MAX_MESSAGE_BYTES);
     cfg.service(web::resource("/getOrchestrator").app_data(small()).route(web::post().to(get_orchestrator)))
-        .service(
-            web::resource("/segment")
-                .app_data(web::PayloadConfig::new(MAX_SEGMENT_BYTES))
-                .route(web::post().to(segment)),
-        )
+        .route("/segment", web::post().to(segment))
         .service(web::resource("/endSession").app_data(small()).route(web::post().to(end_session)))
         .route("/transcoder", web::get().to(transcoder));
     for pipeline in ai::pipelines() {
@@ -56,7 +53,7 @@ async fn infer(state: web::Data<OrchestratorState>, req: HttpRequest, payload: w
     let Some(pipeline) = ai::pipeline(&req) else {
         return ai::error(&ApiError::http(404, "no such pipeline"));
     };
-    let body = match ai::read_body(payload).await {
+    let body = match ai::read_body(payload, BODY_IDLE).await {
         Ok(body) => body,
         Err(e) => return ai::error(&e),
     };
@@ -112,7 +109,7 @@ async fn get_orchestrator_answer(state: &OrchestratorState, body: web::Bytes) ->
     }
 }
 
-async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn segment(state: web::Data<OrchestratorState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     let in_flight = state.links.segment_started();
     let resp = segment_answer(&state, &req, body).await;
     drop(in_flight);
@@ -126,7 +123,10 @@ fn wire_header<T: serde::de::DeserializeOwned>(req: &HttpRequest, name: &str) ->
     lp_wire::decode(&raw).map(Some).map_err(|e| format!("{name}: {e}"))
 }
 
-async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web::Bytes) -> HttpResponse {
+/// The segment's headers are read before its body, and a request without them is answered
+/// without reading it; the body is read within [`MAX_SEGMENT_BYTES`], [`BODY_IDLE`] of silence
+/// and [`MAX_PATIENCE`] in all.
+async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, mut body: web::Payload) -> HttpResponse {
     let headers = wire_header::<SegData>(req, SEGMENT_HEADER)
         .and_then(|seg| seg.ok_or_else(|| format!("missing {SEGMENT_HEADER} header")))
         // go-livepeer's gateways send no payment offchain: an absent header is an empty payment.
@@ -134,6 +134,20 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, body: web:
     let (seg, payment) = match headers {
         Ok(both) => both,
         Err(why) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, why),
+    };
+    let bounds = Bounds { max_bytes: MAX_SEGMENT_BYTES as u64, idle: BODY_IDLE, total: MAX_PATIENCE };
+    let body = match body::read(&mut body, bounds, 0).await {
+        Ok(body) => body.freeze(),
+        Err(e @ BodyError::TooLarge { .. }) => {
+            return failure(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidInput, e.to_string());
+        }
+        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => {
+            return failure(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidInput, e.to_string());
+        }
+        Err(e @ BodyError::Busy) => {
+            return failure(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::OrchestratorBusy, e.to_string());
+        }
+        Err(e @ BodyError::Read(_)) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
     match state.orchestrator.submit(seg, payment, body).await {
         Ok(result) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),
