@@ -79,6 +79,20 @@ pub fn parse(pipeline: Pipeline, content_type: &str, body: &[u8]) -> Result<(AiR
     Ok((request, units))
 }
 
+/// [`parse`] on a blocking thread: a body of up to 50 MiB of JSON, or an image's header, is
+/// work an HTTP worker must not do (two such requests in flight made the gateway answer its
+/// other routes 408).
+pub async fn parse_off_thread(
+    pipeline: Pipeline,
+    content_type: &str,
+    body: Bytes,
+) -> Result<(AiRequest, u64), ApiError> {
+    let content_type = content_type.to_string();
+    tokio::task::spawn_blocking(move || parse(pipeline, &content_type, &body))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("checking the request failed: {e}"))))
+}
+
 /// How a failure of the orchestrator's side reads in the API: the client's fault is a 400, a
 /// payment it does not take a 402, no room now is go-livepeer's 503 "insufficient capacity"
 /// (the gateway tries another orchestrator), no worker for it a 503, anything else a 500.
@@ -100,10 +114,10 @@ pub async fn serve(
     orchestrator: Addr<Orchestrator>,
     pipeline: Pipeline,
     content_type: &str,
-    body: &[u8],
+    body: Bytes,
     payment: Payment,
 ) -> AiAnswer {
-    let (request, units) = match parse(pipeline, content_type, body) {
+    let (request, units) = match parse_off_thread(pipeline, content_type, body).await {
         Ok(parsed) => parsed,
         Err(e) => return AiAnswer::error(&e),
     };

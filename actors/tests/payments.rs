@@ -952,7 +952,7 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
         net.orchestrator.orchestrator().clone(),
         Pipeline::Upscale,
         &ct,
-        &body,
+        body.clone(),
         Payment::default(),
     )
     .await;
@@ -990,12 +990,12 @@ async fn ai_requests_are_paid_up_front_and_their_units_debited() {
         expected_price: info.price_info.clone(),
     };
     let orchestrator = net.orchestrator.orchestrator().clone();
-    let short = lp_actors::ai::serve(orchestrator.clone(), Pipeline::Upscale, &ct, &body, pay(1, 1)).await;
+    let short = lp_actors::ai::serve(orchestrator.clone(), Pipeline::Upscale, &ct, body.clone(), pay(1, 1)).await;
     let lp_actors::ai::AiBody::Full(json) = short.body else { panic!("a JSON answer") };
     let text = String::from_utf8_lossy(&json);
     assert_eq!(short.status, 402, "{text}");
     assert!(text.contains("does not cover the request"), "{text}");
-    let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, &body, pay(2, 3)).await;
+    let topped = lp_actors::ai::serve(orchestrator, Pipeline::Upscale, &ct, body.clone(), pay(2, 3)).await;
     assert_eq!(topped.status, 200, "one ticket left from before and three more cover 24 gwei");
 
     // A gateway that cannot pay (no payment settings) gets the orchestrator's 402: that is the

@@ -105,7 +105,7 @@ impl GatewayHandle {
     /// A client's AI request (`POST /<pipeline>`), checked first here (400 / 422 / 413 without
     /// asking any orchestrator), then run on the best orchestrator that offers its model.
     pub async fn infer(&self, pipeline: Pipeline, content_type: String, body: bytes::Bytes) -> AiAnswer {
-        let (model_id, units) = match crate::ai::parse(pipeline, &content_type, &body) {
+        let (model_id, units) = match crate::ai::parse_off_thread(pipeline, &content_type, body.clone()).await {
             Ok((request, units)) => (request.model_id().to_string(), units),
             Err(e) => return AiAnswer::error(&e),
         };

@@ -143,7 +143,7 @@ impl OrchestratorTransport for InProcess {
     ) -> LocalBoxFuture<'static, Result<AiAnswer, TransportError>> {
         let o = self.get(uri);
         let content_type = content_type.to_string();
-        Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, &body, payment).await) })
+        Box::pin(async move { Ok(ai::serve(o?, pipeline, &content_type, body, payment).await) })
     }
 }
 

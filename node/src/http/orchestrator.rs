@@ -65,7 +65,7 @@ async fn infer(state: web::Data<OrchestratorState>, req: HttpRequest, payload: w
         },
     };
     let orchestrator = state.orchestrator.orchestrator().clone();
-    ai::respond(lp_actors::ai::serve(orchestrator, pipeline, &ai::content_type(&req), &body, payment).await)
+    ai::respond(lp_actors::ai::serve(orchestrator, pipeline, &ai::content_type(&req), body, payment).await)
 }
 
 fn failure(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpResponse {
