@@ -63,8 +63,8 @@ mod ts;
 
 pub use error::{ProfileError, SegmenterError, TranscodeError};
 pub use profile::{
-    H264Profile, MAX_PROFILES, Profile, preset, preset_names, profiles_from_json, profiles_from_json_file,
-    profiles_from_names, validate_profiles,
+    H264Profile, MAX_PROFILES, MAX_TOTAL_AREA, Profile, preset, preset_names, profiles_from_json,
+    profiles_from_json_file, profiles_from_names, validate_profiles,
 };
 pub use segmenter::{AacConfig, CutSegment, Segmenter, SegmenterSettings};
 pub use transcode::{

@@ -103,6 +103,11 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const SOURCE_NAME: &str = "source";
 /// Most renditions one segment may ask for (each is an encoder and a thread).
 pub const MAX_PROFILES: usize = 16;
+/// Most pixels a frame the renditions of one segment may have together (their boxes' areas
+/// summed): one rendition of [`MAX_SIDE`] squared, or a 4K ladder many times over. An encoder's
+/// memory grows with its frame size: 16 renditions of 8192×8192 asked of a 100 KB segment took
+/// 9 GB before their deadline.
+pub const MAX_TOTAL_AREA: u64 = MAX_SIDE as u64 * MAX_SIDE as u64;
 
 impl Profile {
     /// Output size for a source of `src_w` x `src_h`: fits inside `width` x `height` keeping the
@@ -172,7 +177,8 @@ impl Profile {
     }
 }
 
-/// Checks a whole rendition list: 1 to [`MAX_PROFILES`] profiles, each valid, names unique.
+/// Checks a whole rendition list: 1 to [`MAX_PROFILES`] profiles, each valid, names unique,
+/// [`MAX_TOTAL_AREA`] pixels a frame at most in all.
 pub fn validate_profiles(profiles: &[Profile]) -> Result<(), ProfileError> {
     if profiles.is_empty() || profiles.len() > MAX_PROFILES {
         return Err(ProfileError::Invalid(format!(
@@ -186,7 +192,18 @@ pub fn validate_profiles(profiles: &[Profile]) -> Result<(), ProfileError> {
             return Err(ProfileError::Invalid(format!("profile {:?} is listed twice", p.name)));
         }
     }
+    let area = total_area(profiles);
+    if area > MAX_TOTAL_AREA {
+        return Err(ProfileError::Invalid(format!(
+            "the renditions ask for {area} pixels a frame in all, more than {MAX_TOTAL_AREA}"
+        )));
+    }
     Ok(())
+}
+
+/// The renditions' boxes' areas, summed.
+pub fn total_area(profiles: &[Profile]) -> u64 {
+    profiles.iter().map(|p| u64::from(p.width) * u64::from(p.height)).sum()
 }
 
 /// `num / den` rounded to the nearest even integer.
@@ -547,6 +564,18 @@ mod tests {
         for profile in all {
             assert_eq!(Profile::from(&lp_wire::VideoProfile::from(&profile)), profile);
         }
+    }
+
+    /// One rendition of the largest box is taken, and a 4K ladder; a second large one past
+    /// the total area is refused, naming the sum.
+    #[test]
+    fn the_renditions_total_area_is_bounded() {
+        let named = |name: &str, w, h| Profile { name: name.into(), bitrate: 1_000_000, ..p(w, h) };
+        assert!(validate_profiles(&[named("max", MAX_SIDE, MAX_SIDE)]).is_ok());
+        let ladder = [named("2160p", 3840, 2160), named("1080p", 1920, 1080), named("720p", 1280, 720)];
+        assert!(validate_profiles(&ladder).is_ok());
+        let err = validate_profiles(&[named("a", MAX_SIDE, MAX_SIDE), named("b", 2, 2)]).unwrap_err();
+        assert!(err.to_string().contains("67108868 pixels a frame in all, more than 67108864"), "{err}");
     }
 
     #[test]

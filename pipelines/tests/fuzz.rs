@@ -16,9 +16,10 @@
 
 use std::sync::OnceLock;
 
+use lp_pipelines::profile::total_area;
 use lp_pipelines::{
-    H264Profile, InputFormat, MAX_PROFILES, Profile, TranscodeError, TranscodeOptions, probe, profiles_from_json,
-    transcode, validate_profiles,
+    H264Profile, InputFormat, MAX_PROFILES, MAX_TOTAL_AREA, Profile, TranscodeError, TranscodeOptions, probe,
+    profiles_from_json, transcode, validate_profiles,
 };
 use lp_testkit::media::make_segment;
 use proptest::prelude::*;
@@ -470,8 +471,11 @@ fn validate_never_panics_and_agrees_with_validate_profiles() {
         let each: Vec<Result<(), String>> = profiles.iter().map(Profile::validate).collect();
         let all = validate_profiles(&profiles);
         let names_unique = profiles.iter().enumerate().all(|(i, p)| profiles[..i].iter().all(|q| q.name != p.name));
-        let expect_ok =
-            !profiles.is_empty() && profiles.len() <= MAX_PROFILES && each.iter().all(Result::is_ok) && names_unique;
+        let expect_ok = !profiles.is_empty()
+            && profiles.len() <= MAX_PROFILES
+            && each.iter().all(Result::is_ok)
+            && names_unique
+            && total_area(&profiles) <= MAX_TOTAL_AREA;
         prop_assert_eq!(all.is_ok(), expect_ok, "{:?} / {:?}", all, each);
         for (p, r) in profiles.iter().zip(&each) {
             if r.is_ok() {
@@ -576,7 +580,7 @@ fn profiles_from_json_never_panics_and_returns_only_valid_profiles() {
                 prop_assert!(p.validate().is_ok(), "{p:?} from {text}");
                 prop_assert!(list[..i].iter().all(|q| q.name != p.name), "duplicate {:?}", p.name);
             }
-            if list.len() <= MAX_PROFILES {
+            if list.len() <= MAX_PROFILES && total_area(&list) <= MAX_TOTAL_AREA {
                 prop_assert!(validate_profiles(&list).is_ok());
             }
             // The serde form round-trips.
