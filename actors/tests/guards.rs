@@ -185,6 +185,18 @@ async fn an_orchestrator_caps_its_sessions_and_an_ended_one_frees_its_slot() {
     common::wait_until("the ended session's slot", || sessions().0 == Some(0.0)).await;
     assert!(terms(false).await.unwrap().is_ok(), "a slot is free again");
 
+    // A session started by bytes that are no segment ends with its answer: garbage sent with
+    // valid tokens took every slot until the idle timeout (70 s), and real streams were capped.
+    for _ in 0..3 {
+        let token = terms(false).await.unwrap().expect("a slot is free").auth_token;
+        let garbage = bytes::Bytes::from_static(b"not a segment at all");
+        let seg = common::seg_data(token, &garbage);
+        let done = orch.send(SubmitSegment { seg, payment: Payment::default(), data: garbage }).await.unwrap();
+        let lp_wire::TranscodeOutcome::Error(f) = done.expect("admitted").result else { panic!("garbage transcoded") };
+        assert_eq!(f.code, ErrorCode::InvalidInput, "{}", f.message);
+        common::wait_until("the garbage session's slot", || sessions().0 == Some(0.0)).await;
+    }
+
     let mut wanted = lp_wire::Capabilities::transcoding();
     wanted.set(lp_wire::capability::FIRST_AI);
     let req = OrchestratorRequest { capabilities: Some(wanted), ..Default::default() };

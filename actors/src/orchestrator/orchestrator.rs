@@ -455,9 +455,13 @@ impl Handler<SubmitSegment> for Orchestrator {
         let base_info = self.info(Some(token.clone()));
         let seq = seg.seq;
 
+        // A session is a slot under max_sessions: one started by a segment that is not even a
+        // segment ends with it, so that garbage with valid tokens cannot hold every slot.
+        let mut started = false;
         let session = match self.sessions.get(&token.session_id) {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
+                started = true;
                 if self.capped() {
                     let result = TranscodeOutcome::Error(self.capped_failure());
                     return Box::pin(async move { Ok(TranscodeResult { seq, result, info: Some(base_info) }) });
@@ -505,6 +509,9 @@ impl Handler<SubmitSegment> for Orchestrator {
                     message: "session is shutting down".into(),
                 }),
             };
+            if started && matches!(&outcome, TranscodeOutcome::Error(f) if f.code == ErrorCode::InvalidInput) {
+                session.do_send(EndWhenIdle);
+            }
             let mut info = base_info;
             if let Some(receiver) = &receiver {
                 if let TranscodeOutcome::Data(data) = &outcome {
