@@ -399,9 +399,9 @@ fn parse_llm(content_type: &str, body: &[u8]) -> Result<LlmRequest, ApiError> {
     let mut f = Fields { source: Source::Json(object), errors: Vec::new() };
     let messages = f.messages();
     let model = f.optional("model", string);
-    let temperature = f.optional("temperature", float);
+    let temperature = f.optional("temperature", finite_f32);
     let max_tokens = f.optional("max_tokens", count(1, MAX_LLM_TOKENS));
-    let top_p = f.optional("top_p", float);
+    let top_p = f.optional("top_p", finite_f32);
     let top_k = f.optional("top_k", integer);
     let stream = f.optional("stream", boolean);
     f.finish()?;
@@ -650,6 +650,14 @@ fn count(min: u32, max: u32) -> impl FnOnce(Raw<'_>) -> Result<u32, Invalid> {
 
 /// A number: a form field's text as Python's `float` reads it (`inf` and `nan` too), or a JSON
 /// number.
+/// A number the model's sampling can use: finite as an f32 (1e308 passed as a float and came
+/// back from the worker as a 400, after a gateway had paid for it).
+fn finite_f32(raw: Raw<'_>) -> Result<f64, Invalid> {
+    float(raw).and_then(|v| {
+        if (v as f32).is_finite() { Ok(v) } else { Err(invalid("finite_number", "Input should be a finite number")) }
+    })
+}
+
 fn float(raw: Raw<'_>) -> Result<f64, Invalid> {
     match raw {
         Raw::Json(Value::Number(n)) => {

@@ -371,7 +371,7 @@ fn llm_errors() {
 /// What an llm request may carry is bounded before anything costly: the messages' count (a
 /// 422, pydantic's `too_long`), their text (a 400, checked before the text is tokenized, which
 /// took 8 GB for 48 MB of words), and the field errors a 422 lists (a million bad messages made
-/// a 555 MB answer).
+/// a 555 MB answer); and sampling numbers are finite as the model uses them.
 #[test]
 fn llm_requests_are_bounded_before_they_cost() {
     let parse = |v: serde_json::Value| AiRequest::parse(Pipeline::Llm, "application/json", v.to_string().as_bytes());
@@ -390,6 +390,14 @@ fn llm_requests_are_bounded_before_they_cost() {
     let want =
         format!("the messages hold {} bytes of text, more than {MAX_LLM_PROMPT_BYTES}", MAX_LLM_PROMPT_BYTES + 1);
     assert!(e.to_string().contains(&want), "{e}");
+
+    for field in ["temperature", "top_p"] {
+        let e = parse(json!({"messages": [{"role": "user", "content": "hi"}], field: 1e308})).unwrap_err();
+        let want = json!([{"loc": ["body", field], "msg": "Input should be a finite number", "type": "finite_number"}]);
+        assert_eq!(error_json(&e)["detail"], want);
+        let e = parse(json!({"messages": [{"role": "user", "content": "hi"}], field: "nan"})).unwrap_err();
+        assert_eq!(error_json(&e)["detail"][0]["type"], "finite_number");
+    }
 
     let e = parse(json!({"messages": vec![json!({}); MAX_LLM_MESSAGES]})).unwrap_err();
     let detail = error_json(&e)["detail"].as_array().unwrap().clone();
