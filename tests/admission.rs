@@ -121,3 +121,34 @@ fn terms_carry_the_price_and_a_price_per_capability_and_model() {
     assert_eq!((upscale.price_per_unit, upscale.pixels_per_unit), (7, 1000));
     assert!(info.ticket_params.is_none(), "offchain: no tickets");
 }
+
+/// `/segment` reads its headers before its body: without them it is answered 400 at once,
+/// whatever body it announces (it read up to 300 MB first); with them, a body that stops
+/// arriving is answered 408 after `BODY_IDLE` (it was held as long as the client liked).
+#[test]
+fn a_segment_body_is_read_only_after_its_headers_and_a_stalled_one_is_refused() {
+    use std::io::{Read, Write};
+    let config = ORCHESTRATOR.replace("x264_preset", "tls = false\nx264_preset");
+    let orch = Node::start("orchestrator", &config);
+    let addr = orch.listen["orchestrator"].as_str().unwrap().to_string();
+    let post = |headers: &str| {
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+        let head = format!("POST /segment HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 200000000\r\n\r\n0123456789");
+        sock.write_all(head.as_bytes()).unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = sock.read(&mut answer).expect("an answer, not a hang");
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    };
+    // Before, this waited for 200 MB that never come: the read below timed out.
+    let answer = post("");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("missing Livepeer-Segment header"), "{answer}");
+
+    let info = wire_token(&orch.orchestrator_uri());
+    let seg = lp_wire::encode(&wire_seg(&info, b"0123456789", p144()));
+    let header = base64::engine::general_purpose::STANDARD.encode(seg);
+    let answer = post(&format!("Livepeer-Segment: {header}\r\n"));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("no body bytes for 10s after 10 bytes"), "{answer}");
+}

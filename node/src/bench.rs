@@ -5,9 +5,9 @@
 //! segment (by default a generated 2-second 1080p30 one) `--segments` times, one every segment
 //! duration (live mode: after a segment is done a stream waits out the rest of its duration),
 //! through livepeer_bench's ladder (720p 3000k, 480p 1600k, 360p 800k, 240p 250k). Ours is the
-//! orchestrator's own transcoder: its worker pool with the config's `capacity` local workers
-//! `x264_preset` and `video_decoder`, so a segment's time includes any wait for a free worker, as a gateway would
-//! see it. Per K it reports livepeer_bench's two figures, the real-time segments (done within
+//! orchestrator's own transcoder: its worker pool with the config's `capacity` local workers,
+//! `x264_preset` and `video_decoder`, so a segment's time includes any wait for a free worker,
+//! as a gateway would see it. Per K it reports livepeer_bench's two figures, the real-time segments (done within
 //! their duration) and the real-time duration ratio (Σ transcode time / Σ source duration), with
 //! the mean and longest segment and the cores kept busy, and stops at the first K whose ratio is
 //! above 0.8, the rule Livepeer's docs give for sizing `-maxSessions`. `--baseline FFMPEG` runs

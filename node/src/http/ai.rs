@@ -35,9 +35,7 @@ pub async fn read_body(mut payload: web::Payload, idle: Duration) -> Result<Byte
         Err(BodyError::TooLarge { .. }) => {
             Err(ApiError::too_large(format!("the body exceeds {MAX_AI_BODY_BYTES} bytes")))
         }
-        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => Err(ApiError::http(408, e.to_string())),
-        Err(e @ BodyError::Busy) => Err(ApiError::unavailable(e.to_string())),
-        Err(e @ BodyError::Read(_)) => Err(ApiError::bad_request(e.to_string())),
+        Err(e) => Err(ApiError::http(e.status().as_u16(), e.to_string())),
     }
 }
 

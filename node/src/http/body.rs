@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::rt::time::{Instant, timeout};
 use actix_web::web;
 use bytes::BytesMut;
@@ -82,6 +83,18 @@ pub enum BodyError {
     Read(String),
 }
 
+impl BodyError {
+    /// The HTTP status it is answered with: 413, 408, 503 or 400.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Stalled { .. } | BodyError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            BodyError::Read(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 /// Read `payload` within `bounds` and the process's budget. `capacity` is reserved up front
 /// (a declared length, which the caller caps).
 pub async fn read(payload: &mut web::Payload, bounds: Bounds, capacity: usize) -> Result<BytesMut, BodyError> {
@@ -140,5 +153,33 @@ mod tests {
         }
         assert!(budget.take(60), "the 60 came back");
         assert!(!budget.take(usize::MAX), "no overflow");
+    }
+
+    async fn payload(body: &'static [u8]) -> web::Payload {
+        use actix_web::FromRequest as _;
+        let (req, mut payload) = actix_web::test::TestRequest::default().set_payload(body).to_http_parts();
+        web::Payload::from_request(&req, &mut payload).await.unwrap()
+    }
+
+    /// A body that does not fit what the budget has left is refused, and what it held comes
+    /// back; one over its own size is refused too.
+    #[actix_web::test]
+    async fn a_body_past_the_budget_or_its_size_is_refused() {
+        let bounds = Bounds { max_bytes: 1 << 20, idle: Duration::from_secs(5), total: Duration::from_secs(5) };
+        let budget = Budget::new(64);
+        static BODY: [u8; 100] = [7; 100];
+        let body = &BODY;
+        let refused = read_within(&mut payload(body).await, bounds, 0, &budget).await;
+        assert_eq!(refused, Err(BodyError::Busy));
+        assert_eq!(refused.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(budget.take(64), "nothing is held after the refusal");
+        budget.give_back(64);
+        let read = read_within(&mut payload(&body[..40]).await, bounds, 0, &budget).await.unwrap();
+        assert_eq!(&read[..], &body[..40]);
+        assert!(budget.take(64), "nothing is held once the body is read");
+        budget.give_back(64);
+        let small = Bounds { max_bytes: 39, ..bounds };
+        let refused = read_within(&mut payload(&body[..40]).await, small, 0, &budget).await;
+        assert_eq!(refused, Err(BodyError::TooLarge { limit: 39 }));
     }
 }

@@ -158,12 +158,10 @@ async fn push(state: web::Data<GatewayState>, req: HttpRequest, mut body: web::P
     let data = match body::read(&mut body, bounds, reserve).await {
         Ok(data) => data,
         Err(BodyError::TooLarge { .. }) => return too_large(),
-        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => {
-            warn!(target: "lp::ingest", %stream, seq, error = %e, "upload stalled; refused");
-            return plain(StatusCode::REQUEST_TIMEOUT, e.to_string());
+        Err(e) => {
+            warn!(target: "lp::ingest", %stream, seq, error = %e, "upload refused");
+            return plain(e.status(), e.to_string());
         }
-        Err(e @ BodyError::Busy) => return plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e @ BodyError::Read(_)) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
     };
     if data.is_empty() {
         return plain(StatusCode::BAD_REQUEST, "empty body: the body must be one segment");

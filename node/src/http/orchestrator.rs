@@ -138,16 +138,10 @@ async fn segment_answer(state: &OrchestratorState, req: &HttpRequest, mut body: 
     let bounds = Bounds { max_bytes: MAX_SEGMENT_BYTES as u64, idle: BODY_IDLE, total: MAX_PATIENCE };
     let body = match body::read(&mut body, bounds, 0).await {
         Ok(body) => body.freeze(),
-        Err(e @ BodyError::TooLarge { .. }) => {
-            return failure(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidInput, e.to_string());
+        Err(e) => {
+            let code = if e == BodyError::Busy { ErrorCode::OrchestratorBusy } else { ErrorCode::InvalidInput };
+            return failure(e.status(), code, e.to_string());
         }
-        Err(e @ (BodyError::Stalled { .. } | BodyError::TooSlow { .. })) => {
-            return failure(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidInput, e.to_string());
-        }
-        Err(e @ BodyError::Busy) => {
-            return failure(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::OrchestratorBusy, e.to_string());
-        }
-        Err(e @ BodyError::Read(_)) => return failure(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, e.to_string()),
     };
     match state.orchestrator.submit(seg, payment, body).await {
         Ok(result) => HttpResponse::Ok().content_type(MSGPACK).body(lp_wire::encode(&result)),

@@ -244,14 +244,8 @@ fn grey_stretched(w: u32, h: u32, data: &[f32]) -> GrayImage {
 /// than [`MAX_INPUT_PIXELS`] is the client's error, with the reason.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, AiError> {
     let (w, h) = dimensions(bytes)?;
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| AiError::InvalidInput(format!("cannot read the image: {e}")))?;
-    // The pixels (16-bit RGBA at most) and what the header may take: the limit bounds what the
-    // header's chunks inflate to here too.
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + HEADER_ALLOC);
-    reader.limits(limits);
+    // The pixels (16-bit RGBA at most) and what the header may take again.
+    let reader = reader(bytes, u64::from(w) * u64::from(h) * 8 + HEADER_ALLOC)?;
     let image = reader.decode().map_err(|e| AiError::InvalidInput(format!("the image does not decode: {e}")))?;
     debug_assert_eq!((image.width(), image.height()), (w, h));
     Ok(image.into_rgb8())
@@ -262,16 +256,23 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, AiError> {
 /// inflates to 1 GiB took half a gigabyte and seconds under the `image` crate's default limit.
 const HEADER_ALLOC: u64 = 16 << 20;
 
-/// An uploaded image's (width, height), read from its header, refusing one over
-/// [`MAX_INPUT_PIXELS`] or of no size: what a request is priced on. [`decode`] reads the header
-/// this way first, so what the header holds is bounded there too.
-pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), AiError> {
+/// A reader of `bytes` in the format they look like, allowed `max_alloc` bytes (which bounds
+/// what a header's chunks inflate to as well).
+fn reader(bytes: &[u8], max_alloc: u64) -> Result<ImageReader<Cursor<&[u8]>>, AiError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| AiError::InvalidInput(format!("cannot read the image: {e}")))?;
     let mut limits = Limits::default();
-    limits.max_alloc = Some(HEADER_ALLOC);
+    limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
+    Ok(reader)
+}
+
+/// An uploaded image's (width, height), read from its header, refusing one over
+/// [`MAX_INPUT_PIXELS`] or of no size: what a request is priced on. [`decode`] reads the header
+/// this way first, so what the header holds is bounded there too.
+pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), AiError> {
+    let reader = reader(bytes, HEADER_ALLOC)?;
     if reader.format().is_none() {
         return Err(AiError::InvalidInput("the image is neither PNG nor JPEG".into()));
     }
